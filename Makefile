@@ -1,0 +1,50 @@
+# Two commands on a fresh clone: `make run` and `make test`. Everything else is optional.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: run test lint format bench soak fuzz docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# A stamp per extras set, remade when pyproject.toml changes.
+$(VENV)/.run-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[sidecar,postgres]'
+	touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(VENV)/.run-installed
+
+run: $(VENV)/.run-installed
+	mkdir -p var
+	$(BIN)/prefcenter serve
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/mypy
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff format src tests bench examples
+	$(BIN)/ruff check --fix src tests bench examples
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench
+
+soak: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -q -m soak --run-soak tests/reliability
+
+fuzz: $(VENV)/.dev-installed
+	$(BIN)/python -m pip install -q atheris
+	$(BIN)/python bench/fuzz_inbound.py -max_total_time=120
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

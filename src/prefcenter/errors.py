@@ -1,0 +1,131 @@
+"""Every error prefcenter raises, in one tree.
+
+Each class also inherits the builtin it refines, so ``except ValueError`` keeps
+working for callers who do not know prefcenter::
+
+    PrefcenterError
+     ├── InvalidInput (ValueError)            bad data from a caller: .value, .reason
+     │    ├── InvalidRecipient                an address or phone number we cannot use
+     │    ├── InvalidTopic                    a topic name we cannot use
+     │    ├── HeaderInjection                 CR, LF or another line break in header input
+     │    └── ReasonRequired                  a resubscribe or resolution without a reason
+     ├── ConfigError (ValueError)             a setting with an unusable value: .name, .value
+     ├── TokenError (ValueError)              a link or mailto token we will not act on
+     │    ├── TokenMalformed                  not a token: wrong alphabet, length, encoding
+     │    ├── TokenSignatureInvalid           tampered, truncated or signed with an unknown key
+     │    └── TokenWrongPurpose               a valid token used where another kind belongs
+     ├── NotFound (LookupError)               no such exception item or record
+     ├── DkimError (ValueError)               a DKIM key or signature we cannot use
+     └── StoreError                           the suppression store failed
+          ├── StoreUnavailable (OSError)      cannot reach or write the database: retry later
+          ├── PepperMismatch (ValueError)     the store was created with another hashing pepper
+          └── SchemaTooNew (RuntimeError)     the database was written by a newer prefcenter
+
+Messages are one sentence naming the bad value and the fix. They never contain a
+clear address or a secret: use the first characters of the identity hash instead.
+"""
+
+from __future__ import annotations
+
+
+class PrefcenterError(Exception):
+    """Root of every error prefcenter raises."""
+
+
+class InvalidInput(PrefcenterError, ValueError):
+    """Data from a caller that prefcenter cannot use."""
+
+    def __init__(self, message: str, *, value: object = None, reason: str = "") -> None:
+        super().__init__(message)
+        self.value = value
+        self.reason = reason
+
+
+class InvalidRecipient(InvalidInput):
+    """An email address or phone number that cannot be canonicalised."""
+
+
+class InvalidTopic(InvalidInput):
+    """A topic name that is empty, too long or has characters we refuse."""
+
+
+class HeaderInjection(InvalidInput):
+    """Input that would break out of a mail header (CR, LF, other line breaks)."""
+
+
+class ReasonRequired(InvalidInput):
+    """An action that must be justified (resubscribe, resolve) came without a reason."""
+
+
+class ConfigError(PrefcenterError, ValueError):
+    """A setting has a value prefcenter cannot use."""
+
+    def __init__(self, message: str, *, name: str = "", value: object = None) -> None:
+        super().__init__(message)
+        self.name = name
+        self.value = value
+
+
+class TokenError(PrefcenterError, ValueError):
+    """A token prefcenter will not act on."""
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class TokenMalformed(TokenError):
+    """Not a token at all: wrong alphabet, wrong length or a non-canonical encoding."""
+
+
+class TokenSignatureInvalid(TokenError):
+    """The signature does not match: tampered, truncated, or signed with an unknown key."""
+
+
+class TokenWrongPurpose(TokenError):
+    """A genuine token used for another purpose than the one it was signed for."""
+
+
+class NotFound(PrefcenterError, LookupError):
+    """A record that was asked for by id does not exist."""
+
+
+class DkimError(PrefcenterError, ValueError):
+    """A DKIM key or signing request prefcenter cannot use."""
+
+
+class StoreError(PrefcenterError):
+    """The suppression store failed."""
+
+
+class StoreUnavailable(StoreError, OSError):
+    """The database cannot be reached or written right now; nothing was committed."""
+
+
+class PepperMismatch(StoreError, ValueError):
+    """The store was created with another pepper, so no stored key would match."""
+
+
+class SchemaTooNew(StoreError, RuntimeError):
+    """The database schema is newer than this version of prefcenter understands."""
+
+
+__all__ = [
+    "ConfigError",
+    "DkimError",
+    "HeaderInjection",
+    "InvalidInput",
+    "InvalidRecipient",
+    "InvalidTopic",
+    "NotFound",
+    "PepperMismatch",
+    "PrefcenterError",
+    "ReasonRequired",
+    "SchemaTooNew",
+    "StoreError",
+    "StoreUnavailable",
+    "TokenError",
+    "TokenMalformed",
+    "TokenSignatureInvalid",
+    "TokenWrongPurpose",
+]

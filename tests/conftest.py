@@ -1,0 +1,85 @@
+"""Fixtures shared by every test package: settings, stores and a real PostgreSQL.
+
+In CI (``CI=true``) a test that needs PostgreSQL or Chromium must run: a missing
+component fails the test instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prefcenter.config import Settings, load_settings
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM = "/usr/bin/chromium"
+
+TEST_SECRET = "test-secret-key-0123456789abcdef"
+TEST_PEPPER = "test-pepper-0123456789abcdef0123"
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip locally with a loud reason; fail in CI, where every component must exist."""
+    if IN_CI:
+        pytest.fail(f"CI=true and {reason}: CI must run this test, not skip it")
+    pytest.skip(f"NOT RUN: {reason} (this test runs in CI)")
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a test: keys fixed, everything under ``tmp_path``, no environment read."""
+    values: dict[str, Any] = {
+        "database": f"sqlite:///{tmp_path / 'prefcenter.db'}",
+        "secret": TEST_SECRET,
+        "pepper": TEST_PEPPER,
+        "var_dir": str(tmp_path / "var"),
+        "mail_domain": "unsub.example.com",
+        "base_url": "https://prefs.example.com",
+        "company_name": "Example News",
+    }
+    values.update(overrides)
+    return load_settings(values, environ={}, generate_dev_keys=False)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings on a fresh SQLite file in the test's own directory."""
+    return make_settings(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """A real PostgreSQL started by pgserver for the whole session."""
+    try:
+        import pgserver
+    except ImportError:
+        skip_or_fail("pgserver is not installed")
+    pgdata = tmp_path_factory.mktemp("pgdata")
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any, request: pytest.FixtureRequest) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    name = "t_" + request.node.name.lower().translate({ord(c): "_" for c in "[]-.:/ ,=()'\""})[:50]
+    name = f"{name}_{abs(hash(request.node.nodeid)) % 100000}"
+    postgres_server.psql(f"DROP DATABASE IF EXISTS {name};")
+    postgres_server.psql(f"CREATE DATABASE {name};")
+    uri: str = postgres_server.get_uri()  # postgresql://postgres:@/postgres?host=/tmp/...
+    return uri.replace("/postgres?", f"/{name}?", 1)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's Chromium, which Playwright drives (it cannot download its own here)."""
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        skip_or_fail("Chromium is not installed (apt-get install chromium)")
+    return CHROMIUM
