@@ -1,0 +1,128 @@
+"""DKIM signing that covers the unsubscribe headers, as RFC 8058 §4 requires.
+
+dkimpy's default header list leaves out ``List-Unsubscribe-Post``, so the list is
+passed explicitly. Every header we add is over-signed (named once more than it is
+present), so no later hop can add a second ``List-Unsubscribe`` that still verifies.
+Canonicalisation is relaxed/relaxed and no ``l=`` body length is used: a body limit
+would let anyone append content under our signature.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from email.message import Message
+from email.policy import SMTP
+from pathlib import Path
+
+import dkim as dkimpy
+
+from prefcenter.errors import DkimError
+
+#: Headers signed when present, each over-signed once.
+SIGNED_HEADERS = (
+    "From",
+    "Reply-To",
+    "Subject",
+    "Date",
+    "To",
+    "Cc",
+    "Message-ID",
+    "MIME-Version",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "List-Id",
+    "List-Unsubscribe",
+    "List-Unsubscribe-Post",
+    "CFBL-Address",
+    "Feedback-ID",
+)
+#: Always named in h= even when absent, so they cannot be added after signing.
+ALWAYS_SIGNED = frozenset({"from", "list-unsubscribe", "list-unsubscribe-post"})
+
+
+@dataclass(frozen=True, slots=True)
+class DkimKey:
+    """A DKIM private key with its domain and selector.
+
+    Attributes:
+        domain: the ``d=`` domain.
+        selector: the ``s=`` selector.
+        private_key: PEM bytes for RSA, or the base64 32-byte seed for Ed25519.
+        algorithm: ``rsa-sha256`` or ``ed25519-sha256``.
+    """
+
+    domain: str
+    selector: str
+    private_key: bytes
+    algorithm: str
+
+    @classmethod
+    def load(cls, domain: str, selector: str, path: str | Path) -> DkimKey:
+        """Read a key file: PEM means RSA, anything else an Ed25519 seed (raw or base64).
+
+        Raises:
+            DkimError: the file is missing or holds no usable key.
+        """
+        try:
+            data = Path(path).read_bytes().strip()
+        except OSError as error:
+            raise DkimError(
+                f"DKIM key file {str(path)!r} cannot be read ({error.strerror}); "
+                "fix PREFCENTER_DKIM_KEY_FILE."
+            ) from None
+        if b"-----BEGIN" in data:
+            return cls(domain, selector, data, "rsa-sha256")
+        seed = data if len(data) == 32 else _b64(data, path)
+        return cls(domain, selector, base64.b64encode(seed), "ed25519-sha256")
+
+
+def _b64(data: bytes, path: str | Path) -> bytes:
+    try:
+        seed = base64.b64decode(data, validate=True)
+    except ValueError:
+        seed = b""
+    if len(seed) != 32:
+        raise DkimError(
+            f"DKIM key file {str(path)!r} is neither a PEM RSA key nor an Ed25519 seed; "
+            "write a PEM key or 32 bytes of base64."
+        )
+    return seed
+
+
+def header_list(message: Message) -> list[bytes]:
+    """The ``h=`` list: every signed header present once per instance, plus one more."""
+    names: list[bytes] = []
+    for name in SIGNED_HEADERS:
+        count = len(message.get_all(name) or [])
+        if count or name.lower() in ALWAYS_SIGNED:
+            names.extend([name.lower().encode()] * (count + 1))
+    return names
+
+
+def signature_header(message: Message, key: DkimKey) -> bytes:
+    """The ``DKIM-Signature: ...`` header line (folded, CRLF-terminated) for ``message``.
+
+    The message is serialised exactly as smtplib sends it (``email.policy.SMTP``).
+
+    Raises:
+        DkimError: dkimpy refused the key or the message.
+    """
+    data = message.as_bytes(policy=SMTP)
+    try:
+        signature: bytes = dkimpy.sign(
+            data,
+            key.selector.encode(),
+            key.domain.encode(),
+            key.private_key,
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=header_list(message),
+            length=False,
+            signature_algorithm=key.algorithm.encode(),
+        )
+    except dkimpy.DKIMException as error:
+        raise DkimError(
+            f"DKIM signing for d={key.domain} s={key.selector} failed ({error}); "
+            "check the key file and that the message has a From header."
+        ) from None
+    return signature

@@ -1,0 +1,215 @@
+"""The unsubscribe headers every bulk message carries, and ``stamp`` to add them.
+
+For a recipient and topic this makes (RFC 2369, RFC 8058, RFC 2919, RFC 9477)::
+
+    List-Unsubscribe: <https://prefs.example.com/u/TOKEN>,
+     <mailto:unsubscribe+TOKEN@unsub.example.com?subject=unsubscribe>
+    List-Unsubscribe-Post: List-Unsubscribe=One-Click
+    List-Id: "Example News: Weekly" <weekly.unsub.example.com>
+    CFBL-Address: fbl@unsub.example.com; report=arf      (when enabled)
+
+The HTTPS URI comes first: Gmail uses the first one it supports. Python's ``email``
+package RFC 2047-encodes header words longer than a line (``=?utf-8?q?...?=``),
+which mailbox providers do not decode in List-Unsubscribe, so these headers are
+stored pre-folded at the commas and always serialise exactly as written here.
+"""
+
+from __future__ import annotations
+
+import re
+from email.header import Header
+from email.message import Message
+from email.policy import Policy
+from typing import Any
+
+from prefcenter.config import Settings
+from prefcenter.dkim import DkimKey, signature_header
+from prefcenter.errors import HeaderInjection, InvalidTopic
+from prefcenter.model import Identity
+from prefcenter.tokens import Purpose, TokenSigner
+
+#: RFC 8058 §3.1: the exact POST body a one-click unsubscribe sends.
+ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
+ADDED_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "CFBL-Address")
+
+# Every character that some mail or HTTP component treats as a line break or terminator.
+_BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+_LABEL_CHARS = re.compile(r"[^a-z0-9-]+")
+MAX_TOPIC_LENGTH = 64
+
+
+def refuse_breaks(what: str, value: str) -> str:
+    """Return ``value`` unless it holds a control character or line break.
+
+    Raises:
+        HeaderInjection: it does; naming which input it was.
+    """
+    if _BREAKS.search(value):
+        raise HeaderInjection(
+            f"{what} {value[:60]!r} contains a line break or control character; "
+            "remove it (it could inject mail headers).",
+            value=value,
+            reason="line break",
+        )
+    return value
+
+
+def check_topic(topic: str | None) -> str | None:
+    """Validate a topic id: 1 to 64 printable characters, or None for all marketing.
+
+    Raises:
+        InvalidTopic: empty, too long or with control characters.
+    """
+    if topic is None:
+        return None
+    if not isinstance(topic, str) or not topic.strip() or len(topic) > MAX_TOPIC_LENGTH:
+        raise InvalidTopic(
+            f"Topic {topic!r} is not usable; use 1 to {MAX_TOPIC_LENGTH} characters such "
+            "as 'weekly-news'.",
+            value=topic,
+            reason="length",
+        )
+    if _BREAKS.search(topic):
+        raise InvalidTopic(
+            f"Topic {topic[:60]!r} contains a control character or line break; remove it.",
+            value=topic,
+            reason="control character",
+        )
+    return topic
+
+
+class FoldedHeader(str):
+    """A header value the ``email`` package must serialise exactly as we folded it.
+
+    ``email.policy.EmailPolicy`` asks a value with a ``name`` to fold itself; the
+    lines are already at most 78 octets where possible and never RFC 2047-encoded.
+    """
+
+    name: str
+    lines: tuple[str, ...]
+
+    def __new__(cls, name: str, lines: tuple[str, ...]) -> FoldedHeader:
+        value = super().__new__(cls, " ".join(lines))
+        value.name = name
+        value.lines = lines
+        return value
+
+    @property
+    def defects(self) -> tuple[()]:
+        return ()
+
+    def fold(self, *, policy: Policy) -> str:
+        linesep = policy.linesep
+        return f"{self.name}: " + (linesep + " ").join(self.lines) + linesep
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FoldedHeader, (self.name, self.lines))
+
+
+class Links:
+    """Makes links, addresses and headers for one configuration.
+
+    Args:
+        settings: where ``base_url``, ``mail_domain``, topics and DKIM come from.
+        signer: the token signer.
+    """
+
+    def __init__(self, settings: Settings, signer: TokenSigner) -> None:
+        self.signer = signer
+        self._base = refuse_breaks("Setting BASE_URL", settings.base_url.rstrip("/"))
+        self._domain = refuse_breaks("Setting MAIL_DOMAIN", settings.mail_domain.lower())
+        self._list_domain = refuse_breaks(
+            "Setting LIST_ID_DOMAIN", settings.list_id_domain or self._domain
+        )
+        self._company = refuse_breaks("Setting COMPANY_NAME", settings.company_name)
+        self._topics = settings.topics
+        self._cfbl = f"fbl@{self._domain}; report=arf" if settings.cfbl else None
+        self._dkim = (
+            DkimKey.load(settings.dkim_domain, settings.dkim_selector, settings.dkim_key_file)
+            if settings.dkim_domain and settings.dkim_key_file
+            else None
+        )
+        self._list_ids: dict[str | None, str] = {}
+
+    def unsubscribe_url(self, identity: Identity, topic: str | None = None) -> str:
+        """The one-click URL (``POST`` unsubscribes; ``GET`` shows a confirm page)."""
+        token = self.signer.sign(identity, check_topic(topic), Purpose.UNSUBSCRIBE)
+        return f"{self._base}/u/{token}"
+
+    def preferences_url(self, identity: Identity, topic: str | None = None) -> str:
+        """The preference page URL, for a "manage your subscriptions" link in the body."""
+        token = self.signer.sign(identity, check_topic(topic), Purpose.PREFERENCES)
+        return f"{self._base}/p/{token}"
+
+    def mailto_address(self, identity: Identity, topic: str | None = None) -> str:
+        """``unsubscribe+TOKEN@domain``: mail to it unsubscribes, whatever it says."""
+        token = self.signer.sign_mailto(identity, check_topic(topic), Purpose.UNSUBSCRIBE)
+        return f"unsubscribe+{token}@{self._domain}"
+
+    def bounce_address(self, identity: Identity) -> str:
+        """``bounces+TOKEN@domain``, the VERP return path (envelope sender) for this recipient."""
+        token = self.signer.sign_mailto(identity, None, Purpose.BOUNCE)
+        return f"bounces+{token}@{self._domain}"
+
+    def list_id(self, topic: str | None) -> str:
+        """The RFC 2919 List-Id for a topic: a quoted phrase and ``<label.domain>``."""
+        cached = self._list_ids.get(topic)
+        if cached is None:
+            label = _LABEL_CHARS.sub("-", (topic or "all").lower()).strip("-") or "list"
+            name = self._topics.get(topic, topic) if topic else None
+            phrase = f"{self._company}: {name}" if name else self._company
+            cached = f"{_phrase(phrase)} <{label}.{self._list_domain}>"
+            self._list_ids[topic] = cached
+        return cached
+
+    def headers(self, identity: Identity, topic: str | None = None) -> dict[str, str]:
+        """The unsubscribe header set for one recipient, in the order to add them.
+
+        Raises:
+            InvalidTopic: the topic cannot be used.
+        """
+        url_token, mail_token = self.signer.sign_both(
+            identity, check_topic(topic), Purpose.UNSUBSCRIBE
+        )
+        result = {
+            "List-Unsubscribe": f"<{self._base}/u/{url_token}>, "
+            f"<mailto:unsubscribe+{mail_token}@{self._domain}?subject=unsubscribe>",
+            "List-Unsubscribe-Post": ONE_CLICK_BODY,
+            "List-Id": self.list_id(topic),
+        }
+        if self._cfbl:
+            result["CFBL-Address"] = self._cfbl
+        return result
+
+    def stamp(self, message: Message, identity: Identity, topic: str | None = None) -> Message:
+        """Add the header set to ``message`` (replacing any earlier ones) and DKIM-sign it.
+
+        The message is changed in place and returned. With DKIM configured the signature
+        covers the unsubscribe headers, over-signed, so it must be the last change made.
+
+        Raises:
+            InvalidTopic: the topic cannot be used.
+            DkimError: signing failed.
+        """
+        values = self.headers(identity, topic)
+        for name in ADDED_HEADERS:
+            del message[name]
+        for name, value in values.items():
+            lines = tuple(value.split(", ")) if name == "List-Unsubscribe" else (value,)
+            if name == "List-Unsubscribe":
+                lines = tuple(part + "," for part in lines[:-1]) + lines[-1:]
+            message[name] = FoldedHeader(name, lines)
+        if self._dkim is not None:
+            signature = signature_header(message, self._dkim).decode("ascii")
+            name, _, value = signature.partition(":")
+            folded = tuple(line.strip() for line in value.strip().splitlines())
+            # RFC 6376 §5.6: the signature goes above the fields it covers; Message has
+            # no public way to prepend a header, so the list is edited directly.
+            message._headers.insert(0, (name, FoldedHeader(name, folded)))  # type: ignore[attr-defined]
+        return message
+
+
+def _phrase(text: str) -> str:
+    if text.isascii():
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return Header(text, "utf-8").encode()
