@@ -1,0 +1,217 @@
+"""The ``prefcenter`` click group: global options, the center it opens, and error mapping.
+
+Every command is a thin skin over one :class:`~prefcenter.center.PreferenceCenter` (or
+report) method, so a change made here writes the same audit event as any other way in.
+The center is imported and opened only when a command needs it, which keeps
+``prefcenter --help`` fast and ``import prefcenter.cli`` light.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import socket
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, is_dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from prefcenter.errors import PrefcenterError, StoreUnavailable
+from prefcenter.model import Channel, Kind
+
+if TYPE_CHECKING:
+    from prefcenter.center import PreferenceCenter
+    from prefcenter.config import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exit status per error class, most specific first. Usage errors (click) also exit 2;
+#: ``check`` exits 1 when anyone may not be contacted.
+EXIT_CODES: tuple[tuple[type[PrefcenterError], int], ...] = (
+    # Temporary: nothing was written, the same command can simply be run again.
+    (StoreUnavailable, 3),
+    (PrefcenterError, 2),
+)
+
+
+def exit_code(error: PrefcenterError) -> int:
+    """The exit status for ``error``: the one place errors become exit codes."""
+    for kind, code in EXIT_CODES:
+        if isinstance(error, kind):
+            return code
+    return 2
+
+
+class PrefcenterGroup(click.Group):
+    """A click group that turns prefcenter errors into one line on stderr, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PrefcenterError as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(exit_code(error))
+
+
+@dataclass
+class Cli:
+    """What every command receives: the settings overrides and a lazily opened center."""
+
+    overrides: dict[str, Any] = field(default_factory=dict)
+    config_file: str | None = None
+    _center: PreferenceCenter | None = None
+    _settings: Settings | None = None
+
+    def settings(self) -> Settings:
+        """Settings from the global options > environment > config file > defaults."""
+        if self._settings is None:
+            from prefcenter.config import load_settings
+
+            self._settings = load_settings(self.overrides, config_file=self.config_file)
+        return self._settings
+
+    def center(self) -> PreferenceCenter:
+        """The center, opened on first use and closed when the command ends."""
+        if self._center is None:
+            from prefcenter.center import PreferenceCenter
+
+            self._center = PreferenceCenter(self.settings())
+        return self._center
+
+    def close(self) -> None:
+        """Close the center if a command opened one."""
+        if self._center is not None:
+            self._center.close()
+            self._center = None
+
+    def evidence(self) -> str:
+        """Who ran this command, plus an id unique to this run (so a repeat is not a replay)."""
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "unknown"
+        return f"cli:{user}@{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+
+
+pass_cli = click.make_pass_decorator(Cli)
+
+
+@click.group(cls=PrefcenterGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--database",
+    metavar="URL",
+    help="Store URL (sqlite:///path.db or postgresql://...); default: PREFCENTER_DATABASE.",
+)
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="TOML settings file; default: PREFCENTER_CONFIG.",
+)
+@click.version_option(package_name="prefcenter", message="prefcenter %(version)s")
+@click.pass_context
+def main(ctx: click.Context, database: str | None, config_file: str | None) -> None:
+    """Operate the suppression store: check, suppress, filter lists, report.
+
+    \b
+    Examples:
+      prefcenter check alice@example.com
+      prefcenter --database postgresql://prefs@db/prefs report --since 7d
+    """
+    overrides = {"database": database} if database else {}
+    cli = Cli(overrides=overrides, config_file=config_file)
+    ctx.obj = cli
+    ctx.call_on_close(cli.close)
+
+
+def topic_option(help: str = "Topic (list) name; omitted: all marketing.") -> Callable[[F], F]:
+    """``--topic T``."""
+    return click.option("--topic", metavar="T", default=None, help=help)
+
+
+def channel_option(name: str = "--channel") -> Callable[[F], F]:
+    """``--channel email|sms|voice``."""
+    return click.option(
+        name,
+        type=click.Choice([c.value for c in Channel]),
+        default=Channel.EMAIL.value,
+        show_default=True,
+        help="Channel the address belongs to.",
+    )
+
+
+kind_option = click.option(
+    "--kind",
+    type=click.Choice([k.value for k in Kind]),
+    default=Kind.MARKETING.value,
+    show_default=True,
+    help="Marketing obeys every preference; transactional only hard stops.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+class When(click.ParamType):  # type: ignore[type-arg]
+    """A moment: ``2024-05-01``, ``2024-05-01T10:00:00+02:00`` (naive is UTC), or ``7d`` ago."""
+
+    name = "DATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        from prefcenter.config import parse_duration
+
+        try:
+            return now() - parse_duration("since", text)
+        except PrefcenterError:
+            pass
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(
+                f"{text!r} is not a date; write 2024-05-01, 2024-05-01T10:00:00Z or 7d.",
+                param,
+                ctx,
+            )
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+def to_data(value: Any) -> Any:
+    """Turn results (dataclasses, enums, datetimes) into JSON-ready data."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_data(getattr(value, f.name)) for f in fields(value) if f.name != "raw"}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, dict):
+        return {str(k): to_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_data(v) for v in value]
+    return value
+
+
+def emit_json(data: Any) -> None:
+    """Print ``data`` as indented JSON on stdout."""
+    click.echo(json.dumps(to_data(data), indent=2, ensure_ascii=False))
+
+
+def stamp(moment: datetime | None) -> str:
+    """A moment for people: ``2024-05-01 10:00:00Z``; ``-`` when unknown."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")

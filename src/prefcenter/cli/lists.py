@@ -1,0 +1,159 @@
+"""Commands over many people at once: filter an uploaded list, export the suppressions."""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import IO, Any
+
+import click
+
+from prefcenter.cli._app import (
+    Cli,
+    channel_option,
+    json_option,
+    kind_option,
+    main,
+    pass_cli,
+    to_data,
+    topic_option,
+)
+from prefcenter.csvfilter import FilterSummary, filter_csv
+from prefcenter.model import Suppression
+
+
+def _progress(path: str) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    """A byte-based progress bar on stderr, only when stderr is a terminal."""
+    if path == "-" or not sys.stderr.isatty():
+        return None, lambda: None
+    bar = click.progressbar(length=os.path.getsize(path), label="filtering", file=sys.stderr)
+    bar.__enter__()
+    done = [0]
+
+    def update(position: int) -> None:
+        bar.update(position - done[0])
+        done[0] = position
+
+    return update, lambda: bar.__exit__(None, None, None)
+
+
+def _summary_text(summary: FilterSummary) -> str:
+    lines = [
+        f"read       {summary.read}",
+        f"sendable   {summary.sendable}",
+        f"suppressed {summary.suppressed}",
+    ]
+    for reason, count in sorted(summary.refused.items()):
+        if reason not in ("invalid", "duplicate"):
+            lines.append(f"  {reason:<20} {count}")
+    lines += [f"invalid    {summary.invalid}", f"duplicate  {summary.duplicate}"]
+    column = summary.column if summary.header else f"#{summary.column} (no header)"
+    lines.append(f"column     {column}")
+    return "\n".join(lines)
+
+
+@main.command("filter")
+@click.argument("path", metavar="LIST.csv", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--column", default=None, help="Header name or 0-based index of the address.")
+@topic_option("Topic the mailing is about; omitted: all marketing.")
+@channel_option()
+@kind_option
+@click.option("-o", "--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
+              help="Where the sendable rows go; default: stdout.")  # fmt: skip
+@click.option("--encoding", default=None, help="Text encoding; default: from a BOM, else UTF-8.")
+@json_option
+@pass_cli
+def filter_command(
+    cli: Cli,
+    path: str,
+    column: str | None,
+    topic: str | None,
+    channel: str,
+    kind: str,
+    output: str,
+    encoding: str | None,
+    as_json: bool,
+) -> None:
+    """Drop suppressed, invalid and duplicate people from LIST.csv; keep the rest unchanged.
+
+    LIST.csv is a CSV with a header (the address column is found by name, or --column)
+    or one address per line. Sendable rows are written byte for byte as read. The
+    summary goes to stdout when -o is given, else to stderr.
+
+    \b
+    Example:
+      prefcenter filter bought-list.csv --column email --topic offers -o sendable.csv
+    """
+    stream = functools.partial(cli.center().filter_stream, topic=topic, channel=channel, kind=kind)
+    update, finish = _progress(path)
+    with ExitStack() as stack:
+        source = stack.enter_context(click.open_file(path, "rb"))
+        sink = stack.enter_context(click.open_file(output, "wb", atomic=output != "-"))
+        summary = filter_csv(
+            source, sink, stream, column=column, encoding=encoding, on_progress=update
+        )
+        finish()
+    text = json.dumps(summary.as_dict(), indent=2) if as_json else _summary_text(summary)
+    click.echo(text, err=output == "-")
+
+
+_EXPORT_FIELDS = (
+    "address", "channel", "scope", "topic", "reason", "source", "created_at",
+    "all_channels", "identity_hash",
+)  # fmt: skip
+
+
+def _csv_lines(items: Iterator[Suppression]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(_EXPORT_FIELDS)
+    for item in items:
+        data = to_data(item)
+        writer.writerow(["" if data[name] is None else data[name] for name in _EXPORT_FIELDS])
+        if buffer.tell() > 65536:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
+
+
+def _json_lines(items: Iterator[Suppression]) -> Iterator[str]:
+    separator = "[\n"
+    for item in items:
+        yield separator + "  " + json.dumps(to_data(item), ensure_ascii=False)
+        separator = ",\n"
+    yield "[]\n" if separator == "[\n" else "\n]\n"
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
+              show_default=True, help="Output format.")  # fmt: skip
+@click.option("-o", "--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
+              help="File to write; default: stdout.")  # fmt: skip
+@click.option("--all", "include_unknown", is_flag=True,
+              help="Also export suppressions whose address is not known (hash only).")  # fmt: skip
+@pass_cli
+def export(cli: Cli, fmt: str, output: str, include_unknown: bool) -> None:
+    """Write the active suppressions, for syncing to an email service provider.
+
+    Only suppressions whose address is known are exported unless --all is given
+    (an erased person's opt-out still holds, but only by hash).
+
+    \b
+    Example:
+      prefcenter export --format csv -o suppressions.csv
+    """
+    items: Iterator[Suppression] = iter(cli.center().export())
+    if not include_unknown:
+        items = (item for item in items if item.address)
+    lines = _csv_lines(items) if fmt == "csv" else _json_lines(items)
+    sink: IO[Any]
+    with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as sink:
+        for chunk in lines:
+            sink.write(chunk)

@@ -1,0 +1,254 @@
+"""Commands about one person: check, suppress, resubscribe, history, forget, link, record-sent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from prefcenter.cli._app import (
+    Cli,
+    When,
+    channel_option,
+    emit_json,
+    json_option,
+    kind_option,
+    main,
+    pass_cli,
+    stamp,
+    to_data,
+    topic_option,
+)
+from prefcenter.model import Decision, Event, Source
+
+
+def _describe(decision: Decision) -> str:
+    if decision.allowed:
+        return "allowed"
+    detail = [decision.reason.value]
+    if decision.since is not None:
+        detail.append(f"since {stamp(decision.since)}")
+    if decision.source is not None:
+        detail.append(f"via {decision.source.value}")
+    if decision.until is not None:
+        detail.append(f"until {stamp(decision.until)}")
+    return f"refused  {'  '.join(detail)}  ({decision.message})"
+
+
+@main.command()
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
+@topic_option()
+@channel_option()
+@kind_option
+@json_option
+@pass_cli
+def check(
+    cli: Cli, addresses: tuple[str, ...], topic: str | None, channel: str, kind: str, as_json: bool
+) -> None:
+    """May each ADDRESS be contacted now? If not: why, since when, from where.
+
+    Exit status 0 when every address may be contacted, 1 when any may not, 2 on bad input.
+
+    \b
+    Example:
+      prefcenter check alice@example.com bob@example.com --topic newsletter
+    """
+    center = cli.center()
+    for address in addresses:  # all bad input fails before any answer is printed
+        center.identity(address, channel)
+    decisions = [center.check(a, topic, channel=channel, kind=kind) for a in addresses]
+    pairs = list(zip(addresses, decisions, strict=True))
+    if as_json:
+        emit_json([{"address": address, **to_data(decision)} for address, decision in pairs])
+    else:
+        for address, decision in pairs:
+            click.echo(f"{address}  {_describe(decision)}")
+    click.get_current_context().exit(0 if all(d.allowed for d in decisions) else 1)
+
+
+@main.command()
+@click.argument("addresses", nargs=-1, required=True, metavar="ADDRESS...")
+@topic_option("Suppress only this topic (list); omitted: all marketing.")
+@channel_option()
+@click.option("--hard", is_flag=True, help="Stop everything, transactional included.")
+@click.option("--all-channels", is_flag=True, help="Also stop the person's linked identities.")
+@click.option("--reason", default="", help="Why, for the audit trail.")
+@pass_cli
+def suppress(
+    cli: Cli,
+    addresses: tuple[str, ...],
+    topic: str | None,
+    channel: str,
+    hard: bool,
+    all_channels: bool,
+    reason: str,
+) -> None:
+    """Stop contacting each ADDRESS (all marketing, one --topic, or --hard: everything).
+
+    \b
+    Example:
+      prefcenter suppress alice@example.com --topic newsletter --reason "asked by phone"
+    """
+    center, evidence = cli.center(), cli.evidence()
+    for address in addresses:
+        center.identity(address, channel)
+    for address in addresses:
+        changed = center.suppress(
+            address, topic=topic, channel=channel, hard=hard, all_channels=all_channels,
+            reason=reason, source=Source.CLI, evidence=evidence, requested_at=None,
+        )  # fmt: skip
+        click.echo(f"{address}  {'suppressed' if changed else 'already suppressed'}")
+
+
+@main.command()
+@click.argument("address")
+@topic_option("Resubscribe to this topic only; omitted: lift the all-marketing opt-out.")
+@channel_option()
+@click.option("--reason", required=True, help="Why (required: the consent proof).")
+@pass_cli
+def resubscribe(cli: Cli, address: str, topic: str | None, channel: str, reason: str) -> None:
+    """Lift ADDRESS's opt-out; a --reason is required for the audit trail.
+
+    \b
+    Example:
+      prefcenter resubscribe alice@example.com --reason "signed up again at the shop, ticket 4711"
+    """
+    changed = cli.center().resubscribe(
+        address, topic=topic, channel=channel, reason=reason,
+        source=Source.CLI, evidence=cli.evidence(),
+    )  # fmt: skip
+    click.echo(f"{address}  {'resubscribed' if changed else 'was not suppressed'}")
+
+
+def _event_line(event: Event) -> str:
+    parts = [stamp(event.at), event.action.value, event.source.value]
+    if event.channel is not None:
+        parts.append(event.channel.value)
+    if event.scope is not None:
+        parts.append(f"scope={event.scope.value}")
+    if event.topic:
+        parts.append(f"topic={event.topic}")
+    if event.requested_at is not None:
+        parts.append(f"requested {stamp(event.requested_at)}")
+    if event.evidence:
+        parts.append(f"evidence={event.evidence}")
+    if event.reason:
+        parts.append(f"reason={event.reason!r}")
+    return "  ".join(parts)
+
+
+@main.command()
+@click.argument("address")
+@channel_option()
+@json_option
+@pass_cli
+def history(cli: Cli, address: str, channel: str, as_json: bool) -> None:
+    """The audit trail of ADDRESS in time order: every change, who made it, the evidence.
+
+    \b
+    Example:
+      prefcenter history alice@example.com
+    """
+    events = cli.center().history(address, channel=channel)
+    if as_json:
+        emit_json(events)
+        return
+    if not events:
+        click.echo("no events recorded for this address")
+    for event in events:
+        click.echo(_event_line(event))
+
+
+@main.command()
+@click.argument("address")
+@channel_option()
+@pass_cli
+def forget(cli: Cli, address: str, channel: str) -> None:
+    """Erase ADDRESS's personal data (GDPR); the opt-out itself keeps working.
+
+    \b
+    Example:
+      prefcenter forget alice@example.com
+    """
+    changed = cli.center().forget(
+        address, channel=channel, source=Source.CLI, evidence=cli.evidence()
+    )
+    click.echo(f"{address}  {'forgotten' if changed else 'nothing to forget'}")
+
+
+@main.command()
+@click.argument("address")
+@topic_option()
+@json_option
+@pass_cli
+def link(cli: Cli, address: str, topic: str | None, as_json: bool) -> None:
+    """Print the unsubscribe headers and links for one recipient of a --topic.
+
+    \b
+    Example:
+      prefcenter link alice@example.com --topic newsletter --json
+    """
+    center = cli.center()
+    identity = center.identity(address)
+    data = dict(center.headers(identity, topic))
+    data["url"] = center.unsubscribe_url(identity, topic)
+    data["mailto"] = "mailto:" + center.links.mailto_address(identity, topic)
+    if as_json:
+        emit_json(data)
+        return
+    for name, value in data.items():
+        click.echo(f"{name}: {value}")
+
+
+@main.command("link-identities")
+@click.argument("first", metavar="ADDRESS_A")
+@click.argument("second", metavar="ADDRESS_B")
+@channel_option("--first-channel")
+@channel_option("--second-channel")
+@pass_cli
+def link_identities(
+    cli: Cli, first: str, second: str, first_channel: str, second_channel: str
+) -> None:
+    """Record that ADDRESS_A and ADDRESS_B are one person (for --all-channels opt-outs).
+
+    \b
+    Example:
+      prefcenter link-identities alice@example.com +14155550100 --second-channel sms
+    """
+    changed = cli.center().link(
+        first, second, first_channel=first_channel, second_channel=second_channel,
+        source=Source.CLI, evidence=cli.evidence(),
+    )  # fmt: skip
+    click.echo("linked" if changed else "already linked")
+
+
+@main.command("record-sent")
+@click.argument("address")
+@channel_option()
+@topic_option("Topic the contact was about.")
+@kind_option
+@click.option("--sender", default=None, help="Who sent it (system, team or agent).")
+@click.option("--message-id", default=None, help="The message or call id.")
+@click.option("--at", "at", type=When(), default=None, help="When it was sent; default: now.")
+@pass_cli
+def record_sent(
+    cli: Cli,
+    address: str,
+    channel: str,
+    topic: str | None,
+    kind: str,
+    sender: str | None,
+    message_id: str | None,
+    at: datetime | None,
+) -> None:
+    """Record that ADDRESS was contacted, for frequency caps and the violation report.
+
+    \b
+    Example:
+      prefcenter record-sent +14155550100 --channel voice --topic offers --sender agent-17
+    """
+    cli.center().record_sent(
+        address, channel=channel, topic=topic, kind=kind, at=at, sender=sender,
+        message_id=message_id,
+    )  # fmt: skip
+    click.echo(f"{address}  recorded")

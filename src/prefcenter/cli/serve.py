@@ -1,0 +1,84 @@
+"""``prefcenter serve``: the HTTP and SMTP sidecars in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from prefcenter.cli._app import Cli, main, pass_cli
+
+if TYPE_CHECKING:
+    from prefcenter.center import PreferenceCenter
+    from prefcenter.config import Settings
+
+
+async def run_sidecars(
+    center: PreferenceCenter, settings: Settings, *, http: bool, smtp: bool
+) -> None:
+    """Start the sidecars, wait for SIGTERM or SIGINT, then stop them gracefully.
+
+    ``stop()`` lets in-flight requests and SMTP transactions finish; the caller closes
+    the store afterwards.
+    """
+    # Imported here so that `import prefcenter.cli` never loads the servers.
+    sidecars: list[Any] = []
+    if http:
+        from prefcenter.sidecar.http import HttpSidecar
+
+        sidecars.append(HttpSidecar(center, settings))
+    if smtp:
+        from prefcenter.sidecar.smtp import SmtpSidecar
+
+        sidecars.append(SmtpSidecar(center, settings))
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    started: list[Any] = []
+    try:
+        for sidecar in sidecars:
+            await sidecar.start()
+            started.append(sidecar)
+        parts = ([f"HTTP on {settings.http}"] if http else []) + (
+            [f"SMTP on {settings.smtp}"] if smtp else []
+        )
+        click.echo(f"prefcenter serving {', '.join(parts)}; SIGTERM or Ctrl-C stops", err=True)
+        await stopping.wait()
+        click.echo("prefcenter stopping: finishing in-flight requests", err=True)
+    finally:
+        for sidecar in reversed(started):
+            await sidecar.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+@main.command()
+@click.option("--http", "http_address", metavar="HOST:PORT", default=None,
+              help="Where the HTTP sidecar listens; default: PREFCENTER_HTTP.")  # fmt: skip
+@click.option("--smtp", "smtp_address", metavar="HOST:PORT", default=None,
+              help="Where the SMTP sidecar listens; default: PREFCENTER_SMTP.")  # fmt: skip
+@click.option("--no-http", is_flag=True, help="Run only the SMTP sidecar.")
+@click.option("--no-smtp", is_flag=True, help="Run only the HTTP sidecar.")
+@pass_cli
+def serve(
+    cli: Cli, http_address: str | None, smtp_address: str | None, no_http: bool, no_smtp: bool
+) -> None:
+    """Run the HTTP and SMTP sidecars until SIGTERM or SIGINT.
+
+    \b
+    Example:
+      prefcenter serve --http 0.0.0.0:8080 --smtp 0.0.0.0:25
+    """
+    if no_http and no_smtp:
+        raise click.UsageError("--no-http and --no-smtp together leave nothing to serve.")
+    cli.overrides.update({"http": http_address} if http_address else {})
+    cli.overrides.update({"smtp": smtp_address} if smtp_address else {})
+    settings = cli.settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    asyncio.run(run_sidecars(cli.center(), settings, http=not no_http, smtp=not no_smtp))

@@ -1,0 +1,327 @@
+"""The operator's report: are opt-outs honoured in time, and did anyone contact them after?
+
+Built only from the audit log, the contact ledger and the exceptions queue, so it is the
+same proof whoever made the changes:
+
+- requests per source and channel (one-click, mailto, web, cli ...);
+- time to honour: from when the person asked (``requested_at``) to when the change was
+  committed (``at``), median, 95th percentile and maximum, over opt-outs;
+- open and overdue exceptions (mail nobody has decided yet);
+- violations: contacts recorded after an opt-out took effect, beyond the configured
+  grace (``settings.violation_grace``, for campaigns already in flight), with who sent
+  what when.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from prefcenter.model import Action, Channel, ExceptionItem, Kind, Scope, Source
+
+if TYPE_CHECKING:
+    from prefcenter.center import PreferenceCenter
+
+#: Actions a person (or their mail system) asks for; counted as requests.
+REQUEST_ACTIONS = frozenset(
+    {
+        Action.SUPPRESS,
+        Action.OPT_OUT,
+        Action.RESUBSCRIBE,
+        Action.OPT_IN,
+        Action.SET_FREQUENCY,
+        Action.PAUSE,
+        Action.RESUME,
+        Action.FORGET,
+    }
+)
+#: Requests to stop: the ones the law and the mailbox providers time (2 days, 10 days).
+OPT_OUT_ACTIONS = frozenset({Action.SUPPRESS, Action.OPT_OUT})
+
+
+@dataclass(frozen=True, slots=True)
+class HonourTimes:
+    """Time from request to honour over the opt-outs of the period.
+
+    Attributes:
+        count: opt-outs measured; one recorded without ``requested_at`` counts as immediate.
+        median: the median delay, or None when there were none.
+        p95: the 95th percentile (nearest rank).
+        max: the longest delay.
+    """
+
+    count: int
+    median: timedelta | None = None
+    p95: timedelta | None = None
+    max: timedelta | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A contact recorded after the person's opt-out took effect, beyond the grace.
+
+    Attributes:
+        identity_hash: hex hash of the person contacted (never the clear address).
+        channel: channel of the contact.
+        topic: topic of the contact, if recorded.
+        kind: marketing or transactional.
+        sent_at: when the contact was recorded as sent.
+        sender: who sent it, as recorded.
+        message_id: the message or call id, as recorded.
+        opted_out_at: when the opt-out that it broke took effect.
+        scope: the opt-out's scope.
+        source: where the opt-out came from.
+        late_by: ``sent_at - opted_out_at``.
+    """
+
+    identity_hash: str
+    channel: Channel
+    topic: str | None
+    kind: Kind
+    sent_at: datetime
+    sender: str | None
+    message_id: str | None
+    opted_out_at: datetime
+    scope: Scope | None = None
+    source: Source | None = None
+    late_by: timedelta = timedelta(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything ``prefcenter report`` shows.
+
+    Attributes:
+        since: start of the period (None: from the beginning).
+        until: end of the period (when the report was made).
+        requests: source -> channel -> number of requests.
+        honour: time-to-honour statistics over the period's opt-outs.
+        open_exceptions: exceptions still waiting for a person.
+        overdue: the open exceptions past their due time, most overdue first.
+        violations: contacts after an opt-out, beyond ``grace``, oldest first.
+        grace: the grace applied.
+    """
+
+    since: datetime | None
+    until: datetime
+    requests: dict[str, dict[str, int]]
+    honour: HonourTimes
+    open_exceptions: int
+    overdue: list[ExceptionItem]
+    violations: list[Violation]
+    grace: timedelta
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_requests(self) -> int:
+        """All requests of the period."""
+        return sum(sum(by_channel.values()) for by_channel in self.requests.values())
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of already sorted values (``fraction`` in 0..1)."""
+    if not sorted_values:
+        raise ValueError("percentile of no values")
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def honour_times(delays: Iterable[timedelta]) -> HonourTimes:
+    """Median, p95 and max of request-to-honour delays."""
+    seconds = sorted(max(0.0, d.total_seconds()) for d in delays)
+    if not seconds:
+        return HonourTimes(count=0)
+    middle = len(seconds) // 2
+    median = seconds[middle] if len(seconds) % 2 else (seconds[middle - 1] + seconds[middle]) / 2
+    return HonourTimes(
+        count=len(seconds),
+        median=timedelta(seconds=median),
+        p95=timedelta(seconds=percentile(seconds, 0.95)),
+        max=timedelta(seconds=seconds[-1]),
+    )
+
+
+def build_report(
+    center: PreferenceCenter,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    now: datetime | None = None,
+) -> Report:
+    """Compute the report for ``since .. until`` from the center's store.
+
+    Args:
+        center: an open center.
+        since: start of the period; None covers everything.
+        until: end of the period; default ``now``.
+        now: the current time (for overdue exceptions); default the wall clock.
+    """
+    now = now or datetime.now(UTC)
+    until = until or now
+    requests: dict[str, dict[str, int]] = {}
+    delays: list[timedelta] = []
+    for event in center.store.events(since, until):
+        if event.action not in REQUEST_ACTIONS:
+            continue
+        channel = event.channel.value if event.channel is not None else "unknown"
+        by_channel = requests.setdefault(event.source.value, {})
+        by_channel[channel] = by_channel.get(channel, 0) + 1
+        if event.action in OPT_OUT_ACTIONS:
+            delays.append(event.at - (event.requested_at or event.at))
+    grace = center.settings.violation_grace
+    violations = [
+        v
+        for v in (_violation(raw) for raw in center.store.violations(grace))
+        if (since is None or v.sent_at >= since) and v.sent_at <= until
+    ]
+    violations.sort(key=lambda v: v.sent_at)
+    open_items = center.exceptions(status="open")
+    overdue = sorted((i for i in open_items if i.due_at < now), key=lambda i: i.due_at)
+    return Report(
+        since=since,
+        until=until,
+        requests={s: dict(sorted(c.items())) for s, c in sorted(requests.items())},
+        honour=honour_times(delays),
+        open_exceptions=len(open_items),
+        overdue=overdue,
+        violations=violations,
+        grace=grace,
+    )
+
+
+def _violation(raw: Any) -> Violation:
+    """Adapt one row of ``store.violations`` (a Violation or any object with its fields)."""
+    if isinstance(raw, Violation):
+        return raw
+    sent_at: datetime = raw.sent_at
+    opted_out_at: datetime = raw.opted_out_at
+    return Violation(
+        identity_hash=raw.identity_hash,
+        channel=Channel(raw.channel),
+        topic=raw.topic,
+        kind=Kind(raw.kind),
+        sent_at=sent_at,
+        sender=raw.sender,
+        message_id=raw.message_id,
+        opted_out_at=opted_out_at,
+        scope=Scope(raw.scope) if getattr(raw, "scope", None) else None,
+        source=Source(raw.source) if getattr(raw, "source", None) else None,
+        late_by=sent_at - opted_out_at,
+    )
+
+
+def format_duration(value: timedelta | None) -> str:
+    """``2d 3h``, ``4m 10s``, ``0s``: two units at most, for people; ``-`` when None."""
+    if value is None:
+        return "-"
+    seconds = round(value.total_seconds())
+    parts: list[str] = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size or (unit == "s" and not parts):
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts[:2])
+
+
+def _stamp(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def format_report(report: Report) -> str:
+    """The report as text for a terminal or a mail to the team."""
+    lines = [f"prefcenter report  {_stamp(report.since)} .. {_stamp(report.until)}", ""]
+    channels = sorted({c for by in report.requests.values() for c in by})
+    lines.append(f"Requests by source and channel: {report.total_requests}")
+    if report.requests:
+        lines.append("  " + "source".ljust(12) + "".join(c.rjust(9) for c in channels))
+        for source, by_channel in report.requests.items():
+            counts = "".join(str(by_channel.get(c, 0)).rjust(9) for c in channels)
+            lines.append("  " + source.ljust(12) + counts)
+    honour = report.honour
+    lines += [
+        "",
+        f"Time to honour ({honour.count} opt-outs): median {format_duration(honour.median)}, "
+        f"p95 {format_duration(honour.p95)}, max {format_duration(honour.max)}",
+        "",
+        f"Exceptions: {report.open_exceptions} open, {len(report.overdue)} overdue",
+    ]
+    for item in report.overdue:
+        late = format_duration(report.until - item.due_at)
+        lines.append(
+            f"  #{item.id}  overdue by {late}  {item.mailbox}  {item.why}  {item.summary}".rstrip()
+        )
+    lines += [
+        "",
+        f"Violations (contacts after an opt-out, grace {format_duration(report.grace)}): "
+        f"{len(report.violations)}",
+    ]
+    for v in report.violations:
+        topic = f"topic={v.topic}" if v.topic else "all topics"
+        lines.append(
+            f"  {_stamp(v.sent_at)}  sender={v.sender or '?'}  {v.channel.value}  {topic}  "
+            f"{v.kind.value}  message={v.message_id or '-'}  person {v.identity_hash[:10]}  "
+            f"opted out {_stamp(v.opted_out_at)}"
+            + (f" via {v.source.value}" if v.source else "")
+            + f", sent {format_duration(v.late_by)} after"
+        )
+    lines.extend(report.notes)
+    return "\n".join(lines)
+
+
+def report_data(report: Report) -> dict[str, Any]:
+    """The report as JSON-ready data (the ``--json`` shape, documented in docs/cli.md)."""
+
+    def seconds(value: timedelta | None) -> float | None:
+        return None if value is None else value.total_seconds()
+
+    def iso(value: datetime | None) -> str | None:
+        return None if value is None else value.isoformat()
+
+    return {
+        "since": iso(report.since),
+        "until": iso(report.until),
+        "requests": {"total": report.total_requests, "by_source": report.requests},
+        "time_to_honour": {
+            "count": report.honour.count,
+            "median_seconds": seconds(report.honour.median),
+            "p95_seconds": seconds(report.honour.p95),
+            "max_seconds": seconds(report.honour.max),
+        },
+        "exceptions": {
+            "open": report.open_exceptions,
+            "overdue": [
+                {
+                    "id": item.id,
+                    "received_at": iso(item.received_at),
+                    "due_at": iso(item.due_at),
+                    "mailbox": item.mailbox,
+                    "why": item.why,
+                    "summary": item.summary,
+                }
+                for item in report.overdue
+            ],
+        },
+        "violations": {
+            "grace_seconds": report.grace.total_seconds(),
+            "count": len(report.violations),
+            "items": [
+                {
+                    "identity_hash": v.identity_hash,
+                    "channel": v.channel.value,
+                    "topic": v.topic,
+                    "kind": v.kind.value,
+                    "sent_at": iso(v.sent_at),
+                    "sender": v.sender,
+                    "message_id": v.message_id,
+                    "opted_out_at": iso(v.opted_out_at),
+                    "scope": v.scope.value if v.scope else None,
+                    "source": v.source.value if v.source else None,
+                    "late_by_seconds": v.late_by.total_seconds(),
+                }
+                for v in report.violations
+            ],
+        },
+    }
