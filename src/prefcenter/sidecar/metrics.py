@@ -1,0 +1,102 @@
+"""Prometheus text exposition, written by hand: three families, no client library.
+
+Labels are route templates (``/u/{token}``), statuses and sources: never a token, an
+address or an identity hash, so the metrics endpoint leaks nothing and its cardinality
+stays bounded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+
+#: Upper bounds (seconds) of the store latency histogram.
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    """Counters and one histogram for the HTTP sidecar; safe to update from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: dict[tuple[str, str, str], int] = defaultdict(int)
+        self._unsubscribes: dict[str, int] = defaultdict(int)
+        self._buckets: dict[str, list[int]] = {}
+        self._latency_sum: dict[str, float] = defaultdict(float)
+        self._latency_count: dict[str, int] = defaultdict(int)
+        self._batches = 0
+        self._batched_requests = 0
+
+    def request(self, route: str, method: str, status: int) -> None:
+        """Count one answered request by route template, method and status."""
+        with self._lock:
+            self._requests[(route, method, str(status))] += 1
+
+    def unsubscribe(self, source: str) -> None:
+        """Count one committed unsubscribe that changed something, by source."""
+        with self._lock:
+            self._unsubscribes[source] += 1
+
+    def store_latency(self, operation: str, seconds: float) -> None:
+        """Observe how long one store operation (``commit``, ``read``, ``ping``) took."""
+        with self._lock:
+            counts = self._buckets.setdefault(operation, [0] * len(LATENCY_BUCKETS))
+            for index, bound in enumerate(LATENCY_BUCKETS):
+                if seconds <= bound:
+                    counts[index] += 1
+            self._latency_sum[operation] += seconds
+            self._latency_count[operation] += 1
+
+    def batch(self, size: int) -> None:
+        """Count one group commit of ``size`` requests."""
+        with self._lock:
+            self._batches += 1
+            self._batched_requests += size
+
+    def render(self) -> str:
+        """The exposition text (format version 0.0.4)."""
+        lines: list[str] = []
+        with self._lock:
+            lines += [
+                "# HELP prefcenter_http_requests_total HTTP requests answered.",
+                "# TYPE prefcenter_http_requests_total counter",
+            ]
+            for (route, method, status), value in sorted(self._requests.items()):
+                labels = f'route="{_escape(route)}",method="{method}",status="{status}"'
+                lines.append(f"prefcenter_http_requests_total{{{labels}}} {value}")
+            lines += [
+                "# HELP prefcenter_unsubscribes_total Committed unsubscribes that changed state.",
+                "# TYPE prefcenter_unsubscribes_total counter",
+            ]
+            for source, value in sorted(self._unsubscribes.items()):
+                lines.append(f'prefcenter_unsubscribes_total{{source="{_escape(source)}"}} {value}')
+            lines += [
+                "# HELP prefcenter_store_seconds Time spent in store calls.",
+                "# TYPE prefcenter_store_seconds histogram",
+            ]
+            for operation, counts in sorted(self._buckets.items()):
+                op = _escape(operation)
+                for bound, count in zip(LATENCY_BUCKETS, counts, strict=True):
+                    lines.append(
+                        f'prefcenter_store_seconds_bucket{{operation="{op}",le="{bound}"}} {count}'
+                    )
+                total = self._latency_count[operation]
+                lines.append(
+                    f'prefcenter_store_seconds_bucket{{operation="{op}",le="+Inf"}} {total}'
+                )
+                spent = self._latency_sum[operation]
+                lines.append(f'prefcenter_store_seconds_sum{{operation="{op}"}} {spent}')
+                lines.append(f'prefcenter_store_seconds_count{{operation="{op}"}} {total}')
+            lines += [
+                "# HELP prefcenter_group_commits_total Store transactions made by group commit.",
+                "# TYPE prefcenter_group_commits_total counter",
+                f"prefcenter_group_commits_total {self._batches}",
+                "# HELP prefcenter_group_commit_requests_total Requests committed by group commit.",
+                "# TYPE prefcenter_group_commit_requests_total counter",
+                f"prefcenter_group_commit_requests_total {self._batched_requests}",
+            ]
+        return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -1,0 +1,225 @@
+"""The OpenAPI 3.1 document of the /v1 API, written next to the limits it states.
+
+``api.py`` validates requests against these same limits; ``test_openapi_fuzz.py`` runs
+schemathesis against the live document so the two cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefcenter.model import Action, Channel, Kind, Reason, Scope, Source
+from prefcenter.version import __version__
+
+#: Most recipients in one /v1/check/batch request.
+MAX_BATCH = 10_000
+#: Largest /v1 request body in bytes.
+MAX_BODY = 4 * 1024 * 1024
+
+_NULL_STRING = {"type": ["string", "null"]}
+_RECIPIENT = {
+    "type": "string",
+    "maxLength": 320,
+    "description": "An email address, or an E.164 phone number for sms/voice.",
+    "examples": ["alice@example.com"],
+}
+_TOPIC = {"type": ["string", "null"], "maxLength": 200, "description": "A topic (list) id."}
+_CHANNEL = {"type": "string", "enum": [c.value for c in Channel], "default": "email"}
+_KIND = {"type": "string", "enum": [k.value for k in Kind], "default": "marketing"}
+
+
+def _obj(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required}
+
+
+_SCHEMAS: dict[str, Any] = {
+    "CheckRequest": _obj(
+        {"recipient": _RECIPIENT, "topic": _TOPIC, "channel": _CHANNEL, "kind": _KIND},
+        ["recipient"],
+    ),
+    "Decision": _obj(
+        {
+            "allowed": {"type": "boolean"},
+            "reason": {"type": "string", "enum": [r.value for r in Reason]},
+            "message": {"type": "string"},
+            "identity_hash": {"type": "string"},
+            "channel": {"type": "string", "enum": [c.value for c in Channel]},
+            "topic": _NULL_STRING,
+            "since": {"type": ["string", "null"], "format": "date-time"},
+            "scope": {"type": ["string", "null"], "enum": [*(s.value for s in Scope), None]},
+            "source": {"type": ["string", "null"], "enum": [*(s.value for s in Source), None]},
+            "until": {"type": ["string", "null"], "format": "date-time"},
+        },
+        ["allowed", "reason", "message", "identity_hash", "channel"],
+    ),
+    "BatchRequest": _obj(
+        {
+            "recipients": {"type": "array", "items": _RECIPIENT, "maxItems": MAX_BATCH},
+            "topic": _TOPIC,
+            "channel": _CHANNEL,
+            "kind": _KIND,
+        },
+        ["recipients"],
+    ),
+    "BatchResult": _obj(
+        {
+            "sendable": {"type": "array", "items": {"type": "string"}},
+            "refused": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "recipient": {"type": "string"},
+                        "reason": {"type": "string", "enum": [r.value for r in Reason]},
+                        "message": {"type": "string"},
+                    },
+                    ["recipient", "reason", "message"],
+                ),
+            },
+            "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+        },
+        ["sendable", "refused", "counts"],
+    ),
+    "SendRequest": _obj(
+        {
+            "recipient": _RECIPIENT,
+            "channel": _CHANNEL,
+            "topic": _TOPIC,
+            "kind": _KIND,
+            "sender": {"type": ["string", "null"], "maxLength": 200},
+            "message_id": {"type": ["string", "null"], "maxLength": 998},
+        },
+        ["recipient"],
+    ),
+    "Recorded": _obj({"recorded": {"type": "boolean"}}, ["recorded"]),
+    "SuppressRequest": _obj(
+        {
+            "recipient": _RECIPIENT,
+            "topic": _TOPIC,
+            "channel": _CHANNEL,
+            "hard": {"type": "boolean", "default": False},
+            "all_channels": {"type": "boolean", "default": False},
+            "reason": {"type": ["string", "null"], "maxLength": 500},
+        },
+        ["recipient"],
+    ),
+    "ResubscribeRequest": _obj(
+        {
+            "recipient": _RECIPIENT,
+            "topic": _TOPIC,
+            "channel": _CHANNEL,
+            "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+        },
+        ["recipient", "reason"],
+    ),
+    "Changed": _obj(
+        {"changed": {"type": "boolean"}, "request_id": {"type": "string"}},
+        ["changed", "request_id"],
+    ),
+    "HistoryRequest": _obj({"recipient": _RECIPIENT, "channel": _CHANNEL}, ["recipient"]),
+    "History": _obj(
+        {
+            "events": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "id": {"type": "integer"},
+                        "at": {"type": "string", "format": "date-time"},
+                        "identity_hash": {"type": "string"},
+                        "action": {"type": "string", "enum": [a.value for a in Action]},
+                        "source": {"type": "string", "enum": [s.value for s in Source]},
+                        "channel": _NULL_STRING,
+                        "scope": _NULL_STRING,
+                        "topic": _NULL_STRING,
+                        "reason": _NULL_STRING,
+                        "evidence": _NULL_STRING,
+                        "requested_at": {"type": ["string", "null"], "format": "date-time"},
+                    },
+                    ["id", "at", "identity_hash", "action", "source"],
+                ),
+            }
+        },
+        ["events"],
+    ),
+    "Error": _obj(
+        {
+            "error": _obj(
+                {
+                    "status": {"type": "integer"},
+                    "message": {"type": "string"},
+                    "request_id": {"type": "string"},
+                },
+                ["status", "message", "request_id"],
+            )
+        },
+        ["error"],
+    ),
+}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+_ERRORS = {
+    "401": _error("No or unknown bearer key."),
+    "413": _error("Request body too large."),
+    "422": _error("A field is missing or unusable (the message names it)."),
+    "503": _error("The store cannot be reached; nothing changed. Retry after Retry-After."),
+}
+
+
+def _post(summary: str, request: str, response: str) -> dict[str, Any]:
+    return {
+        "post": {
+            "summary": summary,
+            "security": [{"bearer": []}],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{request}"}}
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    "content": {
+                        "application/json": {"schema": {"$ref": f"#/components/schemas/{response}"}}
+                    },
+                },
+                **_ERRORS,
+            },
+        }
+    }
+
+
+def document(base_url: str) -> dict[str, Any]:
+    """The OpenAPI document for a sidecar reachable at ``base_url``."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "prefcenter API",
+            "version": __version__,
+            "description": "Check, record and change contact preferences from any language. "
+            "Changes are committed before the answer and recorded with source 'api'.",
+        },
+        "servers": [{"url": base_url.rstrip("/")}],
+        "paths": {
+            "/v1/check": _post("May this recipient be contacted now?", "CheckRequest", "Decision"),
+            "/v1/check/batch": _post(
+                "Split a list into sendable and refused recipients.", "BatchRequest", "BatchResult"
+            ),
+            "/v1/sends": _post("Record a send (feeds frequency caps).", "SendRequest", "Recorded"),
+            "/v1/suppress": _post("Record an opt-out or hard stop.", "SuppressRequest", "Changed"),
+            "/v1/resubscribe": _post(
+                "Lift an opt-out; needs a reason.", "ResubscribeRequest", "Changed"
+            ),
+            "/v1/history": _post("Audit events of one recipient.", "HistoryRequest", "History"),
+        },
+        "components": {
+            "schemas": _SCHEMAS,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    }

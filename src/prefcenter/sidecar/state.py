@@ -1,0 +1,125 @@
+"""The sidecar's per-app state: center, settings, templates, keys and counters.
+
+Kept on ``app.state.sidecar`` so that nothing lives at module level.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import jinja2
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from prefcenter.config import Settings
+from prefcenter.errors import ConfigError
+from prefcenter.sidecar.commit import GroupCommitter
+from prefcenter.sidecar.metrics import Metrics
+
+_HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
+_DEFAULT_COLOR = "#1d4ed8"
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """Everything a route needs, kept on ``app.state.sidecar`` (no module state)."""
+
+    center: Any
+    settings: Settings
+    metrics: Metrics
+    committer: GroupCommitter
+    templates: jinja2.Environment
+    api_key_hashes: tuple[bytes, ...]
+    csrf_keys: tuple[bytes, ...]
+
+    def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+        """Render a page of the base layout with the configured branding."""
+        color = self.settings.brand_color
+        html = self.templates.get_template(name).render(
+            company=self.settings.company_name,
+            brand_color=color if _HEX_COLOR.match(color) else _DEFAULT_COLOR,
+            **context,
+        )
+        return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
+
+    def csrf_token(self, link_token: str) -> str:
+        """The form token for pages opened with ``link_token``: no cookie, no server state."""
+        return _mac(self.csrf_keys[-1], link_token)
+
+    def csrf_valid(self, link_token: str, presented: str) -> bool:
+        """True when ``presented`` was made for ``link_token`` with any configured key."""
+        ok = False
+        for key in self.csrf_keys:
+            ok |= hmac.compare_digest(_mac(key, link_token), presented)
+        return ok
+
+    def api_key_valid(self, presented: str) -> bool:
+        """Compare the presented bearer key's hash with every configured hash, in constant time."""
+        digest = hashlib.sha256(presented.encode("utf-8", "surrogatepass")).digest()
+        ok = False
+        for stored in self.api_key_hashes:
+            ok |= hmac.compare_digest(stored, digest)
+        return ok
+
+    async def store_call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a synchronous center call in a worker thread and time it."""
+        started = time.perf_counter()
+        try:
+            return await run_in_threadpool(function, *args, **kwargs)
+        finally:
+            self.metrics.store_latency("read", time.perf_counter() - started)
+
+
+_PAGE_HEADERS = {
+    # Pages never embed anything foreign and never run script.
+    "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+}
+
+
+def _mac(key: bytes, text: str) -> str:
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def api_key_hashes(settings: Settings) -> tuple[bytes, ...]:
+    """SHA-256 of every configured API key: ``sha256:HEX`` entries as given, others hashed now.
+
+    Raises:
+        ConfigError: an entry starts with ``sha256:`` but is not 64 hex digits.
+    """
+    hashes = []
+    for secret in settings.api_keys:
+        value = secret.reveal()
+        if value.lower().startswith("sha256:"):
+            hexdigits = value[7:]
+            if not re.fullmatch(r"[0-9a-fA-F]{64}", hexdigits):
+                raise ConfigError(
+                    "Setting API_KEYS has a sha256: entry that is not 64 hex digits; "
+                    "write sha256: followed by the hex SHA-256 of the key.",
+                    name="api_keys",
+                )
+            hashes.append(bytes.fromhex(hexdigits))
+        else:
+            hashes.append(hashlib.sha256(value.encode()).digest())
+    return tuple(hashes)
+
+
+def request_id_of(request: Request) -> str:
+    """The id of this request: recorded as evidence on every change it makes."""
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+def sidecar_of(request: Request) -> Sidecar:
+    """The :class:`Sidecar` of the app serving ``request``."""
+    sidecar: Sidecar = request.app.state.sidecar
+    return sidecar

@@ -1,0 +1,268 @@
+"""Pages for people: the one-click endpoint, its confirm page and the preference center.
+
+A GET never changes state: link scanners and mail gateways fetch every link, and some
+submit forms that post themselves, so pages never submit themselves; a person presses
+the button. ``POST /u/{token}`` answers 200 only after the change has committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from prefcenter.errors import InvalidInput
+from prefcenter.model import Identity, Scope, Source, Suppression
+from prefcenter.sidecar import oneclick
+from prefcenter.sidecar.state import Sidecar, request_id_of, sidecar_of
+from prefcenter.tokens import Claims, Purpose
+
+RESUBSCRIBE_REASON = "resubscribed on the preference page"
+FREQUENCIES = [("", "no limit"), ("7", "a week"), ("14", "every two weeks"), ("30", "a month")]
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a verified link token names."""
+
+    token: str
+    claims: Claims
+    identity: Identity
+    topic: str | None
+
+
+def _resolve(center: Any, token: str, purpose: Purpose) -> Link:
+    claims = center.verify_token(token, purpose)
+    return Link(
+        token=token,
+        claims=claims,
+        identity=center.identity_from_claims(claims),
+        topic=center.topic_name(claims.topic_digest),
+    )
+
+
+async def resolve(sidecar: Sidecar, token: str, purpose: Purpose) -> Link:
+    """Verify a link token and look up its identity and topic (raises ``TokenError``)."""
+    link: Link = await sidecar.store_call(_resolve, sidecar.center, token, purpose)
+    return link
+
+
+def _what(sidecar: Sidecar, topic: str | None) -> str:
+    if topic is None:
+        return "all news"
+    return f"“{sidecar.settings.topics.get(topic, topic)}” emails"
+
+
+async def _read_body(request: Request) -> bytes:
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > oneclick.MAX_BODY:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    """GET /u/{token}: say what will happen and offer the button; change nothing."""
+    sidecar = sidecar_of(request)
+    link = await resolve(sidecar, request.path_params["token"], Purpose.UNSUBSCRIBE)
+    return _confirm(sidecar, link, 200)
+
+
+def _confirm(sidecar: Sidecar, link: Link, status: int) -> Response:
+    return sidecar.render(
+        "confirm.html",
+        status,
+        what=_what(sidecar, link.topic),
+        action=f"/u/{link.token}",
+        preferences_url=_preferences_path(sidecar, link),
+    )
+
+
+def _preferences_path(sidecar: Sidecar, link: Link) -> str:
+    url: str = sidecar.center.preferences_url(link.identity, link.topic)
+    return "/p/" + url.rsplit("/p/", 1)[-1]
+
+
+async def one_click(request: Request) -> Response:
+    """POST /u/{token}: RFC 8058 one-click unsubscribe; 200 only after commit."""
+    sidecar = sidecar_of(request)
+    link = await resolve(sidecar, request.path_params["token"], Purpose.UNSUBSCRIBE)
+    body = await _read_body(request)
+    if not oneclick.is_one_click(body):
+        # Not what RFC 8058 sends; a person still gets the button that sends it.
+        return _confirm(sidecar, link, 400)
+    source = Source.WEB if oneclick.via_page(body) else Source.ONE_CLICK
+    evidence = request_id_of(request)
+
+    def suppress(transaction: Any) -> bool:
+        changed: bool = transaction.suppress(
+            link.identity,
+            topic=link.topic,
+            channel=link.claims.channel,
+            reason="unsubscribe link",
+            source=source,
+            evidence=evidence,
+        )
+        return changed
+
+    if await sidecar.committer.submit(suppress):
+        sidecar.metrics.unsubscribe(source.value)
+    return sidecar.render(
+        "done.html",
+        what=_what(sidecar, link.topic),
+        preferences_url=_preferences_path(sidecar, link),
+    )
+
+
+def _state(sidecar: Sidecar, link: Link) -> dict[str, Any]:
+    """Everything the preference page shows, read in a worker thread."""
+    center, channel = sidecar.center, link.claims.channel
+    preferences = center.preferences(link.identity, channel=channel)
+    suppressions: list[Suppression] = center.suppressions(link.identity, channel=channel)
+    off_topics = {s.topic for s in suppressions if s.scope == Scope.TOPIC}
+    names = list(sidecar.settings.topics)
+    for extra in [link.topic, *preferences.topics]:
+        if extra and extra not in names:
+            names.append(extra)
+    topics = [
+        {
+            "id": name,
+            "label": sidecar.settings.topics.get(name, name),
+            "description": sidecar.settings.topic_descriptions.get(name, ""),
+            "on": preferences.topics.get(name, True) and name not in off_topics,
+        }
+        for name in names
+    ]
+    paused = preferences.paused_until
+    now = datetime.now(UTC)
+    return {
+        "topics": topics,
+        "frequency": str(preferences.frequency_days or ""),
+        "paused_until": paused.date().isoformat() if paused and paused > now else "",
+        "hard": next((s for s in suppressions if s.scope == Scope.HARD), None),
+        "unsubscribed": next((s for s in suppressions if s.scope == Scope.GLOBAL), None),
+    }
+
+
+async def preferences_page(request: Request) -> Response:
+    """GET /p/{token}: the preference center for the identity the link names."""
+    sidecar = sidecar_of(request)
+    link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES)
+    state = await sidecar.store_call(_state, sidecar, link)
+    return sidecar.render(
+        "preferences.html",
+        action=f"/p/{link.token}",
+        csrf=sidecar.csrf_token(link.token),
+        frequencies=FREQUENCIES,
+        today=date.today().isoformat(),
+        saved=request.query_params.get("saved") == "1",
+        **state,
+    )
+
+
+async def preferences_post(request: Request) -> Response:
+    """POST /p/{token}: apply the form in one transaction, then show the page again."""
+    sidecar = sidecar_of(request)
+    link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES)
+    form = await request.form(max_files=0, max_fields=200)
+    if not sidecar.csrf_valid(link.token, str(form.get("csrf", ""))):
+        return sidecar.render(
+            "problem.html",
+            403,
+            title="This form has expired",
+            message="Open the link from the email again and repeat your change.",
+        )
+    state = await sidecar.store_call(_state, sidecar, link)
+    changes = _changes(link, form, state, request_id_of(request))
+    changed = False
+    if changes:
+        changed = await sidecar.committer.submit(
+            lambda transaction: _apply(transaction, link.identity, changes)
+        )
+    if changed and form.get("action") == "unsubscribe_all":
+        sidecar.metrics.unsubscribe(Source.WEB.value)
+    # Post/Redirect/Get: a reload shows the stored state instead of posting again.
+    return RedirectResponse(f"/p/{link.token}?saved=1", status_code=303)
+
+
+def _changes(
+    link: Link, form: FormData, state: dict[str, Any], evidence: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The center calls a submitted form asks for, as (method, keyword arguments)."""
+    common = {"channel": link.claims.channel, "source": Source.WEB, "evidence": evidence}
+    action = form.get("action", "save")
+    calls: list[tuple[str, dict[str, Any]]] = []
+    if action == "unsubscribe_all":
+        calls.append(("suppress", {"topic": None, "reason": "unsubscribed on the preference page"}))
+    elif action == "resubscribe":
+        calls.append(("resubscribe", {"topic": None, "reason": RESUBSCRIBE_REASON}))
+    elif action == "save":
+        calls = _save_changes(form, state)
+    else:
+        raise InvalidInput(
+            f"Form action {str(action)[:40]!r} is unknown; "
+            "use save, unsubscribe_all or resubscribe.",
+            value=action,
+        )
+    return [(method, {**kwargs, **common}) for method, kwargs in calls]
+
+
+def _save_changes(form: FormData, state: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    wanted = set(form.getlist("topic"))
+    for topic in state["topics"]:
+        on = topic["id"] in wanted
+        if on != topic["on"]:
+            calls.append(("set_topic", {"topic": topic["id"], "subscribed": on}))
+    frequency = str(form.get("frequency", ""))
+    if frequency not in {value for value, _ in FREQUENCIES}:
+        raise InvalidInput(
+            f"Frequency {frequency[:20]!r} is not offered; pick one of the listed choices.",
+            value=frequency,
+        )
+    if frequency != state["frequency"]:
+        calls.append(("set_frequency", {"days": int(frequency) if frequency else None}))
+    pause = str(form.get("pause_until", "")).strip()
+    if pause != state["paused_until"]:
+        if pause:
+            calls.append(("pause", {"until": _pause_until(pause)}))
+        else:
+            calls.append(("resume", {}))
+    return calls
+
+
+def _pause_until(text: str) -> datetime:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is None or day <= date.today():
+        raise InvalidInput(
+            f"Pause date {text[:20]!r} is not a future date; pick a day after today.", value=text
+        )
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+def _apply(transaction: Any, identity: Identity, changes: list[tuple[str, dict[str, Any]]]) -> bool:
+    changed = False
+    for method, kwargs in changes:
+        changed |= bool(getattr(transaction, method)(identity, **kwargs))
+    return changed
+
+
+def routes() -> list[Route]:
+    """The page routes."""
+    return [
+        Route("/u/{token}", unsubscribe_page, methods=["GET"]),
+        Route("/u/{token}", one_click, methods=["POST"]),
+        Route("/p/{token}", preferences_page, methods=["GET"]),
+        Route("/p/{token}", preferences_post, methods=["POST"]),
+    ]
