@@ -1,0 +1,219 @@
+"""The list filter copies sendable rows byte for byte and never crashes on odd input.
+
+These tests drive :func:`filter_csv` with a small stand-in for ``filter_stream`` (the
+real one is exercised end to end in tests/cli/test_filter_cli.py): an address is
+refused when it starts with ``x``, invalid without ``@``, duplicate on a second
+case-insensitive spelling.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from prefcenter.csvfilter import Row, choose_column, detect_encoding, filter_csv, sniff_delimiter
+from prefcenter.errors import InvalidInput
+from prefcenter.model import Reason, Refusal
+
+
+def fake_stream(
+    rows: Iterable[Row], key: Callable[[Row], str]
+) -> Iterator[tuple[Row, Refusal | None]]:
+    seen: set[str] = set()
+    for row in rows:
+        address = key(row).lower()
+        if "@" not in address:
+            yield row, Refusal(address, Reason.INVALID, "invalid")
+        elif address in seen:
+            yield row, Refusal(address, Reason.DUPLICATE, "duplicate")
+        elif address.startswith("x"):
+            seen.add(address)
+            yield row, Refusal(address, Reason.UNSUBSCRIBED_GLOBAL, "unsubscribed")
+        else:
+            seen.add(address)
+            yield row, None
+
+
+def run(data: bytes, **kwargs: object) -> tuple[bytes, dict[str, object]]:
+    out = io.BytesIO()
+    summary = filter_csv(io.BytesIO(data), out, fake_stream, **kwargs)  # type: ignore[arg-type]
+    return out.getvalue(), summary.as_dict()
+
+
+def test_header_csv_keeps_rows_byte_for_byte() -> None:
+    data = (
+        b'name,Email,note\r\n"Smith, J",a@b.com,"said ""hi"""\r\n'
+        b'"two\nlines",x@b.com,\r\nq,A@B.com,dup\r\n\r\nz,nope,\r\nlast,c@d.org,end'
+    )
+    out, summary = run(data)
+    assert out == b'name,Email,note\r\n"Smith, J",a@b.com,"said ""hi"""\r\nlast,c@d.org,end'
+    assert summary == {
+        "read": 5, "sendable": 2, "suppressed": 1, "invalid": 1, "duplicate": 1,
+        "refused": {"duplicate": 1, "invalid": 1, "unsubscribed_global": 1},
+        "blank": 1, "header": True, "column": "Email", "encoding": "utf-8",
+    }  # fmt: skip
+
+
+def test_one_address_per_line_without_header() -> None:
+    out, summary = run(b"a@b.com\nx@y.com\nb@c.com\nB@C.com\n")
+    assert out == b"a@b.com\nb@c.com\n"
+    assert (summary["header"], summary["column"], summary["read"]) == (False, 0, 4)
+
+
+def test_quoted_multiline_record_is_copied_whole() -> None:
+    data = b'email,address\na@b.com,"1 Main St\r\nSpringfield"\nc@d.com,x\n'
+    out, summary = run(data)
+    assert out == data
+    assert summary["read"] == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "column", "expected"),
+    [
+        (b"id;mail;x\n1;a@b.com;x\n2;x@b.com;y\n", None, b"id;mail;x\n1;a@b.com;x\n"),
+        (b"id\temail\n1\ta@b.com\n", None, b"id\temail\n1\ta@b.com\n"),
+        (b"id,Contact\n1,a@b.com\n2,xx@b.com\n", "contact", b"id,Contact\n1,a@b.com\n"),
+        (b"1,a@b.com\n2,x@b.com\n", "1", b"1,a@b.com\n"),
+        (b"Recipients\na@b.com\nx@b.com\n", None, b"Recipients\na@b.com\n"),
+        (b"\xef\xbb\xbfemail\na@b.com\n", None, b"\xef\xbb\xbfemail\na@b.com\n"),
+    ],
+)
+def test_delimiter_and_column_detection(data: bytes, column: str | None, expected: bytes) -> None:
+    out, _ = run(data, column=column)
+    assert out == expected
+
+
+def test_latin1_bytes_pass_through_unchanged() -> None:
+    data = "name,email\nJos\xe9,a@b.com\nM\xfcller,\xe4@b.com\n".encode("latin-1")
+    out, summary = run(data)
+    assert out == "name,email\nJos\xe9,a@b.com\n".encode("latin-1")
+    assert summary["invalid"] == 1
+
+
+def test_utf16_with_bom_round_trips() -> None:
+    data = "email,name\r\na@b.com,Zoë\r\nx@b.com,Ann\r\n".encode("utf-16")
+    out, summary = run(data)
+    assert out.decode("utf-16") == "email,name\r\na@b.com,Zoë\r\n"
+    assert summary["encoding"] == "utf-16"
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "message"),
+    [
+        (["id", "name"], "email",
+         "Column 'email' is not in the header (columns: 'id', 'name'); "
+         "pass --column with one of those names or a 0-based index."),
+        (["id", "name"], None,
+         "No address column found among 'id', 'name'; pass --column NAME (or a 0-based index)."),
+    ],
+)  # fmt: skip
+def test_column_errors_name_the_fix(row: list[str], column: str | None, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        choose_column(row, column)
+    assert str(caught.value) == message
+
+
+def test_bad_encoding_is_a_clean_error() -> None:
+    with pytest.raises(InvalidInput, match="Encoding 'nope' is unknown"):
+        run(b"a@b.com\n", encoding="nope")
+    with pytest.raises(InvalidInput, match="not valid utf-16 text"):
+        run(b"\xff\xfea\x00@\x00\x00\xd8", encoding=None)
+
+
+def test_empty_and_blank_inputs() -> None:
+    assert run(b"") == (b"", run(b"")[1])
+    out, summary = run(b"\n\n\n")
+    assert (out, summary["read"], summary["blank"]) == (b"", 0, 3)
+
+
+def test_sniff_and_bom_helpers() -> None:
+    assert sniff_delimiter("a;b;c,d\n") == ";"
+    assert sniff_delimiter("alice@example.com\n") == ","
+    assert detect_encoding(b"\xfe\xff\x00a") == "utf-16"
+    assert detect_encoding(b"abc") == "utf-8"
+
+
+def test_progress_is_reported_in_bytes() -> None:
+    data = b"email\n" + b"".join(f"p{i}@example.com\n".encode() for i in range(50))
+    seen: list[int] = []
+    filter_csv(
+        io.BytesIO(data), io.BytesIO(), fake_stream, on_progress=seen.append, progress_every=10
+    )
+    assert seen and seen == sorted(seen) and seen[-1] == len(data)
+
+
+# -- properties -------------------------------------------------------------------------
+
+# A bare CR is a line break to csv itself (csv.writer leaves it unquoted under a "\n"
+# terminator), so cells carry LF and quotes but not CR.
+cells = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",), exclude_characters="\r"),
+    max_size=12,
+)
+addresses = st.one_of(st.from_regex(r"[a-z]{1,6}@[a-z]{1,6}\.com", fullmatch=True), cells)
+tables = st.lists(st.tuples(addresses, cells), min_size=1, max_size=20)
+
+
+def is_subsequence(small: bytes, big: bytes) -> bool:
+    it = iter(big)
+    return all(byte in it for byte in small)
+
+
+@given(rows=tables, terminator=st.sampled_from(["\n", "\r\n"]), delimiter=st.sampled_from(",;\t"))
+@settings(max_examples=200, deadline=None)
+def test_written_rows_are_exactly_the_sendable_input_rows(
+    rows: list[tuple[str, str]], terminator: str, delimiter: str
+) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator=terminator)
+    writer.writerow(["email", "note"])
+    header = buffer.getvalue()
+    records: list[Row] = []
+    for row in rows:
+        start = buffer.tell()
+        writer.writerow(row)
+        records.append((buffer.getvalue()[start:], row[0]))
+    out, summary = run(buffer.getvalue().encode(), column="email")
+    decided = fake_stream(records, lambda record: record[1].strip())
+    expected = header + "".join(raw for (raw, _), refusal in decided if refusal is None)
+    assert out.decode() == expected
+    assert summary["read"] == len(rows)
+
+
+@given(data=st.binary(max_size=400), column=st.sampled_from([None, "email", "0", "3"]))
+@settings(max_examples=300, deadline=None)
+def test_arbitrary_bytes_never_crash(data: bytes, column: str | None) -> None:
+    try:
+        out, summary = run(data, column=column)
+    except InvalidInput:
+        return
+    # Whatever was written is whole input records, in input order, unchanged.
+    assert is_subsequence(out, data)
+    refused = sum(summary["refused"].values())  # type: ignore[attr-defined]
+    assert summary["sendable"] + refused == summary["read"]
+
+
+@given(rows=tables, encoding=st.sampled_from(["utf-8", "latin-1", "cp1252", "utf-16"]))
+@settings(max_examples=100, deadline=None)
+def test_any_encoding_round_trips_sendable_rows(rows: list[tuple[str, str]], encoding: str) -> None:
+    text = "email,note\n" + "".join(
+        f"{a.replace(',', '')},{n.replace(',', '')}\n".replace("\r", "").replace('"', "")
+        for a, n in rows
+        if "\n" not in a + n
+    )
+    try:
+        data = text.encode(encoding)
+    except UnicodeEncodeError:
+        return
+    out, _ = run(data, encoding=encoding)
+    kept = out.decode(encoding).splitlines(keepends=True)
+    original = data.decode(encoding).splitlines(keepends=True)
+    assert kept[0] == original[0]
+    position = 0
+    for line in kept[1:]:  # a subsequence of the input lines
+        position = original.index(line, position) + 1
