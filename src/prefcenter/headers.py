@@ -36,6 +36,7 @@ ADDED_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "CFBL-A
 _BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
 _LABEL_CHARS = re.compile(r"[^a-z0-9-]+")
 MAX_TOPIC_LENGTH = 64
+_CACHE_SIZE = 4096
 
 
 def refuse_breaks(what: str, value: str) -> str:
@@ -130,20 +131,30 @@ class Links:
             else None
         )
         self._list_ids: dict[str | None, str] = {}
+        self._checked_topics: set[str | None] = {None}
+
+    def _topic(self, topic: str | None) -> str | None:
+        # Topics repeat across a campaign: validate each once per instance (bounded).
+        if topic not in self._checked_topics:
+            check_topic(topic)
+            if len(self._checked_topics) >= _CACHE_SIZE:
+                self._checked_topics = {None}
+            self._checked_topics.add(topic)
+        return topic
 
     def unsubscribe_url(self, identity: Identity, topic: str | None = None) -> str:
         """The one-click URL (``POST`` unsubscribes; ``GET`` shows a confirm page)."""
-        token = self.signer.sign(identity, check_topic(topic), Purpose.UNSUBSCRIBE)
+        token = self.signer.sign(identity, self._topic(topic), Purpose.UNSUBSCRIBE)
         return f"{self._base}/u/{token}"
 
     def preferences_url(self, identity: Identity, topic: str | None = None) -> str:
         """The preference page URL, for a "manage your subscriptions" link in the body."""
-        token = self.signer.sign(identity, check_topic(topic), Purpose.PREFERENCES)
+        token = self.signer.sign(identity, self._topic(topic), Purpose.PREFERENCES)
         return f"{self._base}/p/{token}"
 
     def mailto_address(self, identity: Identity, topic: str | None = None) -> str:
         """``unsubscribe+TOKEN@domain``: mail to it unsubscribes, whatever it says."""
-        token = self.signer.sign_mailto(identity, check_topic(topic), Purpose.UNSUBSCRIBE)
+        token = self.signer.sign_mailto(identity, self._topic(topic), Purpose.UNSUBSCRIBE)
         return f"unsubscribe+{token}@{self._domain}"
 
     def bounce_address(self, identity: Identity) -> str:
@@ -155,6 +166,9 @@ class Links:
         """The RFC 2919 List-Id for a topic: a quoted phrase and ``<label.domain>``."""
         cached = self._list_ids.get(topic)
         if cached is None:
+            self._topic(topic)
+            if len(self._list_ids) >= _CACHE_SIZE:
+                self._list_ids.clear()
             label = _LABEL_CHARS.sub("-", (topic or "all").lower()).strip("-") or "list"
             name = self._topics.get(topic, topic) if topic else None
             phrase = f"{self._company}: {name}" if name else self._company
@@ -169,7 +183,7 @@ class Links:
             InvalidTopic: the topic cannot be used.
         """
         url_token, mail_token = self.signer.sign_both(
-            identity, check_topic(topic), Purpose.UNSUBSCRIBE
+            identity, self._topic(topic), Purpose.UNSUBSCRIBE
         )
         result = {
             "List-Unsubscribe": f"<{self._base}/u/{url_token}>, "

@@ -73,9 +73,10 @@ def fast_email(value: str, folding: Folding) -> str | None:
     local, _, domain = lowered.rpartition("@")
     if len(local) > 64 or "--" in domain or len(domain) > 253:
         return None
-    tld = domain.rpartition(".")[2]
-    if tld in _SPECIAL_USE_TLDS:
+    if domain.rpartition(".")[2] in _SPECIAL_USE_TLDS:
         return None
+    if "+" not in local and domain not in _GMAIL_DOMAINS:
+        return lowered  # the common case: nothing to fold
     return _fold(local, domain, folding)
 
 

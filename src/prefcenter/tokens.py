@@ -29,6 +29,7 @@ import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from itsdangerous import Signer
 
@@ -46,6 +47,8 @@ MAIL_TOKEN_LENGTH = 50
 _KEY_SALT = b"prefcenter.token.v1"
 _CHANNELS = (Channel.EMAIL, Channel.SMS, Channel.VOICE)
 _CHANNEL_INDEX = {channel: index for index, channel in enumerate(_CHANNELS)}
+# Topic digests are cached per signer; the bound keeps hostile topic names from growing it.
+_TOPIC_CACHE_SIZE = 4096
 
 
 class Purpose(IntEnum):
@@ -151,34 +154,55 @@ class TokenSigner:
             ).derive_key()
             for key in keys
         ]
-        # Newest first: current tokens verify on the first try.
-        self._verify_keys = tuple(reversed(derived))
-        self._signing_key = derived[-1]
+        # Keyed BLAKE2b states are prepared once and copied per token: the key block is
+        # then hashed once per process, not once per recipient. Newest first, so current
+        # tokens verify on the first try.
+        self._verify_macs = tuple(
+            hashlib.blake2b(key=key, digest_size=MAC_SIZE) for key in reversed(derived)
+        )
+        self._signing_mac = self._verify_macs[0]
+        self._headers = {
+            (channel, purpose): bytes(((VERSION << 6) | (index << 4) | int(purpose),))
+            for channel, index in _CHANNEL_INDEX.items()
+            for purpose in Purpose
+        }
+        self._topics: dict[str | None, bytes] = {}
 
-    def _mac(self, key: bytes, body: bytes) -> bytes:
-        return hashlib.blake2b(body, key=key, digest_size=MAC_SIZE).digest()
+    def _topic(self, topic: str | None) -> bytes:
+        digest = self._topics.get(topic)
+        if digest is None:
+            if len(self._topics) >= _TOPIC_CACHE_SIZE:
+                self._topics.clear()
+            digest = self._topics[topic] = topic_digest(topic)
+        return digest
+
+    @staticmethod
+    def _mac(prepared: Any, body: bytes) -> bytes:
+        state = prepared.copy()
+        state.update(body)
+        mac: bytes = state.digest()
+        return mac
 
     def sign_bytes(
         self, identity_hash: bytes, channel: Channel, topic: bytes, purpose: Purpose
     ) -> bytes:
         """The raw 31-byte token for the given fields."""
-        header = (VERSION << 6) | (_CHANNEL_INDEX[channel] << 4) | int(purpose)
-        body = bytes((header,)) + identity_hash + topic
-        return body + self._mac(self._signing_key, body)
+        body = self._headers[channel, purpose] + identity_hash + topic
+        return body + self._mac(self._signing_mac, body)
 
     def sign(self, identity: Identity, topic: str | None, purpose: Purpose) -> str:
         """A URL token (42 characters of base64url)."""
-        raw = self.sign_bytes(identity.hash, identity.channel, topic_digest(topic), purpose)
+        raw = self.sign_bytes(identity.hash, identity.channel, self._topic(topic), purpose)
         return _b64_encode(raw)
 
     def sign_mailto(self, identity: Identity, topic: str | None, purpose: Purpose) -> str:
         """A mail token (50 lower-case base32 characters) for ``unsubscribe+TOKEN@``."""
-        raw = self.sign_bytes(identity.hash, identity.channel, topic_digest(topic), purpose)
+        raw = self.sign_bytes(identity.hash, identity.channel, self._topic(topic), purpose)
         return _b32_encode(raw)
 
     def sign_both(self, identity: Identity, topic: str | None, purpose: Purpose) -> tuple[str, str]:
         """The URL and mail forms of one token, for the price of one MAC."""
-        raw = self.sign_bytes(identity.hash, identity.channel, topic_digest(topic), purpose)
+        raw = self.sign_bytes(identity.hash, identity.channel, self._topic(topic), purpose)
         return _b64_encode(raw), _b32_encode(raw)
 
     def verify(self, token: str, purpose: Purpose) -> Claims:
@@ -191,7 +215,7 @@ class TokenSigner:
         """
         raw = decode_token(token)
         body, mac = raw[:_BODY_SIZE], raw[_BODY_SIZE:]
-        if not any(hmac.compare_digest(self._mac(key, body), mac) for key in self._verify_keys):
+        if not any(hmac.compare_digest(self._mac(key, body), mac) for key in self._verify_macs):
             raise TokenSignatureInvalid(
                 "Token signature does not match: the link was altered or signed with a key "
                 "that is no longer configured; ask the person to use a link from a newer message.",
