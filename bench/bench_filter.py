@@ -157,14 +157,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "copy_peak_rss_mb": copy_rss / 2**20,
         "rss_growth_bytes_per_row": (filter_rss - small_rss) / (rows - rows // 10),
     }
-    print(f"filter   {rows:>10,} rows  {filter_s:6.2f}s  {result['filter_rows_per_s']:>10,.0f} rows/s"
-          f"  peak RSS {result['filter_peak_rss_mb']:.0f} MB")  # fmt: skip
-    print(f"filter   {rows // 10:>10,} rows  {small_s:6.2f}s  "
-          f"{(rows // 10) / small_s:>10,.0f} rows/s  peak RSS {result['filter_small_peak_rss_mb']:.0f} MB")  # fmt: skip
-    print(f"csv copy {rows:>10,} rows  {copy_s:6.2f}s  {result['copy_rows_per_s']:>10,.0f} rows/s"
-          f"  peak RSS {result['copy_peak_rss_mb']:.0f} MB")  # fmt: skip
-    print(f"filter/copy time ratio {result['filter_vs_copy']:.2f}x (target <= 3x); "
-          f"RSS growth {result['rss_growth_bytes_per_row']:.0f} bytes/row")  # fmt: skip
+
+    def line(name: str, count: int, seconds: float, rss: float) -> str:
+        return (
+            f"{name:<8} {count:>10,} rows  {seconds:6.2f}s  {count / seconds:>10,.0f} rows/s  "
+            f"peak RSS {rss / 2**20:.0f} MB"
+        )
+
+    print(line("filter", rows, filter_s, filter_rss))
+    print(line("filter", rows // 10, small_s, small_rss))
+    print(line("csv copy", rows, copy_s, copy_rss))
+    print(
+        f"filter/copy time ratio {result['filter_vs_copy']:.2f}x (target <= 3x); "
+        f"RSS growth {result['rss_growth_bytes_per_row']:.0f} bytes/row"
+    )
     print(json.dumps({k: round(v, 2) for k, v in result.items()}))
     return result
 
