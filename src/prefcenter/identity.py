@@ -96,13 +96,14 @@ def slow_email(value: str, folding: Folding) -> str:
 
 
 def _fold(local: str, domain: str, folding: Folding) -> str:
-    if folding.subaddress and "+" in local:
-        base = local.split("+", 1)[0]
-        if base:
-            local = base
     if folding.gmail and domain in _GMAIL_DOMAINS:
         domain = "gmail.com"
         local = local.replace(".", "") or local
+    if folding.subaddress and "+" in local:
+        base = local.split("+", 1)[0]
+        # "a.+tag" would fold to "a.", which is no address; such a local part stays whole.
+        if base and not base.endswith("."):
+            local = base
     return f"{local}@{domain}"
 
 
