@@ -1,0 +1,387 @@
+"""What a message to one of our mailboxes means, committed all at once.
+
+:class:`Inbox` turns one received message (and its envelope recipients) into
+PreferenceCenter calls made inside one ``center.transaction()``: either every change a
+message causes is committed, or none is and the caller answers 451 so the sending
+server retries. Every change carries the Message-ID as evidence, so a re-delivery
+changes nothing twice. Nothing inbound is lost: what cannot be decided becomes an
+exception item; only messages that are certainly not requests (out-of-office notices,
+delay reports, success reports, ``not-spam`` feedback) are dropped, and each of those
+is logged with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from prefcenter.errors import InvalidInput, TokenError
+from prefcenter.inbound.arf import parse_complaint
+from prefcenter.inbound.auth import DnsFunc, authenticate
+from prefcenter.inbound.dsn import Bounce, BounceKind, looks_like_bounce, parse_bounce
+from prefcenter.inbound.mailbox import Mailbox, MailboxKind
+from prefcenter.inbound.message import InboundMessage, parse_message
+from prefcenter.inbound.replies import classify_reply
+from prefcenter.model import Channel, ExceptionItem, Identity, Source
+from prefcenter.tokens import Purpose
+
+if TYPE_CHECKING:
+    from prefcenter.center import PreferenceCenter
+
+log = logging.getLogger("prefcenter.inbox")
+
+#: How far back the contact ledger is searched for "a recipient we actually mailed".
+LEDGER_WINDOW = timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one message did at one mailbox.
+
+    Attributes:
+        mailbox: the mailbox's stable spelling (``unsubscribe``, ``bounces+…``).
+        action: ``suppressed``, ``unchanged``, ``soft-bounce``, ``exception`` or ``ignored``.
+        detail: one sentence why; no clear address.
+        identity: the short hash of the person concerned, if one was.
+        exception: the exception item, when one was opened (or found, on re-delivery).
+    """
+
+    mailbox: str
+    action: str
+    detail: str
+    identity: str | None = None
+    exception: ExceptionItem | None = None
+
+
+class Inbox:
+    """Decides and commits what inbound mail means.
+
+    Args:
+        center: the PreferenceCenter to call (thread-safe; this class runs in a worker).
+        dnsfunc: DKIM key lookup for tests; None uses real DNS.
+    """
+
+    def __init__(self, center: PreferenceCenter, *, dnsfunc: DnsFunc | None = None) -> None:
+        self.center = center
+        self.settings = center.settings
+        self.dnsfunc = dnsfunc
+
+    def deliver(
+        self, raw: bytes, mailboxes: Sequence[Mailbox], mail_from: str | None = None
+    ) -> list[Outcome]:
+        """Act on one message for each of our mailboxes it was sent to, in one transaction.
+
+        Raises:
+            Whatever the store raises (``StoreUnavailable``...): then nothing was committed.
+        """
+        message = parse_message(raw)
+        evidence = message.message_id
+        unique = list({mailbox.key: mailbox for mailbox in mailboxes}.values())
+        with self.center.transaction() as tx:
+            outcomes = [self._one(tx, message, mailbox, mail_from, evidence) for mailbox in unique]
+        for outcome in outcomes:
+            log.info(
+                "%s: %s (%s)%s",
+                outcome.mailbox.split("+")[0],
+                outcome.action,
+                outcome.detail,
+                f" identity {outcome.identity}" if outcome.identity else "",
+            )
+        return outcomes
+
+    # -- one mailbox -------------------------------------------------------------
+    def _one(
+        self,
+        tx: Any,
+        message: InboundMessage,
+        mailbox: Mailbox,
+        mail_from: str | None,
+        evidence: str,
+    ) -> Outcome:
+        if mailbox.kind is MailboxKind.UNSUBSCRIBE and mailbox.token:
+            return self._tokened_unsubscribe(tx, message, mailbox, evidence)
+        if mailbox.kind is MailboxKind.UNSUBSCRIBE:
+            return self._plain_unsubscribe(tx, message, mailbox, mail_from, evidence)
+        if mailbox.kind is MailboxKind.BOUNCES:
+            return self._bounce(tx, message, mailbox, mail_from, evidence)
+        return self._complaint(tx, message, mailbox, evidence)
+
+    def _exception(
+        self, tx: Any, message: InboundMessage, mailbox: Mailbox, why: str, evidence: str
+    ) -> Outcome:
+        item = tx.open_exception(
+            mailbox=str(mailbox.kind),
+            why=why,
+            raw=message.raw,
+            summary=message.summary(),
+            evidence=evidence,
+        )
+        return Outcome(mailbox.key, "exception", why, exception=item)
+
+    def _tokened_unsubscribe(
+        self, tx: Any, message: InboundMessage, mailbox: Mailbox, evidence: str
+    ) -> Outcome:
+        # The token is the request: act whatever the headers say (some clients mark
+        # their mailto unsubscribe Auto-Submitted, and it is still the person's click).
+        try:
+            claims = self.center.verify_token(mailbox.token or "", Purpose.UNSUBSCRIBE)
+        except TokenError as error:
+            why = f"The unsubscribe token is not valid ({error.reason or type(error).__name__})."
+            return self._exception(tx, message, mailbox, why, evidence)
+        identity = self.center.identity_from_claims(claims)
+        topic = self.center.topic_name(claims.topic_digest) if claims.has_topic else None
+        detail = f"mailto unsubscribe{f' from topic {topic}' if topic else ''}"
+        if claims.has_topic and topic is None:
+            # An unknown topic digest cannot be honoured per topic: stop all marketing,
+            # the reading that can only ever stop more mail, never less.
+            detail = "mailto unsubscribe for an unknown topic, widened to all marketing"
+        changed = tx.suppress(
+            identity,
+            topic=topic,
+            channel=claims.channel,
+            reason=detail,
+            source=Source.MAILTO,
+            evidence=evidence,
+            requested_at=None,
+        )
+        return Outcome(
+            mailbox.key, "suppressed" if changed else "unchanged", detail, identity.short
+        )
+
+    def _plain_unsubscribe(
+        self,
+        tx: Any,
+        message: InboundMessage,
+        mailbox: Mailbox,
+        mail_from: str | None,
+        evidence: str,
+    ) -> Outcome:
+        reply = classify_reply(message)
+        if parse_bounce(message, mail_from=mail_from) is not None or looks_like_bounce(message):
+            return Outcome(mailbox.key, "ignored", "a delivery report, not a request")
+        if reply.automatic or reply.out_of_office:
+            if reply.unsubscribe_intent:
+                why = f"An automatic reply ({reply.reason}) that may ask to unsubscribe."
+                return self._exception(tx, message, mailbox, why, evidence)
+            return Outcome(mailbox.key, "ignored", f"automatic reply ({reply.reason})")
+        auth = authenticate(
+            message,
+            trusted_authserv_ids=self.settings.trusted_authserv_ids,
+            dnsfunc=self.dnsfunc,
+        )
+        address = message.from_address
+        if not auth.authenticated or address is None:
+            why = f"Unsubscribe request without a token from an unproven sender: {auth.reason}"
+            return self._exception(tx, message, mailbox, why, evidence)
+        try:
+            identity = self.center.identity(address)
+        except InvalidInput:
+            why = "Unsubscribe request from a From address that is not usable."
+            return self._exception(tx, message, mailbox, why, evidence)
+        detail = f"plain unsubscribe, sender proven by {auth.method} ({auth.domain})"
+        changed = tx.suppress(
+            identity, reason=detail, source=Source.MAILTO, evidence=evidence, requested_at=None
+        )
+        return Outcome(
+            mailbox.key, "suppressed" if changed else "unchanged", detail, identity.short
+        )
+
+    def _not_a_report(
+        self, tx: Any, message: InboundMessage, mailbox: Mailbox, what: str, evidence: str
+    ) -> Outcome:
+        reply = classify_reply(message)
+        if (reply.automatic or reply.out_of_office) and not reply.unsubscribe_intent:
+            return Outcome(mailbox.key, "ignored", f"automatic reply ({reply.reason}), not {what}")
+        why = f"A message at {mailbox.kind}@ that is not {what}."
+        return self._exception(tx, message, mailbox, why, evidence)
+
+    def _bounce(
+        self,
+        tx: Any,
+        message: InboundMessage,
+        mailbox: Mailbox,
+        mail_from: str | None,
+        evidence: str,
+    ) -> Outcome:
+        bounce = parse_bounce(message, mail_from=mail_from, mail_domain=self.settings.mail_domain)
+        if bounce is None:
+            return self._not_a_report(tx, message, mailbox, "a bounce", evidence)
+        if mailbox.token:
+            try:
+                claims = self.center.verify_token(mailbox.token, Purpose.BOUNCE)
+            except TokenError as error:
+                why = (
+                    f"The return-path token is not valid ({error.reason or type(error).__name__})."
+                )
+                return self._exception(tx, message, mailbox, why, evidence)
+            identity = self.center.identity_from_claims(claims)
+            return self._apply_bounce(tx, message, mailbox, bounce, bounce.kind, identity, evidence)
+        return self._untokened_bounce(tx, message, mailbox, bounce, evidence)
+
+    def _apply_bounce(
+        self,
+        tx: Any,
+        message: InboundMessage,
+        mailbox: Mailbox,
+        bounce: Bounce,
+        kind: BounceKind,
+        identity: Identity,
+        evidence: str,
+    ) -> Outcome:
+        status = next((r.status for r in bounce.recipients if r.kind is kind and r.status), "")
+        detail = f"{kind} bounce{f' {status}' if status else ''} ({bounce.format})"
+        if kind is BounceKind.HARD:
+            changed = tx.suppress(
+                identity,
+                hard=True,
+                reason=detail,
+                source=Source.BOUNCE,
+                evidence=evidence,
+                requested_at=None,
+                channel=identity.channel,
+            )
+            return Outcome(
+                mailbox.key, "suppressed" if changed else "unchanged", detail, identity.short
+            )
+        if kind is BounceKind.SOFT:
+            tx.record_soft_bounce(
+                identity, channel=identity.channel, source=Source.BOUNCE, evidence=evidence
+            )
+            return Outcome(mailbox.key, "soft-bounce", detail, identity.short)
+        if kind in (BounceKind.DELAYED, BounceKind.DELIVERED):
+            return Outcome(mailbox.key, "ignored", detail, identity.short)
+        why = f"A bounce whose meaning is unclear ({bounce.format}, no usable status)."
+        return self._exception(tx, message, mailbox, why, evidence)
+
+    def _untokened_bounce(
+        self, tx: Any, message: InboundMessage, mailbox: Mailbox, bounce: Bounce, evidence: str
+    ) -> Outcome:
+        # Without a VERP token only a recipient we actually mailed may be blamed, and
+        # only as named by the report itself (dsn.py never reads the returned original).
+        outcomes: list[Outcome] = []
+        unattributed = 0
+        for result in bounce.recipients:
+            if result.kind in (BounceKind.DELAYED, BounceKind.DELIVERED):
+                continue
+            identity = self._mailed_identity(result.original, result.recipient)
+            if identity is None:
+                unattributed += 1
+                continue
+            single = Bounce(bounce.format, (result,))
+            outcomes.append(
+                self._apply_bounce(tx, message, mailbox, single, result.kind, identity, evidence)
+            )
+        if unattributed or not any(o.action != "exception" for o in outcomes):
+            if not outcomes and not unattributed:
+                return Outcome(mailbox.key, "ignored", f"{bounce.kind} report ({bounce.format})")
+            why = (
+                f"A bounce ({bounce.format}) naming {unattributed} recipient(s) we have no "
+                "record of mailing, or none at all."
+            )
+            return self._exception(tx, message, mailbox, why, evidence)
+        decided = outcomes[0]
+        if len(outcomes) > 1:
+            decided = Outcome(
+                mailbox.key,
+                decided.action,
+                f"{decided.detail} and {len(outcomes) - 1} more",
+                decided.identity,
+            )
+        return decided
+
+    def _mailed_identity(self, *addresses: str | None) -> Identity | None:
+        for address in addresses:
+            if not address:
+                continue
+            try:
+                identity = self.center.identity(address)
+            except InvalidInput:
+                continue
+            if self._was_mailed(identity):
+                return identity
+        return None
+
+    def _was_mailed(self, identity: Identity) -> bool:
+        contacted = getattr(self.center, "contacted", None)
+        if callable(contacted):
+            return bool(contacted(identity, since=datetime.now(UTC) - LEDGER_WINDOW))
+        # Until the center has a ledger query: marketing contacts inside the window.
+        with self.center.store.session() as session:
+            rules = session.rules(identity.hash, at=datetime.now(UTC), cap_window=LEDGER_WINDOW)
+        return rules.recent_contacts > 0 or rules.last_contact is not None
+
+    def _complaint(
+        self, tx: Any, message: InboundMessage, mailbox: Mailbox, evidence: str
+    ) -> Outcome:
+        complaint = parse_complaint(message)
+        if complaint is None:
+            return self._not_a_report(tx, message, mailbox, "a feedback report", evidence)
+        if not complaint.is_complaint:
+            detail = f"feedback type {complaint.feedback_type!r} is not a complaint"
+            return Outcome(mailbox.key, "ignored", detail)
+        identities = [self._token_identity(uri) for uri in complaint.list_unsubscribe]
+        found = [identity for identity in identities if identity is not None]
+        how = "our token in List-Unsubscribe"
+        if not found:
+            how = "Original-Rcpt-To"
+            for address in complaint.original_rcpt_to:
+                try:
+                    found.append(self.center.identity(address))
+                except InvalidInput:
+                    continue
+        if not found:
+            why = (
+                "A complaint whose recipient is redacted or missing and whose original "
+                "carries no token of ours."
+            )
+            return self._exception(tx, message, mailbox, why, evidence)
+        detail = f"complaint ({complaint.feedback_type or 'no type'}), recipient by {how}"
+        changed = False
+        for identity in {identity.hash: identity for identity in found}.values():
+            changed |= bool(
+                tx.suppress(
+                    identity,
+                    hard=True,
+                    channel=identity.channel,
+                    reason=detail,
+                    source=Source.COMPLAINT,
+                    evidence=evidence,
+                    requested_at=None,
+                )
+            )
+        return Outcome(
+            mailbox.key, "suppressed" if changed else "unchanged", detail, found[0].short
+        )
+
+    def _token_identity(self, uri: str) -> Identity | None:
+        """Our unsubscribe token in a mailto: or https: List-Unsubscribe URI, verified."""
+        token = token_in_uri(uri, self.settings.mail_domain, self.settings.base_url)
+        if token is None:
+            return None
+        try:
+            claims = self.center.verify_token(token, Purpose.UNSUBSCRIBE)
+        except TokenError:
+            return None
+        if claims.channel is not Channel.EMAIL:
+            return None
+        return self.center.identity_from_claims(claims)
+
+
+def token_in_uri(uri: str, mail_domain: str, base_url: str) -> str | None:
+    """The token of ``mailto:unsubscribe+TOKEN@domain`` or ``{base_url}/u/TOKEN``, if ours."""
+    text = uri.strip().strip("<>")
+    if text.lower().startswith("mailto:"):
+        address = text[7:].split("?", 1)[0]
+        local, _, domain = address.rpartition("@")
+        base, plus, token = local.partition("+")
+        if plus and base.lower() == "unsubscribe" and domain.lower() == mail_domain.lower():
+            return token or None
+        return None
+    prefix = base_url.rstrip("/") + "/u/"
+    if text.lower().startswith(prefix.lower()):
+        token = text[len(prefix) :].split("?", 1)[0].split("/", 1)[0]
+        return token or None
+    return None

@@ -1,0 +1,61 @@
+"""The sidecar's addresses: which local parts exist and what token they carry.
+
+``unsubscribe+{token}``, ``unsubscribe``, ``bounces+{token}``, ``bounces`` and ``fbl``
+at ``settings.mail_domain``; the local part is matched case-insensitively (tokens in
+mail form are lower-case base32 and some systems upper-case addresses). Every other
+address is not ours, so the server refuses it (never an open relay).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class MailboxKind(StrEnum):
+    """The three mailboxes."""
+
+    UNSUBSCRIBE = "unsubscribe"
+    BOUNCES = "bounces"
+    FBL = "fbl"
+
+
+@dataclass(frozen=True)
+class Mailbox:
+    """One of our addresses, parsed.
+
+    Attributes:
+        kind: which mailbox.
+        token: the lower-cased token after ``+``, or None for the plain address.
+    """
+
+    kind: MailboxKind
+    token: str | None
+
+    @property
+    def key(self) -> str:
+        """A stable spelling, to treat two spellings of one address as one recipient."""
+        return f"{self.kind}+{self.token}" if self.token else str(self.kind)
+
+
+def parse_recipient(address: str, mail_domain: str) -> Mailbox | None:
+    """The mailbox an envelope recipient names, or None when it is not one of ours.
+
+    Args:
+        address: the RCPT TO address, with or without angle brackets.
+        mail_domain: ``settings.mail_domain``.
+    """
+    text = address.strip().strip("<>").strip()
+    local, at, domain = text.rpartition("@")
+    if not at or domain.lower().rstrip(".") != mail_domain.lower():
+        return None
+    base, plus, token = local.lower().partition("+")
+    try:
+        kind = MailboxKind(base)
+    except ValueError:
+        return None
+    if not plus:
+        return Mailbox(kind, None)
+    if kind is MailboxKind.FBL or not token or len(local) > 64:
+        return None
+    return Mailbox(kind, token)
