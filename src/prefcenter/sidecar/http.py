@@ -44,6 +44,9 @@ class HttpSidecar:
         settings: branding, keys and ``settings.http`` (``HOST:PORT``; port 0 picks a free one).
         host, port: override ``settings.http`` (tests pass port 0).
         log_level: uvicorn's log level. The access log stays off: paths carry tokens.
+        graceful_timeout: seconds ``stop()`` lets in-flight requests finish.
+        app: serve this ASGI app instead of ``create_app(center, settings)`` (the
+            benchmark serves a bare hello-world app with the very same uvicorn config).
 
     Usage::
 
@@ -62,11 +65,12 @@ class HttpSidecar:
         port: int | None = None,
         log_level: str = "warning",
         graceful_timeout: float = 10.0,
+        app: Any = None,
     ) -> None:
         default_host, default_port = parse_listen(settings.http)
         self.host = host if host is not None else default_host
         self._requested_port = port if port is not None else default_port
-        self.app = create_app(center, settings)
+        self.app = app if app is not None else create_app(center, settings)
         self._config = uvicorn.Config(
             self.app,
             host=self.host,
@@ -127,8 +131,9 @@ class HttpSidecar:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await server.shutdown(sockets=[self._socket] if self._socket else None)
-        sidecar: Sidecar = self.app.state.sidecar
-        await sidecar.committer.close()
+        sidecar: Sidecar | None = getattr(self.app.state, "sidecar", None)
+        if sidecar is not None:
+            await sidecar.committer.close()
         if self._socket is not None:
             self._socket.close()
         self._server = self._task = self._socket = None

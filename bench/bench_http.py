@@ -1,0 +1,228 @@
+"""One-click POSTs per second against a hello-world route, served the same way, same run.
+
+The server (uvicorn + httptools on uvloop, the sidecar's own ``HttpSidecar`` config) runs
+in this process; the load comes from a separate process speaking raw HTTP/1.1 over 64
+keep-alive connections, so the client's cost does not land on the server's core.
+
+1. hello-world: a bare Starlette route answering ``POST /hello`` with a short text.
+2. one-click: ``POST /u/{token}`` with ``List-Unsubscribe=One-Click``, one distinct
+   address per request, so every answer is a real write, answered only after its group
+   commit (SQLite, WAL, ``synchronous=FULL``).
+
+Afterwards the store is counted: every 200 must be a stored suppression.
+Targets: one-click throughput >= 50% of hello-world, one-click p99 <= 50 ms.
+
+Run: ``python -m bench.bench_http [--seconds 5] [--connections 64]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BODY = b"List-Unsubscribe=One-Click"
+
+
+# -- load generator (runs in a child process) -----------------------------------------
+
+
+async def _connection(
+    host: str, port: int, paths: list[str], next_index: list[int], deadline: float,
+    latencies: list[float], statuses: dict[int, int],
+) -> None:  # fmt: skip
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        while time.perf_counter() < deadline and next_index[0] < len(paths):
+            path = paths[next_index[0]]
+            next_index[0] += 1
+            request = (
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                f"Content-Length: {len(BODY)}\r\n\r\n"
+            ).encode() + BODY
+            started = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - started)
+            statuses[status] = statuses.get(status, 0) + 1
+    finally:
+        writer.close()
+
+
+async def _load(
+    host: str, port: int, paths: list[str], seconds: float, connections: int
+) -> dict[str, Any]:
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    next_index = [0]
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(
+        *(
+            _connection(host, port, paths, next_index, deadline, latencies, statuses)
+            for _ in range(connections)
+        )
+    )
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "requests": len(latencies),
+        "seconds": elapsed,
+        "per_second": len(latencies) / elapsed,
+        "p50_ms": latencies[len(latencies) // 2] * 1000,
+        "p99_ms": latencies[int(len(latencies) * 0.99)] * 1000,
+        "statuses": statuses,
+        "exhausted": next_index[0] >= len(paths),
+    }
+
+
+def load_main(argv: list[str]) -> None:
+    """Child process: ``load HOST PORT PATHFILE SECONDS CONNECTIONS`` -> JSON on stdout."""
+    host, port, path_file, seconds, connections = argv
+    paths = Path(path_file).read_text().split()
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    result = runner(_load(host, int(port), paths, float(seconds), int(connections)))
+    print(json.dumps(result))
+
+
+# -- server side ------------------------------------------------------------------------
+
+
+def _run_load(
+    port: int, paths: list[str], seconds: float, connections: int, tmp: Path
+) -> dict[str, Any]:
+    path_file = tmp / f"paths-{time.monotonic_ns()}.txt"
+    path_file.write_text("\n".join(paths))
+    command = [sys.executable, "-m", "bench.bench_http", "load", "127.0.0.1", str(port),
+               str(path_file), str(seconds), str(connections)]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+async def _serve_and_measure(seconds: float, connections: int, tmp: Path) -> dict[str, Any]:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from prefcenter.center import PreferenceCenter
+    from prefcenter.config import load_settings
+    from prefcenter.sidecar.http import HttpSidecar
+
+    settings = load_settings(
+        {
+            "database": f"sqlite:///{tmp / 'bench.db'}",
+            "secret": "bench-secret-0123456789abcdef0123",
+            "pepper": "bench-pepper-0123456789abcdef0123",
+            "var_dir": str(tmp / "var"),
+            "base_url": "http://127.0.0.1",
+            "http": "127.0.0.1:0",
+        },
+        environ={},
+        generate_dev_keys=False,
+    )
+    center = PreferenceCenter(settings)
+    try:
+        count = int(seconds * 12000) + 2000
+        started = time.perf_counter()
+        paths = [
+            "/u/" + center.unsubscribe_url(f"reader{n}@bench.example.org").rsplit("/u/", 1)[1]
+            for n in range(count)
+        ]
+        print(f"made {count} tokens in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+
+        async def hello(request: Request) -> PlainTextResponse:
+            return PlainTextResponse("hello")
+
+        bare = Starlette(routes=[Route("/hello", hello, methods=["POST"])])
+        hello_server = HttpSidecar(center, settings, port=0, app=bare)  # same uvicorn config
+        await hello_server.start()
+        try:
+            hello_result = await asyncio.to_thread(
+                _run_load, hello_server.port, ["/hello"] * 10_000_000, seconds, connections, tmp
+            )
+        finally:
+            await hello_server.stop()
+
+        sidecar = HttpSidecar(center, settings, port=0)
+        await sidecar.start()
+        try:
+            click_result = await asyncio.to_thread(
+                _run_load, sidecar.port, paths, seconds, connections, tmp
+            )
+            rendered = sidecar.app.state.sidecar.metrics.render()
+        finally:
+            await sidecar.stop()
+        stored = sum(1 for _ in center.export())
+    finally:
+        center.close()
+    batches = _metric(rendered, "prefcenter_group_commits_total")
+    batched = _metric(rendered, "prefcenter_group_commit_requests_total")
+    return {"hello": hello_result, "one_click": click_result, "stored": stored,
+            "commits": batches, "mean_batch": batched / batches if batches else 0.0}  # fmt: skip
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both measurements and print the ratio; exit 1 when a target is missed."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["load"]:
+        load_main(argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=64)
+    args = parser.parse_args(argv)
+    try:
+        import uvloop
+
+        runner: Any = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    with tempfile.TemporaryDirectory() as tmp:
+        result = runner(_serve_and_measure(args.seconds, args.connections, Path(tmp)))
+    hello, click = result["hello"], result["one_click"]
+    ratio = click["per_second"] / hello["per_second"]
+    ok_200 = click["statuses"].get("200", 0)
+    print(f"hello-world : {hello['per_second']:8.0f} req/s  p50 {hello['p50_ms']:.1f} ms  "
+          f"p99 {hello['p99_ms']:.1f} ms  statuses {hello['statuses']}")  # fmt: skip
+    print(f"one-click   : {click['per_second']:8.0f} req/s  p50 {click['p50_ms']:.1f} ms  "
+          f"p99 {click['p99_ms']:.1f} ms  statuses {click['statuses']}")  # fmt: skip
+    print(f"ratio       : {ratio:.0%} of hello-world (target >= 50%), "
+          f"p99 {click['p99_ms']:.1f} ms (target <= 50 ms)")  # fmt: skip
+    print(f"group commit: {result['commits']:.0f} commits, "
+          f"mean {result['mean_batch']:.1f} requests per commit; "
+          f"{result['stored']} suppressions stored for {ok_200} answers 200")  # fmt: skip
+    if click["exhausted"]:
+        print("note: ran out of prepared tokens before the time was up", file=sys.stderr)
+    failed = ratio < 0.5 or click["p99_ms"] > 50 or result["stored"] != ok_200
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

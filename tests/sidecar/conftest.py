@@ -1,0 +1,138 @@
+"""A real HTTP sidecar on 127.0.0.1: uvicorn in its own thread, a center on a temp SQLite file.
+
+The server runs in a background thread with its own event loop so that tests (and
+Playwright's sync API) can drive it from the main thread like any other client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from prefcenter.center import PreferenceCenter
+from prefcenter.config import Settings
+from prefcenter.errors import StoreUnavailable
+from prefcenter.sidecar.http import HttpSidecar
+from tests.conftest import make_settings
+
+API_KEY = "test-api-key-plain"
+HASHED_API_KEY = "test-api-key-stored-as-hash"
+TOPICS = "news=Newsletter;deals=Deals and offers;events=Events near you"
+TOPIC_DESCRIPTIONS = "news=What is new, once a week;deals=Discounts for members;events=Invitations"
+
+
+def sidecar_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings with branding, topics and two API keys (one configured only as its hash)."""
+    digest = hashlib.sha256(HASHED_API_KEY.encode()).hexdigest()
+    values: dict[str, Any] = {
+        "topics": TOPICS,
+        "topic_descriptions": TOPIC_DESCRIPTIONS,
+        "api_keys": f"{API_KEY},sha256:{digest}",
+        "brand_color": "#0f5132",
+    }
+    values.update(overrides)
+    return make_settings(tmp_path, **values)
+
+
+class FaultyCenter:
+    """A real center whose store can be made to fail (or stall) on demand.
+
+    Everything is delegated to the real center; ``fail`` makes ``transaction()`` and
+    ``ping()`` raise ``StoreUnavailable`` the way the store does when the database is gone,
+    ``commit_delay`` holds every commit open for that many seconds.
+    """
+
+    def __init__(self, center: PreferenceCenter) -> None:
+        self._center = center
+        self.fail = False
+        self.commit_delay = 0.0
+        self.commits = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._center, name)
+
+    def ping(self) -> None:
+        if self.fail:
+            raise StoreUnavailable("Database 'test' cannot be written (injected); retry later.")
+        self._center.ping()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        if self.fail:
+            raise StoreUnavailable("Database 'test' cannot be written (injected); retry later.")
+        with self._center.transaction() as transaction:
+            yield transaction
+            if self.commit_delay:
+                threading.Event().wait(self.commit_delay)
+        self.commits += 1
+
+
+@dataclass
+class LiveSidecar:
+    """A running sidecar: its base URL, the center behind it and its settings."""
+
+    url: str
+    center: FaultyCenter
+    real_center: PreferenceCenter
+    settings: Settings
+    sidecar: HttpSidecar
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An HTTP client for this server: no cookies kept, never follows redirects."""
+        kwargs.setdefault("timeout", 10.0)
+        return httpx.Client(base_url=self.url, follow_redirects=False, **kwargs)
+
+    def api(self, key: str = API_KEY) -> httpx.Client:
+        """A client that sends the bearer key."""
+        return self.client(headers={"authorization": f"Bearer {key}"})
+
+
+def _run_server(
+    sidecar: HttpSidecar, ready: threading.Event, stop: list[Callable[[], None]]
+) -> None:
+    async def main() -> None:
+        await sidecar.start()
+        done = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        stop.append(lambda: loop.call_soon_threadsafe(done.set))
+        ready.set()
+        await done.wait()
+        await sidecar.stop()
+
+    asyncio.run(main())
+
+
+@contextlib.contextmanager
+def live_sidecar(settings: Settings) -> Iterator[LiveSidecar]:
+    """Start a sidecar on 127.0.0.1:0 for ``settings``; stop it and close the center after."""
+    real = PreferenceCenter(settings)
+    center = FaultyCenter(real)
+    sidecar = HttpSidecar(center, settings, host="127.0.0.1", port=0, graceful_timeout=5)
+    ready = threading.Event()
+    stop: list[Callable[[], None]] = []
+    thread = threading.Thread(target=_run_server, args=(sidecar, ready, stop), daemon=True)
+    thread.start()
+    if not ready.wait(10):
+        raise RuntimeError("the HTTP sidecar did not start within 10 seconds")
+    try:
+        yield LiveSidecar(sidecar.url, center, real, settings, sidecar)
+    finally:
+        stop[0]()
+        thread.join(10)
+        real.close()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[LiveSidecar]:
+    """A running sidecar with topics, branding and API keys configured."""
+    with live_sidecar(sidecar_settings(tmp_path)) as server:
+        yield server

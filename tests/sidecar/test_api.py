@@ -1,0 +1,161 @@
+"""The /v1 JSON API over real HTTP: keys, every route, the document that describes them."""
+
+from __future__ import annotations
+
+import pytest
+
+from prefcenter.errors import ConfigError
+from prefcenter.model import Source
+from prefcenter.sidecar.state import api_key_hashes
+from tests.conftest import make_settings
+from tests.sidecar.conftest import API_KEY, HASHED_API_KEY, LiveSidecar
+
+ALICE = "alice@example.org"
+ROUTES = ["/v1/check", "/v1/check/batch", "/v1/sends", "/v1/suppress", "/v1/resubscribe",
+          "/v1/history"]  # fmt: skip
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong-key", "Basic dGVzdDp0ZXN0", "Bearer ", API_KEY]
+)
+def test_routes_need_a_configured_bearer_key(
+    live: LiveSidecar, route: str, authorization: str | None
+) -> None:
+    headers = {"authorization": authorization} if authorization else {}
+    with live.client(headers=headers) as client:
+        response = client.post(route, json={"recipient": ALICE, "reason": "x"})
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["error"]["message"] == (
+        "Send a configured API key as 'Authorization: Bearer KEY'."
+    )
+
+
+@pytest.mark.parametrize("key", [API_KEY, HASHED_API_KEY])
+def test_plain_and_hashed_keys_both_work(live: LiveSidecar, key: str) -> None:
+    with live.api(key) as client:
+        response = client.post("/v1/check", json={"recipient": ALICE})
+    assert response.status_code == 200
+    assert response.json()["allowed"] is True
+
+
+def test_lower_case_scheme_is_accepted(live: LiveSidecar) -> None:
+    with live.client(headers={"authorization": f"bearer {API_KEY}"}) as client:
+        assert client.post("/v1/check", json={"recipient": ALICE}).status_code == 200
+
+
+def test_suppress_check_history_resubscribe(live: LiveSidecar) -> None:
+    with live.api() as client:
+        first = client.post("/v1/suppress", json={"recipient": ALICE, "reason": "asked by phone"})
+        again = client.post("/v1/suppress", json={"recipient": ALICE})
+        decision = client.post("/v1/check", json={"recipient": ALICE}).json()
+        refused_reason = client.post("/v1/resubscribe", json={"recipient": ALICE, "reason": "   "})
+        lifted = client.post(
+            "/v1/resubscribe", json={"recipient": ALICE, "reason": "customer asked again"}
+        )
+        history = client.post("/v1/history", json={"recipient": ALICE}).json()
+    assert first.status_code == 200
+    assert first.json() == {"changed": True, "request_id": first.headers["x-request-id"]}
+    assert again.json()["changed"] is False
+    assert decision["allowed"] is False
+    assert decision["reason"] == "unsubscribed_global"
+    assert decision["source"] == "api"
+    assert refused_reason.status_code == 422
+    assert lifted.json()["changed"] is True
+    actions = [(e["action"], e["source"]) for e in history["events"]]
+    assert actions == [("suppress", "api"), ("resubscribe", "api")]
+    assert history["events"][0]["evidence"] == first.headers["x-request-id"]
+    assert live.real_center.check(ALICE).allowed
+
+
+def test_batch_check_sorts_recipients(live: LiveSidecar) -> None:
+    live.real_center.suppress("bob@example.org", source=Source.CLI, evidence="t")
+    with live.api() as client:
+        response = client.post(
+            "/v1/check/batch",
+            json={"recipients": [ALICE, "bob@example.org", "not an address", "ALICE@example.org"]},
+        )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["sendable"] == [ALICE]
+    reasons = {r["recipient"]: r["reason"] for r in body["refused"]}
+    assert reasons["bob@example.org"] == "unsubscribed_global"
+    assert reasons["not an address"] == "invalid"
+    assert body["counts"]["sendable"] == 1
+
+
+def test_record_send_lands_in_the_ledger(live: LiveSidecar) -> None:
+    with live.api() as client:
+        response = client.post(
+            "/v1/sends",
+            json={"recipient": ALICE, "topic": "news", "sender": "crm", "message_id": "<m1@x>"},
+        )
+    assert response.status_code == 200
+    assert response.json() == {"recorded": True}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        (b"not json", 422, "Request body is not a JSON object; send one, e.g. {\"recipient\": ...}."),
+        (b"[1, 2]", 422, "Request body is not a JSON object; send one, e.g. {\"recipient\": ...}."),
+        (b"{}", 422, "Field 'recipient' is missing; add it as a string."),
+        (b'{"recipient": 5}', 422, "Field 'recipient' must be a string of at most 320 characters."),
+        (b'{"recipient": "a@example.org", "channel": "fax"}', 422,
+         "Field 'channel' must be one of email, sms, voice."),
+    ],
+)  # fmt: skip
+def test_bad_bodies_are_422_with_a_message(
+    live: LiveSidecar, body: bytes, status: int, message: str
+) -> None:
+    with live.api() as client:
+        response = client.post("/v1/check", content=body)
+    assert response.status_code == status
+    assert response.json()["error"]["message"] == message
+
+
+def test_unusable_recipient_is_422(live: LiveSidecar) -> None:
+    with live.api() as client:
+        response = client.post("/v1/suppress", json={"recipient": "no at sign"})
+    assert response.status_code == 422
+    assert live.real_center.history("bob@example.org") == []
+
+
+def test_store_down_is_503_json(live: LiveSidecar) -> None:
+    live.center.fail = True
+    with live.api() as client:
+        response = client.post("/v1/suppress", json={"recipient": ALICE})
+    live.center.fail = False
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "30"
+    assert response.json()["error"]["status"] == 503
+    assert live.real_center.check(ALICE).allowed
+
+
+def test_openapi_document_describes_every_route(live: LiveSidecar) -> None:
+    with live.client() as client:
+        document = client.get("/v1/openapi.json").json()
+    assert document["openapi"] == "3.1.0"
+    assert sorted(document["paths"]) == sorted(ROUTES)
+    app_routes = {route.path for route in live.sidecar.app.routes if route.path.startswith("/v1/")}
+    assert app_routes - {"/v1/openapi.json"} == set(ROUTES)
+
+
+def test_unknown_api_route_is_json_404(live: LiveSidecar) -> None:
+    with live.api() as client:
+        response = client.get("/v1/nothing")
+    assert response.status_code == 404
+    assert response.json()["error"]["status"] == 404
+
+
+def test_hashed_key_entry_must_be_64_hex_digits(tmp_path: object) -> None:
+    from pathlib import Path
+
+    settings = make_settings(Path(str(tmp_path)), api_keys="sha256:abc")
+    with pytest.raises(ConfigError) as caught:
+        api_key_hashes(settings)
+    assert str(caught.value) == (
+        "Setting API_KEYS has a sha256: entry that is not 64 hex digits; "
+        "write sha256: followed by the hex SHA-256 of the key."
+    )

@@ -1,0 +1,86 @@
+"""/metrics: Prometheus text with requests, unsubscribes and store latency, and no secrets."""
+
+from __future__ import annotations
+
+import re
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from prefcenter.sidecar.metrics import LATENCY_BUCKETS, Metrics
+from tests.sidecar.conftest import LiveSidecar
+from tests.sidecar.helpers import FORM, ONE_CLICK, unsubscribe_path
+
+# One sample line of the text format: name{labels} value.
+SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? [0-9.e+-]+$')
+
+
+def _sample(text: str, line_start: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"no sample {line_start!r} in:\n{text}")
+
+
+def test_metrics_count_requests_unsubscribes_and_store_time(live: LiveSidecar) -> None:
+    address = "carol@example.org"
+    path = unsubscribe_path(live.real_center, address)
+    token = path.rsplit("/", 1)[1]
+    with live.client() as client:
+        for _ in range(2):
+            client.post(path, content=ONE_CLICK, headers={"content-type": FORM})
+        client.get("/u/garbage")
+        response = client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = response.text
+    requests = 'prefcenter_http_requests_total{route="/u/{token}",method="POST",status="200"}'
+    assert _sample(text, requests) == 2
+    bad = 'prefcenter_http_requests_total{route="/u/{token}",method="GET",status="400"}'
+    assert _sample(text, bad) == 1
+    # The second POST changed nothing, so one unsubscribe is counted.
+    assert _sample(text, 'prefcenter_unsubscribes_total{source="one-click"}') == 1
+    assert _sample(text, 'prefcenter_store_seconds_count{operation="commit"}') >= 1
+    assert address not in text
+    assert token not in text
+    assert "carol" not in text
+
+
+def test_every_line_is_valid_exposition_text(live: LiveSidecar) -> None:
+    with live.client() as client:
+        client.get("/healthz")
+        client.get("/nowhere")
+        text = client.get("/metrics").text
+    assert 'route="unmatched"' in text
+    for line in text.splitlines():
+        assert line.startswith("# ") or SAMPLE.match(line), line
+
+
+@given(observations=st.lists(st.floats(min_value=0, max_value=10, allow_nan=False), max_size=50))
+def test_histogram_buckets_are_cumulative(observations: list[float]) -> None:
+    metrics = Metrics()
+    for seconds in observations:
+        metrics.store_latency("commit", seconds)
+    text = metrics.render()
+    counts = [
+        _sample(text, f'prefcenter_store_seconds_bucket{{operation="commit",le="{bound}"}}')
+        for bound in LATENCY_BUCKETS
+    ] if observations else []  # fmt: skip
+    assert counts == sorted(counts)
+    for bound, count in zip(LATENCY_BUCKETS, counts, strict=False):
+        assert count == sum(1 for seconds in observations if seconds <= bound)
+    if observations:
+        assert _sample(text, 'prefcenter_store_seconds_count{operation="commit"}') == len(
+            observations
+        )
+
+
+def test_label_values_are_escaped() -> None:
+    metrics = Metrics()
+    metrics.request('/odd"route\\', "GET", 200)
+    line = next(
+        line for line in metrics.render().splitlines() if line.startswith("prefcenter_http")
+    )
+    assert line == (
+        'prefcenter_http_requests_total{route="/odd\\"route\\\\",method="GET",status="200"} 1'
+    )

@@ -1,0 +1,361 @@
+"""The pages and the RFC 8058 one-click endpoint, over real HTTP to a real uvicorn."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from prefcenter.model import Action, Reason, Scope, Source
+from tests.sidecar.conftest import LiveSidecar
+from tests.sidecar.helpers import (
+    FORM,
+    ONE_CLICK,
+    post_many,
+    preferences_path,
+    unsubscribe_path,
+)
+
+ALICE = "alice@example.org"
+
+# The exact request Gmail documents for one-click unsubscribe.
+GMAIL = {"content-type": FORM}
+RFC_BOUNDARY = "---FormBoundaryjWmhtjORrn"
+# RFC 8058 §8.1 as printed: the delimiter lines lack RFC 2046's leading "--" (see errata).
+RFC_PRINTED = (
+    f"{RFC_BOUNDARY}\r\n"
+    'Content-Disposition: form-data; name="List-Unsubscribe"\r\n'
+    "\r\n"
+    "One-Click\r\n"
+    f"{RFC_BOUNDARY}--\r\n"
+).encode()
+# The same request with the delimiters the errata call for.
+RFC_CORRECTED = (
+    f"--{RFC_BOUNDARY}\r\n"
+    'Content-Disposition: form-data; name="List-Unsubscribe"\r\n'
+    "\r\n"
+    "One-Click\r\n"
+    f"--{RFC_BOUNDARY}--\r\n"
+).encode()
+MULTIPART = f"multipart/form-data; boundary={RFC_BOUNDARY}"
+
+ACCEPTED_BODIES = [
+    pytest.param({"content-type": FORM}, ONE_CLICK, id="gmail-urlencoded"),
+    pytest.param({"content-type": FORM}, ONE_CLICK + b"\r\n", id="trailing-crlf"),
+    pytest.param({"content-type": FORM}, b"list-unsubscribe=one-click", id="lower-case"),
+    pytest.param({"content-type": FORM + "; charset=UTF-8"}, ONE_CLICK, id="charset"),
+    pytest.param({}, ONE_CLICK, id="no-content-type"),
+    pytest.param({"content-type": "text/plain"}, ONE_CLICK, id="mislabelled"),
+    pytest.param({"content-type": MULTIPART}, RFC_PRINTED, id="rfc8058-printed-example"),
+    pytest.param({"content-type": MULTIPART}, RFC_CORRECTED, id="rfc8058-errata-example"),
+    pytest.param({}, RFC_CORRECTED, id="multipart-without-content-type"),
+    pytest.param(
+        {"content-type": MULTIPART},
+        RFC_CORRECTED.replace(b"\r\n", b"\n"),
+        id="multipart-bare-lf",
+    ),
+    pytest.param(
+        {"content-type": MULTIPART},
+        RFC_CORRECTED.replace(
+            b'"List-Unsubscribe"\r\n', b'"List-Unsubscribe"\r\nContent-Type: text/plain\r\n'
+        ),
+        id="multipart-part-content-type",
+    ),
+]
+
+
+def _refused(live: LiveSidecar, topic: str | None = None) -> Reason:
+    decision = live.real_center.check(ALICE, topic)
+    return decision.reason
+
+
+@pytest.mark.parametrize(("headers", "body"), ACCEPTED_BODIES)
+def test_one_click_variants_unsubscribe(
+    live: LiveSidecar, headers: dict[str, str], body: bytes
+) -> None:
+    with live.client() as client:
+        response = client.post(
+            unsubscribe_path(live.real_center, ALICE), content=body, headers=headers
+        )
+    assert response.status_code == 200
+    assert "You are unsubscribed" in response.text
+    assert _refused(live) == Reason.UNSUBSCRIBED_GLOBAL
+
+
+def test_multipart_built_by_a_client_library(live: LiveSidecar) -> None:
+    with live.client() as client:
+        response = client.post(
+            unsubscribe_path(live.real_center, ALICE),
+            files={"List-Unsubscribe": (None, "One-Click")},
+        )
+    assert response.status_code == 200
+    assert _refused(live) == Reason.UNSUBSCRIBED_GLOBAL
+
+
+def test_gmail_request_is_recorded_with_request_id(live: LiveSidecar) -> None:
+    with live.client() as client:
+        response = client.post(
+            unsubscribe_path(live.real_center, ALICE), content=ONE_CLICK, headers=GMAIL
+        )
+    assert response.status_code == 200
+    assert not response.cookies
+    assert "location" not in response.headers
+    events = [e for e in live.real_center.history(ALICE) if e.action == Action.SUPPRESS]
+    assert len(events) == 1
+    assert events[0].source == Source.ONE_CLICK
+    assert events[0].evidence == response.headers["x-request-id"]
+
+
+def test_one_click_is_idempotent(live: LiveSidecar) -> None:
+    path = unsubscribe_path(live.real_center, ALICE)
+    with live.client() as client:
+        first = client.post(path, content=ONE_CLICK, headers=GMAIL)
+        second = client.post(path, content=ONE_CLICK, headers=GMAIL)
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert len(live.real_center.suppressions(ALICE)) == 1
+    suppress_events = [e for e in live.real_center.history(ALICE) if e.action == Action.SUPPRESS]
+    assert len(suppress_events) == 1
+
+
+def test_topic_link_unsubscribes_that_topic_only(live: LiveSidecar) -> None:
+    with live.client() as client:
+        response = client.post(
+            unsubscribe_path(live.real_center, ALICE, "deals"), content=ONE_CLICK, headers=GMAIL
+        )
+    assert response.status_code == 200
+    assert "Deals and offers" in response.text
+    assert _refused(live, "deals") == Reason.UNSUBSCRIBED_TOPIC
+    assert live.real_center.check(ALICE, "news").allowed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"List-Unsubscribe=Two-Clicks", b"hello", b"One-Click", b"x" * 20000],
+    ids=["empty", "other-value", "junk", "value-only", "oversized"],
+)
+def test_other_bodies_change_nothing_and_offer_the_button(live: LiveSidecar, body: bytes) -> None:
+    path = unsubscribe_path(live.real_center, ALICE)
+    with live.client() as client:
+        response = client.post(path, content=body, headers=GMAIL)
+    assert response.status_code == 400
+    assert 'method="post"' in response.text
+    assert live.real_center.check(ALICE).allowed
+
+
+def _tamper(token: str) -> str:
+    index = len(token) // 2
+    replacement = "A" if token[index] != "A" else "B"
+    return token[:index] + replacement + token[index + 1 :]
+
+
+def test_bad_tokens_are_400_pages_and_change_nothing(live: LiveSidecar) -> None:
+    good = unsubscribe_path(live.real_center, ALICE)
+    token = good.rsplit("/", 1)[1]
+    wrong_purpose = preferences_path(live.real_center, ALICE).rsplit("/", 1)[1]
+    with live.client() as client:
+        for bad in (_tamper(token), token[:-3], "not-a-token", wrong_purpose, token + "AA"):
+            for method in ("GET", "POST"):
+                response = client.request(method, f"/u/{bad}", content=ONE_CLICK, headers=GMAIL)
+                assert response.status_code == 400, (bad, method)
+                assert response.headers["content-type"].startswith("text/html")
+                assert "This link does not work" in response.text
+        response = client.get(f"/p/{token}")  # an unsubscribe token is not a preferences token
+        assert response.status_code == 400
+    assert live.real_center.check(ALICE).allowed
+    assert live.real_center.history(ALICE) == []
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(token=st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=80))
+def test_arbitrary_tokens_never_500(live: LiveSidecar, token: str) -> None:
+    with live.client() as client:
+        for prefix in ("/u/", "/p/"):
+            response = client.post(prefix + token, content=ONE_CLICK, headers=GMAIL)
+            assert response.status_code in (400, 403, 404, 405), response.status_code
+
+
+def test_get_shows_the_button_and_changes_nothing(live: LiveSidecar) -> None:
+    path = unsubscribe_path(live.real_center, ALICE)
+    with live.client() as client:
+        response = client.get(path)
+        head = client.head(path)
+    assert response.status_code == 200
+    assert head.status_code == 200
+    page = response.text
+    assert "Stop all news from Example News?" in page
+    assert re.search(r'<form method="post" action="/u/[^"]+">', page)
+    assert '<html lang="en">' in page
+    assert "<script" not in page.lower()
+    assert "http-equiv" not in page.lower()
+    assert "/p/" in page  # a way to the preference page
+    assert live.real_center.check(ALICE).allowed
+    assert live.real_center.history(ALICE) == []
+
+
+def test_confirm_button_records_source_web(live: LiveSidecar) -> None:
+    with live.client() as client:
+        response = client.post(
+            unsubscribe_path(live.real_center, ALICE),
+            content=ONE_CLICK + b"&via=page",
+            headers=GMAIL,
+        )
+    assert response.status_code == 200
+    events = [e for e in live.real_center.history(ALICE) if e.action == Action.SUPPRESS]
+    assert [e.source for e in events] == [Source.WEB]
+
+
+def test_store_down_is_503_with_retry_after_and_nothing_changed(live: LiveSidecar) -> None:
+    live.center.fail = True
+    with live.client() as client:
+        response = client.post(
+            unsubscribe_path(live.real_center, ALICE), content=ONE_CLICK, headers=GMAIL
+        )
+        health = client.get("/healthz")
+    live.center.fail = False
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "30"
+    assert "nothing was changed" in response.text
+    assert health.status_code == 503
+    assert live.real_center.check(ALICE).allowed
+
+
+def test_healthz_when_store_is_up(live: LiveSidecar) -> None:
+    with live.client() as client:
+        response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_concurrent_one_clicks_share_commits_and_answer_after_them(live: LiveSidecar) -> None:
+    live.center.commit_delay = 0.05  # hold each commit open so requests pile up behind it
+    addresses = [f"user{n}@example.org" for n in range(40)]
+    paths = [unsubscribe_path(live.real_center, address) for address in addresses]
+    commits_before = live.center.commits
+    responses = post_many(live.url, paths)
+    assert [r.status_code for r in responses] == [200] * len(paths)
+    assert live.center.commits - commits_before < len(paths)  # some requests shared a commit
+    for address in addresses:
+        assert live.real_center.check(address).reason == Reason.UNSUBSCRIBED_GLOBAL
+
+
+def test_a_failed_group_commit_answers_503_to_every_request(live: LiveSidecar) -> None:
+    live.center.fail = True
+    addresses = [f"user{n}@example.org" for n in range(20)]
+    paths = [unsubscribe_path(live.real_center, address) for address in addresses]
+    responses = post_many(live.url, paths)
+    live.center.fail = False
+    assert {r.status_code for r in responses} == {503}
+    assert all(live.real_center.check(address).allowed for address in addresses)
+
+
+# -- the preference page ----------------------------------------------------------------
+
+
+def _csrf(page: str) -> str:
+    match = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
+    assert match
+    return match[1]
+
+
+def test_preference_page_lists_configured_topics(live: LiveSidecar) -> None:
+    with live.client() as client:
+        response = client.get(preferences_path(live.real_center, ALICE))
+    assert response.status_code == 200
+    for text in ("Newsletter", "Deals and offers", "Events near you", "Discounts for members"):
+        assert text in response.text
+    assert response.text.count('type="checkbox"') == 3
+    assert "<script" not in response.text.lower()
+
+
+def test_preference_form_without_valid_csrf_is_refused(live: LiveSidecar) -> None:
+    path = preferences_path(live.real_center, ALICE)
+    other = preferences_path(live.real_center, "bob@example.org")
+    with live.client() as client:
+        other_csrf = _csrf(client.get(other).text)
+        for csrf in ("", "0" * 32, other_csrf):
+            response = client.post(path, data={"csrf": csrf, "action": "unsubscribe_all"})
+            assert response.status_code == 403
+    assert live.real_center.check(ALICE).allowed
+
+
+def test_save_topics_frequency_and_pause(live: LiveSidecar) -> None:
+    path = preferences_path(live.real_center, ALICE)
+    pause = (date.today() + timedelta(days=30)).isoformat()
+    with live.client() as client:
+        csrf = _csrf(client.get(path).text)
+        response = client.post(
+            path,
+            data={
+                "csrf": csrf,
+                "action": "save",
+                "topic": ["news", "events"],
+                "frequency": "7",
+                "pause_until": pause,
+            },
+        )
+        assert response.status_code == 303
+        page = client.get(response.headers["location"]).text
+    assert "Your choices are saved" in page
+    assert re.search(r'value="deals"(?! checked)', page)
+    assert re.search(r'value="news" checked', page)
+    assert '<option value="7" selected>' in page
+    assert f'value="{pause}"' in page
+    assert not live.real_center.check(ALICE, "deals").allowed
+    preferences = live.real_center.preferences(ALICE)
+    assert preferences.frequency_days == 7
+    assert preferences.paused_until is not None
+    assert preferences.paused_until.date().isoformat() == pause
+    sources = {e.source for e in live.real_center.history(ALICE)}
+    assert sources == {Source.WEB}
+
+
+def test_unticking_every_topic_is_not_a_global_opt_out(live: LiveSidecar) -> None:
+    path = preferences_path(live.real_center, ALICE)
+    with live.client() as client:
+        csrf = _csrf(client.get(path).text)
+        response = client.post(path, data={"csrf": csrf, "action": "save", "frequency": ""})
+    assert response.status_code == 303
+    scopes = {s.scope for s in live.real_center.suppressions(ALICE)}
+    assert Scope.GLOBAL not in scopes
+    for topic in ("news", "deals", "events"):
+        assert not live.real_center.check(ALICE, topic).allowed
+
+
+def test_bad_pause_date_is_422_and_changes_nothing(live: LiveSidecar) -> None:
+    path = preferences_path(live.real_center, ALICE)
+    with live.client() as client:
+        csrf = _csrf(client.get(path).text)
+        for pause in ("yesterday", "2001-01-01"):
+            response = client.post(
+                path,
+                data={"csrf": csrf, "action": "save", "topic": ["news", "deals", "events"],
+                      "frequency": "", "pause_until": pause},
+            )  # fmt: skip
+            assert response.status_code == 422
+    assert live.real_center.history(ALICE) == []
+
+
+def test_unsubscribe_all_then_resubscribe(live: LiveSidecar) -> None:
+    path = preferences_path(live.real_center, ALICE)
+    with live.client() as client:
+        csrf = _csrf(client.get(path).text)
+        assert (
+            client.post(path, data={"csrf": csrf, "action": "unsubscribe_all"}).status_code == 303
+        )
+        page = client.get(path).text
+        assert "You were unsubscribed from all news on" in page
+        assert not live.real_center.check(ALICE).allowed
+        response = client.post(path, data={"csrf": _csrf(page), "action": "resubscribe"})
+        assert response.status_code == 303
+        page = client.get(path).text
+    assert "You were unsubscribed" not in page
+    assert live.real_center.check(ALICE).allowed
+    resubscribes = [e for e in live.real_center.history(ALICE) if e.action == Action.RESUBSCRIBE]
+    assert len(resubscribes) == 1
+    assert resubscribes[0].reason == "resubscribed on the preference page"
+    assert resubscribes[0].source == Source.WEB
