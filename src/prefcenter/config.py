@@ -20,43 +20,31 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from prefcenter.config_types import (
+    FrequencyCap,
+    Secret,
+    convert,
+    parse_duration,
+    show,
+    split_hostport,
+)
 from prefcenter.errors import ConfigError
+
+__all__ = [
+    "ENV_PREFIX",
+    "FrequencyCap",
+    "Secret",
+    "SettingSpec",
+    "Settings",
+    "load_settings",
+    "parse_duration",
+    "settings_table",
+    "split_hostport",
+]
 
 log = logging.getLogger("prefcenter.config")
 
 ENV_PREFIX = "PREFCENTER_"
-
-
-class Secret:
-    """A secret string whose ``repr`` and ``str`` never show the value."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself: call only where it is used, never to log."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
-
-    def __hash__(self) -> int:
-        return hash(("Secret", self._value))
-
-
-@dataclass(frozen=True, slots=True)
-class FrequencyCap:
-    """At most ``count`` marketing contacts per channel per rolling ``window``."""
-
-    count: int
-    window: timedelta
 
 
 def _setting(default: Any, help: str, *, kind: str = "str") -> Any:
@@ -215,135 +203,11 @@ def settings_table() -> list[SettingSpec]:
                 name=f.name,
                 env=ENV_PREFIX + f.name.upper(),
                 kind=f.metadata["kind"],
-                default=_show(getattr(defaults, f.name), f.metadata["kind"]),
+                default=show(getattr(defaults, f.name), f.metadata["kind"]),
                 help=f.metadata["help"],
             )
         )
     return rows
-
-
-def _show(value: Any, kind: str) -> str:
-    if kind in ("secret", "secrets"):
-        return "(generated in development)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, timedelta):
-        return _format_duration(value)
-    if isinstance(value, FrequencyCap):
-        return f"{value.count}/{_format_duration(value.window)}"
-    if isinstance(value, dict | tuple):
-        return "(empty)" if not value else str(value)
-    if value is None:
-        return "off"
-    return str(value)
-
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(name: str, value: str) -> timedelta:
-    """Parse ``90s``, ``30m``, ``48h``, ``2d`` or ``1w``."""
-    match = _DURATION.match(value.lower())
-    if not match:
-        raise ConfigError(
-            f"Setting {name.upper()} has value {value!r}; write a duration like 90s, 48h or 7d.",
-            name=name,
-            value=value,
-        )
-    return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
-
-
-def _format_duration(value: timedelta) -> str:
-    seconds = int(value.total_seconds())
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds and seconds % size == 0:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
-
-
-def _parse_bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ConfigError(
-        f"Setting {name.upper()} has value {value!r}; write true or false.", name=name, value=value
-    )
-
-
-def _parse_int(name: str, value: str) -> int:
-    try:
-        number = int(value.strip())
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise ConfigError(
-            f"Setting {name.upper()} has value {value!r}; write a whole number of 0 or more.",
-            name=name,
-            value=value,
-        )
-    return number
-
-
-def _parse_cap(name: str, value: str) -> FrequencyCap | None:
-    if value.strip().lower() in ("off", "none", ""):
-        return None
-    count, slash, window = value.partition("/")
-    if not slash:
-        raise ConfigError(
-            f"Setting {name.upper()} has value {value!r}; write COUNT/DURATION such as 3/7d.",
-            name=name,
-            value=value,
-        )
-    return FrequencyCap(_parse_int(name, count), parse_duration(name, window))
-
-
-def _parse_pairs(name: str, value: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in value.split(";"))):
-        key, eq, label = item.partition("=")
-        if not eq or not key.strip():
-            raise ConfigError(
-                f"Setting {name.upper()} has item {item!r}; write id=Label pairs separated by ';'.",
-                name=name,
-                value=value,
-            )
-        pairs[key.strip()] = label.strip()
-    return pairs
-
-
-def _convert(name: str, kind: str, raw: Any) -> Any:
-    """Turn a string (environment) or a TOML value into the setting's type."""
-    if kind == "str":
-        return str(raw)
-    if kind == "secret":
-        return Secret(str(raw)) if raw else None
-    if kind == "secrets":
-        items = raw if isinstance(raw, list) else str(raw).split(",")
-        return tuple(Secret(str(item).strip()) for item in items if str(item).strip())
-    if kind == "list":
-        items = raw if isinstance(raw, list) else str(raw).split(",")
-        return tuple(str(item).strip() for item in items if str(item).strip())
-    if kind == "topics":
-        if isinstance(raw, dict):
-            return {str(k): str(v) for k, v in raw.items()}
-        return _parse_pairs(name, str(raw))
-    if isinstance(raw, bool) and kind == "bool":
-        return raw
-    if isinstance(raw, int) and kind == "int":
-        return _parse_int(name, str(raw))
-    text = str(raw)
-    if kind == "bool":
-        return _parse_bool(name, text)
-    if kind == "int":
-        return _parse_int(name, text)
-    if kind == "duration":
-        return parse_duration(name, text)
-    if kind == "cap":
-        return _parse_cap(name, text)
-    raise AssertionError(f"unknown setting kind {kind}")
 
 
 def load_settings(
@@ -388,7 +252,7 @@ def load_settings(
         # Strings come from the environment, lists/dicts/numbers from TOML; anything
         # else was passed already typed by a caller.
         plain = isinstance(raw, str | list | dict | int | bool)
-        typed[name] = _convert(name, kind, raw) if plain else raw
+        typed[name] = convert(name, kind, raw) if plain else raw
     settings = Settings(**typed)
     _validate(settings)
     if generate_dev_keys:
@@ -438,18 +302,6 @@ def _validate(settings: Settings) -> None:
             name="brand_color",
             value=settings.brand_color,
         )
-
-
-def split_hostport(name: str, value: str) -> tuple[str, int]:
-    """Split ``HOST:PORT``; raise :class:`ConfigError` naming the setting when it is not."""
-    host, colon, port = value.rpartition(":")
-    if not colon or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise ConfigError(
-            f"Setting {name.upper()} has value {value!r}; write HOST:PORT such as 127.0.0.1:8080.",
-            name=name,
-            value=value,
-        )
-    return host.strip("[]"), int(port)
 
 
 def _with_dev_keys(settings: Settings) -> Settings:
