@@ -24,6 +24,7 @@ from prefcenter.model import Action, Channel, ExceptionItem, Kind, Scope, Source
 
 if TYPE_CHECKING:
     from prefcenter.center import PreferenceCenter
+    from prefcenter.store.protocol import Violation as StoredViolation
 
 #: Actions a person (or their mail system) asks for; counted as requests.
 REQUEST_ACTIONS = frozenset(
@@ -75,6 +76,7 @@ class Violation:
         scope: the opt-out's scope.
         source: where the opt-out came from.
         late_by: ``sent_at - opted_out_at``.
+        address: the person's address where still known (not after ``forget``).
     """
 
     identity_hash: str
@@ -88,6 +90,7 @@ class Violation:
     scope: Scope | None = None
     source: Source | None = None
     late_by: timedelta = timedelta(0)
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,24 +195,22 @@ def build_report(
     )
 
 
-def _violation(raw: Any) -> Violation:
-    """Adapt one row of ``store.violations`` (a Violation or any object with its fields)."""
-    if isinstance(raw, Violation):
-        return raw
-    sent_at: datetime = raw.sent_at
-    opted_out_at: datetime = raw.opted_out_at
+def _violation(found: StoredViolation) -> Violation:
+    """Flatten one row of ``store.violations`` into what the report shows."""
+    contact, suppression = found.contact, found.suppression
     return Violation(
-        identity_hash=raw.identity_hash,
-        channel=Channel(raw.channel),
-        topic=raw.topic,
-        kind=Kind(raw.kind),
-        sent_at=sent_at,
-        sender=raw.sender,
-        message_id=raw.message_id,
-        opted_out_at=opted_out_at,
-        scope=Scope(raw.scope) if getattr(raw, "scope", None) else None,
-        source=Source(raw.source) if getattr(raw, "source", None) else None,
-        late_by=sent_at - opted_out_at,
+        identity_hash=found.identity_hash,
+        channel=contact.channel,
+        topic=contact.topic,
+        kind=contact.kind,
+        sent_at=contact.at,
+        sender=contact.sender,
+        message_id=contact.message_id,
+        opted_out_at=suppression.created_at,
+        scope=suppression.scope,
+        source=suppression.source,
+        late_by=contact.at - suppression.created_at,
+        address=suppression.address,
     )
 
 
@@ -262,7 +263,7 @@ def format_report(report: Report) -> str:
         topic = f"topic={v.topic}" if v.topic else "all topics"
         lines.append(
             f"  {_stamp(v.sent_at)}  sender={v.sender or '?'}  {v.channel.value}  {topic}  "
-            f"{v.kind.value}  message={v.message_id or '-'}  person {v.identity_hash[:10]}  "
+            f"{v.kind.value}  message={v.message_id or '-'}  {v.address or v.identity_hash[:10]}  "
             f"opted out {_stamp(v.opted_out_at)}"
             + (f" via {v.source.value}" if v.source else "")
             + f", sent {format_duration(v.late_by)} after"
@@ -310,6 +311,7 @@ def report_data(report: Report) -> dict[str, Any]:
             "items": [
                 {
                     "identity_hash": v.identity_hash,
+                    "address": v.address,
                     "channel": v.channel.value,
                     "topic": v.topic,
                     "kind": v.kind.value,

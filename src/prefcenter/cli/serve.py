@@ -41,12 +41,15 @@ async def run_sidecars(
     started: list[Any] = []
     try:
         for sidecar in sidecars:
-            await sidecar.start()
+            try:
+                await sidecar.start()
+            except OSError as error:
+                raise CannotListen(sidecar, error) from None
             started.append(sidecar)
-        parts = ([f"HTTP on {settings.http}"] if http else []) + (
-            [f"SMTP on {settings.smtp}"] if smtp else []
+        click.echo(
+            f"prefcenter serving {', '.join(_where(s) for s in started)}; SIGTERM or Ctrl-C stops",
+            err=True,
         )
-        click.echo(f"prefcenter serving {', '.join(parts)}; SIGTERM or Ctrl-C stops", err=True)
         await stopping.wait()
         click.echo("prefcenter stopping: finishing in-flight requests", err=True)
     finally:
@@ -54,6 +57,26 @@ async def run_sidecars(
             await sidecar.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
+
+
+def _where(sidecar: Any) -> str:
+    if hasattr(sidecar, "url"):
+        return f"HTTP on {sidecar.url}"
+    return f"SMTP on {sidecar.host}:{sidecar.port}"
+
+
+class CannotListen(click.ClickException):
+    """A sidecar could not bind its address (in use, not local, no permission)."""
+
+    exit_code = 2
+
+    def __init__(self, sidecar: Any, error: OSError) -> None:
+        kind, option = ("HTTP", "--http") if hasattr(sidecar, "url") else ("SMTP", "--smtp")
+        where = f"{sidecar.host}:{getattr(sidecar, '_requested_port', sidecar.port)}"
+        super().__init__(
+            f"The {kind} sidecar cannot listen on {where} ({error.strerror or error}); "
+            f"stop what uses it or pass {option} HOST:PORT."
+        )
 
 
 @main.command()
