@@ -18,6 +18,7 @@ working for callers who do not know prefcenter::
      ├── DkimError (ValueError)               a DKIM key or signature we cannot use
      └── StoreError                           the suppression store failed
           ├── StoreUnavailable (OSError)      cannot reach or write the database: retry later
+          │    └── StoreBusy                  a lock or conflict outlasted the bounded wait
           ├── PepperMismatch (ValueError)     the store was created with another hashing pepper
           └── SchemaTooNew (RuntimeError)     the database was written by a newer prefcenter
 
@@ -102,6 +103,10 @@ class StoreUnavailable(StoreError, OSError):
     """The database cannot be reached or written right now; nothing was committed."""
 
 
+class StoreBusy(StoreUnavailable):
+    """A lock or serialization conflict lasted longer than the bounded wait; retry later."""
+
+
 class PepperMismatch(StoreError, ValueError):
     """The store was created with another pepper, so no stored key would match."""
 
@@ -122,6 +127,7 @@ __all__ = [
     "PrefcenterError",
     "ReasonRequired",
     "SchemaTooNew",
+    "StoreBusy",
     "StoreError",
     "StoreUnavailable",
     "TokenError",

@@ -1,0 +1,357 @@
+"""``PreferenceCenter``: the one object senders, the sidecars and the CLI talk to.
+
+It turns what callers write (addresses, topic names, channels) into identity hashes and
+topic digests, asks the store for the rules, and lets :mod:`prefcenter.policy` decide.
+Every change goes through :class:`~prefcenter.changes.Changes`, which writes the
+append-only audit event first: a change whose event already exists (same identity,
+action, scope, topic, detail and evidence) is a re-delivery and changes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from email.message import Message
+from typing import Any, TypeVar
+
+from prefcenter.changes import Changes, Recipient
+from prefcenter.config import Settings, load_settings
+from prefcenter.errors import InvalidRecipient, NotFound
+from prefcenter.headers import Links, check_topic
+from prefcenter.identity import Folding, Identities
+from prefcenter.model import (
+    Channel,
+    Decision,
+    Event,
+    ExceptionItem,
+    FilterResult,
+    Identity,
+    Kind,
+    Preferences,
+    Reason,
+    Refusal,
+    Suppression,
+)
+from prefcenter.policy import decide, message
+from prefcenter.store import Store, open_store
+from prefcenter.store.seen import Seen
+from prefcenter.tokens import NO_TOPIC, Claims, Purpose, TokenSigner, topic_digest
+
+T = TypeVar("T")
+
+
+class PreferenceCenter(Changes):
+    """Headers and links for senders, the contact decision, and every change of mind.
+
+    Args:
+        settings: from :func:`prefcenter.config.load_settings`.
+        clock: returns the current aware UTC time; tests pass a fake one.
+
+    Raises:
+        PepperMismatch: the store was created with another pepper.
+        StoreUnavailable: the store cannot be opened.
+
+    Safe to share between threads. Mutation methods (``suppress``, ``resubscribe``, ...)
+    are inherited from :class:`~prefcenter.changes.Changes`; each runs in its own durable
+    transaction unless called on the object :meth:`transaction` yields.
+    """
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
+        self.settings = settings
+        self.identities = Identities(
+            settings.pepper_bytes(), Folding(settings.fold_subaddress, settings.fold_gmail)
+        )
+        self.signer = TokenSigner(settings.signing_keys())
+        self.links = Links(settings, self.signer)
+        self._clock = clock or _utcnow
+        self._topics: set[str] = set()
+        self._topics_lock = threading.Lock()
+        self.store: Store = open_store(settings.database, fingerprint=self.identities.fingerprint())
+        super().__init__(self, None)
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> PreferenceCenter:
+        """Open with settings from arguments > ``PREFCENTER_*`` environment > file > defaults."""
+        return cls(load_settings(overrides))
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.store.close()
+
+    def __enter__(self) -> PreferenceCenter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def now(self) -> datetime:
+        """The center's clock (aware UTC)."""
+        return self._clock()
+
+    # -- identities, links and tokens ---------------------------------------------
+    def identity(self, recipient: Recipient, channel: Channel | str = "email") -> Identity:
+        """Canonicalise and hash a recipient (an :class:`Identity` passes through).
+
+        Raises:
+            InvalidRecipient: the address or number cannot be used.
+        """
+        if isinstance(recipient, Identity):
+            return recipient
+        return self.identities.parse(recipient, channel)
+
+    def register_topic(self, topic: str | None) -> None:
+        """Record the topic's digest -> name once, so tokens naming it can be read back."""
+        if topic is None or topic in self._topics:
+            return
+        digest = topic_digest(topic)
+        self.store.run(lambda session: session.register_topic(digest, topic))
+        with self._topics_lock:
+            self._topics.add(topic)
+
+    def headers(self, recipient: Recipient, topic: str | None = None) -> dict[str, str]:
+        """List-Unsubscribe, List-Unsubscribe-Post, List-Id (and more) for one message."""
+        identity = self.identity(recipient)
+        self.register_topic(check_topic(topic))
+        return self.links.headers(identity, topic)
+
+    def stamp(self, message: Message, recipient: Recipient, topic: str | None = None) -> Message:
+        """Add the unsubscribe headers to ``message`` (and DKIM-sign it when configured)."""
+        identity = self.identity(recipient)
+        self.register_topic(check_topic(topic))
+        return self.links.stamp(message, identity, topic)
+
+    def unsubscribe_url(self, recipient: Recipient, topic: str | None = None) -> str:
+        """The signed one-click link ``{base_url}/u/{token}``."""
+        identity = self.identity(recipient)
+        self.register_topic(check_topic(topic))
+        return self.links.unsubscribe_url(identity, topic)
+
+    def preferences_url(self, recipient: Recipient, topic: str | None = None) -> str:
+        """The signed preference page link ``{base_url}/p/{token}``."""
+        identity = self.identity(recipient)
+        self.register_topic(check_topic(topic))
+        return self.links.preferences_url(identity, topic)
+
+    def verify_token(self, token: str, purpose: Purpose) -> Claims:
+        """Check a token's signature and purpose. Raises TokenError (a ValueError)."""
+        return self.signer.verify(token, purpose)
+
+    def identity_from_claims(self, claims: Claims) -> Identity:
+        """The identity a token names; ``address`` is "" unless the store knows it."""
+        with self.store.session() as session:
+            address = session.address(claims.identity_hash) or ""
+        key = f"{claims.channel.value}:{address}" if address else ""
+        return Identity(claims.channel, address, key, bytes(claims.identity_hash))
+
+    def topic_name(self, digest: bytes) -> str | None:
+        """The topic a token's digest stands for; None for all marketing or unknown."""
+        if bytes(digest) == NO_TOPIC:
+            return None
+        with self.store.session() as session:
+            name = session.topic_name(digest)
+        if name is None:
+            for topic in self.settings.topics:
+                if topic_digest(topic) == bytes(digest):
+                    return topic
+        return name
+
+    # -- the decision ----------------------------------------------------------------
+    def check(
+        self,
+        recipient: Recipient,
+        topic: str | None = None,
+        *,
+        channel: Channel | str = "email",
+        kind: Kind | str = "marketing",
+        at: datetime | None = None,
+    ) -> Decision:
+        """May this person be contacted, on this channel, about this topic, now?
+
+        Raises:
+            InvalidRecipient: the recipient cannot be canonicalised.
+            InvalidTopic: the topic cannot be used.
+            StoreUnavailable: the store cannot be read.
+        """
+        identity = self.identity(recipient, channel)
+        topic = check_topic(topic)
+        moment = at or self._clock()
+        cap = self.settings.frequency_cap
+        with self.store.session() as session:
+            rules = session.rules(identity.hash, at=moment, cap_window=cap.window if cap else None)
+        return decide(
+            rules,
+            identity_hash=identity.hash_hex,
+            channel=identity.channel,
+            topic=topic,
+            topic_digest=topic_digest(topic),
+            kind=Kind(kind),
+            at=moment,
+            cap_count=cap.count if cap else None,
+            cap_window=cap.window if cap else None,
+        )
+
+    def filter(
+        self,
+        recipients: Iterable[str],
+        topic: str | None = None,
+        *,
+        channel: Channel | str = "email",
+        kind: Kind | str = "marketing",
+        at: datetime | None = None,
+    ) -> FilterResult:
+        """Split a campaign list into sendable and refused (invalid, duplicate, blocked).
+
+        ``sendable`` keeps the caller's spelling and order; the first spelling of a
+        person wins and later ones are refused as duplicates.
+        """
+        sendable: list[str] = []
+        refused: list[Refusal] = []
+        for row, refusal in self.filter_stream(
+            recipients, _same, topic, channel=channel, kind=kind, at=at
+        ):
+            if refusal is None:
+                sendable.append(row)
+            else:
+                refused.append(refusal)
+        return FilterResult(sendable, refused)
+
+    def filter_stream(
+        self,
+        rows: Iterable[T],
+        key: Callable[[T], str],
+        topic: str | None = None,
+        *,
+        channel: Channel | str = "email",
+        kind: Kind | str = "marketing",
+        at: datetime | None = None,
+        chunk_size: int = 10000,
+    ) -> Iterator[tuple[T, Refusal | None]]:
+        """Filter any iterable of rows chunk by chunk, keeping order and flat memory.
+
+        ``key(row)`` gives the address. One set-based query per chunk finds the
+        identities that have any rule; the policy runs in Python for those only.
+        """
+        topic = check_topic(topic)
+        digest = topic_digest(topic)
+        chan = Channel(channel)
+        marketing = Kind(kind)
+        moment = at or self._clock()
+        cap = self.settings.frequency_cap
+        window = cap.window if cap else None
+        seen = Seen()
+        canonical, hash_key = self.identities.canonical, self.identities.hash_key
+        invalid_message = "The address or number is not usable; correct it or drop it."
+        duplicate_message = "Another spelling of this person appears earlier in the list."
+        try:
+            iterator = iter(rows)
+            while True:
+                chunk = list(itertools.islice(iterator, chunk_size))
+                if not chunk:
+                    return
+                values: list[str] = []
+                hashes: list[bytes | None] = []
+                for row in chunk:
+                    value = key(row)
+                    values.append(value)
+                    try:
+                        hashes.append(hash_key(canonical(value, chan)))
+                    except InvalidRecipient:
+                        hashes.append(None)
+                valid = [h for h in hashes if h is not None]
+                fresh = iter(seen.fresh(valid))
+                firsts = [h if h is not None and next(fresh) else None for h in hashes]
+                with self.store.session() as session:
+                    rules = session.rules_many(
+                        [h for h in firsts if h is not None], at=moment, cap_window=window
+                    )
+                for row, value, original, first in zip(chunk, values, hashes, firsts, strict=True):
+                    if original is None:
+                        yield row, Refusal(value, Reason.INVALID, invalid_message)
+                    elif first is None:
+                        yield row, Refusal(value, Reason.DUPLICATE, duplicate_message)
+                    elif first not in rules:
+                        yield row, None
+                    else:
+                        decision = decide(
+                            rules[first],
+                            identity_hash=first.hex(),
+                            channel=chan,
+                            topic=topic,
+                            topic_digest=digest,
+                            kind=marketing,
+                            at=moment,
+                            cap_count=cap.count if cap else None,
+                            cap_window=window,
+                        )
+                        refusal = None
+                        if not decision.allowed:
+                            refusal = Refusal(value, decision.reason, message(decision.reason))
+                        yield row, refusal
+        finally:
+            seen.close()
+
+    # -- reading what is stored -------------------------------------------------------
+    def preferences(self, recipient: Recipient, *, channel: Channel | str = "email") -> Preferences:
+        """Topic choices, frequency ceiling and pause of one identity."""
+        identity = self.identity(recipient, channel)
+        with self.store.session() as session:
+            return session.preferences(identity.hash)
+
+    def suppressions(
+        self, recipient: Recipient, *, channel: Channel | str = "email"
+    ) -> list[Suppression]:
+        """Active suppressions on the identity, including person-wide ones via links."""
+        identity = self.identity(recipient, channel)
+        with self.store.session() as session:
+            return session.suppressions(identity.hash)
+
+    def history(self, recipient: Recipient, *, channel: Channel | str = "email") -> list[Event]:
+        """Every audit event about the identity, oldest first."""
+        identity = self.identity(recipient, channel)
+        with self.store.session() as session:
+            return session.history(identity.hash)
+
+    def export(self) -> Iterator[Suppression]:
+        """Every suppression, with the clear address where it is known."""
+        return self.store.export()
+
+    def exceptions(self, *, status: str | None = "open") -> list[ExceptionItem]:
+        """Queued inbound mail; overdue first, then oldest. ``status=None`` lists all."""
+        with self.store.session() as session:
+            return session.exceptions(status)
+
+    def exception(self, item_id: int) -> ExceptionItem:
+        """One queued item. Raises NotFound."""
+        with self.store.session() as session:
+            item = session.exception(item_id)
+        if item is None:
+            raise NotFound(f"Exception {item_id} does not exist; list them with `exceptions`.")
+        return item
+
+    @contextmanager
+    def transaction(self) -> Iterator[Changes]:
+        """Group changes into one durable transaction: all commit on exit, or none.
+
+        Raises:
+            StoreUnavailable: the commit failed; nothing inside was stored.
+        """
+        with self.store.transaction() as session:
+            yield Changes(self, session)
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable when the store cannot be reached."""
+        self.store.ping()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _same(value: str) -> str:
+    return value
+
+
+__all__ = ["PreferenceCenter", "Recipient"]

@@ -1,0 +1,506 @@
+"""Every change of mind, written the same way whoever makes it: event first, then state.
+
+:class:`Changes` is what ``PreferenceCenter`` inherits its mutation methods from and
+what ``PreferenceCenter.transaction()`` yields. Each method appends its audit event
+first; when the store says that event already exists (the same change with the same
+evidence: a redelivered message, a retried request) nothing else happens and the
+method returns False. Otherwise the state change is applied in the same transaction.
+
+Resubscribe rules (decided here, documented in docs/store.md):
+
+* ``resubscribe(topic=None)`` lifts the global suppression, ``resubscribe(topic=X)`` the
+  topic suppression and a topic opt-out; a person-wide one on the identity's group is
+  lifted too, since the same person asks.
+* A hard suppression (bounce, complaint) is lifted only with ``hard=True``; a reason is
+  always required.
+* ``set_topic(X, True)`` is the person ticking the box on the preference page: it also
+  lifts a topic suppression for X, never a global or hard one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, TypeVar
+
+from prefcenter.errors import InvalidInput, NotFound, ReasonRequired
+from prefcenter.headers import check_topic
+from prefcenter.model import Action, Channel, Contact, ExceptionItem, Identity, Kind, Scope, Source
+from prefcenter.policy import NO_TOPIC
+from prefcenter.store.protocol import NewEvent, Session
+from prefcenter.tokens import topic_digest
+
+if TYPE_CHECKING:
+    from prefcenter.center import PreferenceCenter
+
+T = TypeVar("T")
+Recipient = str | Identity
+
+
+def _require(reason: str, what: str) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ReasonRequired(
+            f"{what} needs a reason (got {reason!r}); say why, e.g. 'customer asked by phone'.",
+            value=reason,
+            reason="blank",
+        )
+    return reason.strip()
+
+
+class Changes:
+    """The mutation methods of the contract, bound to a center and maybe a transaction."""
+
+    def __init__(self, center: PreferenceCenter, session: Session | None) -> None:
+        self._center = center
+        self._session = session
+
+    def _run(self, work: Callable[[Session], T]) -> T:
+        if self._session is not None:
+            return work(self._session)
+        return self._center.store.run(work)
+
+    def _subject(self, recipient: Recipient, channel: Channel | str) -> Identity:
+        return self._center.identity(recipient, channel)
+
+    def _prepare(self, session: Session, identity: Identity, topic: str | None) -> None:
+        if identity.address:
+            session.remember(identity.hash, identity.address)
+        if topic is not None:
+            session.register_topic(topic_digest(topic), topic)
+
+    def _event(
+        self, identity: Identity, action: Action, source: Source, at: datetime, **fields: object
+    ) -> NewEvent:
+        return NewEvent(at, identity.hash, action, Source(source), identity.channel, **fields)  # type: ignore[arg-type]
+
+    def suppress(
+        self,
+        recipient: Recipient,
+        *,
+        topic: str | None = None,
+        channel: Channel | str = "email",
+        hard: bool = False,
+        all_channels: bool = False,
+        reason: str = "",
+        source: Source,
+        evidence: str | None = None,
+        requested_at: datetime | None = None,
+    ) -> bool:
+        """Stop contact: hard (nothing at all), global (all marketing) or one topic.
+
+        ``all_channels`` makes it person-wide: every linked identity, now or later.
+        Returns True when a suppression was added or widened.
+        """
+        identity = self._subject(recipient, channel)
+        topic = None if hard else check_topic(topic)
+        scope = Scope.HARD if hard else Scope.TOPIC if topic else Scope.GLOBAL
+        at = self._center.now()
+
+        def work(session: Session) -> bool:
+            self._prepare(session, identity, topic)
+            event = self._event(
+                identity,
+                Action.SUPPRESS,
+                source,
+                at,
+                scope=scope,
+                topic=topic,
+                reason=reason or None,
+                evidence=evidence,
+                requested_at=requested_at,
+                detail="all-channels" if all_channels else "",
+            )
+            if not session.append_event(event):
+                return False
+            return session.suppress(
+                identity.hash,
+                identity.channel,
+                scope,
+                topic_digest(topic),
+                all_channels=all_channels,
+                reason=reason,
+                source=Source(source),
+                at=at,
+            )
+
+        return self._run(work)
+
+    def resubscribe(
+        self,
+        recipient: Recipient,
+        *,
+        topic: str | None = None,
+        channel: Channel | str = "email",
+        reason: str,
+        source: Source,
+        evidence: str | None = None,
+        hard: bool = False,
+        requested_at: datetime | None = None,
+    ) -> bool:
+        """Lift a global or topic suppression (a hard one only with ``hard=True``).
+
+        Raises:
+            ReasonRequired: ``reason`` is blank.
+        """
+        why = _require(reason, "Resubscribe")
+        identity = self._subject(recipient, channel)
+        topic = None if hard else check_topic(topic)
+        scope = Scope.HARD if hard else Scope.TOPIC if topic else Scope.GLOBAL
+        digest = topic_digest(topic)
+        at = self._center.now()
+
+        def work(session: Session) -> bool:
+            self._prepare(session, identity, topic)
+            event = self._event(
+                identity,
+                Action.RESUBSCRIBE,
+                source,
+                at,
+                scope=scope,
+                topic=topic,
+                reason=why,
+                evidence=evidence,
+                requested_at=requested_at,
+            )
+            if not session.append_event(event):
+                return False
+            changed = session.lift(identity.hash, scope, digest)
+            if topic is not None and session.topic_choice(identity.hash, digest) is False:
+                changed = session.set_topic(identity.hash, digest, True, at) or changed
+            return changed
+
+        return self._run(work)
+
+    def set_topic(
+        self,
+        recipient: Recipient,
+        topic: str,
+        subscribed: bool,
+        *,
+        channel: Channel | str = "email",
+        source: Source,
+        evidence: str | None = None,
+    ) -> bool:
+        """Opt in to or out of one topic; opting in also lifts that topic's suppression."""
+        identity = self._subject(recipient, channel)
+        name = check_topic(topic)
+        if name is None:
+            raise InvalidInput("set_topic needs a topic name; pass one such as 'weekly-news'.")
+        digest = topic_digest(name)
+        action = Action.OPT_IN if subscribed else Action.OPT_OUT
+        at = self._center.now()
+
+        def work(session: Session) -> bool:
+            self._prepare(session, identity, name)
+            event = self._event(
+                identity, action, source, at, scope=Scope.TOPIC, topic=name, evidence=evidence
+            )
+            if not session.append_event(event):
+                return False
+            changed = session.set_topic(identity.hash, digest, subscribed, at)
+            if subscribed:
+                changed = session.lift(identity.hash, Scope.TOPIC, digest) or changed
+            return changed
+
+        return self._run(work)
+
+    def set_frequency(
+        self,
+        recipient: Recipient,
+        days: int | None,
+        *,
+        channel: Channel | str = "email",
+        source: Source,
+        evidence: str | None = None,
+    ) -> bool:
+        """At most one marketing contact per ``days`` days; None removes the ceiling."""
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+            raise InvalidInput(
+                f"Frequency {days!r} is not usable; give a whole number of days of 1 or more, "
+                "or None for no ceiling.",
+                value=days,
+                reason="days",
+            )
+        identity = self._subject(recipient, channel)
+        at = self._center.now()
+
+        def work(session: Session) -> bool:
+            self._prepare(session, identity, None)
+            detail = "none" if days is None else str(days)
+            event = self._event(
+                identity,
+                Action.SET_FREQUENCY,
+                source,
+                at,
+                evidence=evidence,
+                detail=detail,
+                reason=None if days is None else f"at most one per {days} days",
+            )
+            if not session.append_event(event):
+                return False
+            return session.set_frequency(identity.hash, days, at)
+
+        return self._run(work)
+
+    def pause(
+        self,
+        recipient: Recipient,
+        until: datetime,
+        *,
+        channel: Channel | str = "email",
+        source: Source,
+        evidence: str | None = None,
+    ) -> bool:
+        """No marketing before ``until`` (an aware datetime)."""
+        if not isinstance(until, datetime) or until.tzinfo is None:
+            raise InvalidInput(
+                f"Pause end {until!r} is not usable; pass a timezone-aware datetime.",
+                value=until,
+                reason="naive",
+            )
+        return self._pause(recipient, until, Action.PAUSE, channel, source, evidence)
+
+    def resume(
+        self,
+        recipient: Recipient,
+        *,
+        channel: Channel | str = "email",
+        source: Source,
+        evidence: str | None = None,
+    ) -> bool:
+        """End a pause now."""
+        return self._pause(recipient, None, Action.RESUME, channel, source, evidence)
+
+    def _pause(
+        self,
+        recipient: Recipient,
+        until: datetime | None,
+        action: Action,
+        channel: Channel | str,
+        source: Source,
+        evidence: str | None,
+    ) -> bool:
+        identity = self._subject(recipient, channel)
+        at = self._center.now()
+
+        def work(session: Session) -> bool:
+            self._prepare(session, identity, None)
+            detail = "" if until is None else until.isoformat()
+            event = self._event(identity, action, source, at, evidence=evidence, detail=detail)
+            if not session.append_event(event):
+                return False
+            return session.set_pause(identity.hash, until, at)
+
+        return self._run(work)
+
+    def record_sent(
+        self,
+        recipient: Recipient,
+        *,
+        channel: Channel | str = "email",
+        topic: str | None = None,
+        kind: Kind | str = "marketing",
+        at: datetime | None = None,
+        sender: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        """Add a contact to the ledger (it counts toward ceilings and the frequency cap)."""
+        identity = self._subject(recipient, channel)
+        topic = check_topic(topic)
+        moment = at or self._center.now()
+        contact = Contact(
+            identity.hash_hex, identity.channel, topic, Kind(kind), moment, sender, message_id
+        )
+
+        def work(session: Session) -> None:
+            self._prepare(session, identity, topic)
+            session.record_contact(contact, identity.hash, topic_digest(topic))
+
+        self._run(work)
+
+    def record_soft_bounce(
+        self,
+        recipient: Recipient,
+        *,
+        channel: Channel | str = "email",
+        source: Source,
+        evidence: str | None = None,
+    ) -> bool:
+        """Count a soft bounce; True when this one crossed the limit and made a hard stop."""
+        identity = self._subject(recipient, channel)
+        settings = self._center.settings
+        at = self._center.now()
+
+        def work(session: Session) -> bool:
+            self._prepare(session, identity, None)
+            event = self._event(identity, Action.SOFT_BOUNCE, source, at, evidence=evidence)
+            if not session.append_event(event):
+                return False
+            count = session.count_events(
+                identity.hash, Action.SOFT_BOUNCE, at - settings.soft_bounce_window
+            )
+            if count < settings.soft_bounce_limit:
+                return False
+            reason = f"{count} soft bounces within {settings.soft_bounce_window.days} days"
+            hard = self._event(
+                identity,
+                Action.SUPPRESS,
+                source,
+                at,
+                scope=Scope.HARD,
+                reason=reason,
+                evidence=evidence,
+            )
+            session.append_event(hard)
+            return session.suppress(
+                identity.hash,
+                identity.channel,
+                Scope.HARD,
+                NO_TOPIC,
+                all_channels=False,
+                reason=reason,
+                source=Source(source),
+                at=at,
+            )
+
+        return self._run(work)
+
+    def link(
+        self,
+        first: Recipient,
+        second: Recipient,
+        *,
+        first_channel: Channel | str = "email",
+        second_channel: Channel | str = "email",
+        source: Source,
+        evidence: str | None = None,
+    ) -> bool:
+        """Record that two identities are one person; never weakens a suppression."""
+        one = self._subject(first, first_channel)
+        two = self._subject(second, second_channel)
+        at = self._center.now()
+
+        def work(session: Session) -> bool:
+            self._prepare(session, one, None)
+            self._prepare(session, two, None)
+            event = self._event(
+                one, Action.LINK, source, at, evidence=evidence, detail=two.hash_hex
+            )
+            if not session.append_event(event):
+                return False
+            session.append_event(
+                self._event(two, Action.LINK, source, at, evidence=evidence, detail=one.hash_hex)
+            )
+            return session.link(one.hash, two.hash, at)
+
+        return self._run(work)
+
+    def forget(
+        self,
+        recipient: Recipient,
+        *,
+        channel: Channel | str = "email",
+        source: Source,
+        evidence: str | None = None,
+    ) -> bool:
+        """Erase the clear address (GDPR); the hashed opt-outs keep working."""
+        identity = self._subject(recipient, channel)
+        at = self._center.now()
+
+        def work(session: Session) -> bool:
+            event = self._event(identity, Action.FORGET, source, at, evidence=evidence)
+            if not session.append_event(event):
+                return False
+            return session.forget(identity.hash, at)
+
+        return self._run(work)
+
+    def open_exception(
+        self,
+        *,
+        mailbox: str,
+        why: str,
+        raw: bytes,
+        summary: str = "",
+        evidence: str | None = None,
+    ) -> ExceptionItem:
+        """Queue inbound mail for a person; a redelivery returns the existing item."""
+        at = self._center.now()
+        due = at + self._center.settings.exception_due
+
+        def work(session: Session) -> ExceptionItem:
+            item, new = session.open_exception(
+                received_at=at,
+                due_at=due,
+                mailbox=mailbox,
+                why=why,
+                raw=bytes(raw),
+                summary=summary,
+                evidence=evidence,
+            )
+            if new:
+                session.append_event(
+                    NewEvent(
+                        at,
+                        b"",
+                        Action.EXCEPTION_OPENED,
+                        Source.LIBRARY,
+                        reason=why,
+                        evidence=f"exception:{item.id}",
+                    )
+                )
+            return item
+
+        return self._run(work)
+
+    def resolve_exception(
+        self,
+        item_id: int,
+        *,
+        suppress: str | None = None,
+        dismiss: bool = False,
+        reason: str,
+        source: Source,
+    ) -> ExceptionItem:
+        """Close a queued item: suppress an address it named, or dismiss it.
+
+        Raises:
+            ReasonRequired: ``reason`` is blank.
+            NotFound: no such item.
+        """
+        why = _require(reason, f"Resolving exception {item_id}")
+        if suppress is not None and dismiss:
+            raise InvalidInput(
+                f"Exception {item_id}: choose suppress or dismiss, not both.", value=item_id
+            )
+        at = self._center.now()
+
+        def work(session: Session) -> ExceptionItem:
+            item = session.exception(item_id)
+            if item is None:
+                raise NotFound(f"Exception {item_id} does not exist; list them with `exceptions`.")
+            if item.status != "open":
+                return item
+            if suppress is not None:
+                Changes(self._center, session).suppress(
+                    suppress, reason=why, source=source, evidence=f"exception:{item_id}"
+                )
+            status = "dismissed" if dismiss else "resolved"
+            closed = session.close_exception(item_id, status=status, resolution=why, at=at)
+            session.append_event(
+                NewEvent(
+                    at,
+                    b"",
+                    Action.EXCEPTION_RESOLVED,
+                    Source(source),
+                    reason=why,
+                    evidence=f"exception:{item_id}",
+                    detail=status,
+                )
+            )
+            return closed
+
+        return self._run(work)
+
+
+__all__ = ["Changes", "Recipient"]

@@ -1,0 +1,178 @@
+"""The contact rules, as a pure function from what the store knows to a :class:`Decision`.
+
+No I/O happens here: the store gathers :class:`Rules` for an identity (one query for one
+identity, one set-based query for a chunk of a campaign) and :func:`decide` applies the
+order below. Keeping the order in one small function is what lets the stateful tests
+compare both backends against a plain-Python model.
+
+Order, first match wins:
+
+1. hard suppression (bounce, complaint) — blocks transactional mail too;
+2. global suppression (all marketing on the channel, or a person-wide one);
+3. topic: a suppression for the topic, or the person opted out of it on the preference page;
+4. paused until a date;
+5. the person's own frequency ceiling ("at most one per N days");
+6. the store-wide frequency cap (``settings.frequency_cap``, all senders together).
+
+Transactional mail is blocked only by rule 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from prefcenter.model import Channel, Decision, Kind, Reason, Scope, Source
+
+#: The topic digest meaning "no topic": all marketing on the channel.
+NO_TOPIC = b"\0\0\0\0"
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One stored suppression as the policy sees it.
+
+    Attributes:
+        scope: hard, global or topic.
+        topic: the 4-byte topic digest (``NO_TOPIC`` for hard and global).
+        since: when it took effect.
+        source: where it came from.
+        reason: the human reason recorded with it.
+        all_channels: a person-wide opt-out (covers every linked identity).
+        inherited: it reached this identity through a linked identity.
+    """
+
+    scope: Scope
+    topic: bytes
+    since: datetime
+    source: Source
+    reason: str = ""
+    all_channels: bool = False
+    inherited: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Rules:
+    """Everything the policy needs about one identity at one moment.
+
+    Attributes:
+        blocks: suppressions on the identity and person-wide ones on its group.
+        topics: topic digest -> (subscribed, since) from the preference page.
+        frequency_days: the person's ceiling, or None.
+        paused_until: no marketing before this, or None.
+        last_contact: the latest marketing contact within the ceiling, if any.
+        recent_contacts: marketing contacts inside the store-wide cap window.
+        oldest_recent: the oldest of those, to say when the cap frees up.
+    """
+
+    blocks: tuple[Block, ...] = ()
+    topics: Mapping[bytes, tuple[bool, datetime]] = field(default_factory=dict)
+    frequency_days: int | None = None
+    paused_until: datetime | None = None
+    last_contact: datetime | None = None
+    recent_contacts: int = 0
+    oldest_recent: datetime | None = None
+
+
+EMPTY = Rules()
+
+_MESSAGES = {
+    Reason.ALLOWED: "Contact is allowed.",
+    Reason.HARD_SUPPRESSED: "The address is hard-suppressed (bounce or complaint); send nothing.",
+    Reason.UNSUBSCRIBED_GLOBAL: "The person unsubscribed from all marketing on this channel.",
+    Reason.UNSUBSCRIBED_TOPIC: "The person unsubscribed from this topic.",
+    Reason.PAUSED: "The person paused marketing until a later date.",
+    Reason.FREQUENCY_CEILING: "The person asked for fewer messages; the next one is not due yet.",
+    Reason.FREQUENCY_CAP: "The store-wide frequency cap for this channel is reached.",
+}
+
+
+def message(reason: Reason) -> str:
+    """The human sentence for a reason."""
+    return _MESSAGES.get(reason, reason.value)
+
+
+def decide(
+    rules: Rules,
+    *,
+    identity_hash: str,
+    channel: Channel,
+    topic: str | None,
+    topic_digest: bytes,
+    kind: Kind,
+    at: datetime,
+    cap_count: int | None,
+    cap_window: timedelta | None,
+) -> Decision:
+    """Apply the rules in order and say whether contact is allowed.
+
+    Args:
+        rules: what the store knows about the identity.
+        identity_hash: hex hash, copied into the decision.
+        channel: the channel asked about.
+        topic: the topic name asked about, or None for all marketing.
+        topic_digest: its 4-byte digest (``NO_TOPIC`` when ``topic`` is None).
+        kind: marketing or transactional.
+        at: the moment of the contact.
+        cap_count: store-wide cap count, None when the cap is off.
+        cap_window: store-wide cap window.
+    """
+
+    def no(
+        reason: Reason,
+        since: datetime | None = None,
+        scope: Scope | None = None,
+        source: Source | None = None,
+        until: datetime | None = None,
+    ) -> Decision:
+        return Decision(
+            False,
+            reason,
+            message(reason),
+            identity_hash,
+            channel,
+            topic,
+            since=since,
+            scope=scope,
+            source=source,
+            until=until,
+        )
+
+    hard = _first(rules.blocks, Scope.HARD, None)
+    if hard is not None:
+        return no(Reason.HARD_SUPPRESSED, hard.since, Scope.HARD, hard.source)
+    if kind is Kind.MARKETING:
+        glob = _first(rules.blocks, Scope.GLOBAL, None)
+        if glob is not None:
+            return no(Reason.UNSUBSCRIBED_GLOBAL, glob.since, Scope.GLOBAL, glob.source)
+        if topic_digest != NO_TOPIC:
+            by_topic = _first(rules.blocks, Scope.TOPIC, topic_digest)
+            if by_topic is not None:
+                return no(Reason.UNSUBSCRIBED_TOPIC, by_topic.since, Scope.TOPIC, by_topic.source)
+            choice = rules.topics.get(topic_digest)
+            if choice is not None and not choice[0]:
+                return no(Reason.UNSUBSCRIBED_TOPIC, choice[1], Scope.TOPIC)
+        if rules.paused_until is not None and at < rules.paused_until:
+            return no(Reason.PAUSED, until=rules.paused_until)
+        if rules.frequency_days is not None and rules.last_contact is not None:
+            due = rules.last_contact + timedelta(days=rules.frequency_days)
+            if rules.last_contact <= at < due:
+                return no(Reason.FREQUENCY_CEILING, since=rules.last_contact, until=due)
+        if cap_count is not None and cap_window is not None and rules.recent_contacts >= cap_count:
+            until = rules.oldest_recent + cap_window if rules.oldest_recent else None
+            return no(Reason.FREQUENCY_CAP, until=until)
+    return Decision(True, Reason.ALLOWED, message(Reason.ALLOWED), identity_hash, channel, topic)
+
+
+def _first(blocks: tuple[Block, ...], scope: Scope, topic: bytes | None) -> Block | None:
+    """The earliest matching block: ``since`` is when the rule first took effect."""
+    found: Block | None = None
+    for block in blocks:
+        matches = block.scope is scope and (topic is None or block.topic == topic)
+        if matches and (found is None or block.since < found.since):
+            found = block
+    return found
+
+
+__all__ = ["EMPTY", "NO_TOPIC", "Block", "Rules", "decide", "message"]

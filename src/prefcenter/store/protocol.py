@@ -1,0 +1,202 @@
+"""What a suppression store is: the protocol both backends implement, and its records.
+
+The store works on 16-byte identity hashes and 4-byte topic digests only; canonicalising
+addresses, naming topics and applying the policy happen above it, in ``center``. A
+:class:`Session` is one connection inside one transaction (or a plain read); a
+:class:`Store` hands sessions out and answers the reports that scan whole tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
+
+from prefcenter.model import (
+    Action,
+    Channel,
+    Contact,
+    Event,
+    ExceptionItem,
+    Preferences,
+    Scope,
+    Source,
+    Suppression,
+)
+from prefcenter.policy import Rules
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An audit event about to be appended (the store assigns the id)."""
+
+    at: datetime
+    identity_hash: bytes
+    action: Action
+    source: Source
+    channel: Channel | None = None
+    scope: Scope | None = None
+    topic: str | None = None
+    reason: str | None = None
+    evidence: str | None = None
+    requested_at: datetime | None = None
+    #: What distinguishes two different changes of one kind (a new ceiling, a pause date).
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A contact recorded after an opt-out had taken effect (beyond the grace period)."""
+
+    identity_hash: str
+    suppression: Suppression
+    contact: Contact
+
+
+class Session(Protocol):
+    """One connection's view of the store; inside ``Store.transaction`` it may write."""
+
+    # -- reads -------------------------------------------------------------------
+    def rules(self, identity_hash: bytes, *, at: datetime, cap_window: timedelta | None) -> Rules:
+        """Everything the policy needs for one identity (one query)."""
+
+    def rules_many(
+        self, hashes: Sequence[bytes], *, at: datetime, cap_window: timedelta | None
+    ) -> dict[bytes, Rules]:
+        """Rules for those of ``hashes`` that have any rule at all (one set-based query)."""
+
+    def address(self, identity_hash: bytes) -> str | None:
+        """The clear address, if known and not forgotten."""
+
+    def topic_name(self, digest: bytes) -> str | None:
+        """The registered name of a topic digest."""
+
+    def topic_choice(self, identity_hash: bytes, topic: bytes) -> bool | None:
+        """The person's choice for one topic digest: True in, False out, None unset."""
+
+    def suppressions(self, identity_hash: bytes) -> list[Suppression]:
+        """Active suppressions on the identity and person-wide ones reaching it."""
+
+    def preferences(self, identity_hash: bytes) -> Preferences:
+        """Topic choices, frequency ceiling and pause."""
+
+    def history(self, identity_hash: bytes) -> list[Event]:
+        """Every audit event about the identity, in time order."""
+
+    def count_events(self, identity_hash: bytes, action: Action, since: datetime) -> int:
+        """Events of one action on the identity at or after ``since``."""
+
+    def exceptions(self, status: str | None) -> list[ExceptionItem]:
+        """Exception items with ``status`` (all when None), overdue first, then oldest."""
+
+    def exception(self, item_id: int) -> ExceptionItem | None:
+        """One exception item."""
+
+    # -- writes ------------------------------------------------------------------
+    def register_topic(self, digest: bytes, name: str) -> None:
+        """Remember the name of a topic digest (idempotent)."""
+
+    def remember(self, identity_hash: bytes, address: str) -> None:
+        """Keep the clear address beside the hash, unless it was forgotten."""
+
+    def append_event(self, event: NewEvent) -> bool:
+        """Append an audit event; False when the same change with the same evidence exists."""
+
+    def suppress(
+        self,
+        identity_hash: bytes,
+        channel: Channel,
+        scope: Scope,
+        topic: bytes,
+        *,
+        all_channels: bool,
+        reason: str,
+        source: Source,
+        at: datetime,
+    ) -> bool:
+        """Add a suppression, or widen an existing one to every channel; True if changed."""
+
+    def lift(self, identity_hash: bytes, scope: Scope, topic: bytes) -> bool:
+        """Remove a suppression from the identity and person-wide ones of its group."""
+
+    def set_topic(self, identity_hash: bytes, topic: bytes, subscribed: bool, at: datetime) -> bool:
+        """Record a topic choice; True if it changed."""
+
+    def set_frequency(self, identity_hash: bytes, days: int | None, at: datetime) -> bool:
+        """Set or clear the frequency ceiling; True if it changed."""
+
+    def set_pause(self, identity_hash: bytes, until: datetime | None, at: datetime) -> bool:
+        """Set or clear the pause; True if it changed."""
+
+    def record_contact(self, contact: Contact, identity_hash: bytes, topic: bytes) -> None:
+        """Append one entry to the contact ledger."""
+
+    def link(self, first: bytes, second: bytes, at: datetime) -> bool:
+        """Put two identities in one person group; True if they were not already."""
+
+    def forget(self, identity_hash: bytes, at: datetime) -> bool:
+        """Erase the clear address; the hash and every rule stay. True if anything was erased."""
+
+    def open_exception(
+        self,
+        *,
+        received_at: datetime,
+        due_at: datetime,
+        mailbox: str,
+        why: str,
+        raw: bytes,
+        summary: str,
+        evidence: str | None,
+    ) -> tuple[ExceptionItem, bool]:
+        """Queue an item, or return the one with the same evidence; True if new."""
+
+    def close_exception(
+        self, item_id: int, *, status: str, resolution: str, at: datetime
+    ) -> ExceptionItem:
+        """Mark an open item resolved or dismissed."""
+
+
+class Store(Protocol):
+    """A suppression store: SQLite for one host, PostgreSQL for many."""
+
+    url: str
+
+    def transaction(self) -> AbstractContextManager[Session]:
+        """One durable transaction; a nested call on the same thread joins the outer one.
+
+        Raises:
+            StoreUnavailable: the database cannot be written; nothing was committed.
+        """
+
+    def session(self) -> AbstractContextManager[Session]:
+        """A read-only session (joins a transaction open on this thread)."""
+
+    def run(self, work: Callable[[Session], T]) -> T:
+        """Run ``work`` in a transaction, retrying the whole of it on lock conflicts."""
+
+    def ping(self) -> None:
+        """Raise StoreUnavailable unless the database answers."""
+
+    def close(self) -> None:
+        """Close every connection."""
+
+    def export(self) -> Iterator[Suppression]:
+        """Every suppression, with the clear address where known."""
+
+    def events(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> Iterator[Event]:
+        """Audit events with ``since <= at < until``, in id order."""
+
+    def violations(self, grace: timedelta) -> list[Violation]:
+        """Contacts recorded more than ``grace`` after a suppression that blocks them."""
+
+    def counts(self) -> dict[str, int]:
+        """Row counts for health pages and metrics."""
+
+
+__all__ = ["NewEvent", "Session", "Store", "Violation"]

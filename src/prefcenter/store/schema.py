@@ -1,0 +1,198 @@
+"""The schema, as numbered forward migrations for each backend, and the meta checks.
+
+Version 1 held suppressions, identities, events and contacts. Version 2 added person
+groups (``links``), preferences, topic choices, the topic registry, the exceptions queue,
+``identities.forgotten_at`` and ``events.detail``. Migrations run on open, inside one
+transaction; a database newer than this code is refused rather than guessed at.
+
+Every table is keyed by the 16-byte identity hash. Suppressions use a WITHOUT ROWID
+table on SQLite so a row is the key plus a few small integers (about 40 bytes).
+"""
+
+# SQL is assembled only from constants in this package; values always go as parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+
+from prefcenter.errors import PepperMismatch, SchemaTooNew
+from prefcenter.store.session import SqlSession
+
+Step = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class Migrations:
+    """Forward steps; step ``n`` takes a database from version ``n`` to ``n + 1``."""
+
+    meta_ddl: str
+    steps: Sequence[Step]
+    placeholder: str = "?"
+
+    @property
+    def latest(self) -> int:
+        return len(self.steps)
+
+    def version(self, conn: Any) -> int:
+        conn.execute(self.meta_ddl)
+        row = conn.execute(
+            f"SELECT value FROM meta WHERE key = {self.placeholder}", ["schema_version"]
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def apply(self, conn: Any, *, target: int | None = None) -> int:
+        """Run the missing steps (up to ``target``) and return the version reached."""
+        goal = self.latest if target is None else target
+        current = self.version(conn)
+        if current > self.latest:
+            raise SchemaTooNew(
+                f"The database has schema version {current} but this prefcenter knows only "
+                f"up to {self.latest}; upgrade prefcenter."
+            )
+        for step in self.steps[current:goal]:
+            step(conn)
+        if goal > current:
+            p = self.placeholder
+            conn.execute(
+                f"INSERT INTO meta(key, value) VALUES ({p}, {p}) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                ["schema_version", str(goal)],
+            )
+        return max(goal, current)
+
+
+def check_meta(session: SqlSession, fingerprint: str, url: str) -> None:
+    """Record the pepper fingerprint on first open; refuse a different one later.
+
+    Raises:
+        PepperMismatch: the database was created with another pepper or folding rules.
+    """
+    row = session._one("SELECT value FROM meta WHERE key = ?", ["pepper_fingerprint"])
+    if row is None:
+        session._exec(
+            "INSERT INTO meta(key, value) VALUES (?, ?)", ["pepper_fingerprint", fingerprint]
+        )
+        return
+    if row[0] != fingerprint:
+        stored, given = str(row[0]), fingerprint
+        raise PepperMismatch(
+            f"Store {url!r} was created with pepper fingerprint {stored!r} but PEPPER "
+            f"(with the folding settings) gives {given!r}, so no stored opt-out would match; "
+            "set PREFCENTER_PEPPER, FOLD_SUBADDRESS and FOLD_GMAIL back to the values the "
+            "store was created with, or point DATABASE at a new store."
+        )
+
+
+# -- SQLite --------------------------------------------------------------------------
+def _sqlite_v1(conn: Any) -> None:
+    for ddl in (
+        "CREATE TABLE suppressions(hash BLOB NOT NULL, scope INTEGER NOT NULL, "
+        "topic BLOB NOT NULL, channel INTEGER NOT NULL, all_channels INTEGER NOT NULL "
+        "DEFAULT 0, created_at INTEGER NOT NULL, source INTEGER NOT NULL, reason TEXT, "
+        "PRIMARY KEY (hash, scope, topic)) WITHOUT ROWID",
+        "CREATE TABLE identities(hash BLOB PRIMARY KEY, address TEXT) WITHOUT ROWID",
+        "CREATE TABLE events(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, hash BLOB NOT NULL, "
+        "channel TEXT NOT NULL, action TEXT NOT NULL, source TEXT NOT NULL, scope TEXT NOT NULL, "
+        "topic TEXT NOT NULL, reason TEXT, evidence TEXT, requested_at INTEGER)",
+        "CREATE INDEX events_hash ON events(hash, id)",
+        "CREATE INDEX events_at ON events(at)",
+        "CREATE UNIQUE INDEX events_once ON events(hash, action, scope, topic, evidence) "
+        "WHERE evidence IS NOT NULL",
+        "CREATE TABLE contacts(id INTEGER PRIMARY KEY, hash BLOB NOT NULL, at INTEGER NOT NULL, "
+        "kind INTEGER NOT NULL, topic BLOB NOT NULL, sender TEXT, message_id TEXT)",
+        "CREATE INDEX contacts_hash ON contacts(hash, kind, at)",
+    ):
+        conn.execute(ddl)
+
+
+def _sqlite_v2(conn: Any) -> None:
+    db = sqlite_utils.Database(conn)
+    if "forgotten_at" not in db.table("identities").columns_dict:
+        db.table("identities").add_column("forgotten_at", int)
+    if "detail" not in db.table("events").columns_dict:
+        db.table("events").add_column("detail", str, not_null_default="")
+    conn.execute("DROP INDEX IF EXISTS events_once")
+    for ddl in (
+        "CREATE UNIQUE INDEX events_once ON events(hash, action, scope, topic, detail, "
+        "evidence) WHERE evidence IS NOT NULL",
+        "CREATE TABLE links(hash BLOB PRIMARY KEY, group_id BLOB NOT NULL) WITHOUT ROWID",
+        "CREATE INDEX links_group ON links(group_id)",
+        "CREATE TABLE preferences(hash BLOB PRIMARY KEY, frequency_days INTEGER, "
+        "paused_until INTEGER, updated_at INTEGER NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE topic_prefs(hash BLOB NOT NULL, topic BLOB NOT NULL, "
+        "subscribed INTEGER NOT NULL, updated_at INTEGER NOT NULL, "
+        "PRIMARY KEY (hash, topic)) WITHOUT ROWID",
+        "CREATE TABLE topics(digest BLOB PRIMARY KEY, name TEXT NOT NULL) WITHOUT ROWID",
+        "CREATE TABLE exceptions(id INTEGER PRIMARY KEY, received_at INTEGER NOT NULL, "
+        "due_at INTEGER NOT NULL, mailbox TEXT NOT NULL, why TEXT NOT NULL, raw BLOB NOT NULL, "
+        "status TEXT NOT NULL, resolution TEXT, resolved_at INTEGER, "
+        "summary TEXT NOT NULL DEFAULT '', evidence TEXT UNIQUE)",
+        "CREATE INDEX exceptions_status ON exceptions(status, due_at)",
+    ):
+        conn.execute(ddl)
+
+
+sqlite_migrations = Migrations(
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    (_sqlite_v1, _sqlite_v2),
+)
+
+
+# -- PostgreSQL ----------------------------------------------------------------------
+def _pg(*statements: str) -> Step:
+    def step(conn: Any) -> None:
+        for ddl in statements:
+            conn.execute(ddl)
+
+    return step
+
+
+postgres_migrations = Migrations(
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    (
+        _pg(
+            "CREATE TABLE suppressions(hash BYTEA NOT NULL, scope INTEGER NOT NULL, "
+            "topic BYTEA NOT NULL, channel INTEGER NOT NULL, all_channels INTEGER NOT NULL "
+            "DEFAULT 0, created_at BIGINT NOT NULL, source INTEGER NOT NULL, reason TEXT, "
+            "PRIMARY KEY (hash, scope, topic))",
+            "CREATE TABLE identities(hash BYTEA PRIMARY KEY, address TEXT)",
+            "CREATE TABLE events(id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
+            "at BIGINT NOT NULL, hash BYTEA NOT NULL, channel TEXT NOT NULL, "
+            "action TEXT NOT NULL, source TEXT NOT NULL, scope TEXT NOT NULL, "
+            "topic TEXT NOT NULL, reason TEXT, evidence TEXT, requested_at BIGINT)",
+            "CREATE INDEX events_hash ON events(hash, id)",
+            "CREATE INDEX events_at ON events(at)",
+            "CREATE UNIQUE INDEX events_once ON events(hash, action, scope, topic, evidence) "
+            "WHERE evidence IS NOT NULL",
+            "CREATE TABLE contacts(id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
+            "hash BYTEA NOT NULL, at BIGINT NOT NULL, kind INTEGER NOT NULL, "
+            "topic BYTEA NOT NULL, sender TEXT, message_id TEXT)",
+            "CREATE INDEX contacts_hash ON contacts(hash, kind, at)",
+        ),
+        _pg(
+            "ALTER TABLE identities ADD COLUMN IF NOT EXISTS forgotten_at BIGINT",
+            "ALTER TABLE events ADD COLUMN IF NOT EXISTS detail TEXT NOT NULL DEFAULT ''",
+            "DROP INDEX IF EXISTS events_once",
+            "CREATE UNIQUE INDEX events_once ON events(hash, action, scope, topic, detail, "
+            "evidence) WHERE evidence IS NOT NULL",
+            "CREATE TABLE links(hash BYTEA PRIMARY KEY, group_id BYTEA NOT NULL)",
+            "CREATE INDEX links_group ON links(group_id)",
+            "CREATE TABLE preferences(hash BYTEA PRIMARY KEY, frequency_days INTEGER, "
+            "paused_until BIGINT, updated_at BIGINT NOT NULL)",
+            "CREATE TABLE topic_prefs(hash BYTEA NOT NULL, topic BYTEA NOT NULL, "
+            "subscribed INTEGER NOT NULL, updated_at BIGINT NOT NULL, PRIMARY KEY (hash, topic))",
+            "CREATE TABLE topics(digest BYTEA PRIMARY KEY, name TEXT NOT NULL)",
+            "CREATE TABLE exceptions(id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
+            "received_at BIGINT NOT NULL, due_at BIGINT NOT NULL, mailbox TEXT NOT NULL, "
+            "why TEXT NOT NULL, raw BYTEA NOT NULL, status TEXT NOT NULL, resolution TEXT, "
+            "resolved_at BIGINT, summary TEXT NOT NULL DEFAULT '', evidence TEXT UNIQUE)",
+            "CREATE INDEX exceptions_status ON exceptions(status, due_at)",
+        ),
+    ),
+    placeholder="%s",
+)

@@ -1,0 +1,83 @@
+"""The duplicate detector behind ``filter_stream``: small in memory, spilling to disk.
+
+A campaign of ten million rows must not need ten million Python objects. Up to
+``limit`` identities are remembered as 8-byte prefixes of their hash in a set; past that
+the prefixes move to a temporary SQLite file and each chunk is checked with two
+set-based statements. A prefix collision (about 1 in 10^6 at 10^7 rows) marks a person
+as a duplicate, which leaves them out of the campaign: the safe direction.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Sequence
+
+PREFIX = 8
+
+
+class Seen:
+    """Answers "was this identity already in the input?" for a chunk at a time."""
+
+    def __init__(self, limit: int = 2_000_000) -> None:
+        self.limit = limit
+        self._set: set[bytes] = set()
+        self._db: sqlite3.Connection | None = None
+        self._dir: tempfile.TemporaryDirectory[str] | None = None
+
+    def fresh(self, hashes: Sequence[bytes]) -> list[bool]:
+        """For each hash in order: True the first time it is seen, False for a repeat."""
+        if self._db is None and len(self._set) + len(hashes) <= self.limit:
+            found = self._set
+            result = []
+            for value in hashes:
+                key = value[:PREFIX]
+                if key in found:
+                    result.append(False)
+                else:
+                    found.add(key)
+                    result.append(True)
+            return result
+        return self._fresh_on_disk(hashes)
+
+    def _fresh_on_disk(self, hashes: Sequence[bytes]) -> list[bool]:
+        db = self._db or self._spill()
+        local: set[int] = set()
+        keys = [int.from_bytes(value[:PREFIX], "big", signed=True) for value in hashes]
+        db.execute("DELETE FROM stage")
+        db.executemany("INSERT OR IGNORE INTO stage(p) VALUES (?)", ((k,) for k in keys))
+        known = {row[0] for row in db.execute("SELECT p FROM stage JOIN main.seen USING (p)")}
+        db.execute("INSERT OR IGNORE INTO seen(p) SELECT p FROM stage")
+        result = []
+        for key in keys:
+            if key in known or key in local:
+                result.append(False)
+            else:
+                local.add(key)
+                result.append(True)
+        return result
+
+    def _spill(self) -> sqlite3.Connection:
+        self._dir = tempfile.TemporaryDirectory(prefix="prefcenter-seen-")
+        db = sqlite3.connect(os.path.join(self._dir.name, "seen.db"), isolation_level=None)
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("CREATE TABLE seen(p INTEGER PRIMARY KEY)")
+        db.execute("CREATE TEMP TABLE stage(p INTEGER PRIMARY KEY)")
+        db.executemany(
+            "INSERT INTO seen(p) VALUES (?)",
+            ((int.from_bytes(key, "big", signed=True),) for key in self._set),
+        )
+        self._set = set()
+        self._db = db
+        return db
+
+    def close(self) -> None:
+        """Drop the temporary file, if one was made."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._dir is not None:
+            self._dir.cleanup()
+            self._dir = None

@@ -1,0 +1,530 @@
+"""The SQL both backends share: one :class:`SqlSession` per connection and transaction.
+
+SQL is written once with ``?`` placeholders; the PostgreSQL dialect rewrites them to
+``%s``. Only portable SQL is used (``INSERT ... ON CONFLICT``, ``RETURNING``, ``CASE``),
+so the contract tests exercise the same statements on both databases.
+"""
+
+# SQL is assembled only from constants in this package; values always go as parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from prefcenter.errors import NotFound
+from prefcenter.model import (
+    Action,
+    Channel,
+    Contact,
+    Event,
+    ExceptionItem,
+    Preferences,
+    Scope,
+    Source,
+    Suppression,
+)
+from prefcenter.policy import Block, Rules
+from prefcenter.store.codes import (
+    CHANNEL_CODE,
+    CHANNELS,
+    KIND_CODE,
+    SCOPE_CODE,
+    SCOPES,
+    SOURCE_CODE,
+    SOURCES,
+    from_ms,
+    to_ms,
+    topic_digest,
+    topic_key,
+)
+from prefcenter.store.protocol import NewEvent
+
+EXCEPTION_COLUMNS = (
+    "id, received_at, due_at, mailbox, why, raw, status, resolution, resolved_at, summary"
+)
+EVENT_COLUMNS = (
+    "id, at, hash, action, source, channel, scope, topic, reason, evidence, requested_at"
+)
+SUPPRESSION_COLUMNS = (
+    "s.hash, s.channel, s.scope, s.topic, s.reason, s.source, s.created_at, "
+    "s.all_channels, i.address, t.name"
+)
+
+
+@dataclass
+class Dialect:
+    """What differs between SQLite and PostgreSQL, kept to a minimum."""
+
+    name: str
+    placeholder: str
+    blob: str
+    #: Lock that serialises changes to person groups (PostgreSQL); SQLite writers are serial.
+    link_lock: str = ""
+    _cache: dict[str, str] = field(default_factory=dict)
+
+    def sql(self, text: str) -> str:
+        """The statement in this dialect's placeholder style."""
+        if self.placeholder == "?":
+            return text
+        converted = self._cache.get(text)
+        if converted is None:
+            converted = self._cache[text] = text.replace("?", self.placeholder)
+        return converted
+
+
+def _rules_sql(match: str, dialect: Dialect, with_cap: bool) -> str:
+    """One statement that returns every rule row for the matched hashes.
+
+    Columns: hash, kind of row, four integers, a blob and a text.
+    """
+    null_i, null_b, null_t = (
+        "CAST(NULL AS BIGINT)",
+        f"CAST(NULL AS {dialect.blob})",
+        "CAST(NULL AS TEXT)",
+    )
+    branches = [
+        f"SELECT hash, 0, scope, created_at, source, all_channels, topic, reason "
+        f"FROM suppressions WHERE hash {match}",
+        f"SELECT l.hash, 1, s.scope, s.created_at, s.source, s.all_channels, s.topic, s.reason "
+        f"FROM links l JOIN suppressions s ON s.hash = l.group_id "
+        f"WHERE l.hash {match} AND s.all_channels = 1 AND l.group_id <> l.hash",
+        f"SELECT hash, 2, frequency_days, paused_until, {null_i}, {null_i}, {null_b}, {null_t} "
+        f"FROM preferences WHERE hash {match}",
+        f"SELECT hash, 3, subscribed, updated_at, {null_i}, {null_i}, topic, {null_t} "
+        f"FROM topic_prefs WHERE hash {match}",
+        f"SELECT c.hash, 5, {null_i}, max(c.at), {null_i}, {null_i}, {null_b}, {null_t} "
+        f"FROM contacts c JOIN preferences p ON p.hash = c.hash "
+        f"WHERE c.hash {match} AND p.frequency_days IS NOT NULL AND c.kind = 0 AND c.at <= ? "
+        f"AND c.at > ? - CAST(p.frequency_days AS BIGINT) * 86400000 GROUP BY c.hash",
+    ]
+    if with_cap:
+        branches.append(
+            f"SELECT hash, 4, count(*), min(at), {null_i}, {null_i}, {null_b}, {null_t} "
+            f"FROM contacts WHERE hash {match} AND kind = 0 AND at > ? AND at <= ? GROUP BY hash"
+        )
+    return dialect.sql(" UNION ALL ".join(branches))
+
+
+class SqlSession:
+    """Reads and writes on one connection; the backend owns begin, commit and rollback."""
+
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    # -- plumbing ----------------------------------------------------------------
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.conn.execute(self.dialect.sql(sql), params).fetchall())
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(self.dialect.sql(sql), params).fetchone()
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self.conn.execute(self.dialect.sql(sql), params).rowcount)
+
+    def _match_many(self, hashes: Sequence[bytes]) -> tuple[str, list[Any]]:
+        """A ``hash <match>`` fragment and its parameters for a chunk of hashes."""
+        raise NotImplementedError
+
+    # -- rules -------------------------------------------------------------------
+    def rules(self, identity_hash: bytes, *, at: datetime, cap_window: timedelta | None) -> Rules:
+        found = self._rules("= ?", [identity_hash], at=at, cap_window=cap_window)
+        return found.get(bytes(identity_hash), Rules())
+
+    def rules_many(
+        self, hashes: Sequence[bytes], *, at: datetime, cap_window: timedelta | None
+    ) -> dict[bytes, Rules]:
+        if not hashes:
+            return {}
+        match, params = self._match_many(hashes)
+        return self._rules(match, params, at=at, cap_window=cap_window)
+
+    def _rules(
+        self, match: str, params: list[Any], *, at: datetime, cap_window: timedelta | None
+    ) -> dict[bytes, Rules]:
+        at_ms = to_ms(at)
+        args = params * 4 + params + [at_ms, at_ms]
+        if cap_window is not None:
+            args += [*params, at_ms - cap_window // timedelta(milliseconds=1), at_ms]
+        cache_key = f"rules {match} {cap_window is not None}"
+        sql = self.dialect._cache.get(cache_key)
+        if sql is None:
+            sql = self.dialect._cache[cache_key] = _rules_sql(
+                match, self.dialect, cap_window is not None
+            )
+        parts: dict[bytes, dict[str, Any]] = {}
+        for row in self.conn.execute(sql, args).fetchall():
+            key = bytes(row[0])
+            part = parts.setdefault(key, {"blocks": []})
+            kind = row[1]
+            if kind <= 1:
+                part["blocks"].append(
+                    Block(
+                        SCOPES[row[2]],
+                        topic_digest(row[6]),
+                        from_ms(row[3]),
+                        SOURCES[row[4]],
+                        row[7] or "",
+                        bool(row[5]),
+                        kind == 1,
+                    )
+                )
+            elif kind == 2:
+                part["frequency_days"] = row[2]
+                part["paused_until"] = None if row[3] is None else from_ms(row[3])
+            elif kind == 3:
+                part.setdefault("topics", {})[topic_digest(row[6])] = (
+                    bool(row[2]),
+                    from_ms(row[3]),
+                )
+            elif kind == 4:
+                part["recent_contacts"] = int(row[2])
+                part["oldest_recent"] = from_ms(row[3])
+            else:
+                part["last_contact"] = from_ms(row[3])
+        result = {}
+        for key, part in parts.items():
+            part["blocks"] = tuple(part["blocks"])
+            result[key] = Rules(**part)
+        return result
+
+    # -- small reads -------------------------------------------------------------
+    def group(self, identity_hash: bytes) -> bytes | None:
+        row = self._one("SELECT group_id FROM links WHERE hash = ?", [identity_hash])
+        return None if row is None else bytes(row[0])
+
+    def address(self, identity_hash: bytes) -> str | None:
+        row = self._one("SELECT address FROM identities WHERE hash = ?", [identity_hash])
+        return None if row is None else row[0]
+
+    def topic_name(self, digest: bytes) -> str | None:
+        row = self._one("SELECT name FROM topics WHERE digest = ?", [bytes(digest)])
+        return None if row is None else str(row[0])
+
+    def topic_choice(self, identity_hash: bytes, topic: bytes) -> bool | None:
+        row = self._one(
+            "SELECT subscribed FROM topic_prefs WHERE hash = ? AND topic = ?",
+            [identity_hash, topic_key(topic)],
+        )
+        return None if row is None else bool(row[0])
+
+    def suppressions(self, identity_hash: bytes) -> list[Suppression]:
+        base = (
+            f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions s "
+            "LEFT JOIN identities i ON i.hash = s.hash LEFT JOIN topics t ON t.digest = s.topic "
+        )
+        rows = self._rows(base + "WHERE s.hash = ?", [identity_hash])
+        root = self.group(identity_hash)
+        if root is not None and root != identity_hash:
+            rows += self._rows(base + "WHERE s.hash = ? AND s.all_channels = 1", [root])
+        return [suppression_from_row(row) for row in rows]
+
+    def preferences(self, identity_hash: bytes) -> Preferences:
+        row = self._one(
+            "SELECT frequency_days, paused_until FROM preferences WHERE hash = ?", [identity_hash]
+        )
+        topics = {
+            (name if name is not None else "#" + bytes(digest).hex()): bool(subscribed)
+            for digest, subscribed, name in self._rows(
+                "SELECT p.topic, p.subscribed, t.name FROM topic_prefs p "
+                "LEFT JOIN topics t ON t.digest = p.topic WHERE p.hash = ?",
+                [identity_hash],
+            )
+        }
+        if row is None:
+            return Preferences(topics=topics)
+        paused = None if row[1] is None else from_ms(row[1])
+        return Preferences(topics=topics, frequency_days=row[0], paused_until=paused)
+
+    def history(self, identity_hash: bytes) -> list[Event]:
+        rows = self._rows(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE hash = ? ORDER BY id", [identity_hash]
+        )
+        return [event_from_row(row) for row in rows]
+
+    def count_events(self, identity_hash: bytes, action: Action, since: datetime) -> int:
+        row = self._one(
+            "SELECT count(*) FROM events WHERE hash = ? AND action = ? AND at >= ?",
+            [identity_hash, action.value, to_ms(since)],
+        )
+        return int(row[0])
+
+    def exceptions(self, status: str | None) -> list[ExceptionItem]:
+        where, params = ("WHERE status = ? ", [status]) if status is not None else ("", [])
+        rows = self._rows(
+            f"SELECT {EXCEPTION_COLUMNS} FROM exceptions {where}ORDER BY due_at, id", params
+        )
+        return [exception_from_row(row) for row in rows]
+
+    def exception(self, item_id: int) -> ExceptionItem | None:
+        row = self._one(f"SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE id = ?", [item_id])
+        return None if row is None else exception_from_row(row)
+
+    # -- writes ------------------------------------------------------------------
+    def register_topic(self, digest: bytes, name: str) -> None:
+        self._exec(
+            "INSERT INTO topics(digest, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [bytes(digest), name],
+        )
+
+    def remember(self, identity_hash: bytes, address: str) -> None:
+        # A forgotten identity keeps its row with a NULL address, so this never re-adds it.
+        self._exec(
+            "INSERT INTO identities(hash, address) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            [identity_hash, address],
+        )
+
+    def append_event(self, event: NewEvent) -> bool:
+        row = self._one(
+            "INSERT INTO events(at, hash, channel, action, source, scope, topic, reason, "
+            "evidence, requested_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT DO NOTHING RETURNING id",
+            [
+                to_ms(event.at),
+                event.identity_hash,
+                event.channel.value if event.channel else "",
+                event.action.value,
+                event.source.value,
+                event.scope.value if event.scope else "",
+                event.topic or "",
+                event.reason,
+                event.evidence,
+                None if event.requested_at is None else to_ms(event.requested_at),
+                event.detail,
+            ],
+        )
+        return row is not None
+
+    def _lock_links(self) -> None:
+        if self.dialect.link_lock:
+            self._one(self.dialect.link_lock)
+
+    def suppress(
+        self,
+        identity_hash: bytes,
+        channel: Channel,
+        scope: Scope,
+        topic: bytes,
+        *,
+        all_channels: bool,
+        reason: str,
+        source: Source,
+        at: datetime,
+    ) -> bool:
+        target = identity_hash
+        if all_channels:
+            # A person-wide opt-out lives on the group, so identities linked later are covered.
+            self._lock_links()
+            target = self.group(identity_hash) or identity_hash
+        key = [target, SCOPE_CODE[scope], topic_key(topic)]
+        inserted = self._one(
+            "INSERT INTO suppressions(hash, scope, topic, channel, all_channels, created_at, "
+            "source, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
+            [
+                *key,
+                CHANNEL_CODE[channel],
+                int(all_channels),
+                to_ms(at),
+                SOURCE_CODE[source],
+                reason or None,
+            ],
+        )
+        if inserted is not None:
+            return True
+        if all_channels:
+            return (
+                self._exec(
+                    "UPDATE suppressions SET all_channels = 1 "
+                    "WHERE hash = ? AND scope = ? AND topic = ? AND all_channels = 0",
+                    key,
+                )
+                > 0
+            )
+        return False
+
+    def lift(self, identity_hash: bytes, scope: Scope, topic: bytes) -> bool:
+        root = self.group(identity_hash)
+        params = [SCOPE_CODE[scope], topic_key(topic), identity_hash]
+        sql = "DELETE FROM suppressions WHERE scope = ? AND topic = ? AND (hash = ?"
+        if root is not None:
+            sql += " OR (all_channels = 1 AND hash IN (SELECT hash FROM links WHERE group_id = ?))"
+            params.append(root)
+        return self._exec(sql + ")", params) > 0
+
+    def set_topic(self, identity_hash: bytes, topic: bytes, subscribed: bool, at: datetime) -> bool:
+        key = [identity_hash, topic_key(topic)]
+        row = self._one("SELECT subscribed FROM topic_prefs WHERE hash = ? AND topic = ?", key)
+        if row is not None and bool(row[0]) == subscribed:
+            return False
+        self._exec(
+            "INSERT INTO topic_prefs(hash, topic, subscribed, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (hash, topic) DO UPDATE SET subscribed = excluded.subscribed, "
+            "updated_at = excluded.updated_at",
+            [*key, int(subscribed), to_ms(at)],
+        )
+        return True
+
+    def _set_preference(self, column: str, identity_hash: bytes, value: Any, at: datetime) -> bool:
+        row = self._one(f"SELECT {column} FROM preferences WHERE hash = ?", [identity_hash])
+        if (row[0] if row is not None else None) == value:
+            return False
+        self._exec(
+            f"INSERT INTO preferences(hash, {column}, updated_at) VALUES (?, ?, ?) "
+            f"ON CONFLICT (hash) DO UPDATE SET {column} = excluded.{column}, "
+            "updated_at = excluded.updated_at",
+            [identity_hash, value, to_ms(at)],
+        )
+        return True
+
+    def set_frequency(self, identity_hash: bytes, days: int | None, at: datetime) -> bool:
+        return self._set_preference("frequency_days", identity_hash, days, at)
+
+    def set_pause(self, identity_hash: bytes, until: datetime | None, at: datetime) -> bool:
+        value = None if until is None else to_ms(until)
+        return self._set_preference("paused_until", identity_hash, value, at)
+
+    def record_contact(self, contact: Contact, identity_hash: bytes, topic: bytes) -> None:
+        self._exec(
+            "INSERT INTO contacts(hash, at, kind, topic, sender, message_id) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                identity_hash,
+                to_ms(contact.at),
+                KIND_CODE[contact.kind],
+                topic_key(topic),
+                contact.sender,
+                contact.message_id,
+            ],
+        )
+
+    def link(self, first: bytes, second: bytes, at: datetime) -> bool:
+        self._lock_links()
+        root = self.group(first) or first
+        other = self.group(second) or second
+        if root == other:
+            return False
+        self._exec("UPDATE links SET group_id = ? WHERE group_id = ?", [root, other])
+        for member in {first, second, root, other}:
+            self._exec(
+                "INSERT INTO links(hash, group_id) VALUES (?, ?) ON CONFLICT (hash) "
+                "DO UPDATE SET group_id = excluded.group_id",
+                [member, root],
+            )
+        # Never weaken: every person-wide opt-out of the absorbed group moves to the new root.
+        self._exec(
+            "INSERT INTO suppressions(hash, scope, topic, channel, all_channels, created_at, "
+            "source, reason) SELECT ?, scope, topic, channel, 1, created_at, source, reason "
+            "FROM suppressions WHERE hash = ? AND all_channels = 1 "
+            "ON CONFLICT (hash, scope, topic) DO UPDATE SET all_channels = 1, created_at = "
+            "CASE WHEN excluded.created_at < suppressions.created_at "
+            "THEN excluded.created_at ELSE suppressions.created_at END",
+            [root, other],
+        )
+        return True
+
+    def forget(self, identity_hash: bytes, at: datetime) -> bool:
+        erased = self._exec(
+            "UPDATE identities SET address = NULL, forgotten_at = ? "
+            "WHERE hash = ? AND forgotten_at IS NULL",
+            [to_ms(at), identity_hash],
+        )
+        if erased:
+            return True
+        marker = self._one(
+            "INSERT INTO identities(hash, address, forgotten_at) VALUES (?, NULL, ?) "
+            "ON CONFLICT DO NOTHING RETURNING 1",
+            [identity_hash, to_ms(at)],
+        )
+        return marker is not None
+
+    def open_exception(
+        self,
+        *,
+        received_at: datetime,
+        due_at: datetime,
+        mailbox: str,
+        why: str,
+        raw: bytes,
+        summary: str,
+        evidence: str | None,
+    ) -> tuple[ExceptionItem, bool]:
+        select = f"SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE evidence = ?"
+        if evidence is not None:
+            row = self._one(select, [evidence])
+            if row is not None:
+                return exception_from_row(row), False
+        row = self._one(
+            "INSERT INTO exceptions(received_at, due_at, mailbox, why, raw, status, summary, "
+            f"evidence) VALUES (?, ?, ?, ?, ?, 'open', ?, ?) ON CONFLICT DO NOTHING "
+            f"RETURNING {EXCEPTION_COLUMNS}",
+            [to_ms(received_at), to_ms(due_at), mailbox, why, bytes(raw), summary, evidence],
+        )
+        if row is None:  # a concurrent delivery of the same message won the race
+            return exception_from_row(self._one(select, [evidence])), False
+        return exception_from_row(row), True
+
+    def close_exception(
+        self, item_id: int, *, status: str, resolution: str, at: datetime
+    ) -> ExceptionItem:
+        self._exec(
+            "UPDATE exceptions SET status = ?, resolution = ?, resolved_at = ? "
+            "WHERE id = ? AND status = 'open'",
+            [status, resolution, to_ms(at), item_id],
+        )
+        item = self.exception(item_id)
+        if item is None:
+            raise NotFound(f"Exception {item_id} does not exist; list them with `exceptions`.")
+        return item
+
+
+def suppression_from_row(row: Sequence[Any]) -> Suppression:
+    """A :class:`Suppression` from ``SUPPRESSION_COLUMNS``."""
+    name = row[9] if row[9] is not None else (("#" + bytes(row[3]).hex()) if row[3] else None)
+    return Suppression(
+        identity_hash=bytes(row[0]).hex(),
+        channel=CHANNELS[row[1]],
+        scope=SCOPES[row[2]],
+        topic=name,
+        reason=row[4] or "",
+        source=SOURCES[row[5]],
+        created_at=from_ms(row[6]),
+        all_channels=bool(row[7]),
+        address=row[8],
+    )
+
+
+def event_from_row(row: Sequence[Any]) -> Event:
+    """An :class:`Event` from ``EVENT_COLUMNS``."""
+    return Event(
+        id=int(row[0]),
+        at=from_ms(row[1]),
+        identity_hash=bytes(row[2]).hex(),
+        action=Action(row[3]),
+        source=Source(row[4]),
+        channel=Channel(row[5]) if row[5] else None,
+        scope=Scope(row[6]) if row[6] else None,
+        topic=row[7] or None,
+        reason=row[8],
+        evidence=row[9],
+        requested_at=None if row[10] is None else from_ms(row[10]),
+    )
+
+
+def exception_from_row(row: Sequence[Any]) -> ExceptionItem:
+    """An :class:`ExceptionItem` from ``EXCEPTION_COLUMNS``."""
+    return ExceptionItem(
+        id=int(row[0]),
+        received_at=from_ms(row[1]),
+        due_at=from_ms(row[2]),
+        mailbox=row[3],
+        why=row[4],
+        raw=bytes(row[5]),
+        status=row[6],
+        resolution=row[7],
+        resolved_at=None if row[8] is None else from_ms(row[8]),
+        summary=row[9] or "",
+    )

@@ -1,0 +1,167 @@
+"""The embedded store: one SQLite file in WAL mode, for senders and sidecars on one host.
+
+Writes are acknowledged only after a ``synchronous=FULL`` commit. Each thread gets its
+own connection (kept on the store instance), writers take the lock up front with
+``BEGIN IMMEDIATE`` and wait up to ``busy_timeout``; a lock that outlasts that raises
+:class:`StoreBusy` and :meth:`run` retries the unit of work a few times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from prefcenter.errors import StoreBusy, StoreUnavailable
+from prefcenter.store.base import SqlStore
+from prefcenter.store.schema import check_meta, sqlite_migrations
+from prefcenter.store.session import Dialect, SqlSession
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class SqliteSession(SqlSession):
+    """Chunks of hashes go through a temporary table joined on the primary key."""
+
+    def _match_many(self, hashes: Sequence[bytes]) -> tuple[str, list[Any]]:
+        self.conn.execute("DELETE FROM temp.chunk")
+        self.conn.executemany("INSERT OR IGNORE INTO temp.chunk(h) VALUES (?)", _rows(hashes))
+        return "IN (SELECT h FROM temp.chunk)", []
+
+
+def _rows(hashes: Sequence[bytes]) -> Iterator[tuple[bytes]]:
+    for value in hashes:
+        yield (value,)
+
+
+def translate(error: BaseException, path: str) -> StoreUnavailable:
+    """A database error as the exception callers handle: busy (retry) or unavailable."""
+    text = str(error)
+    if "locked" in text or "busy" in text:
+        return StoreBusy(
+            f"SQLite database {path!r} stayed locked past {BUSY_TIMEOUT_MS} ms ({text}); "
+            "retry later or move busy deployments to PostgreSQL."
+        )
+    return StoreUnavailable(
+        f"SQLite database {path!r} cannot be used ({text}); check the disk, the file's "
+        "permissions and free space, then retry."
+    )
+
+
+class SqliteStore(SqlStore):
+    """A store in one SQLite file.
+
+    Args:
+        path: the database file; its directory is created if missing.
+        fingerprint: the pepper fingerprint; a file made with another one is refused.
+    """
+
+    def __init__(self, path: str | Path, *, fingerprint: str) -> None:
+        super().__init__()
+        self.path = str(path)
+        self.url = f"sqlite:///{self.path}"
+        self.dialect = Dialect(name="sqlite", placeholder="?", blob="BLOB")
+        self._connections: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise StoreUnavailable(
+                f"Cannot create the directory for SQLite database {self.path!r} ({error}); "
+                "create it or fix DATABASE."
+            ) from None
+        conn = self._connection()
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.Error as error:
+            raise translate(error, self.path) from None
+        with self._begin() as conn:
+            sqlite_migrations.apply(conn)
+            check_meta(self._session(conn), fingerprint, self.url)
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise StoreUnavailable(f"Store {self.url!r} is closed; open a new one.")
+        try:
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=0
+            )
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            # Durability first: an acknowledged opt-out survives a power cut.
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA temp_store=MEMORY")
+            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS chunk(h BLOB PRIMARY KEY) WITHOUT ROWID")
+        except sqlite3.Error as error:
+            raise translate(error, self.path) from None
+        self._local.conn = conn
+        with self._lock:
+            self._connections.append(conn)
+        return conn
+
+    def _session(self, conn: Any) -> SqlSession:
+        return SqliteSession(conn, self.dialect)
+
+    @contextmanager
+    def _begin(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise translate(error, self.path) from None
+        try:
+            yield conn
+        except BaseException as failure:
+            _rollback(conn)
+            if _unavailable(failure):
+                raise translate(failure, self.path) from None
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            _rollback(conn)
+            raise translate(error, self.path) from None
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        try:
+            conn.execute("BEGIN")
+            yield conn
+            conn.execute("COMMIT")
+        except (sqlite3.OperationalError, sqlite3.DatabaseError) as error:
+            _rollback(conn)
+            if not _unavailable(error):
+                raise
+            raise translate(error, self.path) from None
+        except BaseException:
+            _rollback(conn)
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+        self._local = threading.local()
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        # A broken connection has lost the transaction already.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+
+
+def _unavailable(error: BaseException) -> bool:
+    """Errors of the disk or the lock, as opposed to bugs (integrity, programming)."""
+    return type(error) in (sqlite3.OperationalError, sqlite3.DatabaseError)
