@@ -19,45 +19,26 @@ Resubscribe rules (decided here, documented in docs/store.md):
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from prefcenter.errors import InvalidInput, NotFound, ReasonRequired
+from prefcenter.errors import InvalidInput
 from prefcenter.headers import check_topic
-from prefcenter.model import Action, Channel, Contact, ExceptionItem, Identity, Kind, Scope, Source
+from prefcenter.model import Action, Channel, Contact, Identity, Kind, Scope, Source
 from prefcenter.policy import NO_TOPIC
+from prefcenter.queue import QueueChanges, require_reason
 from prefcenter.store.protocol import NewEvent, Session
 from prefcenter.tokens import topic_digest
 
 if TYPE_CHECKING:
-    from prefcenter.center import PreferenceCenter
+    pass
 
 T = TypeVar("T")
 Recipient = str | Identity
 
 
-def _require(reason: str, what: str) -> str:
-    if not isinstance(reason, str) or not reason.strip():
-        raise ReasonRequired(
-            f"{what} needs a reason (got {reason!r}); say why, e.g. 'customer asked by phone'.",
-            value=reason,
-            reason="blank",
-        )
-    return reason.strip()
-
-
-class Changes:
+class Changes(QueueChanges):
     """The mutation methods of the contract, bound to a center and maybe a transaction."""
-
-    def __init__(self, center: PreferenceCenter, session: Session | None) -> None:
-        self._center = center
-        self._session = session
-
-    def _run(self, work: Callable[[Session], T]) -> T:
-        if self._session is not None:
-            return work(self._session)
-        return self._center.store.run(work)
 
     def _subject(self, recipient: Recipient, channel: Channel | str) -> Identity:
         return self._center.identity(recipient, channel)
@@ -142,7 +123,7 @@ class Changes:
         Raises:
             ReasonRequired: ``reason`` is blank.
         """
-        why = _require(reason, "Resubscribe")
+        why = require_reason(reason, "Resubscribe")
         identity = self._subject(recipient, channel)
         topic = None if hard else check_topic(topic)
         scope = Scope.HARD if hard else Scope.TOPIC if topic else Scope.GLOBAL
@@ -412,93 +393,6 @@ class Changes:
             if not session.append_event(event):
                 return False
             return session.forget(identity.hash, at)
-
-        return self._run(work)
-
-    def open_exception(
-        self,
-        *,
-        mailbox: str,
-        why: str,
-        raw: bytes,
-        summary: str = "",
-        evidence: str | None = None,
-    ) -> ExceptionItem:
-        """Queue inbound mail for a person; a redelivery returns the existing item."""
-        at = self._center.now()
-        due = at + self._center.settings.exception_due
-
-        def work(session: Session) -> ExceptionItem:
-            item, new = session.open_exception(
-                received_at=at,
-                due_at=due,
-                mailbox=mailbox,
-                why=why,
-                raw=bytes(raw),
-                summary=summary,
-                evidence=evidence,
-            )
-            if new:
-                session.append_event(
-                    NewEvent(
-                        at,
-                        b"",
-                        Action.EXCEPTION_OPENED,
-                        Source.LIBRARY,
-                        reason=why,
-                        evidence=f"exception:{item.id}",
-                    )
-                )
-            return item
-
-        return self._run(work)
-
-    def resolve_exception(
-        self,
-        item_id: int,
-        *,
-        suppress: str | None = None,
-        dismiss: bool = False,
-        reason: str,
-        source: Source,
-    ) -> ExceptionItem:
-        """Close a queued item: suppress an address it named, or dismiss it.
-
-        Raises:
-            ReasonRequired: ``reason`` is blank.
-            NotFound: no such item.
-        """
-        why = _require(reason, f"Resolving exception {item_id}")
-        if suppress is not None and dismiss:
-            raise InvalidInput(
-                f"Exception {item_id}: choose suppress or dismiss, not both.", value=item_id
-            )
-        at = self._center.now()
-
-        def work(session: Session) -> ExceptionItem:
-            item = session.exception(item_id)
-            if item is None:
-                raise NotFound(f"Exception {item_id} does not exist; list them with `exceptions`.")
-            if item.status != "open":
-                return item
-            if suppress is not None:
-                Changes(self._center, session).suppress(
-                    suppress, reason=why, source=source, evidence=f"exception:{item_id}"
-                )
-            status = "dismissed" if dismiss else "resolved"
-            closed = session.close_exception(item_id, status=status, resolution=why, at=at)
-            session.append_event(
-                NewEvent(
-                    at,
-                    b"",
-                    Action.EXCEPTION_RESOLVED,
-                    Source(source),
-                    reason=why,
-                    evidence=f"exception:{item_id}",
-                    detail=status,
-                )
-            )
-            return closed
 
         return self._run(work)
 

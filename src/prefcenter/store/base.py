@@ -23,13 +23,13 @@ from prefcenter.errors import StoreBusy
 from prefcenter.model import Contact, Event, Suppression
 from prefcenter.store.codes import KINDS, from_ms, to_ms
 from prefcenter.store.protocol import Violation
-from prefcenter.store.session import (
+from prefcenter.store.rows import (
     EVENT_COLUMNS,
     SUPPRESSION_COLUMNS,
-    SqlSession,
     event_from_row,
     suppression_from_row,
 )
+from prefcenter.store.session import SqlSession
 
 T = TypeVar("T")
 PAGE = 5000

@@ -15,8 +15,9 @@ from typing import Any
 
 from prefcenter.errors import StoreBusy, StoreUnavailable
 from prefcenter.store.base import SqlStore
+from prefcenter.store.rows import Dialect
 from prefcenter.store.schema import check_meta, postgres_migrations
-from prefcenter.store.session import Dialect, SqlSession
+from prefcenter.store.session import SqlSession
 
 try:  # optional dependency: prefcenter[postgres]
     import psycopg

@@ -11,7 +11,6 @@ so the contract tests exercise the same statements on both databases.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,7 +29,6 @@ from prefcenter.model import (
 from prefcenter.policy import Block, Rules
 from prefcenter.store.codes import (
     CHANNEL_CODE,
-    CHANNELS,
     KIND_CODE,
     SCOPE_CODE,
     SCOPES,
@@ -42,71 +40,16 @@ from prefcenter.store.codes import (
     topic_key,
 )
 from prefcenter.store.protocol import NewEvent
-
-EXCEPTION_COLUMNS = (
-    "id, received_at, due_at, mailbox, why, raw, status, resolution, resolved_at, summary"
+from prefcenter.store.rows import (
+    EVENT_COLUMNS,
+    EXCEPTION_COLUMNS,
+    SUPPRESSION_COLUMNS,
+    Dialect,
+    event_from_row,
+    exception_from_row,
+    rules_sql,
+    suppression_from_row,
 )
-EVENT_COLUMNS = (
-    "id, at, hash, action, source, channel, scope, topic, reason, evidence, requested_at"
-)
-SUPPRESSION_COLUMNS = (
-    "s.hash, s.channel, s.scope, s.topic, s.reason, s.source, s.created_at, "
-    "s.all_channels, i.address, t.name"
-)
-
-
-@dataclass
-class Dialect:
-    """What differs between SQLite and PostgreSQL, kept to a minimum."""
-
-    name: str
-    placeholder: str
-    blob: str
-    #: Lock that serialises changes to person groups (PostgreSQL); SQLite writers are serial.
-    link_lock: str = ""
-    _cache: dict[str, str] = field(default_factory=dict)
-
-    def sql(self, text: str) -> str:
-        """The statement in this dialect's placeholder style."""
-        if self.placeholder == "?":
-            return text
-        converted = self._cache.get(text)
-        if converted is None:
-            converted = self._cache[text] = text.replace("?", self.placeholder)
-        return converted
-
-
-def _rules_sql(match: str, dialect: Dialect, with_cap: bool) -> str:
-    """One statement that returns every rule row for the matched hashes.
-
-    Columns: hash, kind of row, four integers, a blob and a text.
-    """
-    null_i, null_b, null_t = (
-        "CAST(NULL AS BIGINT)",
-        f"CAST(NULL AS {dialect.blob})",
-        "CAST(NULL AS TEXT)",
-    )
-    branches = [
-        f"SELECT hash, 0, scope, created_at, source, all_channels, topic, reason "
-        f"FROM suppressions WHERE hash {match}",
-        f"SELECT l.hash, 1, s.scope, s.created_at, s.source, s.all_channels, s.topic, s.reason "
-        f"FROM links l JOIN suppressions s ON s.hash = l.group_id "
-        f"WHERE l.hash {match} AND s.all_channels = 1 AND l.group_id <> l.hash",
-        f"SELECT hash, 2, frequency_days, paused_until, {null_i}, {null_i}, {null_b}, {null_t} "
-        f"FROM preferences WHERE hash {match}",
-        f"SELECT hash, 3, subscribed, updated_at, {null_i}, {null_i}, topic, {null_t} "
-        f"FROM topic_prefs WHERE hash {match}",
-        f"SELECT c.hash, 5, {null_i}, max(c.at), {null_i}, {null_i}, {null_b}, {null_t} "
-        f"FROM contacts c JOIN preferences p ON p.hash = c.hash "
-        f"WHERE c.hash {match} AND p.frequency_days IS NOT NULL AND c.kind = 0 AND c.at <= ? "
-        f"AND c.at > ? - CAST(p.frequency_days AS BIGINT) * 86400000 GROUP BY c.hash",
-    ]
-    if with_cap:
-        branches.append(
-            f"SELECT hash, 4, count(*), min(at), {null_i}, {null_i}, {null_b}, {null_t} "
-            f"FROM contacts WHERE hash {match} AND kind = 0 AND at > ? AND at <= ? GROUP BY hash"
-        )
-    return dialect.sql(" UNION ALL ".join(branches))
 
 
 class SqlSession:
@@ -153,7 +96,7 @@ class SqlSession:
         cache_key = f"rules {match} {cap_window is not None}"
         sql = self.dialect._cache.get(cache_key)
         if sql is None:
-            sql = self.dialect._cache[cache_key] = _rules_sql(
+            sql = self.dialect._cache[cache_key] = rules_sql(
                 match, self.dialect, cap_window is not None
             )
         parts: dict[bytes, dict[str, Any]] = {}
@@ -479,52 +422,3 @@ class SqlSession:
         if item is None:
             raise NotFound(f"Exception {item_id} does not exist; list them with `exceptions`.")
         return item
-
-
-def suppression_from_row(row: Sequence[Any]) -> Suppression:
-    """A :class:`Suppression` from ``SUPPRESSION_COLUMNS``."""
-    name = row[9] if row[9] is not None else (("#" + bytes(row[3]).hex()) if row[3] else None)
-    return Suppression(
-        identity_hash=bytes(row[0]).hex(),
-        channel=CHANNELS[row[1]],
-        scope=SCOPES[row[2]],
-        topic=name,
-        reason=row[4] or "",
-        source=SOURCES[row[5]],
-        created_at=from_ms(row[6]),
-        all_channels=bool(row[7]),
-        address=row[8],
-    )
-
-
-def event_from_row(row: Sequence[Any]) -> Event:
-    """An :class:`Event` from ``EVENT_COLUMNS``."""
-    return Event(
-        id=int(row[0]),
-        at=from_ms(row[1]),
-        identity_hash=bytes(row[2]).hex(),
-        action=Action(row[3]),
-        source=Source(row[4]),
-        channel=Channel(row[5]) if row[5] else None,
-        scope=Scope(row[6]) if row[6] else None,
-        topic=row[7] or None,
-        reason=row[8],
-        evidence=row[9],
-        requested_at=None if row[10] is None else from_ms(row[10]),
-    )
-
-
-def exception_from_row(row: Sequence[Any]) -> ExceptionItem:
-    """An :class:`ExceptionItem` from ``EXCEPTION_COLUMNS``."""
-    return ExceptionItem(
-        id=int(row[0]),
-        received_at=from_ms(row[1]),
-        due_at=from_ms(row[2]),
-        mailbox=row[3],
-        why=row[4],
-        raw=bytes(row[5]),
-        status=row[6],
-        resolution=row[7],
-        resolved_at=None if row[8] is None else from_ms(row[8]),
-        summary=row[9] or "",
-    )

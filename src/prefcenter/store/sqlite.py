@@ -18,8 +18,9 @@ from typing import Any
 
 from prefcenter.errors import StoreBusy, StoreUnavailable
 from prefcenter.store.base import SqlStore
+from prefcenter.store.rows import Dialect
 from prefcenter.store.schema import check_meta, sqlite_migrations
-from prefcenter.store.session import Dialect, SqlSession
+from prefcenter.store.session import SqlSession
 
 BUSY_TIMEOUT_MS = 5000
 

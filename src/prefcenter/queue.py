@@ -1,0 +1,138 @@
+"""The exceptions queue's changes: inbound mail the automation could not decide.
+
+Nothing inbound is dropped: the SMTP sidecar queues what it cannot act on, and ops
+resolve each item through the CLI. Opening is idempotent on the evidence (the
+Message-ID), so a redelivered message returns the item already queued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from prefcenter.errors import InvalidInput, NotFound, ReasonRequired
+from prefcenter.model import Action, ExceptionItem, Source
+from prefcenter.store.protocol import NewEvent, Session
+
+if TYPE_CHECKING:
+    from prefcenter.center import PreferenceCenter
+
+T = TypeVar("T")
+
+
+def require_reason(reason: str, what: str) -> str:
+    """The stripped reason, or ReasonRequired naming the action."""
+    if not isinstance(reason, str) or not reason.strip():
+        raise ReasonRequired(
+            f"{what} needs a reason (got {reason!r}); say why, e.g. 'customer asked by phone'.",
+            value=reason,
+            reason="blank",
+        )
+    return reason.strip()
+
+
+class QueueChanges:
+    """Base of :class:`~prefcenter.changes.Changes`: binding, retries and the queue."""
+
+    def __init__(self, center: PreferenceCenter, session: Session | None) -> None:
+        self._center = center
+        self._session = session
+
+    def _run(self, work: Callable[[Session], T]) -> T:
+        if self._session is not None:
+            return work(self._session)
+        return self._center.store.run(work)
+
+    def _bound(self, session: Session) -> Any:
+        """The same changes, inside ``session``'s transaction."""
+        return type(self)(self._center, session)
+
+    def open_exception(
+        self,
+        *,
+        mailbox: str,
+        why: str,
+        raw: bytes,
+        summary: str = "",
+        evidence: str | None = None,
+    ) -> ExceptionItem:
+        """Queue inbound mail for a person; a redelivery returns the existing item."""
+        at = self._center.now()
+        due = at + self._center.settings.exception_due
+
+        def work(session: Session) -> ExceptionItem:
+            item, new = session.open_exception(
+                received_at=at,
+                due_at=due,
+                mailbox=mailbox,
+                why=why,
+                raw=bytes(raw),
+                summary=summary,
+                evidence=evidence,
+            )
+            if new:
+                session.append_event(
+                    NewEvent(
+                        at,
+                        b"",
+                        Action.EXCEPTION_OPENED,
+                        Source.LIBRARY,
+                        reason=why,
+                        evidence=f"exception:{item.id}",
+                    )
+                )
+            return item
+
+        return self._run(work)
+
+    def resolve_exception(
+        self,
+        item_id: int,
+        *,
+        suppress: str | None = None,
+        dismiss: bool = False,
+        reason: str,
+        source: Source,
+    ) -> ExceptionItem:
+        """Close a queued item: suppress an address it named, or dismiss it.
+
+        Raises:
+            ReasonRequired: ``reason`` is blank.
+            NotFound: no such item.
+        """
+        why = require_reason(reason, f"Resolving exception {item_id}")
+        if suppress is not None and dismiss:
+            raise InvalidInput(
+                f"Exception {item_id}: choose suppress or dismiss, not both.", value=item_id
+            )
+        at = self._center.now()
+
+        def work(session: Session) -> ExceptionItem:
+            item = session.exception(item_id)
+            if item is None:
+                raise NotFound(f"Exception {item_id} does not exist; list them with `exceptions`.")
+            if item.status != "open":
+                return item
+            if suppress is not None:
+                self._bound(session).suppress(
+                    suppress, reason=why, source=source, evidence=f"exception:{item_id}"
+                )
+            status = "dismissed" if dismiss else "resolved"
+            closed = session.close_exception(item_id, status=status, resolution=why, at=at)
+            session.append_event(
+                NewEvent(
+                    at,
+                    b"",
+                    Action.EXCEPTION_RESOLVED,
+                    Source(source),
+                    reason=why,
+                    evidence=f"exception:{item_id}",
+                    detail=status,
+                )
+            )
+            return closed
+
+        return self._run(work)
+
+
+__all__ = ["QueueChanges", "require_reason"]
