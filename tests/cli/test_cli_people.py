@@ -1,0 +1,145 @@
+"""check, suppress, resubscribe, history, forget, link, link-identities, record-sent."""
+
+from __future__ import annotations
+
+import json
+
+from tests.cli.conftest import Prefcenter, one_error_line
+
+DECISION_KEYS = {
+    "address", "allowed", "reason", "message", "identity_hash", "channel", "topic", "since",
+    "scope", "source", "until",
+}  # fmt: skip
+
+
+def test_check_suppress_resubscribe(prefcenter: Prefcenter) -> None:
+    first = prefcenter("check", "alice@example.com")
+    assert (first.returncode, first.stdout) == (0, "alice@example.com  allowed\n")
+
+    done = prefcenter("suppress", "Alice+promo@Example.com", "--reason", "asked by phone")
+    assert (done.returncode, done.stdout) == (0, "Alice+promo@Example.com  suppressed\n")
+    again = prefcenter("suppress", "alice@example.com")
+    assert again.stdout == "alice@example.com  already suppressed\n"
+
+    checked = prefcenter("check", "alice@example.com", "bob@example.com", "--json")
+    assert checked.returncode == 1
+    alice, bob = json.loads(checked.stdout)
+    assert set(alice) == DECISION_KEYS
+    assert (alice["allowed"], alice["reason"], alice["source"]) == (
+        False, "unsubscribed_global", "cli"
+    )  # fmt: skip
+    assert alice["since"] is not None and alice["channel"] == "email"
+    assert (bob["allowed"], bob["reason"]) == (True, "allowed")
+
+    text = prefcenter("check", "ALICE@example.com")
+    assert text.returncode == 1
+    assert text.stdout.startswith("ALICE@example.com  refused  unsubscribed_global  since ")
+    assert "via cli" in text.stdout
+
+    missing = prefcenter("resubscribe", "alice@example.com")
+    assert missing.returncode == 2
+    assert "Missing option '--reason'" in missing.stderr
+
+    lifted = prefcenter("resubscribe", "alice@example.com", "--reason", "signed up again")
+    assert (lifted.returncode, lifted.stdout) == (0, "alice@example.com  resubscribed\n")
+    assert prefcenter("check", "alice@example.com").returncode == 0
+
+
+def test_topic_and_hard_suppressions(prefcenter: Prefcenter) -> None:
+    prefcenter("suppress", "carol@example.com", "--topic", "news")
+    assert prefcenter("check", "carol@example.com", "--topic", "news").returncode == 1
+    assert prefcenter("check", "carol@example.com", "--topic", "offers").returncode == 0
+    assert prefcenter("check", "carol@example.com", "--kind", "transactional").returncode == 0
+    prefcenter("suppress", "carol@example.com", "--hard", "--reason", "bounced")
+    hard = prefcenter("check", "carol@example.com", "--kind", "transactional", "--json")
+    assert (hard.returncode, json.loads(hard.stdout)[0]["reason"]) == (1, "hard_suppressed")
+
+
+def test_bad_input_is_one_line_and_exit_2(prefcenter_sqlite: Prefcenter) -> None:
+    result = prefcenter_sqlite("check", "alice@example.com", "not an address")
+    assert (result.returncode, result.stdout) == (2, "")  # nothing answered before the error
+    line = one_error_line(result)
+    assert line.startswith("Error: Recipient 'not an address' is not usable")
+
+    channel = prefcenter_sqlite("check", "alice@example.com", "--channel", "fax")
+    assert channel.returncode == 2
+    assert "'fax' is not one of 'email', 'sms', 'voice'" in channel.stderr
+
+    blank = prefcenter_sqlite("resubscribe", "alice@example.com", "--reason", "  ")
+    assert blank.returncode == 2
+    one_error_line(blank)
+
+    setting = prefcenter_sqlite("check", "a@example.com", PREFCENTER_VIOLATION_GRACE="soon")
+    assert setting.returncode == 2
+    assert one_error_line(setting).startswith("Error: Setting VIOLATION_GRACE has value 'soon'")
+
+
+def test_unreachable_store_exits_3(prefcenter_sqlite: Prefcenter) -> None:
+    directory = prefcenter_sqlite.tmp_path / "not-a-dir"
+    directory.write_text("a file where the database directory should be")
+    result = prefcenter_sqlite("--database", f"sqlite:///{directory}/x.db", "check", "a@b.com")
+    assert result.returncode == 3, result.stderr
+    assert one_error_line(result).startswith("Error: ")
+
+
+def test_history_in_time_order(prefcenter: Prefcenter) -> None:
+    prefcenter("suppress", "dave@example.com", "--reason", "first")
+    prefcenter("resubscribe", "dave@example.com", "--reason", "ticket 4711")
+    prefcenter("suppress", "Dave@Example.com", "--topic", "news")
+    events = json.loads(prefcenter("history", "dave@example.com", "--json").stdout)
+    assert [(e["action"], e["source"], e["topic"]) for e in events] == [
+        ("suppress", "cli", None), ("resubscribe", "cli", None), ("suppress", "cli", "news")
+    ]  # fmt: skip
+    assert events[1]["reason"] == "ticket 4711"
+    assert all(e["evidence"].startswith("cli:") for e in events)
+    assert len({e["evidence"] for e in events}) == 3  # every run is its own evidence
+    text = prefcenter("history", "dave@example.com").stdout.splitlines()
+    assert len(text) == 3
+    assert "resubscribe  cli  email" in text[1] and "reason='ticket 4711'" in text[1]
+    assert (
+        prefcenter("history", "nobody@example.com").stdout
+        == "no events recorded for this address\n"
+    )
+
+
+def test_forget_keeps_the_opt_out(prefcenter: Prefcenter) -> None:
+    prefcenter("suppress", "erin@example.com")
+    result = prefcenter("forget", "erin@example.com")
+    assert (result.returncode, result.stdout) == (0, "erin@example.com  forgotten\n")
+    assert prefcenter("check", "erin@example.com").returncode == 1
+
+
+def test_link_prints_headers_and_links(prefcenter_sqlite: Prefcenter) -> None:
+    result = prefcenter_sqlite("link", "alice@example.com", "--topic", "news", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {"List-Unsubscribe", "List-Unsubscribe-Post", "url", "mailto"} <= set(data)
+    assert data["url"].startswith("https://prefs.example.com/u/")
+    assert data["mailto"].startswith("mailto:unsubscribe+")
+    assert data["mailto"].endswith("@unsub.example.com")
+    assert data["url"] in data["List-Unsubscribe"]
+    assert data["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "alice" not in data["url"]
+    text = prefcenter_sqlite("link", "alice@example.com").stdout
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n" in text
+
+
+def test_link_identities_and_all_channels(prefcenter: Prefcenter) -> None:
+    linked = prefcenter(
+        "link-identities", "frank@example.com", "+1 415 555 0100", "--second-channel", "sms"
+    )
+    assert (linked.returncode, linked.stdout) == (0, "linked\n"), linked.stderr
+    prefcenter("suppress", "frank@example.com", "--all-channels")
+    sms = prefcenter("check", "+14155550100", "--channel", "sms")
+    assert sms.returncode == 1
+
+
+def test_record_sent_for_scripts(prefcenter: Prefcenter) -> None:
+    result = prefcenter(
+        "record-sent", "+14155550123", "--channel", "voice", "--topic", "offers",
+        "--sender", "agent-17", "--message-id", "call-1",
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (0, "+14155550123  recorded\n"), result.stderr
+    bad = prefcenter("record-sent", "12", "--channel", "voice")
+    assert bad.returncode == 2
+    one_error_line(bad)
