@@ -87,7 +87,7 @@ _ADDRESS = re.compile(
 )
 _HARD_TEXT = re.compile(
     r"user unknown|unknown user|no such (user|mailbox|recipient|address)|does not exist|"
-    r"doesn't exist|address (couldn't|could not) be found|recipient not found|"
+    r"doesn't exist|(couldn't|could not|can't|cannot) be found|recipient not found|"
     r"not found by smtp address lookup|invalid (recipient|mailbox|address)|"
     r"mailbox (unavailable|not found|disabled)|account (has been )?disabled|"
     r"unrouteable address|unknown recipient|no mailbox here|address rejected|"
@@ -263,29 +263,34 @@ def _from_text(message: InboundMessage, mail_domain: str) -> Bounce:
     text = human_text(message)
     fmt = _format_of(text, message)
     lines = text.splitlines()
-    results: list[RecipientStatus] = []
-    seen: set[str] = set()
+    windows: dict[str, list[str]] = {}
+    spelling: dict[str, str] = {}
     for index, line in enumerate(lines):
         for match in _ADDRESS.finditer(line):
             address = match[1]
-            domain = address.rpartition("@")[2].lower()
-            if address.lower() in seen or domain == mail_domain.lower():
+            lowered = address.lower()
+            if lowered.rpartition("@")[2] == mail_domain.lower():
                 continue
             if re.search(r"(?i)(mailer-daemon|postmaster)@", address):
                 continue
-            seen.add(address.lower())
-            window = "\n".join(lines[index : index + 8])
-            status_match = _STATUS.search(window)
-            results.append(
-                RecipientStatus(
-                    recipient=address,
-                    original=None,
-                    action="failed",
-                    status=status_match[0] if status_match else "",
-                    diagnostic=" ".join(window.split())[:500],
-                    kind=classify("failed", "", window),
-                )
+            spelling.setdefault(lowered, address)
+            # Every mention of the address contributes the lines that follow it: Exchange
+            # names the recipient once for people and once with the server's answer.
+            windows.setdefault(lowered, []).append("\n".join(lines[index : index + 8]))
+    results: list[RecipientStatus] = []
+    for lowered, parts in windows.items():
+        window = "\n".join(parts)
+        status_match = _STATUS.search(window)
+        results.append(
+            RecipientStatus(
+                recipient=spelling[lowered],
+                original=None,
+                action="failed",
+                status=status_match[0] if status_match else "",
+                diagnostic=" ".join(window.split())[:500],
+                kind=classify("failed", "", window),
             )
+        )
     return Bounce(fmt, tuple(results))
 
 

@@ -14,7 +14,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email.header import decode_header, make_header
+from email.header import Header, decode_header
 from email.message import Message
 from email.utils import getaddresses
 
@@ -36,13 +36,36 @@ def clean(value: object) -> str:
 
 
 def decode_header_value(value: object) -> str:
-    """Decode RFC 2047 encoded-words; on any failure keep the raw text."""
+    """Decode RFC 2047 encoded-words and raw 8-bit (UTF-8, else Latin-1); never raises."""
+    if isinstance(value, Header):  # compat32 wraps undeclared 8-bit headers in Header
+        try:
+            value = value.encode()
+        except Exception:
+            value = str(value)
     raw = clean(value)
     try:
-        decoded = str(make_header(decode_header(raw)))
-    except Exception:  # broken encoded-words or unknown charsets: keep what we have
-        decoded = raw
-    return " ".join(decoded.split())
+        chunks = decode_header(raw)
+    except Exception:  # broken encoded-words: keep what we have
+        chunks = [(raw, None)]
+    words: list[str] = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, str):
+            words.append(chunk)
+            continue
+        words.append(_decode_bytes(chunk, charset))
+    return " ".join("".join(words).split())
+
+
+def _decode_bytes(data: bytes, charset: str | None) -> str:
+    if charset and charset not in ("unknown-8bit", "us-ascii"):
+        try:
+            return data.decode(charset, "replace")
+        except (LookupError, ValueError):
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
 
 
 def payload_text(part: Message) -> str:
