@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from dkim_keys import DkimTestKey, make_key
 
+from dkim_keys import DkimTestKey, make_key
 from prefcenter.inbound.auth import (
     aligned,
     authenticate,
