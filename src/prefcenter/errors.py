@@ -20,7 +20,8 @@ working for callers who do not know prefcenter::
           ├── StoreUnavailable (OSError)      cannot reach or write the database: retry later
           │    └── StoreBusy                  a lock or conflict outlasted the bounded wait
           ├── PepperMismatch (ValueError)     the store was created with another hashing pepper
-          └── SchemaTooNew (RuntimeError)     the database was written by a newer prefcenter
+          ├── SchemaTooNew (RuntimeError)     the database was written by a newer prefcenter
+          └── MigrationError (RuntimeError)   a store copy refused or rolled back (non-empty target)
 
 Messages are one sentence naming the bad value and the fix. They never contain a
 clear address or a secret: use the first characters of the identity hash instead.
@@ -115,6 +116,10 @@ class SchemaTooNew(StoreError, RuntimeError):
     """The database schema is newer than this version of prefcenter understands."""
 
 
+class MigrationError(StoreError, RuntimeError):
+    """A store-to-store copy was refused (same store, non-empty target) or rolled back."""
+
+
 __all__ = [
     "ConfigError",
     "DkimError",
@@ -122,6 +127,7 @@ __all__ = [
     "InvalidInput",
     "InvalidRecipient",
     "InvalidTopic",
+    "MigrationError",
     "NotFound",
     "PepperMismatch",
     "PrefcenterError",
