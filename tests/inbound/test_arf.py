@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from mail_samples import DEFAULTS, load_sample
-
 from prefcenter.inbound.arf import parse_complaint, unsubscribe_uris
 from prefcenter.inbound.message import parse_message
+from tests.inbound.mail_samples import DEFAULTS, load_sample
 
 RCPT = DEFAULTS["RCPT"]
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from dkim_keys import DkimTestKey, make_key
 from prefcenter.inbound.auth import (
     aligned,
     authenticate,
     parse_authentication_results,
 )
 from prefcenter.inbound.message import parse_message
+from tests.inbound.dkim_testkey import DkimTestKey, make_key
 
 
 @pytest.fixture(scope="module")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from mail_samples import DEFAULTS, load_sample
 
 from prefcenter.inbound.dsn import BounceKind, classify, parse_bounce
 from prefcenter.inbound.message import parse_message
+from tests.inbound.mail_samples import DEFAULTS, load_sample
 
 RCPT = DEFAULTS["RCPT"]
 BYSTANDER = DEFAULTS["BYSTANDER"]

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies_mail import messages
 
 from prefcenter.inbound.arf import parse_complaint
 from prefcenter.inbound.auth import authenticate
 from prefcenter.inbound.dsn import parse_bounce
 from prefcenter.inbound.message import decode_header_value, parse_message
 from prefcenter.inbound.replies import classify_reply
+from tests.inbound.strategies_mail import messages
 
 
 def _everything(raw: bytes) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from mail_samples import load_sample
 
 from prefcenter.inbound.message import parse_message
 from prefcenter.inbound.replies import classify_reply, own_text
+from tests.inbound.mail_samples import load_sample
 
 
 @pytest.mark.parametrize(
