@@ -16,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prefcenter.errors import InvalidInput, TokenError
 from prefcenter.inbound.arf import parse_complaint
@@ -30,6 +30,7 @@ from prefcenter.tokens import Purpose
 
 if TYPE_CHECKING:
     from prefcenter.center import PreferenceCenter
+    from prefcenter.changes import Changes
 
 log = logging.getLogger("prefcenter.inbox")
 
@@ -95,7 +96,7 @@ class Inbox:
     # -- one mailbox -------------------------------------------------------------
     def _one(
         self,
-        tx: Any,
+        tx: Changes,
         message: InboundMessage,
         mailbox: Mailbox,
         mail_from: str | None,
@@ -110,7 +111,7 @@ class Inbox:
         return self._complaint(tx, message, mailbox, evidence)
 
     def _exception(
-        self, tx: Any, message: InboundMessage, mailbox: Mailbox, why: str, evidence: str
+        self, tx: Changes, message: InboundMessage, mailbox: Mailbox, why: str, evidence: str
     ) -> Outcome:
         item = tx.open_exception(
             mailbox=str(mailbox.kind),
@@ -122,7 +123,7 @@ class Inbox:
         return Outcome(mailbox.key, "exception", why, exception=item)
 
     def _tokened_unsubscribe(
-        self, tx: Any, message: InboundMessage, mailbox: Mailbox, evidence: str
+        self, tx: Changes, message: InboundMessage, mailbox: Mailbox, evidence: str
     ) -> Outcome:
         # The token is the request: act whatever the headers say (some clients mark
         # their mailto unsubscribe Auto-Submitted, and it is still the person's click).
@@ -153,7 +154,7 @@ class Inbox:
 
     def _plain_unsubscribe(
         self,
-        tx: Any,
+        tx: Changes,
         message: InboundMessage,
         mailbox: Mailbox,
         mail_from: str | None,
@@ -190,7 +191,7 @@ class Inbox:
         )
 
     def _not_a_report(
-        self, tx: Any, message: InboundMessage, mailbox: Mailbox, what: str, evidence: str
+        self, tx: Changes, message: InboundMessage, mailbox: Mailbox, what: str, evidence: str
     ) -> Outcome:
         reply = classify_reply(message)
         if (reply.automatic or reply.out_of_office) and not reply.unsubscribe_intent:
@@ -200,7 +201,7 @@ class Inbox:
 
     def _bounce(
         self,
-        tx: Any,
+        tx: Changes,
         message: InboundMessage,
         mailbox: Mailbox,
         mail_from: str | None,
@@ -223,7 +224,7 @@ class Inbox:
 
     def _apply_bounce(
         self,
-        tx: Any,
+        tx: Changes,
         message: InboundMessage,
         mailbox: Mailbox,
         bounce: Bounce,
@@ -257,7 +258,7 @@ class Inbox:
         return self._exception(tx, message, mailbox, why, evidence)
 
     def _untokened_bounce(
-        self, tx: Any, message: InboundMessage, mailbox: Mailbox, bounce: Bounce, evidence: str
+        self, tx: Changes, message: InboundMessage, mailbox: Mailbox, bounce: Bounce, evidence: str
     ) -> Outcome:
         # Without a VERP token only a recipient we actually mailed may be blamed, and
         # only as named by the report itself (dsn.py never reads the returned original).
@@ -314,7 +315,7 @@ class Inbox:
         return rules.recent_contacts > 0 or rules.last_contact is not None
 
     def _complaint(
-        self, tx: Any, message: InboundMessage, mailbox: Mailbox, evidence: str
+        self, tx: Changes, message: InboundMessage, mailbox: Mailbox, evidence: str
     ) -> Outcome:
         complaint = parse_complaint(message)
         if complaint is None:

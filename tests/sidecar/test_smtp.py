@@ -1,0 +1,265 @@
+"""The SMTP sidecar on 127.0.0.1, driven by smtplib: what each kind of mail does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from prefcenter.model import Action, Scope, Source
+from prefcenter.tokens import Purpose, TokenSigner
+from tests.inbound.dkim_testkey import DkimTestKey, make_key
+from tests.sidecar.smtp_fixtures import (
+    ALICE,
+    BYSTANDER,
+    DOMAIN,
+    RunningSidecar,
+    mailto,
+    running,
+    sample,
+    token_of,
+    verp,
+)
+
+
+@pytest.fixture(scope="module")
+def dkim_key() -> DkimTestKey:
+    return make_key("example.org")
+
+
+@pytest.fixture
+def smtp(tmp_path: Path, dkim_key: DkimTestKey) -> Iterator[RunningSidecar]:
+    with running(
+        tmp_path, dnsfunc=dkim_key.resolver(), trusted_authserv_ids="mx.unsub.example.com"
+    ) as server:
+        yield server
+
+
+def _actions(smtp: RunningSidecar, address: str = ALICE) -> list[tuple[Action, Source]]:
+    return [(e.action, e.source) for e in smtp.center.history(address)]
+
+
+def _scopes(smtp: RunningSidecar, address: str = ALICE) -> set[Scope]:
+    return {s.scope for s in smtp.center.suppressions(address)}
+
+
+# -- unsubscribe+TOKEN@ ------------------------------------------------------------
+def test_token_reply_unsubscribes(smtp: RunningSidecar) -> None:
+    code, _ = smtp.send(sample(smtp.center, "reply_client_unsubscribe.eml"), [mailto(smtp.center)])
+    assert code == 250
+    assert not smtp.center.check(ALICE).allowed
+    assert _scopes(smtp) == {Scope.GLOBAL}
+    event = smtp.center.history(ALICE)[-1]
+    assert (event.action, event.source) == (Action.SUPPRESS, Source.MAILTO)
+    assert event.evidence == "<client-unsub-1@mail.example.org>"
+
+
+def test_token_acts_whatever_the_headers_say(smtp: RunningSidecar) -> None:
+    raw = sample(smtp.center, "reply_client_autosubmitted.eml")
+    assert smtp.send(raw, [mailto(smtp.center)])[0] == 250
+    assert _scopes(smtp) == {Scope.GLOBAL}
+
+
+def test_token_address_in_any_case(smtp: RunningSidecar) -> None:
+    address = mailto(smtp.center).upper()
+    assert smtp.send(b"Subject: x\r\n\r\n", [address])[0] == 250
+    assert not smtp.center.check(ALICE).allowed
+
+
+def test_topic_token_unsubscribes_from_that_topic_only(smtp: RunningSidecar) -> None:
+    address = mailto(smtp.center, topic="weekly")
+    assert smtp.send(b"Subject: unsubscribe\r\n\r\n", [address])[0] == 250
+    assert not smtp.center.check(ALICE, "weekly").allowed
+    assert smtp.center.check(ALICE, "offers").allowed
+
+
+def test_redelivery_changes_nothing_twice(smtp: RunningSidecar) -> None:
+    raw = sample(smtp.center, "reply_client_unsubscribe.eml")
+    assert smtp.send(raw, [mailto(smtp.center)])[0] == 250
+    before = smtp.center.history(ALICE)
+    assert smtp.send(raw, [mailto(smtp.center)])[0] == 250
+    assert smtp.center.history(ALICE) == before
+
+
+def test_forged_token_is_queued_not_acted_on(smtp: RunningSidecar) -> None:
+    other = TokenSigner([b"not-our-key-0123456789abcdef"])
+    token = other.sign_mailto(smtp.center.identity(ALICE), None, Purpose.UNSUBSCRIBE)
+    code, _ = smtp.send(b"Message-ID: <f@x>\r\n\r\nstop\r\n", [f"unsubscribe+{token}@{DOMAIN}"])
+    assert code == 250
+    assert smtp.center.check(ALICE).allowed
+    [item] = smtp.center.exceptions()
+    assert item.mailbox == "unsubscribe"
+    assert "token is not valid" in item.why
+
+
+def test_two_tokens_in_one_message_commit_together(smtp: RunningSidecar) -> None:
+    rcpts = [mailto(smtp.center), mailto(smtp.center, "bob@example.org")]
+    assert smtp.send(b"Message-ID: <two@x>\r\n\r\n", rcpts)[0] == 250
+    assert not smtp.center.check(ALICE).allowed
+    assert not smtp.center.check("bob@example.org").allowed
+
+
+# -- unsubscribe@ --------------------------------------------------------------------
+def _plain(sender: str = ALICE, extra: str = "") -> bytes:
+    return (
+        f"{extra}From: Alice <{sender}>\r\nTo: unsubscribe@{DOMAIN}\r\nSubject: unsubscribe\r\n"
+        "Date: Mon, 23 Nov 2026 10:00:00 +0000\r\nMessage-ID: <plain-1@example.org>\r\n\r\n"
+        "Please take me off your list.\r\n"
+    ).encode()
+
+
+def test_plain_request_with_valid_dkim_unsubscribes(
+    smtp: RunningSidecar, dkim_key: DkimTestKey
+) -> None:
+    assert smtp.send(dkim_key.sign(_plain()), [f"unsubscribe@{DOMAIN}"])[0] == 250
+    assert _scopes(smtp) == {Scope.GLOBAL}
+    assert smtp.center.exceptions() == []
+
+
+def test_plain_request_with_forged_dkim_is_queued(
+    smtp: RunningSidecar, dkim_key: DkimTestKey
+) -> None:
+    forged = dkim_key.sign(_plain()).replace(b"take me off", b"take Bob off")
+    assert smtp.send(forged, [f"Unsubscribe@{DOMAIN}"])[0] == 250
+    assert smtp.center.check(ALICE).allowed
+    [item] = smtp.center.exceptions()
+    assert "unproven sender" in item.why
+    assert item.raw.replace(b"\r\n", b"\n") == forged.replace(b"\r\n", b"\n")
+
+
+def test_plain_request_signed_by_another_domain_is_queued(smtp: RunningSidecar) -> None:
+    attacker = make_key("attacker.example")
+    smtp.sidecar.inbox.dnsfunc = attacker.resolver()
+    assert smtp.send(attacker.sign(_plain()), [f"unsubscribe@{DOMAIN}"])[0] == 250
+    assert smtp.center.check(ALICE).allowed
+    assert len(smtp.center.exceptions()) == 1
+
+
+def test_plain_request_with_trusted_authentication_results(smtp: RunningSidecar) -> None:
+    header = "Authentication-Results: mx.unsub.example.com; dmarc=pass header.from=example.org\r\n"
+    assert smtp.send(_plain(extra=header), [f"unsubscribe@{DOMAIN}"])[0] == 250
+    assert not smtp.center.check(ALICE).allowed
+
+
+def test_out_of_office_is_accepted_and_ignored(smtp: RunningSidecar) -> None:
+    for name in ("ooo_english.eml", "ooo_german.eml", "ooo_french_precedence.eml"):
+        assert smtp.send(sample(smtp.center, name), [f"unsubscribe@{DOMAIN}"])[0] == 250
+    assert smtp.center.exceptions() == []
+    assert smtp.center.check("bob@example.org").allowed
+
+
+def test_auto_reply_that_may_be_a_request_is_queued(smtp: RunningSidecar) -> None:
+    assert (
+        smtp.send(sample(smtp.center, "ooo_with_request.eml"), [f"unsubscribe@{DOMAIN}"])[0] == 250
+    )
+    [item] = smtp.center.exceptions()
+    assert "may ask to unsubscribe" in item.why
+
+
+# -- bounces ---------------------------------------------------------------------------
+def test_hard_dsn_via_verp_suppresses_hard(smtp: RunningSidecar) -> None:
+    raw = sample(smtp.center, "dsn_hard_postfix.eml")
+    assert smtp.send(raw, [verp(smtp.center)], mail_from="")[0] == 250
+    assert _scopes(smtp) == {Scope.HARD}
+    assert not smtp.center.check(ALICE, kind="transactional").allowed
+    assert smtp.center.check(BYSTANDER).allowed
+    assert smtp.center.history(BYSTANDER) == []
+
+
+@pytest.mark.parametrize("name", ["bounce_gmail.eml"])
+def test_text_bounce_via_verp(smtp: RunningSidecar, name: str) -> None:
+    assert smtp.send(sample(smtp.center, name), [verp(smtp.center)], mail_from="")[0] == 250
+    assert _scopes(smtp) == {Scope.HARD}
+
+
+def test_soft_dsn_counts_and_suppresses_after_the_limit(smtp: RunningSidecar) -> None:
+    raw = sample(smtp.center, "dsn_soft_mailbox_full.eml")
+    assert smtp.send(raw, [verp(smtp.center)], mail_from="")[0] == 250
+    assert _actions(smtp) == [(Action.SOFT_BOUNCE, Source.BOUNCE)]
+    assert smtp.center.check(ALICE).allowed
+    for n in range(2):
+        other = raw.replace(b"<dsn-full-1@", f"<dsn-full-{n + 2}@".encode())
+        assert smtp.send(other, [verp(smtp.center)], mail_from="")[0] == 250
+    assert _scopes(smtp) == {Scope.HARD}
+
+
+def test_delayed_dsn_changes_nothing(smtp: RunningSidecar) -> None:
+    assert (
+        smtp.send(sample(smtp.center, "dsn_delayed.eml"), [verp(smtp.center)], mail_from="")[0]
+        == 250
+    )
+    assert smtp.center.history(ALICE) == []
+    assert smtp.center.exceptions() == []
+
+
+def test_unknown_bounce_format_is_queued(smtp: RunningSidecar) -> None:
+    raw = sample(smtp.center, "bounce_unknown_format.eml")
+    assert smtp.send(raw, [verp(smtp.center)], mail_from="")[0] == 250
+    assert smtp.center.check(ALICE).allowed
+    assert len(smtp.center.exceptions()) == 1
+
+
+def test_verp_hit_without_a_report_is_not_a_bounce(smtp: RunningSidecar) -> None:
+    raw = b"From: alice@example.org\r\nSubject: Re: offers\r\nMessage-ID: <r@x>\r\n\r\nNice!\r\n"
+    assert smtp.send(raw, [verp(smtp.center)])[0] == 250
+    assert smtp.center.history(ALICE) == []
+    assert len(smtp.center.exceptions()) == 1
+    assert smtp.send(sample(smtp.center, "ooo_english.eml"), [verp(smtp.center)])[0] == 250
+    assert len(smtp.center.exceptions()) == 1
+
+
+@pytest.mark.parametrize("name", ["bounce_exim.eml", "bounce_qmail.eml", "bounce_exchange.eml"])
+def test_untokened_bounce_for_a_recipient_we_mailed(smtp: RunningSidecar, name: str) -> None:
+    smtp.center.record_sent(ALICE)
+    assert smtp.send(sample(smtp.center, name), [f"bounces@{DOMAIN}"], mail_from="")[0] == 250
+    assert _scopes(smtp) == {Scope.HARD}
+    assert smtp.center.history(BYSTANDER) == []
+
+
+def test_untokened_bounce_for_a_stranger_is_queued(smtp: RunningSidecar) -> None:
+    raw = sample(smtp.center, "bounce_exim.eml")
+    assert smtp.send(raw, [f"bounces@{DOMAIN}"], mail_from="")[0] == 250
+    assert smtp.center.suppressions(ALICE) == []
+    [item] = smtp.center.exceptions()
+    assert item.mailbox == "bounces"
+
+
+# -- fbl@ ------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["arf_standard.eml", "arf_redacted.eml"])
+def test_complaint_found_through_our_token(smtp: RunningSidecar, name: str) -> None:
+    assert smtp.send(sample(smtp.center, name), [f"fbl@{DOMAIN}"])[0] == 250
+    assert _scopes(smtp) == {Scope.HARD}
+    assert _actions(smtp)[-1] == (Action.SUPPRESS, Source.COMPLAINT)
+    assert smtp.center.history(BYSTANDER) == []
+
+
+def test_complaint_without_original_uses_original_rcpt_to(smtp: RunningSidecar) -> None:
+    assert smtp.send(sample(smtp.center, "arf_no_original.eml"), [f"fbl@{DOMAIN}"])[0] == 250
+    assert _scopes(smtp) == {Scope.HARD}
+
+
+def test_complaint_naming_nobody_is_queued(smtp: RunningSidecar) -> None:
+    assert smtp.send(sample(smtp.center, "arf_fully_redacted.eml"), [f"fbl@{DOMAIN}"])[0] == 250
+    [item] = smtp.center.exceptions()
+    assert item.mailbox == "fbl"
+
+
+# -- refusals ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "rcpt",
+    [
+        f"postmaster@{DOMAIN}",
+        f"alice@{DOMAIN}",
+        "unsubscribe@example.org",
+        "alice@example.org",
+        f"unsubscribe+not-a-token@{DOMAIN}",
+        f"fbl+x@{DOMAIN}",
+        f"unsubscribe@{DOMAIN}.evil.example",
+    ],
+)
+def test_other_recipients_are_refused_at_rcpt(smtp: RunningSidecar, rcpt: str) -> None:
+    with smtp.client() as client:
+        client.mail("sender@example.org")
+        code, _ = client.rcpt(rcpt)
+    assert code == 550
