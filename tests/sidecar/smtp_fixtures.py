@@ -74,12 +74,10 @@ class RunningSidecar:
         with self.client() as client:
             code, text = client.mail(mail_from)
             assert code == 250, text
-            accepted = 0
             for rcpt in rcpts:
                 code, text = client.rcpt(rcpt)
                 if code != 250:
                     return code, text
-                accepted += 1
             return client.data(raw)
 
 

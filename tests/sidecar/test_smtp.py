@@ -18,7 +18,6 @@ from tests.sidecar.smtp_fixtures import (
     mailto,
     running,
     sample,
-    token_of,
     verp,
 )
 
