@@ -94,6 +94,13 @@ class LimitedSMTP(SMTP):
             self._admitted = None
         super().connection_lost(error)
 
+    async def push(self, status: Any) -> None:
+        # The line limit is the size cap, so a line aiosmtpd finds too long is also a
+        # message too big: say so with the size reply (RFC 5321 §4.5.3.1.10), not a 500.
+        if isinstance(status, str) and status.startswith("500 Line too long"):
+            status = "552 5.3.4 Message too big; the limit is the server's SIZE"
+        await super().push(status)
+
     def close(self) -> None:
         """Close the session's connection (used when the sidecar stops)."""
         if self.transport is not None:

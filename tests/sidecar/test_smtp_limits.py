@@ -1,0 +1,256 @@
+"""The SMTP sidecar's limits and failure behaviour: sizes, counts, raw bytes, faults."""
+
+from __future__ import annotations
+
+import smtplib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import prefcenter.sidecar.smtp as smtp_module
+from prefcenter.errors import StoreUnavailable
+from prefcenter.model import Scope
+from tests.inbound.strategies_mail import messages
+from tests.sidecar.smtp_fixtures import (
+    ALICE,
+    DOMAIN,
+    RunningSidecar,
+    mailto,
+    raw_session,
+    running,
+)
+
+BOB = "bob@example.org"
+
+
+@pytest.fixture
+def smtp(tmp_path: Path) -> Iterator[RunningSidecar]:
+    with running(tmp_path, max_message_size="20000", max_recipients="5") as server:
+        yield server
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 10) -> bool:
+    end = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+# -- size and recipients ---------------------------------------------------------------
+def test_oversize_message_gets_552(smtp: RunningSidecar) -> None:
+    body = b"Subject: big\r\n\r\n" + (b"x" * 70 + b"\r\n") * 400
+    assert smtp.send(body, [mailto(smtp.center)])[0] == 552
+    assert smtp.center.check(ALICE).allowed
+
+
+def test_declared_oversize_gets_552_at_mail(smtp: RunningSidecar) -> None:
+    with smtp.client() as client:
+        assert client.mail("a@example.org", ["SIZE=50000"])[0] == 552
+
+
+def test_long_lines_within_the_cap_are_accepted(smtp: RunningSidecar) -> None:
+    body = b"Subject: unsubscribe\r\nX-Long: " + b"y" * 5000 + b"\r\n\r\n" + b"z" * 9000 + b"\r\n"
+    assert smtp.send(body, [mailto(smtp.center)])[0] == 250
+    assert not smtp.center.check(ALICE).allowed
+
+
+def test_a_line_longer_than_the_cap_gets_552_not_500(smtp: RunningSidecar) -> None:
+    body = b"Subject: x\r\n\r\n" + b"z" * 30000 + b"\r\n"
+    assert smtp.send(body, [mailto(smtp.center)])[0] == 552
+
+
+def test_recipients_beyond_the_limit_get_452_and_the_rest_is_delivered(
+    smtp: RunningSidecar,
+) -> None:
+    people = [f"p{n}@example.org" for n in range(7)]
+    with smtp.client() as client:
+        client.mail("a@example.org")
+        codes = [client.rcpt(mailto(smtp.center, person))[0] for person in people]
+        assert client.data(b"Message-ID: <many@x>\r\n\r\n")[0] == 250
+    assert codes == [250] * 5 + [452] * 2
+    assert [smtp.center.check(p).allowed for p in people] == [False] * 5 + [True] * 2
+
+
+def test_ten_thousand_rcpts_end_in_a_clean_421(smtp: RunningSidecar) -> None:
+    address = f"unsubscribe@{DOMAIN}"
+    codes: list[int] = []
+    with pytest.raises(smtplib.SMTPServerDisconnected), smtp.client() as client:  # noqa: PT012
+        client.mail("a@example.org")
+        for _ in range(10_000):
+            codes.append(client.rcpt(address)[0])
+    assert codes[:5] == [250] * 5
+    assert set(codes[5:-1]) == {452}
+    assert codes[-1] == 421
+    assert smtp.send(b"Subject: still alive\r\n\r\n", [address])[0] == 250
+
+
+# -- connections and timeouts --------------------------------------------------------------
+def test_connections_per_ip_are_capped_with_421(tmp_path: Path) -> None:
+    with running(tmp_path, max_connections_per_ip="2") as server:
+        first, second = server.client(), server.client()
+        with pytest.raises(smtplib.SMTPConnectError) as refused:
+            server.client()
+        assert refused.value.smtp_code == 421
+        first.quit()
+        assert _wait(lambda: server.sidecar.gate.open < 2)
+        server.client().quit()
+        second.quit()
+
+
+def test_connections_overall_are_capped_with_421(tmp_path: Path) -> None:
+    with running(tmp_path, max_connections="1") as server:
+        first = server.client()
+        with pytest.raises(smtplib.SMTPConnectError):
+            server.client()
+        first.quit()
+
+
+def test_idle_sessions_time_out(tmp_path: Path) -> None:
+    with running(tmp_path, smtp_timeout="1s") as server:
+        client = server.client()
+        assert _wait(lambda: server.sidecar.gate.open == 0)
+        with pytest.raises(smtplib.SMTPServerDisconnected):
+            client.noop()
+
+
+# -- raw bytes ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"Subject: unsubscribe\nMessage-ID: <lf@x>\n\nbare LF only\n\r\n.\r\n",
+        b"Subject: a\x00b\r\nMessage-ID: <nul@x>\r\n\r\nbo\x00dy\r\n.\r\n",
+        b"Subject: \xff\xfe\r\nFrom: \xc3\x28@x\r\n\r\n\xc3\x28\xa0\xa1\r\n.\r\n",
+        b"Subject: " + b"w" * 1200 + b"\r\n\r\n" + b"v" * 3000 + b"\r\n.\r\n",
+        b"\r\n.\r\n",
+    ],
+    ids=["bare-lf", "nul", "invalid-utf8", "998-plus", "empty"],
+)
+def test_hostile_bytes_are_taken_and_acted_on(smtp: RunningSidecar, data: bytes) -> None:
+    replies = raw_session(
+        smtp.port,
+        [
+            b"EHLO x",
+            b"MAIL FROM:<a@example.org>",
+            f"RCPT TO:<{mailto(smtp.center)}>".encode(),
+            b"DATA",
+        ],
+        data,
+    )
+    assert replies[-1].startswith(b"250 "), replies
+    assert not smtp.center.check(ALICE).allowed
+
+
+def test_every_generated_message_is_accepted_and_decided_or_queued(tmp_path: Path) -> None:
+    actions = {"suppressed", "unchanged", "soft-bounce", "exception", "ignored"}
+    with running(tmp_path) as server:
+        rcpts = [f"unsubscribe@{DOMAIN}", f"bounces@{DOMAIN}", f"fbl@{DOMAIN}"]
+
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+        @given(body=messages() | st.binary(max_size=3000), rcpt=st.sampled_from(rcpts))
+        def check(body: bytes, rcpt: str) -> None:
+            code, text = server.send(body, [rcpt], mail_from="")
+            assert code == 250, text
+            summary = text.decode().split("(", 1)[1].rstrip(")")
+            assert set(summary.split(", ")) <= actions
+
+        check()
+
+
+# -- failures: 451, never 5xx, nothing partial ------------------------------------------------
+@contextmanager
+def _store_fails_on_second_suppress(server: RunningSidecar) -> Iterator[None]:
+    store = server.center.store
+    original = store.transaction
+    calls = {"n": 0}
+
+    class Failing:
+        def __init__(self, inner: Any) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._inner, name)
+
+        def suppress(self, *args: Any, **kwargs: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise StoreUnavailable("injected: the disk went away mid-delivery")
+            return self._inner.suppress(*args, **kwargs)
+
+    @contextmanager
+    def transaction() -> Iterator[Any]:
+        with original() as session:
+            yield Failing(session)
+
+    store.transaction = transaction  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        store.transaction = original  # type: ignore[method-assign]
+    assert calls["n"] >= 2
+
+
+def test_store_failure_mid_delivery_answers_451_and_stores_nothing(smtp: RunningSidecar) -> None:
+    rcpts = [mailto(smtp.center), mailto(smtp.center, BOB)]
+    raw = b"Message-ID: <fault@x>\r\nSubject: unsubscribe\r\n\r\n"
+    with _store_fails_on_second_suppress(smtp):
+        code, text = smtp.send(raw, rcpts)
+    assert (code, text[:5]) == (451, b"4.3.0")
+    assert smtp.center.history(ALICE) == [] and smtp.center.history(BOB) == []
+    assert smtp.center.check(ALICE).allowed
+    assert smtp.send(raw, rcpts)[0] == 250
+    assert {s.scope for s in smtp.center.suppressions(ALICE)} == {Scope.GLOBAL}
+    assert not smtp.center.check(BOB).allowed
+
+
+def test_a_bug_while_deciding_answers_451(smtp: RunningSidecar, monkeypatch: Any) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(smtp.sidecar.inbox, "deliver", broken)
+    assert smtp.send(b"Subject: x\r\n\r\n", [mailto(smtp.center)])[0] == 451
+
+
+def test_a_bug_in_a_command_hook_answers_451_not_500(
+    smtp: RunningSidecar, monkeypatch: Any
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(smtp_module, "parse_recipient", broken)
+    with smtp.client() as client:
+        client.mail("a@example.org")
+        assert client.rcpt(f"unsubscribe@{DOMAIN}")[0] == 451
+
+
+def test_stop_lets_an_in_flight_message_commit(tmp_path: Path) -> None:
+    with running(tmp_path) as server:
+        real = server.sidecar.inbox.deliver
+        started = threading.Event()
+
+        def slow(*args: Any) -> Any:
+            started.set()
+            time.sleep(0.5)
+            return real(*args)
+
+        server.sidecar.inbox.deliver = slow  # type: ignore[method-assign]
+        result: list[int] = []
+        sender = threading.Thread(
+            target=lambda: result.append(
+                server.send(b"Subject: x\r\n\r\n", [mailto(server.center)])[0]
+            )
+        )
+        sender.start()
+        assert started.wait(10)
+        server.call(server.sidecar.stop(grace=10))
+        sender.join(10)
+        assert result == [250]
+        assert not server.center.check(ALICE).allowed
