@@ -45,7 +45,9 @@ class QueueChanges:
 
     def _bound(self, session: Session) -> Any:
         """The same changes, inside ``session``'s transaction."""
-        return type(self)(self._center, session)
+        from prefcenter.changes import Changes  # the subclass; imported late to avoid a cycle
+
+        return Changes(self._center, session)
 
     def open_exception(
         self,
