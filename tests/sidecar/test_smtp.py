@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from prefcenter.model import Action, Scope, Source
 from prefcenter.tokens import Purpose, TokenSigner
 from tests.inbound.dkim_testkey import DkimTestKey, make_key
+from tests.inbound.webhook_receiver import Hook
 from tests.sidecar.smtp_fixtures import (
     ALICE,
     BYSTANDER,
@@ -262,3 +265,34 @@ def test_other_recipients_are_refused_at_rcpt(smtp: RunningSidecar, rcpt: str) -
         client.mail("sender@example.org")
         code, _ = client.rcpt(rcpt)
     assert code == 550
+
+
+# -- notices -----------------------------------------------------------------------------
+def test_new_and_overdue_exceptions_are_announced_once(tmp_path: Path) -> None:
+    hook = Hook(failures=1)
+    try:
+        with running(
+            tmp_path, notify_webhook=hook.url, exception_due="0s", sweep_interval=3600
+        ) as server:
+            server.sidecar.notifier.first_delay = 0.01
+            raw = b"Message-ID: <q@x>\r\nSubject: hi\r\n\r\nplease stop\r\n"
+            for _ in range(2):  # a re-delivery is not a second exception
+                assert server.send(raw, [f"unsubscribe@{DOMAIN}"])[0] == 250
+            [item] = server.center.exceptions()
+            assert server.call(server.sidecar.sweep()) == 1
+            assert server.call(server.sidecar.sweep()) == 0
+            assert _settle(lambda: len(hook.bodies) == 2)
+    finally:
+        hook.close()
+    assert sorted((b["event"], b["id"]) for b in hook.bodies) == [
+        ("exception-opened", item.id),
+        ("exception-overdue", item.id),
+    ]
+    assert all("raw" not in body and ALICE not in json.dumps(body) for body in hook.bodies)
+
+
+def _settle(predicate: Callable[[], bool]) -> bool:
+    end = time.monotonic() + 10
+    while not predicate() and time.monotonic() < end:
+        time.sleep(0.02)
+    return predicate()

@@ -159,7 +159,7 @@ class Notifier:
             except Exception as error:  # any failure is retried: the person must hear
                 self.failures += 1
                 log.warning(
-                    "notice for exception #%d by %s failed (%s); retrying in %.0fs",
+                    "notice for exception #%d by %s failed (%s); retrying in %.1fs",
                     notice.item_id,
                     name,
                     type(error).__name__,
