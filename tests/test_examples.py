@@ -1,0 +1,276 @@
+"""Every example in examples/ runs against a live sidecar (``prefcenter serve``) on loopback.
+
+The sidecar is the real console script in a subprocess; outgoing mail goes to a real
+aiosmtpd relay that keeps what it receives; each example runs as its own process with
+settings only from ``PREFCENTER_*`` variables, as a user would run it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import dkim
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from prefcenter.center import PreferenceCenter
+from prefcenter.config import Settings, load_settings
+from prefcenter.model import Reason, Source
+from tests.conftest import TEST_PEPPER, TEST_SECRET, free_port, skip_or_fail
+from tests.dkim_keys import resolver, write_rsa_key
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+BIN = Path(sys.executable).parent
+API_KEY = "examples-api-key"
+
+
+@dataclass
+class Relay:
+    """An SMTP relay on loopback that keeps every message it is given."""
+
+    received: list[tuple[str, list[str], EmailMessage]] = field(default_factory=list)
+    raw: dict[str, bytes] = field(default_factory=dict)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        self.raw[str(message["Message-ID"])] = envelope.original_content or envelope.content
+        return "250 OK"
+
+
+@dataclass
+class Live:
+    """The running sidecar and everything an example needs to reach it."""
+
+    env: dict[str, str]
+    settings: Settings
+    relay: Relay
+    base_url: str
+    dns: dict[str, bytes]
+    tmp: Path
+
+    def run(self, *argv: str, extra: dict[str, str] | None = None) -> str:
+        result = subprocess.run(
+            [str(a) for a in argv],
+            env={**self.env, **(extra or {})},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=self.tmp,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    def center(self, **overrides: Any) -> PreferenceCenter:
+        values = {k[len("PREFCENTER_") :].lower(): v for k, v in self.env.items()
+                  if k.startswith("PREFCENTER_") and k != "PREFCENTER_CLI"}  # fmt: skip
+        values.update(overrides)
+        return PreferenceCenter(load_settings(values, environ={}, generate_dev_keys=False))
+
+    def file(self, name: str, lines: list[str]) -> Path:
+        path = self.tmp / name
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    tmp = tmp_path_factory.mktemp("examples")
+    key_file, txt = write_rsa_key(tmp)
+    http_port, smtp_port = free_port(), free_port()
+    relay = Relay()
+    controller = Controller(relay, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    base_url = f"http://127.0.0.1:{http_port}"
+    env = {
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+        "HOME": str(tmp),
+        "PYTHONPATH": str(ROOT / "src"),
+        "PREFCENTER_DATABASE": f"sqlite:///{tmp / 'prefcenter.db'}",
+        "PREFCENTER_SECRET": TEST_SECRET,
+        "PREFCENTER_PEPPER": TEST_PEPPER,
+        "PREFCENTER_VAR_DIR": str(tmp / "var"),
+        "PREFCENTER_BASE_URL": base_url,
+        "PREFCENTER_HTTP": f"127.0.0.1:{http_port}",
+        "PREFCENTER_SMTP": f"127.0.0.1:{smtp_port}",
+        "PREFCENTER_MAIL_DOMAIN": "unsub.example.com",
+        "PREFCENTER_API_KEYS": API_KEY,
+        "PREFCENTER_FREQUENCY_CAP": "2/7d",
+        "PREFCENTER_NOTIFY_RELAY": f"127.0.0.1:{controller.port}",
+        "PREFCENTER_DKIM_DOMAIN": "example.com",
+        "PREFCENTER_DKIM_SELECTOR": "news",
+        "PREFCENTER_DKIM_KEY_FILE": str(key_file),
+        "PREFCENTER_CLI": str(BIN / "prefcenter"),
+    }
+    log = (tmp / "sidecar.log").open("w")
+    server = subprocess.Popen(
+        [str(BIN / "prefcenter"), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("sidecar did not start: " + (tmp / "sidecar.log").read_text())
+            time.sleep(0.1)
+        settings = load_settings(
+            {k[len("PREFCENTER_") :].lower(): v for k, v in env.items()
+             if k.startswith("PREFCENTER_") and k != "PREFCENTER_CLI"},
+            environ={}, generate_dev_keys=False,
+        )  # fmt: skip
+        yield Live(env, settings, relay, base_url, {"news._domainkey.example.com": txt}, tmp)
+    finally:
+        server.terminate()  # SIGTERM: the graceful stop the systemd unit relies on
+        assert server.wait(timeout=20) == 0
+        log.close()
+        controller.stop()
+
+
+def _mail_to(live: Live, recipient: str) -> list[tuple[str, EmailMessage]]:
+    return [(frm, msg) for frm, rcpts, msg in live.relay.received if rcpts == [recipient]]
+
+
+def test_newsletter_filters_stamps_with_dkim_and_records(live: Live) -> None:
+    people = [f"news{i}@example.org" for i in range(4)]
+    with live.center() as center:
+        center.suppress(people[3], reason="asked", source=Source.CLI, evidence=None)
+    recipients = live.file("news.txt", [*people, "not an address", "NEWS0@example.org"])
+
+    out = live.run(sys.executable, EXAMPLES / "newsletter.py", recipients, "--topic", "weekly")
+    assert json.loads(out) == {
+        "sent": 3,
+        "refused": {"duplicate": 1, "invalid": 1, "unsubscribed_global": 1},
+    }
+    assert _mail_to(live, people[3]) == []
+    for person in people[:3]:
+        ((envelope_from, message),) = _mail_to(live, person)
+        assert envelope_from.startswith("bounces+") and envelope_from.endswith("@unsub.example.com")
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        raw = live.relay.raw[str(message["Message-ID"])]  # the bytes as they crossed the wire
+        assert b"DKIM-Signature" in raw
+        assert dkim.verify(raw, dnsfunc=resolver(live.dns))
+
+    # The recipient clicks one-click in their mail client: the link reaches the live sidecar.
+    (_, message) = _mail_to(live, people[1])[0]
+    link = str(message["List-Unsubscribe"]).split("<", 2)[1].split(">")[0]
+    assert link.startswith(live.base_url + "/u/")
+    answer = httpx.post(link, content=b"List-Unsubscribe=One-Click", timeout=10,
+                        headers={"content-type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert answer.status_code == 200
+
+    again = json.loads(
+        live.run(sys.executable, EXAMPLES / "newsletter.py", recipients, "--topic", "weekly")
+    )
+    assert again["sent"] == 2
+    assert again["refused"]["unsubscribed_topic"] == 1
+    # Two recorded sends each: the store-wide cap (2 per 7 days) now holds people[0] back.
+    with live.center() as center:
+        assert center.check(people[0], "weekly").reason is Reason.FREQUENCY_CAP
+        assert center.check(people[1], "weekly").reason is Reason.UNSUBSCRIBED_TOPIC
+
+
+def test_async_sender_checks_in_threads_and_records(live: Live) -> None:
+    people = [f"async{i}@example.org" for i in range(5)]
+    with live.center() as center:
+        center.suppress(people[0], hard=True, reason="bounce", source=Source.BOUNCE, evidence="d1")
+    recipients = live.file("async.txt", [*people, "broken@"])
+    out = live.run(sys.executable, EXAMPLES / "async_sender.py", recipients, "--topic", "offers")
+    assert json.loads(out) == {"hard_suppressed": 1, "invalid": 1, "sent": 4}
+    for person in people[1:]:
+        ((_, message),) = _mail_to(live, person)
+        assert "/u/" in str(message["List-Unsubscribe"])
+    with live.center(frequency_cap="1/7d") as center:
+        assert center.check(people[1], "offers").reason is Reason.FREQUENCY_CAP
+
+
+def test_curl_sender_uses_only_the_api(live: Live) -> None:
+    if shutil.which("jq") is None:
+        skip_or_fail("jq is not installed (curl_sender.sh reads JSON with it)")
+    people = [f"curl{i}@example.org" for i in range(3)]
+    with live.center() as center:
+        center.suppress("curl-out@example.org", source=Source.CLI, evidence=None)
+    recipients = live.file("curl.txt", [*people, "curl-out@example.org"])
+    script = EXAMPLES / "curl_sender.sh"
+    extra = {"PREFCENTER_API_KEY": API_KEY}
+    first = live.run("sh", script, recipients, "offers", extra=extra)
+    assert [line for line in first.splitlines() if line.startswith("send ")] == [
+        f"send {p}" for p in people
+    ]
+    assert first.splitlines()[-1] == "sent 3; refused: unsubscribed_global=1"
+    live.run("sh", script, recipients, "offers", extra=extra)
+    # Both runs' sends were recorded through /v1/sends: the cap of 2 per 7 days is reached.
+    third = live.run("sh", script, recipients, "offers", extra=extra)
+    assert third.splitlines() == ["sent 0; refused: frequency_cap=3 unsubscribed_global=1"]
+
+
+def test_curl_sender_stops_on_a_wrong_key(live: Live) -> None:
+    recipients = live.file("curl-bad.txt", ["someone@example.org"])
+    result = subprocess.run(
+        ["sh", str(EXAMPLES / "curl_sender.sh"), str(recipients)],
+        env={**live.env, "PREFCENTER_API_KEY": "wrong"},
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "send " not in result.stdout
+
+
+def test_import_list_keeps_rows_byte_for_byte(live: Live) -> None:
+    with live.center() as center:
+        center.suppress("bought-out@example.org", topic="offers", source=Source.CLI, evidence=None)
+    rows = [
+        "name,email,city",
+        "Ann,bought1@example.org,Oslo",
+        'Bob,bought-out@example.org,"Bergen, NO"',
+        "Cy,no-at-sign,Oslo",
+        "Di,BOUGHT1@example.org,Oslo",
+        "Ed,bought2@example.org,Ås",
+    ]
+    source = live.file("bought.csv", rows)
+    output = live.tmp / "sendable.csv"
+    out = live.run("sh", EXAMPLES / "import_list.sh", source, output, "offers")
+    kept = output.read_text(encoding="utf-8")
+    assert kept == "\n".join([rows[0], rows[1], rows[5]]) + "\n"
+    assert [r["email"] for r in csv.DictReader(io.StringIO(kept))] == [
+        "bought1@example.org",
+        "bought2@example.org",
+    ]
+    summary = json.dumps(json.loads(out))
+    for reason in ("unsubscribed_topic", "invalid", "duplicate"):
+        assert reason in summary
+
+
+def test_call_centre_checks_voice_before_dialling_and_records_the_call(live: Live) -> None:
+    with live.center() as center:
+        center.suppress("+14155550123", channel="voice", reason="do not call", source=Source.CLI,
+                        evidence=None)  # fmt: skip
+    numbers = live.file("numbers.txt", ["+14155550123", "+14155550124", "12"])
+    extra = {"PREFCENTER_FREQUENCY_CAP": "1/7d"}
+    first = live.run("sh", EXAMPLES / "call_centre.sh", numbers, "agent-17", extra=extra)
+    assert first.splitlines() == ["SKIP +14155550123", "DIAL +14155550124", "BAD 12"]
+    # The call was recorded: the next agent is held back by the cap (one call per week).
+    second = live.run("sh", EXAMPLES / "call_centre.sh", numbers, "agent-18", extra=extra)
+    assert second.splitlines() == ["SKIP +14155550123", "SKIP +14155550124", "BAD 12"]
+    with live.center(frequency_cap="1/7d") as center:
+        decision = center.check("+14155550124", channel="voice")
+    assert decision.reason is Reason.FREQUENCY_CAP
