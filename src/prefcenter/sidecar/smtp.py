@@ -25,6 +25,7 @@ from prefcenter.inbound.inbox import Inbox, Outcome
 from prefcenter.inbound.mailbox import MailboxKind, parse_recipient
 from prefcenter.inbound.notify import OPENED, OVERDUE, Notice, Notifier
 from prefcenter.sidecar.smtp_limits import (
+    RCPT_OVERRUN,
     ConnectionGate,
     LimitedSMTP,
     command_limits,
@@ -64,6 +65,11 @@ class SmtpHandler:
                 # A forged or outdated token: accepted, and a person decides (queued).
                 log.info("accepting a %s address whose token does not verify", mailbox.kind)
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            envelope.rcpt_overrun = getattr(envelope, "rcpt_overrun", 0) + 1
+            if envelope.rcpt_overrun > RCPT_OVERRUN:
+                # A flood, not a relay: the reply is written before the close runs.
+                server.loop.call_soon(server.transport.close)
+                return "421 4.7.0 Too many recipients in one transaction; closing"
             return "452 4.5.3 Too many recipients; send the rest in another transaction"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Recipient OK"
@@ -149,7 +155,7 @@ class SmtpSidecar:
             hostname=self.settings.mail_domain,
             ident="prefcenter",
             timeout=self.settings.smtp_timeout.total_seconds(),
-            command_call_limit=command_limits(self.settings.max_recipients),
+            command_call_limit=command_limits(),
             loop=asyncio.get_running_loop(),
         )
 
