@@ -118,7 +118,7 @@ def live_sidecar(settings: Settings) -> Iterator[LiveSidecar]:
     center = FaultyCenter(real)
     sidecar = HttpSidecar(center, settings, host="127.0.0.1", port=0, graceful_timeout=5)
     ready = threading.Event()
-    stop: list[Callable[[], None]] = []
+    stop: list[Callable[[], object]] = []
     thread = threading.Thread(target=_run_server, args=(sidecar, ready, stop), daemon=True)
     thread.start()
     if not ready.wait(10):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,12 +27,23 @@ def preferences_path(center: Any, address: str, topic: str | None = None) -> str
     return path_of(center.preferences_url(address, topic))
 
 
-def post_many(base_url: str, paths: list[str], body: bytes = ONE_CLICK) -> list[httpx.Response]:
-    """POST one-click bodies to every path at once, each on its own connection."""
+def post_many(
+    base_url: str,
+    paths: list[str],
+    body: bytes = ONE_CLICK,
+    after: Callable[[int, httpx.Response], None] | None = None,
+) -> list[httpx.Response]:
+    """POST one-click bodies to every path at once, each on its own connection.
 
-    def post(path: str) -> httpx.Response:
+    ``after(index, response)`` runs in the requesting thread the moment its answer arrives.
+    """
+
+    def post(index: int) -> httpx.Response:
         with httpx.Client(base_url=base_url, timeout=20) as client:
-            return client.post(path, content=body, headers={"content-type": FORM})
+            response = client.post(paths[index], content=body, headers={"content-type": FORM})
+        if after is not None:
+            after(index, response)
+        return response
 
     with ThreadPoolExecutor(max_workers=len(paths)) as pool:
-        return list(pool.map(post, paths))
+        return list(pool.map(post, range(len(paths))))
