@@ -97,7 +97,7 @@ class LiveSidecar:
 
 
 def _run_server(
-    sidecar: HttpSidecar, ready: threading.Event, stop: list[Callable[[], None]]
+    sidecar: HttpSidecar, ready: threading.Event, stop: list[Callable[[], object]]
 ) -> None:
     async def main() -> None:
         await sidecar.start()
