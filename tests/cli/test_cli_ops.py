@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Source
-from tests.cli.conftest import Prefcenter, one_error_line
+from tests.cli.conftest import Prefcenter
 
 RAW = b"From: Carol <carol@example.com>\r\nSubject: please stop\r\n\r\nTake me off your list.\r\n"
 
@@ -75,19 +75,10 @@ def test_exceptions_queue(prefcenter: Prefcenter) -> None:
 
     raw = prefcenter("exceptions", "show", str(item.id), "--raw")
     assert raw.stdout.encode() == RAW.replace(b"\r\n", b"\n") or raw.stdout.encode() == RAW
-    shown = json.loads(prefcenter("exceptions", "show", str(item.id), "--json").stdout)
-    assert "Take me off your list." in shown["raw"]
 
     report = json.loads(prefcenter("report", "--json").stdout)
     assert report["exceptions"]["open"] == 1
     assert [o["id"] for o in report["exceptions"]["overdue"]] == [item.id]
-
-    neither = prefcenter("exceptions", "resolve", str(item.id), "--reason", "x")
-    assert neither.returncode == 2
-    assert "Give exactly one of --suppress ADDRESS or --dismiss." in neither.stderr
-    missing = prefcenter("exceptions", "show", "999")
-    assert missing.returncode == 2
-    assert one_error_line(missing).startswith("Error: Exception 999 does not exist")
 
     done = prefcenter(
         "exceptions", "resolve", str(item.id), "--suppress", "carol@example.com",

@@ -45,7 +45,8 @@ def test_check_suppress_resubscribe(prefcenter: Prefcenter) -> None:
     assert prefcenter("check", "alice@example.com").returncode == 0
 
 
-def test_topic_and_hard_suppressions(prefcenter: Prefcenter) -> None:
+def test_topic_and_hard_suppressions(prefcenter_sqlite: Prefcenter) -> None:
+    prefcenter = prefcenter_sqlite
     prefcenter("suppress", "carol@example.com", "--topic", "news")
     assert prefcenter("check", "carol@example.com", "--topic", "news").returncode == 1
     assert prefcenter("check", "carol@example.com", "--topic", "offers").returncode == 0
@@ -69,6 +70,13 @@ def test_bad_input_is_one_line_and_exit_2(prefcenter_sqlite: Prefcenter) -> None
     assert blank.returncode == 2
     one_error_line(blank)
 
+    neither = prefcenter_sqlite("exceptions", "resolve", "1", "--reason", "x")
+    assert neither.returncode == 2
+    assert "Give exactly one of --suppress ADDRESS or --dismiss." in neither.stderr
+    missing = prefcenter_sqlite("exceptions", "show", "999")
+    assert missing.returncode == 2
+    assert one_error_line(missing).startswith("Error: Exception 999 does not exist")
+
     setting = prefcenter_sqlite("check", "a@example.com", PREFCENTER_VIOLATION_GRACE="soon")
     assert setting.returncode == 2
     assert one_error_line(setting).startswith("Error: Setting VIOLATION_GRACE has value 'soon'")
@@ -82,7 +90,8 @@ def test_unreachable_store_exits_3(prefcenter_sqlite: Prefcenter) -> None:
     assert one_error_line(result).startswith("Error: ")
 
 
-def test_history_in_time_order(prefcenter: Prefcenter) -> None:
+def test_history_in_time_order(prefcenter_sqlite: Prefcenter) -> None:
+    prefcenter = prefcenter_sqlite
     prefcenter("suppress", "dave@example.com", "--reason", "first")
     prefcenter("resubscribe", "dave@example.com", "--reason", "ticket 4711")
     prefcenter("suppress", "Dave@Example.com", "--topic", "news")
@@ -102,7 +111,8 @@ def test_history_in_time_order(prefcenter: Prefcenter) -> None:
     )
 
 
-def test_forget_keeps_the_opt_out(prefcenter: Prefcenter) -> None:
+def test_forget_keeps_the_opt_out(prefcenter_sqlite: Prefcenter) -> None:
+    prefcenter = prefcenter_sqlite
     prefcenter("suppress", "erin@example.com")
     result = prefcenter("forget", "erin@example.com")
     assert (result.returncode, result.stdout) == (0, "erin@example.com  forgotten\n")
@@ -124,7 +134,8 @@ def test_link_prints_headers_and_links(prefcenter_sqlite: Prefcenter) -> None:
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n" in text
 
 
-def test_link_identities_and_all_channels(prefcenter: Prefcenter) -> None:
+def test_link_identities_and_all_channels(prefcenter_sqlite: Prefcenter) -> None:
+    prefcenter = prefcenter_sqlite
     linked = prefcenter(
         "link-identities", "frank@example.com", "+1 415 555 0100", "--second-channel", "sms"
     )
@@ -134,7 +145,8 @@ def test_link_identities_and_all_channels(prefcenter: Prefcenter) -> None:
     assert sms.returncode == 1
 
 
-def test_record_sent_for_scripts(prefcenter: Prefcenter) -> None:
+def test_record_sent_for_scripts(prefcenter_sqlite: Prefcenter) -> None:
+    prefcenter = prefcenter_sqlite
     result = prefcenter(
         "record-sent", "+14155550123", "--channel", "voice", "--topic", "offers",
         "--sender", "agent-17", "--message-id", "call-1",

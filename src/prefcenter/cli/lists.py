@@ -59,7 +59,9 @@ def _summary_text(summary: FilterSummary) -> str:
 
 
 @main.command("filter")
-@click.argument("path", metavar="LIST.csv", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument(
+    "path", metavar="LIST.csv", type=click.Path(exists=True, dir_okay=False, allow_dash=True)
+)
 @click.option("--column", default=None, help="Header name or 0-based index of the address.")
 @topic_option("Topic the mailing is about; omitted: all marketing.")
 @channel_option()

@@ -1,0 +1,101 @@
+"""filter (the uploaded-list guard) and export, through the real command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from prefcenter.model import Source
+from tests.cli.conftest import Prefcenter, one_error_line
+
+LIST = (
+    b"id,Email,name\r\n"
+    b'1,alice@example.com,"Alice, A."\r\n'
+    b"2,bob@example.com,Bob\r\n"
+    b'3,BOB+promo@Example.com,"Bob ""again"""\r\n'
+    b"4,not-an-address,Nobody\r\n"
+    b"5,carol@example.com,Carol\r\n"
+    b"6,dave@example.com,Dave\r\n"
+)
+
+
+def test_filter_drops_suppressed_invalid_and_duplicates(prefcenter: Prefcenter) -> None:
+    with prefcenter.center() as center:
+        center.suppress("alice@example.com", source=Source.API, evidence="r-1")
+        center.suppress("dave@example.com", topic="offers", source=Source.API, evidence="r-2")
+    source = prefcenter.tmp_path / "list.csv"
+    source.write_bytes(LIST)
+    out = prefcenter.tmp_path / "out.csv"
+
+    result = prefcenter("filter", str(source), "--topic", "offers", "-o", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    assert out.read_bytes() == (
+        b"id,Email,name\r\n2,bob@example.com,Bob\r\n5,carol@example.com,Carol\r\n"
+    )
+    assert json.loads(result.stdout) == {
+        "read": 6, "sendable": 2, "suppressed": 2, "invalid": 1, "duplicate": 1,
+        "refused": {"duplicate": 1, "invalid": 1, "unsubscribed_global": 1,
+                    "unsubscribed_topic": 1},
+        "blank": 0, "header": True, "column": "Email", "encoding": "utf-8",
+    }  # fmt: skip
+
+    # Without -o the rows go to stdout and the human summary to stderr.
+    piped = prefcenter("filter", str(source), "--column", "email")
+    assert piped.stdout.replace("\n", "\r\n") == (
+        "id,Email,name\r\n2,bob@example.com,Bob\r\n5,carol@example.com,Carol\r\n"
+        "6,dave@example.com,Dave\r\n"
+    )
+    assert "read       6\nsendable   3\nsuppressed 1\n" in piped.stderr
+
+
+def test_filter_one_address_per_line_from_stdin(prefcenter_sqlite: Prefcenter) -> None:
+    prefcenter_sqlite("suppress", "x@example.com")
+    result = prefcenter_sqlite("filter", "-", input="a@example.com\nX@Example.com\nb@example.com\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "a@example.com\nb@example.com\n"
+    assert "column     #0 (no header)" in result.stderr
+
+
+def test_filter_errors(prefcenter_sqlite: Prefcenter) -> None:
+    source = prefcenter_sqlite.tmp_path / "list.csv"
+    source.write_bytes(b"id,name\n1,Ann\n")
+    result = prefcenter_sqlite("filter", str(source), "--column", "mail")
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        "Error: Column 'mail' is not in the header (columns: 'id', 'name'); "
+        "pass --column with one of those names or a 0-based index."
+    )
+    missing = prefcenter_sqlite("filter", "nope.csv")
+    assert missing.returncode == 2
+    assert "'nope.csv'" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_export_csv_and_json(prefcenter: Prefcenter) -> None:
+    prefcenter("suppress", "alice@example.com", "--reason", "asked by phone")
+    with prefcenter.center() as center:
+        center.suppress("bob@example.com", topic="news", source=Source.CLI, evidence="r-0")
+        center.suppress("gone@example.com", source=Source.API, evidence="r-1")
+        center.forget("gone@example.com", source=Source.API, evidence="r-2")
+
+    exported = prefcenter("export")
+    assert exported.returncode == 0, exported.stderr
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert sorted((r["address"], r["scope"], r["topic"]) for r in rows) == [
+        ("alice@example.com", "global", ""), ("bob@example.com", "topic", "news")
+    ]  # fmt: skip
+    alice = next(r for r in rows if r["address"] == "alice@example.com")
+    assert (alice["reason"], alice["source"], alice["channel"]) == (
+        "asked by phone",
+        "cli",
+        "email",
+    )
+
+    target = prefcenter.tmp_path / "all.json"
+    assert prefcenter("export", "--format", "json", "--all", "-o", str(target)).returncode == 0
+    items = json.loads(target.read_text())
+    assert len(items) == 3
+    assert sorted(str(i["address"]) for i in items) == [
+        "None", "alice@example.com", "bob@example.com"
+    ]  # fmt: skip
+    assert all(len(i["identity_hash"]) == 32 for i in items)
