@@ -70,7 +70,8 @@ class Changes(QueueChanges):
         """Stop contact: hard (nothing at all), global (all marketing) or one topic.
 
         ``all_channels`` makes it person-wide: every linked identity, now or later.
-        Returns True when a suppression was added or widened.
+        Returns True when a suppression was added (a person-wide one is added beside any
+        channel opt-out the identity already has).
         """
         identity = self._subject(recipient, channel)
         topic = None if hard else check_topic(topic)

@@ -430,3 +430,30 @@ def test_tokens_round_trip_to_identity_and_topic(center: PreferenceCenter) -> No
     identity = center.identity_from_claims(claims)
     assert (identity.address, identity.hash) == (ALICE, center.identity(ALICE).hash)
     assert reason(center, identity, "news") == "unsubscribed_topic"
+
+
+def test_lifting_a_person_wide_opt_out_keeps_a_channel_opt_out(center: PreferenceCenter) -> None:
+    phone = "+14155550100"
+    center.suppress(ALICE, source=Source.ONE_CLICK)  # Alice's own email opt-out
+    center.link(ALICE, phone, second_channel="sms", source=Source.API)
+    center.suppress(phone, channel="sms", all_channels=True, source=Source.API)
+    assert center.resubscribe(phone, channel="sms", reason="texts again", source=Source.API)
+    assert reason(center, phone, channel="sms") == "allowed"
+    assert reason(center, ALICE) == "unsubscribed_global"
+
+
+def test_export_pages_through_every_suppression(center: PreferenceCenter) -> None:
+    from prefcenter.store import base
+
+    people = [f"user{n}@example.com" for n in range(23)]
+    with center.transaction() as changes:
+        for person in people:
+            changes.suppress(person, source=Source.IMPORT)
+            changes.suppress(person, all_channels=True, source=Source.IMPORT)
+    original, base.PAGE = base.PAGE, 4
+    try:
+        exported = list(center.export())
+    finally:
+        base.PAGE = original
+    assert len(exported) == 46
+    assert sorted({s.address for s in exported}) == sorted(people)

@@ -108,21 +108,21 @@ class SqlStore:
 
     # -- scans -------------------------------------------------------------------
     def export(self) -> Iterator[Suppression]:
-        last: list[Any] = [b"", -1, b""]
+        last: list[Any] = [b"", -1, b"", -1]
         base = (
             f"SELECT {SUPPRESSION_COLUMNS} FROM suppressions s "
             "LEFT JOIN identities i ON i.hash = s.hash LEFT JOIN topics t ON t.digest = s.topic "
-            "WHERE s.hash > ? OR (s.hash = ? AND (s.scope > ? OR (s.scope = ? AND s.topic > ?))) "
-            f"ORDER BY s.hash, s.scope, s.topic LIMIT {PAGE}"
+            "WHERE (s.hash, s.scope, s.topic, s.all_channels) > (?, ?, ?, ?) "
+            f"ORDER BY s.hash, s.scope, s.topic, s.all_channels LIMIT {PAGE}"
         )
         while True:
             with self.session() as session:
-                rows = session._rows(base, [last[0], last[0], last[1], last[1], last[2]])
+                rows = session._rows(base, last)
             for row in rows:
                 yield suppression_from_row(row)
             if len(rows) < PAGE:
                 return
-            last = [bytes(rows[-1][0]), rows[-1][2], bytes(rows[-1][3])]
+            last = [bytes(rows[-1][0]), rows[-1][2], bytes(rows[-1][3]), rows[-1][7]]
 
     def events(
         self, since: datetime | None = None, until: datetime | None = None

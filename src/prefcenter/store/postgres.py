@@ -51,9 +51,12 @@ class PostgresStore(SqlStore):
         url: a ``postgresql://`` connection URL.
         fingerprint: the pepper fingerprint; a database made with another one is refused.
         max_size: largest number of pooled connections.
+        timeout: seconds to wait for a connection before StoreUnavailable.
     """
 
-    def __init__(self, url: str, *, fingerprint: str, max_size: int = 8) -> None:
+    def __init__(
+        self, url: str, *, fingerprint: str, max_size: int = 8, timeout: float = POOL_TIMEOUT
+    ) -> None:
         super().__init__()
         if psycopg is None:
             raise StoreUnavailable(
@@ -67,17 +70,18 @@ class PostgresStore(SqlStore):
             blob="BYTEA",
             link_lock=f"SELECT pg_advisory_xact_lock({LINK_LOCK})",
         )
+        self._pool = psycopg_pool.ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            kwargs={"autocommit": True},
+            timeout=timeout,
+            open=False,
+        )
         try:
-            self._pool = psycopg_pool.ConnectionPool(
-                url,
-                min_size=1,
-                max_size=max_size,
-                kwargs={"autocommit": True},
-                timeout=POOL_TIMEOUT,
-                open=False,
-            )
-            self._pool.open(wait=True, timeout=POOL_TIMEOUT)
+            self._pool.open(wait=True, timeout=timeout)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+            self._pool.close()
             raise self._translate(error) from None
         try:
             with self._begin() as conn:

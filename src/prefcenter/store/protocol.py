@@ -118,7 +118,7 @@ class Session(Protocol):
         source: Source,
         at: datetime,
     ) -> bool:
-        """Add a suppression, or widen an existing one to every channel; True if changed."""
+        """Add a suppression (person-wide ones on the group); True if it was new."""
 
     def lift(self, identity_hash: bytes, scope: Scope, topic: bytes) -> bool:
         """Remove a suppression from the identity and person-wide ones of its group."""

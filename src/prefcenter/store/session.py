@@ -263,12 +263,13 @@ class SqlSession:
             # A person-wide opt-out lives on the group, so identities linked later are covered.
             self._lock_links()
             target = self.group(identity_hash) or identity_hash
-        key = [target, SCOPE_CODE[scope], topic_key(topic)]
         inserted = self._one(
             "INSERT INTO suppressions(hash, scope, topic, channel, all_channels, created_at, "
             "source, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING 1",
             [
-                *key,
+                target,
+                SCOPE_CODE[scope],
+                topic_key(topic),
                 CHANNEL_CODE[channel],
                 int(all_channels),
                 to_ms(at),
@@ -276,18 +277,7 @@ class SqlSession:
                 reason or None,
             ],
         )
-        if inserted is not None:
-            return True
-        if all_channels:
-            return (
-                self._exec(
-                    "UPDATE suppressions SET all_channels = 1 "
-                    "WHERE hash = ? AND scope = ? AND topic = ? AND all_channels = 0",
-                    key,
-                )
-                > 0
-            )
-        return False
+        return inserted is not None
 
     def lift(self, identity_hash: bytes, scope: Scope, topic: bytes) -> bool:
         root = self.group(identity_hash)
@@ -362,7 +352,7 @@ class SqlSession:
             "INSERT INTO suppressions(hash, scope, topic, channel, all_channels, created_at, "
             "source, reason) SELECT ?, scope, topic, channel, 1, created_at, source, reason "
             "FROM suppressions WHERE hash = ? AND all_channels = 1 "
-            "ON CONFLICT (hash, scope, topic) DO UPDATE SET all_channels = 1, created_at = "
+            "ON CONFLICT (hash, scope, topic, all_channels) DO UPDATE SET created_at = "
             "CASE WHEN excluded.created_at < suppressions.created_at "
             "THEN excluded.created_at ELSE suppressions.created_at END",
             [root, other],

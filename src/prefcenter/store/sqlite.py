@@ -39,12 +39,14 @@ def _rows(hashes: Sequence[bytes]) -> Iterator[tuple[bytes]]:
         yield (value,)
 
 
-def translate(error: BaseException, path: str) -> StoreUnavailable:
+def translate(
+    error: BaseException, path: str, waited_ms: int = BUSY_TIMEOUT_MS
+) -> StoreUnavailable:
     """A database error as the exception callers handle: busy (retry) or unavailable."""
     text = str(error)
     if "locked" in text or "busy" in text:
         return StoreBusy(
-            f"SQLite database {path!r} stayed locked past {BUSY_TIMEOUT_MS} ms ({text}); "
+            f"SQLite database {path!r} stayed locked past {waited_ms} ms ({text}); "
             "retry later or move busy deployments to PostgreSQL."
         )
     return StoreUnavailable(
@@ -59,10 +61,14 @@ class SqliteStore(SqlStore):
     Args:
         path: the database file; its directory is created if missing.
         fingerprint: the pepper fingerprint; a file made with another one is refused.
+        busy_timeout_ms: how long a writer waits for the lock before StoreBusy.
     """
 
-    def __init__(self, path: str | Path, *, fingerprint: str) -> None:
+    def __init__(
+        self, path: str | Path, *, fingerprint: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS
+    ) -> None:
         super().__init__()
+        self.busy_timeout_ms = busy_timeout_ms
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
         self.dialect = Dialect(name="sqlite", placeholder="?", blob="BLOB")
@@ -80,7 +86,7 @@ class SqliteStore(SqlStore):
         try:
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.Error as error:
-            raise translate(error, self.path) from None
+            raise translate(error, self.path, self.busy_timeout_ms) from None
         with self._begin() as conn:
             sqlite_migrations.apply(conn)
             check_meta(self._session(conn), fingerprint, self.url)
@@ -95,14 +101,14 @@ class SqliteStore(SqlStore):
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=0
             )
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             # Durability first: an acknowledged opt-out survives a power cut.
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA temp_store=MEMORY")
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS chunk(h BLOB PRIMARY KEY) WITHOUT ROWID")
         except sqlite3.Error as error:
-            raise translate(error, self.path) from None
+            raise translate(error, self.path, self.busy_timeout_ms) from None
         self._local.conn = conn
         with self._lock:
             self._connections.append(conn)
@@ -117,19 +123,19 @@ class SqliteStore(SqlStore):
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
-            raise translate(error, self.path) from None
+            raise translate(error, self.path, self.busy_timeout_ms) from None
         try:
             yield conn
         except BaseException as failure:
             _rollback(conn)
             if _unavailable(failure):
-                raise translate(failure, self.path) from None
+                raise translate(failure, self.path, self.busy_timeout_ms) from None
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as error:
             _rollback(conn)
-            raise translate(error, self.path) from None
+            raise translate(error, self.path, self.busy_timeout_ms) from None
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -142,7 +148,7 @@ class SqliteStore(SqlStore):
             _rollback(conn)
             if not _unavailable(error):
                 raise
-            raise translate(error, self.path) from None
+            raise translate(error, self.path, self.busy_timeout_ms) from None
         except BaseException:
             _rollback(conn)
             raise
