@@ -214,7 +214,7 @@ def test_a_bug_while_deciding_answers_451(smtp: RunningSidecar, monkeypatch: Any
     def broken(*args: Any) -> Any:
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(smtp.sidecar.inbox, "deliver", broken)
+    monkeypatch.setattr(smtp.sidecar.inbox, "prepare", broken)
     assert smtp.send(b"Subject: x\r\n\r\n", [mailto(smtp.center)])[0] == 451
 
 
@@ -232,7 +232,7 @@ def test_a_bug_in_a_command_hook_answers_451_not_500(
 
 def test_stop_lets_an_in_flight_message_commit(tmp_path: Path) -> None:
     with running(tmp_path) as server:
-        real = server.sidecar.inbox.deliver
+        real = server.sidecar.inbox.prepare
         started = threading.Event()
 
         def slow(*args: Any) -> Any:
@@ -240,7 +240,7 @@ def test_stop_lets_an_in_flight_message_commit(tmp_path: Path) -> None:
             time.sleep(0.5)
             return real(*args)
 
-        server.sidecar.inbox.deliver = slow  # type: ignore[method-assign]
+        server.sidecar.inbox.prepare = slow  # type: ignore[method-assign]
         result: list[int] = []
         sender = threading.Thread(
             target=lambda: result.append(

@@ -13,7 +13,7 @@ is logged with the reason.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -57,6 +57,31 @@ class Outcome:
     exception: ExceptionItem | None = None
 
 
+Write = Callable[["Changes"], Outcome]
+
+
+class Plan:
+    """The writes one message causes, decided in advance; call it with a transaction."""
+
+    def __init__(self, writes: list[Write]) -> None:
+        self.writes = writes
+
+    def __call__(self, tx: Changes) -> list[Outcome]:
+        return [write(tx) for write in self.writes]
+
+
+def log_outcomes(outcomes: list[Outcome]) -> None:
+    """Log what a committed message did: mailbox, action, why, short identity only."""
+    for outcome in outcomes:
+        log.info(
+            "%s: %s (%s)%s",
+            outcome.mailbox.split("+")[0],
+            outcome.action,
+            outcome.detail,
+            f" identity {outcome.identity}" if outcome.identity else "",
+        )
+
+
 class Inbox:
     """Decides and commits what inbound mail means.
 
@@ -70,6 +95,20 @@ class Inbox:
         self.settings = center.settings
         self.dnsfunc = dnsfunc
 
+    def prepare(
+        self, raw: bytes, mailboxes: Sequence[Mailbox], mail_from: str | None = None
+    ) -> Plan:
+        """Decide what a message means, reading but never writing; never raises on input.
+
+        The slow parts (parsing, DKIM and its DNS lookups, ledger reads) happen here,
+        outside any write transaction, so the returned :class:`Plan` holds the write
+        lock only for its writes.
+        """
+        message = parse_message(raw)
+        evidence = message.message_id
+        unique = list({mailbox.key: mailbox for mailbox in mailboxes}.values())
+        return Plan([self._one(message, mailbox, mail_from, evidence) for mailbox in unique])
+
     def deliver(
         self, raw: bytes, mailboxes: Sequence[Mailbox], mail_from: str | None = None
     ) -> list[Outcome]:
@@ -78,60 +117,86 @@ class Inbox:
         Raises:
             Whatever the store raises (``StoreUnavailable``...): then nothing was committed.
         """
-        message = parse_message(raw)
-        evidence = message.message_id
-        unique = list({mailbox.key: mailbox for mailbox in mailboxes}.values())
+        plan = self.prepare(raw, mailboxes, mail_from)
         with self.center.transaction() as tx:
-            outcomes = [self._one(tx, message, mailbox, mail_from, evidence) for mailbox in unique]
-        for outcome in outcomes:
-            log.info(
-                "%s: %s (%s)%s",
-                outcome.mailbox.split("+")[0],
-                outcome.action,
-                outcome.detail,
-                f" identity {outcome.identity}" if outcome.identity else "",
-            )
+            outcomes = plan(tx)
+        log_outcomes(outcomes)
         return outcomes
 
     # -- one mailbox -------------------------------------------------------------
     def _one(
         self,
-        tx: Changes,
         message: InboundMessage,
         mailbox: Mailbox,
         mail_from: str | None,
         evidence: str,
-    ) -> Outcome:
+    ) -> Write:
         if mailbox.kind is MailboxKind.UNSUBSCRIBE and mailbox.token:
-            return self._tokened_unsubscribe(tx, message, mailbox, evidence)
+            return self._tokened_unsubscribe(message, mailbox, evidence)
         if mailbox.kind is MailboxKind.UNSUBSCRIBE:
-            return self._plain_unsubscribe(tx, message, mailbox, mail_from, evidence)
+            return self._plain_unsubscribe(message, mailbox, mail_from, evidence)
         if mailbox.kind is MailboxKind.BOUNCES:
-            return self._bounce(tx, message, mailbox, mail_from, evidence)
-        return self._complaint(tx, message, mailbox, evidence)
+            return self._bounce(message, mailbox, mail_from, evidence)
+        return self._complaint(message, mailbox, evidence)
 
     def _exception(
-        self, tx: Changes, message: InboundMessage, mailbox: Mailbox, why: str, evidence: str
-    ) -> Outcome:
-        item = tx.open_exception(
-            mailbox=str(mailbox.kind),
-            why=why,
-            raw=message.raw,
-            summary=message.summary(),
-            evidence=evidence,
-        )
-        return Outcome(mailbox.key, "exception", why, exception=item)
+        self, message: InboundMessage, mailbox: Mailbox, why: str, evidence: str
+    ) -> Write:
+        def write(tx: Changes) -> Outcome:
+            item = tx.open_exception(
+                mailbox=str(mailbox.kind),
+                why=why,
+                raw=message.raw,
+                summary=message.summary(),
+                evidence=evidence,
+            )
+            return Outcome(mailbox.key, "exception", why, exception=item)
+
+        return write
+
+    @staticmethod
+    def _ignored(mailbox: Mailbox, detail: str, identity: str | None = None) -> Write:
+        return lambda tx: Outcome(mailbox.key, "ignored", detail, identity)
+
+    @staticmethod
+    def _suppress(
+        mailbox: Mailbox,
+        identities: Sequence[Identity],
+        detail: str,
+        source: Source,
+        evidence: str,
+        *,
+        topic: str | None = None,
+        hard: bool = False,
+    ) -> Write:
+        def write(tx: Changes) -> Outcome:
+            changed = False
+            for identity in identities:
+                changed |= tx.suppress(
+                    identity,
+                    topic=topic,
+                    channel=identity.channel,
+                    hard=hard,
+                    reason=detail,
+                    source=source,
+                    evidence=evidence,
+                    requested_at=None,
+                )
+            action = "suppressed" if changed else "unchanged"
+            return Outcome(mailbox.key, action, detail, identities[0].short)
+
+        return write
 
     def _tokened_unsubscribe(
-        self, tx: Changes, message: InboundMessage, mailbox: Mailbox, evidence: str
-    ) -> Outcome:
+        self, message: InboundMessage, mailbox: Mailbox, evidence: str
+    ) -> Write:
         # The token is the request: act whatever the headers say (some clients mark
         # their mailto unsubscribe Auto-Submitted, and it is still the person's click).
         try:
             claims = self.center.verify_token(mailbox.token or "", Purpose.UNSUBSCRIBE)
         except TokenError as error:
             why = f"The unsubscribe token is not valid ({error.reason or type(error).__name__})."
-            return self._exception(tx, message, mailbox, why, evidence)
+            return self._exception(message, mailbox, why, evidence)
         identity = self.center.identity_from_claims(claims)
         topic = self.center.topic_name(claims.topic_digest) if claims.has_topic else None
         detail = f"mailto unsubscribe{f' from topic {topic}' if topic else ''}"
@@ -139,35 +204,23 @@ class Inbox:
             # An unknown topic digest cannot be honoured per topic: stop all marketing,
             # the reading that can only ever stop more mail, never less.
             detail = "mailto unsubscribe for an unknown topic, widened to all marketing"
-        changed = tx.suppress(
-            identity,
-            topic=topic,
-            channel=claims.channel,
-            reason=detail,
-            source=Source.MAILTO,
-            evidence=evidence,
-            requested_at=None,
-        )
-        return Outcome(
-            mailbox.key, "suppressed" if changed else "unchanged", detail, identity.short
-        )
+        return self._suppress(mailbox, [identity], detail, Source.MAILTO, evidence, topic=topic)
 
     def _plain_unsubscribe(
         self,
-        tx: Changes,
         message: InboundMessage,
         mailbox: Mailbox,
         mail_from: str | None,
         evidence: str,
-    ) -> Outcome:
+    ) -> Write:
         reply = classify_reply(message)
         if parse_bounce(message, mail_from=mail_from) is not None or looks_like_bounce(message):
-            return Outcome(mailbox.key, "ignored", "a delivery report, not a request")
+            return self._ignored(mailbox, "a delivery report, not a request")
         if reply.automatic or reply.out_of_office:
             if reply.unsubscribe_intent:
                 why = f"An automatic reply ({reply.reason}) that may ask to unsubscribe."
-                return self._exception(tx, message, mailbox, why, evidence)
-            return Outcome(mailbox.key, "ignored", f"automatic reply ({reply.reason})")
+                return self._exception(message, mailbox, why, evidence)
+            return self._ignored(mailbox, f"automatic reply ({reply.reason})")
         auth = authenticate(
             message,
             trusted_authserv_ids=self.settings.trusted_authserv_ids,
@@ -176,40 +229,34 @@ class Inbox:
         address = message.from_address
         if not auth.authenticated or address is None:
             why = f"Unsubscribe request without a token from an unproven sender: {auth.reason}"
-            return self._exception(tx, message, mailbox, why, evidence)
+            return self._exception(message, mailbox, why, evidence)
         try:
             identity = self.center.identity(address)
         except InvalidInput:
             why = "Unsubscribe request from a From address that is not usable."
-            return self._exception(tx, message, mailbox, why, evidence)
+            return self._exception(message, mailbox, why, evidence)
         detail = f"plain unsubscribe, sender proven by {auth.method} ({auth.domain})"
-        changed = tx.suppress(
-            identity, reason=detail, source=Source.MAILTO, evidence=evidence, requested_at=None
-        )
-        return Outcome(
-            mailbox.key, "suppressed" if changed else "unchanged", detail, identity.short
-        )
+        return self._suppress(mailbox, [identity], detail, Source.MAILTO, evidence)
 
     def _not_a_report(
-        self, tx: Changes, message: InboundMessage, mailbox: Mailbox, what: str, evidence: str
-    ) -> Outcome:
+        self, message: InboundMessage, mailbox: Mailbox, what: str, evidence: str
+    ) -> Write:
         reply = classify_reply(message)
         if (reply.automatic or reply.out_of_office) and not reply.unsubscribe_intent:
-            return Outcome(mailbox.key, "ignored", f"automatic reply ({reply.reason}), not {what}")
+            return self._ignored(mailbox, f"automatic reply ({reply.reason}), not {what}")
         why = f"A message at {mailbox.kind}@ that is not {what}."
-        return self._exception(tx, message, mailbox, why, evidence)
+        return self._exception(message, mailbox, why, evidence)
 
     def _bounce(
         self,
-        tx: Changes,
         message: InboundMessage,
         mailbox: Mailbox,
         mail_from: str | None,
         evidence: str,
-    ) -> Outcome:
+    ) -> Write:
         bounce = parse_bounce(message, mail_from=mail_from, mail_domain=self.settings.mail_domain)
         if bounce is None:
-            return self._not_a_report(tx, message, mailbox, "a bounce", evidence)
+            return self._not_a_report(message, mailbox, "a bounce", evidence)
         if mailbox.token:
             try:
                 claims = self.center.verify_token(mailbox.token, Purpose.BOUNCE)
@@ -217,52 +264,44 @@ class Inbox:
                 why = (
                     f"The return-path token is not valid ({error.reason or type(error).__name__})."
                 )
-                return self._exception(tx, message, mailbox, why, evidence)
+                return self._exception(message, mailbox, why, evidence)
             identity = self.center.identity_from_claims(claims)
-            return self._apply_bounce(tx, message, mailbox, bounce, bounce.kind, identity, evidence)
-        return self._untokened_bounce(tx, message, mailbox, bounce, evidence)
+            return self._apply_bounce(message, mailbox, bounce, bounce.kind, identity, evidence)
+        return self._untokened_bounce(message, mailbox, bounce, evidence)
 
     def _apply_bounce(
         self,
-        tx: Changes,
         message: InboundMessage,
         mailbox: Mailbox,
         bounce: Bounce,
         kind: BounceKind,
         identity: Identity,
         evidence: str,
-    ) -> Outcome:
+    ) -> Write:
         status = next((r.status for r in bounce.recipients if r.kind is kind and r.status), "")
         detail = f"{kind} bounce{f' {status}' if status else ''} ({bounce.format})"
         if kind is BounceKind.HARD:
-            changed = tx.suppress(
-                identity,
-                hard=True,
-                reason=detail,
-                source=Source.BOUNCE,
-                evidence=evidence,
-                requested_at=None,
-                channel=identity.channel,
-            )
-            return Outcome(
-                mailbox.key, "suppressed" if changed else "unchanged", detail, identity.short
-            )
+            return self._suppress(mailbox, [identity], detail, Source.BOUNCE, evidence, hard=True)
         if kind is BounceKind.SOFT:
-            tx.record_soft_bounce(
-                identity, channel=identity.channel, source=Source.BOUNCE, evidence=evidence
-            )
-            return Outcome(mailbox.key, "soft-bounce", detail, identity.short)
+
+            def write(tx: Changes) -> Outcome:
+                tx.record_soft_bounce(
+                    identity, channel=identity.channel, source=Source.BOUNCE, evidence=evidence
+                )
+                return Outcome(mailbox.key, "soft-bounce", detail, identity.short)
+
+            return write
         if kind in (BounceKind.DELAYED, BounceKind.DELIVERED):
-            return Outcome(mailbox.key, "ignored", detail, identity.short)
+            return self._ignored(mailbox, detail, identity.short)
         why = f"A bounce whose meaning is unclear ({bounce.format}, no usable status)."
-        return self._exception(tx, message, mailbox, why, evidence)
+        return self._exception(message, mailbox, why, evidence)
 
     def _untokened_bounce(
-        self, tx: Changes, message: InboundMessage, mailbox: Mailbox, bounce: Bounce, evidence: str
-    ) -> Outcome:
+        self, message: InboundMessage, mailbox: Mailbox, bounce: Bounce, evidence: str
+    ) -> Write:
         # Without a VERP token only a recipient we actually mailed may be blamed, and
         # only as named by the report itself (dsn.py never reads the returned original).
-        outcomes: list[Outcome] = []
+        writes: list[Write] = []
         unattributed = 0
         for result in bounce.recipients:
             if result.kind in (BounceKind.DELAYED, BounceKind.DELIVERED):
@@ -272,26 +311,28 @@ class Inbox:
                 unattributed += 1
                 continue
             single = Bounce(bounce.format, (result,))
-            outcomes.append(
-                self._apply_bounce(tx, message, mailbox, single, result.kind, identity, evidence)
+            writes.append(
+                self._apply_bounce(message, mailbox, single, result.kind, identity, evidence)
             )
-        if unattributed or not any(o.action != "exception" for o in outcomes):
-            if not outcomes and not unattributed:
-                return Outcome(mailbox.key, "ignored", f"{bounce.kind} report ({bounce.format})")
+        if not writes and not unattributed and bounce.recipients:
+            return self._ignored(mailbox, f"{bounce.kind} report ({bounce.format})")
+        if unattributed or not writes:
             why = (
                 f"A bounce ({bounce.format}) naming {unattributed} recipient(s) we have no "
                 "record of mailing, or none at all."
             )
-            return self._exception(tx, message, mailbox, why, evidence)
-        decided = outcomes[0]
-        if len(outcomes) > 1:
-            decided = Outcome(
-                mailbox.key,
-                decided.action,
-                f"{decided.detail} and {len(outcomes) - 1} more",
-                decided.identity,
-            )
-        return decided
+            writes.append(self._exception(message, mailbox, why, evidence))
+
+        def write(tx: Changes) -> Outcome:
+            outcomes = [each(tx) for each in writes]
+            # The exception, if any, is what a person must see; else the first decision.
+            first = next((o for o in outcomes if o.exception is not None), outcomes[0])
+            if len(outcomes) == 1:
+                return first
+            more = f"{first.detail} and {len(outcomes) - 1} more"
+            return Outcome(first.mailbox, first.action, more, first.identity, first.exception)
+
+        return write
 
     def _mailed_identity(self, *addresses: str | None) -> Identity | None:
         for address in addresses:
@@ -314,15 +355,13 @@ class Inbox:
             rules = session.rules(identity.hash, at=datetime.now(UTC), cap_window=LEDGER_WINDOW)
         return rules.recent_contacts > 0 or rules.last_contact is not None
 
-    def _complaint(
-        self, tx: Changes, message: InboundMessage, mailbox: Mailbox, evidence: str
-    ) -> Outcome:
+    def _complaint(self, message: InboundMessage, mailbox: Mailbox, evidence: str) -> Write:
         complaint = parse_complaint(message)
         if complaint is None:
-            return self._not_a_report(tx, message, mailbox, "a feedback report", evidence)
+            return self._not_a_report(message, mailbox, "a feedback report", evidence)
         if not complaint.is_complaint:
             detail = f"feedback type {complaint.feedback_type!r} is not a complaint"
-            return Outcome(mailbox.key, "ignored", detail)
+            return self._ignored(mailbox, detail)
         identities = [self._token_identity(uri) for uri in complaint.list_unsubscribe]
         found = [identity for identity in identities if identity is not None]
         how = "our token in List-Unsubscribe"
@@ -338,24 +377,10 @@ class Inbox:
                 "A complaint whose recipient is redacted or missing and whose original "
                 "carries no token of ours."
             )
-            return self._exception(tx, message, mailbox, why, evidence)
+            return self._exception(message, mailbox, why, evidence)
         detail = f"complaint ({complaint.feedback_type or 'no type'}), recipient by {how}"
-        changed = False
-        for identity in {identity.hash: identity for identity in found}.values():
-            changed |= bool(
-                tx.suppress(
-                    identity,
-                    hard=True,
-                    channel=identity.channel,
-                    reason=detail,
-                    source=Source.COMPLAINT,
-                    evidence=evidence,
-                    requested_at=None,
-                )
-            )
-        return Outcome(
-            mailbox.key, "suppressed" if changed else "unchanged", detail, found[0].short
-        )
+        unique = list({identity.hash: identity for identity in found}.values())
+        return self._suppress(mailbox, unique, detail, Source.COMPLAINT, evidence, hard=True)
 
     def _token_identity(self, uri: str) -> Identity | None:
         """Our unsubscribe token in a mailto: or https: List-Unsubscribe URI, verified."""

@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING, Any
 from prefcenter.config import Settings, split_hostport
 from prefcenter.errors import TokenMalformed
 from prefcenter.inbound.auth import DnsFunc
-from prefcenter.inbound.inbox import Inbox, Outcome
+from prefcenter.inbound.inbox import Inbox, Outcome, log_outcomes
 from prefcenter.inbound.mailbox import MailboxKind, parse_recipient
 from prefcenter.inbound.notify import OPENED, OVERDUE, Notice, Notifier
+from prefcenter.sidecar.commit import GroupCommitter
+from prefcenter.sidecar.metrics import Metrics
 from prefcenter.sidecar.smtp_limits import (
     RCPT_OVERRUN,
     ConnectionGate,
@@ -87,14 +89,18 @@ class SmtpHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         self.in_flight += 1
         try:
-            outcomes = await self.sidecar.run(
-                self.sidecar.inbox.deliver, raw, mailboxes, envelope.mail_from
+            plan = await self.sidecar.run(
+                self.sidecar.inbox.prepare, raw, mailboxes, envelope.mail_from
             )
+            # Group commit: messages arriving together share one durable transaction;
+            # submit returns only after the transaction holding this plan committed.
+            outcomes = await self.sidecar.committer.submit(plan)
         except Exception as error:
             log.warning("message not recorded, answered 451: %s", type(error).__name__)
             return TEMPFAIL
         finally:
             self.in_flight -= 1
+        log_outcomes(outcomes)
         self.sidecar.announce(outcomes)
         summary = ", ".join(sorted({outcome.action for outcome in outcomes})) or "nothing"
         return f"250 2.0.0 Message accepted ({summary})"
@@ -133,6 +139,8 @@ class SmtpSidecar:
         self.inbox = Inbox(center, dnsfunc=dnsfunc)
         self.notifier = notifier or Notifier(settings)
         self.handler = SmtpHandler(self)
+        self.metrics = Metrics()
+        self.committer = GroupCommitter(center, self.metrics)
         self.host, self.port = split_hostport("smtp", settings.smtp)
         self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_ip)
         self.workers = workers
@@ -180,6 +188,7 @@ class SmtpSidecar:
         if self._server is not None:
             self._server.close()
         await wait_until(lambda: self.handler.in_flight == 0, grace)
+        await self.committer.close()
         for session in list(self.gate.sessions):
             session.close()
         if self._sweeper is not None:

@@ -1,0 +1,185 @@
+"""Unsubscribe messages per second through the SMTP sidecar, against a do-nothing server.
+
+Both servers run in this process on aiosmtpd; the load comes from a child process
+speaking raw SMTP over several connections, each reusing its connection for many
+messages (as a relay does), so the client's cost does not land on the server's core.
+
+1. baseline: aiosmtpd with a handler whose ``handle_DATA`` returns 250 at once.
+2. sidecar: :class:`prefcenter.sidecar.smtp.SmtpSidecar`; every message goes to its own
+   ``unsubscribe+TOKEN@`` address (a distinct person), so every 250 is a committed
+   suppression (SQLite, WAL).
+
+Afterwards the store is counted: every 250 must be a stored suppression.
+Target: sidecar throughput >= 50% of the baseline.
+
+Run: ``python -m bench.bench_smtp [--seconds 5] [--connections 16]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+MESSAGE = (
+    b"From: reader@bench.example.org\r\nSubject: unsubscribe\r\n"
+    b"Message-ID: <%d@bench.example.org>\r\n\r\nunsubscribe\r\n.\r\n"
+)
+
+# -- load generator (child process) ----------------------------------------------------
+
+
+async def _reply(reader: asyncio.StreamReader) -> int:
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("server closed the connection")
+        if line[3:4] != b"-":
+            return int(line[:3])
+
+
+async def _connection(
+    port: int, rcpts: list[str], next_index: list[int], deadline: float,
+    codes: dict[int, int],
+) -> None:  # fmt: skip
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        await _reply(reader)
+        writer.write(b"EHLO bench.example.org\r\n")
+        await _reply(reader)
+        while time.perf_counter() < deadline and next_index[0] < len(rcpts):
+            index = next_index[0]
+            next_index[0] += 1
+            writer.write(b"MAIL FROM:<sender@bench.example.org>\r\n")
+            await _reply(reader)
+            writer.write(f"RCPT TO:<{rcpts[index]}>\r\n".encode())
+            await _reply(reader)
+            writer.write(b"DATA\r\n")
+            await _reply(reader)
+            writer.write(MESSAGE % index)
+            code = await _reply(reader)
+            codes[code] = codes.get(code, 0) + 1
+        writer.write(b"QUIT\r\n")
+        await _reply(reader)
+    finally:
+        writer.close()
+
+
+async def _load(port: int, rcpts: list[str], seconds: float, connections: int) -> dict[str, Any]:
+    codes: dict[int, int] = {}
+    next_index = [0]
+    started = time.perf_counter()
+    deadline = started + seconds
+    await asyncio.gather(
+        *(_connection(port, rcpts, next_index, deadline, codes) for _ in range(connections))
+    )
+    elapsed = time.perf_counter() - started
+    done = sum(codes.values())
+    return {"messages": done, "seconds": elapsed, "per_second": done / elapsed, "codes": codes}
+
+
+def load_main(argv: list[str]) -> None:
+    """Child process: ``load PORT RCPTFILE SECONDS CONNECTIONS`` -> JSON on stdout."""
+    port, rcpt_file, seconds, connections = argv
+    rcpts = Path(rcpt_file).read_text().split()
+    print(json.dumps(asyncio.run(_load(int(port), rcpts, float(seconds), int(connections)))))
+
+
+# -- servers -----------------------------------------------------------------------------
+
+
+def _run_load(port: int, rcpts: list[str], seconds: float, connections: int, tmp: Path) -> Any:
+    rcpt_file = tmp / f"rcpts-{time.monotonic_ns()}.txt"
+    rcpt_file.write_text("\n".join(rcpts))
+    command = [sys.executable, "-m", "bench.bench_smtp", "load", str(port), str(rcpt_file),
+               str(seconds), str(connections)]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    return json.loads(out.stdout)
+
+
+class _DoNothing:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        return "250 OK"
+
+
+async def _measure(seconds: float, connections: int, tmp: Path) -> dict[str, Any]:
+    from aiosmtpd.smtp import SMTP
+
+    from prefcenter.center import PreferenceCenter
+    from prefcenter.config import load_settings
+    from prefcenter.sidecar.smtp import SmtpSidecar
+
+    settings = load_settings(
+        {
+            "database": f"sqlite:///{tmp / 'bench.db'}",
+            "secret": "bench-secret-0123456789abcdef0123",
+            "pepper": "bench-pepper-0123456789abcdef0123",
+            "var_dir": str(tmp / "var"),
+            "mail_domain": "unsub.example.com",
+            "smtp": "127.0.0.1:0",
+        },
+        environ={},
+        generate_dev_keys=False,
+    )
+    center = PreferenceCenter(settings)
+    loop = asyncio.get_running_loop()
+    try:
+        count = int(seconds * 5000) + 2000
+        rcpts = [
+            center.links.mailto_address(center.identity(f"reader{n}@bench.example.org"), None)
+            for n in range(count)
+        ]
+        baseline = await loop.create_server(lambda: SMTP(_DoNothing(), loop=loop), "127.0.0.1", 0)
+        port = baseline.sockets[0].getsockname()[1]
+        try:
+            base = await asyncio.to_thread(_run_load, port, rcpts, seconds, connections, tmp)
+        finally:
+            baseline.close()
+            await baseline.wait_closed()
+        sidecar = SmtpSidecar(center, settings)
+        await sidecar.start()
+        try:
+            ours = await asyncio.to_thread(
+                _run_load, sidecar.port, rcpts, seconds, connections, tmp
+            )
+        finally:
+            await sidecar.stop()
+        stored = sum(1 for _ in center.export())
+    finally:
+        center.close()
+    return {"baseline": base, "sidecar": ours, "stored": stored}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run both measurements and print the ratio; exit 1 when the target is missed."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["load"]:
+        load_main(argv[1:])
+        return 0
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        result = asyncio.run(_measure(args.seconds, args.connections, Path(tmp)))
+    base, ours = result["baseline"], result["sidecar"]
+    ratio = ours["per_second"] / base["per_second"]
+    accepted = ours["codes"].get(250, ours["codes"].get("250", 0))
+    print(f"do-nothing aiosmtpd: {base['per_second']:.0f} messages/s")
+    print(f"SMTP sidecar:        {ours['per_second']:.0f} unsubscribes/s, each committed")
+    print(f"ratio:               {ratio:.0%} (target >= 50%)")
+    print(f"answers:             {ours['codes']}; stored suppressions: {result['stored']}")
+    ok = ratio >= 0.5 and result["stored"] == accepted
+    if result["stored"] != accepted:
+        print("FAIL: a 250 without a stored suppression", file=sys.stderr)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
