@@ -92,3 +92,8 @@ def chromium_path() -> str:
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         skip_or_fail("Chromium is not installed (apt-get install chromium)")
     return CHROMIUM
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--run-soak`` selects the long reliability runs (``make soak``); see tests/reliability."""
+    parser.addoption("--run-soak", action="store_true", help="run tests marked soak")

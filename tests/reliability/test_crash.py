@@ -1,0 +1,121 @@
+"""Crash test: kill -9 the server at random moments under load; nothing acknowledged is lost.
+
+One-click POSTs and SMTP unsubscribes run concurrently against a real ``prefcenter serve``
+process while a killer thread kill -9s it and restarts it. Clients retry like real
+senders. Afterwards a fresh ``PreferenceCenter`` on the same database must find every
+request that was answered 200/250 exactly once, and a mail re-sent with the same
+Message-ID must not have a second audit event. The fast version runs in ``make test``;
+the ``soak`` version (``make soak``) uses bigger counts and prints the tally.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from prefcenter.center import PreferenceCenter
+from tests.reliability.load import Killer, audit, drive, make_requests
+from tests.reliability.server import ServerFactory, settings_for
+
+
+def crash_run(
+    serve: ServerFactory,
+    database: str,
+    tmp_path: Path,
+    *,
+    http_count: int,
+    smtp_count: int,
+    minimum_kills: int,
+    maximum_kills: int,
+    gap: tuple[float, float],
+    budget: float,
+    label: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    server = serve(database)
+    settings = settings_for(server.values, tmp_path)
+    with PreferenceCenter(settings) as center:
+        requests = make_requests(center, "crash", http_count, smtp_count)
+    killer = Killer([server], minimum=minimum_kills, maximum=maximum_kills, gap=gap)
+    killing = threading.Thread(target=killer.run)
+    killing.start()
+    started = time.monotonic()
+    try:
+        tally = drive(
+            requests,
+            [server.url],
+            [("127.0.0.1", server.smtp_port)],
+            deadline=started + budget,
+        )
+        load_ended = time.monotonic()
+        # Keep killing until the minimum is reached, then stop the killer.
+        while killer.kills < minimum_kills and not killer.errors and killing.is_alive():
+            time.sleep(0.1)
+    finally:
+        killer.done.set()
+        killing.join(60)
+    assert not killer.errors, killer.errors
+    server.kill()  # the last word: whatever the process had in flight is gone
+    with PreferenceCenter(settings) as center:
+        result = audit(center, requests, tally)
+    with capsys.disabled():
+        print(
+            f"\n{result.line(label)}; kill -9 {killer.kills} times, "
+            f"down {killer.downtime:.1f} s, retries {dict(tally.retries)}, "
+            f"{time.monotonic() - started:.1f} s"
+        )
+    assert sum(moment < load_ended for moment in killer.kill_times) >= minimum_kills
+    assert tally.refused == []
+    assert result.lost == []
+    assert result.duplicates == []
+    assert result.resent_duplicates == []
+    assert result.found == result.acknowledged == len(requests)
+    assert len(tally.resent) >= smtp_count // 20
+
+
+@pytest.mark.timeout(600)
+def test_kill_9_under_load_sqlite(
+    serve: ServerFactory, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crash_run(
+        serve, sqlite_url, tmp_path, http_count=int(os.environ.get("CRASH_N", "2000")), smtp_count=int(os.environ.get("CRASH_N", "2000")), minimum_kills=5, maximum_kills=7,
+        gap=(0.5, 3.0), budget=400, label="crash/sqlite", capsys=capsys,
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.postgres
+def test_kill_9_under_load_postgres(
+    serve: ServerFactory, postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crash_run(
+        serve, postgres_url, tmp_path, http_count=1000, smtp_count=1000, minimum_kills=5, maximum_kills=7,
+        gap=(0.5, 3.0), budget=400, label="crash/postgres", capsys=capsys,
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.soak
+def test_soak_kill_9_sqlite(
+    serve: ServerFactory, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crash_run(
+        serve, sqlite_url, tmp_path, http_count=20000, smtp_count=20000, minimum_kills=25, maximum_kills=1000,
+        gap=(0.5, 4.0), budget=1800, label="soak crash/sqlite", capsys=capsys,
+    )  # fmt: skip
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.soak
+@pytest.mark.postgres
+def test_soak_kill_9_postgres(
+    serve: ServerFactory, postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crash_run(
+        serve, postgres_url, tmp_path, http_count=20000, smtp_count=20000, minimum_kills=25, maximum_kills=1000,
+        gap=(0.5, 4.0), budget=1800, label="soak crash/postgres", capsys=capsys,
+    )  # fmt: skip
