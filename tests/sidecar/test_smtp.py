@@ -296,3 +296,15 @@ def _settle(predicate: Callable[[], bool]) -> bool:
     while not predicate() and time.monotonic() < end:
         time.sleep(0.02)
     return predicate()
+
+
+def test_feedback_types_that_are_not_complaints(smtp: RunningSidecar) -> None:
+    raw = sample(smtp.center, "arf_standard.eml")
+    not_spam = raw.replace(b"Feedback-Type: abuse", b"Feedback-Type: not-spam")
+    assert smtp.send(not_spam, [f"fbl@{DOMAIN}"])[0] == 250
+    assert smtp.center.exceptions() == []
+    unknown = raw.replace(b"Feedback-Type: abuse", b"Feedback-Type: dmarc-aggregate")
+    unknown = unknown.replace(b"<arf-1@", b"<arf-2@")
+    assert smtp.send(unknown, [f"fbl@{DOMAIN}"])[0] == 250
+    assert len(smtp.center.exceptions()) == 1
+    assert smtp.center.history(ALICE) == []

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("prefcenter.inbox")
 
+#: Feedback types that are reports but not a person's complaint (RFC 5965, RFC 6591).
+NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
+
 #: How far back the contact ledger is searched for "a recipient we actually mailed".
 LEDGER_WINDOW = timedelta(days=365)
 
@@ -359,9 +362,12 @@ class Inbox:
         complaint = parse_complaint(message)
         if complaint is None:
             return self._not_a_report(message, mailbox, "a feedback report", evidence)
-        if not complaint.is_complaint:
+        if complaint.feedback_type in NOT_COMPLAINTS:
             detail = f"feedback type {complaint.feedback_type!r} is not a complaint"
             return self._ignored(mailbox, detail)
+        if not complaint.is_complaint:
+            why = f"A feedback report of unknown type {complaint.feedback_type[:40]!r}."
+            return self._exception(message, mailbox, why, evidence)
         identities = [self._token_identity(uri) for uri in complaint.list_unsubscribe]
         found = [identity for identity in identities if identity is not None]
         how = "our token in List-Unsubscribe"
