@@ -240,7 +240,7 @@ def test_stop_lets_an_in_flight_message_commit(tmp_path: Path) -> None:
             time.sleep(0.5)
             return real(*args)
 
-        server.sidecar.inbox.prepare = slow  # type: ignore[method-assign]
+        server.sidecar.inbox.prepare = slow  # type: ignore[method-assign,assignment]
         result: list[int] = []
         sender = threading.Thread(
             target=lambda: result.append(
