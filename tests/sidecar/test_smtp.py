@@ -308,3 +308,16 @@ def test_feedback_types_that_are_not_complaints(smtp: RunningSidecar) -> None:
     assert smtp.send(unknown, [f"fbl@{DOMAIN}"])[0] == 250
     assert len(smtp.center.exceptions()) == 1
     assert smtp.center.history(ALICE) == []
+
+
+@pytest.mark.postgres
+def test_the_same_mail_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
+    with running(tmp_path, database=postgres_url) as server:
+        raw = sample(server.center, "reply_client_unsubscribe.eml")
+        assert server.send(raw, [mailto(server.center)])[0] == 250
+        assert server.send(raw, [mailto(server.center)])[0] == 250
+        hard = sample(server.center, "dsn_hard_postfix.eml")
+        assert server.send(hard, [verp(server.center)], mail_from="")[0] == 250
+        assert {s.scope for s in server.center.suppressions(ALICE)} == {Scope.GLOBAL, Scope.HARD}
+        assert len(server.center.history(ALICE)) == 2
+        assert server.center.history(BYSTANDER) == []
