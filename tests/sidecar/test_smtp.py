@@ -178,6 +178,7 @@ def test_text_bounce_via_verp(smtp: RunningSidecar, name: str) -> None:
 def test_soft_dsn_counts_and_suppresses_after_the_limit(smtp: RunningSidecar) -> None:
     raw = sample(smtp.center, "dsn_soft_mailbox_full.eml")
     assert smtp.send(raw, [verp(smtp.center)], mail_from="")[0] == 250
+    assert smtp.send(raw, [verp(smtp.center)], mail_from="")[0] == 250  # re-delivered
     assert _actions(smtp) == [(Action.SOFT_BOUNCE, Source.BOUNCE)]
     assert smtp.center.check(ALICE).allowed
     for n in range(2):
