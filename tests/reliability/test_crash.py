@@ -83,7 +83,7 @@ def test_kill_9_under_load_sqlite(
 ) -> None:
     crash_run(
         serve, sqlite_url, tmp_path, http_count=int(os.environ.get("CRASH_N", "2000")), smtp_count=int(os.environ.get("CRASH_N", "2000")), minimum_kills=5, maximum_kills=7,
-        gap=(0.5, 3.0), budget=400, label="crash/sqlite", capsys=capsys,
+        gap=(0.3, 2.0), budget=400, label="crash/sqlite", capsys=capsys,
     )  # fmt: skip
 
 
@@ -94,7 +94,7 @@ def test_kill_9_under_load_postgres(
 ) -> None:
     crash_run(
         serve, postgres_url, tmp_path, http_count=1000, smtp_count=1000, minimum_kills=5, maximum_kills=7,
-        gap=(0.5, 3.0), budget=400, label="crash/postgres", capsys=capsys,
+        gap=(0.3, 2.0), budget=400, label="crash/postgres", capsys=capsys,
     )  # fmt: skip
 
 
