@@ -58,7 +58,7 @@ class Live:
     dns: dict[str, bytes]
     tmp: Path
 
-    def run(self, *argv: str, extra: dict[str, str] | None = None) -> str:
+    def run(self, *argv: str | Path, extra: dict[str, str] | None = None) -> str:
         result = subprocess.run(
             [str(a) for a in argv],
             env={**self.env, **(extra or {})},

@@ -25,29 +25,28 @@ TOPICS = [None, "weekly", "offers"]
 def _populate(settings: Settings) -> None:
     """A store with every kind of row: suppressions, choices, ledger, links, erasure, queue."""
     with PreferenceCenter(settings, clock=lambda: NOW - timedelta(days=1)) as center:
-        cli = {"source": Source.CLI, "evidence": None}
         for i, person in enumerate(PEOPLE[:40]):
             center.headers(person, "weekly")  # registers the topic digest
             if i % 7 == 0:
-                center.suppress(person, reason="asked", **cli)
+                center.suppress(person, reason="asked", source=Source.CLI)
             if i % 7 == 1:
                 center.suppress(person, topic="offers", source=Source.ONE_CLICK, evidence=f"m{i}")
             if i % 7 == 2:
                 center.suppress(person, hard=True, reason="bounce", source=Source.BOUNCE,
                                 evidence=f"dsn{i}")  # fmt: skip
             if i % 7 == 3:
-                center.set_frequency(person, 7, **cli)
+                center.set_frequency(person, 7, source=Source.CLI)
                 center.record_sent(person, topic="weekly", at=NOW - timedelta(days=2))
             if i % 7 == 4:
-                center.pause(person, NOW + timedelta(days=3), **cli)
+                center.pause(person, NOW + timedelta(days=3), source=Source.CLI)
             if i % 7 == 5:
                 center.set_topic(person, "weekly", False, source=Source.WEB, evidence=f"r{i}")
             for day in range(i % 4):
                 center.record_sent(person, at=NOW - timedelta(days=day + 1), sender="news")
-        center.suppress(PEOPLE[40], channel="voice", reason="do not call", **cli)
-        center.link(PEOPLE[10], PEOPLE[11], **cli)
-        center.suppress(PEOPLE[10], all_channels=True, reason="everything", **cli)
-        center.forget(PEOPLE[0], **cli)
+        center.suppress(PEOPLE[40], channel="voice", reason="do not call", source=Source.CLI)
+        center.link(PEOPLE[10], PEOPLE[11], source=Source.CLI)
+        center.suppress(PEOPLE[10], all_channels=True, reason="everything", source=Source.CLI)
+        center.forget(PEOPLE[0], source=Source.CLI)
         center.open_exception(mailbox="unsubscribe", why="no token", raw=b"Subject: stop\r\n\r\n",
                               summary="stop", evidence="<x@y>")  # fmt: skip
 
