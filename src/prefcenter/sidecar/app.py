@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,7 @@ from prefcenter.sidecar import api, web
 from prefcenter.sidecar.commit import GroupCommitter
 from prefcenter.sidecar.metrics import Metrics
 from prefcenter.sidecar.state import Sidecar, api_key_hashes, request_id_of
+from prefcenter.tokens import topic_digest
 
 #: Seconds a client should wait before retrying when the store is down.
 RETRY_AFTER = "30"
@@ -115,12 +117,16 @@ class RequestContext:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # A random prefix per app and a counter: unique across restarts and replicas
+        # (the store treats a repeated evidence as a replay) without a syscall per request.
+        self._prefix = os.urandom(6).hex()
+        self._counter = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = os.urandom(8).hex()
+        request_id = f"{self._prefix}-{next(self._counter):x}"
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 
@@ -163,6 +169,7 @@ def create_app(center: Any, settings: Settings) -> Starlette:
         csrf_keys=tuple(
             hmac.new(key, b"prefcenter/csrf/v1", hashlib.sha256).digest() for key in keys
         ),
+        topic_names={topic_digest(name): name for name in settings.topics},
     )
 
     async def healthz(request: Request) -> Response:

@@ -10,7 +10,7 @@ import hmac
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
@@ -22,6 +22,11 @@ from prefcenter.config import Settings
 from prefcenter.errors import ConfigError
 from prefcenter.sidecar.commit import GroupCommitter
 from prefcenter.sidecar.metrics import Metrics
+from prefcenter.tokens import NO_TOPIC
+
+_TOPIC_CACHE_SIZE = 10_000
+_PAGE_CACHE_SIZE = 1_000
+_LINK_SLOT = "PREFCENTER-LINK-SLOT"
 
 _HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _DEFAULT_COLOR = "#1d4ed8"
@@ -38,6 +43,21 @@ class Sidecar:
     templates: jinja2.Environment
     api_key_hashes: tuple[bytes, ...]
     csrf_keys: tuple[bytes, ...]
+    #: digest -> topic name. A digest is a hash of its name, so an entry never goes stale.
+    topic_names: dict[bytes, str] = field(default_factory=dict)
+    #: Pages that differ per request only by one link, rendered once per key.
+    page_cache: dict[tuple[str, str | None], str] = field(default_factory=dict)
+
+    async def topic_of(self, digest: bytes) -> str | None:
+        """The topic a token's digest names (None: all marketing), read once, then cached."""
+        if digest == NO_TOPIC:
+            return None
+        name = self.topic_names.get(digest)
+        if name is None:
+            name = await self.store_call(self.center.topic_name, digest)
+            if name is not None and len(self.topic_names) < _TOPIC_CACHE_SIZE:
+                self.topic_names[digest] = name
+        return name
 
     def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         """Render a page of the base layout with the configured branding."""
@@ -48,6 +68,21 @@ class Sidecar:
             **context,
         )
         return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
+
+    def render_with_link(
+        self, name: str, key: str | None, link: str, **context: Any
+    ) -> HTMLResponse:
+        """Render ``name`` once per ``key`` and drop ``link`` into the cached HTML.
+
+        Rendering costs more than the rest of a one-click request; the link (a URL path
+        of URL-safe characters) is the only part that differs between recipients.
+        """
+        html = self.page_cache.get((name, key))
+        if html is None:
+            html = bytes(self.render(name, link=_LINK_SLOT, **context).body).decode()
+            if len(self.page_cache) < _PAGE_CACHE_SIZE:
+                self.page_cache[(name, key)] = html
+        return HTMLResponse(html.replace(_LINK_SLOT, link), headers=_PAGE_HEADERS)
 
     def csrf_token(self, link_token: str) -> str:
         """The form token for pages opened with ``link_token``: no cookie, no server state."""
