@@ -1,0 +1,78 @@
+"""``prefcenter serve``: both sidecars in one process, stopped gracefully by a signal."""
+
+from __future__ import annotations
+
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.cli.conftest import Prefcenter, one_error_line
+
+READY = re.compile(r"HTTP on (http://127\.0\.0\.1:\d+), SMTP on 127\.0\.0\.1:(\d+)")
+
+
+@pytest.fixture
+def serve(prefcenter_sqlite: Prefcenter) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start ``prefcenter serve``; whatever happens, kill it and close its pipes after."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "prefcenter", "serve", *args],
+            env=prefcenter_sqlite.environment(),
+            cwd=prefcenter_sqlite.tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_answers_and_stops_on_signal(
+    serve: Callable[..., subprocess.Popen[str]], sig: int
+) -> None:
+    process = serve("--http", "127.0.0.1:0", "--smtp", "127.0.0.1:0")
+    assert process.stderr is not None
+    seen: list[str] = []
+    ready: re.Match[str] | None = None
+    for line in process.stderr:  # log lines (INFO) may come first
+        seen.append(line)
+        if ready := READY.search(line):
+            break
+    assert ready, seen
+    assert httpx.get(ready[1] + "/healthz", timeout=10).status_code == 200
+    with smtplib.SMTP("127.0.0.1", int(ready[2]), timeout=10) as smtp:
+        assert smtp.noop()[0] == 250
+    process.send_signal(sig)
+    assert process.wait(timeout=30) == 0
+    rest = process.stderr.read()
+    assert "prefcenter stopping: finishing in-flight requests" in rest
+    assert "Traceback" not in rest
+
+
+def test_serve_on_a_busy_port_is_one_line(prefcenter_sqlite: Prefcenter) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = prefcenter_sqlite("serve", "--http", f"127.0.0.1:{port}", "--smtp", "127.0.0.1:0")
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        f"Error: The HTTP sidecar cannot listen on 127.0.0.1:{port} (Address already in use); "
+        "stop what uses it or pass --http HOST:PORT."
+    )
