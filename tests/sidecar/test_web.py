@@ -369,3 +369,21 @@ def test_unsubscribe_all_then_resubscribe(live: LiveSidecar) -> None:
     assert len(resubscribes) == 1
     assert resubscribes[0].reason == "resubscribed on the preference page"
     assert resubscribes[0].source == Source.WEB
+
+
+def test_ticking_a_topic_again_lifts_its_one_click_suppression(live: LiveSidecar) -> None:
+    with live.client() as client:
+        client.post(
+            unsubscribe_path(live.real_center, ALICE, "deals"), content=ONE_CLICK, headers=GMAIL
+        )
+        path = preferences_path(live.real_center, ALICE, "deals")
+        page = client.get(path).text
+        assert re.search(r'value="deals"(?! checked)', page)
+        response = client.post(
+            path,
+            data={"csrf": _csrf(page), "action": "save", "topic": ["news", "deals", "events"],
+                  "frequency": "", "pause_until": ""},
+        )  # fmt: skip
+        assert response.status_code == 303
+        assert re.search(r'value="deals" checked', client.get(path).text)
+    assert live.real_center.check(ALICE, "deals").allowed

@@ -44,6 +44,8 @@ async def resolve(sidecar: Sidecar, token: str, purpose: Purpose, *, address: bo
     """
     # Verifying is a keyed hash over 21 bytes: cheap enough for the event loop.
     claims: Claims = sidecar.center.verify_token(token, purpose)
+    # A genuine token whose topic the store cannot name (registry lost) is treated as
+    # "all marketing": it stops more than asked, never less, and the page says so.
     topic = await sidecar.topic_of(claims.topic_digest)
     if address:
         identity = await sidecar.store_call(sidecar.center.identity_from_claims, claims)
