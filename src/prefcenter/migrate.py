@@ -194,8 +194,18 @@ def _plain(value: Any) -> Any:
 def _insert(
     session: SqlSession, table: str, columns: list[str], rows: list[tuple[Any, ...]]
 ) -> None:
+    names = ", ".join(columns)
+    if session.dialect.name == "postgresql":
+        # COPY streams a chunk in one round trip; executemany would pay one per row.
+        with (
+            session.conn.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
     marks = ", ".join("?" for _ in columns)
-    sql = session.dialect.sql(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})")
+    sql = session.dialect.sql(f"INSERT INTO {table} ({names}) VALUES ({marks})")
     cursor = session.conn.cursor()
     try:
         cursor.executemany(sql, rows)
