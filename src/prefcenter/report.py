@@ -233,7 +233,8 @@ def _stamp(moment: datetime | None) -> str:
 
 def format_report(report: Report) -> str:
     """The report as text for a terminal or a mail to the team."""
-    lines = [f"prefcenter report  {_stamp(report.since)} .. {_stamp(report.until)}", ""]
+    start = "the beginning" if report.since is None else _stamp(report.since)
+    lines = [f"prefcenter report  {start} .. {_stamp(report.until)}", ""]
     channels = sorted({c for by in report.requests.values() for c in by})
     lines.append(f"Requests by source and channel: {report.total_requests}")
     if report.requests:
