@@ -46,5 +46,9 @@ fuzz: $(VENV)/.dev-installed
 	$(BIN)/python -m pip install -q atheris
 	$(BIN)/python bench/fuzz_inbound.py -max_total_time=120
 
+docs: $(VENV)/.dev-installed
+	$(BIN)/python -m prefcenter.docs_config
+	$(BIN)/python -m prefcenter.docs_api
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

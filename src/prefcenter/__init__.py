@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from prefcenter.center import PreferenceCenter
 from prefcenter.errors import (
     ConfigError,
     InvalidRecipient,
@@ -18,6 +19,7 @@ __all__ = [
     "Decision",
     "InvalidRecipient",
     "Kind",
+    "PreferenceCenter",
     "PrefcenterError",
     "Scope",
     "Source",
