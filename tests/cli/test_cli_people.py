@@ -155,3 +155,20 @@ def test_record_sent_for_scripts(prefcenter_sqlite: Prefcenter) -> None:
     bad = prefcenter("record-sent", "12", "--channel", "voice")
     assert bad.returncode == 2
     one_error_line(bad)
+
+
+def test_global_database_and_config_options(prefcenter_sqlite: Prefcenter) -> None:
+    # --database is an argument: it wins over PREFCENTER_DATABASE.
+    other = f"sqlite:///{prefcenter_sqlite.tmp_path / 'other.db'}"
+    assert prefcenter_sqlite("--database", other, "suppress", "gina@example.com").returncode == 0
+    assert prefcenter_sqlite("check", "gina@example.com").returncode == 0  # the default store
+    assert prefcenter_sqlite("--database", other, "check", "gina@example.com").returncode == 1
+
+    config = prefcenter_sqlite.tmp_path / "prefcenter.toml"
+    config.write_text('[prefcenter]\ncompany_name = "Configured Co"\n')
+    linked = prefcenter_sqlite("--config", str(config), "link", "gina@example.com", "--json")
+    assert '"Configured Co"' in json.loads(linked.stdout)["List-Id"]
+    config.write_text("[prefcenter]\nno_such_setting = 1\n")
+    bad = prefcenter_sqlite("--config", str(config), "check", "gina@example.com")
+    assert bad.returncode == 2
+    assert "unknown setting 'no_such_setting'" in one_error_line(bad)
