@@ -114,8 +114,11 @@ def _run_load(
     path_file.write_text("\n".join(paths))
     command = [sys.executable, "-m", "bench.bench_http", "load", "127.0.0.1", str(port),
                str(path_file), str(seconds), str(connections)]  # fmt: skip
+    cpu = time.process_time()  # this (server) process, all threads: robust on a shared host
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    cpu = time.process_time() - cpu
     result: dict[str, Any] = json.loads(out.stdout)
+    result["server_cpu_us"] = 1e6 * cpu / max(result["requests"], 1)
     return result
 
 
@@ -226,17 +229,23 @@ def main(argv: list[str] | None = None) -> int:
     for name, runs in (("hello-world", result["hello"]), ("one-click", result["one_click"])):
         for run in runs:
             print(f"{name:12s}: {run['per_second']:8.0f} req/s  p50 {run['p50_ms']:6.1f} ms  "
-                  f"p99 {run['p99_ms']:6.1f} ms  statuses {run['statuses']}")  # fmt: skip
+                  f"p99 {run['p99_ms']:6.1f} ms  server CPU {run['server_cpu_us']:5.0f} us/req  "
+                  f"statuses {run['statuses']}")  # fmt: skip
     hello_rate = _median(result["hello"], "per_second")
     click_rate = _median(result["one_click"], "per_second")
     click_p99 = _median(result["one_click"], "p99_ms")
     hello_p99 = _median(result["hello"], "p99_ms")
     ratio = click_rate / hello_rate
+    cpu_ratio = _median(result["hello"], "server_cpu_us") / _median(
+        result["one_click"], "server_cpu_us"
+    )
     ok_200 = sum(run["statuses"].get("200", 0) for run in result["one_click"])
     print(f"median      : hello-world {hello_rate:.0f} req/s (p99 {hello_p99:.1f} ms), "
           f"one-click {click_rate:.0f} req/s (p99 {click_p99:.1f} ms)")  # fmt: skip
     print(f"ratio       : {ratio:.0%} of hello-world (target >= 50%), "
           f"one-click p99 {click_p99:.1f} ms (target <= 50 ms)")  # fmt: skip
+    print(f"CPU ratio   : hello-world CPU per request / one-click CPU per request = "
+          f"{cpu_ratio:.0%} (the throughput ratio a CPU-bound server would reach)")  # fmt: skip
     print(f"group commit: {result['commits']:.0f} commits, "
           f"mean {result['mean_batch']:.1f} requests and {result['mean_commit_ms']:.1f} ms "
           "per commit; "

@@ -160,3 +160,19 @@ def test_hashed_key_entry_must_be_64_hex_digits(tmp_path: object) -> None:
         "Setting API_KEYS has a sha256: entry that is not 64 hex digits; "
         "write sha256: followed by the hex SHA-256 of the key."
     )
+
+
+def test_one_refused_request_does_not_fail_the_others_in_its_commit(live: LiveSidecar) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    live.center.commit_delay = 0.05  # let requests pile up into shared commits
+    recipients = [f"user{n}@example.org" for n in range(12)] + ["not an address"]
+
+    def suppress(recipient: str) -> int:
+        with live.api() as client:
+            return client.post("/v1/suppress", json={"recipient": recipient}).status_code
+
+    with ThreadPoolExecutor(max_workers=len(recipients)) as pool:
+        statuses = list(pool.map(suppress, recipients))
+    assert statuses == [200] * 12 + [422]
+    assert all(not live.real_center.check(r).allowed for r in recipients[:12])

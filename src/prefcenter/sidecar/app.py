@@ -184,10 +184,10 @@ def create_app(center: Any, settings: Settings) -> Starlette:
         )
 
     routes = [
+        *web.routes(),  # first: the router tries routes in order and one-click is the hot path
+        *api.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
-        *web.routes(),
-        *api.routes(),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         PrefcenterError: _handle,
