@@ -1,0 +1,119 @@
+"""PreferenceCenter as senders use it: opening, links and tokens, errors, transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from prefcenter.center import PreferenceCenter
+from prefcenter.errors import InvalidRecipient, InvalidTopic, StoreUnavailable
+from prefcenter.model import Channel, Source
+from prefcenter.tokens import NO_TOPIC, Purpose, topic_digest
+from tests.conftest import TEST_PEPPER, TEST_SECRET, make_settings
+
+MUTATIONS = (
+    "suppress",
+    "resubscribe",
+    "set_topic",
+    "set_frequency",
+    "pause",
+    "resume",
+    "record_sent",
+    "record_soft_bounce",
+    "open_exception",
+    "forget",
+    "link",
+)
+
+
+def test_from_env_opens_and_closes(tmp_path: Path) -> None:
+    center = PreferenceCenter.from_env(
+        database=f"sqlite:///{tmp_path / 'env.db'}",
+        secret=TEST_SECRET,
+        pepper=TEST_PEPPER,
+        var_dir=str(tmp_path / "var"),
+    )
+    with center:
+        center.ping()
+        assert center.check("alice@example.com").allowed
+    with pytest.raises(StoreUnavailable, match="is closed; open a new one"):
+        center.ping()
+
+
+def test_attributes_of_the_contract(settings_center: PreferenceCenter) -> None:
+    center = settings_center
+    for name in ("settings", "identities", "store", "links", "signer"):
+        assert getattr(center, name) is not None
+    with center.transaction() as changes:
+        for name in MUTATIONS:
+            assert callable(getattr(changes, name)), name
+
+
+@pytest.fixture
+def settings_center(tmp_path: Path) -> Iterator[PreferenceCenter]:
+    center = PreferenceCenter(make_settings(tmp_path, topics="weekly=Weekly digest"))
+    yield center
+    center.close()
+
+
+def test_signing_for_a_topic_registers_it_for_every_center(
+    settings_center: PreferenceCenter, tmp_path: Path
+) -> None:
+    headers = settings_center.headers("Alice@Example.com", "spring-sale")
+    assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    with PreferenceCenter(make_settings(tmp_path)) as other:
+        assert other.topic_name(topic_digest("spring-sale")) == "spring-sale"
+        assert other.topic_name(topic_digest("never-signed")) is None
+        assert other.topic_name(NO_TOPIC) is None
+
+
+def test_configured_topics_are_known_without_signing(settings_center: PreferenceCenter) -> None:
+    assert settings_center.topic_name(topic_digest("weekly")) == "weekly"
+
+
+def test_stamp_and_links_carry_verifiable_tokens(settings_center: PreferenceCenter) -> None:
+    center = settings_center
+    message = center.stamp(EmailMessage(), "alice@example.com", "weekly")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    token = center.preferences_url("alice@example.com").rsplit("/", 1)[1]
+    claims = center.verify_token(token, Purpose.PREFERENCES)
+    assert claims.identity_hash == center.identity("ALICE@example.com").hash
+    assert center.identity_from_claims(claims).channel is Channel.EMAIL
+
+
+def test_identity_passes_through_and_channels_accept_strings(
+    settings_center: PreferenceCenter,
+) -> None:
+    center = settings_center
+    phone = center.identity("+1 (415) 555-0100", "sms")
+    assert center.identity(phone) is phone
+    center.suppress(phone, source=Source.CLI)
+    assert not center.check("+14155550100", channel="sms").allowed
+    assert not center.check(phone).allowed
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda c: c.check("not an address"), InvalidRecipient),
+        (lambda c: c.check("alice@example.com", "bad\ntopic"), InvalidTopic),
+        (lambda c: c.suppress("a@example.com", topic="", source=Source.CLI), InvalidTopic),
+        (lambda c: c.check("alice@example.com", at=datetime(2026, 1, 1)), ValueError),
+        (lambda c: c.pause("a@example.com", datetime(2026, 1, 1), source=Source.WEB), ValueError),
+    ],
+)
+def test_bad_input_is_refused_with_a_clear_error(
+    settings_center: PreferenceCenter, call: object, error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        call(settings_center)  # type: ignore[operator]
+    assert settings_center.store.counts()["events"] == 0
+
+
+def test_naive_times_are_named_in_the_error(settings_center: PreferenceCenter) -> None:
+    with pytest.raises(ValueError, match="has no timezone; pass an aware UTC datetime"):
+        settings_center.check("alice@example.com", at=datetime(2026, 1, 1))
