@@ -200,6 +200,8 @@ def create_app(center: Any, settings: Settings) -> Starlette:
         middleware=[Middleware(RequestContext, metrics=metrics)],
         exception_handlers=handlers,
     )
+    # No redirects anywhere: a one-click client must get its answer from the URL it POSTed to.
+    app.router.redirect_slashes = False
     app.state.sidecar = sidecar
     return app
 
