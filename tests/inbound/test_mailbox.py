@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prefcenter.inbound.inbox import token_in_uri
-from prefcenter.inbound.mailbox import Mailbox, MailboxKind, parse_recipient
+from prefcenter.inbound.mailbox import Mailbox, MailboxKind, parse_recipient, token_in_uri
 
 DOMAIN = "unsub.example.com"
 

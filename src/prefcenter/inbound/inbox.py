@@ -22,7 +22,7 @@ from prefcenter.errors import InvalidInput, TokenError
 from prefcenter.inbound.arf import parse_complaint
 from prefcenter.inbound.auth import DnsFunc, authenticate
 from prefcenter.inbound.dsn import Bounce, BounceKind, looks_like_bounce, parse_bounce
-from prefcenter.inbound.mailbox import Mailbox, MailboxKind
+from prefcenter.inbound.mailbox import Mailbox, MailboxKind, token_in_uri
 from prefcenter.inbound.message import InboundMessage, parse_message
 from prefcenter.inbound.replies import classify_reply
 from prefcenter.model import Channel, ExceptionItem, Identity, Source
@@ -402,18 +402,5 @@ class Inbox:
         return self.center.identity_from_claims(claims)
 
 
-def token_in_uri(uri: str, mail_domain: str, base_url: str) -> str | None:
-    """The token of ``mailto:unsubscribe+TOKEN@domain`` or ``{base_url}/u/TOKEN``, if ours."""
-    text = uri.strip().strip("<>")
-    if text.lower().startswith("mailto:"):
-        address = text[7:].split("?", 1)[0]
-        local, _, domain = address.rpartition("@")
-        base, plus, token = local.partition("+")
-        if plus and base.lower() == "unsubscribe" and domain.lower() == mail_domain.lower():
-            return token or None
-        return None
-    prefix = base_url.rstrip("/") + "/u/"
-    if text.lower().startswith(prefix.lower()):
-        token = text[len(prefix) :].split("?", 1)[0].split("/", 1)[0]
-        return token or None
-    return None
+# token_in_uri lives in mailbox.py; it is re-exported for callers that found it here.
+__all__ = ["LEDGER_WINDOW", "Inbox", "Outcome", "Plan", "Write", "log_outcomes", "token_in_uri"]

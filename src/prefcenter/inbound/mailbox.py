@@ -59,3 +59,20 @@ def parse_recipient(address: str, mail_domain: str) -> Mailbox | None:
     if kind is MailboxKind.FBL or not token or len(local) > 64:
         return None
     return Mailbox(kind, token)
+
+
+def token_in_uri(uri: str, mail_domain: str, base_url: str) -> str | None:
+    """The token of ``mailto:unsubscribe+TOKEN@domain`` or ``{base_url}/u/TOKEN``, if ours."""
+    text = uri.strip().strip("<>")
+    if text.lower().startswith("mailto:"):
+        address = text[7:].split("?", 1)[0]
+        local, _, domain = address.rpartition("@")
+        base, plus, token = local.partition("+")
+        if plus and base.lower() == "unsubscribe" and domain.lower() == mail_domain.lower():
+            return token or None
+        return None
+    prefix = base_url.rstrip("/") + "/u/"
+    if text.lower().startswith(prefix.lower()):
+        token = text[len(prefix) :].split("?", 1)[0].split("/", 1)[0]
+        return token or None
+    return None
