@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
+import os
+import pty
+import subprocess
+import sys
 
 from prefcenter.model import Source
 from tests.cli.conftest import Prefcenter, one_error_line
@@ -47,6 +52,7 @@ def test_filter_drops_suppressed_invalid_and_duplicates(prefcenter: Prefcenter) 
         "6,dave@example.com,Dave\r\n"
     )
     assert "read       6\nsendable   3\nsuppressed 1\n" in piped.stderr
+    assert "filtering" not in piped.stderr  # no progress bar when stderr is not a terminal
 
 
 def test_filter_one_address_per_line_from_stdin(prefcenter_sqlite: Prefcenter) -> None:
@@ -99,3 +105,26 @@ def test_export_csv_and_json(prefcenter: Prefcenter) -> None:
         "None", "alice@example.com", "bob@example.com"
     ]  # fmt: skip
     assert all(len(i["identity_hash"]) == 32 for i in items)
+
+
+def test_filter_shows_progress_on_a_terminal(prefcenter_sqlite: Prefcenter) -> None:
+    source = prefcenter_sqlite.tmp_path / "big.csv"
+    source.write_text("email\n" + "".join(f"p{i}@example.com\n" for i in range(50_000)))
+    out = prefcenter_sqlite.tmp_path / "out.csv"
+    controller, terminal = pty.openpty()
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "prefcenter", "filter", str(source), "-o", str(out)],
+            env=prefcenter_sqlite.environment(), stderr=terminal, stdout=subprocess.PIPE,
+            timeout=120, check=False,
+        )  # fmt: skip
+        os.close(terminal)
+        shown = b""
+        with contextlib.suppress(OSError):  # EIO once the terminal side is closed
+            while chunk := os.read(controller, 65536):
+                shown += chunk
+    finally:
+        os.close(controller)
+    assert result.returncode == 0
+    assert b"filtering" in shown and b"100%" in shown
+    assert out.read_text().count("\n") == 50_001

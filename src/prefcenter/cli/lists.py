@@ -9,7 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from typing import IO, Any
 
 import click
@@ -28,19 +28,22 @@ from prefcenter.csvfilter import FilterSummary, filter_csv
 from prefcenter.model import Suppression
 
 
-def _progress(path: str) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+@contextmanager
+def _progress(path: str) -> Iterator[Callable[[int], None] | None]:
     """A byte-based progress bar on stderr, only when stderr is a terminal."""
     if path == "-" or not sys.stderr.isatty():
-        return None, lambda: None
-    bar = click.progressbar(length=os.path.getsize(path), label="filtering", file=sys.stderr)
-    bar.__enter__()
-    done = [0]
+        yield None
+        return
+    size = os.path.getsize(path)
+    with click.progressbar(length=size, label="filtering", file=sys.stderr) as bar:
+        done = 0
 
-    def update(position: int) -> None:
-        bar.update(position - done[0])
-        done[0] = position
+        def update(position: int) -> None:
+            nonlocal done
+            bar.update(position - done)
+            done = position
 
-    return update, lambda: bar.__exit__(None, None, None)
+        yield update
 
 
 def _summary_text(summary: FilterSummary) -> str:
@@ -93,14 +96,13 @@ def filter_command(
       prefcenter filter bought-list.csv --column email --topic offers -o sendable.csv
     """
     stream = functools.partial(cli.center().filter_stream, topic=topic, channel=channel, kind=kind)
-    update, finish = _progress(path)
     with ExitStack() as stack:
         source = stack.enter_context(click.open_file(path, "rb"))
         sink = stack.enter_context(click.open_file(output, "wb", atomic=output != "-"))
+        update = stack.enter_context(_progress(path))
         summary = filter_csv(
             source, sink, stream, column=column, encoding=encoding, on_progress=update
         )
-        finish()
     text = json.dumps(summary.as_dict(), indent=2) if as_json else _summary_text(summary)
     click.echo(text, err=output == "-")
 
