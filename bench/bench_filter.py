@@ -6,6 +6,8 @@ SQLite store with those suppressions, then runs in separate processes, in the sa
 
 - ``python -m prefcenter filter LIST.csv -o OUT.csv --json`` (the real command);
 - a plain ``csv.reader`` -> ``csv.writer`` copy of the same file (the baseline);
+- the filter's reader and writer with an allow-all ``filter_stream`` (what the CSV
+  handling costs apart from the center's decisions);
 - the same ``filter`` on a tenth of the file, to show how peak memory grows with rows.
 
 It reports rows per second (wall clock of the whole process, interpreter start
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -28,11 +31,42 @@ import time
 from pathlib import Path
 from typing import Any
 
-COPY = """
+_REPORT_RSS = """
+import resource, sys
+print("maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+"""
+COPY = (
+    """
 import csv, sys
 with open(sys.argv[1], newline="", encoding="utf-8") as src, \\
         open(sys.argv[2], "w", newline="", encoding="utf-8") as dst:
     csv.writer(dst, lineterminator="\\n").writerows(csv.reader(src))
+"""
+    + _REPORT_RSS
+)
+# The same reader and writer as `filter`, with a filter_stream that allows everyone:
+# what the CSV handling itself costs, apart from the center's decisions.
+PASSTHROUGH = (
+    """
+import sys
+from prefcenter.csvfilter import filter_csv
+def allow(rows, key):
+    for row in rows:
+        key(row)
+        yield row, None
+with open(sys.argv[1], "rb") as src, open(sys.argv[2], "wb") as dst:
+    filter_csv(src, dst, allow)
+"""
+    + _REPORT_RSS
+)
+# Peak RSS of the command itself, printed by the child: a child's rusage after fork/exec
+# also counts the parent's memory at fork time.
+MEASURED = """
+import atexit, resource, runpy, sys
+atexit.register(lambda: print("maxrss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                              file=sys.stderr))
+sys.argv = ["prefcenter", *sys.argv[1:]]
+runpy.run_module("prefcenter", run_name="__main__")
 """
 SECRET = "bench-secret-0123456789abcdef0123"
 PEPPER = "bench-pepper-0123456789abcdef0123"
@@ -47,8 +81,8 @@ def spelling(i: int) -> str:
     return f"User{i}+promo@EXAMPLE{i % 13}.COM"
 
 
-def generate(path: Path, rows: int) -> dict[str, int]:
-    """Write the list; return the counts a correct filter must report.
+def generate(path: Path, rows: int) -> None:
+    """Write the list.
 
     Row i is a duplicate spelling of row i-1 when i % 20 == 19 (5%), and a suppressed
     person when i % 10 < 3 (30%); the two never overlap.
@@ -63,6 +97,10 @@ def generate(path: Path, rows: int) -> dict[str, int]:
                 out.writelines(lines)
                 lines.clear()
         out.writelines(lines)
+
+
+def counts(rows: int) -> dict[str, int]:
+    """What a correct filter must report for a list made by :func:`generate`."""
     duplicate = sum(1 for i in range(rows) if i % 20 == 19)
     suppressed = sum(1 for i in range(rows) if i % 10 < 3)
     return {
@@ -71,6 +109,19 @@ def generate(path: Path, rows: int) -> dict[str, int]:
         "suppressed": suppressed,
         "sendable": rows - duplicate - suppressed,
     }
+
+
+def _values(work: Path) -> dict[str, str]:
+    return {"database": f"sqlite:///{work / 'bench.db'}", "secret": SECRET, "pepper": PEPPER,
+            "var_dir": str(work / "var"), "frequency_cap": "off"}  # fmt: skip
+
+
+def _setup(work: Path, rows: int) -> None:
+    from prefcenter.config import load_settings
+
+    generate(work / "list.csv", rows)
+    generate(work / "small.csv", rows // 10)
+    fill_store(load_settings(_values(work), environ={}, generate_dev_keys=False), rows)
 
 
 def fill_store(settings: Any, rows: int) -> None:
@@ -88,18 +139,21 @@ def fill_store(settings: Any, rows: int) -> None:
 
 
 def timed(command: list[str], env: dict[str, str]) -> tuple[float, int, str]:
-    """Run ``command``; return wall seconds, peak RSS in bytes, stdout."""
+    """Run ``command``; return wall seconds, peak RSS in bytes, stdout.
+
+    The wrapped command reports its own peak RSS; otherwise the child's rusage is used,
+    which is only right because this parent process stays small (setup runs in a child).
+    """
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    assert process.stdout is not None and process.stderr is not None
-    stdout = process.stdout.read()
-    stderr = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
+    stdout, stderr = process.communicate()
     elapsed = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{command[2:4]} failed ({process.returncode}): {stderr.decode()}")
-    return elapsed, usage.ru_maxrss * 1024, stdout.decode()
+    reported = [line for line in stderr.decode().splitlines() if line.startswith("maxrss ")]
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    maxrss = int(reported[-1].split()[1]) if reported else usage
+    return elapsed, maxrss * 1024, stdout.decode()
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -107,32 +161,33 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--quick", action="store_true", help="100,000 rows instead of 1,000,000")
     parser.add_argument("--rows", type=int, default=None, help="exact number of rows")
     parser.add_argument("--keep", type=Path, default=None, help="work in DIR and keep it")
+    parser.add_argument("--setup-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     rows = args.rows or (100_000 if args.quick else 1_000_000)
-
-    from prefcenter.config import load_settings
+    if args.setup_only:
+        _setup(args.keep, rows)
+        return {}
 
     with tempfile.TemporaryDirectory() as scratch:
         work = args.keep or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
-        database = f"sqlite:///{work / 'bench.db'}"
-        values = {"database": database, "secret": SECRET, "pepper": PEPPER,
-                  "var_dir": str(work / "var"), "frequency_cap": "off"}  # fmt: skip
-        settings = load_settings(values, environ={}, generate_dev_keys=False)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")}
-        env.update({f"PREFCENTER_{k.upper()}": v for k, v in values.items()})
+        env.update({f"PREFCENTER_{k.upper()}": v for k, v in _values(work).items()})
 
         started = time.perf_counter()
-        expected = generate(work / "list.csv", rows)
-        small = generate(work / "small.csv", rows // 10)
-        fill_store(settings, rows)
+        # In a child, so that this process stays small (see `timed`).
+        subprocess.run([sys.executable, "-m", "bench.bench_filter", "--setup-only",
+                        "--rows", str(rows), "--keep", str(work)], check=True)  # fmt: skip
+        expected, small = counts(rows), counts(rows // 10)
         print(f"setup: {rows:,} rows and {expected['suppressed']:,} suppressions "
               f"in {time.perf_counter() - started:.1f}s", file=sys.stderr)  # fmt: skip
 
         python = sys.executable
-        filter_cmd = [python, "-m", "prefcenter", "filter", "--json"]
+        filter_cmd = [python, "-c", MEASURED, "filter", "--json"]
         copy_s, copy_rss, _ = timed([python, "-c", COPY, str(work / "list.csv"),
                                      str(work / "copy.csv")], env)  # fmt: skip
+        pass_s, pass_rss, _ = timed([python, "-c", PASSTHROUGH, str(work / "list.csv"),
+                                     str(work / "pass.csv")], env)  # fmt: skip
         filter_s, filter_rss, out = timed(
             [*filter_cmd, str(work / "list.csv"), "-o", str(work / "out.csv")], env
         )
@@ -155,18 +210,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "filter_peak_rss_mb": filter_rss / 2**20,
         "filter_small_peak_rss_mb": small_rss / 2**20,
         "copy_peak_rss_mb": copy_rss / 2**20,
+        "csv_only_rows_per_s": rows / pass_s,
         "rss_growth_bytes_per_row": (filter_rss - small_rss) / (rows - rows // 10),
     }
 
     def line(name: str, count: int, seconds: float, rss: float) -> str:
         return (
-            f"{name:<8} {count:>10,} rows  {seconds:6.2f}s  {count / seconds:>10,.0f} rows/s  "
+            f"{name:<10} {count:>10,} rows  {seconds:6.2f}s  {count / seconds:>10,.0f} rows/s  "
             f"peak RSS {rss / 2**20:.0f} MB"
         )
 
     print(line("filter", rows, filter_s, filter_rss))
     print(line("filter", rows // 10, small_s, small_rss))
     print(line("csv copy", rows, copy_s, copy_rss))
+    print(line("reader+writer only (allow-all filter_stream)", rows, pass_s, pass_rss))
     print(
         f"filter/copy time ratio {result['filter_vs_copy']:.2f}x (target <= 3x); "
         f"RSS growth {result['rss_growth_bytes_per_row']:.0f} bytes/row"
