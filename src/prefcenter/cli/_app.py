@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
 import socket
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -55,6 +57,10 @@ class PrefcenterGroup(click.Group):
         except PrefcenterError as error:
             click.echo(f"Error: {error}", err=True)
             ctx.exit(exit_code(error))
+        except BrokenPipeError:
+            # `prefcenter filter big.csv | head`: the reader left; stop quietly, as cat does.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(1)
 
 
 @dataclass
