@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -39,7 +40,9 @@ def post_many(
     """
 
     def post(index: int) -> httpx.Response:
-        with httpx.Client(base_url=base_url, timeout=20) as client:
+        nodelay = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+        transport = httpx.HTTPTransport(socket_options=nodelay)
+        with httpx.Client(base_url=base_url, timeout=20, transport=transport) as client:
             response = client.post(paths[index], content=body, headers={"content-type": FORM})
         if after is not None:
             after(index, response)

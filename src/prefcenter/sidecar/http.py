@@ -103,7 +103,10 @@ class HttpSidecar:
         if self._server is not None:
             raise RuntimeError("HttpSidecar.start() was called twice; call stop() first.")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY on accepted connections only
+        # when the listening socket's proto says TCP; with proto 0, Nagle plus delayed ACKs
+        # add ~40 ms to every response written in two parts (head, then body).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self._requested_port))
