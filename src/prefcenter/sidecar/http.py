@@ -131,6 +131,9 @@ class HttpSidecar:
         if server is None or task is None:
             return
         server.should_exit = True
+        # main_loop only ticks (every 0.1 s) to notice should_exit; cancel it rather than
+        # wait for the tick. shutdown() below is what closes and drains connections.
+        task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await server.shutdown(sockets=[self._socket] if self._socket else None)
