@@ -82,3 +82,13 @@ def test_text_skips_returned_originals_and_attachments() -> None:
 def test_html_only_text_is_stripped_of_tags() -> None:
     raw = b"Content-Type: text/html\r\n\r\n<p>please <b>unsubscribe</b></p>\r\n"
     assert parse_message(raw).text().split() == ["please", "unsubscribe"]
+
+
+def test_body_digest_ignores_headers_added_on_the_way() -> None:
+    body = b"\r\n\r\nthe same words\r\n"
+    one = parse_message(b"Subject: a" + body)
+    relayed = parse_message(b"Received: from relay\r\nSubject: a" + body)
+    other = parse_message(b"Subject: a\r\n\r\nother words\r\n")
+    bare = parse_message(b"Subject: a\n\nthe same words\r\n")
+    assert one.body_digest == relayed.body_digest != other.body_digest
+    assert bare.body_digest == one.body_digest

@@ -322,3 +322,14 @@ def test_the_same_mail_on_postgresql(tmp_path: Path, postgres_url: str) -> None:
         assert {s.scope for s in server.center.suppressions(ALICE)} == {Scope.GLOBAL, Scope.HARD}
         assert len(server.center.history(ALICE)) == 2
         assert server.center.history(BYSTANDER) == []
+
+
+def test_a_different_message_reusing_a_message_id_is_not_lost(smtp: RunningSidecar) -> None:
+    first = b"Message-ID: <same@x>\r\nSubject: hi\r\n\r\nplease stop\r\n"
+    second = b"Message-ID: <same@x>\r\nSubject: hi\r\n\r\nsomething else entirely\r\n"
+    for raw in (first, first, second):
+        assert smtp.send(raw, [f"unsubscribe@{DOMAIN}"])[0] == 250
+    assert sorted(item.raw.split(b"\r\n\r\n")[1] for item in smtp.center.exceptions()) == [
+        b"please stop\r\n",
+        b"something else entirely\r\n",
+    ]

@@ -145,13 +145,17 @@ class Inbox:
     def _exception(
         self, message: InboundMessage, mailbox: Mailbox, why: str, evidence: str
     ) -> Write:
+        # The queue deduplicates on evidence: the body digest keeps a different message
+        # that reuses a Message-ID from being folded into an older item and lost.
+        key = f"{evidence} body:{message.body_digest}"
+
         def write(tx: Changes) -> Outcome:
             item = tx.open_exception(
                 mailbox=str(mailbox.kind),
                 why=why,
                 raw=message.raw,
                 summary=message.summary(),
-                evidence=evidence,
+                evidence=key,
             )
             return Outcome(mailbox.key, "exception", why, exception=item)
 

@@ -200,6 +200,21 @@ class InboundMessage:
         return f"<sha256-{hashlib.sha256(self.raw).hexdigest()[:40]}@prefcenter.invalid>"
 
     @property
+    def body_digest(self) -> str:
+        """A short hash of the body (everything after the header block).
+
+        Relays add headers on the way, so the body is what stays the same when one
+        message is delivered again; two different messages sharing a Message-ID differ.
+        """
+        ends = [
+            index + len(separator)
+            for separator in (b"\r\n\r\n", b"\n\n")
+            if (index := self.raw.find(separator)) >= 0
+        ]
+        body = self.raw[min(ends) :] if ends else b""
+        return hashlib.sha256(body).hexdigest()[:16]
+
+    @property
     def subject(self) -> str:
         """The decoded Subject, ``""`` when absent."""
         return self.header("Subject")[:1000]
