@@ -17,7 +17,6 @@ from typing import Any, TypeVar
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.sidecar.smtp import SmtpSidecar
-from prefcenter.tokens import Purpose
 from tests.conftest import make_settings
 from tests.inbound.mail_samples import load_sample
 
@@ -154,5 +153,3 @@ def _reply(reader: Any) -> bytes:
         if not line or line[3:4] != b"-":
             return b"".join(lines)
 
-
-__all__ = ["Purpose"]
