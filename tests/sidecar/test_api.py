@@ -176,3 +176,14 @@ def test_one_refused_request_does_not_fail_the_others_in_its_commit(live: LiveSi
         statuses = list(pool.map(suppress, recipients))
     assert statuses == [200] * 12 + [422]
     assert all(not live.real_center.check(r).allowed for r in recipients[:12])
+
+
+def test_oversized_body_is_413(live: LiveSidecar) -> None:
+    from prefcenter.sidecar.openapi import MAX_BODY
+
+    with live.api() as client:
+        response = client.post("/v1/check/batch", content=b" " * (MAX_BODY + 1))
+    assert response.status_code == 413
+    assert response.json()["error"]["message"] == (
+        f"Request body is over {MAX_BODY} bytes; send fewer recipients."
+    )

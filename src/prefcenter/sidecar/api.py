@@ -40,9 +40,15 @@ def _authorize(request: Request) -> Sidecar:
 
 
 async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise HTTPException(413, f"Request body is over {MAX_BODY} bytes; send fewer recipients.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:  # stop reading: never hold more than the limit in memory
+            raise HTTPException(
+                413, f"Request body is over {MAX_BODY} bytes; send fewer recipients."
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
