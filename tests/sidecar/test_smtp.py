@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -333,3 +334,26 @@ def test_a_different_message_reusing_a_message_id_is_not_lost(smtp: RunningSidec
         b"please stop\r\n",
         b"something else entirely\r\n",
     ]
+
+
+def test_logs_never_carry_an_address(
+    tmp_path: Path, dkim_key: DkimTestKey, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with running(tmp_path, dnsfunc=dkim_key.resolver()) as server:
+        center = server.center
+        assert (
+            server.send(sample(center, "reply_client_unsubscribe.eml"), [mailto(center)])[0] == 250
+        )
+        assert server.send(_plain(), [f"unsubscribe@{DOMAIN}"])[0] == 250
+        signed = dkim_key.sign(_plain().replace(b"plain-1", b"plain-2"))
+        assert server.send(signed, [f"unsubscribe@{DOMAIN}"])[0] == 250
+        hard = sample(center, "dsn_hard_postfix.eml")
+        assert server.send(hard, [verp(center)], mail_from="")[0] == 250
+        with server.client() as client:
+            client.mail(ALICE)
+            assert client.rcpt(ALICE)[0] == 550
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "suppressed" in logged
+    assert "alice" not in logged.lower()
+    assert "bystander" not in logged.lower()
