@@ -21,7 +21,7 @@ from prefcenter.changes import Changes, Recipient
 from prefcenter.config import Settings, load_settings
 from prefcenter.errors import InvalidRecipient, NotFound
 from prefcenter.headers import Links, check_topic
-from prefcenter.identity import Folding, Identities
+from prefcenter.identity import Folding, Identities, canonical_email
 from prefcenter.model import (
     Channel,
     Decision,
@@ -35,7 +35,7 @@ from prefcenter.model import (
     Refusal,
     Suppression,
 )
-from prefcenter.policy import decide, message
+from prefcenter.policy import decide, judge, message
 from prefcenter.store import Store, open_store
 from prefcenter.store.seen import Seen
 from prefcenter.tokens import NO_TOPIC, Claims, Purpose, TokenSigner, topic_digest
@@ -240,58 +240,61 @@ class PreferenceCenter(Changes):
         marketing = Kind(kind)
         moment = at or self._clock()
         cap = self.settings.frequency_cap
-        window = cap.window if cap else None
+        cap_count, window = (cap.count, cap.window) if cap else (None, None)
+        keyer = self._keyer(chan)
         seen = Seen()
-        canonical, hash_key = self.identities.canonical, self.identities.hash_key
-        invalid_message = "The address or number is not usable; correct it or drop it."
-        duplicate_message = "Another spelling of this person appears earlier in the list."
+        invalid = "The address or number is not usable; correct it or drop it."
+        duplicate = "Another spelling of this person appears earlier in the list."
         try:
             iterator = iter(rows)
-            while True:
-                chunk = list(itertools.islice(iterator, chunk_size))
-                if not chunk:
-                    return
-                values: list[str] = []
-                hashes: list[bytes | None] = []
-                for row in chunk:
-                    value = key(row)
-                    values.append(value)
-                    try:
-                        hashes.append(hash_key(canonical(value, chan)))
-                    except InvalidRecipient:
-                        hashes.append(None)
-                valid = [h for h in hashes if h is not None]
-                fresh = iter(seen.fresh(valid))
+            while chunk := list(itertools.islice(iterator, chunk_size)):
+                values = [key(row) for row in chunk]
+                hashes = [keyer(value) for value in values]
+                fresh = iter(seen.fresh([h for h in hashes if h is not None]))
                 firsts = [h if h is not None and next(fresh) else None for h in hashes]
                 with self.store.session() as session:
                     rules = session.rules_many(
                         [h for h in firsts if h is not None], at=moment, cap_window=window
                     )
                 for row, value, original, first in zip(chunk, values, hashes, firsts, strict=True):
-                    if original is None:
-                        yield row, Refusal(value, Reason.INVALID, invalid_message)
-                    elif first is None:
-                        yield row, Refusal(value, Reason.DUPLICATE, duplicate_message)
-                    elif first not in rules:
+                    if first is not None and first not in rules:
                         yield row, None
+                    elif original is None:
+                        yield row, Refusal(value, Reason.INVALID, invalid)
+                    elif first is None:
+                        yield row, Refusal(value, Reason.DUPLICATE, duplicate)
                     else:
-                        decision = decide(
+                        verdict = judge(
                             rules[first],
-                            identity_hash=first.hex(),
-                            channel=chan,
-                            topic=topic,
                             topic_digest=digest,
                             kind=marketing,
                             at=moment,
-                            cap_count=cap.count if cap else None,
+                            cap_count=cap_count,
                             cap_window=window,
                         )
-                        refusal = None
-                        if not decision.allowed:
-                            refusal = Refusal(value, decision.reason, message(decision.reason))
-                        yield row, refusal
+                        if verdict.reason is Reason.ALLOWED:
+                            yield row, None
+                        else:
+                            yield row, Refusal(value, verdict.reason, message(verdict.reason))
         finally:
             seen.close()
+
+    def _keyer(self, channel: Channel) -> Callable[[str], bytes | None]:
+        """value -> identity hash, or None when invalid; the hot loop of ``filter``."""
+        identities = self.identities
+        canonical, hash_key, folding = identities.canonical, identities.hash_key, identities.folding
+
+        def key(value: str) -> bytes | None:
+            try:
+                # Same result as Identities.canonical: without a "channel:" prefix an
+                # address is on the channel asked for; this skips only the prefix scan.
+                if channel is Channel.EMAIL and type(value) is str and ":" not in value:
+                    return hash_key("email:" + canonical_email(value, folding))
+                return hash_key(canonical(value, channel))
+            except InvalidRecipient:
+                return None
+
+        return key
 
     # -- reading what is stored -------------------------------------------------------
     def preferences(self, recipient: Recipient, *, channel: Channel | str = "email") -> Preferences:

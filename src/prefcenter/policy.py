@@ -93,6 +93,61 @@ def message(reason: Reason) -> str:
     return _MESSAGES.get(reason, reason.value)
 
 
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The outcome of the rules before it is dressed as a :class:`Decision`."""
+
+    reason: Reason
+    since: datetime | None = None
+    scope: Scope | None = None
+    source: Source | None = None
+    until: datetime | None = None
+
+
+ALLOWED = Verdict(Reason.ALLOWED)
+
+
+def judge(
+    rules: Rules,
+    *,
+    topic_digest: bytes,
+    kind: Kind,
+    at: datetime,
+    cap_count: int | None,
+    cap_window: timedelta | None,
+) -> Verdict:
+    """Apply the rules in order (see the module docstring); the first match wins.
+
+    ``filter`` calls this directly for every identity that has a rule, so it builds
+    nothing it does not return.
+    """
+    hard = _first(rules.blocks, Scope.HARD, None)
+    if hard is not None:
+        return Verdict(Reason.HARD_SUPPRESSED, hard.since, Scope.HARD, hard.source)
+    if kind is not Kind.MARKETING:
+        return ALLOWED
+    glob = _first(rules.blocks, Scope.GLOBAL, None)
+    if glob is not None:
+        return Verdict(Reason.UNSUBSCRIBED_GLOBAL, glob.since, Scope.GLOBAL, glob.source)
+    if topic_digest != NO_TOPIC:
+        by_topic = _first(rules.blocks, Scope.TOPIC, topic_digest)
+        if by_topic is not None:
+            return Verdict(Reason.UNSUBSCRIBED_TOPIC, by_topic.since, Scope.TOPIC, by_topic.source)
+        choice = rules.topics.get(topic_digest)
+        if choice is not None and not choice[0]:
+            return Verdict(Reason.UNSUBSCRIBED_TOPIC, choice[1], Scope.TOPIC)
+    if rules.paused_until is not None and at < rules.paused_until:
+        return Verdict(Reason.PAUSED, until=rules.paused_until)
+    if rules.frequency_days is not None and rules.last_contact is not None:
+        due = rules.last_contact + timedelta(days=rules.frequency_days)
+        if rules.last_contact <= at < due:
+            return Verdict(Reason.FREQUENCY_CEILING, since=rules.last_contact, until=due)
+    if cap_count is not None and cap_window is not None and rules.recent_contacts >= cap_count:
+        until = rules.oldest_recent + cap_window if rules.oldest_recent else None
+        return Verdict(Reason.FREQUENCY_CAP, until=until)
+    return ALLOWED
+
+
 def decide(
     rules: Rules,
     *,
@@ -118,51 +173,26 @@ def decide(
         cap_count: store-wide cap count, None when the cap is off.
         cap_window: store-wide cap window.
     """
-
-    def no(
-        reason: Reason,
-        since: datetime | None = None,
-        scope: Scope | None = None,
-        source: Source | None = None,
-        until: datetime | None = None,
-    ) -> Decision:
-        return Decision(
-            False,
-            reason,
-            message(reason),
-            identity_hash,
-            channel,
-            topic,
-            since=since,
-            scope=scope,
-            source=source,
-            until=until,
-        )
-
-    hard = _first(rules.blocks, Scope.HARD, None)
-    if hard is not None:
-        return no(Reason.HARD_SUPPRESSED, hard.since, Scope.HARD, hard.source)
-    if kind is Kind.MARKETING:
-        glob = _first(rules.blocks, Scope.GLOBAL, None)
-        if glob is not None:
-            return no(Reason.UNSUBSCRIBED_GLOBAL, glob.since, Scope.GLOBAL, glob.source)
-        if topic_digest != NO_TOPIC:
-            by_topic = _first(rules.blocks, Scope.TOPIC, topic_digest)
-            if by_topic is not None:
-                return no(Reason.UNSUBSCRIBED_TOPIC, by_topic.since, Scope.TOPIC, by_topic.source)
-            choice = rules.topics.get(topic_digest)
-            if choice is not None and not choice[0]:
-                return no(Reason.UNSUBSCRIBED_TOPIC, choice[1], Scope.TOPIC)
-        if rules.paused_until is not None and at < rules.paused_until:
-            return no(Reason.PAUSED, until=rules.paused_until)
-        if rules.frequency_days is not None and rules.last_contact is not None:
-            due = rules.last_contact + timedelta(days=rules.frequency_days)
-            if rules.last_contact <= at < due:
-                return no(Reason.FREQUENCY_CEILING, since=rules.last_contact, until=due)
-        if cap_count is not None and cap_window is not None and rules.recent_contacts >= cap_count:
-            until = rules.oldest_recent + cap_window if rules.oldest_recent else None
-            return no(Reason.FREQUENCY_CAP, until=until)
-    return Decision(True, Reason.ALLOWED, message(Reason.ALLOWED), identity_hash, channel, topic)
+    verdict = judge(
+        rules,
+        topic_digest=topic_digest,
+        kind=kind,
+        at=at,
+        cap_count=cap_count,
+        cap_window=cap_window,
+    )
+    return Decision(
+        verdict.reason is Reason.ALLOWED,
+        verdict.reason,
+        message(verdict.reason),
+        identity_hash,
+        channel,
+        topic,
+        since=verdict.since,
+        scope=verdict.scope,
+        source=verdict.source,
+        until=verdict.until,
+    )
 
 
 def _first(blocks: tuple[Block, ...], scope: Scope, topic: bytes | None) -> Block | None:
@@ -175,4 +205,14 @@ def _first(blocks: tuple[Block, ...], scope: Scope, topic: bytes | None) -> Bloc
     return found
 
 
-__all__ = ["EMPTY", "NO_TOPIC", "Block", "Rules", "decide", "message"]
+__all__ = [
+    "ALLOWED",
+    "EMPTY",
+    "NO_TOPIC",
+    "Block",
+    "Rules",
+    "Verdict",
+    "decide",
+    "judge",
+    "message",
+]

@@ -99,40 +99,39 @@ class SqlSession:
             sql = self.dialect._cache[cache_key] = rules_sql(
                 match, self.dialect, cap_window is not None
             )
-        parts: dict[bytes, dict[str, Any]] = {}
-        for row in self.conn.execute(sql, args).fetchall():
-            key = bytes(row[0])
-            part = parts.setdefault(key, {"blocks": []})
-            kind = row[1]
+        blocks: dict[bytes, list[Block]] = {}
+        extra: dict[bytes, dict[str, Any]] = {}
+        for key, kind, one, two, three, four, blob, text in self.conn.execute(sql, args):
             if kind <= 1:
-                part["blocks"].append(
-                    Block(
-                        SCOPES[row[2]],
-                        topic_digest(row[6]),
-                        from_ms(row[3]),
-                        SOURCES[row[4]],
-                        row[7] or "",
-                        bool(row[5]),
-                        kind == 1,
-                    )
+                block = Block(
+                    SCOPES[one],
+                    topic_digest(blob),
+                    from_ms(two),
+                    SOURCES[three],
+                    text or "",
+                    bool(four),
+                    kind == 1,
                 )
-            elif kind == 2:
-                part["frequency_days"] = row[2]
-                part["paused_until"] = None if row[3] is None else from_ms(row[3])
+                found = blocks.get(key)
+                if found is None:
+                    blocks[key] = [block]
+                else:
+                    found.append(block)
+                continue
+            part = extra.setdefault(bytes(key), {})
+            if kind == 2:
+                part["frequency_days"] = one
+                part["paused_until"] = None if two is None else from_ms(two)
             elif kind == 3:
-                part.setdefault("topics", {})[topic_digest(row[6])] = (
-                    bool(row[2]),
-                    from_ms(row[3]),
-                )
+                part.setdefault("topics", {})[topic_digest(blob)] = (bool(one), from_ms(two))
             elif kind == 4:
-                part["recent_contacts"] = int(row[2])
-                part["oldest_recent"] = from_ms(row[3])
+                part["recent_contacts"] = int(one)
+                part["oldest_recent"] = from_ms(two)
             else:
-                part["last_contact"] = from_ms(row[3])
-        result = {}
-        for key, part in parts.items():
-            part["blocks"] = tuple(part["blocks"])
-            result[key] = Rules(**part)
+                part["last_contact"] = from_ms(two)
+        result = {bytes(key): Rules(tuple(found)) for key, found in blocks.items()}
+        for key, part in extra.items():
+            result[key] = Rules(result[key].blocks if key in result else (), **part)
         return result
 
     # -- small reads -------------------------------------------------------------

@@ -13,10 +13,12 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from prefcenter.errors import StoreBusy, StoreUnavailable
+from prefcenter.policy import Rules
 from prefcenter.store.base import SqlStore
 from prefcenter.store.rows import Dialect
 from prefcenter.store.schema import check_meta, sqlite_migrations
@@ -27,6 +29,20 @@ BUSY_TIMEOUT_MS = 5000
 
 class SqliteSession(SqlSession):
     """Chunks of hashes go through a temporary table joined on the primary key."""
+
+    def rules_many(
+        self, hashes: Sequence[bytes], *, at: datetime, cap_window: timedelta | None
+    ) -> dict[bytes, Rules]:
+        # Sorted keys fill the temporary B-tree in order and walk the tables in order;
+        # one explicit transaction keeps the temporary writes from committing per row.
+        own = not self.conn.in_transaction
+        if own:
+            self.conn.execute("BEGIN")
+        try:
+            return super().rules_many(sorted(hashes), at=at, cap_window=cap_window)
+        finally:
+            if own:
+                self.conn.execute("COMMIT")
 
     def _match_many(self, hashes: Sequence[bytes]) -> tuple[str, list[Any]]:
         self.conn.execute("DELETE FROM temp.chunk")
@@ -139,11 +155,10 @@ class SqliteStore(SqlStore):
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
+        # Autocommit: each read is one statement and so one consistent snapshot.
         conn = self._connection()
         try:
-            conn.execute("BEGIN")
             yield conn
-            conn.execute("COMMIT")
         except (sqlite3.OperationalError, sqlite3.DatabaseError) as error:
             _rollback(conn)
             if not _unavailable(error):
