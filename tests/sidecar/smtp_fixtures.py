@@ -152,4 +152,3 @@ def _reply(reader: Any) -> bytes:
         lines.append(line)
         if not line or line[3:4] != b"-":
             return b"".join(lines)
-
