@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from datetime import date, timedelta
+from pathlib import Path
 from urllib.parse import quote
 
 import httpx
@@ -13,7 +15,8 @@ from hypothesis import strategies as st
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Action, Reason, Scope, Source
-from tests.sidecar.conftest import LiveSidecar
+from prefcenter.store.sqlite import SqliteStore
+from tests.sidecar.conftest import LiveSidecar, live_sidecar, sidecar_settings
 from tests.sidecar.helpers import (
     FORM,
     ONE_CLICK,
@@ -395,3 +398,27 @@ def test_ticking_a_topic_again_lifts_its_one_click_suppression(live: LiveSidecar
         assert response.status_code == 303
         assert re.search(r'value="deals" checked', client.get(path).text)
     assert live.real_center.check(ALICE, "deals").allowed
+
+
+def test_a_real_lock_on_the_database_is_503_then_recovers(tmp_path: Path) -> None:
+    settings = sidecar_settings(tmp_path)
+    with live_sidecar(settings) as live:
+        # Writers wait this long for the lock before the store gives up (StoreBusy).
+        store = live.real_center.store
+        assert isinstance(store, SqliteStore)
+        store.busy_timeout_ms = 300
+        path = unsubscribe_path(live.real_center, ALICE)
+        blocker = sqlite3.connect(settings.database.removeprefix("sqlite:///"))
+        try:
+            blocker.execute("BEGIN EXCLUSIVE")  # another process holds the write lock
+            with live.client() as client:
+                refused = client.post(path, content=ONE_CLICK, headers=GMAIL)
+        finally:
+            blocker.rollback()
+            blocker.close()
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "30"
+        assert live.real_center.check(ALICE).allowed
+        with live.client() as client:
+            assert client.post(path, content=ONE_CLICK, headers=GMAIL).status_code == 200
+        assert not live.real_center.check(ALICE).allowed
