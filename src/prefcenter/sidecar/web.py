@@ -23,6 +23,12 @@ from prefcenter.sidecar.state import Sidecar, request_id_of, sidecar_of
 from prefcenter.tokens import Claims, Purpose
 
 RESUBSCRIBE_REASON = "resubscribed on the preference page"
+#: What the page confirms after each form action (Post/Redirect/Get carries the action).
+_SAVED = {
+    "save": "Your choices are saved.",
+    "unsubscribe_all": "You are unsubscribed from all news.",
+    "resubscribe": "You are subscribed again.",
+}
 FREQUENCIES = [("", "no limit"), ("7", "a week"), ("14", "every two weeks"), ("30", "a month")]
 
 
@@ -164,7 +170,7 @@ async def preferences_page(request: Request) -> Response:
         csrf=sidecar.csrf_token(link.token),
         frequencies=FREQUENCIES,
         today=date.today().isoformat(),
-        saved=request.query_params.get("saved") == "1",
+        saved=_SAVED.get(request.query_params.get("saved", "")),
         **state,
     )
 
@@ -191,7 +197,8 @@ async def preferences_post(request: Request) -> Response:
     if changed and form.get("action") == "unsubscribe_all":
         sidecar.metrics.unsubscribe(Source.WEB.value)
     # Post/Redirect/Get: a reload shows the stored state instead of posting again.
-    return RedirectResponse(f"/p/{link.token}?saved=1", status_code=303)
+    done = str(form.get("action", "save"))
+    return RedirectResponse(f"/p/{link.token}?saved={done}", status_code=303)
 
 
 def _changes(
