@@ -97,3 +97,13 @@ def chromium_path() -> str:
 def pytest_addoption(parser: pytest.Parser) -> None:
     """``--run-soak`` selects the long reliability runs (``make soak``); see tests/reliability."""
     parser.addoption("--run-soak", action="store_true", help="run tests marked soak")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect ``soak`` tests unless ``--run-soak`` was given."""
+    if config.getoption("--run-soak"):
+        return
+    soak = [item for item in items if item.get_closest_marker("soak")]
+    if soak:
+        config.hook.pytest_deselected(items=soak)
+        items[:] = [item for item in items if not item.get_closest_marker("soak")]

@@ -59,10 +59,12 @@ def test_line_breaks_in_an_address_are_refused_everywhere(
 @pytest.mark.parametrize("separator", ["\r\n", "\u2028", "\x85"])
 def test_line_breaks_in_settings_are_refused(tmp_path: Path, name: str, separator: str) -> None:
     value = f"example.com{separator}Bcc: all@example.com"
-    with pytest.raises((ConfigError, InvalidInput)):
-        # Refused when loaded, or at the latest when a center would build headers with it.
-        with PreferenceCenter(make_settings(tmp_path, **{name: value})) as center:
-            center.headers(ALICE, "news")
+    # Refused when loaded, or at the latest when a center would build headers with it.
+    with (
+        pytest.raises((ConfigError, InvalidInput)),
+        PreferenceCenter(make_settings(tmp_path, **{name: value})) as center,
+    ):
+        center.headers(ALICE, "news")
     assert not (tmp_path / "prefcenter.db").exists()
 
 

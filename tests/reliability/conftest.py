@@ -3,7 +3,8 @@
 The reliability suite proves "200/250 only after commit" the hard way: the server is a
 separate process that is killed without warning, and a fresh ``PreferenceCenter`` on the
 same database counts what survived. ``soak`` tests are deselected unless ``--run-soak``
-is given (the option itself lives in ``tests/conftest.py``, where pytest must find it).
+is given (the option and the deselection live in ``tests/conftest.py``, where pytest
+finds them whatever paths it is given).
 """
 
 from __future__ import annotations
@@ -14,18 +15,6 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.server import ServerFactory, ServerProcess, server_values
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect ``soak`` tests unless ``--run-soak`` was given."""
-    if config.getoption("--run-soak", default=False):
-        return
-    kept, dropped = [], []
-    for item in items:
-        (dropped if item.get_closest_marker("soak") else kept).append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
 
 
 @pytest.fixture
