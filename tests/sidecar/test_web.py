@@ -365,10 +365,10 @@ def test_unsubscribe_all_then_resubscribe(live: LiveSidecar) -> None:
     path = preferences_path(live.real_center, ALICE)
     with live.client() as client:
         csrf = _csrf(client.get(path).text)
-        assert (
-            client.post(path, data={"csrf": csrf, "action": "unsubscribe_all"}).status_code == 303
-        )
-        page = client.get(path).text
+        response = client.post(path, data={"csrf": csrf, "action": "unsubscribe_all"})
+        assert response.status_code == 303
+        page = client.get(response.headers["location"]).text
+        assert "You are unsubscribed from all news." in page
         assert "You were unsubscribed from all news on" in page
         assert not live.real_center.check(ALICE).allowed
         response = client.post(path, data={"csrf": _csrf(page), "action": "resubscribe"})
