@@ -71,7 +71,8 @@ def seeds() -> list[bytes]:
         b"MIME-Version: 1.0\r\n"
         b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
         b"--B\r\nContent-Type: text/plain\r\n\r\nDelivery failed.\r\n"
-        b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n"
+        b"--B\r\nContent-Type: message/delivery-status\r\n\r\n"
+        b"Reporting-MTA: dns; mx.example.net\r\n"
         b"\r\nFinal-Recipient: rfc822; bob@example.net\r\nAction: failed\r\nStatus: 5.1.1\r\n"
         b"Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n--B--\r\n"
     )
