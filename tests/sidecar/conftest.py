@@ -63,6 +63,8 @@ class FaultyCenter:
         self.fail = False
         self.commit_delay = 0.0
         self.commits = 0
+        #: Set once a transaction has been entered (tests wait for "inside a commit").
+        self.entered = threading.Event()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._center, name)
@@ -77,6 +79,7 @@ class FaultyCenter:
         if self.fail:
             raise StoreUnavailable("Database 'test' cannot be written (injected); retry later.")
         with self._center.transaction() as transaction:
+            self.entered.set()
             yield transaction
             if self.commit_delay:
                 threading.Event().wait(self.commit_delay)

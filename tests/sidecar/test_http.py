@@ -74,7 +74,7 @@ def test_stop_lets_an_in_flight_one_click_commit_and_answer(tmp_path: Path) -> N
                 request = asyncio.create_task(
                     client.post(path, content=ONE_CLICK, headers={"content-type": FORM})
                 )
-                await asyncio.sleep(0.2)  # the request is inside its commit now
+                assert await asyncio.to_thread(center.entered.wait, 10)  # inside its commit
                 await sidecar.stop()
                 response = await request
             return response.status_code
