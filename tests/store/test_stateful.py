@@ -9,7 +9,6 @@ that every change reports "changed" exactly when the model changed.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -93,7 +92,7 @@ class Model:
         return Reason.ALLOWED
 
 
-def machine_for(center: PreferenceCenter, clock: Clock) -> Callable[[], RuleBasedStateMachine]:
+def machine_for(center: PreferenceCenter, clock: Clock) -> type[RuleBasedStateMachine]:
     class StoreAgreesWithModel(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
