@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import smtplib
 import threading
 import time
@@ -16,7 +17,8 @@ from hypothesis import strategies as st
 
 import prefcenter.sidecar.smtp as smtp_module
 from prefcenter.errors import StoreUnavailable
-from prefcenter.model import Scope
+from prefcenter.inbound.inbox import Outcome, Plan
+from prefcenter.model import Scope, Source
 from prefcenter.sidecar.smtp_limits import RCPT_OVERRUN
 from tests.inbound.strategies_mail import messages
 from tests.sidecar.smtp_fixtures import (
@@ -253,3 +255,27 @@ def test_stop_lets_an_in_flight_message_commit(tmp_path: Path) -> None:
         sender.join(10)
         assert result == [250]
         assert not server.center.check(ALICE).allowed
+
+
+def test_one_bad_message_in_a_batch_does_not_fail_the_others(smtp: RunningSidecar) -> None:
+    committer = smtp.sidecar.committer
+    assert committer is not None
+
+    def good(tx: Any) -> Outcome:
+        tx.suppress(ALICE, source=Source.MAILTO, evidence="<good@x>")
+        return Outcome("unsubscribe", "suppressed", "test")
+
+    def bad(tx: Any) -> Outcome:
+        raise ValueError("a change the store refuses")
+
+    async def both() -> list[Any]:
+        return await asyncio.gather(
+            committer.submit(lambda: Plan([good])),
+            committer.submit(lambda: Plan([bad])),
+            return_exceptions=True,
+        )
+
+    first, second = smtp.call(both())
+    assert [outcome.action for outcome in first] == ["suppressed"]
+    assert isinstance(second, ValueError)
+    assert not smtp.center.check(ALICE).allowed

@@ -13,6 +13,7 @@ and overdue ones are announced through :class:`prefcenter.inbound.notify.Notifie
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -24,8 +25,7 @@ from prefcenter.inbound.auth import DnsFunc
 from prefcenter.inbound.inbox import Inbox, Outcome, log_outcomes
 from prefcenter.inbound.mailbox import MailboxKind, parse_recipient
 from prefcenter.inbound.notify import OPENED, OVERDUE, Notice, Notifier
-from prefcenter.sidecar.commit import GroupCommitter
-from prefcenter.sidecar.metrics import Metrics
+from prefcenter.sidecar.smtp_commit import Job, MailCommitter
 from prefcenter.sidecar.smtp_limits import (
     RCPT_OVERRUN,
     ConnectionGate,
@@ -89,12 +89,19 @@ class SmtpHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         self.in_flight += 1
         try:
-            plan = await self.sidecar.run(
-                self.sidecar.inbox.prepare, raw, mailboxes, envelope.mail_from
-            )
-            # Group commit: messages arriving together share one durable transaction;
-            # submit returns only after the transaction holding this plan committed.
-            outcomes = await self.sidecar.committer.submit(plan)
+            inbox, mail_from = self.sidecar.inbox, envelope.mail_from
+            if any(m.kind is MailboxKind.UNSUBSCRIBE and not m.token for m in mailboxes):
+                # DKIM may wait on DNS: decide it apart, not inside a shared batch.
+                plan = await self.sidecar.run(inbox.prepare, raw, mailboxes, mail_from)
+                job: Job = lambda: plan  # noqa: E731
+            else:
+                job = functools.partial(inbox.prepare, raw, mailboxes, mail_from)
+            # Messages arriving together are decided and committed in one transaction;
+            # submit returns only after the transaction holding this message committed.
+            committer = self.sidecar.committer
+            if committer is None:
+                raise RuntimeError("the SMTP sidecar is not started")
+            outcomes = await committer.submit(job)
         except Exception as error:
             log.warning("message not recorded, answered 451: %s", type(error).__name__)
             return TEMPFAIL
@@ -139,8 +146,7 @@ class SmtpSidecar:
         self.inbox = Inbox(center, dnsfunc=dnsfunc)
         self.notifier = notifier or Notifier(settings)
         self.handler = SmtpHandler(self)
-        self.metrics = Metrics()
-        self.committer = GroupCommitter(center, self.metrics)
+        self.committer: MailCommitter | None = None
         self.host, self.port = split_hostport("smtp", settings.smtp)
         self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_ip)
         self.workers = workers
@@ -173,6 +179,7 @@ class SmtpSidecar:
         # erasure requests, so only its warnings are kept.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="prefcenter-smtp")
+        self.committer = MailCommitter(self.center, self._pool)
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._session, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
@@ -188,7 +195,8 @@ class SmtpSidecar:
         if self._server is not None:
             self._server.close()
         await wait_until(lambda: self.handler.in_flight == 0, grace)
-        await self.committer.close()
+        if self.committer is not None:
+            await self.committer.close()
         for session in list(self.gate.sessions):
             session.close()
         if self._sweeper is not None:
