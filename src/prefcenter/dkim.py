@@ -15,8 +15,6 @@ from email.message import Message
 from email.policy import SMTP
 from pathlib import Path
 
-import dkim as dkimpy
-
 from prefcenter.errors import DkimError
 
 #: Headers signed when present, each over-signed once.
@@ -108,6 +106,8 @@ def signature_header(message: Message, key: DkimKey) -> bytes:
     Raises:
         DkimError: dkimpy refused the key or the message.
     """
+    import dkim as dkimpy  # deferred: dkimpy loads dnspython, costly for every CLI call
+
     data = message.as_bytes(policy=SMTP)
     try:
         signature: bytes = dkimpy.sign(
