@@ -52,8 +52,9 @@ class GroupCommitter:
         self._pending.append((operation, future))
         if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drain())
-        # shield: a client that hangs up does not cancel a commit others share.
-        return await asyncio.shield(future)
+        # A client that hangs up cancels only its wait: the operation stays queued (or in
+        # its batch) and commits with the others, which is what the person asked for.
+        return await future
 
     async def close(self) -> None:
         """Wait until every submitted operation has been committed or failed."""

@@ -67,14 +67,16 @@ def _what(sidecar: Sidecar, topic: str | None) -> str:
 
 
 async def _read_body(request: Request) -> bytes:
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > oneclick.MAX_BODY:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
+    """The body, read straight from ASGI messages; stops once past ``oneclick.MAX_BODY``."""
+    body: bytes = b""
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return body  # the client went away
+        body += bytes(message.get("body", b""))
+        if len(body) > oneclick.MAX_BODY or not message.get("more_body", False):
+            return body
 
 
 async def unsubscribe_page(request: Request) -> Response:
@@ -269,8 +271,8 @@ def _apply(transaction: Any, identity: Identity, changes: list[tuple[str, dict[s
 def routes() -> list[Route]:
     """The page routes."""
     return [
+        Route("/u/{token}", one_click, methods=["POST"]),  # the hot path, matched first
         Route("/u/{token}", unsubscribe_page, methods=["GET"]),
-        Route("/u/{token}", one_click, methods=["POST"]),
         Route("/p/{token}", preferences_page, methods=["GET"]),
         Route("/p/{token}", preferences_post, methods=["POST"]),
     ]
