@@ -20,7 +20,7 @@ PREFIX = 8
 class Seen:
     """Answers "was this identity already in the input?" for a chunk at a time."""
 
-    def __init__(self, limit: int = 2_000_000) -> None:
+    def __init__(self, limit: int = 1_000_000) -> None:
         self.limit = limit
         self._set: set[bytes] = set()
         self._db: sqlite3.Connection | None = None
