@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Source
 from prefcenter.tokens import Purpose, TokenSigner
-from tests.conftest import make_settings
+from tests.conftest import TEST_PEPPER, TEST_SECRET, make_settings
 from tests.reliability.server import API_KEY, ServerFactory, settings_for
 
 PEOPLE = ["zelda.private@example.com", "Yannick+News@Example.org", "x.quiet@example.net"]
@@ -101,7 +101,9 @@ def _traffic(server: Any, center: PreferenceCenter) -> None:
             )
             assert (
                 client.post(
-                    "/v1/suppress", json={"recipient": address + "\r\nBcc: all@example.com"}, headers=auth
+                    "/v1/suppress",
+                    json={"recipient": address + "\r\nBcc: all@example.com"},
+                    headers=auth,
                 ).status_code
                 == 422
             )
@@ -167,7 +169,10 @@ def test_forget_leaves_no_address_in_the_closed_database(tmp_path: Path) -> None
         assert center.forget(address, source=Source.CLI, evidence="gdpr-1")
         assert not center.check(address).allowed  # the opt-out still works
         assert [s.address for s in center.export() if s.address and "zelda" in s.address] == []
-    assert found_in(_database_bytes(db), [address]) == []
+    stored = _database_bytes(db)
+    assert found_in(stored, [address]) == []
+    # The keys that would let a thief recompute identity hashes or forge links are not there.
+    assert TEST_PEPPER.encode() not in stored and TEST_SECRET.encode() not in stored
 
 
 @pytest.mark.xfail(
