@@ -50,9 +50,23 @@ class Changes(QueueChanges):
             session.register_topic(topic_digest(topic), topic)
 
     def _event(
-        self, identity: Identity, action: Action, source: Source, at: datetime, **fields: object
+        self,
+        identity: Identity,
+        action: Action,
+        source: Source,
+        at: datetime,
+        *,
+        scope: Scope | None = None,
+        topic: str | None = None,
+        reason: str | None = None,
+        evidence: str | None = None,
+        requested_at: datetime | None = None,
+        detail: str = "",
     ) -> NewEvent:
-        return NewEvent(at, identity.hash, action, Source(source), identity.channel, **fields)  # type: ignore[arg-type]
+        return NewEvent(
+            at, identity.hash, action, Source(source), identity.channel, scope, topic, reason,
+            evidence, requested_at, detail,
+        )  # fmt: skip
 
     def suppress(
         self,
@@ -70,6 +84,7 @@ class Changes(QueueChanges):
         """Stop contact: hard (nothing at all), global (all marketing) or one topic.
 
         ``all_channels`` makes it person-wide: every linked identity, now or later.
+        A hard suppression has no topic (``topic`` is ignored with ``hard=True``).
         Returns True when a suppression was added (a person-wide one is added beside any
         channel opt-out the identity already has).
         """
