@@ -7,6 +7,7 @@ person, and quotes must never reach SQL as code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +27,7 @@ SQL = ["'; DROP TABLE events;--", '" OR 1=1 --', "x') ; DELETE FROM suppressions
 @pytest.mark.parametrize("separator", SEPARATORS)
 def test_line_breaks_in_a_topic_are_refused_everywhere(unchanged: Hostile, separator: str) -> None:
     center, topic = unchanged.center, f"news{separator}Bcc: all@example.com"
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: center.headers(ALICE, topic),
         lambda: center.unsubscribe_url(ALICE, topic),
         lambda: center.suppress(ALICE, topic=topic, source=Source.API, evidence=None),
@@ -43,7 +44,7 @@ def test_line_breaks_in_an_address_are_refused_everywhere(
     unchanged: Hostile, separator: str
 ) -> None:
     center, address = unchanged.center, f"alice@example.com{separator}Bcc: all@example.com"
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: center.headers(address),
         lambda: center.suppress(address, source=Source.API, evidence=None),
         lambda: center.record_sent(address),

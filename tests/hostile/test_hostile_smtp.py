@@ -37,7 +37,8 @@ def send(
         try:
             return client.data(data)
         except smtplib.SMTPDataError as error:
-            return error.smtp_code, error.smtp_error
+            reply = error.smtp_error
+            return error.smtp_code, reply.encode() if isinstance(reply, str) else reply
 
 
 def mail(message_id: str, *, sender: bytes = ALICE.encode(), subject: bytes = b"unsubscribe",

@@ -280,7 +280,9 @@ def audit(center: PreferenceCenter, requests: Sequence[Request], tally: Tally) -
     """Every acknowledged request suppressed, with exactly one suppress event; every
     request (acknowledged or not) at most one."""
     found = 0
-    lost, duplicates, resent_duplicates = [], [], []
+    lost: list[str] = []
+    duplicates: list[str] = []
+    resent_duplicates: list[str] = []
     for request in requests:
         events = [e for e in center.history(request.address) if e.action is Action.SUPPRESS]
         active = center.suppressions(request.address)

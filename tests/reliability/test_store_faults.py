@@ -163,11 +163,11 @@ def own_postgres(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None], Call
     """A PostgreSQL of this test's own (it is stopped mid-test): URL, stop(), start()."""
     try:
         import pgserver
-        from pgserver._commands import pg_ctl
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
     except ImportError:
         skip_or_fail("pgserver is not installed")
     pgdata = tmp_path / "pgdata"
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     user = getattr(server, "system_user", None)
     socket_dir = (pgdata / "postmaster.pid").read_text().splitlines()[4]
     log = pgdata / "restart.log"
