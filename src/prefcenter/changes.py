@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, TypeVar
 
 from prefcenter.errors import InvalidInput
 from prefcenter.headers import check_topic
-from prefcenter.model import Action, Channel, Contact, Identity, Kind, Scope, Source
-from prefcenter.policy import NO_TOPIC
-from prefcenter.queue import QueueChanges, require_reason
-from prefcenter.store.protocol import NewEvent, Session
+from prefcenter.ledger import LedgerChanges
+from prefcenter.model import Action, Channel, Identity, Scope, Source
+from prefcenter.queue import require_reason
+from prefcenter.store.protocol import Session
 from prefcenter.tokens import topic_digest
 
 if TYPE_CHECKING:
@@ -37,36 +37,8 @@ T = TypeVar("T")
 Recipient = str | Identity
 
 
-class Changes(QueueChanges):
+class Changes(LedgerChanges):
     """The mutation methods of the contract, bound to a center and maybe a transaction."""
-
-    def _subject(self, recipient: Recipient, channel: Channel | str) -> Identity:
-        return self._center.identity(recipient, channel)
-
-    def _prepare(self, session: Session, identity: Identity, topic: str | None) -> None:
-        if identity.address:
-            session.remember(identity.hash, identity.address)
-        if topic is not None:
-            session.register_topic(topic_digest(topic), topic)
-
-    def _event(
-        self,
-        identity: Identity,
-        action: Action,
-        source: Source,
-        at: datetime,
-        *,
-        scope: Scope | None = None,
-        topic: str | None = None,
-        reason: str | None = None,
-        evidence: str | None = None,
-        requested_at: datetime | None = None,
-        detail: str = "",
-    ) -> NewEvent:
-        return NewEvent(
-            at, identity.hash, action, Source(source), identity.channel, scope, topic, reason,
-            evidence, requested_at, detail,
-        )  # fmt: skip
 
     def suppress(
         self,
@@ -177,6 +149,7 @@ class Changes(QueueChanges):
         channel: Channel | str = "email",
         source: Source,
         evidence: str | None = None,
+        requested_at: datetime | None = None,
     ) -> bool:
         """Opt in to or out of one topic; opting in also lifts that topic's suppression."""
         identity = self._subject(recipient, channel)
@@ -190,7 +163,14 @@ class Changes(QueueChanges):
         def work(session: Session) -> bool:
             self._prepare(session, identity, name)
             event = self._event(
-                identity, action, source, at, scope=Scope.TOPIC, topic=name, evidence=evidence
+                identity,
+                action,
+                source,
+                at,
+                scope=Scope.TOPIC,
+                topic=name,
+                evidence=evidence,
+                requested_at=requested_at,
             )
             if not session.append_event(event):
                 return False
@@ -209,6 +189,7 @@ class Changes(QueueChanges):
         channel: Channel | str = "email",
         source: Source,
         evidence: str | None = None,
+        requested_at: datetime | None = None,
     ) -> bool:
         """At most one marketing contact per ``days`` days; None removes the ceiling."""
         if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
@@ -232,6 +213,7 @@ class Changes(QueueChanges):
                 evidence=evidence,
                 detail=detail,
                 reason=None if days is None else f"at most one per {days} days",
+                requested_at=requested_at,
             )
             if not session.append_event(event):
                 return False
@@ -247,6 +229,7 @@ class Changes(QueueChanges):
         channel: Channel | str = "email",
         source: Source,
         evidence: str | None = None,
+        requested_at: datetime | None = None,
     ) -> bool:
         """No marketing before ``until`` (an aware datetime)."""
         if not isinstance(until, datetime) or until.tzinfo is None:
@@ -255,7 +238,7 @@ class Changes(QueueChanges):
                 value=until,
                 reason="naive",
             )
-        return self._pause(recipient, until, Action.PAUSE, channel, source, evidence)
+        return self._pause(recipient, until, Action.PAUSE, channel, source, evidence, requested_at)
 
     def resume(
         self,
@@ -264,9 +247,10 @@ class Changes(QueueChanges):
         channel: Channel | str = "email",
         source: Source,
         evidence: str | None = None,
+        requested_at: datetime | None = None,
     ) -> bool:
         """End a pause now."""
-        return self._pause(recipient, None, Action.RESUME, channel, source, evidence)
+        return self._pause(recipient, None, Action.RESUME, channel, source, evidence, requested_at)
 
     def _pause(
         self,
@@ -276,6 +260,7 @@ class Changes(QueueChanges):
         channel: Channel | str,
         source: Source,
         evidence: str | None,
+        requested_at: datetime | None,
     ) -> bool:
         identity = self._subject(recipient, channel)
         at = self._center.now()
@@ -283,82 +268,18 @@ class Changes(QueueChanges):
         def work(session: Session) -> bool:
             self._prepare(session, identity, None)
             detail = "" if until is None else until.isoformat()
-            event = self._event(identity, action, source, at, evidence=evidence, detail=detail)
+            event = self._event(
+                identity,
+                action,
+                source,
+                at,
+                evidence=evidence,
+                detail=detail,
+                requested_at=requested_at,
+            )
             if not session.append_event(event):
                 return False
             return session.set_pause(identity.hash, until, at)
-
-        return self._run(work)
-
-    def record_sent(
-        self,
-        recipient: Recipient,
-        *,
-        channel: Channel | str = "email",
-        topic: str | None = None,
-        kind: Kind | str = "marketing",
-        at: datetime | None = None,
-        sender: str | None = None,
-        message_id: str | None = None,
-    ) -> None:
-        """Add a contact to the ledger (it counts toward ceilings and the frequency cap)."""
-        identity = self._subject(recipient, channel)
-        topic = check_topic(topic)
-        moment = at or self._center.now()
-        contact = Contact(
-            identity.hash_hex, identity.channel, topic, Kind(kind), moment, sender, message_id
-        )
-
-        def work(session: Session) -> None:
-            self._prepare(session, identity, topic)
-            session.record_contact(contact, identity.hash, topic_digest(topic))
-
-        self._run(work)
-
-    def record_soft_bounce(
-        self,
-        recipient: Recipient,
-        *,
-        channel: Channel | str = "email",
-        source: Source,
-        evidence: str | None = None,
-    ) -> bool:
-        """Count a soft bounce; True when this one crossed the limit and made a hard stop."""
-        identity = self._subject(recipient, channel)
-        settings = self._center.settings
-        at = self._center.now()
-
-        def work(session: Session) -> bool:
-            self._prepare(session, identity, None)
-            event = self._event(identity, Action.SOFT_BOUNCE, source, at, evidence=evidence)
-            if not session.append_event(event):
-                return False
-            count = session.count_events(
-                identity.hash, Action.SOFT_BOUNCE, at - settings.soft_bounce_window
-            )
-            if count < settings.soft_bounce_limit:
-                return False
-            reason = f"{count} soft bounces within {settings.soft_bounce_window.days} days"
-            hard = self._event(
-                identity,
-                Action.SUPPRESS,
-                source,
-                at,
-                scope=Scope.HARD,
-                reason=reason,
-                evidence=evidence,
-            )
-            session.append_event(hard)
-            return session.suppress(
-                identity.hash,
-                identity.channel,
-                Scope.HARD,
-                NO_TOPIC,
-                all_channels=False,
-                reason=reason,
-                source=Source(source),
-                at=at,
-            )
 
         return self._run(work)
 
@@ -371,6 +292,7 @@ class Changes(QueueChanges):
         second_channel: Channel | str = "email",
         source: Source,
         evidence: str | None = None,
+        requested_at: datetime | None = None,
     ) -> bool:
         """Record that two identities are one person; never weakens a suppression."""
         one = self._subject(first, first_channel)
@@ -381,12 +303,26 @@ class Changes(QueueChanges):
             self._prepare(session, one, None)
             self._prepare(session, two, None)
             event = self._event(
-                one, Action.LINK, source, at, evidence=evidence, detail=two.hash_hex
+                one,
+                Action.LINK,
+                source,
+                at,
+                evidence=evidence,
+                detail=two.hash_hex,
+                requested_at=requested_at,
             )
             if not session.append_event(event):
                 return False
             session.append_event(
-                self._event(two, Action.LINK, source, at, evidence=evidence, detail=one.hash_hex)
+                self._event(
+                    two,
+                    Action.LINK,
+                    source,
+                    at,
+                    evidence=evidence,
+                    detail=one.hash_hex,
+                    requested_at=requested_at,
+                )
             )
             return session.link(one.hash, two.hash, at)
 
@@ -399,13 +335,16 @@ class Changes(QueueChanges):
         channel: Channel | str = "email",
         source: Source,
         evidence: str | None = None,
+        requested_at: datetime | None = None,
     ) -> bool:
         """Erase the clear address (GDPR); the hashed opt-outs keep working."""
         identity = self._subject(recipient, channel)
         at = self._center.now()
 
         def work(session: Session) -> bool:
-            event = self._event(identity, Action.FORGET, source, at, evidence=evidence)
+            event = self._event(
+                identity, Action.FORGET, source, at, evidence=evidence, requested_at=requested_at
+            )
             if not session.append_event(event):
                 return False
             return session.forget(identity.hash, at)

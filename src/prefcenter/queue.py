@@ -8,16 +8,19 @@ Message-ID), so a redelivered message returns the item already queued.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefcenter.errors import InvalidInput, NotFound, ReasonRequired
-from prefcenter.model import Action, ExceptionItem, Source
+from prefcenter.model import Action, Channel, ExceptionItem, Identity, Scope, Source
 from prefcenter.store.protocol import NewEvent, Session
+from prefcenter.tokens import topic_digest
 
 if TYPE_CHECKING:
     from prefcenter.center import PreferenceCenter
 
 T = TypeVar("T")
+Recipient = str | Identity
 
 
 def require_reason(reason: str, what: str) -> str:
@@ -32,7 +35,8 @@ def require_reason(reason: str, what: str) -> str:
 
 
 class QueueChanges:
-    """Base of :class:`~prefcenter.changes.Changes`: binding, retries and the queue."""
+    """Base of :class:`~prefcenter.changes.Changes`: binding, retries, the event shape, and
+    the exceptions queue."""
 
     def __init__(self, center: PreferenceCenter, session: Session | None) -> None:
         self._center = center
@@ -42,6 +46,34 @@ class QueueChanges:
         if self._session is not None:
             return work(self._session)
         return self._center.store.run(work)
+
+    def _subject(self, recipient: Recipient, channel: Channel | str) -> Identity:
+        return self._center.identity(recipient, channel)
+
+    def _prepare(self, session: Session, identity: Identity, topic: str | None) -> None:
+        if identity.address:
+            session.remember(identity.hash, identity.address)
+        if topic is not None:
+            session.register_topic(topic_digest(topic), topic)
+
+    def _event(
+        self,
+        identity: Identity,
+        action: Action,
+        source: Source,
+        at: datetime,
+        *,
+        scope: Scope | None = None,
+        topic: str | None = None,
+        reason: str | None = None,
+        evidence: str | None = None,
+        requested_at: datetime | None = None,
+        detail: str = "",
+    ) -> NewEvent:
+        return NewEvent(
+            at, identity.hash, action, Source(source), identity.channel, scope, topic, reason,
+            evidence, requested_at, detail,
+        )  # fmt: skip
 
     def _bound(self, session: Session) -> Any:
         """The same changes, inside ``session``'s transaction."""

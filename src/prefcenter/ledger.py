@@ -1,0 +1,107 @@
+"""The contact ledger: what senders sent, and soft bounces that add up to a hard stop.
+
+``record_sent`` feeds the frequency ceiling and the store-wide cap (contacts per identity
+per channel per rolling window, from every sender). ``record_soft_bounce`` counts
+temporary failures; the one that reaches ``SOFT_BOUNCE_LIMIT`` within
+``SOFT_BOUNCE_WINDOW`` turns into a hard suppression.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefcenter.headers import check_topic
+from prefcenter.model import Action, Channel, Contact, Identity, Kind, Scope, Source
+from prefcenter.policy import NO_TOPIC
+from prefcenter.queue import QueueChanges
+from prefcenter.store.protocol import Session
+from prefcenter.tokens import topic_digest
+
+Recipient = str | Identity
+
+
+class LedgerChanges(QueueChanges):
+    """``record_sent`` and ``record_soft_bounce``; part of :class:`~prefcenter.changes.Changes`."""
+
+    def record_sent(
+        self,
+        recipient: Recipient,
+        *,
+        channel: Channel | str = "email",
+        topic: str | None = None,
+        kind: Kind | str = "marketing",
+        at: datetime | None = None,
+        sender: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        """Add a contact to the ledger (it counts toward ceilings and the frequency cap)."""
+        identity = self._subject(recipient, channel)
+        topic = check_topic(topic)
+        moment = at or self._center.now()
+        contact = Contact(
+            identity.hash_hex, identity.channel, topic, Kind(kind), moment, sender, message_id
+        )
+
+        def work(session: Session) -> None:
+            self._prepare(session, identity, topic)
+            session.record_contact(contact, identity.hash, topic_digest(topic))
+
+        self._run(work)
+
+    def record_soft_bounce(
+        self,
+        recipient: Recipient,
+        *,
+        channel: Channel | str = "email",
+        source: Source,
+        evidence: str | None = None,
+        requested_at: datetime | None = None,
+    ) -> bool:
+        """Count a soft bounce; True when this one crossed the limit and made a hard stop."""
+        identity = self._subject(recipient, channel)
+        settings = self._center.settings
+        at = self._center.now()
+
+        def work(session: Session) -> bool:
+            self._prepare(session, identity, None)
+            event = self._event(
+                identity,
+                Action.SOFT_BOUNCE,
+                source,
+                at,
+                evidence=evidence,
+                requested_at=requested_at,
+            )
+            if not session.append_event(event):
+                return False
+            count = session.count_events(
+                identity.hash, Action.SOFT_BOUNCE, at - settings.soft_bounce_window
+            )
+            if count < settings.soft_bounce_limit:
+                return False
+            reason = f"{count} soft bounces within {settings.soft_bounce_window.days} days"
+            hard = self._event(
+                identity,
+                Action.SUPPRESS,
+                source,
+                at,
+                scope=Scope.HARD,
+                reason=reason,
+                evidence=evidence,
+            )
+            session.append_event(hard)
+            return session.suppress(
+                identity.hash,
+                identity.channel,
+                Scope.HARD,
+                NO_TOPIC,
+                all_channels=False,
+                reason=reason,
+                source=Source(source),
+                at=at,
+            )
+
+        return self._run(work)
+
+
+__all__ = ["LedgerChanges"]
