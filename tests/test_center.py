@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -117,3 +117,19 @@ def test_bad_input_is_refused_with_a_clear_error(
 def test_naive_times_are_named_in_the_error(settings_center: PreferenceCenter) -> None:
     with pytest.raises(ValueError, match="has no timezone; pass an aware UTC datetime"):
         settings_center.check("alice@example.com", at=datetime(2026, 1, 1))
+
+
+def test_every_change_records_requested_at(settings_center: PreferenceCenter) -> None:
+    center = settings_center
+    asked = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    person = "alice@example.com"
+    center.set_topic(person, "weekly", False, source=Source.WEB, requested_at=asked)
+    center.set_frequency(person, 7, source=Source.WEB, requested_at=asked)
+    center.pause(person, asked.replace(year=2030), source=Source.WEB, requested_at=asked)
+    center.resume(person, source=Source.WEB, requested_at=asked)
+    center.link(person, "bob@example.com", source=Source.API, requested_at=asked)
+    center.record_soft_bounce(person, source=Source.BOUNCE, evidence="d1", requested_at=asked)
+    center.forget(person, source=Source.CLI, requested_at=asked)
+    events = center.history(person)
+    assert len(events) == 7
+    assert {event.requested_at for event in events} == {asked}
