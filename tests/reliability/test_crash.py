@@ -10,7 +10,6 @@ the ``soak`` version (``make soak``) uses bigger counts and prints the tally.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -82,7 +81,7 @@ def test_kill_9_under_load_sqlite(
     serve: ServerFactory, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     crash_run(
-        serve, sqlite_url, tmp_path, http_count=int(os.environ.get("CRASH_N", "2000")), smtp_count=int(os.environ.get("CRASH_N", "2000")), minimum_kills=5, maximum_kills=7,
+        serve, sqlite_url, tmp_path, http_count=2000, smtp_count=2000, minimum_kills=5, maximum_kills=7,
         gap=(0.3, 2.0), budget=400, label="crash/sqlite", capsys=capsys,
     )  # fmt: skip
 
@@ -93,7 +92,7 @@ def test_kill_9_under_load_postgres(
     serve: ServerFactory, postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     crash_run(
-        serve, postgres_url, tmp_path, http_count=1000, smtp_count=1000, minimum_kills=5, maximum_kills=7,
+        serve, postgres_url, tmp_path, http_count=2000, smtp_count=2000, minimum_kills=5, maximum_kills=7,
         gap=(0.3, 2.0), budget=400, label="crash/postgres", capsys=capsys,
     )  # fmt: skip
 
