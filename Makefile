@@ -28,6 +28,7 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff format --check src tests bench examples
 	$(BIN)/ruff check src tests bench examples
 	$(BIN)/mypy
+	$(BIN)/mypy --explicit-package-bases tests bench examples
 
 format: $(VENV)/.dev-installed
 	$(BIN)/ruff format src tests bench examples

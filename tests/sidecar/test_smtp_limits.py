@@ -269,7 +269,7 @@ def test_one_bad_message_in_a_batch_does_not_fail_the_others(smtp: RunningSideca
         raise ValueError("a change the store refuses")
 
     async def both() -> list[Any]:
-        return await asyncio.gather(
+        return await asyncio.gather(  # type: ignore[return-value]
             committer.submit(lambda: Plan([good])),
             committer.submit(lambda: Plan([bad])),
             return_exceptions=True,
