@@ -217,3 +217,18 @@ def test_bytes_per_suppression_on_sqlite(tmp_path: Path) -> None:
         ]
     store.close()
     assert used / 20000 <= 60
+
+
+def test_a_store_that_cannot_write_raises_unavailable_and_commits_nothing(
+    tmp_path: Path,
+) -> None:
+    with PreferenceCenter(make_settings(tmp_path)) as center:
+        center.store._connection().execute("PRAGMA query_only = ON")  # type: ignore[attr-defined]
+        with pytest.raises(StoreUnavailable, match=r"cannot be used .*readonly") as caught:
+            center.suppress(ALICE, source=Source.ONE_CLICK, evidence="r1")
+        assert isinstance(caught.value, OSError)
+        assert ALICE not in str(caught.value)
+        assert center.check(ALICE).allowed
+        center.store._connection().execute("PRAGMA query_only = OFF")  # type: ignore[attr-defined]
+        assert center.history(ALICE) == []
+        assert center.suppress(ALICE, source=Source.ONE_CLICK, evidence="r1")
