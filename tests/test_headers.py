@@ -14,15 +14,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.conftest import free_port, make_settings
-from tests.dkim_keys import resolver, write_ed25519_key, write_rsa_key
-from tests.strategies import topics
 
 from prefcenter.config import Settings
 from prefcenter.errors import DkimError, HeaderInjection, InvalidTopic
 from prefcenter.headers import Links, check_topic, refuse_breaks
 from prefcenter.identity import Identities
 from prefcenter.tokens import Purpose, TokenSigner
+from tests.conftest import free_port, make_settings
+from tests.dkim_keys import resolver, write_ed25519_key, write_rsa_key
+from tests.strategies import topics
 
 IDS = Identities(b"header-test-pepper-0123456789")
 ALICE = IDS.parse("alice@example.com")

@@ -7,7 +7,6 @@ import base64
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from tests.strategies import identities, topics
 
 from prefcenter.errors import TokenMalformed, TokenSignatureInvalid, TokenWrongPurpose
 from prefcenter.model import Channel, Identity
@@ -20,6 +19,7 @@ from prefcenter.tokens import (
     _b32_encode,
     topic_digest,
 )
+from tests.strategies import identities, topics
 
 OLD, NEW = b"old-key-0123456789", b"new-key-0123456789"
 SIGNER = TokenSigner([OLD, NEW])

@@ -1,29 +1,76 @@
-"""prefcenter: unsubscribe links, preference checks and a suppression store for every sender."""
+"""prefcenter: unsubscribe links, preference checks and a suppression store for every sender.
+
+``import prefcenter`` loads the library only: the HTTP and SMTP sidecars live in
+``prefcenter.sidecar`` and are imported by ``prefcenter serve``.
+"""
 
 from __future__ import annotations
 
 from prefcenter.center import PreferenceCenter
+from prefcenter.config import Settings, load_settings
 from prefcenter.errors import (
     ConfigError,
+    HeaderInjection,
+    InvalidInput,
     InvalidRecipient,
+    InvalidTopic,
+    NotFound,
+    PepperMismatch,
     PrefcenterError,
+    ReasonRequired,
+    StoreError,
     StoreUnavailable,
     TokenError,
 )
-from prefcenter.model import Channel, Decision, Kind, Scope, Source
+from prefcenter.model import (
+    Action,
+    Channel,
+    Decision,
+    Event,
+    ExceptionItem,
+    FilterResult,
+    Identity,
+    Kind,
+    Preferences,
+    Reason,
+    Refusal,
+    Scope,
+    Source,
+    Suppression,
+)
+from prefcenter.tokens import Purpose
 from prefcenter.version import __version__
 
 __all__ = [
+    "Action",
     "Channel",
     "ConfigError",
     "Decision",
+    "Event",
+    "ExceptionItem",
+    "FilterResult",
+    "HeaderInjection",
+    "Identity",
+    "InvalidInput",
     "InvalidRecipient",
+    "InvalidTopic",
     "Kind",
-    "PreferenceCenter",
+    "NotFound",
+    "PepperMismatch",
     "PrefcenterError",
+    "PreferenceCenter",
+    "Preferences",
+    "Purpose",
+    "Reason",
+    "ReasonRequired",
+    "Refusal",
     "Scope",
+    "Settings",
     "Source",
+    "StoreError",
     "StoreUnavailable",
+    "Suppression",
     "TokenError",
     "__version__",
+    "load_settings",
 ]
