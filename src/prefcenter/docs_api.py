@@ -12,14 +12,13 @@ import dataclasses
 import enum
 import inspect
 import re
-import sys
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import prefcenter
 from prefcenter import config, errors, migrate, model, tokens
 from prefcenter.center import PreferenceCenter
+from prefcenter.docgen import write_or_check
 
 _HEADER = """\
 # Library API reference
@@ -239,20 +238,7 @@ def _public(module: Any) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write (or with ``--check``, compare) ``docs/api.md``; the exit status for a shell."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    check = "--check" in args
-    paths = [a for a in args if a != "--check"]
-    target = Path(paths[0] if paths else "docs/api.md")
-    text = render()
-    if check:
-        current = target.read_text(encoding="utf-8") if target.exists() else ""
-        if current != text:
-            print(f"{target} is stale; run: python -m prefcenter.docs_api", file=sys.stderr)
-            return 1
-        return 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    return 0
+    return write_or_check(render, "docs/api.md", "python -m prefcenter.docs_api", argv)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,10 @@ compares the committed file with :func:`render` and fails until it is regenerate
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from prefcenter.config import ENV_PREFIX, SettingSpec, settings_table
+from prefcenter.docgen import write_or_check
 
 #: How each kind of setting is written in the environment and in TOML.
 _KIND_NOTES = {
@@ -81,20 +80,7 @@ def render(table: Sequence[SettingSpec] | None = None) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Write (or with ``--check``, compare) ``docs/config.md``; the exit status for a shell."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    check = "--check" in args
-    paths = [a for a in args if a != "--check"]
-    target = Path(paths[0] if paths else "docs/config.md")
-    text = render()
-    if check:
-        current = target.read_text(encoding="utf-8") if target.exists() else ""
-        if current != text:
-            print(f"{target} is stale; run: python -m prefcenter.docs_config", file=sys.stderr)
-            return 1
-        return 0
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-    return 0
+    return write_or_check(render, "docs/config.md", "python -m prefcenter.docs_config", argv)
 
 
 if __name__ == "__main__":
