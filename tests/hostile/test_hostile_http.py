@@ -139,6 +139,7 @@ def test_other_methods_are_not_allowed(unchanged: Hostile, method: str) -> None:
     with unchanged.client() as client:
         response = client.request(method, f"/u/{alice_token(unchanged)}", content=ONE_CLICK)
     assert response.status_code == 405
+    assert set(response.headers["allow"].replace(" ", "").split(",")) == {"GET", "HEAD", "POST"}
 
 
 def test_post_without_one_click_body_asks_a_person(unchanged: Hostile) -> None:

@@ -87,6 +87,10 @@ def error_response(request: Request, error: BaseException) -> Response:
     status = status_for(error)
     request_id = request_id_of(request)
     headers = {"retry-after": RETRY_AFTER} if status == 503 else {}
+    if status == 405:
+        headers["allow"] = _allowed_methods(request)  # RFC 9110 §15.5.6
+    elif isinstance(error, HTTPException) and error.headers:
+        headers.update(error.headers)
     if request.url.path.startswith("/v1"):
         if isinstance(error, HTTPException):
             message = str(error.detail)
@@ -95,8 +99,6 @@ def error_response(request: Request, error: BaseException) -> Response:
         else:
             message = _PAGE_TEXT.get(status, _PAGE_TEXT[500])[1]
         body = {"error": {"status": status, "message": message, "request_id": request_id}}
-        if isinstance(error, HTTPException) and error.headers:
-            headers.update(error.headers)
         return JSONResponse(body, status_code=status, headers=headers)
     title, message = _PAGE_TEXT.get(status, _PAGE_TEXT[500])
     sidecar: Sidecar = request.app.state.sidecar
@@ -105,6 +107,16 @@ def error_response(request: Request, error: BaseException) -> Response:
     )
     response.headers.update(headers)
     return response
+
+
+def _allowed_methods(request: Request) -> str:
+    # One path can have a route per method; starlette names only the last one it tried.
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def _handle(request: Request, error: Exception) -> Response:
