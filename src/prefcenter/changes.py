@@ -347,7 +347,8 @@ class Changes(LedgerChanges):
             )
             if not session.append_event(event):
                 return False
-            return session.forget(identity.hash, at)
+            spellings = [identity.address] + ([recipient] if isinstance(recipient, str) else [])
+            return session.forget(identity.hash, at, spellings)
 
         return self._run(work)
 

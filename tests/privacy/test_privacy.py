@@ -175,12 +175,6 @@ def test_forget_leaves_no_address_in_the_closed_database(tmp_path: Path) -> None
     assert TEST_PEPPER.encode() not in stored and TEST_SECRET.encode() not in stored
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/sqlite.py: forget() leaves the erased address in old page images in the WAL "
-    "(and in freed cells) while the store stays open, i.e. for as long as the sidecar runs; "
-    "forget must enable PRAGMA secure_delete and run wal_checkpoint(TRUNCATE) after commit",
-)
 def test_forget_leaves_no_address_in_the_database_of_a_running_server(
     serve: ServerFactory, sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -198,12 +192,6 @@ def test_forget_leaves_no_address_in_the_database_of_a_running_server(
     assert found_in(_database_bytes(db), [address]) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="center/changes forget(): exception items keep the raw message and summary, which "
-    "hold the erased address (a plain unsubscribe from it); forget must redact items that "
-    "mention the address",
-)
 def test_forget_erases_the_address_from_queued_exceptions(tmp_path: Path) -> None:
     address = PEOPLE[0]
     db = tmp_path / "prefcenter.db"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
@@ -36,7 +37,7 @@ PAGE = 5000
 RETRIES = 5
 
 
-class SqlStore:
+class SqlStore(ABC):
     """The shared half of the SQLite and PostgreSQL stores."""
 
     url: str
@@ -46,17 +47,25 @@ class SqlStore:
         self._local = threading.local()
 
     # -- provided by the backend -------------------------------------------------
+    @abstractmethod
     def _begin(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
+        """A connection inside a write transaction that commits on exit."""
 
+    @abstractmethod
     def _read(self) -> AbstractContextManager[Any]:
-        raise NotImplementedError
+        """A connection for reads."""
 
+    @abstractmethod
     def _session(self, conn: Any) -> SqlSession:
-        raise NotImplementedError
+        """This backend's session on ``conn``."""
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Close every connection."""
+
+    @abstractmethod
+    def _after_forget(self) -> None:
+        """Wipe old copies of pages after a transaction that forgot someone committed."""
 
     # -- sessions ----------------------------------------------------------------
     @contextmanager
@@ -72,6 +81,8 @@ class SqlStore:
                 yield session
             finally:
                 self._local.session, self._local.writing = None, False
+        if session.forgot:
+            self._after_forget()
 
     @contextmanager
     def session(self) -> Iterator[SqlSession]:

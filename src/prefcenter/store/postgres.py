@@ -131,5 +131,10 @@ class PostgresStore(SqlStore):
         with self._connection() as conn:
             yield conn
 
+    def _after_forget(self) -> None:
+        # Old row versions stay in the heap until autovacuum reuses their space; PostgreSQL
+        # has no secure_delete, so erasure on disk is the operator's VACUUM (docs/store.md).
+        return
+
     def close(self) -> None:
         self._pool.close()

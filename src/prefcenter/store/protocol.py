@@ -138,8 +138,9 @@ class Session(Protocol):
     def link(self, first: bytes, second: bytes, at: datetime) -> bool:
         """Put two identities in one person group; True if they were not already."""
 
-    def forget(self, identity_hash: bytes, at: datetime) -> bool:
-        """Erase the clear address; the hash and every rule stay. True if anything was erased."""
+    def forget(self, identity_hash: bytes, at: datetime, spellings: Sequence[str] = ()) -> bool:
+        """Erase the clear address, also from queued exception items that name it (or one
+        of ``spellings``); the hash and every rule stay. True if anything was erased."""
 
     def open_exception(
         self,

@@ -48,6 +48,23 @@ class Dialect:
         return converted
 
 
+class Statements:
+    """Runs this package's SQL on one connection, in the connection's dialect."""
+
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(self.conn.execute(self.dialect.sql(sql), params).fetchall())
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.conn.execute(self.dialect.sql(sql), params).fetchone()
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return int(self.conn.execute(self.dialect.sql(sql), params).rowcount)
+
+
 def rules_sql(match: str, dialect: Dialect, with_cap: bool) -> str:
     """One statement that returns every rule row for the matched hashes.
 

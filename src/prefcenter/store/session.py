@@ -10,17 +10,16 @@ so the contract tests exercise the same statements on both databases.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from prefcenter.errors import NotFound
 from prefcenter.model import (
     Action,
     Channel,
     Contact,
     Event,
-    ExceptionItem,
     Preferences,
     Scope,
     Source,
@@ -39,39 +38,29 @@ from prefcenter.store.codes import (
     topic_digest,
     topic_key,
 )
+from prefcenter.store.exceptions import ExceptionRows
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import (
     EVENT_COLUMNS,
-    EXCEPTION_COLUMNS,
     SUPPRESSION_COLUMNS,
     Dialect,
     event_from_row,
-    exception_from_row,
     rules_sql,
     suppression_from_row,
 )
 
 
-class SqlSession:
+class SqlSession(ExceptionRows, ABC):
     """Reads and writes on one connection; the backend owns begin, commit and rollback."""
 
     def __init__(self, conn: Any, dialect: Dialect) -> None:
-        self.conn = conn
-        self.dialect = dialect
+        super().__init__(conn, dialect)
+        #: Set by ``forget``: the backend then wipes old copies of pages after the commit.
+        self.forgot = False
 
-    # -- plumbing ----------------------------------------------------------------
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(self.conn.execute(self.dialect.sql(sql), params).fetchall())
-
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.conn.execute(self.dialect.sql(sql), params).fetchone()
-
-    def _exec(self, sql: str, params: Sequence[Any] = ()) -> int:
-        return int(self.conn.execute(self.dialect.sql(sql), params).rowcount)
-
+    @abstractmethod
     def _match_many(self, hashes: Sequence[bytes]) -> tuple[str, list[Any]]:
         """A ``hash <match>`` fragment and its parameters for a chunk of hashes."""
-        raise NotImplementedError
 
     # -- rules -------------------------------------------------------------------
     def rules(self, identity_hash: bytes, *, at: datetime, cap_window: timedelta | None) -> Rules:
@@ -194,17 +183,6 @@ class SqlSession:
             [identity_hash, action.value, to_ms(since)],
         )
         return int(row[0])
-
-    def exceptions(self, status: str | None) -> list[ExceptionItem]:
-        where, params = ("WHERE status = ? ", [status]) if status is not None else ("", [])
-        rows = self._rows(
-            f"SELECT {EXCEPTION_COLUMNS} FROM exceptions {where}ORDER BY due_at, id", params
-        )
-        return [exception_from_row(row) for row in rows]
-
-    def exception(self, item_id: int) -> ExceptionItem | None:
-        row = self._one(f"SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE id = ?", [item_id])
-        return None if row is None else exception_from_row(row)
 
     # -- writes ------------------------------------------------------------------
     def register_topic(self, digest: bytes, name: str) -> None:
@@ -358,13 +336,16 @@ class SqlSession:
         )
         return True
 
-    def forget(self, identity_hash: bytes, at: datetime) -> bool:
+    def forget(self, identity_hash: bytes, at: datetime, spellings: Sequence[str] = ()) -> bool:
+        self.forgot = True
+        stored = self.address(identity_hash)
+        scrubbed = self.scrub([*spellings, stored or ""], at)
         erased = self._exec(
             "UPDATE identities SET address = NULL, forgotten_at = ? "
             "WHERE hash = ? AND forgotten_at IS NULL",
             [to_ms(at), identity_hash],
         )
-        if erased:
+        if erased or scrubbed:
             return True
         marker = self._one(
             "INSERT INTO identities(hash, address, forgotten_at) VALUES (?, NULL, ?) "
@@ -372,42 +353,3 @@ class SqlSession:
             [identity_hash, to_ms(at)],
         )
         return marker is not None
-
-    def open_exception(
-        self,
-        *,
-        received_at: datetime,
-        due_at: datetime,
-        mailbox: str,
-        why: str,
-        raw: bytes,
-        summary: str,
-        evidence: str | None,
-    ) -> tuple[ExceptionItem, bool]:
-        select = f"SELECT {EXCEPTION_COLUMNS} FROM exceptions WHERE evidence = ?"
-        if evidence is not None:
-            row = self._one(select, [evidence])
-            if row is not None:
-                return exception_from_row(row), False
-        row = self._one(
-            "INSERT INTO exceptions(received_at, due_at, mailbox, why, raw, status, summary, "
-            f"evidence) VALUES (?, ?, ?, ?, ?, 'open', ?, ?) ON CONFLICT DO NOTHING "
-            f"RETURNING {EXCEPTION_COLUMNS}",
-            [to_ms(received_at), to_ms(due_at), mailbox, why, bytes(raw), summary, evidence],
-        )
-        if row is None:  # a concurrent delivery of the same message won the race
-            return exception_from_row(self._one(select, [evidence])), False
-        return exception_from_row(row), True
-
-    def close_exception(
-        self, item_id: int, *, status: str, resolution: str, at: datetime
-    ) -> ExceptionItem:
-        self._exec(
-            "UPDATE exceptions SET status = ?, resolution = ?, resolved_at = ? "
-            "WHERE id = ? AND status = 'open'",
-            [status, resolution, to_ms(at), item_id],
-        )
-        item = self.exception(item_id)
-        if item is None:
-            raise NotFound(f"Exception {item_id} does not exist; list them with `exceptions`.")
-        return item

@@ -120,6 +120,8 @@ class SqliteStore(SqlStore):
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             # Durability first: an acknowledged opt-out survives a power cut.
             conn.execute("PRAGMA synchronous=FULL")
+            # Privacy: deleted or overwritten content (an erased address) is zeroed on disk.
+            conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA temp_store=MEMORY")
             conn.execute("PRAGMA cache_size=-65536")
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS chunk(h BLOB PRIMARY KEY) WITHOUT ROWID")
@@ -167,6 +169,13 @@ class SqliteStore(SqlStore):
         except BaseException:
             _rollback(conn)
             raise
+
+    def _after_forget(self) -> None:
+        # The WAL still holds old page images with the erased address; copy the current
+        # pages back and truncate it. A reader mid-snapshot makes this wait (busy timeout)
+        # or give up; the next forget or SQLite's own checkpoint then finishes the job.
+        with contextlib.suppress(sqlite3.Error):
+            self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,63 @@
+"""How forget erases an address from the exceptions queue, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from prefcenter.center import PreferenceCenter
+from prefcenter.model import Action, Source
+from prefcenter.store.exceptions import ERASED
+
+CLI = Source.CLI
+
+
+def _mail(sender: str, body: str = "stop") -> bytes:
+    return f"From: <{sender}>\r\nSubject: unsubscribe\r\n\r\n{body}\r\n".encode()
+
+
+def test_forget_scrubs_every_item_naming_the_address(center: PreferenceCenter) -> None:
+    center.suppress("Alice+News@Example.com", source=CLI, evidence="s-1")
+    shouted = center.open_exception(
+        mailbox="unsubscribe",
+        why="unproven",
+        raw=_mail("ALICE+NEWS@EXAMPLE.COM"),
+        summary="plain stop from Alice+News@example.com",
+        evidence="<a@x>",
+    )
+    canonical = center.open_exception(
+        mailbox="bounces", why="unparsed", raw=_mail("x@y.org", "for alice@example.com"),
+        evidence="<b@x>",
+    )  # fmt: skip
+    other = center.open_exception(
+        mailbox="unsubscribe", why="unproven", raw=_mail("bob@example.com"), evidence="<c@x>"
+    )
+    center.resolve_exception(
+        canonical.id, dismiss=True, reason="alice@example.com asked by phone", source=CLI
+    )
+    assert center.forget("Alice+News@Example.com", source=CLI, evidence="gdpr-1")
+    items = {item.id: item for item in center.exceptions(status=None)}
+    assert set(items) == {shouted.id, canonical.id, other.id}  # items stay
+    for item_id in (shouted.id, canonical.id):
+        item = items[item_id]
+        assert b"alice" not in item.raw.lower()
+        assert b"X-Prefcenter-Erased: " in item.raw
+        assert "alice" not in item.summary.lower()
+        assert "alice" not in (item.resolution or "").lower()
+    assert items[shouted.id].summary == f"plain stop from {ERASED}"
+    assert items[shouted.id].status == "open"
+    assert items[canonical.id].resolution == f"{ERASED} asked by phone"
+    assert items[other.id].raw == _mail("bob@example.com")  # untouched
+    actions = [event.action for event in center.store.events()]
+    assert actions.count(Action.EXCEPTION_OPENED) == 3  # the audit events stay
+
+
+def test_a_second_forget_scrubs_mail_that_arrived_after_the_first(
+    center: PreferenceCenter,
+) -> None:
+    assert center.forget("alice@example.com", source=CLI, evidence="gdpr-1")
+    late = center.open_exception(
+        mailbox="unsubscribe", why="unproven", raw=_mail("alice@example.com"), evidence="<l@x>"
+    )
+    assert not center.forget("alice@example.com", source=CLI, evidence="gdpr-1")  # replay
+    assert center.exception(late.id).raw == _mail("alice@example.com")
+    assert center.forget("alice@example.com", source=CLI, evidence="gdpr-2")
+    assert b"alice" not in center.exception(late.id).raw
+    assert not center.forget("alice@example.com", source=CLI, evidence="gdpr-3")  # nothing left
