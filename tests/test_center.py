@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -133,3 +133,20 @@ def test_every_change_records_requested_at(settings_center: PreferenceCenter) ->
     events = center.history(person)
     assert len(events) == 7
     assert {event.requested_at for event in events} == {asked}
+
+
+def test_contacted_asks_the_ledger_for_any_send_since_a_time(
+    settings_center: PreferenceCenter,
+) -> None:
+    center = settings_center
+    sent = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    assert not center.contacted("alice@example.com")
+    center.record_sent("Alice@Example.com", kind="transactional", at=sent)
+    assert center.contacted("alice@example.com")  # any kind, any spelling, ever
+    assert center.contacted("alice@example.com", since=sent)  # at `since` counts
+    assert not center.contacted("alice@example.com", since=sent + timedelta(milliseconds=1))
+    assert not center.contacted("bob@example.com")
+    center.record_sent("+14155550100", channel=Channel.SMS, at=sent)
+    assert center.contacted("+14155550100", channel="sms")
+    with pytest.raises(InvalidRecipient):
+        center.contacted("not an address")

@@ -317,6 +317,26 @@ class PreferenceCenter(Changes):
         with self.store.session() as session:
             return session.history(identity.hash)
 
+    def contacted(
+        self,
+        recipient: Recipient,
+        *,
+        channel: Channel | str = "email",
+        since: datetime | None = None,
+    ) -> bool:
+        """Whether the contact ledger has any send (any kind) to this identity since ``since``.
+
+        ``since=None`` asks whether it was ever sent to. Bounce attribution uses it to
+        tell a person we mailed from a stranger's address.
+
+        Raises:
+            InvalidRecipient: the recipient cannot be canonicalised.
+            StoreUnavailable: the store cannot be read.
+        """
+        identity = self.identity(recipient, channel)
+        with self.store.session() as session:
+            return session.contacted(identity.hash, since)
+
     def export(self) -> Iterator[Suppression]:
         """Every suppression, with the clear address where it is known."""
         return self.store.export()

@@ -87,6 +87,9 @@ class Session(Protocol):
     def history(self, identity_hash: bytes) -> list[Event]:
         """Every audit event about the identity, in time order."""
 
+    def contacted(self, identity_hash: bytes, since: datetime | None) -> bool:
+        """Whether the ledger has any contact with the identity at or after ``since``."""
+
     def count_events(self, identity_hash: bytes, action: Action, since: datetime) -> int:
         """Events of one action on the identity at or after ``since``."""
 

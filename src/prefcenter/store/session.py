@@ -177,6 +177,13 @@ class SqlSession(ExceptionRows, ABC):
         )
         return [event_from_row(row) for row in rows]
 
+    def contacted(self, identity_hash: bytes, since: datetime | None) -> bool:
+        low = -(2**62) if since is None else to_ms(since)
+        row = self._one(
+            "SELECT 1 FROM contacts WHERE hash = ? AND at >= ? LIMIT 1", [identity_hash, low]
+        )
+        return row is not None
+
     def count_events(self, identity_hash: bytes, action: Action, since: datetime) -> int:
         row = self._one(
             "SELECT count(*) FROM events WHERE hash = ? AND action = ? AND at >= ?",
