@@ -245,6 +245,15 @@ class PreferenceCenter(Changes):
         seen = Seen()
         invalid = "The address or number is not usable; correct it or drop it."
         duplicate = "Another spelling of this person appears earlier in the list."
+        # Block codes from the store -> (reason, sentence); see SqlSession.blocks_many.
+        blocked_by = [
+            (reason, message(reason))
+            for reason in (
+                Reason.HARD_SUPPRESSED,
+                Reason.UNSUBSCRIBED_GLOBAL,
+                Reason.UNSUBSCRIBED_TOPIC,
+            )
+        ]
         try:
             iterator = iter(rows)
             while chunk := list(itertools.islice(iterator, chunk_size)):
@@ -252,18 +261,30 @@ class PreferenceCenter(Changes):
                 hashes = [keyer(value) for value in values]
                 fresh = iter(seen.fresh([h for h in hashes if h is not None]))
                 firsts = [h if h is not None and next(fresh) else None for h in hashes]
+                wanted = [h for h in firsts if h is not None]
                 with self.store.session() as session:
+                    # Suppressions come first in the policy and decide most refusals, so
+                    # they are asked as one code per person; only the rest get full rules
+                    # (pauses, ceilings, the cap), from the tables that hold any row.
+                    present = session.present()
+                    blocked = session.blocks_many(
+                        wanted, topic=digest, marketing=marketing is Kind.MARKETING, present=present
+                    )
+                    rest = [h for h in wanted if h not in blocked] if blocked else wanted
                     rules = session.rules_many(
-                        [h for h in firsts if h is not None], at=moment, cap_window=window
+                        rest, at=moment, cap_window=window, blocks=False, present=present
                     )
                 for row, value, original, first in zip(chunk, values, hashes, firsts, strict=True):
-                    if first is not None and first not in rules:
-                        yield row, None
-                    elif original is None:
-                        yield row, Refusal(value, Reason.INVALID, invalid)
-                    elif first is None:
-                        yield row, Refusal(value, Reason.DUPLICATE, duplicate)
-                    else:
+                    if first is None:
+                        if original is None:
+                            yield row, Refusal(value, Reason.INVALID, invalid)
+                        else:
+                            yield row, Refusal(value, Reason.DUPLICATE, duplicate)
+                        continue
+                    code = blocked.get(first)
+                    if code is not None:
+                        yield row, Refusal(value, *blocked_by[code])
+                    elif first in rules:
                         verdict = judge(
                             rules[first],
                             topic_digest=digest,
@@ -276,6 +297,8 @@ class PreferenceCenter(Changes):
                             yield row, None
                         else:
                             yield row, Refusal(value, verdict.reason, message(verdict.reason))
+                    else:
+                        yield row, None
         finally:
             seen.close()
 

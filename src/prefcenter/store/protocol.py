@@ -26,6 +26,7 @@ from prefcenter.model import (
     Suppression,
 )
 from prefcenter.policy import Rules
+from prefcenter.store.rows import Present
 
 T = TypeVar("T")
 
@@ -64,10 +65,27 @@ class Session(Protocol):
     def rules(self, identity_hash: bytes, *, at: datetime, cap_window: timedelta | None) -> Rules:
         """Everything the policy needs for one identity (one query)."""
 
+    def present(self) -> Present:
+        """Which optional rule tables (links, preferences, topic choices, contacts) hold rows."""
+
     def rules_many(
-        self, hashes: Sequence[bytes], *, at: datetime, cap_window: timedelta | None
+        self,
+        hashes: Sequence[bytes],
+        *,
+        at: datetime,
+        cap_window: timedelta | None,
+        blocks: bool = True,
+        present: Present | None = None,
     ) -> dict[bytes, Rules]:
-        """Rules for those of ``hashes`` that have any rule at all (one set-based query)."""
+        """Rules for those of ``hashes`` that have any rule at all (one set-based query).
+
+        ``blocks=False`` leaves suppressions out (the caller asked :meth:`blocks_many`).
+        """
+
+    def blocks_many(
+        self, hashes: Sequence[bytes], *, topic: bytes, marketing: bool, present: Present
+    ) -> dict[bytes, int]:
+        """hash -> 0 (hard), 1 (global), 2 (``topic``) for hashes a suppression blocks."""
 
     def address(self, identity_hash: bytes) -> str | None:
         """The clear address, if known and not forgotten."""

@@ -37,6 +37,8 @@ class Dialect:
     #: Lock that serialises changes to person groups (PostgreSQL); SQLite writers are serial.
     link_lock: str = ""
     _cache: dict[str, str] = field(default_factory=dict)
+    #: Built rule statements and their parameter names, by shape.
+    _statements: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def sql(self, text: str) -> str:
         """The statement in this dialect's placeholder style."""
@@ -65,37 +67,101 @@ class Statements:
         return int(self.conn.execute(self.dialect.sql(sql), params).rowcount)
 
 
-def rules_sql(match: str, dialect: Dialect, with_cap: bool) -> str:
-    """One statement that returns every rule row for the matched hashes.
+#: Which rule tables hold any row at all: one cheap statement, asked per check or chunk,
+#: so the rule query leaves out the tables a store does not use (most stores have no
+#: links, preferences or topic choices, and many record no contacts).
+PRESENT_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM links), EXISTS (SELECT 1 FROM preferences), "
+    "EXISTS (SELECT 1 FROM topic_prefs), EXISTS (SELECT 1 FROM contacts)"
+)
 
-    Columns: hash, kind of row, four integers, a blob and a text.
+
+@dataclass(frozen=True)
+class Present:
+    """Which optional rule tables are non-empty (``PRESENT_SQL``)."""
+
+    links: bool
+    preferences: bool
+    topic_prefs: bool
+    contacts: bool
+
+
+def rules_sql(
+    match: str, dialect: Dialect, present: Present, *, blocks: bool, with_cap: bool
+) -> tuple[str, tuple[str, ...]]:
+    """One statement returning every rule row for the matched hashes, and its parameters.
+
+    Columns: hash, kind of row, four integers, a blob and a text. The parameter names
+    say what to bind, in order: ``match`` (the hashes), ``at``, ``low`` (cap window start).
+    Tables that ``present`` says are empty are left out; ``blocks=False`` leaves out the
+    suppressions (the caller judged them already). The empty string means no query.
     """
     null_i, null_b, null_t = (
         "CAST(NULL AS BIGINT)",
         f"CAST(NULL AS {dialect.blob})",
         "CAST(NULL AS TEXT)",
     )
-    branches = [
-        f"SELECT hash, 0, scope, created_at, source, all_channels, topic, reason "
-        f"FROM suppressions WHERE hash {match}",
-        f"SELECT l.hash, 1, s.scope, s.created_at, s.source, s.all_channels, s.topic, s.reason "
-        f"FROM links l JOIN suppressions s ON s.hash = l.group_id "
-        f"WHERE l.hash {match} AND s.all_channels = 1 AND l.group_id <> l.hash",
-        f"SELECT hash, 2, frequency_days, paused_until, {null_i}, {null_i}, {null_b}, {null_t} "
-        f"FROM preferences WHERE hash {match}",
-        f"SELECT hash, 3, subscribed, updated_at, {null_i}, {null_i}, topic, {null_t} "
-        f"FROM topic_prefs WHERE hash {match}",
-        f"SELECT c.hash, 5, {null_i}, max(c.at), {null_i}, {null_i}, {null_b}, {null_t} "
-        f"FROM contacts c JOIN preferences p ON p.hash = c.hash "
-        f"WHERE c.hash {match} AND p.frequency_days IS NOT NULL AND c.kind = 0 AND c.at <= ? "
-        f"AND c.at > ? - CAST(p.frequency_days AS BIGINT) * 86400000 GROUP BY c.hash",
-    ]
-    if with_cap:
-        branches.append(
+    branches: list[tuple[str, tuple[str, ...]]] = []
+    if blocks:
+        branches.append((
+            f"SELECT hash, 0, scope, created_at, source, all_channels, topic, reason "
+            f"FROM suppressions WHERE hash {match}", ("match",)
+        ))  # fmt: skip
+    if blocks and present.links:
+        branches.append((
+            f"SELECT l.hash, 1, s.scope, s.created_at, s.source, s.all_channels, s.topic, "
+            f"s.reason FROM links l JOIN suppressions s ON s.hash = l.group_id "
+            f"WHERE l.hash {match} AND s.all_channels = 1 AND l.group_id <> l.hash", ("match",)
+        ))  # fmt: skip
+    if present.preferences:
+        branches.append((
+            f"SELECT hash, 2, frequency_days, paused_until, {null_i}, {null_i}, {null_b}, "
+            f"{null_t} FROM preferences WHERE hash {match}", ("match",)
+        ))  # fmt: skip
+    if present.topic_prefs:
+        branches.append((
+            f"SELECT hash, 3, subscribed, updated_at, {null_i}, {null_i}, topic, {null_t} "
+            f"FROM topic_prefs WHERE hash {match}", ("match",)
+        ))  # fmt: skip
+    if present.preferences and present.contacts:
+        branches.append((
+            f"SELECT c.hash, 5, {null_i}, max(c.at), {null_i}, {null_i}, {null_b}, {null_t} "
+            f"FROM contacts c JOIN preferences p ON p.hash = c.hash "
+            f"WHERE c.hash {match} AND p.frequency_days IS NOT NULL AND c.kind = 0 "
+            f"AND c.at <= ? AND c.at > ? - CAST(p.frequency_days AS BIGINT) * 86400000 "
+            f"GROUP BY c.hash", ("match", "at", "at")
+        ))  # fmt: skip
+    if with_cap and present.contacts:
+        branches.append((
             f"SELECT hash, 4, count(*), min(at), {null_i}, {null_i}, {null_b}, {null_t} "
-            f"FROM contacts WHERE hash {match} AND kind = 0 AND at > ? AND at <= ? GROUP BY hash"
+            f"FROM contacts WHERE hash {match} AND kind = 0 AND at > ? AND at <= ? "
+            f"GROUP BY hash", ("match", "low", "at")
+        ))  # fmt: skip
+    sql = " UNION ALL ".join(branch for branch, _ in branches)
+    return dialect.sql(sql), tuple(name for _, names in branches for name in names)
+
+
+def blocks_sql(match: str, dialect: Dialect, present: Present) -> tuple[str, tuple[str, ...]]:
+    """Per matched hash, the strongest suppression that blocks this send, as a code.
+
+    Codes: 0 hard, 1 global, 2 the topic asked for; hashes with no blocking row are not
+    returned. Parameters: ``marketing`` (1 or 0), ``topic`` (stored form), then ``match``.
+    """
+    rows = f"SELECT hash, scope, topic FROM suppressions WHERE hash {match}"
+    names: tuple[str, ...] = ("marketing", "topic", "match")
+    if present.links:
+        rows += (
+            f" UNION ALL SELECT l.hash, s.scope, s.topic FROM links l "
+            f"JOIN suppressions s ON s.hash = l.group_id "
+            f"WHERE l.hash {match} AND s.all_channels = 1 AND l.group_id <> l.hash"
         )
-    return dialect.sql(" UNION ALL ".join(branches))
+        names += ("match",)
+    sql = (
+        "SELECT hash, min(code) FROM (SELECT hash, CASE WHEN scope = 0 THEN 0 "
+        "WHEN ? = 0 THEN 9 WHEN scope = 1 THEN 1 WHEN scope = 2 AND topic = ? THEN 2 "
+        f"ELSE 9 END AS code FROM ({rows}) AS found) AS coded WHERE code < 9 GROUP BY hash"
+    )
+    return dialect.sql(sql), names
 
 
 def suppression_from_row(row: Sequence[Any]) -> Suppression:

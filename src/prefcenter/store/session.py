@@ -11,7 +11,7 @@ so the contract tests exercise the same statements on both databases.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from prefcenter.model import (
     Source,
     Suppression,
 )
-from prefcenter.policy import Block, Rules
+from prefcenter.policy import EMPTY, Block, Rules
 from prefcenter.store.codes import (
     CHANNEL_CODE,
     KIND_CODE,
@@ -42,8 +42,11 @@ from prefcenter.store.exceptions import ExceptionRows
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import (
     EVENT_COLUMNS,
+    PRESENT_SQL,
     SUPPRESSION_COLUMNS,
     Dialect,
+    Present,
+    blocks_sql,
     event_from_row,
     rules_sql,
     suppression_from_row,
@@ -63,32 +66,79 @@ class SqlSession(ExceptionRows, ABC):
         """A ``hash <match>`` fragment and its parameters for a chunk of hashes."""
 
     # -- rules -------------------------------------------------------------------
+    def present(self) -> Present:
+        """Which optional rule tables hold any row (one cheap statement)."""
+        return Present(*(bool(flag) for flag in self.conn.execute(PRESENT_SQL).fetchone()))
+
     def rules(self, identity_hash: bytes, *, at: datetime, cap_window: timedelta | None) -> Rules:
-        found = self._rules("= ?", [identity_hash], at=at, cap_window=cap_window)
-        return found.get(bytes(identity_hash), Rules())
+        found = self._rules(
+            "= ?", [identity_hash], self.present(), at=at, cap_window=cap_window, blocks=True
+        )
+        return found.get(bytes(identity_hash), EMPTY)
 
     def rules_many(
-        self, hashes: Sequence[bytes], *, at: datetime, cap_window: timedelta | None
+        self,
+        hashes: Sequence[bytes],
+        *,
+        at: datetime,
+        cap_window: timedelta | None,
+        blocks: bool = True,
+        present: Present | None = None,
     ) -> dict[bytes, Rules]:
         if not hashes:
             return {}
         match, params = self._match_many(hashes)
-        return self._rules(match, params, at=at, cap_window=cap_window)
+        known = present or self.present()
+        return self._rules(match, params, known, at=at, cap_window=cap_window, blocks=blocks)
+
+    def blocks_many(
+        self, hashes: Sequence[bytes], *, topic: bytes, marketing: bool, present: Present
+    ) -> dict[bytes, int]:
+        """hash -> 0 (hard), 1 (global) or 2 (this topic) for hashes a suppression blocks."""
+        if not hashes:
+            return {}
+        match, params = self._match_many(hashes)
+        sql, names = self._cached(
+            f"blocks {match} {present}", lambda: blocks_sql(match, self.dialect, present)
+        )
+        values: dict[str, list[Any]] = {
+            "marketing": [int(marketing)],
+            "topic": [topic_key(topic)],
+            "match": params,
+        }
+        args = [value for name in names for value in values[name]]
+        return dict(self.conn.execute(sql, args).fetchall())
+
+    def _cached(
+        self, key: str, build: Callable[[], tuple[str, tuple[str, ...]]]
+    ) -> tuple[str, tuple[str, ...]]:
+        found = self.dialect._statements.get(key)
+        if found is None:
+            found = self.dialect._statements[key] = build()
+        return found
 
     def _rules(
-        self, match: str, params: list[Any], *, at: datetime, cap_window: timedelta | None
+        self,
+        match: str,
+        params: list[Any],
+        present: Present,
+        *,
+        at: datetime,
+        cap_window: timedelta | None,
+        blocks: bool,
     ) -> dict[bytes, Rules]:
+        with_cap = cap_window is not None
+        sql, names = self._cached(
+            f"rules {match} {present} {blocks} {with_cap}",
+            lambda: rules_sql(match, self.dialect, present, blocks=blocks, with_cap=with_cap),
+        )
+        if not sql:
+            return {}
         at_ms = to_ms(at)
-        args = params * 4 + params + [at_ms, at_ms]
-        if cap_window is not None:
-            args += [*params, at_ms - cap_window // timedelta(milliseconds=1), at_ms]
-        cache_key = f"rules {match} {cap_window is not None}"
-        sql = self.dialect._cache.get(cache_key)
-        if sql is None:
-            sql = self.dialect._cache[cache_key] = rules_sql(
-                match, self.dialect, cap_window is not None
-            )
-        blocks: dict[bytes, list[Block]] = {}
+        low = at_ms - cap_window // timedelta(milliseconds=1) if cap_window is not None else 0
+        values: dict[str, list[Any]] = {"match": params, "at": [at_ms], "low": [low]}
+        args = [value for name in names for value in values[name]]
+        by_hash: dict[bytes, list[Block]] = {}
         extra: dict[bytes, dict[str, Any]] = {}
         for key, kind, one, two, three, four, blob, text in self.conn.execute(sql, args):
             if kind <= 1:
@@ -101,9 +151,9 @@ class SqlSession(ExceptionRows, ABC):
                     bool(four),
                     kind == 1,
                 )
-                found = blocks.get(key)
+                found = by_hash.get(key)
                 if found is None:
-                    blocks[key] = [block]
+                    by_hash[key] = [block]
                 else:
                     found.append(block)
                 continue
@@ -118,7 +168,7 @@ class SqlSession(ExceptionRows, ABC):
                 part["oldest_recent"] = from_ms(two)
             else:
                 part["last_contact"] = from_ms(two)
-        result = {bytes(key): Rules(tuple(found)) for key, found in blocks.items()}
+        result = {bytes(key): Rules(tuple(found)) for key, found in by_hash.items()}
         for key, part in extra.items():
             result[key] = Rules(result[key].blocks if key in result else (), **part)
         return result
