@@ -84,7 +84,9 @@ class RunningSidecar:
 def running(tmp_path: Path, **overrides: Any) -> Iterator[RunningSidecar]:
     """A center on a fresh SQLite file and its SMTP sidecar on an ephemeral port."""
     kwargs = {
-        k: overrides.pop(k) for k in ("dnsfunc", "sweep_interval", "notifier") if k in overrides
+        k: overrides.pop(k)
+        for k in ("dnsfunc", "sweep_interval", "notifier", "reply_timeout")
+        if k in overrides
     }
     settings = make_settings(tmp_path, smtp="127.0.0.1:0", **overrides)
     center = PreferenceCenter(settings)

@@ -279,3 +279,111 @@ def test_one_bad_message_in_a_batch_does_not_fail_the_others(smtp: RunningSideca
     assert [outcome.action for outcome in first] == ["suppressed"]
     assert isinstance(second, ValueError)
     assert not smtp.center.check(ALICE).allowed
+
+
+# -- a store that hangs: 451 within the reply deadline, the session stays up ----------------
+def _hanging_prepare(server: RunningSidecar, release: threading.Event) -> threading.Event:
+    real = server.sidecar.inbox.prepare
+    entered = threading.Event()
+
+    def hanging(*args: Any) -> Any:
+        entered.set()
+        release.wait(30)
+        return real(*args)
+
+    server.sidecar.inbox.prepare = hanging  # type: ignore[method-assign,assignment]
+    return entered
+
+
+def test_a_store_that_hangs_is_answered_451_and_the_session_survives(tmp_path: Path) -> None:
+    # The idle timeout (1 s) is shorter than the hang: it must not cut a session whose
+    # command waits on us, and the reply deadline (2 s) turns the wait into 451.
+    with running(tmp_path, smtp_timeout="1s", reply_timeout=2.0) as server:
+        release = threading.Event()
+        entered = _hanging_prepare(server, release)
+        raw = b"Message-ID: <hang@x>\r\nSubject: unsubscribe\r\n\r\n"
+        with server.client() as client:
+            client.mail("sender@example.org")
+            client.rcpt(mailto(server.center))
+            code, text = client.data(raw)
+            assert (code, text[:5]) == (451, b"4.3.0")
+            assert entered.is_set()
+            assert client.noop()[0] == 250  # the same connection still answers
+            release.set()
+            # The late commit may land; a re-delivery then changes nothing twice.
+            assert _wait(lambda: server.sidecar.handler.in_flight == 0)
+            client.mail("sender@example.org")
+            client.rcpt(mailto(server.center))
+            assert client.data(raw)[0] == 250
+        events = [e for e in server.center.history(ALICE) if e.evidence == "<hang@x>"]
+        assert len(events) == 1
+        assert not server.center.check(ALICE).allowed
+
+
+def test_a_slow_commit_within_the_deadline_outlasts_the_idle_timeout(tmp_path: Path) -> None:
+    with running(tmp_path, smtp_timeout="1s", reply_timeout=10.0) as server:
+        release = threading.Event()
+        entered = _hanging_prepare(server, release)
+
+        def release_later() -> None:
+            entered.wait(10)
+            time.sleep(2.5)  # the store answers after 2.5 idle-timeouts
+            release.set()
+
+        threading.Thread(target=release_later).start()
+        assert server.send(b"Subject: x\r\n\r\n", [mailto(server.center)])[0] == 250
+        assert not server.center.check(ALICE).allowed
+
+
+def test_an_unreachable_store_fails_the_rest_of_the_batch_at_once(smtp: RunningSidecar) -> None:
+    committer = smtp.sidecar.committer
+    assert committer is not None
+    ran: list[str] = []
+
+    def unreachable() -> Plan:
+        ran.append("first")
+        raise StoreUnavailable("injected: the pool timed out")
+
+    def later() -> Plan:
+        ran.append("later")
+        return Plan([])
+
+    async def batch() -> list[Any]:
+        return await asyncio.gather(  # type: ignore[return-value]
+            committer.submit(unreachable),
+            committer.submit(later),
+            committer.submit(later),
+            return_exceptions=True,
+        )
+
+    results = smtp.call(batch())
+    assert ran == ["first"]
+    assert [type(result) for result in results] == [StoreUnavailable] * 3
+
+
+def test_a_message_given_up_before_its_batch_is_never_decided(smtp: RunningSidecar) -> None:
+    committer = smtp.sidecar.committer
+    assert committer is not None
+    release = threading.Event()
+    ran: list[str] = []
+
+    def slow() -> Plan:
+        release.wait(10)
+        ran.append("slow")
+        return Plan([])
+
+    def waiting() -> Plan:
+        ran.append("waiting")
+        return Plan([])
+
+    async def scenario() -> Any:
+        first = asyncio.ensure_future(committer.submit(slow))
+        await asyncio.sleep(0.2)  # the slow job's batch is running
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(committer.submit(waiting), 0.2)
+        release.set()
+        await first
+        await committer.close()
+
+    smtp.call(scenario())
+    assert ran == ["slow"]

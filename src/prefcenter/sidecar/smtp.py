@@ -23,7 +23,7 @@ from prefcenter.config import Settings, split_hostport
 from prefcenter.errors import TokenMalformed
 from prefcenter.inbound.auth import DnsFunc
 from prefcenter.inbound.inbox import Inbox, Outcome, log_outcomes
-from prefcenter.inbound.mailbox import MailboxKind, parse_recipient
+from prefcenter.inbound.mailbox import Mailbox, MailboxKind, parse_recipient
 from prefcenter.inbound.notify import OPENED, OVERDUE, Notice, Notifier
 from prefcenter.sidecar.smtp_commit import Job, MailCommitter
 from prefcenter.sidecar.smtp_limits import (
@@ -41,6 +41,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("prefcenter.smtp")
 
 TEMPFAIL = "451 4.3.0 Temporary failure; nothing was recorded, please retry"
+
+#: Seconds a sender waits at most for the reply to DATA. Well under the 10 minutes
+#: RFC 5321 §4.5.3.2.6 gives clients, and long enough for a store to ride out a
+#: PostgreSQL pool timeout (10 s) or a SQLite busy timeout (5 s) and a batch commit.
+REPLY_TIMEOUT = 30.0
+TEMPFAIL_SLOW = "451 4.3.0 Temporary failure; the store did not answer in time, please retry"
 
 
 class SmtpHandler:
@@ -89,19 +95,16 @@ class SmtpHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         self.in_flight += 1
         try:
-            inbox, mail_from = self.sidecar.inbox, envelope.mail_from
-            if any(m.kind is MailboxKind.UNSUBSCRIBE and not m.token for m in mailboxes):
-                # DKIM may wait on DNS: decide it apart, not inside a shared batch.
-                plan = await self.sidecar.run(inbox.prepare, raw, mailboxes, mail_from)
-                job: Job = lambda: plan  # noqa: E731
-            else:
-                job = functools.partial(inbox.prepare, raw, mailboxes, mail_from)
-            # Messages arriving together are decided and committed in one transaction;
-            # submit returns only after the transaction holding this message committed.
-            committer = self.sidecar.committer
-            if committer is None:
-                raise RuntimeError("the SMTP sidecar is not started")
-            outcomes = await committer.submit(job)
+            # A store that hangs (a pool waiting for a database that is restarting, a
+            # lock) must not hang the sender: past the deadline the answer is 451, and
+            # a commit that still lands later is found unchanged on re-delivery.
+            async with asyncio.timeout(self.sidecar.reply_timeout):
+                outcomes = await self._decide_and_commit(raw, mailboxes, envelope.mail_from)
+        except TimeoutError:
+            log.warning(
+                "message not recorded within %.0f s, answered 451", self.sidecar.reply_timeout
+            )
+            return TEMPFAIL_SLOW
         except Exception as error:
             log.warning("message not recorded, answered 451: %s", type(error).__name__)
             return TEMPFAIL
@@ -111,6 +114,23 @@ class SmtpHandler:
         self.sidecar.announce(outcomes)
         summary = ", ".join(sorted({outcome.action for outcome in outcomes})) or "nothing"
         return f"250 2.0.0 Message accepted ({summary})"
+
+    async def _decide_and_commit(
+        self, raw: bytes, mailboxes: list[Mailbox], mail_from: str | None
+    ) -> list[Outcome]:
+        inbox = self.sidecar.inbox
+        if any(m.kind is MailboxKind.UNSUBSCRIBE and not m.token for m in mailboxes):
+            # DKIM may wait on DNS: decide it apart, not inside a shared batch.
+            plan = await self.sidecar.run(inbox.prepare, raw, mailboxes, mail_from)
+            job: Job = lambda: plan  # noqa: E731
+        else:
+            job = functools.partial(inbox.prepare, raw, mailboxes, mail_from)
+        # Messages arriving together are decided and committed in one transaction;
+        # submit returns only after the transaction holding this message committed.
+        committer = self.sidecar.committer
+        if committer is None:
+            raise RuntimeError("the SMTP sidecar is not started")
+        return await committer.submit(job)
 
     async def handle_exception(self, error: Exception) -> str:
         # Override aiosmtpd's default 500: our own failure must never look permanent.
@@ -129,6 +149,8 @@ class SmtpSidecar:
         dnsfunc: DKIM key lookup (tests serve their own key); None uses real DNS.
         workers: threads calling the center.
         sweep_interval: seconds between checks for overdue exceptions.
+        reply_timeout: longest wait, in seconds, for a message's commit after DATA; past
+            it the sender gets 451 (a store that hangs never hangs the sender).
     """
 
     def __init__(
@@ -140,6 +162,7 @@ class SmtpSidecar:
         workers: int = 4,
         sweep_interval: float = 300.0,
         notifier: Notifier | None = None,
+        reply_timeout: float = REPLY_TIMEOUT,
     ) -> None:
         self.center = center
         self.settings = settings
@@ -151,6 +174,7 @@ class SmtpSidecar:
         self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_ip)
         self.workers = workers
         self.sweep_interval = sweep_interval
+        self.reply_timeout = reply_timeout
         self._server: asyncio.Server | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._sweeper: asyncio.Task[None] | None = None

@@ -5,9 +5,10 @@ a wake-up on both sides. Messages that arrive while a batch is being committed w
 the next batch; one worker thread then decides all of them (parsing, token checks,
 ledger reads) and commits everything they cause in one transaction. Each sender is
 answered only after the transaction holding its message committed. When the commit
-fails because of the store, every message in the batch fails (451, the senders retry);
-when one message's changes raise anything else, each message is retried in its own
-transaction so one bad message cannot fail the others.
+fails because of the store, or the store cannot be reached while deciding, every message
+in the batch fails (451, the senders retry); when one message's changes raise anything
+else, each message is retried in its own transaction so one bad message cannot fail the
+others.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any
 
-from prefcenter.errors import StoreError
+from prefcenter.errors import StoreError, StoreUnavailable
 from prefcenter.inbound.inbox import Outcome, Plan
 
 if TYPE_CHECKING:
@@ -52,11 +53,23 @@ class MailCommitter:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Outcome]] = loop.create_future()
-        self._pending.append((job, future))
+        entry = (job, future)
+        self._pending.append(entry)
         if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drain())
-        # shield: a client hanging up does not cancel a commit other messages share.
-        return await asyncio.shield(future)
+        try:
+            # shield: a client hanging up does not cancel a commit other messages share.
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            # The sender is gone or was answered 451 (reply deadline): a message that
+            # no batch has taken yet is withdrawn, so nobody decides it for no one; one
+            # already in a batch may still commit, which a re-delivery finds unchanged.
+            if entry in self._pending:
+                self._pending.remove(entry)
+                future.cancel()
+            else:
+                future.add_done_callback(_retrieve)
+            raise
 
     async def close(self) -> None:
         """Wait until every submitted message is committed or failed."""
@@ -83,9 +96,16 @@ class MailCommitter:
 
     def _run(self, jobs: list[Job]) -> list[Any]:
         plans: list[Any] = []
-        for job in jobs:
+        for number, job in enumerate(jobs):
             try:
                 plans.append(job())
+            except StoreUnavailable as error:
+                # The store cannot be reached: every later message would wait out the
+                # same store timeout in turn and fail anyway, so the whole batch fails
+                # now and each sender gets its 451 within one timeout, not one per message.
+                plans.append(error)
+                plans.extend([error] * (len(jobs) - number - 1))
+                return plans
             except Exception as error:  # a bug or a failed read: only this message fails
                 plans.append(error)
         live = [plan for plan in plans if isinstance(plan, Plan)]
@@ -112,3 +132,10 @@ class MailCommitter:
                 return plan(tx)
         except Exception as error:
             return error
+
+
+def _retrieve(future: asyncio.Future[list[Outcome]]) -> None:
+    # Nobody awaits this result any more: take its exception so asyncio does not log
+    # "Future exception was never retrieved".
+    if not future.cancelled():
+        future.exception()

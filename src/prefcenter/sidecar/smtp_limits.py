@@ -3,7 +3,8 @@
 aiosmtpd caps message size and counts commands per session, but not connections, and
 refuses any line over 1,000 octets with a permanent 500 — real bounce notices carry
 longer lines. :class:`LimitedSMTP` admits a connection only through a
-:class:`ConnectionGate` (421 when full) and accepts lines up to the size cap.
+:class:`ConnectionGate` (421 when full), accepts lines up to the size cap, and counts
+only the client's silence against the idle timeout, never the time our hooks take.
 """
 
 from __future__ import annotations
@@ -98,6 +99,18 @@ class LimitedSMTP(SMTP):
             self._gate.sessions.discard(self)
             self._admitted = None
         super().connection_lost(error)
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        # aiosmtpd's timeout runs from the last command; a hook waiting on the store
+        # (bounded by the sidecar's reply deadline) is not an idle client, so the clock
+        # stops while our hook runs and starts again once its reply is ready.
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+        try:
+            return await super()._call_handler_hook(command, *args)
+        finally:
+            if self.transport is not None:
+                self._reset_timeout()
 
     async def push(self, status: Any) -> None:
         # The line limit is the size cap, so a line aiosmtpd finds too long is also a
