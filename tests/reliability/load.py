@@ -25,9 +25,16 @@ import httpx
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Action
+from prefcenter.sidecar.smtp import REPLY_TIMEOUT
 
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
+
+#: How long a client waits for an answer. The SMTP sidecar answers DATA within
+#: REPLY_TIMEOUT even when the store hangs (451), so a client that waits twice as long
+#: and still times out has caught a server that does not answer: tallied as a timeout,
+#: never as a retry the server asked for.
+CLIENT_TIMEOUT = 2 * REPLY_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,7 @@ def mail_bytes(request: Request) -> bytes:
 def _send_http(
     urls: Sequence[str], items: queue.Queue[Request], tally: Tally, deadline: float
 ) -> None:
-    client = httpx.Client(timeout=15)
+    client = httpx.Client(timeout=CLIENT_TIMEOUT)
     try:
         while True:
             try:
@@ -121,7 +128,7 @@ def _send_http(
                 except httpx.TransportError as error:
                     tally.retry(type(error).__name__)
                     client.close()
-                    client = httpx.Client(timeout=15)
+                    client = httpx.Client(timeout=CLIENT_TIMEOUT)
                     time.sleep(0.2)
                     continue
                 if response.status_code == 200:
@@ -155,7 +162,7 @@ def _send_smtp(
             while sends and time.monotonic() < deadline:
                 try:
                     if connection is None:
-                        connection = smtplib.SMTP(*random.choice(addresses), timeout=15)
+                        connection = smtplib.SMTP(*random.choice(addresses), timeout=CLIENT_TIMEOUT)
                     _smtp_once(connection, request)
                 except (smtplib.SMTPResponseException, smtplib.SMTPRecipientsRefused) as error:
                     code = getattr(error, "smtp_code", 0)
@@ -170,7 +177,7 @@ def _send_smtp(
                     tally.refuse(f"SMTP {code}")
                     break
                 except (OSError, smtplib.SMTPException) as error:
-                    tally.retry(type(error).__name__)
+                    tally.retry(_why(error))
                     _close(connection)
                     connection = None
                     time.sleep(0.2)
@@ -182,6 +189,15 @@ def _send_smtp(
                         tally.resent.add(request.address)
     finally:
         _close(connection)
+
+
+def _why(error: BaseException) -> str:
+    """The tally key of a failed exchange; smtplib reports its own socket timeout as a
+    disconnect, which must not be mistaken for the server closing the connection."""
+    name = type(error).__name__
+    if isinstance(error, smtplib.SMTPServerDisconnected) and "timed out" in str(error):
+        return f"{name} (client timed out)"
+    return name
 
 
 def _close(connection: smtplib.SMTP | None) -> None:

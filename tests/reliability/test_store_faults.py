@@ -25,11 +25,16 @@ from pathlib import Path
 import pytest
 
 from prefcenter.center import PreferenceCenter
+from prefcenter.store.postgres import POOL_TIMEOUT
 from tests.conftest import skip_or_fail
 from tests.reliability.load import Tally, audit, drive, make_requests
 from tests.reliability.server import ServerFactory, ServerProcess, settings_for
 
 OUTAGE = 8.0  # seconds the store stays broken (longer than SQLite's 5 s busy timeout)
+# PostgreSQL stays down longer than the pool waits for a connection, so store calls
+# block for the whole pool timeout, one after another: the SMTP sidecar must still
+# answer every sender (451 within its reply deadline) and never let a session drop.
+POSTGRES_OUTAGE = POOL_TIMEOUT + 4.0
 
 
 def run_through_fault(
@@ -38,6 +43,7 @@ def run_through_fault(
     fault: Callable[[], contextlib.AbstractContextManager[None]],
     label: str,
     capsys: pytest.CaptureFixture[str],
+    outage: float = OUTAGE,
 ) -> Tally:
     pid = server.proc.pid if server.proc else None
     settings = settings_for(server.values, tmp_path)
@@ -59,8 +65,10 @@ def run_through_fault(
     )
     loader.start()
     time.sleep(0.3)
+    broken = time.monotonic()
     with fault():
-        time.sleep(OUTAGE)
+        time.sleep(outage)
+    broken = time.monotonic() - broken
     loader.join(180)
     (tally,) = result
     assert server.proc is not None and server.proc.pid == pid and server.proc.poll() is None
@@ -68,7 +76,10 @@ def run_through_fault(
     with PreferenceCenter(settings) as center:
         found = audit(center, requests, tally)
     with capsys.disabled():
-        print(f"\n{found.line(f'fault/{label}')}; answers while broken {dict(tally.retries)}")
+        print(
+            f"\n{found.line(f'fault/{label}')}; store broken {broken:.1f} s, "
+            f"answers while broken {dict(tally.retries)}"
+        )
     assert tally.refused == []
     assert set(tally.retries) <= {"503", "451"}  # never a 500, never a dropped connection
     assert tally.retries["503"] > 0 and tally.retries["451"] > 0  # the fault was hit
@@ -172,14 +183,20 @@ def own_postgres(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None], Call
     socket_dir = (pgdata / "postmaster.pid").read_text().splitlines()[4]
     log = pgdata / "restart.log"
 
+    running = [True]
+
     def stop() -> None:
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
+        running[0] = False
 
     def start() -> None:
+        if running[0]:
+            return  # starting a running server only fails and logs three pg_ctl errors
         args = ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(log), "start"]
         for attempt in range(3):
             try:
                 pg_ctl(args, pgdata=pgdata, user=user, timeout=30)
+                running[0] = True
                 return
             except subprocess.CalledProcessError as error:
                 if attempt == 2:
@@ -216,4 +233,6 @@ def test_postgres_stopped_and_started_mid_load(
         finally:
             start()
 
-    run_through_fault(server, tmp_path, restarted, "postgres-restart", capsys)
+    run_through_fault(
+        server, tmp_path, restarted, "postgres-restart", capsys, outage=POSTGRES_OUTAGE
+    )
