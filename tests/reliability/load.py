@@ -216,9 +216,11 @@ def drive(
     http_workers: int = 8,
     smtp_workers: int = 6,
     extra: Sequence[Callable[[], Any]] = (),
+    tally: Tally | None = None,
 ) -> Tally:
-    """Send every request from worker threads; return what was acknowledged."""
-    tally = Tally()
+    """Send every request from worker threads; return what was acknowledged (in
+    ``tally`` when one is given, so another thread can follow the progress)."""
+    tally = Tally() if tally is None else tally
     http_items: queue.Queue[Request] = queue.Queue()
     smtp_items: queue.Queue[Request] = queue.Queue()
     for request in requests:
@@ -239,30 +241,44 @@ def drive(
 
 
 class Killer:
-    """Kill -9 a server at random moments while ``running()`` and restart it each time."""
+    """Kill -9 a server at random points of the load's progress and restart it each time.
 
-    def __init__(
-        self, servers: Sequence[Any], *, minimum: int, maximum: int, gap: tuple[float, float]
-    ) -> None:
+    The points are acknowledgement counts drawn at random between 5% and 90% of the
+    requests, so the kills are tied to progress, not to the clock: the load cannot end
+    without passing every point, and each kill lands while at least a tenth of the
+    requests are still outstanding, on a slow machine or a fast one.
+
+    Args:
+        servers: the server processes; each kill picks one at random.
+        tally: the load's tally, whose acknowledgements drive the schedule.
+        total: how many requests the load sends.
+        kills: how many kills to make.
+    """
+
+    def __init__(self, servers: Sequence[Any], tally: Tally, *, total: int, kills: int) -> None:
         self.servers = servers
-        self.minimum = minimum
-        self.maximum = maximum
-        self.gap = gap
+        self.tally = tally
+        self.points = sorted(random.sample(range(total * 5 // 100, total * 90 // 100), kills))
         self.kills = 0
         self.downtime = 0.0
-        self.kill_times: list[float] = []
+        self.acknowledged_at_kill: list[int] = []  # acknowledged requests at each kill
         self.done = threading.Event()
         self.errors: list[BaseException] = []
 
+    def _acknowledged(self) -> int:
+        with self.tally.lock:
+            return len(self.tally.acknowledged)
+
     def run(self) -> None:
         try:
-            while not self.done.is_set() and self.kills < self.maximum:
-                if self.done.wait(random.uniform(*self.gap)):
-                    break
+            for point in self.points:
+                while self._acknowledged() < point:
+                    if self.done.wait(0.01):
+                        return
                 server = random.choice(self.servers)
                 down = time.monotonic()
                 server.kill()
-                self.kill_times.append(down)
+                self.acknowledged_at_kill.append(self._acknowledged())
                 self.kills += 1
                 server.start()
                 self.downtime += time.monotonic() - down

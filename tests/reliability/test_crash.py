@@ -10,6 +10,7 @@ the ``soak`` version (``make soak``) uses bigger counts and prints the tally.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from prefcenter.center import PreferenceCenter
-from tests.reliability.load import Killer, audit, drive, make_requests
+from tests.reliability.load import Killer, Tally, audit, drive, make_requests
 from tests.reliability.server import ServerFactory, settings_for
 
 
@@ -30,7 +31,6 @@ def crash_run(
     smtp_count: int,
     minimum_kills: int,
     maximum_kills: int,
-    gap: tuple[float, float],
     budget: float,
     label: str,
     capsys: pytest.CaptureFixture[str],
@@ -39,21 +39,21 @@ def crash_run(
     settings = settings_for(server.values, tmp_path)
     with PreferenceCenter(settings) as center:
         requests = make_requests(center, "crash", http_count, smtp_count)
-    killer = Killer([server], minimum=minimum_kills, maximum=maximum_kills, gap=gap)
+    tally = Tally()
+    # The kills follow the load's progress (acknowledged requests), never the clock.
+    kills = random.randint(minimum_kills, maximum_kills)
+    killer = Killer([server], tally, total=len(requests), kills=kills)
     killing = threading.Thread(target=killer.run)
     killing.start()
     started = time.monotonic()
     try:
-        tally = drive(
+        drive(
             requests,
             [server.url],
             [("127.0.0.1", server.smtp_port)],
             deadline=started + budget,
+            tally=tally,
         )
-        load_ended = time.monotonic()
-        # Keep killing until the minimum is reached, then stop the killer.
-        while killer.kills < minimum_kills and not killer.errors and killing.is_alive():
-            time.sleep(0.1)
     finally:
         killer.done.set()
         killing.join(60)
@@ -63,11 +63,13 @@ def crash_run(
         result = audit(center, requests, tally)
     with capsys.disabled():
         print(
-            f"\n{result.line(label)}; kill -9 {killer.kills} times, "
-            f"down {killer.downtime:.1f} s, retries {dict(tally.retries)}, "
-            f"{time.monotonic() - started:.1f} s"
+            f"\n{result.line(label)}; kill -9 {killer.kills} times at "
+            f"{killer.acknowledged_at_kill} acknowledged, down {killer.downtime:.1f} s, "
+            f"retries {dict(tally.retries)}, {time.monotonic() - started:.1f} s"
         )
-    assert sum(moment < load_ended for moment in killer.kill_times) >= minimum_kills
+    # Every kill came while requests were still unacknowledged, i.e. under load.
+    assert killer.kills == kills >= minimum_kills
+    assert all(count < len(requests) for count in killer.acknowledged_at_kill)
     assert tally.refused == []
     assert result.lost == []
     assert result.duplicates == []
@@ -82,7 +84,7 @@ def test_kill_9_under_load_sqlite(
 ) -> None:
     crash_run(
         serve, sqlite_url, tmp_path, http_count=2000, smtp_count=2000, minimum_kills=5, maximum_kills=7,
-        gap=(0.3, 2.0), budget=400, label="crash/sqlite", capsys=capsys,
+        budget=400, label="crash/sqlite", capsys=capsys,
     )  # fmt: skip
 
 
@@ -93,7 +95,7 @@ def test_kill_9_under_load_postgres(
 ) -> None:
     crash_run(
         serve, postgres_url, tmp_path, http_count=2000, smtp_count=2000, minimum_kills=5, maximum_kills=7,
-        gap=(0.3, 2.0), budget=400, label="crash/postgres", capsys=capsys,
+        budget=400, label="crash/postgres", capsys=capsys,
     )  # fmt: skip
 
 
@@ -103,8 +105,8 @@ def test_soak_kill_9_sqlite(
     serve: ServerFactory, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     crash_run(
-        serve, sqlite_url, tmp_path, http_count=20000, smtp_count=20000, minimum_kills=25, maximum_kills=1000,
-        gap=(0.5, 4.0), budget=1800, label="soak crash/sqlite", capsys=capsys,
+        serve, sqlite_url, tmp_path, http_count=20000, smtp_count=20000, minimum_kills=25, maximum_kills=30,
+        budget=1800, label="soak crash/sqlite", capsys=capsys,
     )  # fmt: skip
 
 
@@ -115,6 +117,6 @@ def test_soak_kill_9_postgres(
     serve: ServerFactory, postgres_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     crash_run(
-        serve, postgres_url, tmp_path, http_count=20000, smtp_count=20000, minimum_kills=25, maximum_kills=1000,
-        gap=(0.5, 4.0), budget=1800, label="soak crash/postgres", capsys=capsys,
+        serve, postgres_url, tmp_path, http_count=20000, smtp_count=20000, minimum_kills=25, maximum_kills=30,
+        budget=1800, label="soak crash/postgres", capsys=capsys,
     )  # fmt: skip
