@@ -175,16 +175,23 @@ class PreferenceCenter(Changes):
             InvalidTopic: the topic cannot be used.
             StoreUnavailable: the store cannot be read.
         """
-        identity = self.identity(recipient, channel)
+        chan = Channel(channel)
+        if chan is Channel.EMAIL and type(recipient) is str and ":" not in recipient:
+            # The hot path of a sender's loop: same hash as identity(), without the Identity.
+            ids = self.identities
+            identity_hash = ids.hash_key("email:" + canonical_email(recipient, ids.folding))
+        else:
+            identity = self.identity(recipient, chan)
+            identity_hash, chan = identity.hash, identity.channel
         topic = check_topic(topic)
         moment = at or self._clock()
         cap = self.settings.frequency_cap
         with self.store.session() as session:
-            rules = session.rules(identity.hash, at=moment, cap_window=cap.window if cap else None)
+            rules = session.rules(identity_hash, at=moment, cap_window=cap.window if cap else None)
         return decide(
             rules,
-            identity_hash=identity.hash_hex,
-            channel=identity.channel,
+            identity_hash=identity_hash.hex(),
+            channel=chan,
             topic=topic,
             topic_digest=topic_digest(topic),
             kind=Kind(kind),

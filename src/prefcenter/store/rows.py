@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from prefcenter.model import Action, Channel, Event, ExceptionItem, Scope, Source, Suppression
 from prefcenter.store.codes import CHANNELS, SCOPES, SOURCES, from_ms
@@ -38,7 +38,7 @@ class Dialect:
     link_lock: str = ""
     _cache: dict[str, str] = field(default_factory=dict)
     #: Built rule statements and their parameter names, by shape.
-    _statements: dict[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    _statements: dict[tuple[object, ...], tuple[str, tuple[str, ...]]] = field(default_factory=dict)
 
     def sql(self, text: str) -> str:
         """The statement in this dialect's placeholder style."""
@@ -76,14 +76,18 @@ PRESENT_SQL = (
 )
 
 
-@dataclass(frozen=True)
-class Present:
-    """Which optional rule tables are non-empty (``PRESENT_SQL``)."""
+class Present(NamedTuple):
+    """Which optional rule tables are non-empty (``PRESENT_SQL``); a tuple, so cheap to hash."""
 
     links: bool
     preferences: bool
     topic_prefs: bool
     contacts: bool
+
+
+#: Every table, for one identity: a primary-key probe of an empty table costs less than
+#: asking which tables are empty.
+EVERY = Present(links=True, preferences=True, topic_prefs=True, contacts=True)
 
 
 def rules_sql(

@@ -42,6 +42,7 @@ from prefcenter.store.exceptions import ExceptionRows
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import (
     EVENT_COLUMNS,
+    EVERY,
     PRESENT_SQL,
     SUPPRESSION_COLUMNS,
     Dialect,
@@ -72,7 +73,7 @@ class SqlSession(ExceptionRows, ABC):
 
     def rules(self, identity_hash: bytes, *, at: datetime, cap_window: timedelta | None) -> Rules:
         found = self._rules(
-            "= ?", [identity_hash], self.present(), at=at, cap_window=cap_window, blocks=True
+            "= ?", [identity_hash], EVERY, at=at, cap_window=cap_window, blocks=True
         )
         return found.get(bytes(identity_hash), EMPTY)
 
@@ -99,7 +100,7 @@ class SqlSession(ExceptionRows, ABC):
             return {}
         match, params = self._match_many(hashes)
         sql, names = self._cached(
-            f"blocks {match} {present}", lambda: blocks_sql(match, self.dialect, present)
+            ("blocks", match, present), lambda: blocks_sql(match, self.dialect, present)
         )
         values: dict[str, list[Any]] = {
             "marketing": [int(marketing)],
@@ -110,7 +111,7 @@ class SqlSession(ExceptionRows, ABC):
         return dict(self.conn.execute(sql, args).fetchall())
 
     def _cached(
-        self, key: str, build: Callable[[], tuple[str, tuple[str, ...]]]
+        self, key: tuple[object, ...], build: Callable[[], tuple[str, tuple[str, ...]]]
     ) -> tuple[str, tuple[str, ...]]:
         found = self.dialect._statements.get(key)
         if found is None:
@@ -129,7 +130,7 @@ class SqlSession(ExceptionRows, ABC):
     ) -> dict[bytes, Rules]:
         with_cap = cap_window is not None
         sql, names = self._cached(
-            f"rules {match} {present} {blocks} {with_cap}",
+            ("rules", match, present, blocks, with_cap),
             lambda: rules_sql(match, self.dialect, present, blocks=blocks, with_cap=with_cap),
         )
         if not sql:
