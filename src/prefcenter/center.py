@@ -186,8 +186,10 @@ class PreferenceCenter(Changes):
         topic = check_topic(topic)
         moment = at or self._clock()
         cap = self.settings.frequency_cap
-        with self.store.session() as session:
-            rules = session.rules(identity_hash, at=moment, cap_window=cap.window if cap else None)
+        window = cap.window if cap else None
+        rules = self.store.read(
+            lambda session: session.rules(identity_hash, at=moment, cap_window=window)
+        )
         return decide(
             rules,
             identity_hash=identity_hash.hex(),
@@ -197,7 +199,7 @@ class PreferenceCenter(Changes):
             kind=Kind(kind),
             at=moment,
             cap_count=cap.count if cap else None,
-            cap_window=cap.window if cap else None,
+            cap_window=window,
         )
 
     def filter(

@@ -197,6 +197,9 @@ class Store(Protocol):
     def session(self) -> AbstractContextManager[Session]:
         """A read-only session (joins a transaction open on this thread)."""
 
+    def read(self, work: Callable[[Session], T]) -> T:
+        """``work(session)`` in a read session; the cheap form of :meth:`session`."""
+
     def run(self, work: Callable[[Session], T]) -> T:
         """Run ``work`` in a transaction, retrying the whole of it on lock conflicts."""
 

@@ -11,7 +11,7 @@ so the contract tests exercise the same statements on both databases.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -72,10 +72,20 @@ class SqlSession(ExceptionRows, ABC):
         return Present(*(bool(flag) for flag in self.conn.execute(PRESENT_SQL).fetchone()))
 
     def rules(self, identity_hash: bytes, *, at: datetime, cap_window: timedelta | None) -> Rules:
-        found = self._rules(
-            "= ?", [identity_hash], EVERY, at=at, cap_window=cap_window, blocks=True
+        # check's hot path: one statement probing every rule table by primary key (cheaper
+        # than asking which tables are empty first), and nothing built for a clean record.
+        with_cap = cap_window is not None
+        sql, names = self._cached(
+            ("one", with_cap),
+            lambda: rules_sql("= ?", self.dialect, EVERY, blocks=True, with_cap=with_cap),
         )
-        return found.get(bytes(identity_hash), EMPTY)
+        at_ms = to_ms(at)
+        low = at_ms - cap_window // _MS if cap_window is not None else 0
+        values = {"match": identity_hash, "at": at_ms, "low": low}
+        rows = self.conn.execute(sql, [values[name] for name in names]).fetchall()
+        if not rows:
+            return EMPTY
+        return _decode(rows).get(bytes(identity_hash), EMPTY)
 
     def rules_many(
         self,
@@ -139,40 +149,7 @@ class SqlSession(ExceptionRows, ABC):
         low = at_ms - cap_window // timedelta(milliseconds=1) if cap_window is not None else 0
         values: dict[str, list[Any]] = {"match": params, "at": [at_ms], "low": [low]}
         args = [value for name in names for value in values[name]]
-        by_hash: dict[bytes, list[Block]] = {}
-        extra: dict[bytes, dict[str, Any]] = {}
-        for key, kind, one, two, three, four, blob, text in self.conn.execute(sql, args):
-            if kind <= 1:
-                block = Block(
-                    SCOPES[one],
-                    topic_digest(blob),
-                    from_ms(two),
-                    SOURCES[three],
-                    text or "",
-                    bool(four),
-                    kind == 1,
-                )
-                found = by_hash.get(key)
-                if found is None:
-                    by_hash[key] = [block]
-                else:
-                    found.append(block)
-                continue
-            part = extra.setdefault(bytes(key), {})
-            if kind == 2:
-                part["frequency_days"] = one
-                part["paused_until"] = None if two is None else from_ms(two)
-            elif kind == 3:
-                part.setdefault("topics", {})[topic_digest(blob)] = (bool(one), from_ms(two))
-            elif kind == 4:
-                part["recent_contacts"] = int(one)
-                part["oldest_recent"] = from_ms(two)
-            else:
-                part["last_contact"] = from_ms(two)
-        result = {bytes(key): Rules(tuple(found)) for key, found in by_hash.items()}
-        for key, part in extra.items():
-            result[key] = Rules(result[key].blocks if key in result else (), **part)
-        return result
+        return _decode(self.conn.execute(sql, args))
 
     # -- small reads -------------------------------------------------------------
     def group(self, identity_hash: bytes) -> bytes | None:
@@ -411,3 +388,44 @@ class SqlSession(ExceptionRows, ABC):
             [identity_hash, to_ms(at)],
         )
         return marker is not None
+
+
+_MS = timedelta(milliseconds=1)
+
+
+def _decode(rows: Iterable[Sequence[Any]]) -> dict[bytes, Rules]:
+    """Rules by hash from the rows of ``rules_sql``."""
+    by_hash: dict[bytes, list[Block]] = {}
+    extra: dict[bytes, dict[str, Any]] = {}
+    for key, kind, one, two, three, four, blob, text in rows:
+        if kind <= 1:
+            block = Block(
+                SCOPES[one],
+                topic_digest(blob),
+                from_ms(two),
+                SOURCES[three],
+                text or "",
+                bool(four),
+                kind == 1,
+            )
+            found = by_hash.get(key)
+            if found is None:
+                by_hash[key] = [block]
+            else:
+                found.append(block)
+            continue
+        part = extra.setdefault(bytes(key), {})
+        if kind == 2:
+            part["frequency_days"] = one
+            part["paused_until"] = None if two is None else from_ms(two)
+        elif kind == 3:
+            part.setdefault("topics", {})[topic_digest(blob)] = (bool(one), from_ms(two))
+        elif kind == 4:
+            part["recent_contacts"] = int(one)
+            part["oldest_recent"] = from_ms(two)
+        else:
+            part["last_contact"] = from_ms(two)
+    result = {bytes(key): Rules(tuple(found)) for key, found in by_hash.items()}
+    for key, part in extra.items():
+        result[key] = Rules(result[key].blocks if key in result else (), **part)
+    return result
