@@ -53,7 +53,8 @@ class QueueChanges:
     def _prepare(self, session: Session, identity: Identity, topic: str | None) -> None:
         if identity.address:
             session.remember(identity.hash, identity.address)
-        if topic is not None:
+        # A topic this center registered in a committed transaction needs no statement.
+        if topic is not None and topic not in self._center._topics:
             session.register_topic(topic_digest(topic), topic)
 
     def _event(

@@ -2,7 +2,8 @@
 
 Version 1 held suppressions, identities, events and contacts. Version 2 added person
 groups (``links``), preferences, topic choices, the topic registry, the exceptions queue,
-``identities.forgotten_at`` and ``events.detail``. Migrations run on open, inside one
+``identities.forgotten_at`` and ``events.detail``. Version 3 replaced the two
+indexes on events by one. Migrations run on open, inside one
 transaction; a database newer than this code is refused rather than guessed at.
 
 Every table is keyed by the 16-byte identity hash. Suppressions use a WITHOUT ROWID
@@ -139,9 +140,25 @@ def _sqlite_v2(conn: Any) -> None:
         conn.execute(ddl)
 
 
+#: Version 3, both backends: one index on events instead of two. A plain UNIQUE index
+#: treats NULL evidence as distinct (SQLite and PostgreSQL alike), so it enforces exactly
+#: what the partial one did, and its leading ``hash`` serves history and soft-bounce
+#: counts, so ``events_hash`` goes: one B-tree insert less for every change.
+V3 = (
+    "DROP INDEX IF EXISTS events_hash",
+    "DROP INDEX IF EXISTS events_once",
+    "CREATE UNIQUE INDEX events_once ON events(hash, action, scope, topic, detail, evidence)",
+)
+
+
+def _sqlite_v3(conn: Any) -> None:
+    for ddl in V3:
+        conn.execute(ddl)
+
+
 sqlite_migrations = Migrations(
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    (_sqlite_v1, _sqlite_v2),
+    (_sqlite_v1, _sqlite_v2, _sqlite_v3),
 )
 
 
@@ -195,6 +212,7 @@ postgres_migrations = Migrations(
             "resolved_at BIGINT, summary TEXT NOT NULL DEFAULT '', evidence TEXT UNIQUE)",
             "CREATE INDEX exceptions_status ON exceptions(status, due_at)",
         ),
+        _pg(*V3),
     ),
     placeholder="%s",
 )
