@@ -9,7 +9,6 @@ action, scope, topic, detail and evidence) is a re-delivery and changes nothing.
 
 from __future__ import annotations
 
-import itertools
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from typing import Any, TypeVar
 
 from prefcenter.changes import Changes, Recipient
 from prefcenter.config import Settings, load_settings
-from prefcenter.errors import InvalidRecipient, NotFound
+from prefcenter.errors import NotFound
 from prefcenter.headers import Links, check_topic
 from prefcenter.identity import Folding, Identities, canonical_email
 from prefcenter.model import (
@@ -31,13 +30,12 @@ from prefcenter.model import (
     Identity,
     Kind,
     Preferences,
-    Reason,
     Refusal,
     Suppression,
 )
-from prefcenter.policy import decide, judge, message
+from prefcenter.policy import decide
 from prefcenter.store import Store, open_store
-from prefcenter.store.seen import Seen
+from prefcenter.store.batch import Campaign, hasher
 from prefcenter.tokens import NO_TOPIC, Claims, Purpose, TokenSigner, topic_digest
 
 T = TypeVar("T")
@@ -218,13 +216,16 @@ class PreferenceCenter(Changes):
         """
         sendable: list[str] = []
         refused: list[Refusal] = []
-        for row, refusal in self.filter_stream(
-            recipients, _same, topic, channel=channel, kind=kind, at=at
+        for chunk, verdicts in self._campaign(topic, channel, kind, at).chunks(
+            recipients, _same, 10000
         ):
-            if refusal is None:
-                sendable.append(row)
-            else:
-                refused.append(refusal)
+            if not any(verdicts):
+                sendable += chunk
+                continue
+            sendable += [
+                row for row, verdict in zip(chunk, verdicts, strict=True) if verdict is None
+            ]
+            refused += [verdict for verdict in verdicts if verdict is not None]
         return FilterResult(sendable, refused)
 
     def filter_stream(
@@ -243,90 +244,25 @@ class PreferenceCenter(Changes):
         ``key(row)`` gives the address. One set-based query per chunk finds the
         identities that have any rule; the policy runs in Python for those only.
         """
+        for chunk, verdicts in self._campaign(topic, channel, kind, at).chunks(
+            rows, key, chunk_size
+        ):
+            yield from zip(chunk, verdicts, strict=True)
+
+    def _campaign(
+        self, topic: str | None, channel: Channel | str, kind: Kind | str, at: datetime | None
+    ) -> Campaign:
         topic = check_topic(topic)
-        digest = topic_digest(topic)
-        chan = Channel(channel)
-        marketing = Kind(kind)
-        moment = at or self._clock()
         cap = self.settings.frequency_cap
-        cap_count, window = (cap.count, cap.window) if cap else (None, None)
-        keyer = self._keyer(chan)
-        seen = Seen()
-        invalid = "The address or number is not usable; correct it or drop it."
-        duplicate = "Another spelling of this person appears earlier in the list."
-        # Block codes from the store -> (reason, sentence); see SqlSession.blocks_many.
-        blocked_by = [
-            (reason, message(reason))
-            for reason in (
-                Reason.HARD_SUPPRESSED,
-                Reason.UNSUBSCRIBED_GLOBAL,
-                Reason.UNSUBSCRIBED_TOPIC,
-            )
-        ]
-        try:
-            iterator = iter(rows)
-            while chunk := list(itertools.islice(iterator, chunk_size)):
-                values = [key(row) for row in chunk]
-                hashes = [keyer(value) for value in values]
-                fresh = iter(seen.fresh([h for h in hashes if h is not None]))
-                firsts = [h if h is not None and next(fresh) else None for h in hashes]
-                wanted = [h for h in firsts if h is not None]
-                with self.store.session() as session:
-                    # Suppressions come first in the policy and decide most refusals, so
-                    # they are asked as one code per person; only the rest get full rules
-                    # (pauses, ceilings, the cap), from the tables that hold any row.
-                    present = session.present()
-                    blocked = session.blocks_many(
-                        wanted, topic=digest, marketing=marketing is Kind.MARKETING, present=present
-                    )
-                    rest = [h for h in wanted if h not in blocked] if blocked else wanted
-                    rules = session.rules_many(
-                        rest, at=moment, cap_window=window, blocks=False, present=present
-                    )
-                for row, value, original, first in zip(chunk, values, hashes, firsts, strict=True):
-                    if first is None:
-                        if original is None:
-                            yield row, Refusal(value, Reason.INVALID, invalid)
-                        else:
-                            yield row, Refusal(value, Reason.DUPLICATE, duplicate)
-                        continue
-                    code = blocked.get(first)
-                    if code is not None:
-                        yield row, Refusal(value, *blocked_by[code])
-                    elif first in rules:
-                        verdict = judge(
-                            rules[first],
-                            topic_digest=digest,
-                            kind=marketing,
-                            at=moment,
-                            cap_count=cap_count,
-                            cap_window=window,
-                        )
-                        if verdict.reason is Reason.ALLOWED:
-                            yield row, None
-                        else:
-                            yield row, Refusal(value, verdict.reason, message(verdict.reason))
-                    else:
-                        yield row, None
-        finally:
-            seen.close()
-
-    def _keyer(self, channel: Channel) -> Callable[[str], bytes | None]:
-        """value -> identity hash, or None when invalid; the hot loop of ``filter``."""
-        identities = self.identities
-        canonical, hash_key, folding = identities.canonical, identities.hash_key, identities.folding
-
-        def key(value: str) -> bytes | None:
-            try:
-                # Same result as Identities.canonical: without a "channel:" prefix an
-                # address is on the channel asked for; this skips only the prefix scan.
-                if channel is Channel.EMAIL and type(value) is str and ":" not in value:
-                    return hash_key("email:" + canonical_email(value, folding))
-                return hash_key(canonical(value, channel))
-            except InvalidRecipient:
-                return None
-
-        return key
+        return Campaign(
+            self.store,
+            hasher(self.identities, Channel(channel)),
+            topic_digest(topic),
+            Kind(kind),
+            at or self._clock(),
+            cap.count if cap else None,
+            cap.window if cap else None,
+        )
 
     # -- reading what is stored -------------------------------------------------------
     def preferences(self, recipient: Recipient, *, channel: Channel | str = "email") -> Preferences:

@@ -96,10 +96,10 @@ class SqlSession(ExceptionRows, ABC):
         blocks: bool = True,
         present: Present | None = None,
     ) -> dict[bytes, Rules]:
-        if not hashes:
-            return {}
-        match, params = self._match_many(hashes)
         known = present or self.present()
+        if not hashes or not (blocks or any(known)):
+            return {}  # nothing to ask: no hashes, or every table asked about is empty
+        match, params = self._match_many(hashes)
         return self._rules(match, params, known, at=at, cap_window=cap_window, blocks=blocks)
 
     def blocks_many(

@@ -33,9 +33,10 @@ class SqliteSession(SqlSession):
         # statement text stays the same for every chunk. Sorted keys walk the B-trees in
         # order, so consecutive probes hit cached pages.
         keys = sorted(hashes)
-        if any(len(key) != HASH_SIZE for key in keys):
+        blob = b"".join(keys)
+        if len(blob) != HASH_SIZE * len(keys):
             raise ValueError(f"Identity hashes are {HASH_SIZE} bytes; got another length.")
-        return CUT, [len(keys), b"".join(keys)]
+        return CUT, [len(keys), blob]
 
 
 HASH_SIZE = 16
