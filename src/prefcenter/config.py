@@ -126,6 +126,12 @@ class Settings:
         "Sends this long after an opt-out are not yet violations (in-flight campaigns).",
         kind="duration",
     )
+    store_timeout: timedelta = _setting(
+        timedelta(seconds=25),
+        "Longest wait for the store before HTTP answers 503 and SMTP 451; the change may "
+        "still commit, and the sender's retry is then a no-op.",
+        kind="duration",
+    )
     max_message_size: int = _setting(
         1024 * 1024, "Largest inbound message in bytes (answered 552).", kind="int"
     )

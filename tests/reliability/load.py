@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 
 from prefcenter.center import PreferenceCenter
+from prefcenter.config import Settings
 from prefcenter.model import Action
-from prefcenter.sidecar.smtp import REPLY_TIMEOUT
 
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -34,6 +34,7 @@ FORM = {"content-type": "application/x-www-form-urlencoded"}
 #: REPLY_TIMEOUT even when the store hangs (451), so a client that waits twice as long
 #: and still times out has caught a server that does not answer: tallied as a timeout,
 #: never as a retry the server asked for.
+REPLY_TIMEOUT = Settings().store_timeout.total_seconds()
 CLIENT_TIMEOUT = 2 * REPLY_TIMEOUT
 
 

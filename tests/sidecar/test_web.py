@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -272,6 +273,27 @@ def test_a_failed_group_commit_answers_503_to_every_request(live: LiveSidecar) -
     live.center.fail = False
     assert {r.status_code for r in responses} == {503}
     assert all(live.real_center.check(address).allowed for address in addresses)
+
+
+def test_a_store_that_hangs_is_503_and_the_change_still_commits(tmp_path: Path) -> None:
+    settings = sidecar_settings(tmp_path, store_timeout="1s")
+    with live_sidecar(settings) as server:
+        server.center.commit_delay = 3.0  # the commit outlasts the store timeout
+        path = unsubscribe_path(server.real_center, ALICE)
+        with server.client() as client:
+            hung = client.post(path, content=ONE_CLICK, headers=GMAIL)
+            assert hung.status_code == 503
+            assert hung.headers["retry-after"] == "30"
+            server.center.commit_delay = 0.0
+            # The sender retries; by then the first commit has landed, so this is a no-op.
+            for _ in range(50):
+                if not server.real_center.check(ALICE).allowed:
+                    break
+                threading.Event().wait(0.1)
+            retried = client.post(path, content=ONE_CLICK, headers=GMAIL)
+        assert retried.status_code == 200
+        assert server.real_center.check(ALICE).reason is Reason.UNSUBSCRIBED_GLOBAL
+        assert len(server.real_center.suppressions(ALICE)) == 1
 
 
 # -- the preference page ----------------------------------------------------------------

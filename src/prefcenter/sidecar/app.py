@@ -11,14 +11,12 @@ import hashlib
 import hmac
 import itertools
 import os
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -171,7 +169,7 @@ def create_app(center: Any, settings: Settings) -> Starlette:
         center=center,
         settings=settings,
         metrics=metrics,
-        committer=GroupCommitter(center, metrics),
+        committer=GroupCommitter(center, metrics, timeout=settings.store_timeout.total_seconds()),
         templates=jinja2.Environment(
             loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
             autoescape=True,
@@ -185,9 +183,7 @@ def create_app(center: Any, settings: Settings) -> Starlette:
     )
 
     async def healthz(request: Request) -> Response:
-        started = time.perf_counter()
-        await run_in_threadpool(center.ping)
-        metrics.store_latency("ping", time.perf_counter() - started)
+        await sidecar.store_call(center.ping)  # 503 when the store fails or hangs
         return JSONResponse({"status": "ok"})
 
     async def metrics_page(request: Request) -> Response:

@@ -17,7 +17,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from prefcenter.errors import StoreError
+from prefcenter.errors import StoreError, StoreUnavailable
 from prefcenter.sidecar.metrics import Metrics
 
 #: One change: receives the transaction object of ``center.transaction()``.
@@ -32,10 +32,14 @@ class GroupCommitter:
         metrics: where commit latency and batch sizes are counted.
         max_batch: most operations in one transaction (bounds the time one commit holds
             the write lock and the work lost to one failure).
+        timeout: longest wait for a commit before the caller gets ``StoreUnavailable``.
     """
 
-    def __init__(self, center: Any, metrics: Metrics, *, max_batch: int = 512) -> None:
+    def __init__(
+        self, center: Any, metrics: Metrics, *, max_batch: int = 512, timeout: float = 25.0
+    ) -> None:
         self._center = center
+        self._timeout = timeout
         self._metrics = metrics
         self._max_batch = max_batch
         self._pending: list[tuple[Operation, asyncio.Future[Any]]] = []
@@ -52,9 +56,18 @@ class GroupCommitter:
         self._pending.append((operation, future))
         if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drain())
-        # A client that hangs up cancels only its wait: the operation stays queued (or in
-        # its batch) and commits with the others, which is what the person asked for.
-        return await future
+        # Nobody may be left without the outcome read, or asyncio logs it as lost.
+        future.add_done_callback(_consume)
+        # A client that hangs up, or a store that hangs past the timeout, ends only the
+        # wait: the operation stays queued (or in its batch) and may still commit, which
+        # is what the person asked for; the answer is then a 503 and a retry a no-op.
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await asyncio.shield(future)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"The store did not commit within {self._timeout:g} s; retry the request."
+            ) from None
 
     async def close(self) -> None:
         """Wait until every submitted operation has been committed or failed."""
@@ -108,3 +121,8 @@ class GroupCommitter:
             self._metrics.store_latency("commit", time.perf_counter() - started)
         self._metrics.batch(1)
         return result
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()

@@ -42,10 +42,6 @@ log = logging.getLogger("prefcenter.smtp")
 
 TEMPFAIL = "451 4.3.0 Temporary failure; nothing was recorded, please retry"
 
-#: Seconds a sender waits at most for the reply to DATA. Well under the 10 minutes
-#: RFC 5321 §4.5.3.2.6 gives clients, and long enough for a store to ride out a
-#: PostgreSQL pool timeout (10 s) or a SQLite busy timeout (5 s) and a batch commit.
-REPLY_TIMEOUT = 30.0
 TEMPFAIL_SLOW = "451 4.3.0 Temporary failure; the store did not answer in time, please retry"
 
 
@@ -150,7 +146,10 @@ class SmtpSidecar:
         workers: threads calling the center.
         sweep_interval: seconds between checks for overdue exceptions.
         reply_timeout: longest wait, in seconds, for a message's commit after DATA; past
-            it the sender gets 451 (a store that hangs never hangs the sender).
+            it the sender gets 451 (a store that hangs never hangs the sender). Default:
+            ``settings.store_timeout`` (25 s: well under the 10 minutes RFC 5321
+            §4.5.3.2.6 gives clients, long enough to ride out a PostgreSQL pool timeout
+            of 10 s or a SQLite busy timeout of 5 s and a batch commit).
     """
 
     def __init__(
@@ -162,7 +161,7 @@ class SmtpSidecar:
         workers: int = 4,
         sweep_interval: float = 300.0,
         notifier: Notifier | None = None,
-        reply_timeout: float = REPLY_TIMEOUT,
+        reply_timeout: float | None = None,
     ) -> None:
         self.center = center
         self.settings = settings
@@ -174,7 +173,9 @@ class SmtpSidecar:
         self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_ip)
         self.workers = workers
         self.sweep_interval = sweep_interval
-        self.reply_timeout = reply_timeout
+        self.reply_timeout = (
+            settings.store_timeout.total_seconds() if reply_timeout is None else reply_timeout
+        )
         self._server: asyncio.Server | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._sweeper: asyncio.Task[None] | None = None

@@ -5,6 +5,8 @@ Kept on ``app.state.sidecar`` so that nothing lives at module level.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import hmac
 import re
@@ -13,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 import jinja2
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from prefcenter.config import Settings
-from prefcenter.errors import ConfigError
+from prefcenter.errors import ConfigError, StoreUnavailable
 from prefcenter.sidecar.commit import GroupCommitter
 from prefcenter.sidecar.metrics import Metrics
 from prefcenter.tokens import NO_TOPIC
@@ -106,10 +108,24 @@ class Sidecar:
         return ok
 
     async def store_call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a synchronous center call in a worker thread and time it."""
+        """Run a synchronous center call in a worker thread and time it.
+
+        Raises:
+            StoreUnavailable: no answer within ``settings.store_timeout``; the request is
+                answered 503 instead of waiting on a store that hangs.
+        """
         started = time.perf_counter()
+        limit = self.settings.store_timeout.total_seconds()
+        call = functools.partial(function, *args, **kwargs)
         try:
-            return await run_in_threadpool(function, *args, **kwargs)
+            async with asyncio.timeout(limit):
+                # Abandoned on timeout: a read left running in its thread harms nothing.
+                return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+        except TimeoutError:
+            raise StoreUnavailable(
+                f"The store did not answer within {limit:g} s; nothing was changed, "
+                "retry the request."
+            ) from None
         finally:
             self.metrics.store_latency("read", time.perf_counter() - started)
 
