@@ -104,4 +104,14 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    asyncio.run(run_sidecars(cli.center(), settings, http=not no_http, smtp=not no_smtp))
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(run_sidecars(cli.center(), settings, http=not no_http, smtp=not no_smtp))
+
+
+def _loop_factory() -> Any:
+    """uvloop when installed (the sidecar extra brings it): about 2x the requests per core."""
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
