@@ -44,18 +44,19 @@ def person(i: int) -> str:
     return f"user{i}@example{i % 13}.com"
 
 
-def best(run: Callable[[], Any], repeat: int) -> float:
-    """The fastest of ``repeat`` runs in CPU seconds of this process.
+def interleaved(runs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, float]:
+    """The fastest CPU time of each contender, running them in turn, ``repeat`` rounds.
 
-    CPU time, not wall time: every contender runs in this process on one core, and CPU
-    time is far less disturbed by other work on a shared machine than the wall clock.
+    Taking turns makes a burst of load on a shared machine hit every contender alike,
+    so the ratios between them stay meaningful even when the absolute times wander.
     """
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeat):
-        start = time.process_time()
-        run()
-        times.append(time.process_time() - start)
-    return min(times)
+        for name, run in runs.items():
+            start = time.process_time()
+            run()
+            times[name].append(time.process_time() - start)
+    return {name: min(found) for name, found in times.items()}
 
 
 def build(center: PreferenceCenter, hashes: list[bytes]) -> None:
@@ -132,12 +133,15 @@ def measure(tmp: Path, rows: int, repeat: int) -> dict[str, float]:
     def run_filter() -> None:
         result["filter"] = center.filter(recipients)
 
-    times = {
-        "filter": best(run_filter, repeat),
-        "set_pipeline": best(set_pipeline, repeat),
-        "set_only": best(set_only, repeat),
-        "anti_join": best(anti_join, repeat),
-    }
+    times = interleaved(
+        {
+            "filter": run_filter,
+            "set_pipeline": set_pipeline,
+            "set_only": set_only,
+            "anti_join": anti_join,
+        },
+        repeat + 2,
+    )
     counts = result["filter"].counts()
     assert counts.get("unsubscribed_global") == rows // 2, counts
     rate = rows / times["filter"]
@@ -165,8 +169,9 @@ def measure(tmp: Path, rows: int, repeat: int) -> dict[str, float]:
                 "SELECT 1 FROM suppressions WHERE hash = ?", (hash_key(canonical(address)),)
             ).fetchone()
 
-    check_s = best(checks, 3) / len(sample)
-    lookup_s = best(lookups, 3) / len(sample)
+    check_times = interleaved({"check": checks, "lookup": lookups}, 5)
+    check_s = check_times["check"] / len(sample)
+    lookup_s = check_times["lookup"] / len(sample)
     print(f"check       : {check_s * 1e6:6.2f} us  vs raw PK lookup + hash {lookup_s * 1e6:6.2f} us"
           f"  = {check_s / lookup_s:4.2f}x")  # fmt: skip
 

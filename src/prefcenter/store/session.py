@@ -75,10 +75,11 @@ class SqlSession(ExceptionRows, ABC):
         # check's hot path: one statement probing every rule table by primary key (cheaper
         # than asking which tables are empty first), and nothing built for a clean record.
         with_cap = cap_window is not None
-        sql, names = self._cached(
-            ("one", with_cap),
-            lambda: rules_sql("= ?", self.dialect, EVERY, blocks=True, with_cap=with_cap),
-        )
+        found = self.dialect._statements.get(("one", with_cap))
+        if found is None:
+            built = rules_sql("= ?", self.dialect, EVERY, blocks=True, with_cap=with_cap)
+            found = self.dialect._statements[("one", with_cap)] = built
+        sql, names = found
         at_ms = to_ms(at)
         low = at_ms - cap_window // _MS if cap_window is not None else 0
         values = {"match": identity_hash, "at": at_ms, "low": low}
