@@ -217,7 +217,7 @@ class PreferenceCenter(Changes):
         sendable: list[str] = []
         refused: list[Refusal] = []
         for chunk, verdicts in self._campaign(topic, channel, kind, at).chunks(
-            recipients, _same, 10000
+            recipients, None, 10000
         ):
             if not any(verdicts):
                 sendable += chunk
@@ -339,10 +339,6 @@ class PreferenceCenter(Changes):
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _same(value: str) -> str:
-    return value
 
 
 __all__ = ["PreferenceCenter", "Recipient"]

@@ -15,7 +15,7 @@ import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from prefcenter.errors import InvalidRecipient
 from prefcenter.identity import Identities, canonical_email
@@ -70,22 +70,32 @@ class Campaign:
     cap_window: timedelta | None
 
     def chunks(
-        self, rows: Iterable[T], key: Callable[[T], str], chunk_size: int
+        self, rows: Iterable[T], key: Callable[[T], str] | None, chunk_size: int
     ) -> Iterator[tuple[list[T], list[Refusal | None]]]:
-        """Each chunk of rows with its verdicts (None: may be sent), in input order."""
+        """Each chunk of rows with its verdicts (None: may be sent), in input order.
+
+        ``key=None``: the rows are the addresses themselves.
+        """
         seen = Seen()
         try:
             iterator = iter(rows)
             while chunk := list(itertools.islice(iterator, chunk_size)):
-                yield chunk, self._verdicts([key(row) for row in chunk], seen)
+                values = chunk if key is None else [key(row) for row in chunk]
+                yield chunk, self._verdicts(cast("list[str]", values), seen)
         finally:
             seen.close()
 
     def _verdicts(self, values: list[str], seen: Seen) -> list[Refusal | None]:
         hashes = self.hashes(values)
-        fresh = iter(seen.fresh([h for h in hashes if h is not None]))
-        firsts = [h if h is not None and next(fresh) else None for h in hashes]
-        wanted = [h for h in firsts if h is not None]
+        valid = [h for h in hashes if h is not None]
+        fresh = seen.fresh(valid)
+        if len(valid) == len(hashes) and all(fresh):  # the common chunk: all valid and new
+            firsts: list[bytes | None] = hashes
+            wanted = valid
+        else:
+            flags = iter(fresh)
+            firsts = [h if h is not None and next(flags) else None for h in hashes]
+            wanted = [h for h in firsts if h is not None]
         marketing = self.kind is Kind.MARKETING
         with self.store.session() as session:
             # Suppressions come first in the policy and decide most refusals, so they

@@ -30,9 +30,12 @@ class Seen:
         """For each hash in order: True the first time it is seen, False for a repeat."""
         if self._db is None and len(self._set) + len(hashes) <= self.limit:
             found = self._set
+            keys = [value[:PREFIX] for value in hashes]
+            if found.isdisjoint(keys) and len(unique := set(keys)) == len(keys):
+                found |= unique  # the common chunk: nobody seen before, nobody twice
+                return [True] * len(keys)
             result = []
-            for value in hashes:
-                key = value[:PREFIX]
+            for key in keys:
                 if key in found:
                     result.append(False)
                 else:
