@@ -20,7 +20,7 @@ Resubscribe rules (decided here, documented in docs/store.md):
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from prefcenter.errors import InvalidInput
 from prefcenter.headers import check_topic
@@ -29,9 +29,6 @@ from prefcenter.model import Action, Channel, Identity, Scope, Source
 from prefcenter.queue import require_reason
 from prefcenter.store.protocol import Session
 from prefcenter.tokens import topic_digest
-
-if TYPE_CHECKING:
-    pass
 
 T = TypeVar("T")
 Recipient = str | Identity
@@ -64,24 +61,23 @@ class Changes(LedgerChanges):
         topic = None if hard else check_topic(topic)
         scope = Scope.HARD if hard else Scope.TOPIC if topic else Scope.GLOBAL
         at = self._center.now()
-
-        def work(session: Session) -> bool:
-            self._prepare(session, identity, topic)
-            event = self._event(
-                identity,
-                Action.SUPPRESS,
-                source,
-                at,
-                scope=scope,
-                topic=topic,
-                reason=reason or None,
-                evidence=evidence,
-                requested_at=requested_at,
-                detail="all-channels" if all_channels else "",
-            )
-            if not session.append_event(event):
-                return False
-            return session.suppress(
+        event = self._event(
+            identity,
+            Action.SUPPRESS,
+            source,
+            at,
+            scope=scope,
+            topic=topic,
+            reason=reason or None,
+            evidence=evidence,
+            requested_at=requested_at,
+            detail="all-channels" if all_channels else "",
+        )
+        return self._record(
+            identity,
+            topic,
+            event,
+            lambda session: session.suppress(
                 identity.hash,
                 identity.channel,
                 scope,
@@ -90,9 +86,8 @@ class Changes(LedgerChanges):
                 reason=reason,
                 source=Source(source),
                 at=at,
-            )
-
-        return self._run(work)
+            ),
+        )
 
     def resubscribe(
         self,
@@ -117,28 +112,25 @@ class Changes(LedgerChanges):
         scope = Scope.HARD if hard else Scope.TOPIC if topic else Scope.GLOBAL
         digest = topic_digest(topic)
         at = self._center.now()
+        event = self._event(
+            identity,
+            Action.RESUBSCRIBE,
+            source,
+            at,
+            scope=scope,
+            topic=topic,
+            reason=why,
+            evidence=evidence,
+            requested_at=requested_at,
+        )
 
-        def work(session: Session) -> bool:
-            self._prepare(session, identity, topic)
-            event = self._event(
-                identity,
-                Action.RESUBSCRIBE,
-                source,
-                at,
-                scope=scope,
-                topic=topic,
-                reason=why,
-                evidence=evidence,
-                requested_at=requested_at,
-            )
-            if not session.append_event(event):
-                return False
+        def lift(session: Session) -> bool:
             changed = session.lift(identity.hash, scope, digest)
             if topic is not None and session.topic_choice(identity.hash, digest) is False:
                 changed = session.set_topic(identity.hash, digest, True, at) or changed
             return changed
 
-        return self._run(work)
+        return self._record(identity, topic, event, lift)
 
     def set_topic(
         self,
@@ -159,27 +151,24 @@ class Changes(LedgerChanges):
         digest = topic_digest(name)
         action = Action.OPT_IN if subscribed else Action.OPT_OUT
         at = self._center.now()
+        event = self._event(
+            identity,
+            action,
+            source,
+            at,
+            scope=Scope.TOPIC,
+            topic=name,
+            evidence=evidence,
+            requested_at=requested_at,
+        )
 
-        def work(session: Session) -> bool:
-            self._prepare(session, identity, name)
-            event = self._event(
-                identity,
-                action,
-                source,
-                at,
-                scope=Scope.TOPIC,
-                topic=name,
-                evidence=evidence,
-                requested_at=requested_at,
-            )
-            if not session.append_event(event):
-                return False
+        def choose(session: Session) -> bool:
             changed = session.set_topic(identity.hash, digest, subscribed, at)
             if subscribed:
                 changed = session.lift(identity.hash, Scope.TOPIC, digest) or changed
             return changed
 
-        return self._run(work)
+        return self._record(identity, name, event, choose)
 
     def set_frequency(
         self,
@@ -201,25 +190,19 @@ class Changes(LedgerChanges):
             )
         identity = self._subject(recipient, channel)
         at = self._center.now()
-
-        def work(session: Session) -> bool:
-            self._prepare(session, identity, None)
-            detail = "none" if days is None else str(days)
-            event = self._event(
-                identity,
-                Action.SET_FREQUENCY,
-                source,
-                at,
-                evidence=evidence,
-                detail=detail,
-                reason=None if days is None else f"at most one per {days} days",
-                requested_at=requested_at,
-            )
-            if not session.append_event(event):
-                return False
-            return session.set_frequency(identity.hash, days, at)
-
-        return self._run(work)
+        event = self._event(
+            identity,
+            Action.SET_FREQUENCY,
+            source,
+            at,
+            evidence=evidence,
+            detail="none" if days is None else str(days),
+            reason=None if days is None else f"at most one per {days} days",
+            requested_at=requested_at,
+        )
+        return self._record(
+            identity, None, event, lambda session: session.set_frequency(identity.hash, days, at)
+        )
 
     def pause(
         self,
@@ -264,24 +247,18 @@ class Changes(LedgerChanges):
     ) -> bool:
         identity = self._subject(recipient, channel)
         at = self._center.now()
-
-        def work(session: Session) -> bool:
-            self._prepare(session, identity, None)
-            detail = "" if until is None else until.isoformat()
-            event = self._event(
-                identity,
-                action,
-                source,
-                at,
-                evidence=evidence,
-                detail=detail,
-                requested_at=requested_at,
-            )
-            if not session.append_event(event):
-                return False
-            return session.set_pause(identity.hash, until, at)
-
-        return self._run(work)
+        event = self._event(
+            identity,
+            action,
+            source,
+            at,
+            evidence=evidence,
+            detail="" if until is None else until.isoformat(),
+            requested_at=requested_at,
+        )
+        return self._record(
+            identity, None, event, lambda session: session.set_pause(identity.hash, until, at)
+        )
 
     def link(
         self,

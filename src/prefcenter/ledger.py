@@ -62,18 +62,11 @@ class LedgerChanges(QueueChanges):
         settings = self._center.settings
         at = self._center.now()
 
-        def work(session: Session) -> bool:
-            self._prepare(session, identity, None)
-            event = self._event(
-                identity,
-                Action.SOFT_BOUNCE,
-                source,
-                at,
-                evidence=evidence,
-                requested_at=requested_at,
-            )
-            if not session.append_event(event):
-                return False
+        event = self._event(
+            identity, Action.SOFT_BOUNCE, source, at, evidence=evidence, requested_at=requested_at
+        )
+
+        def count_and_maybe_stop(session: Session) -> bool:
             count = session.count_events(
                 identity.hash, Action.SOFT_BOUNCE, at - settings.soft_bounce_window
             )
@@ -101,7 +94,7 @@ class LedgerChanges(QueueChanges):
                 at=at,
             )
 
-        return self._run(work)
+        return self._record(identity, None, event, count_and_maybe_stop)
 
 
 __all__ = ["LedgerChanges"]

@@ -76,6 +76,27 @@ class QueueChanges:
             evidence, requested_at, detail,
         )  # fmt: skip
 
+    def _record(
+        self,
+        identity: Identity,
+        topic: str | None,
+        event: NewEvent,
+        then: Callable[[Session], bool],
+    ) -> bool:
+        """Append ``event`` and, unless the store already had it (a replay), apply ``then``.
+
+        Both happen in one transaction: the audit event and the state change commit
+        together or not at all.
+        """
+
+        def work(session: Session) -> bool:
+            self._prepare(session, identity, topic)
+            if not session.append_event(event):
+                return False
+            return then(session)
+
+        return self._run(work)
+
     def _bound(self, session: Session) -> Any:
         """The same changes, inside ``session``'s transaction."""
         from prefcenter.changes import Changes  # the subclass; imported late to avoid a cycle
