@@ -84,9 +84,7 @@ def test_docs_link_only_to_files_that_exist() -> None:
         for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", page.read_text(encoding="utf-8")):
             if not (page.parent / target).exists():
                 broken.append(f"{page.name} -> {target}")
-    # Pages other helpers write may not exist yet; only links to them are tolerated.
-    pending = {"http.md", "smtp.md", "store.md", "security.md", "performance.md"}
-    assert [b for b in broken if b.rsplit(" -> ", 1)[1] not in pending] == []
+    assert broken == []
 
 
 def test_docs_index_lists_every_page() -> None:
