@@ -52,7 +52,7 @@ class HttpSidecar:
 
         sidecar = HttpSidecar(center, settings)
         await sidecar.start()      # listening when this returns; sidecar.port is bound
-        ...
+        await stopping.wait()      # serve until the application decides to stop
         await sidecar.stop()       # stops accepting, finishes in-flight requests
     """
 
