@@ -177,3 +177,15 @@ def test_unknown_channel_is_named() -> None:
 def test_short_pepper_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 16 bytes"):
         Identities(b"short")
+
+
+@settings(max_examples=300)
+@given(st.one_of(address_like, any_text), st.sampled_from(["email", "sms", "voice"]))
+def test_locate_agrees_with_parse(value: str, channel: str) -> None:
+    try:
+        identity = IDS.parse(value, channel)
+    except InvalidRecipient:
+        with pytest.raises(InvalidRecipient):
+            IDS.locate(value, channel)
+        return
+    assert IDS.locate(value, channel) == (identity.channel, identity.hash)

@@ -20,7 +20,7 @@ from prefcenter.changes import Changes, Recipient
 from prefcenter.config import Settings, load_settings
 from prefcenter.errors import NotFound
 from prefcenter.headers import Links, check_topic
-from prefcenter.identity import Folding, Identities, canonical_email
+from prefcenter.identity import Folding, Identities
 from prefcenter.model import (
     Channel,
     Decision,
@@ -173,14 +173,10 @@ class PreferenceCenter(Changes):
             InvalidTopic: the topic cannot be used.
             StoreUnavailable: the store cannot be read.
         """
-        chan = Channel(channel)
-        if chan is Channel.EMAIL and type(recipient) is str and ":" not in recipient:
-            # The hot path of a sender's loop: same hash as identity(), without the Identity.
-            ids = self.identities
-            identity_hash = ids.hash_key("email:" + canonical_email(recipient, ids.folding))
+        if isinstance(recipient, Identity):
+            chan, identity_hash = recipient.channel, recipient.hash
         else:
-            identity = self.identity(recipient, chan)
-            identity_hash, chan = identity.hash, identity.channel
+            chan, identity_hash = self.identities.locate(recipient, Channel(channel))
         topic = check_topic(topic)
         moment = at or self._clock()
         cap = self.settings.frequency_cap

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar, cast
 
 from prefcenter.errors import InvalidRecipient
-from prefcenter.identity import Identities, canonical_email
+from prefcenter.identity import Identities
 from prefcenter.model import Channel, Kind, Reason, Refusal
 from prefcenter.policy import judge, message
 from prefcenter.store.protocol import Store
@@ -37,19 +37,14 @@ BLOCKED = tuple(
 
 def hasher(identities: Identities, channel: Channel) -> Callable[[list[str]], list[bytes | None]]:
     """values -> identity hash per value, None where the value is invalid."""
-    canonical, hash_key, folding = identities.canonical, identities.hash_key, identities.folding
+    locate = identities.locate
 
     def hashes(values: list[str]) -> list[bytes | None]:
         found: list[bytes | None] = []
         append = found.append
         for value in values:
             try:
-                # Same result as Identities.canonical: without a "channel:" prefix an
-                # address is on the channel asked for; this skips only the prefix scan.
-                if channel is Channel.EMAIL and type(value) is str and ":" not in value:
-                    append(hash_key("email:" + canonical_email(value, folding)))
-                else:
-                    append(hash_key(canonical(value, channel)))
+                append(locate(value, channel)[1])
             except InvalidRecipient:
                 append(None)
         return found
