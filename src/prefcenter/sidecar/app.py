@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import itertools
-import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -34,8 +32,9 @@ from prefcenter.errors import (
 )
 from prefcenter.sidecar import api, web
 from prefcenter.sidecar.commit import GroupCommitter
+from prefcenter.sidecar.endpoint import OneClickFastPath
 from prefcenter.sidecar.metrics import Metrics
-from prefcenter.sidecar.state import Sidecar, api_key_hashes, request_id_of
+from prefcenter.sidecar.state import RequestIds, Sidecar, api_key_hashes, request_id_of
 from prefcenter.tokens import topic_digest
 
 #: Seconds a client should wait before retrying when the store is down.
@@ -124,19 +123,16 @@ async def _handle(request: Request, error: Exception) -> Response:
 class RequestContext:
     """Outermost middleware: give each request an id and count it by route and status."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, ids: RequestIds) -> None:
         self.app = app
         self.metrics = metrics
-        # A random prefix per app and a counter: unique across restarts and replicas
-        # (the store treats a repeated evidence as a replay) without a syscall per request.
-        self._prefix = os.urandom(6).hex()
-        self._counter = itertools.count(1)
+        self.ids = ids
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = f"{self._prefix}-{next(self._counter):x}"
+        request_id = self.ids.next()
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
 
@@ -205,7 +201,11 @@ def create_app(center: Any, settings: Settings) -> Starlette:
     }
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestContext, metrics=metrics)],
+        middleware=[
+            # Outside RequestContext: it answers the common one-click POST on its own.
+            Middleware(OneClickFastPath, sidecar=sidecar, errors=error_response),
+            Middleware(RequestContext, metrics=metrics, ids=sidecar.request_ids),
+        ],
         exception_handlers=handlers,
     )
     # No redirects anywhere: a one-click client must get its answer from the URL it POSTed to.

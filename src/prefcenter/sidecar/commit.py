@@ -11,17 +11,19 @@ request in it gets the error (the HTTP layer answers 503 and the sender retries)
 from __future__ import annotations
 
 import asyncio
+import collections
+import concurrent.futures
 import time
 from collections.abc import Callable
 from typing import Any
 
-import anyio.to_thread
-
+from prefcenter.changes import SuppressRequest
 from prefcenter.errors import StoreError, StoreUnavailable
 from prefcenter.sidecar.metrics import Metrics
 
-#: One change: receives the transaction object of ``center.transaction()``.
-Operation = Callable[[Any], Any]
+#: One change: receives the transaction object of ``center.transaction()``. A
+#: ``SuppressRequest`` is one too: consecutive ones go to ``suppress_many`` together.
+Operation = Callable[[Any], Any] | SuppressRequest
 
 
 class GroupCommitter:
@@ -44,35 +46,59 @@ class GroupCommitter:
         self._max_batch = max_batch
         self._pending: list[tuple[Operation, asyncio.Future[Any]]] = []
         self._drainer: asyncio.Task[None] | None = None
+        # (deadline, future) in submission order; every wait is ``timeout`` long, so the
+        # oldest deadline comes first and one timer, set for it, watches them all.
+        self._waiting: collections.deque[tuple[float, asyncio.Future[Any]]] = collections.deque()
+        self._watchdog: asyncio.TimerHandle | None = None
+        # One thread makes every commit: one connection, no pool to pick from.
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, "prefcenter-commit")
 
     async def submit(self, operation: Operation) -> Any:
         """Run ``operation(transaction)`` in the next group commit; return its result.
 
         Returns only after the transaction committed. Raises what the commit raised
-        (``StoreUnavailable`` when the store cannot be written) or what the operation raised.
+        (``StoreUnavailable`` when the store cannot be written, or when no commit came
+        within the timeout) or what the operation raised.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((operation, future))
         if self._drainer is None or self._drainer.done():
             self._drainer = loop.create_task(self._drain())
-        # Nobody may be left without the outcome read, or asyncio logs it as lost.
-        future.add_done_callback(_consume)
-        # A client that hangs up, or a store that hangs past the timeout, ends only the
-        # wait: the operation stays queued (or in its batch) and may still commit, which
-        # is what the person asked for; the answer is then a 503 and a retry a no-op.
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await asyncio.shield(future)
-        except TimeoutError:
-            raise StoreUnavailable(
-                f"The store did not commit within {self._timeout:g} s; retry the request."
-            ) from None
+        waiting = self._waiting
+        while waiting and waiting[0][1].done():
+            waiting.popleft()
+        deadline = loop.time() + self._timeout
+        waiting.append((deadline, future))
+        if self._watchdog is None:
+            self._watchdog = loop.call_at(deadline, self._expire)
+        # A client that hangs up (the future is cancelled) or a store that hangs past the
+        # timeout ends only the wait: the operation stays queued (or in its batch) and may
+        # still commit, which is what the person asked for; a retry is then a no-op.
+        return await future
+
+    def _expire(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        waiting = self._waiting
+        while waiting and (waiting[0][0] <= now or waiting[0][1].done()):
+            _, future = waiting.popleft()
+            if not future.done():
+                future.set_exception(
+                    StoreUnavailable(
+                        f"The store did not commit within {self._timeout:g} s; retry the request."
+                    )
+                )
+        self._watchdog = loop.call_at(waiting[0][0], self._expire) if waiting else None
 
     async def close(self) -> None:
         """Wait until every submitted operation has been committed or failed."""
         while self._drainer is not None and not self._drainer.done():
             await asyncio.shield(self._drainer)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._waiting.clear()
 
     async def _drain(self) -> None:
         while self._pending:
@@ -80,7 +106,9 @@ class GroupCommitter:
             del self._pending[: self._max_batch]
             operations = [operation for operation, _ in batch]
             try:
-                outcomes = await anyio.to_thread.run_sync(self._commit, operations)
+                outcomes = await asyncio.get_running_loop().run_in_executor(
+                    self._thread, self._commit, operations
+                )
             except BaseException as error:
                 outcomes = [error] * len(batch)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
@@ -96,7 +124,7 @@ class GroupCommitter:
         started = time.perf_counter()
         try:
             with self._center.transaction() as transaction:
-                results = [operation(transaction) for operation in operations]
+                results = _apply(transaction, operations)
         except (StoreError, OSError):
             self._metrics.store_latency("commit", time.perf_counter() - started)
             raise
@@ -114,7 +142,7 @@ class GroupCommitter:
         started = time.perf_counter()
         try:
             with self._center.transaction() as transaction:
-                result = operation(transaction)
+                result = _apply(transaction, [operation])[0]
         except Exception as error:
             return error
         finally:
@@ -123,6 +151,18 @@ class GroupCommitter:
         return result
 
 
-def _consume(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
+def _apply(transaction: Any, operations: list[Operation]) -> list[Any]:
+    """Every operation's result, in order; runs of ``SuppressRequest`` share one call."""
+    results: list[Any] = []
+    run: list[SuppressRequest] = []
+    for operation in operations:
+        if isinstance(operation, SuppressRequest):
+            run.append(operation)
+            continue
+        if run:
+            results += transaction.suppress_many(run)
+            run = []
+        results.append(operation(transaction))
+    if run:
+        results += transaction.suppress_many(run)
+    return results

@@ -17,6 +17,8 @@ from urllib.parse import parse_qsl
 
 #: RFC 8058 §3.2: the body of a one-click POST.
 EXACT = b"List-Unsubscribe=One-Click"
+#: The reason recorded on a suppression made by the unsubscribe link.
+REASON = "unsubscribe link"
 #: Bodies larger than this are not one-click requests (the real one is 26 bytes).
 MAX_BODY = 16 * 1024
 

@@ -9,6 +9,8 @@ import asyncio
 import functools
 import hashlib
 import hmac
+import itertools
+import os
 import re
 import time
 from collections.abc import Callable
@@ -34,6 +36,22 @@ _HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 _DEFAULT_COLOR = "#1d4ed8"
 
 
+class RequestIds:
+    """Request ids: a random prefix per app and a counter.
+
+    Unique across restarts and replicas (the store treats a repeated evidence as a
+    replay) without a syscall per request.
+    """
+
+    def __init__(self) -> None:
+        self._prefix = os.urandom(6).hex() + "-"
+        self._counter = itertools.count(1)
+
+    def next(self) -> str:
+        """A new id, e.g. ``3f2a9c0d51e4-1a``."""
+        return f"{self._prefix}{next(self._counter):x}"
+
+
 @dataclass(frozen=True)
 class Sidecar:
     """Everything a route needs, kept on ``app.state.sidecar`` (no module state)."""
@@ -47,8 +65,10 @@ class Sidecar:
     csrf_keys: tuple[bytes, ...]
     #: digest -> topic name. A digest is a hash of its name, so an entry never goes stale.
     topic_names: dict[bytes, str] = field(default_factory=dict)
-    #: Pages that differ per request only by one link, rendered once per key.
-    page_cache: dict[tuple[str, str | None], str] = field(default_factory=dict)
+    #: Pages that differ per request only by one link, rendered once per key and kept
+    #: as the encoded pieces around the link.
+    page_cache: dict[tuple[str, str | None], list[bytes]] = field(default_factory=dict)
+    request_ids: RequestIds = field(default_factory=RequestIds)
 
     async def topic_of(self, digest: bytes) -> str | None:
         """The topic a token's digest names (None: all marketing), read once, then cached."""
@@ -79,14 +99,19 @@ class Sidecar:
         Rendering costs more than the rest of a one-click request; the link (a URL path
         of URL-safe characters) is the only part that differs between recipients.
         """
-        html = self.page_cache.get((name, key))
-        if html is None:
-            html = bytes(self.render(name, link=_LINK_SLOT, **context).body).decode()
-            if len(self.page_cache) < _PAGE_CACHE_SIZE:
-                self.page_cache[(name, key)] = html
-        response = HTMLResponse(html.replace(_LINK_SLOT, link))
-        response.raw_headers.extend(_PAGE_RAW_HEADERS)  # encoded once, not per request
+        response = HTMLResponse(self.page_with_link(name, key, link, **context))
+        response.raw_headers.extend(PAGE_RAW_HEADERS)  # encoded once, not per request
         return response
+
+    def page_with_link(self, name: str, key: str | None, link: str, **context: Any) -> bytes:
+        """The body :meth:`render_with_link` answers with, as bytes."""
+        pieces = self.page_cache.get((name, key))
+        if pieces is None:
+            html = bytes(self.render(name, link=_LINK_SLOT, **context).body)
+            pieces = html.split(_LINK_SLOT.encode())
+            if len(self.page_cache) < _PAGE_CACHE_SIZE:
+                self.page_cache[(name, key)] = pieces
+        return link.encode().join(pieces)
 
     def csrf_token(self, link_token: str) -> str:
         """The form token for pages opened with ``link_token``: no cookie, no server state."""
@@ -138,7 +163,8 @@ _PAGE_HEADERS: dict[str, str] = {
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
 }
-_PAGE_RAW_HEADERS = [(k.encode(), v.encode()) for k, v in _PAGE_HEADERS.items()]
+#: The page headers, encoded once, for responses built by hand.
+PAGE_RAW_HEADERS = [(k.encode(), v.encode()) for k, v in _PAGE_HEADERS.items()]
 
 
 def _mac(key: bytes, text: str) -> str:

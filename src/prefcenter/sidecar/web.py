@@ -15,7 +15,9 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive
 
+from prefcenter.changes import SuppressRequest
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Identity, Scope, Source, Suppression
 from prefcenter.sidecar import oneclick
@@ -60,16 +62,16 @@ async def resolve(sidecar: Sidecar, token: str, purpose: Purpose, *, address: bo
     return Link(token=token, claims=claims, identity=identity, topic=topic)
 
 
-def _what(sidecar: Sidecar, topic: str | None) -> str:
+def describe_stop(sidecar: Sidecar, topic: str | None) -> str:
+    """What an unsubscribe stops, in the page's words."""
     if topic is None:
         return "all news"
     return f"“{sidecar.settings.topics.get(topic, topic)}” emails"
 
 
-async def _read_body(request: Request) -> bytes:
+async def read_body(receive: Receive) -> bytes:
     """The body, read straight from ASGI messages; stops once past ``oneclick.MAX_BODY``."""
     body: bytes = b""
-    receive = request.receive
     while True:
         message = await receive()
         if message["type"] != "http.request":
@@ -90,15 +92,20 @@ def _confirm(sidecar: Sidecar, link: Link, status: int) -> Response:
     return sidecar.render(
         "confirm.html",
         status,
-        what=_what(sidecar, link.topic),
+        what=describe_stop(sidecar, link.topic),
         action=f"/u/{link.token}",
         preferences_url=_preferences_path(sidecar, link),
     )
 
 
 def _preferences_path(sidecar: Sidecar, link: Link) -> str:
+    return preferences_path(sidecar, link.identity, link.topic)
+
+
+def preferences_path(sidecar: Sidecar, identity: Identity, topic: str | None) -> str:
+    """The path of the preference page for ``identity`` (and the topic it came from)."""
     # links (not center.preferences_url): signing only, never a store write in the loop.
-    url: str = sidecar.center.links.preferences_url(link.identity, link.topic)
+    url: str = sidecar.center.links.preferences_url(identity, topic)
     return "/p/" + url.rsplit("/p/", 1)[-1]
 
 
@@ -106,28 +113,26 @@ async def one_click(request: Request) -> Response:
     """POST /u/{token}: RFC 8058 one-click unsubscribe; 200 only after commit."""
     sidecar = sidecar_of(request)
     link = await resolve(sidecar, request.path_params["token"], Purpose.UNSUBSCRIBE, address=False)
-    body = await _read_body(request)
+    body = await read_body(request.receive)
     if not oneclick.is_one_click(body):
         # Not what RFC 8058 sends; a person still gets the button that sends it.
         return _confirm(sidecar, link, 400)
     source = Source.WEB if oneclick.via_page(body) else Source.ONE_CLICK
-    evidence = request_id_of(request)
-
-    def suppress(transaction: Any) -> bool:
-        changed: bool = transaction.suppress(
-            link.identity,
-            topic=link.topic,
-            channel=link.claims.channel,
-            reason="unsubscribe link",
-            source=source,
-            evidence=evidence,
-        )
-        return changed
-
-    if await sidecar.committer.submit(suppress):
+    change = SuppressRequest(
+        link.identity,
+        source,
+        topic=link.topic,
+        channel=link.claims.channel,
+        reason=oneclick.REASON,
+        evidence=request_id_of(request),
+    )
+    if await sidecar.committer.submit(change):
         sidecar.metrics.unsubscribe(source.value)
     return sidecar.render_with_link(
-        "done.html", link.topic, _preferences_path(sidecar, link), what=_what(sidecar, link.topic)
+        "done.html",
+        link.topic,
+        _preferences_path(sidecar, link),
+        what=describe_stop(sidecar, link.topic),
     )
 
 

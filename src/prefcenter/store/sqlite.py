@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prefcenter.errors import StoreBusy, StoreUnavailable
+from prefcenter.model import Channel, Scope
 from prefcenter.store.base import SqlStore
+from prefcenter.store.codes import CHANNEL_CODE, SCOPE_CODE, SOURCE_CODE, to_ms, topic_key
+from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import Dialect
 from prefcenter.store.schema import check_meta, sqlite_migrations
 from prefcenter.store.session import SqlSession
@@ -38,6 +41,58 @@ class SqliteSession(SqlSession):
         if len(blob) != HASH_SIZE * len(keys):
             raise ValueError(f"Identity hashes are {HASH_SIZE} bytes; got another length.")
         return CUT, [len(keys), blob]
+
+    def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
+        """Append every suppress event and add its suppression: one ``executemany`` each.
+
+        ``items`` are (event, topic digest) of global or topic suppressions; the rows are
+        those ``append_event`` and ``suppress`` write. Returns None, having written
+        nothing, when an event was already stored (a replay) or a suppression already
+        existed: the caller then goes one by one, which tells those requests apart.
+        """
+        conn = self.conn
+        events = [
+            (
+                to_ms(event.at), event.identity_hash, event.channel.value if event.channel else "",
+                event.action.value, event.source.value, event.scope.value if event.scope else "",
+                event.topic or "", event.reason, event.evidence,
+                None if event.requested_at is None else to_ms(event.requested_at), event.detail,
+            )
+            for event, _ in items
+        ]  # fmt: skip
+        suppressions = [
+            (
+                event.identity_hash, SCOPE_CODE[event.scope or Scope.GLOBAL], topic_key(digest),
+                CHANNEL_CODE[event.channel or Channel.EMAIL], 0, to_ms(event.at),
+                SOURCE_CODE[event.source], event.reason,
+            )
+            for event, digest in items
+        ]  # fmt: skip
+        # On an error the whole transaction rolls back, savepoint included.
+        conn.execute("SAVEPOINT suppress_batch")
+        before = conn.total_changes
+        conn.executemany(BATCH_EVENT, events)
+        complete = conn.total_changes - before == len(items)
+        if complete:
+            before = conn.total_changes
+            conn.executemany(BATCH_SUPPRESSION, suppressions)
+            complete = conn.total_changes - before == len(items)
+        if not complete:
+            conn.execute("ROLLBACK TO suppress_batch")
+        conn.execute("RELEASE suppress_batch")
+        return [True] * len(items) if complete else None
+
+
+#: The statements of ``SqlSession.append_event`` and ``SqlSession.suppress`` without
+#: RETURNING, which ``executemany`` does not allow; ``total_changes`` counts instead.
+BATCH_EVENT = (
+    "INSERT INTO events(at, hash, channel, action, source, scope, topic, reason, evidence, "
+    "requested_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+BATCH_SUPPRESSION = (
+    "INSERT INTO suppressions(hash, scope, topic, channel, all_channels, created_at, source, "
+    "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
 
 
 HASH_SIZE = 16

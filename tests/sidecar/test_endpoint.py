@@ -1,0 +1,75 @@
+"""The raw-ASGI one-click path answers exactly as the Starlette route does."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.middleware import Middleware
+
+from prefcenter.model import Action, Source
+from prefcenter.sidecar.endpoint import OneClickFastPath
+from tests.sidecar.conftest import LiveSidecar
+from tests.sidecar.helpers import FORM, ONE_CLICK, unsubscribe_path
+
+VARYING = {"date", "x-request-id"}
+
+
+def _without_fast_path(live: LiveSidecar) -> None:
+    """Send every request of the running app through the Starlette route from now on."""
+    app = live.sidecar.app
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not OneClickFastPath]
+    assert all(isinstance(m, Middleware) for m in app.user_middleware)
+    app.middleware_stack = None  # rebuilt on the next request
+
+
+def _post(live: LiveSidecar, address: str, topic: str | None = None) -> httpx.Response:
+    path = unsubscribe_path(live.real_center, address, topic)
+    with live.client() as client:
+        return client.post(path, content=ONE_CLICK, headers={"content-type": FORM})
+
+
+def _comparable(
+    response: httpx.Response, address: str, live: LiveSidecar, topic: str | None = None
+) -> tuple[object, ...]:
+    identity = live.real_center.identity(address)
+    link = live.real_center.links.preferences_url(identity, topic).rsplit("/p/", 1)[1]
+    assert link in response.text  # the page links to this person's preference page
+    headers = sorted((k, v) for k, v in response.headers.items() if k not in VARYING)
+    return response.status_code, headers, response.text.replace(link, "LINK")
+
+
+@pytest.mark.parametrize("topic", [None, "news"])
+def test_fast_path_and_route_give_the_same_answer_and_record(
+    live: LiveSidecar, topic: str | None
+) -> None:
+    fast = _post(live, "fast@example.org", topic)
+    _without_fast_path(live)
+    routed = _post(live, "routed@example.org", topic)
+    assert _comparable(fast, "fast@example.org", live, topic) == _comparable(
+        routed, "routed@example.org", live, topic
+    )
+    for address, response in (("fast@example.org", fast), ("routed@example.org", routed)):
+        [event] = live.real_center.history(address)
+        assert (event.action, event.source, event.topic, event.reason) == (
+            Action.SUPPRESS,
+            Source.ONE_CLICK,
+            topic,
+            "unsubscribe link",
+        )
+        assert event.evidence == response.headers["x-request-id"]
+
+
+def test_a_topic_only_the_store_knows_is_read_once_then_served_fast(live: LiveSidecar) -> None:
+    live.real_center.register_topic("spring-sale")  # not configured: only in the store
+    first = _post(live, "one@example.org", "spring-sale")
+    second = _post(live, "two@example.org", "spring-sale")
+    assert first.status_code == second.status_code == 200
+    assert _comparable(first, "one@example.org", live, "spring-sale") == _comparable(
+        second, "two@example.org", live, "spring-sale"
+    )
+    for address in ("one@example.org", "two@example.org"):
+        assert [e.topic for e in live.real_center.history(address)] == ["spring-sale"]
+    with live.client() as client:
+        metrics = client.get("/metrics").text
+    assert 'route="/u/{token}",method="POST",status="200"} 2' in metrics
+    assert 'prefcenter_unsubscribes_total{source="one-click"} 2' in metrics

@@ -1,0 +1,111 @@
+"""``suppress_many`` writes what one ``suppress`` per request writes, on both backends."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from prefcenter.center import PreferenceCenter
+from prefcenter.changes import SuppressRequest
+from prefcenter.errors import InvalidInput
+from prefcenter.model import Source
+from tests.store.conftest import START, Clock
+
+REQUESTED = START.replace(hour=8)
+
+
+def _shapes(prefix: str) -> list[SuppressRequest]:
+    """Global and topic, several sources and reasons, with and without evidence."""
+    return [
+        SuppressRequest(f"{prefix}1@example.com", Source.ONE_CLICK, reason="link", evidence="r1"),
+        SuppressRequest(f"{prefix}2@example.com", Source.WEB, topic="news", evidence="r2"),
+        SuppressRequest(f"{prefix}3@example.com", Source.API, requested_at=REQUESTED),
+        SuppressRequest(f"{prefix}4@example.com", Source.ONE_CLICK, channel="email", evidence="r4"),
+    ]
+
+
+def _one_by_one(center: PreferenceCenter, requests: list[SuppressRequest]) -> list[bool]:
+    return [
+        center.suppress(
+            request.recipient,
+            topic=request.topic,
+            channel=request.channel,
+            reason=request.reason,
+            source=request.source,
+            evidence=request.evidence,
+            requested_at=request.requested_at,
+        )
+        for request in requests
+    ]
+
+
+def _stored(center: PreferenceCenter, recipient: str) -> tuple[list[Any], list[Any]]:
+    """History and suppressions of ``recipient`` without ids and hashes (they differ)."""
+    events = [
+        dataclasses.replace(event, id=0, identity_hash="") for event in center.history(recipient)
+    ]
+    suppressions = [
+        dataclasses.replace(suppression, identity_hash="", address=None)
+        for suppression in center.suppressions(recipient)
+    ]
+    return events, suppressions
+
+
+def test_rows_are_those_of_one_suppress_per_request(center: PreferenceCenter) -> None:
+    batch, single = _shapes("batch"), _shapes("single")
+    assert center.suppress_many(batch) == [True] * len(batch)
+    assert _one_by_one(center, single) == [True] * len(single)
+    for mine, theirs in zip(batch, single, strict=True):
+        assert isinstance(mine.recipient, str) and isinstance(theirs.recipient, str)
+        assert _stored(center, mine.recipient) == _stored(center, theirs.recipient)
+        assert _stored(center, mine.recipient)[1]  # something was stored
+
+
+def test_replays_repeats_and_existing_suppressions_answer_as_suppress_does(
+    center: PreferenceCenter, clock: Clock
+) -> None:
+    def mixed(prefix: str) -> list[SuppressRequest]:
+        return [
+            SuppressRequest(f"{prefix}a@example.com", Source.ONE_CLICK, evidence="old"),  # replay
+            SuppressRequest(f"{prefix}b@example.com", Source.ONE_CLICK, evidence="new-1"),
+            SuppressRequest(f"{prefix}b@example.com", Source.ONE_CLICK, evidence="new-2"),
+            SuppressRequest(f"{prefix}c@example.com", Source.ONE_CLICK, evidence="other"),
+        ]
+
+    for prefix in ("batch", "single"):
+        center.suppress(f"{prefix}a@example.com", source=Source.ONE_CLICK, evidence="old")
+        center.suppress(f"{prefix}c@example.com", source=Source.CLI, evidence="earlier")
+    clock.advance(minutes=5)
+    batch = center.suppress_many(mixed("batch"))
+    single = _one_by_one(center, mixed("single"))
+    assert batch == single == [False, True, False, False]
+    for name in "abc":
+        assert _stored(center, f"batch{name}@example.com") == _stored(
+            center, f"single{name}@example.com"
+        )
+    # The whole batch again is a replay: nothing changes, no second event.
+    events = len(center.history("batchb@example.com"))
+    assert center.suppress_many(mixed("batch")) == [False] * 4
+    assert len(center.history("batchb@example.com")) == events == 2
+
+
+def test_a_bad_request_writes_nothing(center: PreferenceCenter) -> None:
+    requests = [
+        SuppressRequest("fine@example.com", Source.ONE_CLICK, evidence="r1"),
+        SuppressRequest("other@example.com", Source.ONE_CLICK, topic=" ", evidence="r2"),
+    ]
+    with pytest.raises(InvalidInput):
+        center.suppress_many(requests)
+    assert center.check("fine@example.com").allowed
+    assert center.history("fine@example.com") == []
+
+
+def test_inside_a_transaction_it_commits_with_the_rest(center: PreferenceCenter) -> None:
+    with center.transaction() as transaction:
+        assert transaction.suppress_many(_shapes("tx")) == [True] * 4
+        transaction.suppress("also@example.com", source=Source.CLI)
+    assert not center.check("tx1@example.com").allowed
+    assert not center.check("also@example.com").allowed
+    assert center.suppress_many([]) == []
