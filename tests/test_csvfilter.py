@@ -1,49 +1,56 @@
 """The list filter copies sendable rows byte for byte and never crashes on odd input.
 
-These tests drive :func:`filter_csv` with a small stand-in for ``filter_stream`` (the
-real one is exercised end to end in tests/cli/test_filter_cli.py): an address is
-refused when it starts with ``x``, invalid without ``@``, duplicate on a second
-case-insensitive spelling.
+These tests drive :func:`filter_csv` with a small stand-in for a screen (the real one
+is exercised end to end in tests/cli/test_filter_cli.py): an address is refused when it
+starts with ``x``, invalid without ``@``, duplicate on a second case-insensitive
+spelling. Both readers (blocks, and line by line) must give the same output.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prefcenter.csvfilter import Row, choose_column, detect_encoding, filter_csv, sniff_delimiter
+from prefcenter.csvfilter import choose_column, detect_encoding, filter_csv, sniff_delimiter
 from prefcenter.errors import InvalidInput
-from prefcenter.model import Reason, Refusal
+from prefcenter.model import Reason
 
 
-def fake_stream(
-    rows: Iterable[Row], key: Callable[[Row], str]
-) -> Iterator[tuple[Row, Refusal | None]]:
+def fake_screen() -> Callable[[list[str]], list[Reason | None]]:
     seen: set[str] = set()
-    for row in rows:
-        address = key(row).lower()
-        if "@" not in address:
-            yield row, Refusal(address, Reason.INVALID, "invalid")
-        elif address in seen:
-            yield row, Refusal(address, Reason.DUPLICATE, "duplicate")
-        elif address.startswith("x"):
-            seen.add(address)
-            yield row, Refusal(address, Reason.UNSUBSCRIBED_GLOBAL, "unsubscribed")
-        else:
-            seen.add(address)
-            yield row, None
+
+    def screen(values: list[str]) -> list[Reason | None]:
+        reasons: list[Reason | None] = []
+        for value in values:
+            address = value.strip().lower()
+            if "@" not in address:
+                reasons.append(Reason.INVALID)
+            elif address in seen:
+                reasons.append(Reason.DUPLICATE)
+            else:
+                seen.add(address)
+                reasons.append(Reason.UNSUBSCRIBED_GLOBAL if address.startswith("x") else None)
+        return reasons
+
+    return screen
 
 
 def run(data: bytes, **kwargs: Any) -> tuple[bytes, dict[str, Any]]:
-    out = io.BytesIO()
-    summary = filter_csv(io.BytesIO(data), out, fake_stream, **kwargs)
-    return out.getvalue(), dict(summary.as_dict())
+    """Filter with the block reader (small blocks, to cross many block ends) and check
+    the line-by-line reader gives the same; raises what they raise."""
+    results = []
+    for block_size in (kwargs.pop("block_size", 7), 0):
+        out = io.BytesIO()
+        summary = filter_csv(io.BytesIO(data), out, fake_screen(), block_size=block_size, **kwargs)
+        results.append((out.getvalue(), dict(summary.as_dict())))
+    assert results[0] == results[1]
+    return results[0]
 
 
 def test_header_csv_keeps_rows_byte_for_byte() -> None:
@@ -100,7 +107,7 @@ def test_utf16_with_bom_round_trips() -> None:
     data = "email,name\r\na@b.com,Zoë\r\nx@b.com,Ann\r\n".encode("utf-16")
     out, summary = run(data)
     assert out.decode("utf-16") == "email,name\r\na@b.com,Zoë\r\n"
-    assert summary["encoding"] == "utf-16"
+    assert summary["encoding"] == "utf-16-le"
 
 
 @pytest.mark.parametrize(
@@ -122,7 +129,7 @@ def test_column_errors_name_the_fix(row: list[str], column: str | None, message:
 def test_bad_encoding_is_a_clean_error() -> None:
     with pytest.raises(InvalidInput, match="Encoding 'nope' is unknown"):
         run(b"a@b.com\n", encoding="nope")
-    with pytest.raises(InvalidInput, match="not valid utf-16 text"):
+    with pytest.raises(InvalidInput, match="not valid utf-16-le text"):
         run(b"\xff\xfea\x00@\x00\x00\xd8", encoding=None)
 
 
@@ -135,7 +142,7 @@ def test_empty_and_blank_inputs() -> None:
 def test_sniff_and_bom_helpers() -> None:
     assert sniff_delimiter("a;b;c,d\n") == ";"
     assert sniff_delimiter("alice@example.com\n") == ","
-    assert detect_encoding(b"\xfe\xff\x00a") == "utf-16"
+    assert detect_encoding(b"\xfe\xff\x00a") == "utf-16-be"
     assert detect_encoding(b"abc") == "utf-8"
 
 
@@ -143,7 +150,7 @@ def test_progress_is_reported_in_bytes() -> None:
     data = b"email\n" + b"".join(f"p{i}@example.com\n".encode() for i in range(50))
     seen: list[int] = []
     filter_csv(
-        io.BytesIO(data), io.BytesIO(), fake_stream, on_progress=seen.append, progress_every=10
+        io.BytesIO(data), io.BytesIO(), fake_screen(), on_progress=seen.append, block_size=64
     )
     assert seen and seen == sorted(seen) and seen[-1] == len(data)
 
@@ -165,23 +172,34 @@ def is_subsequence(small: bytes, big: bytes) -> bool:
     return all(byte in it for byte in small)
 
 
-@given(rows=tables, terminator=st.sampled_from(["\n", "\r\n"]), delimiter=st.sampled_from(",;\t"))
+@given(
+    rows=tables,
+    terminator=st.sampled_from(["\n", "\r\n"]),
+    delimiter=st.sampled_from(",;\t|"),
+    address_last=st.booleans(),
+    block_size=st.sampled_from([7, 40, 4096]),
+)
 @settings(max_examples=200, deadline=None)
 def test_written_rows_are_exactly_the_sendable_input_rows(
-    rows: list[tuple[str, str]], terminator: str, delimiter: str
+    rows: list[tuple[str, str]],
+    terminator: str,
+    delimiter: str,
+    address_last: bool,
+    block_size: int,
 ) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator=terminator)
-    writer.writerow(["email", "note"])
+    writer.writerow(["note", "email"] if address_last else ["email", "note"])
     header = buffer.getvalue()
-    records: list[Row] = []
+    records: list[tuple[str, str]] = []
     for row in rows:
         start = buffer.tell()
-        writer.writerow(row)
+        writer.writerow(row[::-1] if address_last else row)
         records.append((buffer.getvalue()[start:], row[0]))
-    out, summary = run(buffer.getvalue().encode(), column="email")
-    decided = fake_stream(records, lambda record: record[1].strip())
-    expected = header + "".join(raw for (raw, _), refusal in decided if refusal is None)
+    out, summary = run(buffer.getvalue().encode(), column="email", block_size=block_size)
+    decided = fake_screen()([address for _, address in records])
+    kept = [raw for (raw, _), reason in zip(records, decided, strict=True) if reason is None]
+    expected = header + "".join(kept)
     assert out.decode() == expected
     assert summary["read"] == len(rows)
 

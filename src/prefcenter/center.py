@@ -35,7 +35,8 @@ from prefcenter.model import (
 )
 from prefcenter.policy import decide
 from prefcenter.store import Store, open_store
-from prefcenter.store.batch import Campaign, hasher
+from prefcenter.store.batch import chunks, hasher
+from prefcenter.store.screen import Screen, Send
 from prefcenter.tokens import NO_TOPIC, Claims, Purpose, TokenSigner, topic_digest
 
 T = TypeVar("T")
@@ -212,9 +213,8 @@ class PreferenceCenter(Changes):
         """
         sendable: list[str] = []
         refused: list[Refusal] = []
-        for chunk, verdicts in self._campaign(topic, channel, kind, at).chunks(
-            recipients, None, 10000
-        ):
+        screen = self.screen(topic, channel=channel, kind=kind, at=at)
+        for chunk, verdicts in chunks(screen, recipients, None, 10000):
             if not any(verdicts):
                 sendable += chunk
                 continue
@@ -240,17 +240,30 @@ class PreferenceCenter(Changes):
         ``key(row)`` gives the address. One set-based query per chunk finds the
         identities that have any rule; the policy runs in Python for those only.
         """
-        for chunk, verdicts in self._campaign(topic, channel, kind, at).chunks(
-            rows, key, chunk_size
-        ):
+        screen = self.screen(topic, channel=channel, kind=kind, at=at)
+        for chunk, verdicts in chunks(screen, rows, key, chunk_size):
             yield from zip(chunk, verdicts, strict=True)
 
-    def _campaign(
-        self, topic: str | None, channel: Channel | str, kind: Kind | str, at: datetime | None
-    ) -> Campaign:
+    def screen(
+        self,
+        topic: str | None = None,
+        *,
+        channel: Channel | str = "email",
+        kind: Kind | str = "marketing",
+        at: datetime | None = None,
+        expected_rows: int | None = None,
+    ) -> Screen:
+        """The lowest-level filter: call it with chunks of addresses, get a reason each.
+
+        Answers ``Reason`` (or None: may be sent) per address, without building a
+        refusal per row; ``prefcenter filter`` uses it to screen millions of rows. It
+        remembers who it has seen (second spellings are ``Reason.DUPLICATE``), so use
+        one per list and close it (``with``). ``expected_rows`` (an estimate of the
+        list's length) lets a large list read the store's rules into memory at once.
+        """
         topic = check_topic(topic)
         cap = self.settings.frequency_cap
-        return Campaign(
+        send = Send(
             self.store,
             hasher(self.identities, Channel(channel)),
             topic_digest(topic),
@@ -259,6 +272,7 @@ class PreferenceCenter(Changes):
             cap.count if cap else None,
             cap.window if cap else None,
         )
+        return Screen(send, expected_rows)
 
     # -- reading what is stored -------------------------------------------------------
     def preferences(self, recipient: Recipient, *, channel: Channel | str = "email") -> Preferences:

@@ -1,48 +1,53 @@
-"""The uploaded-list guard: stream a CSV (or one address per line) through ``filter_stream``.
+"""The uploaded-list guard: stream a CSV (or one address per line) through a screen.
 
 A bought or exported list must never re-add people who opted out. This module reads the
-file row by row, asks the center about each address, and writes every sendable row
-*exactly as it was read* (same bytes, quoting, line endings and column order), so the
-output can go straight back into whatever tool produced the input.
+file, asks a screen (``PreferenceCenter.screen``) about each address, a chunk at a time,
+and writes every sendable row *exactly as it was read* (same bytes, quoting, line endings
+and column order), so the output can go straight back into whatever tool produced it.
 
-Memory stays flat: rows are read lazily, handed to ``filter_stream`` (which batches
-store lookups per chunk and keeps order) and written as they come back. Only the
-center's duplicate detection grows with the number of distinct people.
+Memory stays flat: the file is read in blocks of about a megabyte, and only the screen's
+duplicate detection (and its index of the store) grows.
 
-The raw text of each record is captured by feeding :mod:`csv` from a generator that
-remembers the lines it handed out, so a record with quoted line breaks is copied whole
-and the parse agrees with :mod:`csv` on every input.
+Two readers give the same records (property tests compare them on arbitrary input):
+
+- **blocks**, the fast one: a block is cut at its last line break; when it has no bare
+  CR, its lines are parsed by :mod:`csv` as a list (or split on the delimiter when the
+  block has no quote at all), and a record is one line. A sentinel line proves no
+  quoted field ran past a line end; if one did, the rest of the file goes to
+- **lines**: :mod:`csv` is fed from a generator that remembers the lines it handed out,
+  so a record with quoted line breaks is copied whole.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Iterator
+import itertools
+import operator
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol, cast
+from typing import IO, Any, cast
 
 from prefcenter.errors import InvalidInput
-from prefcenter.model import Reason, Refusal
+from prefcenter.model import Reason
 
-#: A record as read: its raw text (line ending included) and the address field.
-Row = tuple[str, str]
+#: Decides a chunk of addresses: a reason each, None where it may be sent (a ``Screen``).
+Screener = Callable[[list[str]], list["Reason | None"]]
+#: Characters read per block (about a megabyte): a few tens of thousands of rows.
+BLOCK = 1 << 20
+#: Records per screened chunk on the line-by-line path.
+_LINE_CHUNK = 10_000
 
 _DELIMITERS = ",;\t|"
 _HEADER_NAMES = ("email", "e-mail", "email_address", "emailaddress", "mail", "address", "phone")
 _BOMS = (
     (b"\xef\xbb\xbf", "utf-8"),
-    (b"\xff\xfe", "utf-16"),
-    (b"\xfe\xff", "utf-16"),
+    # Byte order named, so the mark is read as a character and written back unchanged.
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
 )
-
-
-class FilterStream(Protocol):
-    """``PreferenceCenter.filter_stream`` with topic, channel and kind already bound."""
-
-    def __call__(
-        self, rows: Iterable[Row], key: Callable[[Row], str]
-    ) -> Iterator[tuple[Row, Refusal | None]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,27 +170,27 @@ def choose_column(first_row: list[str], column: str | None) -> tuple[bool, int, 
 def filter_csv(
     source: IO[bytes],
     sink: IO[bytes],
-    filter_stream: FilterStream,
+    screen: Screener,
     *,
     column: str | None = None,
     encoding: str | None = None,
     on_progress: Callable[[int], None] | None = None,
-    progress_every: int = 20000,
+    block_size: int = BLOCK,
 ) -> FilterSummary:
     """Copy the sendable rows of ``source`` to ``sink`` unchanged, and count the rest.
 
     Args:
         source: the list, opened in binary mode.
         sink: where sendable rows go (binary); the header, if any, is written first.
-        filter_stream: decides each row, keeping order (see :class:`FilterStream`).
+        screen: decides each chunk of addresses, in order (see :data:`Screener`).
         column: header name or 0-based index of the address column; guessed when None.
         encoding: text encoding; None reads a byte-order mark or assumes UTF-8. Bytes that
             do not decode are carried through unchanged (``surrogateescape``).
-        on_progress: called now and then with the number of bytes consumed so far.
-        progress_every: rows between ``on_progress`` calls.
+        on_progress: called after each block with the number of bytes consumed so far.
+        block_size: characters per block; 0 reads line by line (the reference reader).
 
     Raises:
-        InvalidInput: the address column cannot be found.
+        InvalidInput: the address column cannot be found, or the text does not decode.
     """
     buffered: io.BufferedReader = (
         source if isinstance(source, io.BufferedReader) else io.BufferedReader(cast(Any, source))
@@ -201,10 +206,9 @@ def filter_csv(
         ) from None
     text = io.TextIOWrapper(buffered, encoding=encoding, errors=errors, newline="")
     out = io.TextIOWrapper(sink, encoding=encoding, errors=errors, newline="")
+    run = _Run(text, out, buffered, screen, on_progress)
     try:
-        return _run(
-            text, out, buffered, filter_stream, column, encoding, on_progress, progress_every
-        )
+        run.all(column, block_size)
     except UnicodeError:
         raise InvalidInput(
             f"The list is not valid {encoding} text; pass --encoding with the file's encoding.",
@@ -215,86 +219,178 @@ def filter_csv(
         out.flush()
         out.detach()
         text.detach()
+    return run.summary(encoding)
 
 
 def _ascii_compatible(encoding: str) -> bool:
     return "ab,\n".encode(encoding, errors="ignore") == b"ab,\n"
 
 
-def _run(
-    text: io.TextIOWrapper,
-    out: io.TextIOWrapper,
-    raw: IO[bytes],
-    filter_stream: FilterStream,
-    column: str | None,
-    encoding: str,
-    on_progress: Callable[[int], None] | None,
-    progress_every: int,
-) -> FilterSummary:
-    first_line = text.readline()
-    if not first_line:
-        return FilterSummary(read=0, sendable=0, encoding=encoding)
-    delimiter = sniff_delimiter(first_line)
-    taken: list[str] = []
+class _Run:
+    """One pass over one file: reads records, screens them in chunks, writes and counts."""
 
-    def lines() -> Iterator[str]:
-        # csv pulls one line at a time and never reads ahead, so the lines handed out
-        # since the last record are exactly the raw text of the next one.
-        taken.append(first_line)
-        yield first_line
-        for line in text:
-            taken.append(line)
-            yield line
+    def __init__(
+        self,
+        text: io.TextIOWrapper,
+        out: io.TextIOWrapper,
+        raw: IO[bytes],
+        screen: Screener,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        self.text, self.out, self.raw = text, out, raw
+        self.screen, self.on_progress = screen, on_progress
+        self.counts: Counter[Reason | None] = Counter()
+        self.read = self.blank = 0
+        self.header = False
+        self.name: str | int = 0
+        self.index = 0
+        self.delimiter = ","
 
-    records = _records(csv.reader(lines(), delimiter=delimiter, strict=False), taken)
-    blank = 0
-    first = next(records, None)
-    while first is not None and not first[1]:
-        blank += 1
+    def summary(self, encoding: str) -> FilterSummary:
+        refused = {reason.value: n for reason, n in self.counts.items() if reason is not None}
+        return FilterSummary(
+            read=self.read,
+            sendable=self.counts[None],
+            refused=refused,
+            header=self.header,
+            column=self.name,
+            blank=self.blank,
+            encoding=encoding,
+        )
+
+    def all(self, column: str | None, block_size: int) -> None:
+        first_line = self.text.readline()
+        if not first_line:
+            return
+        self.delimiter = sniff_delimiter(first_line)
+        taken: list[str] = []
+        lines = _lines(itertools.chain([first_line], self.text), taken)
+        records = _records(csv.reader(lines, delimiter=self.delimiter, strict=False), taken)
         first = next(records, None)
-    if first is None:
-        return FilterSummary(read=0, sendable=0, blank=blank, encoding=encoding)
-    header_raw, header_row = first
-    is_header, index, name = choose_column(header_row, column)
-    counts: dict[str, int] = {}
-    sendable = 0
-    read = 0
-    pending: list[Row] = [] if is_header else [(header_raw, _field(header_row, index))]
-    if is_header:
-        out.write(header_raw)
+        while first is not None and not first[1]:
+            self.blank += 1
+            first = next(records, None)
+        if first is None:
+            return
+        raw_text, row = first
+        self.header, self.index, self.name = choose_column(row, column)
+        if self.header:
+            self.out.write(raw_text)
+        else:
+            self.take([raw_text], [_field(row, self.index)])
+        if block_size:
+            leftover = self.blocks(block_size)
+            if leftover is None:
+                self._progress()
+                return
+            taken.clear()
+            lines = _lines(leftover, taken)
+            records = _records(csv.reader(lines, delimiter=self.delimiter, strict=False), taken)
+        self.by_lines(records)
+        self._progress()
 
-    def rows() -> Iterator[Row]:
-        nonlocal blank, read
-        yield from pending
-        read += len(pending)
+    def take(self, raws: list[str], values: list[str], separator: str = "") -> None:
+        """Screen one chunk of records; write the sendable ones (``separator`` after each)."""
+        self.read += len(raws)
+        # Plain ASCII goes as it is: the screen strips what needs stripping.
+        keys = values if "".join(values).isascii() else [_key(value) for value in values]
+        reasons = self.screen(keys)
+        self.counts.update(reasons)
+        kept = list(itertools.compress(raws, map(operator.not_, reasons)))
+        if kept:
+            self.out.write(separator.join(kept) + separator)
+
+    def by_lines(self, records: Iterator[tuple[str, list[str]]]) -> None:
+        """The reference reader: one record at a time, chunked for the screen."""
+        raws: list[str] = []
+        values: list[str] = []
         for raw_text, row in records:
             if not row:
-                blank += 1
+                self.blank += 1
                 continue
-            read += 1
-            if on_progress is not None and read % progress_every == 0:
-                on_progress(raw.tell())
-            yield raw_text, _field(row, index)
+            raws.append(raw_text)
+            values.append(_field(row, self.index))
+            if len(raws) == _LINE_CHUNK:
+                self.take(raws, values)
+                self._progress()
+                raws, values = [], []
+        if raws:
+            self.take(raws, values)
 
-    write = out.write
-    for (raw_text, _address), refusal in filter_stream(rows(), _key):
-        if refusal is None:
-            write(raw_text)
-            sendable += 1
-        else:
-            reason = refusal.reason.value
-            counts[reason] = counts.get(reason, 0) + 1
-    if on_progress is not None:
-        on_progress(raw.tell())
-    return FilterSummary(
-        read=read,
-        sendable=sendable,
-        refused=counts,
-        header=is_header,
-        column=name,
-        blank=blank,
-        encoding=encoding,
-    )
+    def blocks(self, block_size: int) -> Iterator[str] | None:
+        """Read the rest in blocks; None when done, else the lines still to read one by one."""
+        pending = ""
+        while True:
+            block = self.text.read(block_size)
+            if not block:
+                if pending and not self._block([pending], terminated=False):
+                    return io.StringIO(pending, newline="")
+                return None
+            body = pending + block
+            cut = body.rfind("\n") + 1
+            if not cut:
+                pending = body
+                continue
+            pending = body[cut:]
+            lines = body[:cut].split("\n")
+            lines.pop()  # the empty string after the last line break
+            if not self._block(lines, terminated=True):
+                rest = pending + self.text.readline() if pending else ""
+                return itertools.chain(io.StringIO(body[:cut] + rest, newline=""), self.text)
+            self._progress()
+
+    def _block(self, lines: list[str], *, terminated: bool) -> bool:
+        """Screen a block of whole lines; False (nothing done) if a record spans lines."""
+        joined = "\n".join(lines)
+        whole = joined + "\n" if terminated else joined.removesuffix("\r")
+        if whole.count("\r") != whole.count("\r\n"):
+            return False  # a bare CR: csv ends a record there, so lines are not records
+        separator = "\n" if terminated else ""
+        index, delimiter = self.index, self.delimiter
+        rows: list[list[str]] | None = None
+        if '"' not in joined or self._one_record_per_line(joined):
+            bare = joined.replace("\r", "").split("\n") if "\r" in joined else lines
+            rows = [line.split(delimiter, index + 1) if line else [] for line in bare]
+            if '"' in joined and self._quoted_up_to_index(rows):
+                rows = None  # csv unquotes those fields; splitting would not
+        if rows is None:
+            rows = list(csv.reader([*lines, "-"], delimiter=delimiter, strict=False))
+            if len(rows) != len(lines) + 1 or rows[-1] != ["-"]:
+                return False  # a quoted field ran past the end of a line
+            rows.pop()
+        if not all(rows):
+            self.blank += rows.count([])
+            lines = [line for line, row in zip(lines, rows, strict=True) if row]
+            rows = [row for row in rows if row]
+        values = [row[index] if index < len(row) else "" for row in rows]
+        if values:
+            self.take(lines, values, separator)
+        return True
+
+    def _one_record_per_line(self, joined: str) -> bool:
+        """Whether every quoted field in a block opens and closes within its line, so
+        that no record spans lines and there are no quotes outside quoted fields."""
+        delimiter = re.escape(self.delimiter)
+        field = f'"[^"\r\n]*+(?:""[^"\r\n]*+)*+"|[^"{delimiter}\r\n]*+'
+        lines = f"(?:(?:{field})(?:{delimiter}(?:{field}))*+\r?\n)*+"
+        return re.fullmatch(lines, joined + "\n") is not None
+
+    def _quoted_up_to_index(self, rows: list[list[str]]) -> bool:
+        """Whether a quote appears in the fields up to the address column of split rows."""
+        upto = operator.itemgetter(slice(0, self.index + 1))
+        return '"' in "".join(map(self.delimiter.join, map(upto, rows)))
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.raw.tell())
+
+
+def _lines(source: Iterator[str], taken: list[str]) -> Iterator[str]:
+    """Lines of ``source``, each also appended to ``taken`` (csv never reads ahead, so the
+    lines handed out since the last record are exactly the raw text of the next one)."""
+    for line in source:
+        taken.append(line)
+        yield line
 
 
 def _records(reader: Iterator[list[str]], taken: list[str]) -> Iterator[tuple[str, list[str]]]:
@@ -308,8 +404,7 @@ def _field(row: list[str], index: int) -> str:
     return row[index] if index < len(row) else ""
 
 
-def _key(row: Row) -> str:
-    address = row[1]
+def _key(address: str) -> str:
     if address.isascii():
         return address.strip()
     try:

@@ -16,26 +16,34 @@ def digest(number: int) -> bytes:
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.lists(st.integers(0, 40), max_size=12), max_size=8), st.integers(0, 20))
-def test_first_sightings_match_a_plain_set(chunks: list[list[int]], limit: int) -> None:
+@given(
+    st.lists(st.lists(st.one_of(st.none(), st.integers(0, 40)), max_size=12), max_size=8),
+    st.integers(0, 20),
+)
+def test_repeats_match_a_plain_set(chunks: list[list[int | None]], limit: int) -> None:
+    """Repeats are found within a chunk and across chunks; None (invalid) never repeats."""
     seen = Seen(limit=limit)
     reference: set[int] = set()
     try:
         for chunk in chunks:
             expected = []
-            for number in chunk:
-                expected.append(number not in reference)
+            for index, number in enumerate(chunk):
+                if number is None:
+                    continue
+                if number in reference:
+                    expected.append(index)
                 reference.add(number)
-            assert seen.fresh([digest(n) for n in chunk]) == expected
+            hashes = [None if n is None else digest(n) for n in chunk]
+            assert seen.duplicates(hashes) == expected
     finally:
         seen.close()
 
 
 def test_spilling_keeps_memory_small_and_cleans_up() -> None:
     seen = Seen(limit=100)
-    assert all(seen.fresh([digest(n) for n in range(100)]))
-    assert seen.fresh([digest(n) for n in range(50, 150)]) == [False] * 50 + [True] * 50
-    assert seen._set == set()  # everything moved to the temporary file
+    assert seen.duplicates([digest(n) for n in range(100)]) == []
+    assert seen.duplicates([digest(n) for n in range(50, 150)]) == list(range(50))
+    assert not seen._set  # everything moved to the temporary file
     assert seen._dir is not None
     directory = Path(seen._dir.name)
     assert directory.exists()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import functools
 import io
 import json
 import os
@@ -95,17 +94,31 @@ def filter_command(
     Example:
       prefcenter filter bought-list.csv --column email --topic offers -o sendable.csv
     """
-    stream = functools.partial(cli.center().filter_stream, topic=topic, channel=channel, kind=kind)
+    screen = cli.center().screen(
+        topic, channel=channel, kind=kind, expected_rows=_estimated_rows(path)
+    )
     with ExitStack() as stack:
+        stack.enter_context(screen)
         source = stack.enter_context(click.open_file(path, "rb"))
         sink = stack.enter_context(click.open_file(output, "wb", atomic=output != "-"))
         update = stack.enter_context(_progress(path))
         summary = filter_csv(
-            source, sink, stream, column=column, encoding=encoding, on_progress=update
+            source, sink, screen, column=column, encoding=encoding, on_progress=update
         )
     text = json.dumps(summary.as_dict(), indent=2) if as_json else _summary_text(summary)
     click.echo(text, err=output == "-")
 
+
+def _estimated_rows(path: str) -> int | None:
+    """About how many rows a list file holds (from its size), so a large list can use the
+    screen's index from the start; None for standard input."""
+    if path == "-":
+        return None
+    return os.path.getsize(path) // _BYTES_PER_ROW
+
+
+#: A typical list row (an address and a few fields); only the order of magnitude matters.
+_BYTES_PER_ROW = 64
 
 _EXPORT_FIELDS = (
     "address", "channel", "scope", "topic", "reason", "source", "created_at",

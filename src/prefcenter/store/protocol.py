@@ -26,6 +26,7 @@ from prefcenter.model import (
     Suppression,
 )
 from prefcenter.policy import Rules
+from prefcenter.store.index import RuleIndex
 from prefcenter.store.rows import Present
 
 T = TypeVar("T")
@@ -86,6 +87,20 @@ class Session(Protocol):
         self, hashes: Sequence[bytes], *, topic: bytes, marketing: bool, present: Present
     ) -> dict[bytes, int]:
         """hash -> 0 (hard), 1 (global), 2 (``topic``) for hashes a suppression blocks."""
+
+    def rule_rows(self, present: Present, *, with_cap: bool) -> int:
+        """How many rows :meth:`rule_index` would read (suppressions and other rules)."""
+
+    def rule_index(
+        self,
+        present: Present,
+        *,
+        topic: bytes,
+        marketing: bool,
+        at: datetime,
+        cap_window: timedelta | None,
+    ) -> RuleIndex:
+        """Every identity a suppression blocks for this send, and every one with rules."""
 
     def address(self, identity_hash: bytes) -> str | None:
         """The clear address, if known and not forgotten."""

@@ -1,10 +1,11 @@
 """The duplicate detector behind ``filter_stream``: small in memory, spilling to disk.
 
 A campaign of ten million rows must not need ten million Python objects. Up to
-``limit`` identities are remembered as 8-byte prefixes of their hash in a set; past that
-the prefixes move to a temporary SQLite file and each chunk is checked with two
-set-based statements. A prefix collision (about 1 in 10^6 at 10^7 rows) marks a person
-as a duplicate, which leaves them out of the campaign: the safe direction.
+``limit`` identities are remembered in a set (the hashes themselves, so a chunk needs
+no slicing); past that, 8-byte prefixes of them move to a temporary SQLite file and each
+chunk is checked with two set-based statements. A prefix collision (about 1 in 10^6 at
+10^7 rows) marks a person as a duplicate, which leaves them out of the campaign: the
+safe direction.
 """
 
 from __future__ import annotations
@@ -22,27 +23,42 @@ class Seen:
 
     def __init__(self, limit: int = 1_000_000) -> None:
         self.limit = limit
-        self._set: set[bytes] = set()
+        # A dict used as a set: a dict of bytes to None is not tracked by the cyclic
+        # garbage collector, a set always is (and a million entries, traversed at every
+        # full collection, cost more than the filtering itself).
+        self._set: dict[bytes | None, None] = {}
         self._db: sqlite3.Connection | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
-    def fresh(self, hashes: Sequence[bytes]) -> list[bool]:
-        """For each hash in order: True the first time it is seen, False for a repeat."""
+    def duplicates(self, hashes: Sequence[bytes | None]) -> list[int]:
+        """Positions of the hashes seen before (earlier in this chunk or in an earlier one).
+
+        None (an invalid value) is never a duplicate.
+        """
         if self._db is None and len(self._set) + len(hashes) <= self.limit:
             found = self._set
-            keys = [value[:PREFIX] for value in hashes]
-            if found.isdisjoint(keys) and len(unique := set(keys)) == len(keys):
-                found |= unique  # the common chunk: nobody seen before, nobody twice
-                return [True] * len(keys)
-            result = []
-            for key in keys:
-                if key in found:
-                    result.append(False)
-                else:
-                    found.add(key)
-                    result.append(True)
-            return result
-        return self._fresh_on_disk(hashes)
+            unique = set(hashes)
+            unique.discard(None)
+            if len(unique) == len(hashes) - hashes.count(None) and found.keys().isdisjoint(unique):
+                found.update(dict.fromkeys(unique))  # the common chunk: nobody seen, nobody twice
+                return []
+            # Each hash's first position in this chunk (zip fills the dict from the end, so
+            # earlier positions overwrite later ones), minus hashes seen in earlier chunks.
+            count = len(hashes)
+            first = dict(zip(reversed(hashes), range(count - 1, -1, -1), strict=True))
+            first.pop(None, None)
+            for value in found.keys() & first.keys():
+                del first[value]
+            found.update(dict.fromkeys(first))
+            repeats = set(range(count)).difference(first.values())
+            if None in hashes:
+                repeats.difference_update(i for i, value in enumerate(hashes) if value is None)
+            return sorted(repeats)
+        fresh = self._fresh_on_disk([value for value in hashes if value is not None])
+        flags = iter(fresh)
+        return [
+            index for index, value in enumerate(hashes) if value is not None and not next(flags)
+        ]
 
     def _fresh_on_disk(self, hashes: Sequence[bytes]) -> list[bool]:
         db = self._db or self._spill()
@@ -69,10 +85,10 @@ class Seen:
         db.execute("CREATE TABLE seen(p INTEGER PRIMARY KEY)")
         db.execute("CREATE TEMP TABLE stage(p INTEGER PRIMARY KEY)")
         db.executemany(
-            "INSERT INTO seen(p) VALUES (?)",
-            ((int.from_bytes(key, "big", signed=True),) for key in self._set),
+            "INSERT OR IGNORE INTO seen(p) VALUES (?)",
+            ((int.from_bytes(key[:PREFIX], "big", signed=True),) for key in self._set if key),
         )
-        self._set = set()
+        self._set = {}
         self._db = db
         return db
 

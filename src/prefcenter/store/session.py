@@ -39,6 +39,7 @@ from prefcenter.store.codes import (
     topic_key,
 )
 from prefcenter.store.exceptions import ExceptionRows
+from prefcenter.store.index import IndexRows
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import (
     EVENT_COLUMNS,
@@ -54,7 +55,7 @@ from prefcenter.store.rows import (
 )
 
 
-class SqlSession(ExceptionRows, ABC):
+class SqlSession(ExceptionRows, IndexRows, ABC):
     """Reads and writes on one connection; the backend owns begin, commit and rollback."""
 
     def __init__(self, conn: Any, dialect: Dialect) -> None:

@@ -1,0 +1,187 @@
+"""Screening one list: a reason (or None: may be sent) per address, chunk after chunk.
+
+The hot loop of ``PreferenceCenter.filter`` and of ``prefcenter filter``. Per chunk it
+hashes every address in bulk (``Identities.locate_many``), marks second spellings of
+one person (:class:`Seen`), and then asks about the rest in one of two ways:
+
+- **asking the store**: per chunk, one set-based statement finds who a suppression
+  blocks (as a small code), and only people not blocked that way get their full rules
+  (pause, ceilings, cap) and the policy. Right for small lists against large stores.
+- **from the index**: once the list has shown itself large next to the store (rows seen,
+  or the caller's estimate, at least a quarter of the rows the index is read from), the
+  store is read once into a :class:`RuleIndex` and a chunk costs dictionary lookups; only
+  people with other rules still get them from the store. A store too large to hold in
+  memory (``index_limit`` rows) is never read whole.
+
+Both ways give the same answers; the contract tests run both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import cast
+
+from prefcenter.model import Kind, Reason
+from prefcenter.policy import judge
+from prefcenter.store.index import BLOCK_REASONS, RuleIndex
+from prefcenter.store.protocol import Store
+from prefcenter.store.seen import Seen
+
+#: Read the index once the list is at least this fraction of the rows it is read from:
+#: reading a row costs about a quarter of asking about a person.
+INDEX_RATIO = 4
+#: Largest index held in memory, in store rows (about 100 bytes each).
+INDEX_LIMIT = 2_000_000
+#: Lists shorter than this never read the index (nor count the store's rows).
+INDEX_MIN_ROWS = 10_000
+_REASON_OF_CODE: dict[int | None, Reason | None] = {None: None, **dict(enumerate(BLOCK_REASONS))}
+
+
+@dataclass(frozen=True)
+class Send:
+    """What one screening asks about: the send, and where to look."""
+
+    store: Store
+    hashes: Callable[[list[str]], list[bytes | None]]
+    topic_digest: bytes
+    kind: Kind
+    at: datetime
+    cap_count: int | None
+    cap_window: timedelta | None
+
+
+@dataclass
+class Screen:
+    """Decides the chunks of one list in order; a second spelling of a person is refused.
+
+    Call it with each chunk of addresses; close it (or use ``with``) at the end.
+
+    Args:
+        send: the send and the store.
+        expected_rows: the caller's estimate of the list's length, if known; lets a large
+            list use the index from its first chunk.
+        index_limit: largest store (in rows) read whole into memory; 0 never reads it.
+    """
+
+    send: Send
+    expected_rows: int | None = None
+    index_limit: int = INDEX_LIMIT
+    rows: int = 0
+    _seen: Seen = field(default_factory=Seen)
+    _index: RuleIndex | None = None
+    _index_rows: int | None = None
+
+    def __enter__(self) -> Screen:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @property
+    def indexed(self) -> bool:
+        """Whether chunks are now decided from the in-memory index."""
+        return self._index is not None
+
+    def close(self) -> None:
+        """Forget the people seen (and drop the temporary file, if one was made)."""
+        self._seen.close()
+        self._index = None
+
+    def __call__(self, values: list[str]) -> list[Reason | None]:
+        """The reason each value is refused, or None where it may be sent."""
+        send = self.send
+        hashes = send.hashes(values)
+        repeats = self._seen.duplicates(hashes)
+        self.rows += len(values)
+        index = self._index or self._maybe_index()
+        if index is not None:
+            codes = map(cast("dict[bytes | None, int]", index.blocked).get, hashes)
+            reasons = list(map(_REASON_OF_CODE.__getitem__, codes))
+            ruled = (
+                index.ruled.intersection(hashes).difference(index.blocked) if index.ruled else ()
+            )
+            if ruled:
+                self._judge(ruled, hashes, reasons, blocks=False)
+        else:
+            reasons = [None] * len(values)
+            self._judge(set(hashes), hashes, reasons, blocks=True)
+        if None in hashes:
+            for position, value in enumerate(hashes):
+                if value is None:
+                    reasons[position] = Reason.INVALID
+        for position in repeats:
+            reasons[position] = Reason.DUPLICATE
+        return reasons
+
+    def _judge(
+        self,
+        wanted: Iterable[bytes | None],
+        hashes: list[bytes | None],
+        reasons: list[Reason | None],
+        *,
+        blocks: bool,
+    ) -> None:
+        """Fill in ``reasons`` for the ``wanted`` hashes from the store."""
+        send = self.send
+        asked = [value for value in wanted if value is not None]
+        if not asked:
+            return
+        with send.store.session() as session:
+            present = session.present()
+            blocked: dict[bytes, int] = {}
+            if blocks:
+                blocked = session.blocks_many(
+                    asked,
+                    topic=send.topic_digest,
+                    marketing=send.kind is Kind.MARKETING,
+                    present=present,
+                )
+                if blocked and any(present):
+                    asked = [value for value in asked if value not in blocked]
+            rules = session.rules_many(
+                asked, at=send.at, cap_window=send.cap_window, blocks=False, present=present
+            )
+        if not blocked and not rules:
+            return
+        for position, value in enumerate(hashes):
+            if value is None:
+                continue
+            if (code := blocked.get(value)) is not None:
+                reasons[position] = BLOCK_REASONS[code]
+            elif value in rules:
+                reason = judge(
+                    rules[value],
+                    topic_digest=send.topic_digest,
+                    kind=send.kind,
+                    at=send.at,
+                    cap_count=send.cap_count,
+                    cap_window=send.cap_window,
+                ).reason
+                reasons[position] = None if reason is Reason.ALLOWED else reason
+
+    def _maybe_index(self) -> RuleIndex | None:
+        """Read the index when the list is large enough next to the store (see module)."""
+        rows = max(self.rows, self.expected_rows or 0)
+        if self.index_limit <= 0 or rows < INDEX_MIN_ROWS:
+            return None  # a short list never pays for counting the store
+        send = self.send
+        with_cap = send.cap_window is not None
+        if self._index_rows is None:
+            self._index_rows = send.store.read(
+                lambda session: session.rule_rows(session.present(), with_cap=with_cap)
+            )
+        size = self._index_rows
+        if size > self.index_limit or size > INDEX_RATIO * rows:
+            return None
+        self._index = send.store.read(
+            lambda session: session.rule_index(
+                session.present(),
+                topic=send.topic_digest,
+                marketing=send.kind is Kind.MARKETING,
+                at=send.at,
+                cap_window=send.cap_window,
+            )
+        )
+        return self._index
