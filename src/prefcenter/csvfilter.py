@@ -245,6 +245,7 @@ class _Run:
         self.name: str | int = 0
         self.index = 0
         self.delimiter = ","
+        self._patterns: tuple[re.Pattern[str], re.Pattern[str]] | None = None
 
     def summary(self, encoding: str) -> FilterSummary:
         refused = {reason.value: n for reason, n in self.counts.items() if reason is not None}
@@ -346,39 +347,56 @@ class _Run:
         if whole.count("\r") != whole.count("\r\n"):
             return False  # a bare CR: csv ends a record there, so lines are not records
         separator = "\n" if terminated else ""
-        index, delimiter = self.index, self.delimiter
-        rows: list[list[str]] | None = None
-        if '"' not in joined or self._one_record_per_line(joined):
-            bare = joined.replace("\r", "").split("\n") if "\r" in joined else lines
-            rows = [line.split(delimiter, index + 1) if line else [] for line in bare]
-            if '"' in joined and self._quoted_up_to_index(rows):
-                rows = None  # csv unquotes those fields; splitting would not
-        if rows is None:
-            rows = list(csv.reader([*lines, "-"], delimiter=delimiter, strict=False))
-            if len(rows) != len(lines) + 1 or rows[-1] != ["-"]:
-                return False  # a quoted field ran past the end of a line
-            rows.pop()
-        if not all(rows):
-            self.blank += rows.count([])
-            lines = [line for line, row in zip(lines, rows, strict=True) if row]
-            rows = [row for row in rows if row]
-        values = [row[index] if index < len(row) else "" for row in rows]
+        if '"' in joined and not self._split_is_csv(joined):
+            return self._block_by_csv(lines, separator)
+        bare = joined.replace("\r", "").split("\n") if "\r" in joined else lines
+        if "" in bare:  # blank lines are no records
+            self.blank += bare.count("")
+            lines = [line for line, text in zip(lines, bare, strict=True) if text]
+            bare = [text for text in bare if text]
+        delimiter, index = self.delimiter, self.index
+        # One expression per line and nothing kept but the field: lists of fields kept
+        # for a whole block would cost more in garbage collection than in splitting.
+        if index == 0:
+            values = [text.partition(delimiter)[0] for text in bare]
+        else:
+            values = [
+                fields[index] if len(fields := text.split(delimiter, index + 1)) > index else ""
+                for text in bare
+            ]
         if values:
             self.take(lines, values, separator)
         return True
 
-    def _one_record_per_line(self, joined: str) -> bool:
-        """Whether every quoted field in a block opens and closes within its line, so
-        that no record spans lines and there are no quotes outside quoted fields."""
-        delimiter = re.escape(self.delimiter)
-        field = f'"[^"\r\n]*+(?:""[^"\r\n]*+)*+"|[^"{delimiter}\r\n]*+'
-        lines = f"(?:(?:{field})(?:{delimiter}(?:{field}))*+\r?\n)*+"
-        return re.fullmatch(lines, joined + "\n") is not None
+    def _block_by_csv(self, lines: list[str], separator: str) -> bool:
+        rows = list(csv.reader([*lines, "-"], delimiter=self.delimiter, strict=False))
+        if len(rows) != len(lines) + 1 or rows[-1] != ["-"]:
+            return False  # a quoted field ran past the end of a line
+        rows.pop()
+        if [] in rows:
+            self.blank += rows.count([])
+            lines = [line for line, row in zip(lines, rows, strict=True) if row]
+            rows = [row for row in rows if row]
+        if rows:
+            self.take(lines, [_field(row, self.index) for row in rows], separator)
+        return True
 
-    def _quoted_up_to_index(self, rows: list[list[str]]) -> bool:
-        """Whether a quote appears in the fields up to the address column of split rows."""
-        upto = operator.itemgetter(slice(0, self.index + 1))
-        return '"' in "".join(map(self.delimiter.join, map(upto, rows)))
+    def _split_is_csv(self, joined: str) -> bool:
+        """Whether splitting lines on the delimiter gives csv's address field, in a block
+        that has quotes: every quoted field opens and closes within its line (so no
+        record spans lines) and none is among the fields up to the address."""
+        if self._patterns is None:
+            delimiter = re.escape(self.delimiter)
+            field = f'"[^"\r\n]*+(?:""[^"\r\n]*+)*+"|[^"{delimiter}\r\n]*+'
+            unquoted = f'[^"{delimiter}\n]*+'
+            self._patterns = (
+                re.compile(f"(?:(?:{field})(?:{delimiter}(?:{field}))*+\r?\n)*+"),
+                re.compile(f'\n(?:{unquoted}{delimiter}){{0,{self.index}}}+{unquoted}"'),
+            )
+        one_record_per_line, early_quote = self._patterns
+        if not one_record_per_line.fullmatch(joined + "\n"):
+            return False
+        return early_quote.search("\n" + joined) is None
 
     def _progress(self) -> None:
         if self.on_progress is not None:

@@ -19,8 +19,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import cast
 
-from email_validator import EmailNotValidError, validate_email
-
 from prefcenter.errors import InvalidRecipient
 from prefcenter.model import Channel, Identity
 
@@ -88,6 +86,9 @@ def slow_email(value: str, folding: Folding) -> str:
     Raises:
         InvalidRecipient: the address is not valid; the message says why.
     """
+    # Deferred: compiling its patterns costs more than most lists spend on this path.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         result = validate_email(value, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as error:

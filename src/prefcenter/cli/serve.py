@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,10 @@ async def run_sidecars(
     ``stop()`` lets in-flight requests and SMTP transactions finish; the caller closes
     the store afterwards.
     """
-    # Imported here so that `import prefcenter.cli` never loads the servers.
+    # Imported here so that `import prefcenter.cli` never loads the servers (nor asyncio:
+    # every command would pay for it).
+    import asyncio
+
     sidecars: list[Any] = []
     if http:
         from prefcenter.sidecar.http import HttpSidecar
@@ -104,6 +106,8 @@ def serve(
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
+    import asyncio
+
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(run_sidecars(cli.center(), settings, http=not no_http, smtp=not no_smtp))
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from prefcenter.model import Reason
 from prefcenter.store.codes import to_ms, topic_key
-from prefcenter.store.rows import Present, Statements, blocks_sql
+from prefcenter.store.rows import Present, Statements
 
 #: Block codes (``blocks_sql``) as the reasons the policy gives for them.
 BLOCK_REASONS = (Reason.HARD_SUPPRESSED, Reason.UNSUBSCRIBED_GLOBAL, Reason.UNSUBSCRIBED_TOPIC)
@@ -66,10 +66,13 @@ class IndexRows(Statements):
         cap_window: timedelta | None,
     ) -> RuleIndex:
         """Every identity a suppression blocks for this send, and every one with rules."""
-        sql, names = blocks_sql("IS NOT NULL", self.dialect, present)
-        values = {"marketing": int(marketing), "topic": topic_key(topic)}
-        args = [values[name] for name in names if name != "match"]
-        blocked: dict[bytes, int] = dict(self.conn.execute(sql, args).fetchall())
+        # One plain scan per code, weakest first so that the strongest wins (as min(code)
+        # in ``blocks_sql``); about twice as fast as grouping the rows by hash.
+        blocked: dict[bytes, int] = {}
+        for code in (2, 1, 0) if marketing else (0,):
+            sql, with_topic = _blocked_by(code, links=present.links)
+            found = self._rows(sql, [topic_key(topic)] * with_topic)
+            blocked.update(dict.fromkeys([bytes(row[0]) for row in found], code))
         branches: list[str] = []
         params: list[int] = []
         if present.preferences:
@@ -85,6 +88,20 @@ class IndexRows(Statements):
             found = self._rows(" UNION ".join(branches), params)
             ruled = frozenset(bytes(row[0]) for row in found)
         return RuleIndex(blocked, ruled)
+
+
+def _blocked_by(code: int, *, links: bool) -> tuple[str, int]:
+    """Hashes a suppression blocks with ``code`` (see ``BLOCK_REASONS``), directly or
+    through a person-wide suppression on their group; and how many topic parameters."""
+    scope = ("s.scope = 0", "s.scope = 1", "s.scope = 2 AND s.topic = ?")[code]
+    sql = f"SELECT s.hash FROM suppressions s WHERE {scope}"
+    if not links:
+        return sql, int(code == 2)
+    sql += (
+        f" UNION SELECT l.hash FROM links l JOIN suppressions s ON s.hash = l.group_id "
+        f"WHERE {scope} AND s.all_channels = 1 AND l.group_id <> l.hash"
+    )
+    return sql, 2 * int(code == 2)
 
 
 #: The optional rule tables, in ``Present`` order.

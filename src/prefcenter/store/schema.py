@@ -21,8 +21,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import sqlite_utils
-
 from prefcenter.errors import PepperMismatch, SchemaTooNew
 from prefcenter.store.session import SqlSession
 
@@ -114,6 +112,8 @@ def _sqlite_v1(conn: Any) -> None:
 
 
 def _sqlite_v2(conn: Any) -> None:
+    import sqlite_utils  # deferred: only a store made before version 2 needs it
+
     db = sqlite_utils.Database(conn)
     if "forgotten_at" not in db.table("identities").columns_dict:
         db.table("identities").add_column("forgotten_at", int)

@@ -47,8 +47,9 @@ class Seen:
             count = len(hashes)
             first = dict(zip(reversed(hashes), range(count - 1, -1, -1), strict=True))
             first.pop(None, None)
-            for value in found.keys() & first.keys():
-                del first[value]
+            if not found.keys().isdisjoint(first):
+                for value in found.keys() & first.keys():
+                    del first[value]
             found.update(dict.fromkeys(first))
             repeats = set(range(count)).difference(first.values())
             if None in hashes:
