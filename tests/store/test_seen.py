@@ -43,7 +43,7 @@ def test_spilling_keeps_memory_small_and_cleans_up() -> None:
     seen = Seen(limit=100)
     assert seen.duplicates([digest(n) for n in range(100)]) == []
     assert seen.duplicates([digest(n) for n in range(50, 150)]) == list(range(50))
-    assert not seen._set  # everything moved to the temporary file
+    assert seen._set == set()  # everything moved to the temporary file
     assert seen._dir is not None
     directory = Path(seen._dir.name)
     assert directory.exists()

@@ -35,12 +35,11 @@ class RuleIndex:
     """Who this send may not reach because of a suppression, and who needs full rules.
 
     Attributes:
-        blocked: identity hash -> what refuses it, as an index into ``BLOCK_REASONS``
-            (small integers, so the garbage collector never walks the dict).
+        blocked: identity hash -> the suppression reason that refuses it.
         ruled: identity hashes with a preference, topic choice or counted contact.
     """
 
-    blocked: dict[bytes, int]
+    blocked: dict[bytes, Reason]
     ruled: frozenset[bytes]
 
 
@@ -68,11 +67,11 @@ class IndexRows(Statements):
         """Every identity a suppression blocks for this send, and every one with rules."""
         # One plain scan per code, weakest first so that the strongest wins (as min(code)
         # in ``blocks_sql``); about twice as fast as grouping the rows by hash.
-        blocked: dict[bytes, int] = {}
+        blocked: dict[bytes, Reason] = {}
         for code in (2, 1, 0) if marketing else (0,):
             sql, with_topic = _blocked_by(code, links=present.links)
             found = self._rows(sql, [topic_key(topic)] * with_topic)
-            blocked.update(dict.fromkeys([bytes(row[0]) for row in found], code))
+            blocked.update(dict.fromkeys([bytes(row[0]) for row in found], BLOCK_REASONS[code]))
         branches: list[str] = []
         params: list[int] = []
         if present.preferences:

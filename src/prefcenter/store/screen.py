@@ -36,7 +36,6 @@ INDEX_RATIO = 4
 INDEX_LIMIT = 2_000_000
 #: Lists shorter than this never read the index (nor count the store's rows).
 INDEX_MIN_ROWS = 10_000
-_REASON_OF_CODE: dict[int | None, Reason | None] = {None: None, **dict(enumerate(BLOCK_REASONS))}
 
 
 @dataclass(frozen=True)
@@ -97,8 +96,7 @@ class Screen:
         self.rows += len(values)
         index = self._index or self._maybe_index()
         if index is not None:
-            codes = map(cast("dict[bytes | None, int]", index.blocked).get, hashes)
-            reasons = list(map(_REASON_OF_CODE.__getitem__, codes))
+            reasons = list(map(cast("dict[bytes | None, Reason]", index.blocked).get, hashes))
             ruled = (
                 index.ruled.intersection(hashes).difference(index.blocked) if index.ruled else ()
             )

@@ -23,10 +23,9 @@ class Seen:
 
     def __init__(self, limit: int = 1_000_000) -> None:
         self.limit = limit
-        # A dict used as a set: a dict of bytes to None is not tracked by the cyclic
-        # garbage collector, a set always is (and a million entries, traversed at every
-        # full collection, cost more than the filtering itself).
-        self._set: dict[bytes | None, None] = {}
+        # The screen keeps few containers alive, so full garbage collections (which walk
+        # every entry of this set) are rare; keep it that way.
+        self._set: set[bytes | None] = set()
         self._db: sqlite3.Connection | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -39,18 +38,18 @@ class Seen:
             found = self._set
             unique = set(hashes)
             unique.discard(None)
-            if len(unique) == len(hashes) - hashes.count(None) and found.keys().isdisjoint(unique):
-                found.update(dict.fromkeys(unique))  # the common chunk: nobody seen, nobody twice
+            if len(unique) == len(hashes) - hashes.count(None) and found.isdisjoint(unique):
+                found |= unique  # the common chunk: nobody seen before, nobody twice
                 return []
             # Each hash's first position in this chunk (zip fills the dict from the end, so
             # earlier positions overwrite later ones), minus hashes seen in earlier chunks.
             count = len(hashes)
             first = dict(zip(reversed(hashes), range(count - 1, -1, -1), strict=True))
             first.pop(None, None)
-            if not found.keys().isdisjoint(first):
-                for value in found.keys() & first.keys():
+            if not found.isdisjoint(first):
+                for value in found.intersection(first):
                     del first[value]
-            found.update(dict.fromkeys(first))
+            found.update(first)
             repeats = set(range(count)).difference(first.values())
             if None in hashes:
                 repeats.difference_update(i for i, value in enumerate(hashes) if value is None)
@@ -89,7 +88,7 @@ class Seen:
             "INSERT OR IGNORE INTO seen(p) VALUES (?)",
             ((int.from_bytes(key[:PREFIX], "big", signed=True),) for key in self._set if key),
         )
-        self._set = {}
+        self._set = set()
         self._db = db
         return db
 
