@@ -122,17 +122,11 @@ class Changes(LedgerChanges):
             identity = self._subject(request.recipient, request.channel)
             topic = check_topic(request.topic)
             scope = Scope.TOPIC if topic else Scope.GLOBAL
-            event = self._event(
-                identity,
-                Action.SUPPRESS,
-                request.source,
-                at,
-                scope=scope,
-                topic=topic,
-                reason=request.reason or None,
-                evidence=request.evidence,
-                requested_at=request.requested_at,
-            )
+            # The event _event builds, spelled out: this loop runs once per request.
+            event = NewEvent(
+                at, identity.hash, Action.SUPPRESS, Source(request.source), identity.channel,
+                scope, topic, request.reason or None, request.evidence, request.requested_at,
+            )  # fmt: skip
             planned.append((identity, topic, event, scope, request.reason))
 
         def one(session: Session, plan: tuple[Identity, str | None, NewEvent, Scope, str]) -> bool:
@@ -152,7 +146,8 @@ class Changes(LedgerChanges):
 
         def work(session: Session) -> list[bool]:
             for identity, topic, *_ in planned:
-                self._prepare(session, identity, topic)
+                if identity.address or topic is not None:
+                    self._prepare(session, identity, topic)
             if isinstance(session, SqliteSession):
                 done = session.suppress_batch(
                     [(event, topic_digest(topic)) for _, topic, event, *_ in planned]

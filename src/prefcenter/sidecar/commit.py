@@ -50,8 +50,9 @@ class GroupCommitter:
         # oldest deadline comes first and one timer, set for it, watches them all.
         self._waiting: collections.deque[tuple[float, asyncio.Future[Any]]] = collections.deque()
         self._watchdog: asyncio.TimerHandle | None = None
-        # One thread makes every commit: one connection, no pool to pick from.
-        self._thread = concurrent.futures.ThreadPoolExecutor(1, "prefcenter-commit")
+        # One thread makes every commit: one connection, no pool to pick from. Started
+        # with the first batch and ended by close(), so a stopped sidecar holds no thread.
+        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
 
     async def submit(self, operation: Operation) -> Any:
         """Run ``operation(transaction)`` in the next group commit; return its result.
@@ -99,8 +100,13 @@ class GroupCommitter:
             self._watchdog.cancel()
             self._watchdog = None
         self._waiting.clear()
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)  # idle: every batch has finished
+            self._thread = None
 
     async def _drain(self) -> None:
+        if self._thread is None:
+            self._thread = concurrent.futures.ThreadPoolExecutor(1, "prefcenter-commit")
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: self._max_batch]

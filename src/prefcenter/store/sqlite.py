@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prefcenter.errors import StoreBusy, StoreUnavailable
-from prefcenter.model import Channel, Scope
+from prefcenter.model import Action, Channel, Scope, Source
 from prefcenter.store.base import SqlStore
 from prefcenter.store.codes import CHANNEL_CODE, SCOPE_CODE, SOURCE_CODE, to_ms, topic_key
 from prefcenter.store.protocol import NewEvent
@@ -51,23 +51,22 @@ class SqliteSession(SqlSession):
         existed: the caller then goes one by one, which tells those requests apart.
         """
         conn = self.conn
-        events = [
-            (
-                to_ms(event.at), event.identity_hash, event.channel.value if event.channel else "",
-                event.action.value, event.source.value, event.scope.value if event.scope else "",
-                event.topic or "", event.reason, event.evidence,
-                None if event.requested_at is None else to_ms(event.requested_at), event.detail,
-            )
-            for event, _ in items
-        ]  # fmt: skip
-        suppressions = [
-            (
-                event.identity_hash, SCOPE_CODE[event.scope or Scope.GLOBAL], topic_key(digest),
-                CHANNEL_CODE[event.channel or Channel.EMAIL], 0, to_ms(event.at),
-                SOURCE_CODE[event.source], event.reason,
-            )
-            for event, digest in items
-        ]  # fmt: skip
+        events = []
+        suppressions = []
+        for event, digest in items:
+            at = to_ms(event.at)
+            scope = event.scope or Scope.GLOBAL
+            channel = event.channel or Channel.EMAIL
+            requested = None if event.requested_at is None else to_ms(event.requested_at)
+            events.append((
+                at, event.identity_hash, _VALUES[channel], _VALUES[event.action],
+                _VALUES[event.source], _VALUES[scope], event.topic or "", event.reason,
+                event.evidence, requested, event.detail,
+            ))  # fmt: skip
+            suppressions.append((
+                event.identity_hash, SCOPE_CODE[scope], topic_key(digest), CHANNEL_CODE[channel],
+                0, at, SOURCE_CODE[event.source], event.reason,
+            ))  # fmt: skip
         # On an error the whole transaction rolls back, savepoint included.
         conn.execute("SAVEPOINT suppress_batch")
         before = conn.total_changes
@@ -82,6 +81,11 @@ class SqliteSession(SqlSession):
         conn.execute("RELEASE suppress_batch")
         return [True] * len(items) if complete else None
 
+
+#: Enum values by member: a dict lookup instead of the ``.value`` descriptor per row.
+_VALUES: dict[Any, str] = {
+    member: member.value for kind in (Action, Channel, Scope, Source) for member in kind
+}
 
 #: The statements of ``SqlSession.append_event`` and ``SqlSession.suppress`` without
 #: RETURNING, which ``executemany`` does not allow; ``total_changes`` counts instead.

@@ -1,0 +1,86 @@
+"""Group commit: a wait ends at the store timeout or when its client leaves, the change
+still commits, and batches go to ``suppress_many`` whole."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from prefcenter.changes import SuppressRequest
+from prefcenter.errors import StoreUnavailable
+from prefcenter.model import Source
+from prefcenter.sidecar.commit import GroupCommitter
+from prefcenter.sidecar.metrics import Metrics
+
+
+class Recorder:
+    """A center whose transactions record what ran in them; ``gate`` holds commits."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.gate.set()
+        self.committed: list[list[Any]] = []
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Any]:
+        ran: list[Any] = []
+        center = self
+
+        class Transaction:
+            def suppress_many(self, requests: list[SuppressRequest]) -> list[bool]:
+                ran.append([request.evidence for request in requests])
+                return [True] * len(requests)
+
+        yield Transaction()
+        center.gate.wait(10)
+        self.committed.append(ran)
+
+
+def _request(evidence: str) -> SuppressRequest:
+    return SuppressRequest(f"{evidence}@example.org", Source.ONE_CLICK, evidence=evidence)
+
+
+def test_a_hung_commit_ends_each_wait_at_the_timeout_and_still_commits() -> None:
+    center = Recorder()
+    center.gate.clear()
+
+    async def main() -> list[Any]:
+        committer = GroupCommitter(center, Metrics(), timeout=0.2)
+        waits = [asyncio.create_task(committer.submit(_request(f"r{n}"))) for n in range(3)]
+        outcomes = await asyncio.gather(*waits, return_exceptions=True)
+        center.gate.set()
+        await committer.close()
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    assert [type(outcome) for outcome in outcomes] == [StoreUnavailable] * 3
+    assert "did not commit within 0.2 s" in str(outcomes[0])
+    assert center.committed == [[["r0", "r1", "r2"]]]  # one transaction, one call
+
+
+def test_a_client_that_leaves_does_not_take_its_change_away() -> None:
+    center = Recorder()
+    center.gate.clear()
+
+    async def main() -> Any:
+        committer = GroupCommitter(center, Metrics(), timeout=5)
+        first = asyncio.create_task(committer.submit(_request("first")))
+        await asyncio.sleep(0.05)  # the first batch is in its commit
+        leaving = asyncio.create_task(committer.submit(_request("leaving")))
+        staying = asyncio.create_task(committer.submit(_request("staying")))
+        await asyncio.sleep(0)
+        leaving.cancel()
+        center.gate.set()
+        result = await asyncio.gather(first, staying)
+        with pytest.raises(asyncio.CancelledError):
+            await leaving
+        await committer.close()
+        return result
+
+    assert asyncio.run(main()) == [True, True]
+    assert center.committed == [[["first"]], [["leaving", "staying"]]]
