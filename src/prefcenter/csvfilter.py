@@ -324,7 +324,7 @@ class _Run:
         while True:
             block = self.text.read(block_size)
             if not block:
-                if pending and not self._block([pending], terminated=False):
+                if pending and not self._block(pending, terminated=False):
                     return io.StringIO(pending, newline="")
                 return None
             body = pending + block
@@ -333,20 +333,19 @@ class _Run:
                 pending = body
                 continue
             pending = body[cut:]
-            lines = body[:cut].split("\n")
-            lines.pop()  # the empty string after the last line break
-            if not self._block(lines, terminated=True):
+            if not self._block(body[: cut - 1], terminated=True):
                 rest = pending + self.text.readline() if pending else ""
                 return itertools.chain(io.StringIO(body[:cut] + rest, newline=""), self.text)
             self._progress()
 
-    def _block(self, lines: list[str], *, terminated: bool) -> bool:
-        """Screen a block of whole lines; False (nothing done) if a record spans lines."""
-        joined = "\n".join(lines)
+    def _block(self, joined: str, *, terminated: bool) -> bool:
+        """Screen a block of whole lines (the break after the last one taken off, if it
+        had one); False, with nothing done, if a record spans lines."""
         whole = joined + "\n" if terminated else joined.removesuffix("\r")
         if whole.count("\r") != whole.count("\r\n"):
             return False  # a bare CR: csv ends a record there, so lines are not records
         separator = "\n" if terminated else ""
+        lines = joined.split("\n")
         if '"' in joined and not self._split_is_csv(joined):
             return self._block_by_csv(lines, separator)
         bare = joined.replace("\r", "").split("\n") if "\r" in joined else lines
