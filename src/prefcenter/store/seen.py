@@ -36,20 +36,17 @@ class Seen:
         """
         if self._db is None and len(self._set) + len(hashes) <= self.limit:
             found = self._set
-            unique = set(hashes)
-            unique.discard(None)
-            if len(unique) == len(hashes) - hashes.count(None) and found.isdisjoint(unique):
-                found |= unique  # the common chunk: nobody seen before, nobody twice
-                return []
             # Each hash's first position in this chunk (zip fills the dict from the end, so
-            # earlier positions overwrite later ones), minus hashes seen in earlier chunks.
+            # earlier positions overwrite later ones).
             count = len(hashes)
             first = dict(zip(reversed(hashes), range(count - 1, -1, -1), strict=True))
             first.pop(None, None)
-            if not found.isdisjoint(first):
-                for value in found.intersection(first):
-                    del first[value]
+            earlier = () if found.isdisjoint(first) else found.intersection(first)
             found.update(first)
+            if not earlier and len(first) == count - hashes.count(None):
+                return []  # the common chunk: nobody seen before, nobody twice
+            for value in earlier:  # seen in an earlier chunk: every position repeats
+                del first[value]
             repeats = set(range(count)).difference(first.values())
             if None in hashes:
                 repeats.difference_update(i for i, value in enumerate(hashes) if value is None)
