@@ -322,15 +322,35 @@ def test_filter_agrees_with_check(center: PreferenceCenter, clock: Clock) -> Non
     center.link("l@example.com", "m@example.com", source=CLI)
     center.suppress("m@example.com", all_channels=True, source=CLI)
     center.set_topic("t@example.com", "news", False, source=Source.WEB)
-    for _ in range(3):
-        center.record_sent("c@example.com")
-    people = [f"{p}@example.com" for p in "pflmtcz"]
+    # The cap (3 in 7 days by default) alone, and under rules that come before it.
+    center.pause("cp@example.com", clock.now + timedelta(days=1), source=Source.WEB)
+    center.suppress("cs@example.com", source=CLI)
+    center.suppress("ch@example.com", hard=True, source=CLI)
+    center.set_topic("ct@example.com", "news", True, source=Source.WEB)
+    for person in ("c", "cp", "cs", "ch", "ct"):
+        for _ in range(3):
+            center.record_sent(f"{person}@example.com")
+    center.record_sent("c2@example.com")
+    center.record_sent("c2@example.com")
+    people = [f"{p}@example.com" for p in [*"pflmtcz", "cp", "cs", "ch", "ct", "c2"]]
     for kind in ("marketing", "transactional"):
-        result = center.filter(people, "news", kind=kind)
-        refused = {r.recipient: r.reason for r in result.refused}
-        for person in people:
-            decision = center.check(person, "news", kind=kind)
-            assert refused.get(person, Reason.ALLOWED) is decision.reason, person
+        for topic in ("news", None):
+            result = center.filter(people, topic, kind=kind)
+            refused = {r.recipient: r.reason for r in result.refused}
+            # The same list asked from the in-memory index, and chunk by chunk from the
+            # store (index_limit=0), must answer as check does.
+            with center.screen(topic, kind=kind, expected_rows=10**9) as indexed:
+                from_index = indexed(people)
+                assert indexed.indexed
+            with center.screen(topic, kind=kind) as asked:
+                asked.index_limit = 0
+                from_store = asked(people)
+                assert not asked.indexed
+            for n, person in enumerate(people):
+                expected = center.check(person, topic, kind=kind).reason
+                assert refused.get(person, Reason.ALLOWED) is expected, (person, kind, topic)
+                assert (from_index[n] or Reason.ALLOWED) is expected, (person, kind, topic)
+                assert (from_store[n] or Reason.ALLOWED) is expected, (person, kind, topic)
 
 
 def test_transaction_commits_everything_or_nothing(center: PreferenceCenter) -> None:

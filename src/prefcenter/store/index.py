@@ -3,10 +3,11 @@
 Asking the store about each person costs a B-tree walk per person (about 2 µs on
 SQLite, more over a network), and a campaign list is often larger than the store. So
 once a list has shown itself to be large next to the store, the filter reads, in one
-pass, every identity that a suppression blocks for this send (with the reason) and every
-identity that has any other rule (preferences, topic choices, recent contacts when a cap
-applies), and then decides most people by a dictionary lookup. The few with other rules
-still get them from the store, chunk by chunk.
+pass, every identity that a suppression blocks for this send (with the reason), every one
+the store-wide frequency cap refuses and that has no other rule, and every identity that
+has other rules (preferences, topic choices), and then decides most people by a
+dictionary lookup. The few with other rules still get them from the store, chunk by
+chunk.
 
 The index is the store as it was when it was read. A suppression recorded while a long
 filter runs does not reach the rows decided from the index; asking per person has the
@@ -36,8 +37,9 @@ class RuleIndex:
     """Who this send may not reach because of a suppression, and who needs full rules.
 
     Attributes:
-        blocked: identity hash -> the suppression reason that refuses it.
-        ruled: identity hashes with a preference, topic choice or counted contact.
+        blocked: identity hash -> the reason a suppression (or the frequency cap, for
+            people with no other rule) refuses it.
+        ruled: identity hashes with a preference or topic choice (marketing sends only).
     """
 
     blocked: dict[bytes, Reason]
@@ -64,30 +66,43 @@ class IndexRows(Statements):
         marketing: bool,
         at: datetime,
         cap_window: timedelta | None,
+        cap_count: int | None = None,
     ) -> RuleIndex:
-        """Every identity a suppression blocks for this send, and every one with rules."""
+        """Every identity a suppression (or the cap) refuses for this send, and every one
+        whose answer needs full rules."""
+        # Transactional mail is refused by hard suppressions alone (see policy.py).
+        ruled: frozenset[bytes] = frozenset()
+        branches = [
+            f"SELECT hash FROM {table}"
+            for table, used in (
+                ("preferences", present.preferences),
+                ("topic_prefs", present.topic_prefs),
+            )
+            if used and marketing
+        ]
+        if branches:
+            ruled = frozenset(map(_first, self.conn.execute(" UNION ".join(branches))))
+        blocked: dict[bytes, Reason] = {}
+        if marketing and cap_window is not None and cap_count is not None and present.contacts:
+            # The cap comes last in the policy: people with other rules get it from the
+            # store; suppressions, written over it below, come first.
+            at_ms = to_ms(at)
+            rows = self.conn.execute(
+                self.dialect.sql(
+                    "SELECT hash FROM contacts WHERE kind = 0 AND at > ? AND at <= ? "
+                    "GROUP BY hash HAVING count(*) >= ?"
+                ),
+                [at_ms - cap_window // _MS, at_ms, cap_count],
+            )
+            capped = set(map(_first, rows)).difference(ruled)
+            blocked = dict.fromkeys(capped, Reason.FREQUENCY_CAP)
         # One plain scan per code, weakest first so that the strongest wins (as min(code)
         # in ``blocks_sql``); about twice as fast as grouping the rows by hash.
-        blocked: dict[bytes, Reason] = {}
         for code in (2, 1, 0) if marketing else (0,):
             sql, with_topic = _blocked_by(code, links=present.links)
             rows = self.conn.execute(self.dialect.sql(sql), [topic_key(topic)] * with_topic)
             # Streamed into the dict: no list of a million rows on the way.
             blocked.update(dict.fromkeys(map(_first, rows), BLOCK_REASONS[code]))
-        branches: list[str] = []
-        params: list[int] = []
-        if present.preferences:
-            branches.append("SELECT hash FROM preferences")
-        if present.topic_prefs:
-            branches.append("SELECT hash FROM topic_prefs")
-        if cap_window is not None and present.contacts:
-            branches.append("SELECT hash FROM contacts WHERE kind = 0 AND at > ? AND at <= ?")
-            at_ms = to_ms(at)
-            params += [at_ms - cap_window // _MS, at_ms]
-        ruled: frozenset[bytes] = frozenset()
-        if branches:
-            rows = self.conn.execute(self.dialect.sql(" UNION ".join(branches)), params)
-            ruled = frozenset(map(_first, rows))
         return RuleIndex(blocked, ruled)
 
 

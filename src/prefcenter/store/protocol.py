@@ -99,8 +99,9 @@ class Session(Protocol):
         marketing: bool,
         at: datetime,
         cap_window: timedelta | None,
+        cap_count: int | None = None,
     ) -> RuleIndex:
-        """Every identity a suppression blocks for this send, and every one with rules."""
+        """Who a suppression (or the cap) refuses for this send, and who needs full rules."""
 
     def address(self, identity_hash: bytes) -> str | None:
         """The clear address, if known and not forgotten."""

@@ -180,6 +180,7 @@ class Screen:
                 marketing=send.kind is Kind.MARKETING,
                 at=send.at,
                 cap_window=send.cap_window,
+                cap_count=send.cap_count,
             )
         )
         return self._index
