@@ -248,6 +248,7 @@ class _Run:
         self._patterns: tuple[re.Pattern[str], re.Pattern[str]] | None = None
 
     def summary(self, encoding: str) -> FilterSummary:
+        """What the pass counted."""
         refused = {reason.value: n for reason, n in self.counts.items() if reason is not None}
         return FilterSummary(
             read=self.read,
@@ -260,6 +261,8 @@ class _Run:
         )
 
     def all(self, column: str | None, block_size: int) -> None:
+        """The first record by lines (it decides header and column), the rest in blocks
+        (or by lines with ``block_size`` 0, or from where a record spans lines)."""
         first_line = self.text.readline()
         if not first_line:
             return

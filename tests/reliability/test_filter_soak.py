@@ -1,6 +1,6 @@
 """``make soak``: a generated 600 MB list of unique people through ``prefcenter filter``.
 
-Past two million people the duplicate detector spills to disk, so peak memory stays
+Past a million people the duplicate detector spills to disk, so peak memory stays
 under a fixed ceiling however long the list is.
 """
 
@@ -24,4 +24,4 @@ def test_soak_huge_list_with_unique_people_stays_bounded(
     with capsys.disabled():
         print(f"\nfilter: {rows} rows, {huge.stat().st_size >> 20} MB, peak RSS {rss >> 10} MB")
     assert (tmp_path / "huge.sendable.csv").stat().st_size > 0
-    assert rss < 450_000, summary  # the duplicate detector spills to disk past 2M people
+    assert rss < 450_000, summary  # the duplicate detector spills to disk past 1M people
