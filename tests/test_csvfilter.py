@@ -17,7 +17,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prefcenter.csvfilter import choose_column, detect_encoding, filter_csv, sniff_delimiter
+from prefcenter.csvfilter import filter_csv
+from prefcenter.csvshape import choose_column, detect_encoding, sniff_delimiter
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Reason
 
