@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import concurrent.futures
+import contextlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,10 @@ Operation = Callable[[Any], Any] | SuppressRequest
 class GroupCommitter:
     """Runs submitted operations in shared transactions, one commit at a time.
 
+    One thread makes every commit and takes the next batch as soon as a commit ends,
+    without a round trip through the event loop (which, under load, has a queue of
+    requests to answer first); the loop only hands results to the waiting requests.
+
     Args:
         center: a ``PreferenceCenter`` (anything with ``.transaction()``).
         metrics: where commit latency and batch sizes are counted.
@@ -44,15 +49,19 @@ class GroupCommitter:
         self._timeout = timeout
         self._metrics = metrics
         self._max_batch = max_batch
+        # Filled by the event loop, emptied by the commit thread, both under the lock.
         self._pending: list[tuple[Operation, asyncio.Future[Any]]] = []
-        self._drainer: asyncio.Task[None] | None = None
+        self._ready = threading.Condition(threading.Lock())
+        self._idle = False  # the commit thread waits for work (and needs a notify)
+        self._wake_scheduled = False
         # (deadline, future) in submission order; every wait is ``timeout`` long, so the
         # oldest deadline comes first and one timer, set for it, watches them all.
         self._waiting: collections.deque[tuple[float, asyncio.Future[Any]]] = collections.deque()
         self._watchdog: asyncio.TimerHandle | None = None
-        # One thread makes every commit: one connection, no pool to pick from. Started
-        # with the first batch and ended by close(), so a stopped sidecar holds no thread.
-        self._thread: concurrent.futures.ThreadPoolExecutor | None = None
+        # Started with the first submit and ended by close(), so a stopped sidecar
+        # holds no thread.
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, operation: Operation) -> Any:
         """Run ``operation(transaction)`` in the next group commit; return its result.
@@ -63,9 +72,14 @@ class GroupCommitter:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((operation, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = loop.create_task(self._drain())
+        ready = self._ready
+        with ready:
+            self._pending.append((operation, future))
+            wake = not self._wake_scheduled and (self._thread is None or self._idle)
+            self._wake_scheduled |= wake
+        if wake:
+            # After this loop iteration: the other requests already read join the batch.
+            loop.call_soon(self._wake, loop)
         waiting = self._waiting
         while waiting and waiting[0][1].done():
             waiting.popleft()
@@ -77,6 +91,23 @@ class GroupCommitter:
         # timeout ends only the wait: the operation stays queued (or in its batch) and may
         # still commit, which is what the person asked for; a retry is then a no-op.
         return await future
+
+    def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start the commit thread, or wake it if it waits for work."""
+        with self._ready:
+            self._wake_scheduled = False
+            if self._thread is None:
+                if self._pending:
+                    self._start(loop)
+            elif self._idle:
+                self._idle = False
+                self._ready.notify()
+
+    def _start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start a commit thread (the lock is held)."""
+        self._loop = loop
+        self._thread = threading.Thread(target=self._run, name="prefcenter-commit", daemon=True)
+        self._thread.start()
 
     def _expire(self) -> None:
         loop = asyncio.get_running_loop()
@@ -94,36 +125,41 @@ class GroupCommitter:
 
     async def close(self) -> None:
         """Wait until every submitted operation has been committed or failed."""
-        while self._drainer is not None and not self._drainer.done():
-            await asyncio.shield(self._drainer)
+        with self._ready:
+            if self._thread is None and self._pending:  # submitted, thread not started yet
+                self._start(asyncio.get_running_loop())
+            thread, self._thread = self._thread, None
+            self._ready.notify_all()  # a thread no longer current ends once all is done
+        if thread is not None:
+            await asyncio.to_thread(thread.join)  # it empties the queue first
+            await asyncio.sleep(0)  # let the last results reach their requests
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
         self._waiting.clear()
-        if self._thread is not None:
-            self._thread.shutdown(wait=False)  # idle: every batch has finished
-            self._thread = None
 
-    async def _drain(self) -> None:
-        if self._thread is None:
-            self._thread = concurrent.futures.ThreadPoolExecutor(1, "prefcenter-commit")
-        while self._pending:
-            batch = self._pending[: self._max_batch]
-            del self._pending[: self._max_batch]
-            operations = [operation for operation, _ in batch]
+    def _run(self) -> None:
+        """The commit thread: commit what is pending, hand the results over, repeat."""
+        ready = self._ready
+        loop = self._loop
+        me = threading.current_thread()
+        assert loop is not None
+        while True:
+            with ready:
+                while not self._pending and self._thread is me:
+                    self._idle = True
+                    ready.wait()
+                self._idle = False
+                if not self._pending:
+                    return  # closed, and nothing left
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
             try:
-                outcomes = await asyncio.get_running_loop().run_in_executor(
-                    self._thread, self._commit, operations
-                )
+                outcomes = self._commit([operation for operation, _ in batch])
             except BaseException as error:
                 outcomes = [error] * len(batch)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if isinstance(outcome, BaseException):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(_deliver, batch, outcomes)
 
     def _commit(self, operations: list[Operation]) -> list[Any]:
         """Commit the batch in one transaction; isolate a failing operation if needed."""
@@ -155,6 +191,17 @@ class GroupCommitter:
             self._metrics.store_latency("commit", time.perf_counter() - started)
         self._metrics.batch(1)
         return result
+
+
+def _deliver(batch: list[tuple[Operation, asyncio.Future[Any]]], outcomes: list[Any]) -> None:
+    """On the event loop: give each waiting request its result or error."""
+    for (_, future), outcome in zip(batch, outcomes, strict=True):
+        if future.done():
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def _apply(transaction: Any, operations: list[Operation]) -> list[Any]:

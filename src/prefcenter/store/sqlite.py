@@ -69,13 +69,9 @@ class SqliteSession(SqlSession):
             ))  # fmt: skip
         # On an error the whole transaction rolls back, savepoint included.
         conn.execute("SAVEPOINT suppress_batch")
-        before = conn.total_changes
-        conn.executemany(BATCH_EVENT, events)
-        complete = conn.total_changes - before == len(items)
+        complete = _insert_rows(conn, BATCH_EVENT, events)
         if complete:
-            before = conn.total_changes
-            conn.executemany(BATCH_SUPPRESSION, suppressions)
-            complete = conn.total_changes - before == len(items)
+            complete = _insert_rows(conn, BATCH_SUPPRESSION, suppressions)
         if not complete:
             conn.execute("ROLLBACK TO suppress_batch")
         conn.execute("RELEASE suppress_batch")
@@ -87,16 +83,50 @@ _VALUES: dict[Any, str] = {
     member: member.value for kind in (Action, Channel, Scope, Source) for member in kind
 }
 
-#: The statements of ``SqlSession.append_event`` and ``SqlSession.suppress`` without
-#: RETURNING, which ``executemany`` does not allow; ``total_changes`` counts instead.
+#: The statements of ``SqlSession.append_event`` and ``SqlSession.suppress`` as (head,
+#: one row's placeholders, tail), for many rows at once: ``total_changes`` counts the
+#: rows written, as RETURNING would.
 BATCH_EVENT = (
     "INSERT INTO events(at, hash, channel, action, source, scope, topic, reason, evidence, "
-    "requested_at, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    "requested_at, detail) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " ON CONFLICT DO NOTHING",
 )
 BATCH_SUPPRESSION = (
     "INSERT INTO suppressions(hash, scope, topic, channel, all_channels, created_at, source, "
-    "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+    "reason) VALUES ",
+    "(?, ?, ?, ?, ?, ?, ?, ?)",
+    " ON CONFLICT DO NOTHING",
 )
+#: Most rows in one INSERT (11 parameters each stays far below SQLite's variable limit).
+_ROWS_PER_INSERT = 128
+#: Row counts go out as a multiple of this plus a remainder: few distinct statement
+#: texts (all stay in the connection's statement cache), two statements per group.
+_ROW_STEP = 8
+
+
+def _insert_rows(
+    conn: sqlite3.Connection, statement: tuple[str, str, str], rows: list[tuple[Any, ...]]
+) -> bool:
+    """Insert ``rows`` with multi-row VALUES; True when every row was written.
+
+    One statement runs as one ``sqlite3_step``: the commit thread gives up and takes back
+    the GIL once per statement instead of once per row (``executemany``), and under load
+    every take-back waits for the event loop.
+    """
+    head, row, tail = statement
+    before = conn.total_changes
+    start = 0
+    while start < len(rows):
+        count = min(len(rows) - start, _ROWS_PER_INSERT)
+        if count >= _ROW_STEP:
+            count -= count % _ROW_STEP
+        chunk = rows[start : start + count]
+        conn.execute(
+            head + ", ".join([row] * count) + tail, [value for item in chunk for value in item]
+        )
+        start += count
+    return conn.total_changes - before == len(rows)
 
 
 HASH_SIZE = 16
