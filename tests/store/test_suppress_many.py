@@ -109,3 +109,23 @@ def test_inside_a_transaction_it_commits_with_the_rest(center: PreferenceCenter)
     assert not center.check("tx1@example.com").allowed
     assert not center.check("also@example.com").allowed
     assert center.suppress_many([]) == []
+
+
+@pytest.mark.parametrize("size", [7, 8, 64, 65, 150])
+def test_groups_of_any_size_store_every_request_once(center: PreferenceCenter, size: int) -> None:
+    """SQLite writes a group in several multi-row statements; none loses or repeats a row,
+    and a replay in the last statement sends the whole group one by one."""
+
+    def group(prefix: str) -> list[SuppressRequest]:
+        return [
+            SuppressRequest(f"{prefix}{n}@example.com", Source.ONE_CLICK, evidence=f"{prefix}{n}")
+            for n in range(size)
+        ]
+
+    first, second = group("first"), group("second")
+    assert center.suppress_many(first) == [True] * size
+    assert center.suppress_many([*second, first[0]]) == [True] * size + [False]
+    for request in [*first, *second]:
+        assert isinstance(request.recipient, str)
+        assert len(center.history(request.recipient)) == 1
+    assert sum(1 for _ in center.export()) == 2 * size

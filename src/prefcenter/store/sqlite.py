@@ -98,8 +98,9 @@ BATCH_SUPPRESSION = (
     "(?, ?, ?, ?, ?, ?, ?, ?)",
     " ON CONFLICT DO NOTHING",
 )
-#: Most rows in one INSERT (11 parameters each stays far below SQLite's variable limit).
-_ROWS_PER_INSERT = 128
+#: Most rows in one INSERT: 64 rows of 11 parameters stay below 999, the limit of
+#: SQLite builds before 3.32.
+_ROWS_PER_INSERT = 64
 #: Row counts go out as a multiple of this plus a remainder: few distinct statement
 #: texts (all stay in the connection's statement cache), two statements per group.
 _ROW_STEP = 8
