@@ -61,10 +61,14 @@ class Seen:
         db = self._db or self._spill()
         local: set[int] = set()
         keys = [int.from_bytes(value[:PREFIX], "big", signed=True) for value in hashes]
+        # One transaction per chunk: in autocommit every staged row would be its own
+        # transaction on the temporary database, about 35 µs each.
+        db.execute("BEGIN")
         db.execute("DELETE FROM stage")
         db.executemany("INSERT OR IGNORE INTO stage(p) VALUES (?)", ((k,) for k in keys))
         known = {row[0] for row in db.execute("SELECT p FROM stage JOIN main.seen USING (p)")}
         db.execute("INSERT OR IGNORE INTO seen(p) SELECT p FROM stage")
+        db.execute("COMMIT")
         result = []
         for key in keys:
             if key in known or key in local:
@@ -81,10 +85,12 @@ class Seen:
         db.execute("PRAGMA synchronous=OFF")
         db.execute("CREATE TABLE seen(p INTEGER PRIMARY KEY)")
         db.execute("CREATE TEMP TABLE stage(p INTEGER PRIMARY KEY)")
+        db.execute("BEGIN")
         db.executemany(
             "INSERT OR IGNORE INTO seen(p) VALUES (?)",
-            ((int.from_bytes(key[:PREFIX], "big", signed=True),) for key in self._set if key),
+            sorted((int.from_bytes(key[:PREFIX], "big", signed=True),) for key in self._set if key),
         )
+        db.execute("COMMIT")
         self._set = set()
         self._db = db
         return db
