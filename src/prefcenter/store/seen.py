@@ -85,13 +85,12 @@ class Seen:
         db.execute("PRAGMA synchronous=OFF")
         db.execute("CREATE TABLE seen(p INTEGER PRIMARY KEY)")
         db.execute("CREATE TEMP TABLE stage(p INTEGER PRIMARY KEY)")
-        db.execute("BEGIN")
-        db.executemany(
-            "INSERT OR IGNORE INTO seen(p) VALUES (?)",
-            sorted((int.from_bytes(key[:PREFIX], "big", signed=True),) for key in self._set if key),
-        )
-        db.execute("COMMIT")
+        # Sorted, the keys go into the B-tree in order; the set is dropped first.
+        keys = sorted(int.from_bytes(key[:PREFIX], "big", signed=True) for key in self._set if key)
         self._set = set()
+        db.execute("BEGIN")
+        db.executemany("INSERT OR IGNORE INTO seen(p) VALUES (?)", ((key,) for key in keys))
+        db.execute("COMMIT")
         self._db = db
         return db
 
