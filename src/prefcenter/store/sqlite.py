@@ -13,6 +13,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,27 +52,32 @@ class SqliteSession(SqlSession):
         existed: the caller then goes one by one, which tells those requests apart.
         """
         conn = self.conn
-        events = []
-        suppressions = []
+        # Flat parameter lists, as the multi-row statements take them.
+        events: list[Any] = []
+        suppressions: list[Any] = []
+        last_at: datetime | None = None
+        at = 0
         for event, digest in items:
-            at = to_ms(event.at)
+            if event.at is not last_at:  # one clock reading for a whole group
+                last_at = event.at
+                at = to_ms(last_at)
             scope = event.scope or Scope.GLOBAL
             channel = event.channel or Channel.EMAIL
             requested = None if event.requested_at is None else to_ms(event.requested_at)
-            events.append((
+            events += (
                 at, event.identity_hash, _VALUES[channel], _VALUES[event.action],
                 _VALUES[event.source], _VALUES[scope], event.topic or "", event.reason,
                 event.evidence, requested, event.detail,
-            ))  # fmt: skip
-            suppressions.append((
+            )  # fmt: skip
+            suppressions += (
                 event.identity_hash, SCOPE_CODE[scope], topic_key(digest), CHANNEL_CODE[channel],
                 0, at, SOURCE_CODE[event.source], event.reason,
-            ))  # fmt: skip
+            )  # fmt: skip
         # On an error the whole transaction rolls back, savepoint included.
         conn.execute("SAVEPOINT suppress_batch")
-        complete = _insert_rows(conn, BATCH_EVENT, events)
+        complete = _insert_rows(conn, BATCH_EVENT, events, len(items))
         if complete:
-            complete = _insert_rows(conn, BATCH_SUPPRESSION, suppressions)
+            complete = _insert_rows(conn, BATCH_SUPPRESSION, suppressions, len(items))
         if not complete:
             conn.execute("ROLLBACK TO suppress_batch")
         conn.execute("RELEASE suppress_batch")
@@ -107,27 +113,26 @@ _ROW_STEP = 8
 
 
 def _insert_rows(
-    conn: sqlite3.Connection, statement: tuple[str, str, str], rows: list[tuple[Any, ...]]
+    conn: sqlite3.Connection, statement: tuple[str, str, str], values: list[Any], rows: int
 ) -> bool:
-    """Insert ``rows`` with multi-row VALUES; True when every row was written.
+    """Insert ``rows`` rows (``values`` flat) with multi-row VALUES; True when all were written.
 
     One statement runs as one ``sqlite3_step``: the commit thread gives up and takes back
     the GIL once per statement instead of once per row (``executemany``), and under load
     every take-back waits for the event loop.
     """
     head, row, tail = statement
+    width = len(values) // rows if rows else 0
     before = conn.total_changes
     start = 0
-    while start < len(rows):
-        count = min(len(rows) - start, _ROWS_PER_INSERT)
+    while start < rows:
+        count = min(rows - start, _ROWS_PER_INSERT)
         if count >= _ROW_STEP:
             count -= count % _ROW_STEP
-        chunk = rows[start : start + count]
-        conn.execute(
-            head + ", ".join([row] * count) + tail, [value for item in chunk for value in item]
-        )
+        parameters = values if count == rows else values[start * width : (start + count) * width]
+        conn.execute(head + ", ".join([row] * count) + tail, parameters)
         start += count
-    return conn.total_changes - before == len(rows)
+    return conn.total_changes - before == rows
 
 
 HASH_SIZE = 16
