@@ -174,7 +174,6 @@ class _Run:
         self.name: str | int = 0
         self.index = 0
         self.delimiter = ","
-        self._patterns: tuple[re.Pattern[str], re.Pattern[str]] | None = None
 
     def summary(self, encoding: str) -> FilterSummary:
         """What the pass counted."""
@@ -273,28 +272,14 @@ class _Run:
     def _block(self, joined: str, *, terminated: bool) -> bool:
         """Screen a block of whole lines (the break after the last one taken off, if it
         had one); False, with nothing done, if a record spans lines."""
-        whole = joined + "\n" if terminated else joined.removesuffix("\r")
-        if whole.count("\r") != whole.count("\r\n"):
-            return False  # a bare CR: csv ends a record there, so lines are not records
+        if _bare_cr(joined, terminated=terminated):
+            return False  # csv ends a record at a bare CR, so lines are not records
         separator = "\n" if terminated else ""
-        lines = joined.split("\n")
-        if '"' in joined and not self._split_is_csv(joined):
-            return self._block_by_csv(lines, separator)
-        bare = joined.replace("\r", "").split("\n") if "\r" in joined else lines
-        if "" in bare:  # blank lines are no records
-            self.blank += bare.count("")
-            lines = [line for line, text in zip(lines, bare, strict=True) if text]
-            bare = [text for text in bare if text]
-        delimiter, index = self.delimiter, self.index
-        # One expression per line and nothing kept but the field: lists of fields kept
-        # for a whole block would cost more in garbage collection than in splitting.
-        if index == 0:
-            values = [text.partition(delimiter)[0] for text in bare]
-        else:
-            values = [
-                fields[index] if len(fields := text.split(delimiter, index + 1)) > index else ""
-                for text in bare
-            ]
+        split = split_block(joined, self.delimiter, self.index)
+        if split is None:
+            return self._block_by_csv(joined.split("\n"), separator)
+        lines, values, blank = split
+        self.blank += blank
         if values:
             self.take(lines, values, separator)
         return True
@@ -312,26 +297,54 @@ class _Run:
             self.take(lines, [_field(row, self.index) for row in rows], separator)
         return True
 
-    def _split_is_csv(self, joined: str) -> bool:
-        """Whether splitting lines on the delimiter gives csv's address field, in a block
-        that has quotes: every quoted field opens and closes within its line (so no
-        record spans lines) and none is among the fields up to the address."""
-        if self._patterns is None:
-            delimiter = re.escape(self.delimiter)
-            field = f'"[^"\r\n]*+(?:""[^"\r\n]*+)*+"|[^"{delimiter}\r\n]*+'
-            unquoted = f'[^"{delimiter}\n]*+'
-            self._patterns = (
-                re.compile(f"(?:(?:{field})(?:{delimiter}(?:{field}))*+\r?\n)*+"),
-                re.compile(f'\n(?:{unquoted}{delimiter}){{0,{self.index}}}+{unquoted}"'),
-            )
-        one_record_per_line, early_quote = self._patterns
-        if not one_record_per_line.fullmatch(joined + "\n"):
-            return False
-        return early_quote.search("\n" + joined) is None
-
     def _progress(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.raw.tell())
+
+
+def _bare_cr(joined: str, *, terminated: bool) -> bool:
+    """Whether a block holds a CR that is not part of a CRLF line end."""
+    whole = joined + "\n" if terminated else joined.removesuffix("\r")
+    return whole.count("\r") != whole.count("\r\n")
+
+
+def split_block(joined: str, delimiter: str, index: int) -> tuple[list[str], list[str], int] | None:
+    """A block's record lines, their address fields and its number of blank lines, by
+    splitting on the delimiter; None when csv must parse the block instead.
+
+    Splitting is what csv does when every quoted field opens and closes within its line
+    (so no record spans lines) and none lies among the fields up to the address.
+    """
+    if '"' in joined and not _split_is_csv(joined, delimiter, index):
+        return None
+    lines = joined.split("\n")
+    bare = joined.replace("\r", "").split("\n") if "\r" in joined else lines
+    blank = 0
+    if "" in bare:  # blank lines are no records
+        blank = bare.count("")
+        lines = [line for line, text in zip(lines, bare, strict=True) if text]
+        bare = [text for text in bare if text]
+    # One expression per line and nothing kept but the field: lists of fields kept for a
+    # whole block would cost more in garbage collection than the splitting.
+    if index == 0:
+        values = [text.partition(delimiter)[0] for text in bare]
+    else:
+        values = [
+            fields[index] if len(fields := text.split(delimiter, index + 1)) > index else ""
+            for text in bare
+        ]
+    return lines, values, blank
+
+
+def _split_is_csv(joined: str, delimiter: str, index: int) -> bool:
+    escaped = re.escape(delimiter)
+    field = f'"[^"\r\n]*+(?:""[^"\r\n]*+)*+"|[^"{escaped}\r\n]*+'
+    one_record_per_line = f"(?:(?:{field})(?:{escaped}(?:{field}))*+\r?\n)*+"
+    if not re.fullmatch(one_record_per_line, joined + "\n"):  # compiled once, by re's cache
+        return False
+    unquoted = f'[^"{escaped}\n]*+'
+    early_quote = f'\n(?:{unquoted}{escaped}){{0,{index}}}+{unquoted}"'
+    return re.search(early_quote, "\n" + joined) is None
 
 
 def _lines(source: Iterator[str], taken: list[str]) -> Iterator[str]:

@@ -90,10 +90,14 @@ class Screen:
 
     def __call__(self, values: list[str]) -> list[Reason | None]:
         """The reason each value is refused, or None where it may be sent."""
+        return self.decide(self.send.hashes(values))
+
+    def decide(self, hashes: list[bytes | None]) -> list[Reason | None]:
+        """As calling the screen, for values already hashed (``Identities.locate_many``;
+        None for an invalid value), so that hashing can run elsewhere."""
         send = self.send
-        hashes = send.hashes(values)
         repeats = self._seen.duplicates(hashes)
-        self.rows += len(values)
+        self.rows += len(hashes)
         index = self._index or self._maybe_index()
         if index is not None:
             reasons = list(map(cast("dict[bytes | None, Reason]", index.blocked).get, hashes))
@@ -103,7 +107,7 @@ class Screen:
             if ruled:
                 self._judge(ruled, hashes, reasons, blocks=False)
         else:
-            reasons = [None] * len(values)
+            reasons = [None] * len(hashes)
             self._judge(set(hashes), hashes, reasons, blocks=True)
         if None in hashes:
             for position, value in enumerate(hashes):
