@@ -24,12 +24,12 @@ import csv
 import io
 import itertools
 import operator
-import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
 
+from prefcenter.csvblock import bare_cr, key_of, split_block
 from prefcenter.csvshape import choose_column, detect_encoding, sniff_delimiter
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Reason
@@ -225,8 +225,10 @@ class _Run:
         """Screen one chunk of records; write the sendable ones (``separator`` after each)."""
         self.read += len(raws)
         # Plain ASCII goes as it is: the screen strips what needs stripping.
-        keys = values if "".join(values).isascii() else [_key(value) for value in values]
-        reasons = self.screen(keys)
+        keys = values if "".join(values).isascii() else [key_of(value) for value in values]
+        self._write(raws, self.screen(keys), separator)
+
+    def _write(self, raws: list[str], reasons: list[Reason | None], separator: str) -> None:
         self.counts.update(reasons)
         kept = list(itertools.compress(raws, map(operator.not_, reasons)))
         if kept:
@@ -272,7 +274,7 @@ class _Run:
     def _block(self, joined: str, *, terminated: bool) -> bool:
         """Screen a block of whole lines (the break after the last one taken off, if it
         had one); False, with nothing done, if a record spans lines."""
-        if _bare_cr(joined, terminated=terminated):
+        if bare_cr(joined, terminated=terminated):
             return False  # csv ends a record at a bare CR, so lines are not records
         separator = "\n" if terminated else ""
         split = split_block(joined, self.delimiter, self.index)
@@ -302,51 +304,6 @@ class _Run:
             self.on_progress(self.raw.tell())
 
 
-def _bare_cr(joined: str, *, terminated: bool) -> bool:
-    """Whether a block holds a CR that is not part of a CRLF line end."""
-    whole = joined + "\n" if terminated else joined.removesuffix("\r")
-    return whole.count("\r") != whole.count("\r\n")
-
-
-def split_block(joined: str, delimiter: str, index: int) -> tuple[list[str], list[str], int] | None:
-    """A block's record lines, their address fields and its number of blank lines, by
-    splitting on the delimiter; None when csv must parse the block instead.
-
-    Splitting is what csv does when every quoted field opens and closes within its line
-    (so no record spans lines) and none lies among the fields up to the address.
-    """
-    if '"' in joined and not _split_is_csv(joined, delimiter, index):
-        return None
-    lines = joined.split("\n")
-    bare = joined.replace("\r", "").split("\n") if "\r" in joined else lines
-    blank = 0
-    if "" in bare:  # blank lines are no records
-        blank = bare.count("")
-        lines = [line for line, text in zip(lines, bare, strict=True) if text]
-        bare = [text for text in bare if text]
-    # One expression per line and nothing kept but the field: lists of fields kept for a
-    # whole block would cost more in garbage collection than the splitting.
-    if index == 0:
-        values = [text.partition(delimiter)[0] for text in bare]
-    else:
-        values = [
-            fields[index] if len(fields := text.split(delimiter, index + 1)) > index else ""
-            for text in bare
-        ]
-    return lines, values, blank
-
-
-def _split_is_csv(joined: str, delimiter: str, index: int) -> bool:
-    escaped = re.escape(delimiter)
-    field = f'"[^"\r\n]*+(?:""[^"\r\n]*+)*+"|[^"{escaped}\r\n]*+'
-    one_record_per_line = f"(?:(?:{field})(?:{escaped}(?:{field}))*+\r?\n)*+"
-    if not re.fullmatch(one_record_per_line, joined + "\n"):  # compiled once, by re's cache
-        return False
-    unquoted = f'[^"{escaped}\n]*+'
-    early_quote = f'\n(?:{unquoted}{escaped}){{0,{index}}}+{unquoted}"'
-    return re.search(early_quote, "\n" + joined) is None
-
-
 def _lines(source: Iterator[str], taken: list[str]) -> Iterator[str]:
     """Lines of ``source``, each also appended to ``taken`` (csv never reads ahead, so the
     lines handed out since the last record are exactly the raw text of the next one)."""
@@ -364,14 +321,3 @@ def _records(reader: Iterator[list[str]], taken: list[str]) -> Iterator[tuple[st
 
 def _field(row: list[str], index: int) -> str:
     return row[index] if index < len(row) else ""
-
-
-def _key(address: str) -> str:
-    if address.isascii():
-        return address.strip()
-    try:
-        address.encode("utf-8")
-    except UnicodeEncodeError:
-        # Undecodable bytes (surrogate escapes) can never be a usable address.
-        return ""
-    return address.strip()

@@ -178,18 +178,11 @@ class Identities:
     def __init__(self, pepper: bytes, folding: Folding | None = None) -> None:
         if len(pepper) < 16:
             raise ValueError("the pepper must be at least 16 bytes")
-        self._setup(hashlib.blake2b(pepper, digest_size=32).digest(), folding or Folding())
-
-    def _setup(self, derived: bytes, folding: Folding) -> None:
-        self._pepper = derived
-        self.folding = folding
+        self._pepper = hashlib.blake2b(pepper, digest_size=32).digest()
+        self.folding = folding or Folding()
         # Keyed and fed "email:" once; copying it is cheaper than keying a new hash.
         self._email_hash = hashlib.blake2b(key=self._pepper, digest_size=HASH_SIZE)
         self._email_hash.update(b"email:")
-
-    def __reduce__(self) -> tuple[object, tuple[bytes, Folding]]:
-        # Picklable (for worker processes) without the hash states, which are not.
-        return _identities, (self._pepper, self.folding)
 
     def hash_key(self, key: str) -> bytes:
         """The 16-byte keyed hash of a canonical key."""
@@ -295,10 +288,3 @@ class Identities:
                 value=channel,
                 reason="unknown channel",
             ) from None
-
-
-def _identities(derived: bytes, folding: Folding) -> Identities:
-    """An :class:`Identities` back from its pickled form (the derived pepper)."""
-    identities = Identities.__new__(Identities)
-    identities._setup(derived, folding)
-    return identities
