@@ -95,7 +95,6 @@ class Screen:
     def decide(self, hashes: list[bytes | None]) -> list[Reason | None]:
         """As calling the screen, for values already hashed (``Identities.locate_many``;
         None for an invalid value), so that hashing can run elsewhere."""
-        send = self.send
         repeats = self._seen.duplicates(hashes)
         self.rows += len(hashes)
         index = self._index or self._maybe_index()
