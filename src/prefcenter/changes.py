@@ -30,7 +30,6 @@ from prefcenter.ledger import LedgerChanges
 from prefcenter.model import Action, Channel, Identity, Scope, Source
 from prefcenter.queue import require_reason
 from prefcenter.store.protocol import NewEvent, Session
-from prefcenter.store.sqlite import SqliteSession
 from prefcenter.tokens import topic_digest
 
 T = TypeVar("T")
@@ -148,12 +147,11 @@ class Changes(LedgerChanges):
             for identity, topic, *_ in planned:
                 if identity.address or topic is not None:
                     self._prepare(session, identity, topic)
-            if isinstance(session, SqliteSession):
-                done = session.suppress_batch(
-                    [(event, topic_digest(topic)) for _, topic, event, *_ in planned]
-                )
-                if done is not None:
-                    return done
+            done = session.suppress_batch(
+                [(event, topic_digest(topic)) for _, topic, event, *_ in planned]
+            )
+            if done is not None:
+                return done
             return [one(session, plan) for plan in planned]
 
         return self._run(work)

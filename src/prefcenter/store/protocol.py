@@ -143,6 +143,10 @@ class Session(Protocol):
     def append_event(self, event: NewEvent) -> bool:
         """Append an audit event; False when the same change with the same evidence exists."""
 
+    def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
+        """Append (event, topic digest) suppress events and their suppressions at once;
+        None, having written nothing, when the backend has no batch path or a row existed."""
+
     def suppress(
         self,
         identity_hash: bytes,

@@ -260,6 +260,9 @@ class SqlSession(ExceptionRows, IndexRows, ABC):
         if self.dialect.link_lock:
             self._one(self.dialect.link_lock)
 
+    def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
+        return None  # no batch path: the caller suppresses one by one (SQLite has one)
+
     def suppress(
         self,
         identity_hash: bytes,
