@@ -17,7 +17,6 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
 
 from prefcenter.errors import InvalidRecipient
 from prefcenter.model import Channel, Identity
@@ -243,25 +242,22 @@ class Identities:
         if channel != Channel.EMAIL:
             return [self._try_locate(value, channel) for value in values]
         canonical = fast_emails(values, self.folding)
-        copy = self._email_hash.copy
-        if None in canonical:
-            found: list[bytes | None] = []
-            for value, key in zip(values, canonical, strict=True):
-                if key is None:
-                    found.append(self._try_locate(value, channel))
-                else:
-                    state = copy()
-                    state.update(key.encode())
-                    found.append(state.digest())
-            return found
-        # Every value on the fast path: encode the chunk at once, hash in a tight loop.
-        found = []
+        plain = [key for key in canonical if key is not None]
+        # Encode the chunk at once, hash in a tight loop from the prepared state.
+        found: list[bytes | None] = []
         append = found.append
-        for data in "\n".join(cast("list[str]", canonical)).encode().split(b"\n"):
+        copy = self._email_hash.copy
+        for data in "\n".join(plain).encode().split(b"\n") if plain else ():
             state = copy()
             state.update(data)
             append(state.digest())
-        return found
+        if len(plain) == len(values):
+            return found
+        digests = iter(found)  # the rest take the full path, one by one
+        return [
+            next(digests) if key is not None else self._try_locate(value, channel)
+            for value, key in zip(values, canonical, strict=True)
+        ]
 
     def _try_locate(self, value: str, channel: Channel | str) -> bytes | None:
         try:
