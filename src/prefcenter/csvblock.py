@@ -8,6 +8,7 @@ fraction of the cost; otherwise the caller parses the block with :mod:`csv`.
 
 from __future__ import annotations
 
+import functools
 import re
 
 
@@ -22,7 +23,8 @@ def split_block(joined: str, delimiter: str, index: int) -> tuple[list[str], lis
     splitting on the delimiter; None when csv must parse the block instead.
 
     Splitting is what csv does when every quoted field opens and closes within its line
-    (so no record spans lines) and none lies among the fields up to the address.
+    (so no record spans lines) and none lies among the fields up to the address. Blocks
+    with other quoting (a quote inside an unquoted field, doubled quotes) go to csv.
     """
     if '"' in joined and not _split_is_csv(joined, delimiter, index):
         return None
@@ -46,14 +48,30 @@ def split_block(joined: str, delimiter: str, index: int) -> tuple[list[str], lis
 
 
 def _split_is_csv(joined: str, delimiter: str, index: int) -> bool:
-    escaped = re.escape(delimiter)
-    field = f'"[^"\r\n]*+(?:""[^"\r\n]*+)*+"|[^"{escaped}\r\n]*+'
-    one_record_per_line = f"(?:(?:{field})(?:{escaped}(?:{field}))*+\r?\n)*+"
-    if not re.fullmatch(one_record_per_line, joined + "\n"):  # compiled once, by re's cache
+    one_record_per_line, early_quote = _patterns(delimiter, index)
+    if not one_record_per_line.fullmatch(joined):
         return False
+    return early_quote.search("\n" + joined) is None
+
+
+@functools.lru_cache(maxsize=16)
+def _patterns(delimiter: str, index: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The two checks behind :func:`split_block`, compiled once per delimiter and column.
+
+    - Every other quote opens a field (right after a delimiter or a line break, where
+      csv opens one) and the next closes it on the same line: then no record spans
+      lines (after a closing quote csv reads on to the next delimiter). The text between
+      quoted fields is matched by a single negated character, which ``re`` scans fast;
+      a quote inside an unquoted field, a doubled quote or a quoted line break fails the
+      match, and csv decides instead.
+    - A quote among the fields up to the address (splitting would cut that field).
+    """
+    escaped = re.escape(delimiter)
+    quoted = f'(?<![^{escaped}\n])"[^"\n]*+"'
+    one_record_per_line = re.compile(f'[^"]*+(?:{quoted}[^"]*+)*+')
     unquoted = f'[^"{escaped}\n]*+'
-    early_quote = f'\n(?:{unquoted}{escaped}){{0,{index}}}+{unquoted}"'
-    return re.search(early_quote, "\n" + joined) is None
+    early_quote = re.compile(f'\n(?:{unquoted}{escaped}){{0,{index}}}+{unquoted}"')
+    return one_record_per_line, early_quote
 
 
 def key_of(address: str) -> str:

@@ -1,8 +1,8 @@
 """The duplicate detector behind ``filter_stream``: small in memory, spilling to disk.
 
 A campaign of ten million rows must not need ten million Python objects. Up to
-``limit`` identities are remembered in a set (the hashes themselves, so a chunk needs
-no slicing); past that, 8-byte prefixes of them move to a temporary SQLite file and each
+``limit`` identities are remembered in a dictionary (the hashes themselves, so a chunk
+needs no slicing); past that, 8-byte prefixes of them move to a temporary SQLite file and each
 chunk is checked with two set-based statements. A prefix collision (about 1 in 10^6 at
 10^7 rows) marks a person as a duplicate, which leaves them out of the campaign: the
 safe direction.
@@ -10,6 +10,8 @@ safe direction.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import os
 import sqlite3
 import tempfile
@@ -23,9 +25,11 @@ class Seen:
 
     def __init__(self, limit: int = 1_000_000) -> None:
         self.limit = limit
-        # The screen keeps few containers alive, so full garbage collections (which walk
-        # every entry of this set) are rare; keep it that way.
-        self._set: set[bytes | None] = set()
+        # Each hash maps to itself as first seen, so ``setdefault`` tells a first sighting
+        # (it returns the very object passed in) from a repeat (an equal, older object)
+        # in one C-level pass. The screen keeps few containers alive, so full garbage
+        # collections (which walk every entry) are rare; keep it that way.
+        self._known: dict[bytes | None, bytes | None] = {None: None}
         self._db: sqlite3.Connection | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
 
@@ -34,28 +38,34 @@ class Seen:
 
         None (an invalid value) is never a duplicate.
         """
-        if self._db is None and len(self._set) + len(hashes) <= self.limit:
-            found = self._set
-            # Each hash's first position in this chunk (zip fills the dict from the end, so
-            # earlier positions overwrite later ones).
-            count = len(hashes)
-            first = dict(zip(reversed(hashes), range(count - 1, -1, -1), strict=True))
-            first.pop(None, None)
-            earlier = () if found.isdisjoint(first) else found.intersection(first)
-            found.update(first)
-            if not earlier and len(first) == count - hashes.count(None):
+        known = self._known
+        if self._db is None and len(known) + len(hashes) <= self.limit:
+            before = len(known)
+            first = list(map(operator.is_, map(known.setdefault, hashes, hashes), hashes))
+            # None (there from the start) maps to itself: never a repeat. One object
+            # passed twice would read as two first sightings but add one entry.
+            if first.count(True) - hashes.count(None) != len(known) - before:
+                return self._repeats_by_value(hashes)
+            if all(first):
                 return []  # the common chunk: nobody seen before, nobody twice
-            for value in earlier:  # seen in an earlier chunk: every position repeats
-                del first[value]
-            repeats = set(range(count)).difference(first.values())
-            if None in hashes:
-                repeats.difference_update(i for i, value in enumerate(hashes) if value is None)
-            return sorted(repeats)
+            return list(itertools.compress(range(len(hashes)), map(operator.not_, first)))
         fresh = self._fresh_on_disk([value for value in hashes if value is not None])
         flags = iter(fresh)
         return [
             index for index, value in enumerate(hashes) if value is not None and not next(flags)
         ]
+
+    def _repeats_by_value(self, hashes: Sequence[bytes | None]) -> list[int]:
+        """The repeats of a chunk already entered, compared by value (for a caller that
+        passes one object twice)."""
+        here: set[bytes] = set()
+        repeats = []
+        for index, value in enumerate(hashes):
+            if value is not None:
+                if self._known[value] is not value or value in here:
+                    repeats.append(index)
+                here.add(value)
+        return repeats
 
     def _fresh_on_disk(self, hashes: Sequence[bytes]) -> list[bool]:
         db = self._db or self._spill()
@@ -86,8 +96,10 @@ class Seen:
         db.execute("CREATE TABLE seen(p INTEGER PRIMARY KEY)")
         db.execute("CREATE TEMP TABLE stage(p INTEGER PRIMARY KEY)")
         # Sorted, the keys go into the B-tree in order; the set is dropped first.
-        keys = sorted(int.from_bytes(key[:PREFIX], "big", signed=True) for key in self._set if key)
-        self._set = set()
+        keys = sorted(
+            int.from_bytes(key[:PREFIX], "big", signed=True) for key in self._known if key
+        )
+        self._known = {None: None}
         db.execute("BEGIN")
         db.executemany("INSERT OR IGNORE INTO seen(p) VALUES (?)", ((key,) for key in keys))
         db.execute("COMMIT")
