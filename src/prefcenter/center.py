@@ -252,6 +252,7 @@ class PreferenceCenter(Changes):
         kind: Kind | str = "marketing",
         at: datetime | None = None,
         expected_rows: int | None = None,
+        parallel: bool = False,
     ) -> Screen:
         """The lowest-level filter: call it with chunks of addresses, get a reason each.
 
@@ -259,7 +260,8 @@ class PreferenceCenter(Changes):
         refusal per row; ``prefcenter filter`` uses it to screen millions of rows. It
         remembers who it has seen (second spellings are ``Reason.DUPLICATE``), so use
         one per list and close it (``with``). ``expected_rows`` (an estimate of the
-        list's length) lets a large list read the store's rules into memory at once.
+        list's length) lets a large list read the store's rules into memory at once;
+        ``parallel`` lets ``Screen.submit`` hash chunks in a forked worker process.
         """
         topic = check_topic(topic)
         cap = self.settings.frequency_cap
@@ -272,7 +274,7 @@ class PreferenceCenter(Changes):
             cap.count if cap else None,
             cap.window if cap else None,
         )
-        return Screen(send, expected_rows)
+        return Screen(send, expected_rows, parallel=parallel)
 
     # -- reading what is stored -------------------------------------------------------
     def preferences(self, recipient: Recipient, *, channel: Channel | str = "email") -> Preferences:

@@ -24,7 +24,7 @@ import csv
 import io
 import itertools
 import operator
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, cast
@@ -36,6 +36,9 @@ from prefcenter.model import Reason
 
 #: Decides a chunk of addresses: a reason each, None where it may be sent (a ``Screen``).
 Screener = Callable[[list[str]], list["Reason | None"]]
+#: Chunks screened ahead of the one being written, for a screen that can work on the
+#: next chunks meanwhile (one with ``submit``, like ``Screen``).
+_AHEAD = 2
 #: Characters read per block (about a megabyte): a few tens of thousands of rows.
 BLOCK = 1 << 20
 #: Records per screened chunk on the line-by-line path.
@@ -167,7 +170,12 @@ class _Run:
         on_progress: Callable[[int], None] | None,
     ) -> None:
         self.text, self.out, self.raw = text, out, raw
-        self.screen, self.on_progress = screen, on_progress
+        self.submit = cast(
+            "Callable[[list[str]], Callable[[], list[Reason | None]]]",
+            getattr(screen, "submit", None) or _at_once(screen),
+        )
+        self.on_progress = on_progress
+        self.ahead: deque[tuple[list[str], str, Callable[[], list[Reason | None]]]] = deque()
         self.counts: Counter[Reason | None] = Counter()
         self.read = self.blank = 0
         self.header = False
@@ -212,23 +220,31 @@ class _Run:
             self.take([raw_text], [_field(row, self.index)])
         if block_size:
             leftover = self.blocks(block_size)
-            if leftover is None:
-                self._progress()
-                return
-            taken.clear()
-            lines = _lines(leftover, taken)
-            records = _records(csv.reader(lines, delimiter=self.delimiter, strict=False), taken)
-        self.by_lines(records)
+            if leftover is not None:
+                taken.clear()
+                lines = _lines(leftover, taken)
+                reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+                self.by_lines(_records(reader, taken))
+        else:
+            self.by_lines(records)
+        while self.ahead:
+            self._write()
         self._progress()
 
     def take(self, raws: list[str], values: list[str], separator: str = "") -> None:
-        """Screen one chunk of records; write the sendable ones (``separator`` after each)."""
+        """Screen one chunk of records; write the sendable ones (``separator`` after each)
+        once the screen answers, in order."""
         self.read += len(raws)
         # Plain ASCII goes as it is: the screen strips what needs stripping.
         keys = values if "".join(values).isascii() else [key_of(value) for value in values]
-        self._write(raws, self.screen(keys), separator)
+        self.ahead.append((raws, separator, self.submit(keys)))
+        if len(self.ahead) > _AHEAD:
+            self._write()
 
-    def _write(self, raws: list[str], reasons: list[Reason | None], separator: str) -> None:
+    def _write(self) -> None:
+        """Write the sendable rows of the oldest chunk screened."""
+        raws, separator, answer = self.ahead.popleft()
+        reasons = answer()
         self.counts.update(reasons)
         kept = list(itertools.compress(raws, map(operator.not_, reasons)))
         if kept:
@@ -302,6 +318,16 @@ class _Run:
     def _progress(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.raw.tell())
+
+
+def _at_once(screen: Screener) -> Callable[[list[str]], Callable[[], list[Reason | None]]]:
+    """``submit`` for a plain screener: it answers at once."""
+
+    def submit(values: list[str]) -> Callable[[], list[Reason | None]]:
+        reasons = screen(values)
+        return lambda: reasons
+
+    return submit
 
 
 def _lines(source: Iterator[str], taken: list[str]) -> Iterator[str]:

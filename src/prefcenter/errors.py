@@ -16,6 +16,7 @@ working for callers who do not know prefcenter::
      │    └── TokenWrongPurpose               a valid token used where another kind belongs
      ├── NotFound (LookupError)               no such exception item or record
      ├── DkimError (ValueError)               a DKIM key or signature we cannot use
+     ├── WorkerFailed (RuntimeError)          a helper process stopped mid-way: run again
      └── StoreError                           the suppression store failed
           ├── StoreUnavailable (OSError)      cannot reach or write the database: retry later
           │    └── StoreBusy                  a lock or conflict outlasted the bounded wait
@@ -96,6 +97,10 @@ class DkimError(PrefcenterError, ValueError):
     """A DKIM key or signing request prefcenter cannot use."""
 
 
+class WorkerFailed(PrefcenterError, RuntimeError):
+    """A helper process (a large list's hash worker) stopped before its work was done."""
+
+
 class StoreError(PrefcenterError):
     """The suppression store failed."""
 
@@ -140,4 +145,5 @@ __all__ = [
     "TokenMalformed",
     "TokenSignatureInvalid",
     "TokenWrongPurpose",
+    "WorkerFailed",
 ]

@@ -128,3 +128,32 @@ def test_filter_shows_progress_on_a_terminal(prefcenter_sqlite: Prefcenter) -> N
     assert result.returncode == 0
     assert b"filtering" in shown and b"100%" in shown
     assert out.read_text().count("\n") == 5_001
+
+
+def test_filter_a_long_list_in_two_processes(prefcenter_sqlite: Prefcenter) -> None:
+    """A list long enough for a hash worker (see cli/lists.py) gives the same counts and
+    rows as the rule says: every tenth person suppressed, every twentieth row a second
+    spelling of the row before."""
+    rows = 120_000
+    with prefcenter_sqlite.center() as center, center.transaction() as changes:
+        for n in range(0, rows, 10):
+            changes.suppress(f"user{n}@example.com", source=Source.IMPORT)
+    lines = ["id,email,note"]
+    expected = []
+    for n in range(rows):
+        address = f"User{n - 1}+x@EXAMPLE.com" if n % 20 == 19 else f"user{n}@example.com"
+        line = f'{n},{address},"note for row {n}, kept as it was written"'
+        lines.append(line)
+        if n % 10 and n % 20 != 19:
+            expected.append(line)
+    source = prefcenter_sqlite.tmp_path / "long.csv"
+    source.write_text("\n".join(lines) + "\n")
+    assert source.stat().st_size >= 100_000 * 64  # what makes the command fork a worker
+    out = prefcenter_sqlite.tmp_path / "out.csv"
+
+    result = prefcenter_sqlite("filter", str(source), "-o", str(out), "--json")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["read"], summary["duplicate"]) == (rows, rows // 20)
+    assert summary["refused"]["unsubscribed_global"] == rows // 10
+    assert out.read_text().splitlines() == ["id,email,note", *expected]

@@ -15,7 +15,7 @@ def digest(number: int) -> bytes:
     return hashlib.blake2b(str(number).encode(), digest_size=16).digest()
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.lists(st.one_of(st.none(), st.integers(0, 40)), max_size=12), max_size=8),
     st.integers(0, 20),

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from prefcenter.errors import PrefcenterError, StoreUnavailable
+from prefcenter.errors import PrefcenterError, StoreUnavailable, WorkerFailed
 from prefcenter.model import Channel, Kind
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_CODES: tuple[tuple[type[PrefcenterError], int], ...] = (
     # Temporary: nothing was written, the same command can simply be run again.
     (StoreUnavailable, 3),
+    (WorkerFailed, 3),
     (PrefcenterError, 2),
 )
 

@@ -94,8 +94,13 @@ def filter_command(
     Example:
       prefcenter filter bought-list.csv --column email --topic offers -o sendable.csv
     """
+    expected = _estimated_rows(path)
     screen = cli.center().screen(
-        topic, channel=channel, kind=kind, expected_rows=_estimated_rows(path)
+        topic,
+        channel=channel,
+        kind=kind,
+        expected_rows=expected,
+        parallel=expected is not None and expected >= _PARALLEL_ROWS,
     )
     with ExitStack() as stack:
         stack.enter_context(screen)
@@ -119,6 +124,8 @@ def _estimated_rows(path: str) -> int | None:
 
 #: A typical list row (an address and a few fields); only the order of magnitude matters.
 _BYTES_PER_ROW = 64
+#: Lists this long hash in a second process (starting it costs a few milliseconds).
+_PARALLEL_ROWS = 100_000
 
 _EXPORT_FIELDS = (
     "address", "channel", "scope", "topic", "reason", "source", "created_at",

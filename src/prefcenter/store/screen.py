@@ -25,6 +25,7 @@ from typing import cast
 
 from prefcenter.model import Kind, Reason
 from prefcenter.policy import judge
+from prefcenter.store.hashworker import HashWorker, can_fork_worker
 from prefcenter.store.index import BLOCK_REASONS, RuleIndex
 from prefcenter.store.protocol import Store
 from prefcenter.store.seen import Seen
@@ -62,15 +63,20 @@ class Screen:
         expected_rows: the caller's estimate of the list's length, if known; lets a large
             list use the index from its first chunk.
         index_limit: largest store (in rows) read whole into memory; 0 never reads it.
+        parallel: let :meth:`submit` hash in a forked worker process where that can
+            help (:mod:`prefcenter.store.hashworker`); for large lists.
     """
 
     send: Send
     expected_rows: int | None = None
     index_limit: int = INDEX_LIMIT
+    parallel: bool = False
     rows: int = 0
     _seen: Seen = field(default_factory=Seen)
     _index: RuleIndex | None = None
     _index_rows: int | None = None
+    _worker: HashWorker | None = None
+    _worker_tried: bool = False
 
     def __enter__(self) -> Screen:
         return self
@@ -84,18 +90,60 @@ class Screen:
         return self._index is not None
 
     def close(self) -> None:
-        """Forget the people seen (and drop the temporary file, if one was made)."""
+        """Forget the people seen (and drop the temporary file, if one was made); stop
+        the worker, if one was started."""
+        self._stop_worker()
         self._seen.close()
         self._index = None
 
     def __call__(self, values: list[str]) -> list[Reason | None]:
         """The reason each value is refused, or None where it may be sent."""
-        return self.decide(self.send.hashes(values))
+        return self.submit(values)()
+
+    def submit(self, values: list[str]) -> Callable[[], list[Reason | None]]:
+        """Start on a chunk; calling the answer gives what calling the screen would.
+
+        Call the answers in the order the chunks were submitted. With ``parallel``, the
+        next chunks are hashed meanwhile, and their repeats found, in a worker process
+        (:mod:`prefcenter.store.hashworker`).
+
+        Raises:
+            WorkerFailed: (when the answer is called) the worker stopped mid-way.
+        """
+        worker = self._start_worker() if self.parallel else None
+        if worker is None:
+            hashes = self.send.hashes(values)
+            return lambda: self.decide(hashes)
+        if worker.send_values(values):
+            return lambda: self._decide_answer(*worker.receive())
+        local = self.send.hashes(values)  # the worker is behind: hash this one here
+        worker.send_hashes(local)
+        return lambda: self._decide_answer(local, worker.receive()[1])
+
+    def _start_worker(self) -> HashWorker | None:
+        if not self._worker_tried:
+            self._worker_tried = True
+            if can_fork_worker():
+                self._worker = HashWorker(self.send.hashes, self._seen)
+        return self._worker
+
+    def _stop_worker(self) -> None:
+        if self._worker is not None:
+            self._worker.close()
+            self._worker = None
+
+    def _decide_answer(
+        self, hashes: list[bytes | None] | None, repeats: list[int]
+    ) -> list[Reason | None]:
+        return self._decide(cast("list[bytes | None]", hashes), repeats)
 
     def decide(self, hashes: list[bytes | None]) -> list[Reason | None]:
         """As calling the screen, for values already hashed (``Identities.locate_many``;
-        None for an invalid value), so that hashing can run elsewhere."""
-        repeats = self._seen.duplicates(hashes)
+        None for an invalid value), so that hashing can run elsewhere. Not for a screen
+        whose worker has started (it holds who was seen)."""
+        return self._decide(hashes, self._seen.duplicates(hashes))
+
+    def _decide(self, hashes: list[bytes | None], repeats: list[int]) -> list[Reason | None]:
         self.rows += len(hashes)
         index = self._index or self._maybe_index()
         if index is not None:

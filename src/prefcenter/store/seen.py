@@ -44,8 +44,9 @@ class Seen:
             first = list(map(operator.is_, map(known.setdefault, hashes, hashes), hashes))
             # None (there from the start) maps to itself: never a repeat. One object
             # passed twice would read as two first sightings but add one entry.
-            if first.count(True) - hashes.count(None) != len(known) - before:
-                return self._repeats_by_value(hashes)
+            added = len(known) - before
+            if first.count(True) - hashes.count(None) != added:
+                return self._repeats_by_value(hashes, added)
             if all(first):
                 return []  # the common chunk: nobody seen before, nobody twice
             return list(itertools.compress(range(len(hashes)), map(operator.not_, first)))
@@ -55,14 +56,15 @@ class Seen:
             index for index, value in enumerate(hashes) if value is not None and not next(flags)
         ]
 
-    def _repeats_by_value(self, hashes: Sequence[bytes | None]) -> list[int]:
-        """The repeats of a chunk already entered, compared by value (for a caller that
-        passes one object twice)."""
+    def _repeats_by_value(self, hashes: Sequence[bytes | None], added: int) -> list[int]:
+        """The repeats of a chunk whose ``added`` new hashes were just entered, compared
+        by value (for a caller that passes one object twice)."""
+        new = set(itertools.islice(reversed(self._known), added))  # insertion order
         here: set[bytes] = set()
         repeats = []
         for index, value in enumerate(hashes):
             if value is not None:
-                if self._known[value] is not value or value in here:
+                if value not in new or value in here:
                     repeats.append(index)
                 here.add(value)
         return repeats
