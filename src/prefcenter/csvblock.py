@@ -14,6 +14,8 @@ import re
 
 def bare_cr(joined: str, *, terminated: bool) -> bool:
     """Whether a block holds a CR that is not part of a CRLF line end."""
+    if "\r" not in joined:
+        return False  # most lists: no copy, no counting
     whole = joined + "\n" if terminated else joined.removesuffix("\r")
     return whole.count("\r") != whole.count("\r\n")
 

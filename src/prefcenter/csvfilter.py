@@ -245,7 +245,10 @@ class _Run:
         """Write the sendable rows of the oldest chunk screened."""
         raws, separator, answer = self.ahead.popleft()
         reasons = answer()
-        self.counts.update(reasons)
+        sendable = reasons.count(None)
+        self.counts[None] += sendable
+        if sendable < len(reasons):
+            self.counts.update(filter(None, reasons))  # a Reason is a non-empty string
         kept = list(itertools.compress(raws, map(operator.not_, reasons)))
         if kept:
             self.out.write(separator.join(kept) + separator)
