@@ -11,6 +11,8 @@ import pty
 import subprocess
 import sys
 
+import pytest
+
 from prefcenter.model import Source
 from tests.cli.conftest import Prefcenter, one_error_line
 
@@ -130,10 +132,14 @@ def test_filter_shows_progress_on_a_terminal(prefcenter_sqlite: Prefcenter) -> N
     assert out.read_text().count("\n") == 5_001
 
 
-def test_filter_a_long_list_in_two_processes(prefcenter_sqlite: Prefcenter) -> None:
+@pytest.mark.parametrize("to_stdout", [False, True], ids=["to-file", "to-stdout"])
+def test_filter_a_long_list_in_two_processes(
+    prefcenter_sqlite: Prefcenter, to_stdout: bool
+) -> None:
     """A list long enough for a hash worker (see cli/lists.py) gives the same counts and
     rows as the rule says: every tenth person suppressed, every twentieth row a second
-    spelling of the row before."""
+    spelling of the row before. On stdout too, every row comes out once and in order
+    (the worker is a fork of a process that had started writing)."""
     rows = 120_000
     with prefcenter_sqlite.center() as center, center.transaction() as changes:
         for n in range(0, rows, 10):
@@ -151,9 +157,16 @@ def test_filter_a_long_list_in_two_processes(prefcenter_sqlite: Prefcenter) -> N
     assert source.stat().st_size >= 100_000 * 64  # what makes the command fork a worker
     out = prefcenter_sqlite.tmp_path / "out.csv"
 
-    result = prefcenter_sqlite("filter", str(source), "-o", str(out), "--json")
+    if to_stdout:
+        result = prefcenter_sqlite("filter", str(source))
+        written = result.stdout
+        assert f"read       {rows}\n" in result.stderr
+        assert f"duplicate  {rows // 20}\n" in result.stderr
+    else:
+        result = prefcenter_sqlite("filter", str(source), "-o", str(out), "--json")
+        written = out.read_text()
+        summary = json.loads(result.stdout)
+        assert (summary["read"], summary["duplicate"]) == (rows, rows // 20)
+        assert summary["refused"]["unsubscribed_global"] == rows // 10
     assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
-    assert (summary["read"], summary["duplicate"]) == (rows, rows // 20)
-    assert summary["refused"]["unsubscribed_global"] == rows // 10
-    assert out.read_text().splitlines() == ["id,email,note", *expected]
+    assert written.splitlines() == ["id,email,note", *expected]

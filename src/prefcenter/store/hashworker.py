@@ -217,6 +217,10 @@ def _serve(
         pass  # the main process closed its end, or has gone: nothing left to do
     finally:
         seen.close()
+        # Leave at once: flushing the standard streams on the way out (as
+        # multiprocessing does) would write a second copy of whatever the main process
+        # had buffered when it forked.
+        os._exit(0)
 
 
 def _answer(hashes: Hasher, seen: Seen, task: bytes) -> bytes | None:
