@@ -80,6 +80,8 @@ def test_a_parallel_screen_answers_like_a_serial_one(center: PreferenceCenter) -
     with center.screen(expected_rows=len(PEOPLE), parallel=True) as parallel:
         assert answers(parallel) == expected
         assert parallel._worker is not None  # the worker did the work
+        with pytest.raises(RuntimeError, match="submit"):
+            parallel.decide([None])  # who was seen lives in the worker
         process = parallel._worker._process
     assert process._closed  # type: ignore[attr-defined]  # closed, and joined first
 

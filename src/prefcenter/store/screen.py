@@ -139,8 +139,14 @@ class Screen:
 
     def decide(self, hashes: list[bytes | None]) -> list[Reason | None]:
         """As calling the screen, for values already hashed (``Identities.locate_many``;
-        None for an invalid value), so that hashing can run elsewhere. Not for a screen
-        whose worker has started (it holds who was seen)."""
+        None for an invalid value), so that hashing can run elsewhere.
+
+        Raises:
+            RuntimeError: the screen's worker has started; it holds who was seen, so
+                chunks must go through :meth:`submit`.
+        """
+        if self._worker is not None:
+            raise RuntimeError("This screen hashes in a worker; pass chunks to submit().")
         return self._decide(hashes, self._seen.duplicates(hashes))
 
     def _decide(self, hashes: list[bytes | None], repeats: list[int]) -> list[Reason | None]:
