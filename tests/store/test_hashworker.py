@@ -1,10 +1,13 @@
 """A screen that hashes in a worker process answers exactly as one that does not.
 
-The worker is forked for real here. Chunks are submitted a few ahead of the answers
-being read, as ``prefcenter filter`` does, with repeats across and within chunks,
-invalid values and odd text; the paths where the main process hashes a chunk itself
-and where a chunk is too large for a shared slot are forced by shrinking the limits.
-A killed worker must surface as ``WorkerFailed``, never as a wrong answer.
+The worker is forked for real here, both without the store's index (it hashes and finds
+repeats) and with it (it also decides, leaving people with topic choices or ceilings to
+the main process). Chunks are submitted a few ahead of the answers being read, as
+``prefcenter filter`` does, with repeats across and within chunks, invalid values, odd
+text, suppressions, topic choices, frequency ceilings and the cap; the paths where the
+main process hashes a chunk itself and where a chunk is too large for a shared slot are
+forced by shrinking the limits. A killed worker must surface as ``WorkerFailed``, never
+as a wrong answer.
 """
 
 from __future__ import annotations
@@ -25,15 +28,28 @@ from prefcenter.store import hashworker, screen
 from tests.conftest import make_settings
 
 PEOPLE = [f"user{n}@example.com" for n in range(3000)]
+TOPIC = "news"
+#: Without the index (a short list) and with it (a long one, next to this store).
+SIZES = pytest.mark.parametrize(
+    "expected", [len(PEOPLE), 10**6], ids=["hashing-worker", "deciding-worker"]
+)
 
 
 @pytest.fixture
 def center(tmp_path: Path) -> Iterator[PreferenceCenter]:
-    """A SQLite center (a PostgreSQL store runs pool threads, so it never forks)."""
+    """A SQLite center (a PostgreSQL store runs pool threads, so it never forks) with
+    suppressions, topic choices, ceilings and people the cap (3 a week) refuses."""
     with PreferenceCenter(make_settings(tmp_path)) as center:
         with center.transaction() as changes:
             for person in PEOPLE[::7]:
                 changes.suppress(person, source=Source.IMPORT)
+            for person in PEOPLE[1::13]:
+                changes.set_topic(person, TOPIC, subscribed=False, source=Source.WEB)
+            for person in PEOPLE[2::17]:
+                changes.set_frequency(person, 30, source=Source.WEB)
+            for person in PEOPLE[3::19]:
+                for _ in range(3):
+                    changes.record_sent(person, topic=TOPIC)
         yield center
 
 
@@ -69,35 +85,47 @@ def answers(screen: screen.Screen, ahead: int = 3) -> list[list[Reason | None]]:
 
 
 def serial_answers(center: PreferenceCenter) -> list[list[Reason | None]]:
-    with center.screen(expected_rows=len(PEOPLE)) as serial:
+    with center.screen(TOPIC, expected_rows=len(PEOPLE)) as serial:
         return [serial(chunk) for chunk in chunks()]
 
 
-def test_a_parallel_screen_answers_like_a_serial_one(center: PreferenceCenter) -> None:
-    expected = serial_answers(center)
-    assert any(Reason.DUPLICATE in reasons for reasons in expected)
-    assert any(Reason.INVALID in reasons for reasons in expected)
-    with center.screen(expected_rows=len(PEOPLE), parallel=True) as parallel:
-        assert answers(parallel) == expected
+@SIZES
+def test_a_parallel_screen_answers_like_a_serial_one(
+    center: PreferenceCenter, expected: int
+) -> None:
+    serial = serial_answers(center)
+    found = {reason for reasons in serial for reason in reasons}
+    assert found >= {
+        None, Reason.DUPLICATE, Reason.INVALID, Reason.UNSUBSCRIBED_GLOBAL,
+        Reason.UNSUBSCRIBED_TOPIC, Reason.FREQUENCY_CEILING, Reason.FREQUENCY_CAP,
+    }  # fmt: skip
+    with center.screen(TOPIC, expected_rows=expected, parallel=True) as parallel:
+        assert answers(parallel) == serial
         assert parallel._worker is not None  # the worker did the work
+        assert parallel._worker_decides == (expected > len(PEOPLE))
         with pytest.raises(RuntimeError, match="submit"):
             parallel.decide([None])  # who was seen lives in the worker
         process = parallel._worker._process
     assert process._closed  # type: ignore[attr-defined]  # closed, and joined first
 
 
+@SIZES
 @pytest.mark.parametrize(
     ("name", "value"),
     [("DEPTH", 0), ("SLOT", 4096)],
     ids=["main-process-hashes-every-chunk", "chunks-too-large-for-a-slot"],
 )
 def test_the_fallback_paths_answer_the_same(
-    center: PreferenceCenter, monkeypatch: pytest.MonkeyPatch, name: str, value: int
+    center: PreferenceCenter,
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: int,
+    expected: int,
 ) -> None:
-    expected = serial_answers(center)
+    serial = serial_answers(center)
     monkeypatch.setattr(hashworker, name, value)
-    with center.screen(expected_rows=len(PEOPLE), parallel=True) as parallel:
-        assert answers(parallel, ahead=2) == expected
+    with center.screen(TOPIC, expected_rows=expected, parallel=True) as parallel:
+        assert answers(parallel, ahead=2) == serial
         assert parallel._worker is not None
 
 
@@ -117,9 +145,9 @@ def test_without_a_spare_core_the_screen_hashes_itself(
     center: PreferenceCenter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(screen, "can_fork_worker", lambda: False)
-    expected = serial_answers(center)
-    with center.screen(expected_rows=len(PEOPLE), parallel=True) as parallel:
-        assert answers(parallel) == expected
+    serial = serial_answers(center)
+    with center.screen(TOPIC, expected_rows=len(PEOPLE), parallel=True) as parallel:
+        assert answers(parallel) == serial
         assert parallel._worker is None
 
 

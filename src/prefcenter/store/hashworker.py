@@ -1,13 +1,14 @@
-"""Hashing a list's addresses, and finding its repeats, in a second process.
+"""Hashing a list's addresses, and deciding most of them, in a second process.
 
 Keyed BLAKE2b costs about a microsecond a row from Python and duplicate detection about
 half that; neither needs the store. So a screen of a large list may fork one worker that
-hashes each chunk and marks the people seen before, in order, while the main process
-reads, looks people up and writes. Whenever the worker is :data:`DEPTH` chunks behind,
-the main process hashes the next chunk itself and sends only the hashes, so the two
-cores share the work whatever else the machine is doing. The worker holds the only copy
-of "who was seen" (:class:`~prefcenter.store.seen.Seen`), so every chunk passes through
-it; if it dies, the screen cannot go on and raises :class:`WorkerFailed`.
+hashes each chunk and finishes it (the screen says how: find the repeats, and look the
+people up in the screen's in-memory index when it has one), in order, while the main
+process reads and writes. Whenever the worker is :data:`DEPTH` chunks behind, the main
+process hashes the next chunk itself and sends only the hashes, so the two cores share
+the work whatever else the machine is doing. The worker holds the only copy of what
+finishing remembers (who was seen), so every chunk passes through it; if it dies, the
+screen cannot go on and raises :class:`WorkerFailed`.
 
 The worker is forked, so it inherits the pepper: no secret is passed, only addresses
 or hashes (marshalled). Chunks and answers travel through memory the two processes
@@ -25,15 +26,13 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefcenter.errors import WorkerFailed
 
 if TYPE_CHECKING:
     import mmap
     from multiprocessing.connection import Connection
-
-    from prefcenter.store.seen import Seen
 
 #: Chunks of addresses the worker may hold; past this the main process hashes.
 DEPTH = 2
@@ -44,10 +43,9 @@ SLOTS = 2 * DEPTH
 SLOT = 8 << 20
 
 Hasher = Callable[[list[str]], list["bytes | None"]]
+#: What the worker does with a chunk's hashes, in order; its answer must marshal.
+Finisher = Callable[[list["bytes | None"]], Any]
 T = TypeVar("T")
-#: What the worker answers for a chunk: the hashes (None when it was sent hashes) and
-#: the positions of people seen before.
-Answer = tuple[list["bytes | None"] | None, list[int]]
 
 _VALUES, _HASHES = b"V", b"H"  # what a task carries
 _IN_SLOT, _INLINE, _FAILED = b"S", b"I", b"F"  # where a task or answer is
@@ -63,13 +61,15 @@ def can_fork_worker() -> bool:
 
 
 class HashWorker:
-    """One forked process that hashes chunks and finds repeats, answering in order.
+    """One forked process that hashes chunks and finishes them, answering in order.
 
-    It takes over ``seen`` as it is when the worker starts; from then on, every chunk of
-    the list must go through :meth:`send_values` or :meth:`send_hashes`.
+    ``finish`` runs in the worker on each chunk's hashes, in order, with whatever state
+    it had when the worker started (a fork); from then on, every chunk of the list must
+    go through :meth:`send_values` or :meth:`send_hashes`. ``close`` runs in the worker
+    when the input ends.
     """
 
-    def __init__(self, hashes: Hasher, seen: Seen) -> None:
+    def __init__(self, hashes: Hasher, finish: Finisher, close: Callable[[], None]) -> None:
         import mmap  # only a large list's screen needs these
         import multiprocessing
 
@@ -81,8 +81,8 @@ class HashWorker:
         self._answers, answers_end = context.Pipe(duplex=False)
         self._process = context.Process(
             target=_serve,
-            args=(hashes, seen, self._tasks_memory, self._answers_memory, tasks_end, answers_end),
-            kwargs={"parents": (self._tasks, self._answers)},
+            args=(hashes, finish, self._tasks_memory, self._answers_memory, tasks_end, answers_end),
+            kwargs={"close": close, "parents": (self._tasks, self._answers)},
             name="prefcenter-hash-worker",
             daemon=True,
         )
@@ -90,7 +90,7 @@ class HashWorker:
         tasks_end.close()  # the worker's ends; this process keeps the other two
         answers_end.close()
         self._sent = self._taken = 0
-        self._ready: deque[Answer] = deque()
+        self._ready: deque[Any] = deque()
 
     @property
     def outstanding(self) -> int:
@@ -107,12 +107,12 @@ class HashWorker:
         return True
 
     def send_hashes(self, hashes: list[bytes | None]) -> None:
-        """Queue a chunk hashed here, for its repeats only."""
+        """Queue a chunk hashed here, to be finished."""
         self._take_ready()
         self._send(_HASHES + marshal.dumps(hashes))
 
-    def receive(self) -> Answer:
-        """The answer for the oldest chunk sent and not yet received.
+    def receive(self) -> Any:
+        """``finish``'s answer for the oldest chunk sent and not yet received.
 
         Raises:
             WorkerFailed: the worker has gone or failed.
@@ -153,7 +153,7 @@ class HashWorker:
         while self.outstanding and self._call(self._answers.poll):
             self._ready.append(self._take())
 
-    def _take(self) -> Answer:
+    def _take(self) -> Any:
         self._taken += 1
         message = self._call(self._answers.recv_bytes)
         where, body = message[:1], message[1:]
@@ -163,8 +163,7 @@ class HashWorker:
         elif where != _INLINE:
             raise WorkerFailed("The hash worker could not answer for a chunk; run again.")
         # Written by the forked worker, into memory or a pipe only the two processes share.
-        answer: Answer = marshal.loads(body)  # noqa: S302
-        return answer
+        return marshal.loads(body)  # noqa: S302
 
     def _call(self, method: Callable[..., T], *args: object) -> T:
         try:
@@ -186,12 +185,13 @@ def _unspan(data: bytes) -> tuple[int, int]:
 
 def _serve(
     hashes: Hasher,
-    seen: Seen,
+    finish: Finisher,
     tasks_memory: mmap.mmap,
     answers_memory: mmap.mmap,
     tasks: Connection,
     answers: Connection,
     *,
+    close: Callable[[], None],
     parents: tuple[Connection, ...],
 ) -> None:
     """The worker: answer each task as it comes, in order, until the input ends."""
@@ -207,7 +207,7 @@ def _serve(
             if where == _IN_SLOT:
                 start, size = _unspan(task)
                 task = tasks_memory[start : start + size]
-            answer = _answer(hashes, seen, task)
+            answer = _answer(hashes, finish, task)
             if start < 0 or answer is None or len(answer) > SLOT:
                 answers.send_bytes(_FAILED if answer is None else _INLINE + answer)
             else:
@@ -216,18 +216,17 @@ def _serve(
     except (EOFError, OSError):
         pass  # the main process closed its end, or has gone: nothing left to do
     finally:
-        seen.close()
+        close()
         # Leave at once: flushing the standard streams on the way out (as
         # multiprocessing does) would write a second copy of whatever the main process
         # had buffered when it forked.
         os._exit(0)
 
 
-def _answer(hashes: Hasher, seen: Seen, task: bytes) -> bytes | None:
-    """The marshalled :data:`Answer` to one task; None if it cannot be given."""
+def _answer(hashes: Hasher, finish: Finisher, task: bytes) -> bytes | None:
+    """The marshalled answer to one task; None if it cannot be given."""
     try:
         kind, body = task[:1], marshal.loads(task[1:])  # noqa: S302 - from the main process
-        found = hashes(body) if kind == _VALUES else body
-        return marshal.dumps((found if kind == _VALUES else None, seen.duplicates(found)))
+        return marshal.dumps(finish(hashes(body) if kind == _VALUES else body))
     except Exception:  # the main process reports the failure
         return None

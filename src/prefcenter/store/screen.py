@@ -21,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import cast
+from functools import partial
+from typing import Any, cast
 
 from prefcenter.model import Kind, Reason
 from prefcenter.policy import judge
@@ -37,6 +38,12 @@ INDEX_RATIO = 4
 INDEX_LIMIT = 2_000_000
 #: Lists shorter than this never read the index (nor count the store's rows).
 INDEX_MIN_ROWS = 10_000
+
+#: Reasons as one byte each, in the answers of a worker that decides (0: may be sent).
+_CODES: tuple[Reason | None, ...] = (
+    None, *BLOCK_REASONS, Reason.FREQUENCY_CAP, Reason.INVALID, Reason.DUPLICATE,
+)  # fmt: skip
+_CODE_OF = {reason: code for code, reason in enumerate(_CODES)}
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,7 @@ class Screen:
     _index_rows: int | None = None
     _worker: HashWorker | None = None
     _worker_tried: bool = False
+    _worker_decides: bool = False
 
     def __enter__(self) -> Screen:
         return self
@@ -104,7 +112,8 @@ class Screen:
         """Start on a chunk; calling the answer gives what calling the screen would.
 
         Call the answers in the order the chunks were submitted. With ``parallel``, the
-        next chunks are hashed meanwhile, and their repeats found, in a worker process
+        next chunks are hashed meanwhile, their repeats found and (when the index is in
+        memory) their people looked up, in a worker process
         (:mod:`prefcenter.store.hashworker`).
 
         Raises:
@@ -115,16 +124,25 @@ class Screen:
             hashes = self.send.hashes(values)
             return lambda: self.decide(hashes)
         if worker.send_values(values):
-            return lambda: self._decide_answer(*worker.receive())
+            return lambda: self._finish(worker.receive(), None)
         local = self.send.hashes(values)  # the worker is behind: hash this one here
         worker.send_hashes(local)
-        return lambda: self._decide_answer(local, worker.receive()[1])
+        return lambda: self._finish(worker.receive(), local)
 
     def _start_worker(self) -> HashWorker | None:
         if not self._worker_tried:
             self._worker_tried = True
             if can_fork_worker():
-                self._worker = HashWorker(self.send.hashes, self._seen)
+                # Read before the fork, so that the worker decides from it.
+                index = self._index or self._maybe_index()
+                seen = self._seen
+                finish: Callable[[list[bytes | None]], object] = (
+                    partial(_repeats_in_worker, seen)
+                    if index is None
+                    else partial(_decide_in_worker, index, seen)
+                )
+                self._worker = HashWorker(self.send.hashes, finish, seen.close)
+                self._worker_decides = index is not None
         return self._worker
 
     def _stop_worker(self) -> None:
@@ -132,10 +150,17 @@ class Screen:
             self._worker.close()
             self._worker = None
 
-    def _decide_answer(
-        self, hashes: list[bytes | None] | None, repeats: list[int]
-    ) -> list[Reason | None]:
-        return self._decide(cast("list[bytes | None]", hashes), repeats)
+    def _finish(self, answer: Any, local: list[bytes | None] | None) -> list[Reason | None]:
+        """Reasons from the worker's answer (see the ``_in_worker`` functions)."""
+        if self._worker_decides:
+            codes, ruled = cast("tuple[bytes, list[tuple[int, bytes]]]", answer)
+            self.rows += len(codes)
+            reasons = list(map(_CODES.__getitem__, codes))
+            if ruled:
+                self._judge({value for _, value in ruled}, ruled, reasons, blocks=False)
+            return reasons
+        hashes, repeats = cast("tuple[list[bytes | None], list[int]]", answer)
+        return self._decide(hashes if local is None else local, repeats)
 
     def decide(self, hashes: list[bytes | None]) -> list[Reason | None]:
         """As calling the screen, for values already hashed (``Identities.locate_many``;
@@ -158,10 +183,10 @@ class Screen:
                 index.ruled.intersection(hashes).difference(index.blocked) if index.ruled else ()
             )
             if ruled:
-                self._judge(ruled, hashes, reasons, blocks=False)
+                self._judge(ruled, enumerate(hashes), reasons, blocks=False)
         else:
             reasons = [None] * len(hashes)
-            self._judge(set(hashes), hashes, reasons, blocks=True)
+            self._judge(set(hashes), enumerate(hashes), reasons, blocks=True)
         if None in hashes:
             for position, value in enumerate(hashes):
                 if value is None:
@@ -173,12 +198,13 @@ class Screen:
     def _judge(
         self,
         wanted: Iterable[bytes | None],
-        hashes: list[bytes | None],
+        located: Iterable[tuple[int, bytes | None]],
         reasons: list[Reason | None],
         *,
         blocks: bool,
     ) -> None:
-        """Fill in ``reasons`` for the ``wanted`` hashes from the store."""
+        """Fill in ``reasons`` for the ``wanted`` hashes from the store (``located``:
+        the chunk's hashes by position)."""
         send = self.send
         asked = [value for value in wanted if value is not None]
         if not asked:
@@ -200,7 +226,7 @@ class Screen:
             )
         if not blocked and not rules:
             return
-        for position, value in enumerate(hashes):
+        for position, value in located:
             if value is None:
                 continue
             if (code := blocked.get(value)) is not None:
@@ -241,3 +267,31 @@ class Screen:
             )
         )
         return self._index
+
+
+# -- run in the worker process (forked with the screen's state) ----------------------
+
+
+def _repeats_in_worker(seen: Seen, hashes: list[bytes | None]) -> object:
+    """Without an index: the hashes and their repeats; the main process decides."""
+    return hashes, seen.duplicates(hashes)
+
+
+def _decide_in_worker(index: RuleIndex, seen: Seen, hashes: list[bytes | None]) -> object:
+    """From the index: a code per row (``_CODES``), and the people whose other rules
+    only the store knows, as (position, hash), for the main process to ask about."""
+    repeats = seen.duplicates(hashes)
+    blocked = cast("dict[bytes | None, Reason]", index.blocked)
+    codes = bytearray(map(_CODE_OF.__getitem__, map(blocked.get, hashes)))
+    if None in hashes:
+        for position, value in enumerate(hashes):
+            if value is None:
+                codes[position] = _CODE_OF[Reason.INVALID]
+    for position in repeats:
+        codes[position] = _CODE_OF[Reason.DUPLICATE]
+    ruled: list[tuple[int, bytes]] = []
+    if index.ruled and (wanted := index.ruled.intersection(hashes).difference(blocked)):
+        ruled = [
+            (at, value) for at, value in enumerate(hashes) if value in wanted and not codes[at]
+        ]
+    return bytes(codes), ruled
