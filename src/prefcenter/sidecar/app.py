@@ -153,7 +153,31 @@ class RequestContext:
             self.metrics.request(label, scope["method"], status)
 
 
-def create_app(center: Any, settings: Settings) -> Starlette:
+class SidecarApp(Starlette):
+    """Starlette, with genuine one-click POSTs answered before the middleware stack.
+
+    :class:`~prefcenter.sidecar.endpoint.OneClickFastPath` answers them as the route
+    would (request id, metrics, error pages included), so they skip the layers that cost
+    more than their own work; it hands everything else to :meth:`full_stack`. Setting
+    ``fast_path`` to None sends every request through the stack.
+    """
+
+    fast_path: OneClickFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_path
+        if fast is not None and fast.handles(scope):
+            scope["app"] = self
+            await fast.answer(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def full_stack(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The application without the fast path: middleware, router, routes."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(center: Any, settings: Settings) -> SidecarApp:
     """Build the sidecar's ASGI app around a ``PreferenceCenter``.
 
     The caller owns ``center`` (opens and closes it). Raises ``ConfigError`` when the
@@ -199,19 +223,16 @@ def create_app(center: Any, settings: Settings) -> Starlette:
         HTTPException: _handle,
         Exception: _handle,
     }
-    app = Starlette(
+    app = SidecarApp(
         routes=routes,
-        middleware=[
-            # Outside RequestContext: it answers the common one-click POST on its own.
-            Middleware(OneClickFastPath, sidecar=sidecar, errors=error_response),
-            Middleware(RequestContext, metrics=metrics, ids=sidecar.request_ids),
-        ],
+        middleware=[Middleware(RequestContext, metrics=metrics, ids=sidecar.request_ids)],
         exception_handlers=handlers,
     )
+    app.fast_path = OneClickFastPath(app.full_stack, sidecar, error_response)
     # No redirects anywhere: a one-click client must get its answer from the URL it POSTed to.
     app.router.redirect_slashes = False
     app.state.sidecar = sidecar
     return app
 
 
-__all__ = ["RETRY_AFTER", "create_app", "error_response", "status_for"]
+__all__ = ["RETRY_AFTER", "SidecarApp", "create_app", "error_response", "status_for"]

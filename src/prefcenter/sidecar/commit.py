@@ -51,7 +51,8 @@ class GroupCommitter:
         self._max_batch = max_batch
         # Filled by the event loop, emptied by the commit thread, both under the lock.
         self._pending: list[tuple[Operation, asyncio.Future[Any]]] = []
-        self._ready = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # the lock of ``_ready``, taken directly on the hot path
+        self._ready = threading.Condition(self._lock)
         self._idle = False  # the commit thread waits for work (and needs a notify)
         self._wake_scheduled = False
         # (deadline, future) in submission order; every wait is ``timeout`` long, so the
@@ -70,10 +71,19 @@ class GroupCommitter:
         (``StoreUnavailable`` when the store cannot be written, or when no commit came
         within the timeout) or what the operation raised.
         """
+        return await self.enqueue(operation)
+
+    def enqueue(self, operation: Operation) -> asyncio.Future[Any]:
+        """:meth:`submit` without the coroutine: the future that gets the result.
+
+        Call it on the event loop. A client that hangs up (the future is cancelled) or a
+        store that hangs past the timeout ends only the wait: the operation stays queued
+        (or in its batch) and may still commit, which is what the person asked for; a
+        retry is then a no-op.
+        """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        ready = self._ready
-        with ready:
+        with self._lock:
             self._pending.append((operation, future))
             wake = not self._wake_scheduled and (self._thread is None or self._idle)
             self._wake_scheduled |= wake
@@ -87,10 +97,7 @@ class GroupCommitter:
         waiting.append((deadline, future))
         if self._watchdog is None:
             self._watchdog = loop.call_at(deadline, self._expire)
-        # A client that hangs up (the future is cancelled) or a store that hangs past the
-        # timeout ends only the wait: the operation stays queued (or in its batch) and may
-        # still commit, which is what the person asked for; a retry is then a no-op.
-        return await future
+        return future
 
     def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the commit thread, or wake it if it waits for work."""
@@ -139,34 +146,55 @@ class GroupCommitter:
         self._waiting.clear()
 
     def _run(self) -> None:
-        """The commit thread: commit what is pending, hand the results over, repeat."""
+        """The commit thread: commit what is pending, hand the results over, repeat.
+
+        A group's results reach the loop just before the next group's COMMIT rather than
+        right after their own: the loop then answers them (a burst of Python that holds
+        the GIL) while this thread waits for the disk without the GIL, instead of this
+        thread waiting for that burst before it can begin the next transaction. Nothing
+        is answered before its own commit; when nothing else is pending, the results go
+        at once.
+        """
         ready = self._ready
         loop = self._loop
         me = threading.current_thread()
         assert loop is not None
+        held: list[tuple[list[tuple[Operation, asyncio.Future[Any]]], list[Any]]] = []
+
+        def hand_over() -> None:
+            if held:
+                with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                    loop.call_soon_threadsafe(_deliver, *held.pop())
+
         while True:
             with ready:
-                while not self._pending and self._thread is me:
-                    self._idle = True
-                    ready.wait()
-                self._idle = False
-                if not self._pending:
-                    return  # closed, and nothing left
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
+                if not batch and not held:
+                    while not self._pending and self._thread is me:
+                        self._idle = True
+                        ready.wait()
+                    self._idle = False
+                    if not self._pending:
+                        return  # closed, and nothing left
+                    continue
+            if not batch:
+                hand_over()  # nothing to commit next: answer now
+                continue
             try:
-                outcomes = self._commit([operation for operation, _ in batch])
+                outcomes = self._commit([operation for operation, _ in batch], hand_over)
             except BaseException as error:
                 outcomes = [error] * len(batch)
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(_deliver, batch, outcomes)
+            hand_over()  # if this transaction failed before its commit
+            held.append((batch, outcomes))
 
-    def _commit(self, operations: list[Operation]) -> list[Any]:
+    def _commit(self, operations: list[Operation], before_commit: Callable[[], None]) -> list[Any]:
         """Commit the batch in one transaction; isolate a failing operation if needed."""
         started = time.perf_counter()
         try:
             with self._center.transaction() as transaction:
                 results = _apply(transaction, operations)
+                before_commit()
         except (StoreError, OSError):
             self._metrics.store_latency("commit", time.perf_counter() - started)
             raise
