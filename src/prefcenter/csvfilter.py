@@ -114,7 +114,9 @@ def filter_csv(
     Args:
         source: the list, opened in binary mode.
         sink: where sendable rows go (binary); the header, if any, is written first.
-        screen: decides each chunk of addresses, in order (see :data:`Screener`).
+        screen: decides each chunk of addresses, in order (see :data:`Screener`). When it
+            has a ``submit`` method (a ``Screen``), the next chunks are submitted while
+            the oldest is written, so a parallel screen keeps its worker busy.
         column: header name or 0-based index of the address column; guessed when None.
         encoding: text encoding; None reads a byte-order mark or assumes UTF-8. Bytes that
             do not decode are carried through unchanged (``surrogateescape``).
