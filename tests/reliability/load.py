@@ -111,7 +111,7 @@ def mail_bytes(request: Request) -> bytes:
 
 
 def _send_http(
-    urls: Sequence[str], items: queue.Queue[Request], tally: Tally, deadline: float
+    urls: Sequence[str], items: queue.Queue[Request], tally: Tally, deadline: float, pace: float
 ) -> None:
     client = httpx.Client(timeout=CLIENT_TIMEOUT)
     try:
@@ -141,6 +141,7 @@ def _send_http(
                     continue
                 tally.refuse(f"HTTP {response.status_code}")
                 break
+            time.sleep(pace)
     finally:
         client.close()
 
@@ -150,7 +151,11 @@ def _smtp_once(server: smtplib.SMTP, request: Request) -> None:
 
 
 def _send_smtp(
-    addresses: Sequence[tuple[str, int]], items: queue.Queue[Request], tally: Tally, deadline: float
+    addresses: Sequence[tuple[str, int]],
+    items: queue.Queue[Request],
+    tally: Tally,
+    deadline: float,
+    pace: float,
 ) -> None:
     connection: smtplib.SMTP | None = None
     try:
@@ -188,6 +193,7 @@ def _send_smtp(
                 if request.resend and sends == 0:
                     with tally.lock:
                         tally.resent.add(request.address)
+            time.sleep(pace)
     finally:
         _close(connection)
 
@@ -218,19 +224,24 @@ def drive(
     smtp_workers: int = 6,
     extra: Sequence[Callable[[], Any]] = (),
     tally: Tally | None = None,
+    pace: float = 0.0,
 ) -> Tally:
     """Send every request from worker threads; return what was acknowledged (in
-    ``tally`` when one is given, so another thread can follow the progress)."""
+    ``tally`` when one is given, so another thread can follow the progress). Each worker
+    waits ``pace`` seconds between requests, so that a load can span a time window
+    however fast the server answers."""
     tally = Tally() if tally is None else tally
     http_items: queue.Queue[Request] = queue.Queue()
     smtp_items: queue.Queue[Request] = queue.Queue()
     for request in requests:
         (http_items if request.kind == "http" else smtp_items).put(request)
     threads = [
-        threading.Thread(target=_send_http, args=(http_urls, http_items, tally, deadline))
+        threading.Thread(target=_send_http, args=(http_urls, http_items, tally, deadline, pace))
         for _ in range(http_workers)
     ] + [
-        threading.Thread(target=_send_smtp, args=(smtp_addresses, smtp_items, tally, deadline))
+        threading.Thread(
+            target=_send_smtp, args=(smtp_addresses, smtp_items, tally, deadline, pace)
+        )
         for _ in range(smtp_workers)
     ]
     threads += [threading.Thread(target=function) for function in extra]
