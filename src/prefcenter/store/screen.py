@@ -155,10 +155,7 @@ class Screen:
         if self._worker_decides:
             codes, ruled = cast("tuple[bytes, list[tuple[int, bytes]]]", answer)
             self.rows += len(codes)
-            reasons = list(map(_CODES.__getitem__, codes))
-            if ruled:
-                self._judge({value for _, value in ruled}, ruled, reasons, blocks=False)
-            return reasons
+            return self._from_codes(codes, ruled)
         hashes, repeats = cast("tuple[list[bytes | None], list[int]]", answer)
         return self._decide(hashes if local is None else local, repeats)
 
@@ -178,21 +175,22 @@ class Screen:
         self.rows += len(hashes)
         index = self._index or self._maybe_index()
         if index is not None:
-            reasons = list(map(cast("dict[bytes | None, Reason]", index.blocked).get, hashes))
-            ruled = (
-                index.ruled.intersection(hashes).difference(index.blocked) if index.ruled else ()
-            )
-            if ruled:
-                self._judge(ruled, enumerate(hashes), reasons, blocks=False)
-        else:
-            reasons = [None] * len(hashes)
-            self._judge(set(hashes), enumerate(hashes), reasons, blocks=True)
+            return self._from_codes(*_codes_from_index(index, hashes, repeats))
+        reasons: list[Reason | None] = [None] * len(hashes)
+        self._judge(set(hashes), enumerate(hashes), reasons, blocks=True)
         if None in hashes:
             for position, value in enumerate(hashes):
                 if value is None:
                     reasons[position] = Reason.INVALID
         for position in repeats:
             reasons[position] = Reason.DUPLICATE
+        return reasons
+
+    def _from_codes(self, codes: bytes, ruled: list[tuple[int, bytes]]) -> list[Reason | None]:
+        """Reasons from :func:`_codes_from_index`, the ``ruled`` people asked of the store."""
+        reasons = list(map(_CODES.__getitem__, codes))
+        if ruled:
+            self._judge({value for _, value in ruled}, ruled, reasons, blocks=False)
         return reasons
 
     def _judge(
@@ -269,18 +267,12 @@ class Screen:
         return self._index
 
 
-# -- run in the worker process (forked with the screen's state) ----------------------
-
-
-def _repeats_in_worker(seen: Seen, hashes: list[bytes | None]) -> object:
-    """Without an index: the hashes and their repeats; the main process decides."""
-    return hashes, seen.duplicates(hashes)
-
-
-def _decide_in_worker(index: RuleIndex, seen: Seen, hashes: list[bytes | None]) -> object:
-    """From the index: a code per row (``_CODES``), and the people whose other rules
-    only the store knows, as (position, hash), for the main process to ask about."""
-    repeats = seen.duplicates(hashes)
+def _codes_from_index(
+    index: RuleIndex, hashes: list[bytes | None], repeats: list[int]
+) -> tuple[bytes, list[tuple[int, bytes]]]:
+    """A chunk decided from the index: a code per row (``_CODES``: a suppression's or
+    the cap's reason, invalid, or a repeat, which wins), and the people whose other
+    rules only the store knows, as (position, hash)."""
     blocked = cast("dict[bytes | None, Reason]", index.blocked)
     codes = bytearray(map(_CODE_OF.__getitem__, map(blocked.get, hashes)))
     if None in hashes:
@@ -295,3 +287,16 @@ def _decide_in_worker(index: RuleIndex, seen: Seen, hashes: list[bytes | None]) 
             (at, value) for at, value in enumerate(hashes) if value in wanted and not codes[at]
         ]
     return bytes(codes), ruled
+
+
+# -- run in the worker process (forked with the screen's state) ----------------------
+
+
+def _repeats_in_worker(seen: Seen, hashes: list[bytes | None]) -> object:
+    """Without an index: the hashes and their repeats; the main process decides."""
+    return hashes, seen.duplicates(hashes)
+
+
+def _decide_in_worker(index: RuleIndex, seen: Seen, hashes: list[bytes | None]) -> object:
+    """From the index, in the worker: what :func:`_codes_from_index` answers."""
+    return _codes_from_index(index, hashes, seen.duplicates(hashes))
