@@ -147,7 +147,7 @@ async def _serve_and_measure(
         generate_dev_keys=False,
     )
     center = PreferenceCenter(settings)
-    per_round = int(seconds * 8000) + 1000
+    per_round = int(seconds * 25000) + 1000
     started = time.perf_counter()
     paths = [
         "/u/" + center.unsubscribe_url(f"reader{n}@bench.example.org").rsplit("/u/", 1)[1]
