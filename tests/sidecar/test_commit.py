@@ -84,3 +84,34 @@ def test_a_client_that_leaves_does_not_take_its_change_away() -> None:
 
     assert asyncio.run(main()) == [True, True]
     assert center.committed == [[["first"]], [["leaving", "staying"]]]
+
+
+def test_a_crowd_arriving_together_commits_in_two_halves_and_each_is_answered() -> None:
+    # 40 clients each waiting for an answer: the first half commits while the second
+    # waits, so the first half's answers can go out during the second half's commit.
+    center = Recorder()
+
+    async def main() -> list[Any]:
+        committer = GroupCommitter(center, Metrics(), timeout=5)
+        waits = [asyncio.create_task(committer.submit(_request(f"r{n}"))) for n in range(40)]
+        outcomes = await asyncio.gather(*waits)
+        await committer.close()
+        return outcomes
+
+    assert asyncio.run(main()) == [True] * 40
+    assert center.committed == [
+        [[f"r{n}" for n in range(20)]],
+        [[f"r{n}" for n in range(20, 40)]],
+    ]
+
+
+def test_a_few_arriving_together_are_not_split() -> None:
+    center = Recorder()
+
+    async def main() -> None:
+        committer = GroupCommitter(center, Metrics(), timeout=5)
+        await asyncio.gather(*(committer.submit(_request(f"r{n}")) for n in range(15)))
+        await committer.close()
+
+    asyncio.run(main())
+    assert center.committed == [[[f"r{n}" for n in range(15)]]]
