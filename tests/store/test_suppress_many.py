@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.changes import SuppressRequest
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Source
+from prefcenter.store.sqlite import SqliteStore
 from tests.store.conftest import START, Clock
 
 REQUESTED = START.replace(hour=8)
@@ -114,7 +118,7 @@ def test_inside_a_transaction_it_commits_with_the_rest(center: PreferenceCenter)
 @pytest.mark.parametrize("size", [7, 8, 64, 65, 150])
 def test_groups_of_any_size_store_every_request_once(center: PreferenceCenter, size: int) -> None:
     """SQLite writes a group in several multi-row statements; none loses or repeats a row,
-    and a replay in the last statement sends the whole group one by one."""
+    and a replay in the last statement answers False for that request alone."""
 
     def group(prefix: str) -> list[SuppressRequest]:
         return [
@@ -129,3 +133,45 @@ def test_groups_of_any_size_store_every_request_once(center: PreferenceCenter, s
         assert isinstance(request.recipient, str)
         assert len(center.history(request.recipient)) == 1
     assert sum(1 for _ in center.export()) == 2 * size
+
+
+_RUNS = itertools.count()
+#: (person, topic, evidence) of one request, drawn from few values so they collide.
+_SPEC = st.tuples(
+    st.sampled_from("abc"), st.sampled_from([None, "news"]), st.sampled_from([None, "e1", "e2"])
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(earlier=st.lists(_SPEC, max_size=4), group=st.lists(_SPEC, min_size=1, max_size=12))
+def test_any_mix_of_replays_and_repeats_answers_as_one_suppress_each(
+    center: PreferenceCenter,
+    earlier: list[tuple[str, str | None, str | None]],
+    group: list[tuple[str, str | None, str | None]],
+) -> None:
+    run = next(_RUNS)
+
+    def requests(side: str, specs: list[tuple[str, str | None, str | None]]) -> list[Any]:
+        return [
+            SuppressRequest(f"{side}{run}{person}@example.com", Source.ONE_CLICK, topic=topic,
+                            evidence=evidence)
+            for person, topic, evidence in specs
+        ]  # fmt: skip
+
+    for side in ("batch", "single"):
+        _one_by_one(center, requests(side, earlier))
+    statements: list[str] = []
+    if isinstance(center.store, SqliteStore):  # PostgreSQL has no batch path
+        center.store._connection().set_trace_callback(statements.append)
+    batch = center.suppress_many(requests("batch", group))
+    if isinstance(center.store, SqliteStore):
+        center.store._connection().set_trace_callback(None)
+        # The group was written as a group, not one by one (append_event's RETURNING id).
+        assert not [sql for sql in statements if "RETURNING id" in sql]
+    assert batch == _one_by_one(center, requests("single", group))
+    for person in "abc":
+        assert _stored(center, f"batch{run}{person}@example.com") == _stored(
+            center, f"single{run}{person}@example.com"
+        )

@@ -144,8 +144,9 @@ class Session(Protocol):
         """Append an audit event; False when the same change with the same evidence exists."""
 
     def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
-        """Append (event, topic digest) suppress events and their suppressions at once;
-        None, having written nothing, when the backend has no batch path or a row existed."""
+        """Append (event, topic digest) suppress events and their suppressions at once, one
+        result each as ``append_event`` then ``suppress`` would give; None, having written
+        nothing, when the backend has no batch path (the caller then goes one by one)."""
 
     def suppress(
         self,

@@ -6,6 +6,8 @@ own connection (kept on the store instance), writers take the lock up front with
 :class:`StoreBusy` and :meth:`run` retries the unit of work a few times.
 """
 
+# ruff: noqa: S608
+# Statements are built from constants here (CUT, row placeholders), never from input.
 from __future__ import annotations
 
 import contextlib
@@ -44,48 +46,96 @@ class SqliteSession(SqlSession):
         return CUT, [len(keys), blob]
 
     def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
-        """Append every suppress event and add its suppression: one ``executemany`` each.
+        """Append every suppress event and add its suppression: a few multi-row INSERTs.
 
         ``items`` are (event, topic digest) of global or topic suppressions; the rows are
-        those ``append_event`` and ``suppress`` write. Returns None, having written
-        nothing, when an event was already stored (a replay) or a suppression already
-        existed: the caller then goes one by one, which tells those requests apart.
+        those ``append_event`` and ``suppress`` write. When an event was already stored
+        (a replay) or a suppression already existed (someone unsubscribing twice), the
+        INSERTs are undone and the group is written again knowing who those are, so it
+        answers per request what one ``suppress`` each would. Returns None, having
+        written nothing, only if that second try did not hold either.
         """
+        events, suppressions = _rows(items)
         conn = self.conn
-        # Flat parameter lists, as the multi-row statements take them.
-        events: list[Any] = []
-        suppressions: list[Any] = []
-        last_at: datetime | None = None
-        at = 0
-        for event, digest in items:
-            if event.at is not last_at:  # one clock reading for a whole group
-                last_at = event.at
-                at = to_ms(last_at)
-            scope = event.scope or Scope.GLOBAL
-            channel = event.channel or Channel.EMAIL
-            requested = None if event.requested_at is None else to_ms(event.requested_at)
-            # sqlite3 binds int, str and bytearray at once but looks bytes and None up in
-            # its adapter registry first (about 1 µs each), so the keys go as bytearray:
-            # the same BLOB, on the commit thread's GIL-holding path.
-            key = bytearray(event.identity_hash)
-            events += (
-                at, key, _VALUES[channel], _VALUES[event.action],
-                _VALUES[event.source], _VALUES[scope], event.topic or "", event.reason,
-                event.evidence, requested, event.detail,
-            )  # fmt: skip
-            suppressions += (
-                key, SCOPE_CODE[scope], bytearray(topic_key(digest)), CHANNEL_CODE[channel],
-                0, at, SOURCE_CODE[event.source], event.reason,
-            )  # fmt: skip
         # On an error the whole transaction rolls back, savepoint included.
         conn.execute("SAVEPOINT suppress_batch")
         complete = _insert_rows(conn, BATCH_EVENT, events, len(items))
         if complete:
             complete = _insert_rows(conn, BATCH_SUPPRESSION, suppressions, len(items))
+        written: list[bool] | None = [True] * len(items)
         if not complete:
             conn.execute("ROLLBACK TO suppress_batch")
+            written = self._insert_new(items, events, suppressions)
+            if written is None:
+                conn.execute("ROLLBACK TO suppress_batch")
         conn.execute("RELEASE suppress_batch")
-        return [True] * len(items) if complete else None
+        return written
+
+    def _insert_new(
+        self, items: Sequence[tuple[NewEvent, bytes]], events: list[Any], suppressions: list[Any]
+    ) -> list[bool] | None:
+        """Write the rows of ``items`` that are new, in order; one result per item.
+
+        An item whose event is stored (or came earlier in ``items``) is a replay: False,
+        nothing written. Otherwise its event is written, and its suppression unless one
+        exists (or an earlier item added it): True only when the suppression is new.
+        """
+        _, params = self._match_many(list({event.identity_hash for event, _ in items}))
+        seen_events: set[tuple[Any, ...]] = set(self.conn.execute(STORED_EVENTS, params))
+        seen_rules: set[tuple[Any, ...]] = set(self.conn.execute(STORED_SUPPRESSIONS, params))
+        results: list[bool] = []
+        new_events: list[Any] = []
+        new_rules: list[Any] = []
+        for index, (event, _) in enumerate(items):
+            event_row = events[index * _EVENT_WIDTH : (index + 1) * _EVENT_WIDTH]
+            rule_row = suppressions[index * _RULE_WIDTH : (index + 1) * _RULE_WIDTH]
+            if event.evidence is not None:  # NULL evidence never repeats an event
+                action, scope, topic = event_row[3], event_row[5], event_row[6]
+                key = (event.identity_hash, action, scope, topic, event.detail, event.evidence)
+                if key in seen_events:
+                    results.append(False)
+                    continue
+                seen_events.add(key)
+            new_events += event_row
+            rule = (event.identity_hash, rule_row[1], bytes(rule_row[2]))
+            results.append(rule not in seen_rules)
+            if results[-1]:
+                seen_rules.add(rule)
+                new_rules += rule_row
+        written = _insert_rows(self.conn, BATCH_EVENT, new_events, len(new_events) // _EVENT_WIDTH)
+        if written:
+            rules = len(new_rules) // _RULE_WIDTH
+            written = _insert_rows(self.conn, BATCH_SUPPRESSION, new_rules, rules)
+        return results if written else None
+
+
+def _rows(items: Sequence[tuple[NewEvent, bytes]]) -> tuple[list[Any], list[Any]]:
+    """The event rows and suppression rows of ``items``, flat, as multi-row INSERTs take them."""
+    events: list[Any] = []
+    suppressions: list[Any] = []
+    last_at: datetime | None = None
+    at = 0
+    for event, digest in items:
+        if event.at is not last_at:  # one clock reading for a whole group
+            last_at = event.at
+            at = to_ms(last_at)
+        scope = event.scope or Scope.GLOBAL
+        channel = event.channel or Channel.EMAIL
+        requested = None if event.requested_at is None else to_ms(event.requested_at)
+        # sqlite3 binds int, str and bytearray at once but looks bytes and None up in its
+        # adapter registry first (about 1 µs each), so the keys go as bytearray: the same
+        # BLOB, on the commit thread's GIL-holding path.
+        key = bytearray(event.identity_hash)
+        events += (
+            at, key, _VALUES[channel], _VALUES[event.action],
+            _VALUES[event.source], _VALUES[scope], event.topic or "", event.reason,
+            event.evidence, requested, event.detail,
+        )  # fmt: skip
+        suppressions += (
+            key, SCOPE_CODE[scope], bytearray(topic_key(digest)), CHANNEL_CODE[channel],
+            0, at, SOURCE_CODE[event.source], event.reason,
+        )  # fmt: skip
+    return events, suppressions
 
 
 #: Enum values by member: a dict lookup instead of the ``.value`` descriptor per row.
@@ -114,6 +164,9 @@ _ROWS_PER_INSERT = 64
 #: Row counts go out as a multiple of this plus a remainder: few distinct statement
 #: texts (all stay in the connection's statement cache), two statements per group.
 _ROW_STEP = 8
+#: Parameters per row of each statement.
+_EVENT_WIDTH = 11
+_RULE_WIDTH = 8
 
 
 def _insert_rows(
@@ -146,6 +199,15 @@ WAL_CHECKPOINT_PAGES = 4000
 CUT = (
     "IN (WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
     "SELECT substr(?, i * 16 + 1, 16) FROM n)"
+)
+
+#: The event keys and the suppressions (all but person-wide) of a group's people.
+STORED_EVENTS = (
+    "SELECT hash, action, scope, topic, detail, evidence FROM events "
+    "WHERE evidence IS NOT NULL AND hash " + CUT
+)
+STORED_SUPPRESSIONS = (
+    "SELECT hash, scope, topic FROM suppressions WHERE all_channels = 0 AND hash " + CUT
 )
 
 
