@@ -98,8 +98,9 @@ class SqliteSession(SqlSession):
                 seen_events.add(key)
             new_events += event_row
             rule = (event.identity_hash, rule_row[1], bytes(rule_row[2]))
-            results.append(rule not in seen_rules)
-            if results[-1]:
+            added = rule not in seen_rules
+            results.append(added)
+            if added:
                 seen_rules.add(rule)
                 new_rules += rule_row
         written = _insert_rows(self.conn, BATCH_EVENT, new_events, len(new_events) // _EVENT_WIDTH)
