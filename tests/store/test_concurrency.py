@@ -12,9 +12,11 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from pathlib import Path
+from typing import Any
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Action, Source
+from prefcenter.store.sqlite import SqliteStore
 from tests.conftest import make_settings
 
 WORKERS = 4
@@ -67,6 +69,42 @@ def run_workers(database: str, directory: Path) -> None:
 
 def test_four_processes_on_sqlite(tmp_path: Path) -> None:
     run_workers(f"sqlite:///{tmp_path / 'shared.db'}", tmp_path)
+
+
+#: Processes creating one new SQLite file together, and how many times: about one round
+#: in five failed at once with "database is locked" before the WAL switch waited.
+OPENERS = 6
+ROUNDS = 20
+
+
+def open_at_once(path: str, barrier: Any, answers: Any) -> None:
+    """One process: wait for the others, then open (and so create) the store."""
+    barrier.wait(timeout=60)
+    try:
+        SqliteStore(path, fingerprint="fp").close()
+        answers.put("ok")
+    except Exception as error:  # reported to the test
+        answers.put(repr(error))
+
+
+def test_processes_creating_one_sqlite_file_at_once(tmp_path: Path) -> None:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    problems: list[str] = []
+    for round_number in range(ROUNDS):
+        path = str(tmp_path / f"new-{round_number}.db")
+        barrier = context.Barrier(OPENERS)
+        answers = context.Queue()
+        openers = [
+            context.Process(target=open_at_once, args=(path, barrier, answers))
+            for _ in range(OPENERS)
+        ]
+        for opener in openers:
+            opener.start()
+        problems += [answers.get(timeout=60) for _ in openers]
+        for opener in openers:
+            opener.join(timeout=60)
+    assert [problem for problem in problems if problem != "ok"] == []
 
 
 def test_four_processes_on_postgres(tmp_path: Path, postgres_url: str) -> None:
