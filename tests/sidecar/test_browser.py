@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from prefcenter.model import Reason
+from prefcenter.model import Action, Reason, Source
 from tests.sidecar.conftest import LiveSidecar
 
 pytestmark = pytest.mark.browser
@@ -85,6 +85,9 @@ def test_unsubscribe_from_a_stamped_message(
     finally:
         context.close()
     assert live.real_center.check(address).reason == Reason.UNSUBSCRIBED_GLOBAL
+    # The person pressed the page's button: recorded as a web change, not a provider's POST.
+    events = [e for e in live.real_center.history(address) if e.action == Action.SUPPRESS]
+    assert [e.source for e in events] == [Source.WEB]
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js-on", "js-off"])

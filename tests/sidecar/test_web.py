@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import re
 import sqlite3
 import threading
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 import pytest
@@ -214,11 +215,16 @@ def test_get_shows_the_button_and_changes_nothing(live: LiveSidecar) -> None:
 
 
 def test_confirm_button_records_source_web(live: LiveSidecar) -> None:
+    """What the page's own form sends (as a browser would) is recorded as a web change."""
     with live.client() as client:
+        page = client.get(unsubscribe_path(live.real_center, ALICE)).text
+        action = re.search(r'<form method="post" action="([^"]+)">', page)
+        assert action is not None
+        fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', page)
         response = client.post(
-            unsubscribe_path(live.real_center, ALICE),
-            content=ONE_CLICK + b"&via=page",
-            headers=GMAIL,
+            html.unescape(action[1]),
+            content=urlencode(fields),
+            headers={"content-type": "application/x-www-form-urlencoded"},
         )
     assert response.status_code == 200
     events = [e for e in live.real_center.history(ALICE) if e.action == Action.SUPPRESS]
