@@ -52,6 +52,7 @@ def main() -> int:
         addresses = [line.strip() for line in handle if line.strip()]
 
     with PreferenceCenter.from_env(**overrides) as center:
+        center.links.dkim_key()  # an unusable DKIM key file fails here, before any work
         result = center.filter(addresses, args.topic)  # suppressed, invalid, duplicate: out
         host, _, port = (args.relay or center.settings.notify_relay).rpartition(":")
         with smtplib.SMTP(host, int(port), timeout=30) as smtp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import smtplib
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from aiosmtpd.controller import Controller
 from hypothesis import given
 from hypothesis import strategies as st
 
+from prefcenter.center import PreferenceCenter
 from prefcenter.config import Settings
 from prefcenter.errors import DkimError, HeaderInjection, InvalidTopic
 from prefcenter.headers import Links, check_topic, refuse_breaks
@@ -161,16 +163,33 @@ def test_dkim_signature_covers_and_oversigns_unsubscribe_headers(tmp_path: Path,
 def test_unusable_dkim_key_file_is_named(tmp_path: Path) -> None:
     bad = tmp_path / "bad.key"
     bad.write_text("not a key")
+    links = links_for(
+        make_settings(tmp_path, dkim_domain="e.com", dkim_selector="s", dkim_key_file=str(bad))
+    )
     with pytest.raises(DkimError, match="neither a PEM RSA key nor an Ed25519 seed"):
-        links_for(
-            make_settings(tmp_path, dkim_domain="e.com", dkim_selector="s", dkim_key_file=str(bad))
-        )
-    with pytest.raises(DkimError, match="cannot be read"):
-        links_for(
-            make_settings(
-                tmp_path, dkim_domain="e.com", dkim_selector="s", dkim_key_file=str(tmp_path / "no")
-            )
-        )
+        links.dkim_key()
+    with pytest.raises(DkimError, match="neither a PEM RSA key nor an Ed25519 seed"):
+        links.stamp(newsletter(), ALICE)
+    missing = str(tmp_path / "no")
+    links = links_for(
+        make_settings(tmp_path, dkim_domain="e.com", dkim_selector="s", dkim_key_file=missing)
+    )
+    with pytest.raises(DkimError, match=f"{re.escape(repr(missing))} cannot be read"):
+        links.stamp(newsletter(), ALICE)
+
+
+def test_unreadable_dkim_key_is_read_only_to_sign(tmp_path: Path) -> None:
+    """The sidecar and the CLI share the senders' settings but never sign."""
+    settings = make_settings(
+        tmp_path, dkim_domain="e.com", dkim_selector="s", dkim_key_file=str(tmp_path / "no")
+    )
+    with PreferenceCenter(settings) as center:  # what `prefcenter serve` and the CLI open
+        assert center.check("alice@example.com").allowed
+        headers = center.links.headers(ALICE)
+        assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        with pytest.raises(DkimError, match="cannot be read"):
+            center.stamp(newsletter(), "alice@example.com")
+    assert links_for(make_settings(tmp_path)).dkim_key() is None
 
 
 class _Inbox:

@@ -125,11 +125,14 @@ class Links:
         self._company = refuse_breaks("Setting COMPANY_NAME", settings.company_name)
         self._topics = settings.topics
         self._cfbl = f"fbl@{self._domain}; report=arf" if settings.cfbl else None
-        self._dkim = (
-            DkimKey.load(settings.dkim_domain, settings.dkim_selector, settings.dkim_key_file)
+        # The key is read at the first stamp(), not here: the sidecar and the CLI share
+        # the senders' configuration but never sign, and need not be able to read it.
+        self._dkim_settings = (
+            (settings.dkim_domain, settings.dkim_selector, settings.dkim_key_file)
             if settings.dkim_domain and settings.dkim_key_file
             else None
         )
+        self._dkim: DkimKey | None = None
         self._list_ids: dict[str | None, str] = {}
         self._checked_topics: set[str | None] = {None}
 
@@ -195,6 +198,18 @@ class Links:
             result["CFBL-Address"] = self._cfbl
         return result
 
+    def dkim_key(self) -> DkimKey | None:
+        """The configured DKIM key (None when signing is off), read from its file once.
+
+        A sender may call it at start-up to fail before its first message.
+
+        Raises:
+            DkimError: the key file cannot be read or holds no usable key.
+        """
+        if self._dkim is None and self._dkim_settings is not None:
+            self._dkim = DkimKey.load(*self._dkim_settings)
+        return self._dkim
+
     def stamp(self, message: Message, identity: Identity, topic: str | None = None) -> Message:
         """Add the header set to ``message`` (replacing any earlier ones) and DKIM-sign it.
 
@@ -203,7 +218,7 @@ class Links:
 
         Raises:
             InvalidTopic: the topic cannot be used.
-            DkimError: signing failed.
+            DkimError: the key file cannot be used (read at the first call), or signing failed.
         """
         values = self.headers(identity, topic)
         for name in ADDED_HEADERS:
@@ -213,8 +228,9 @@ class Links:
             if name == "List-Unsubscribe":
                 lines = tuple(part + "," for part in lines[:-1]) + lines[-1:]
             message[name] = FoldedHeader(name, lines)
-        if self._dkim is not None:
-            signature = signature_header(message, self._dkim).decode("ascii")
+        key = self.dkim_key()
+        if key is not None:
+            signature = signature_header(message, key).decode("ascii")
             name, _, value = signature.partition(":")
             folded = tuple(line.strip() for line in value.strip().splitlines())
             # RFC 6376 §5.6: the signature goes above the fields it covers; Message has
