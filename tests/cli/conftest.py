@@ -75,14 +75,19 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def prefcenter(store_url: str, tmp_path: Path) -> Prefcenter:
-    """``prefcenter`` on SQLite and on PostgreSQL."""
-    return Prefcenter(store_url, tmp_path)
+    """``prefcenter`` on SQLite and on PostgreSQL, the store created (as the sidecar does)."""
+    return _created(Prefcenter(store_url, tmp_path))
 
 
 @pytest.fixture
 def prefcenter_sqlite(tmp_path: Path) -> Prefcenter:
     """``prefcenter`` on a SQLite file only (for tests about the command, not the store)."""
-    return Prefcenter(f"sqlite:///{tmp_path / 'prefcenter.db'}", tmp_path)
+    return _created(Prefcenter(f"sqlite:///{tmp_path / 'prefcenter.db'}", tmp_path))
+
+
+def _created(prefcenter: Prefcenter) -> Prefcenter:
+    prefcenter.center().close()  # reading commands refuse a store that does not exist
+    return prefcenter
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:

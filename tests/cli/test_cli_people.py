@@ -83,9 +83,9 @@ def test_bad_input_is_one_line_and_exit_2(prefcenter_sqlite: Prefcenter) -> None
 
 
 def test_unreachable_store_exits_3(prefcenter_sqlite: Prefcenter) -> None:
-    directory = prefcenter_sqlite.tmp_path / "not-a-dir"
-    directory.write_text("a file where the database directory should be")
-    result = prefcenter_sqlite("--database", f"sqlite:///{directory}/x.db", "check", "a@b.com")
+    directory = prefcenter_sqlite.tmp_path / "a-directory"
+    directory.mkdir()  # where the database file should be
+    result = prefcenter_sqlite("--database", f"sqlite:///{directory}", "check", "a@b.com")
     assert result.returncode == 3, result.stderr
     assert one_error_line(result).startswith("Error: ")
 

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from prefcenter.center import PreferenceCenter
+from prefcenter.config import load_settings
 from tests.reliability.server import server_values
 
 PEOPLE_IN_SMALL_FILES = 2000
@@ -41,6 +43,7 @@ def write_list(path: Path, size: int, people: int | None) -> int:
 def run_measured(csv: Path, tmp_path: Path) -> tuple[dict[str, object], int]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")}
     values = server_values(f"sqlite:///{tmp_path / 'filter.db'}", tmp_path)
+    PreferenceCenter(load_settings(values, environ={})).close()  # filter reads an existing store
     env.update({f"PREFCENTER_{k.upper()}": v for k, v in values.items()})
     out = tmp_path / f"{csv.stem}.sendable.csv"
     summary = tmp_path / f"{csv.stem}.json"

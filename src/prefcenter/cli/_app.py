@@ -74,10 +74,21 @@ class Cli:
     _settings: Settings | None = None
 
     def settings(self) -> Settings:
-        """Settings from the global options > environment > config file > defaults."""
+        """Settings from the global options > environment > config file > defaults.
+
+        For a command that may not create the store, a missing SQLite file is refused
+        before anything is written (development keys included).
+        """
         if self._settings is None:
             from prefcenter.config import load_settings
+            from prefcenter.store import require_existing
 
+            command = _command_name()
+            if command not in CREATES_STORE:
+                url = load_settings(
+                    self.overrides, config_file=self.config_file, generate_dev_keys=False
+                ).database
+                require_existing(url, command=f"prefcenter {command}")
             self._settings = load_settings(self.overrides, config_file=self.config_file)
         return self._settings
 
@@ -105,6 +116,23 @@ class Cli:
 
 
 pass_cli = click.make_pass_decorator(Cli)
+
+#: Commands that may open a store that does not exist yet, creating it: the sidecar,
+#: and those that record a change (kept either way). The others only read, or act on
+#: what is stored, and refuse: an empty store would answer "allowed" for everyone.
+CREATES_STORE = frozenset(
+    {"serve", "suppress", "resubscribe", "forget", "link-identities", "record-sent"}
+)
+
+
+def _command_name() -> str:
+    """The running (sub)command below ``prefcenter``, e.g. ``exceptions list``."""
+    ctx = click.get_current_context(silent=True)
+    names: list[str] = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    return " ".join(reversed(names))
 
 
 @click.group(cls=PrefcenterGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -5,6 +5,8 @@ Open one with :func:`open_store` from the ``DATABASE`` setting's URL.
 
 from __future__ import annotations
 
+import os
+
 from prefcenter.errors import ConfigError
 from prefcenter.store.protocol import NewEvent, Session, Store, Violation
 
@@ -24,15 +26,7 @@ def open_store(url: str, *, fingerprint: str) -> Store:
     if url.startswith("sqlite:///"):
         from prefcenter.store.sqlite import SqliteStore
 
-        path = url[len("sqlite:///") :]
-        if not path or path.startswith(":memory:"):
-            raise ConfigError(
-                f"Setting DATABASE has value {url!r}; use a file such as "
-                "sqlite:///var/prefcenter.db (an in-memory database would lose every opt-out).",
-                name="database",
-                value=url,
-            )
-        return SqliteStore(path, fingerprint=fingerprint)
+        return SqliteStore(_sqlite_path(url), fingerprint=fingerprint)
     if url.startswith(("postgresql://", "postgres://")):
         from prefcenter.store.postgres import PostgresStore
 
@@ -46,4 +40,43 @@ def open_store(url: str, *, fingerprint: str) -> Store:
     )
 
 
-__all__ = ["NewEvent", "Session", "Store", "Violation", "open_store"]
+def require_existing(url: str, *, command: str) -> None:
+    """Refuse a SQLite ``url`` whose file does not exist, for a command that only reads.
+
+    Opening a store creates it, so a mistyped ``DATABASE`` (or a relative path used from
+    another directory) would otherwise give a new, empty store that says everyone may
+    be contacted. A PostgreSQL database is never created by opening it.
+
+    Raises:
+        ConfigError: the file is missing; the message names it and what to do.
+    """
+    if not url.startswith("sqlite:///"):
+        return
+    path = _sqlite_path(url)
+    if os.path.exists(path):
+        return
+    where = os.path.abspath(path)
+    relative = "" if os.path.isabs(path) else f", relative to the working directory {os.getcwd()}"
+    raise ConfigError(
+        f"Store {url!r} does not exist (no file {where!r}{relative}), and `{command}` does "
+        "not create one: an empty store would let everyone be contacted. Fix DATABASE "
+        "(--database or PREFCENTER_DATABASE; sqlite:////abs/path.db for an absolute "
+        "path) or run it where the sidecar runs.",
+        name="database",
+        value=url,
+    )
+
+
+def _sqlite_path(url: str) -> str:
+    path = url[len("sqlite:///") :]
+    if not path or path.startswith(":memory:"):
+        raise ConfigError(
+            f"Setting DATABASE has value {url!r}; use a file such as "
+            "sqlite:///var/prefcenter.db (an in-memory database would lose every opt-out).",
+            name="database",
+            value=url,
+        )
+    return path
+
+
+__all__ = ["NewEvent", "Session", "Store", "Violation", "open_store", "require_existing"]

@@ -11,6 +11,7 @@ own connection (kept on the store instance), writers take the lock up front with
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 import threading
 import time
@@ -30,6 +31,7 @@ from prefcenter.store.schema import check_meta, sqlite_migrations
 from prefcenter.store.session import SqlSession
 
 BUSY_TIMEOUT_MS = 5000
+log = logging.getLogger("prefcenter.store")
 T = TypeVar("T")
 
 
@@ -251,6 +253,7 @@ class SqliteStore(SqlStore):
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        created = not Path(self.path).exists()
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
@@ -262,6 +265,8 @@ class SqliteStore(SqlStore):
         with self._begin() as conn:
             sqlite_migrations.apply(conn)
             check_meta(self._session(conn), fingerprint, self.url)
+        if created:  # said aloud: a mistyped DATABASE gives an empty store
+            log.warning("created a new, empty store at %s", Path(self.path).resolve())
 
     def _enter_wal(self, conn: sqlite3.Connection) -> None:
         """Put the file in WAL mode, waiting up to ``busy_timeout_ms`` for other openers.
