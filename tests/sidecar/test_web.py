@@ -6,7 +6,7 @@ import html
 import re
 import sqlite3
 import threading
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -379,13 +379,23 @@ def test_bad_pause_date_is_422_and_changes_nothing(live: LiveSidecar) -> None:
     path = preferences_path(live.real_center, ALICE)
     with live.client() as client:
         csrf = _csrf(client.get(path).text)
-        for pause in ("yesterday", "2001-01-01"):
+        today = datetime.now(UTC).date()
+        for pause in ("yesterday", "2001-01-01", today.isoformat()):
             response = client.post(
                 path,
-                data={"csrf": csrf, "action": "save", "topic": ["news", "deals", "events"],
-                      "frequency": "", "pause_until": pause},
+                data={"csrf": csrf, "action": "save", "topic": ["news", "events"],
+                      "frequency": "7", "pause_until": pause},
             )  # fmt: skip
             assert response.status_code == 422
+            # The page itself says why, and keeps what was chosen so only the date needs fixing.
+            page = response.text
+            assert "Nothing was saved. Pause date" in page and "pick a day after today" in page
+            assert 'role="alert"' in page
+            assert f'value="{html.escape(pause)}"' in page
+            assert f'min="{(today + timedelta(days=1)).isoformat()}"' in page
+            assert re.search(r'value="deals"(?! checked)', page)
+            assert re.search(r'value="news" checked', page)
+            assert '<option value="7" selected>' in page
     assert live.real_center.history(ALICE) == []
 
 

@@ -8,7 +8,7 @@ the button. ``POST /u/{token}`` answers 200 only after the change has committed.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from starlette.datastructures import FormData
@@ -171,14 +171,38 @@ async def preferences_page(request: Request) -> Response:
     sidecar = sidecar_of(request)
     link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES)
     state = await sidecar.store_call(_state, sidecar, link)
+    saved = _SAVED.get(request.query_params.get("saved", ""))
+    return _preferences(sidecar, link, state, saved=saved)
+
+
+def _preferences(
+    sidecar: Sidecar,
+    link: Link,
+    state: dict[str, Any],
+    *,
+    saved: str | None = None,
+    problem: str | None = None,
+    form: FormData | None = None,
+) -> Response:
+    """The preference page; after a refused form, with why and with what was submitted."""
+    shown = dict(state, pause_value=state["paused_until"])
+    if form is not None:  # keep the person's choices so they only fix the one value
+        wanted = set(form.getlist("topic"))
+        shown["topics"] = [dict(topic, on=topic["id"] in wanted) for topic in state["topics"]]
+        frequency = str(form.get("frequency", ""))
+        if frequency in {value for value, _ in FREQUENCIES}:
+            shown["frequency"] = frequency
+        shown["pause_value"] = str(form.get("pause_until", "")).strip()[:10]
     return sidecar.render(
         "preferences.html",
+        422 if problem else 200,
         action=f"/p/{link.token}",
         csrf=sidecar.csrf_token(link.token),
         frequencies=FREQUENCIES,
-        today=date.today().isoformat(),
-        saved=_SAVED.get(request.query_params.get("saved", "")),
-        **state,
+        earliest_pause=_earliest_pause().isoformat(),
+        saved=saved,
+        problem=problem,
+        **shown,
     )
 
 
@@ -195,7 +219,10 @@ async def preferences_post(request: Request) -> Response:
             message="Open the link from the email again and repeat your change.",
         )
     state = await sidecar.store_call(_state, sidecar, link)
-    changes = _changes(link, form, state, request_id_of(request))
+    try:
+        changes = _changes(link, form, state, request_id_of(request))
+    except InvalidInput as error:  # nothing was changed: say why, on the page itself
+        return _preferences(sidecar, link, state, problem=str(error), form=form)
     changed = False
     if changes:
         changed = await sidecar.committer.submit(
@@ -259,11 +286,16 @@ def _pause_until(text: str) -> datetime:
         day = date.fromisoformat(text)
     except ValueError:
         day = None
-    if day is None or day <= date.today():
+    if day is None or day < _earliest_pause():
         raise InvalidInput(
             f"Pause date {text[:20]!r} is not a future date; pick a day after today.", value=text
         )
     return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+def _earliest_pause() -> date:
+    """Tomorrow (UTC): a pause ends at the start of its day, so today would end at once."""
+    return datetime.now(UTC).date() + timedelta(days=1)
 
 
 def _apply(transaction: Any, identity: Identity, changes: list[tuple[str, dict[str, Any]]]) -> bool:
