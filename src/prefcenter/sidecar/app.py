@@ -203,7 +203,7 @@ def create_app(center: Any, settings: Settings) -> SidecarApp:
     )
 
     async def healthz(request: Request) -> Response:
-        await sidecar.store_call(center.ping)  # 503 when the store fails or hangs
+        await sidecar.store_call(center.ping, operation="ping")  # 503 when it fails or hangs
         return JSONResponse({"status": "ok"})
 
     async def metrics_page(request: Request) -> Response:

@@ -132,8 +132,10 @@ class Sidecar:
             ok |= hmac.compare_digest(stored, digest)
         return ok
 
-    async def store_call(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Run a synchronous center call in a worker thread and time it.
+    async def store_call(
+        self, function: Callable[..., Any], *args: Any, operation: str = "read", **kwargs: Any
+    ) -> Any:
+        """Run a synchronous center call in a worker thread and time it as ``operation``.
 
         Raises:
             StoreUnavailable: no answer within ``settings.store_timeout``; the request is
@@ -152,7 +154,7 @@ class Sidecar:
                 "retry the request."
             ) from None
         finally:
-            self.metrics.store_latency("read", time.perf_counter() - started)
+            self.metrics.store_latency(operation, time.perf_counter() - started)
 
 
 _PAGE_HEADERS: dict[str, str] = {
