@@ -30,9 +30,11 @@ Everything a sender needs is on one object, `PreferenceCenter`; the rest of this
 is the types it takes and returns. Recipients (`Recipient`) are an address or number
 as written, or an `Identity` from `center.identity()`. Channel and kind arguments take
 the enum or its string (`"email"`, `"sms"`, `"voice"`; `"marketing"`,
-`"transactional"`). Every mutation takes keyword-only `source` and `evidence` (the
-Message-ID or request id that makes a retry harmless) and returns True when something
-changed. Times are timezone-aware UTC datetimes.
+`"transactional"`). The changes of mind (`suppress`, `resubscribe`, `set_topic`,
+`pause`, ...) take keyword-only `source` and `evidence` (the Message-ID or request id
+that makes a retry harmless) and return True when something changed; `record_sent`,
+`suppress_many` and the exceptions queue's methods have their own signatures, below.
+Times are timezone-aware UTC datetimes.
 
 The HTTP API is in [http.md](http.md), the command line in [cli.md](cli.md), the
 settings in [config.md](config.md).
