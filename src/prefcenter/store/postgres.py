@@ -70,6 +70,12 @@ class PostgresStore(SqlStore):
             blob="BYTEA",
             link_lock=f"SELECT pg_advisory_xact_lock({LINK_LOCK})",
         )
+        try:
+            # One direct connection first: an unreachable server or a refused login fails
+            # now, with the server's own reason, not after the pool's retries time out.
+            psycopg.connect(url, connect_timeout=max(1, round(timeout))).close()
+        except psycopg.Error as error:
+            raise self._translate(error) from None
         self._pool = psycopg_pool.ConnectionPool(
             url,
             min_size=1,
