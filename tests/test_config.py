@@ -40,12 +40,20 @@ def test_arguments_beat_environment_beat_file(tmp_path: Path) -> None:
 
 def test_secrets_keep_rotation_order_and_are_masked() -> None:
     settings = load_settings(
-        environ={"PREFCENTER_SECRET": "oldest, middle ,newest", "PREFCENTER_PEPPER": "p" * 20},
+        environ={
+            "PREFCENTER_SECRET": "oldest-key-000000, middle-key-000000 ,newest-key-000000",
+            "PREFCENTER_PEPPER": "p" * 20,
+        },
         generate_dev_keys=False,
     )
-    assert settings.signing_keys() == [b"oldest", b"middle", b"newest"]
+    assert settings.signing_keys() == [
+        b"oldest-key-000000", b"middle-key-000000", b"newest-key-000000"
+    ]  # fmt: skip
     assert "newest" not in repr(settings)
     assert repr(Secret("x")) == "Secret('**********')"
+
+
+CAP_FORM = "write COUNT/DURATION such as 3/7d or 10/1w (DURATION in s, m, h, d or w), or off."
 
 
 @pytest.mark.parametrize(
@@ -54,7 +62,10 @@ def test_secrets_keep_rotation_order_and_are_masked() -> None:
         ("fold_gmail", "maybe", "Setting FOLD_GMAIL has value 'maybe'; write true or false."),
         ("soft_bounce_limit", "-3", "Setting SOFT_BOUNCE_LIMIT has value '-3'; write a whole number of 0 or more."),
         ("exception_due", "soon", "Setting EXCEPTION_DUE has value 'soon'; write a duration like 90s, 48h or 7d."),
-        ("frequency_cap", "3", "Setting FREQUENCY_CAP has value '3'; write COUNT/DURATION such as 3/7d."),
+        ("frequency_cap", "3", f"Setting FREQUENCY_CAP has value '3'; {CAP_FORM}"),
+        ("frequency_cap", "3/week", f"Setting FREQUENCY_CAP has value '3/week'; {CAP_FORM}"),
+        ("frequency_cap", "many/7d", f"Setting FREQUENCY_CAP has value 'many/7d'; {CAP_FORM}"),
+        ("log_level", "loud", "Setting LOG_LEVEL has value 'loud'; write debug, info, warning or error."),
         ("http", "8080", "Setting HTTP has value '8080'; write HOST:PORT such as 127.0.0.1:8080."),
         ("base_url", "prefs.example.com", "Setting BASE_URL has value 'prefs.example.com'; write an http(s):// URL."),
         ("brand_color", "blue", "Setting BRAND_COLOR has value 'blue'; write a colour like #1d4ed8."),
@@ -108,4 +119,89 @@ def test_table_lists_every_setting_with_help() -> None:
     for row in rows:
         assert re.fullmatch(r"PREFCENTER_[A-Z_]+", row.env)
         assert row.help.endswith(".")
-    assert "generated" in next(row for row in rows if row.name == "secret").default
+    defaults = {row.name: row.default for row in rows}
+    assert defaults["secret"] == defaults["pepper"] == "(generated in development)"
+    assert defaults["api_keys"] == "(none: /v1 refuses every call)"
+
+
+def test_var_dir_help_does_not_claim_the_database() -> None:
+    # The default DATABASE is var/prefcenter.db relative to the working directory,
+    # wherever VAR_DIR points.
+    help_text = next(row for row in settings_table() if row.name == "var_dir").help
+    assert "default database" not in help_text
+    assert "working directory" in help_text
+
+
+def test_log_level_is_accepted_in_any_case() -> None:
+    assert load_settings({"log_level": "DEBUG"}, environ={}, generate_dev_keys=False)
+
+
+GENERATE = 'generate one with python -c "import secrets; print(secrets.token_urlsafe(32))".'
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("pepper", "x", f"Setting PEPPER is 1 byte long; it needs at least 16 bytes: {GENERATE}"),
+        ("pepper", "fifteen-bytes!!", f"Setting PEPPER is 15 bytes long; it needs at least 16 bytes: {GENERATE}"),
+        ("secret", "abc", f"Setting SECRET has a key 3 bytes long (key 1 of 1); each needs at least 16 bytes: {GENERATE}"),
+        ("secret", "a-long-enough-old-key,abc", f"Setting SECRET has a key 3 bytes long (key 2 of 2); each needs at least 16 bytes: {GENERATE}"),
+        ("secret", " , ", "Setting SECRET has no key in it, only commas and spaces; write at least one key, or leave it unset."),
+        ("api_keys", ",", "Setting API_KEYS has no key in it, only commas and spaces; write at least one key, or leave it unset."),
+    ],
+)  # fmt: skip
+def test_short_or_blank_keys_are_refused_without_showing_them(
+    name: str, value: str, message: str
+) -> None:
+    environ = {"PREFCENTER_SECRET": "s" * 16, "PREFCENTER_PEPPER": "p" * 16}
+    environ[f"PREFCENTER_{name.upper()}"] = value
+    with pytest.raises(ConfigError) as caught:
+        load_settings(environ=environ, generate_dev_keys=False)
+    assert str(caught.value) == message
+    assert caught.value.name == name
+    assert caught.value.value is None  # never the secret itself
+
+
+def test_keys_of_16_bytes_are_enough() -> None:
+    settings = load_settings(
+        environ={"PREFCENTER_SECRET": "s" * 16, "PREFCENTER_PEPPER": "p" * 16},
+        generate_dev_keys=False,
+    )
+    assert settings.pepper_bytes() == b"p" * 16
+
+
+def test_generated_dev_keys_satisfy_the_minimum(tmp_path: Path) -> None:
+    settings = load_settings({"var_dir": str(tmp_path)}, environ={})
+    assert len(settings.pepper_bytes()) >= 16
+    assert all(len(key) >= 16 for key in settings.signing_keys())
+
+
+def test_a_short_dev_key_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "pepper").write_text("\n")  # e.g. left empty by a full disk
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"var_dir": str(tmp_path), "secret": "s" * 16}, environ={})
+    assert str(caught.value) == (
+        f"Development key file {str(tmp_path / 'pepper')!r} holds 0 bytes, fewer than 16; "
+        "set PREFCENTER_PEPPER, or delete the file to generate a new one if no store uses it yet."
+    )
+
+
+@pytest.mark.parametrize("where", ["a-file", "a-file/below"])
+def test_unusable_var_dir_is_one_error_and_no_false_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, where: str
+) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    var_dir = tmp_path / where
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"var_dir": str(var_dir)}, environ={})
+    message = str(caught.value)
+    assert message.startswith(
+        f"Setting VAR_DIR is {str(var_dir)!r}, but the development key file "
+        f"{str(var_dir / 'secret')!r} cannot be written ("
+    )
+    assert message.endswith(
+        "); point PREFCENTER_VAR_DIR at a writable directory, "
+        "or set PREFCENTER_SECRET and PREFCENTER_PEPPER."
+    )
+    assert caught.value.name == "var_dir"
+    assert "generated" not in caplog.text

@@ -9,6 +9,7 @@ The table (:func:`settings_table`) produces validation, ``--help`` text and
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import re
@@ -45,14 +46,18 @@ __all__ = [
 log = logging.getLogger("prefcenter.config")
 
 ENV_PREFIX = "PREFCENTER_"
+#: Shortest SECRET key and PEPPER, in bytes (UTF-8): 128 bits if every byte were random.
+MIN_KEY_BYTES = 16
+LOG_LEVELS = ("debug", "info", "warning", "error")
+_GENERATE = 'generate one with python -c "import secrets; print(secrets.token_urlsafe(32))".'
 
 
-def _setting(default: Any, help: str, *, kind: str = "str") -> Any:
-    return field(default=default, metadata={"help": help, "kind": kind})
+def _setting(default: Any, help: str, *, kind: str = "str", shown: str | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "kind": kind, "shown": shown})
 
 
-def _factory(factory: Any, help: str, *, kind: str) -> Any:
-    return field(default_factory=factory, metadata={"help": help, "kind": kind})
+def _factory(factory: Any, help: str, *, kind: str, shown: str | None = None) -> Any:
+    return field(default_factory=factory, metadata={"help": help, "kind": kind, "shown": shown})
 
 
 @dataclass(frozen=True)
@@ -65,15 +70,18 @@ class Settings:
     )
     secret: tuple[Secret, ...] = _factory(
         tuple,
-        "Token signing keys, comma-separated, oldest first: the newest signs, all verify. "
-        "Unset: a key is generated once into VAR_DIR/secret (development only).",
+        "Token signing keys, comma-separated, oldest first: the newest signs, all verify; "
+        f"each at least {MIN_KEY_BYTES} bytes. Unset: a key is generated once into "
+        "VAR_DIR/secret (development only).",
         kind="secrets",
+        shown="(generated in development)",
     )
     pepper: Secret | None = _setting(
         None,
-        "Key for hashing identities in the store; never change it. "
-        "Unset: generated once into VAR_DIR/pepper (development only).",
+        f"Key for hashing identities in the store, at least {MIN_KEY_BYTES} bytes; never "
+        "change it. Unset: generated once into VAR_DIR/pepper (development only).",
         kind="secret",
+        shown="(generated in development)",
     )
     base_url: str = _setting(
         "http://127.0.0.1:8080", "Public URL of the HTTP sidecar, used in links."
@@ -83,7 +91,11 @@ class Settings:
     )
     http: str = _setting("127.0.0.1:8080", "HOST:PORT the HTTP sidecar listens on.")
     smtp: str = _setting("127.0.0.1:2525", "HOST:PORT the SMTP sidecar listens on.")
-    var_dir: str = _setting("var", "Directory for development keys and the default database.")
+    var_dir: str = _setting(
+        "var",
+        "Directory for the development keys (secret, pepper). The default DATABASE does not "
+        "follow it: that is var/prefcenter.db relative to the working directory.",
+    )
     company_name: str = _setting("Example", "Name shown on pages and in List-Id phrases.")
     brand_color: str = _setting("#1d4ed8", "Accent colour of the pages (CSS hex colour).")
     topics: dict[str, str] = _factory(
@@ -149,6 +161,7 @@ class Settings:
         tuple,
         "Bearer keys for /v1, comma-separated; write each as sha256:HEX to keep only the hash.",
         kind="secrets",
+        shown="(none: /v1 refuses every call)",
     )
     dkim_domain: str = _setting("", "DKIM d= domain for stamp(); empty disables signing.")
     dkim_selector: str = _setting("", "DKIM s= selector.")
@@ -209,7 +222,7 @@ def settings_table() -> list[SettingSpec]:
                 name=f.name,
                 env=ENV_PREFIX + f.name.upper(),
                 kind=f.metadata["kind"],
-                default=show(getattr(defaults, f.name), f.metadata["kind"]),
+                default=f.metadata["shown"] or show(getattr(defaults, f.name), f.metadata["kind"]),
                 help=f.metadata["help"],
             )
         )
@@ -308,30 +321,100 @@ def _validate(settings: Settings) -> None:
             name="brand_color",
             value=settings.brand_color,
         )
+    if settings.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(
+            f"Setting LOG_LEVEL has value {settings.log_level!r}; "
+            f"write {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}.",
+            name="log_level",
+            value=settings.log_level,
+        )
+    _check_key_sizes(settings)
+
+
+def _check_key_sizes(settings: Settings) -> None:
+    # The message gives sizes, never the value: it may be printed or logged.
+    if settings.pepper is not None:
+        size = len(settings.pepper.reveal().encode())
+        if size < MIN_KEY_BYTES:
+            raise ConfigError(
+                f"Setting PEPPER is {_bytes(size)} long; it needs at least {MIN_KEY_BYTES} "
+                f"bytes: {_GENERATE}",
+                name="pepper",
+            )
+    for number, key in enumerate(settings.secret, 1):
+        size = len(key.reveal().encode())
+        if size < MIN_KEY_BYTES:
+            raise ConfigError(
+                f"Setting SECRET has a key {_bytes(size)} long (key {number} of "
+                f"{len(settings.secret)}); each needs at least {MIN_KEY_BYTES} bytes: {_GENERATE}",
+                name="secret",
+            )
+
+
+def _bytes(size: int) -> str:
+    return "1 byte" if size == 1 else f"{size} bytes"
 
 
 def _with_dev_keys(settings: Settings) -> Settings:
     """Fill a missing secret or pepper from ``var/``, generating it once (development)."""
     changes: dict[str, Any] = {}
     if not settings.secret:
-        changes["secret"] = (Secret(_dev_key(settings.var_path / "secret")),)
+        changes["secret"] = (Secret(_dev_key(settings, "secret")),)
     if settings.pepper is None:
-        changes["pepper"] = Secret(_dev_key(settings.var_path / "pepper"))
+        changes["pepper"] = Secret(_dev_key(settings, "pepper"))
     return dataclasses.replace(settings, **changes) if changes else settings
 
 
-def _dev_key(path: Path) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    log.warning(
-        "no %s configured: generated one into %s; set PREFCENTER_%s in production",
-        path.name,
-        path,
-        path.name.upper(),
-    )
+def _dev_key(settings: Settings, name: str) -> str:
+    path = settings.var_path / name
+    verb = "read" if path.exists() else "written"
+    try:
+        key = path.read_text().strip() if verb == "read" else _generate(path)
+    except OSError as error:
+        raise ConfigError(
+            f"Setting VAR_DIR is {settings.var_dir!r}, but the development key file "
+            f"{str(path)!r} cannot be {verb} ({error.strerror or error}); point "
+            f"{ENV_PREFIX}VAR_DIR at a writable directory, or set {ENV_PREFIX}SECRET and "
+            f"{ENV_PREFIX}PEPPER.",
+            name="var_dir",
+            value=settings.var_dir,
+        ) from None
+    size = len(key.encode())
+    if size < MIN_KEY_BYTES:
+        # Only the pepper must never change: a new one makes every stored hash unreachable.
+        unless = " if no store uses it yet" if name == "pepper" else ""
+        raise ConfigError(
+            f"Development key file {str(path)!r} holds {_bytes(size)}, fewer than "
+            f"{MIN_KEY_BYTES}; set {ENV_PREFIX}{name.upper()}, or delete the file to generate "
+            f"a new one{unless}.",
+            name=name,
+        )
+    return key
+
+
+def _generate(path: Path) -> str:
+    if path.parent.exists() and not path.parent.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(path.parent))
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
+    # Written whole to a private file, then linked into place: a process starting at the
+    # same moment reads a complete key or none, and a failed write leaves no empty key.
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key + "\n")
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            return path.read_text().strip()  # the other process was first: use its key
+    finally:
+        draft.unlink(missing_ok=True)
+    log.warning(
+        "no %s configured: generated one into %s; set %s%s in production",
+        path.name,
+        path,
+        ENV_PREFIX,
+        path.name.upper(),
+    )
     return key

@@ -49,8 +49,9 @@ class FrequencyCap:
 
 
 def show(value: Any, kind: str) -> str:
+    """A default as docs and ``--help`` show it; a secret's value never appears."""
     if kind in ("secret", "secrets"):
-        return "(generated in development)"
+        return "(none)" if not value else "(set)"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, timedelta):
@@ -117,13 +118,17 @@ def _parse_cap(name: str, value: str) -> FrequencyCap | None:
     if value.strip().lower() in ("off", "none", ""):
         return None
     count, slash, window = value.partition("/")
-    if not slash:
-        raise ConfigError(
-            f"Setting {name.upper()} has value {value!r}; write COUNT/DURATION such as 3/7d.",
-            name=name,
-            value=value,
-        )
-    return FrequencyCap(_parse_int(name, count), parse_duration(name, window))
+    try:
+        if slash:
+            return FrequencyCap(_parse_int(name, count), parse_duration(name, window))
+    except ConfigError:
+        pass  # the message below names the whole value, not the part that failed
+    raise ConfigError(
+        f"Setting {name.upper()} has value {value!r}; write COUNT/DURATION such as 3/7d or "
+        "10/1w (DURATION in s, m, h, d or w), or off.",
+        name=name,
+        value=value,
+    )
 
 
 def _parse_pairs(name: str, value: str) -> dict[str, str]:
@@ -148,7 +153,15 @@ def convert(name: str, kind: str, raw: Any) -> Any:
         return Secret(str(raw)) if raw else None
     if kind == "secrets":
         items = raw if isinstance(raw, list) else str(raw).split(",")
-        return tuple(Secret(str(item).strip()) for item in items if str(item).strip())
+        keys = tuple(Secret(str(item).strip()) for item in items if str(item).strip())
+        if not keys and (raw if isinstance(raw, list) else str(raw).strip()):
+            # " , " is a typo, not "unset": SECRET would silently fall back to a dev key.
+            raise ConfigError(
+                f"Setting {name.upper()} has no key in it, only commas and spaces; "
+                "write at least one key, or leave it unset.",
+                name=name,
+            )
+        return keys
     if kind == "list":
         items = raw if isinstance(raw, list) else str(raw).split(",")
         return tuple(str(item).strip() for item in items if str(item).strip())

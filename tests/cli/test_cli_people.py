@@ -172,3 +172,33 @@ def test_global_database_and_config_options(prefcenter_sqlite: Prefcenter) -> No
     bad = prefcenter_sqlite("--config", str(config), "check", "gina@example.com")
     assert bad.returncode == 2
     assert "unknown setting 'no_such_setting'" in one_error_line(bad)
+
+
+def test_short_keys_are_one_line_without_the_value(prefcenter_sqlite: Prefcenter) -> None:
+    pepper = prefcenter_sqlite("check", "bob@example.com", PREFCENTER_PEPPER="x")
+    assert pepper.returncode == 2
+    assert one_error_line(pepper) == (
+        "Error: Setting PEPPER is 1 byte long; it needs at least 16 bytes: generate one with "
+        'python -c "import secrets; print(secrets.token_urlsafe(32))".'
+    )
+    secret = prefcenter_sqlite("check", "bob@example.com", PREFCENTER_SECRET="abc")
+    assert secret.returncode == 2
+    line = one_error_line(secret)
+    assert line.startswith("Error: Setting SECRET has a key 3 bytes long (key 1 of 1);")
+    assert "abc" not in line
+
+
+def test_unusable_var_dir_is_one_line(prefcenter_sqlite: Prefcenter) -> None:
+    var_dir = prefcenter_sqlite.tmp_path / "a-file"
+    var_dir.write_text("not a directory")
+    result = prefcenter_sqlite(
+        "check", "bob@example.com",
+        PREFCENTER_VAR_DIR=str(var_dir), PREFCENTER_SECRET="", PREFCENTER_PEPPER="",
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        f"Error: Setting VAR_DIR is {str(var_dir)!r}, but the development key file "
+        f"{str(var_dir / 'secret')!r} cannot be written (Not a directory); point "
+        "PREFCENTER_VAR_DIR at a writable directory, or set PREFCENTER_SECRET and "
+        "PREFCENTER_PEPPER."
+    )

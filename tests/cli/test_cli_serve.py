@@ -76,3 +76,11 @@ def test_serve_on_a_busy_port_is_one_line(prefcenter_sqlite: Prefcenter) -> None
         f"Error: The HTTP sidecar cannot listen on 127.0.0.1:{port} (Address already in use); "
         "stop what uses it or pass --http HOST:PORT."
     )
+
+
+def test_serve_with_an_unknown_log_level_is_one_line(prefcenter_sqlite: Prefcenter) -> None:
+    result = prefcenter_sqlite("serve", PREFCENTER_LOG_LEVEL="loud")
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        "Error: Setting LOG_LEVEL has value 'loud'; write debug, info, warning or error."
+    )
