@@ -36,6 +36,7 @@ _SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion",
 _GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 _PHONE_SEPARATORS = re.compile(r"[\s().\-/]")
 _E164 = re.compile(r"\+[1-9][0-9]{6,14}", re.ASCII)
+_LOOKS_LIKE_PHONE = re.compile(r"\+?[0-9]+", re.ASCII)
 _KEY_PREFIXES = {channel.value + ":": channel for channel in Channel}
 HASH_SIZE = 16
 
@@ -91,10 +92,17 @@ def slow_email(value: str, folding: Folding) -> str:
     try:
         result = validate_email(value, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as error:
-        raise _invalid(value, str(error).rstrip("."), "correct the address or drop it") from None
+        raise _invalid(value, str(error).rstrip("."), _email_fix(value)) from None
     local = unicodedata.normalize("NFC", result.local_part.casefold())
     domain = (result.ascii_domain or result.domain).lower()
     return fold_email(local, domain, folding)
+
+
+def _email_fix(value: str) -> str:
+    # "+14155550100" on the default channel (email) is a phone number sent the wrong way.
+    if _LOOKS_LIKE_PHONE.fullmatch(_PHONE_SEPARATORS.sub("", value.strip())):
+        return "for a phone number use channel sms or voice (--channel sms or --channel voice)"
+    return "correct the address or drop it"
 
 
 def fold_email(local: str, domain: str, folding: Folding) -> str:

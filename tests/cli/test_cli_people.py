@@ -202,3 +202,15 @@ def test_unusable_var_dir_is_one_line(prefcenter_sqlite: Prefcenter) -> None:
         "PREFCENTER_VAR_DIR at a writable directory, or set PREFCENTER_SECRET and "
         "PREFCENTER_PEPPER."
     )
+
+
+def test_a_phone_number_on_the_email_channel_gets_a_hint(prefcenter_sqlite: Prefcenter) -> None:
+    for number in ("+14155550100", "+1 (415) 555-0100", "004915112345678"):
+        result = prefcenter_sqlite("check", number)
+        assert result.returncode == 2
+        assert one_error_line(result) == (
+            f"Error: Recipient {number!r} is not usable: An email address must have an @-sign; "
+            "for a phone number use channel sms or voice (--channel sms or --channel voice)."
+        )
+    word = one_error_line(prefcenter_sqlite("check", "bob"))
+    assert word.endswith("must have an @-sign; correct the address or drop it.")
