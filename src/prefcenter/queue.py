@@ -8,7 +8,7 @@ Message-ID), so a redelivered message returns the item already queued.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefcenter.errors import InvalidInput, NotFound, ReasonRequired
@@ -155,6 +155,7 @@ class QueueChanges:
         Raises:
             ReasonRequired: ``reason`` is blank.
             NotFound: no such item.
+            InvalidInput: the item is already closed; nothing is changed.
         """
         why = require_reason(reason, f"Resolving exception {item_id}")
         if suppress is not None and dismiss:
@@ -166,9 +167,19 @@ class QueueChanges:
         def work(session: Session) -> ExceptionItem:
             item = session.exception(item_id)
             if item is None:
-                raise NotFound(f"Exception {item_id} does not exist; list them with `exceptions`.")
+                raise NotFound(
+                    f"Exception {item_id} does not exist; "
+                    "list them with `exceptions list --status all`."
+                )
             if item.status != "open":
-                return item
+                # A second decision would be dropped silently (a --suppress not made), so
+                # refuse it. The resolution text is not shown: it may name an address.
+                raise InvalidInput(
+                    f"Exception {item_id} was already {item.status}{_at(item.resolved_at)}; "
+                    f"nothing changed (see `exceptions show {item_id}`).",
+                    value=item_id,
+                    reason=f"already {item.status}",
+                )
             if suppress is not None:
                 self._bound(session).suppress(
                     suppress, reason=why, source=source, evidence=f"exception:{item_id}"
@@ -189,6 +200,10 @@ class QueueChanges:
             return closed
 
         return self._run(work)
+
+
+def _at(moment: datetime | None) -> str:
+    return "" if moment is None else f" at {moment.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}"
 
 
 __all__ = ["QueueChanges", "require_reason"]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Source
-from tests.cli.conftest import Prefcenter
+from tests.cli.conftest import Prefcenter, one_error_line
 
 RAW = b"From: Carol <carol@example.com>\r\nSubject: please stop\r\n\r\nTake me off your list.\r\n"
 
@@ -91,6 +91,33 @@ def test_exceptions_queue(prefcenter: Prefcenter) -> None:
     assert [(e["id"], e["status"], e["resolution"]) for e in everything] == [
         (item.id, "resolved", "reply said stop")
     ]
+
+
+def test_a_closed_exception_is_not_resolved_again(prefcenter: Prefcenter) -> None:
+    item = prefcenter.center().open_exception(mailbox="unsubscribe", why="no token", raw=RAW)
+    first = prefcenter("exceptions", "resolve", str(item.id), "--dismiss", "--reason", "spam")
+    assert (first.returncode, first.stdout) == (0, f"#{item.id}  dismissed\n"), first.stderr
+    (closed,) = json.loads(prefcenter("exceptions", "list", "--status", "all", "--json").stdout)
+    at = datetime.fromisoformat(closed["resolved_at"]).strftime("%Y-%m-%d %H:%M:%SZ")
+
+    again = prefcenter(
+        "exceptions", "resolve", str(item.id), "--suppress", "carol@example.com",
+        "--reason", "changed mind",
+    )  # fmt: skip
+    assert (again.returncode, again.stdout) == (2, "")
+    assert one_error_line(again) == (
+        f"Error: Exception {item.id} was already dismissed at {at}; nothing changed "
+        f"(see `exceptions show {item.id}`)."
+    )
+    assert prefcenter("check", "carol@example.com").returncode == 0  # no suppression made
+    (after,) = json.loads(prefcenter("exceptions", "list", "--status", "all", "--json").stdout)
+    assert after == closed
+
+    missing = prefcenter("exceptions", "resolve", "999", "--dismiss", "--reason", "x")
+    assert missing.returncode == 2
+    assert one_error_line(missing) == (
+        "Error: Exception 999 does not exist; list them with `exceptions list --status all`."
+    )
 
 
 def test_report_text_and_bad_dates(prefcenter_sqlite: Prefcenter) -> None:
