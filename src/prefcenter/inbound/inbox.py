@@ -354,13 +354,7 @@ class Inbox:
         return None
 
     def _was_mailed(self, identity: Identity) -> bool:
-        contacted = getattr(self.center, "contacted", None)
-        if callable(contacted):
-            return bool(contacted(identity, since=datetime.now(UTC) - LEDGER_WINDOW))
-        # Until the center has a ledger query: marketing contacts inside the window.
-        with self.center.store.session() as session:
-            rules = session.rules(identity.hash, at=datetime.now(UTC), cap_window=LEDGER_WINDOW)
-        return rules.recent_contacts > 0 or rules.last_contact is not None
+        return bool(self.center.contacted(identity, since=datetime.now(UTC) - LEDGER_WINDOW))
 
     def _complaint(self, message: InboundMessage, mailbox: Mailbox, evidence: str) -> Write:
         complaint = parse_complaint(message)
