@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from tests.cli.conftest import Prefcenter, one_error_line
 
@@ -117,6 +118,33 @@ def test_forget_keeps_the_opt_out(prefcenter_sqlite: Prefcenter) -> None:
     result = prefcenter("forget", "erin@example.com")
     assert (result.returncode, result.stdout) == (0, "erin@example.com  forgotten\n")
     assert prefcenter("check", "erin@example.com").returncode == 1
+
+
+def _forgotten_at(prefcenter: Prefcenter, address: str) -> str:
+    events = json.loads(prefcenter("history", address, "--json").stdout)
+    (first, *_) = [e for e in events if e["action"] == "forget"]
+    return datetime.fromisoformat(first["at"]).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def test_forget_says_what_it_did_and_records_every_request(
+    prefcenter_sqlite: Prefcenter,
+) -> None:
+    prefcenter = prefcenter_sqlite
+    unknown = prefcenter("forget", "nobody@example.com")
+    assert (unknown.returncode, unknown.stdout) == (
+        0, "nobody@example.com  no history for this address; erasure request recorded\n"
+    )  # fmt: skip
+    prefcenter("suppress", "erin@example.com")
+    assert prefcenter("forget", "erin@example.com").stdout == "erin@example.com  forgotten\n"
+    for address in ("nobody@example.com", "Erin@Example.com"):
+        again = prefcenter("forget", address)
+        since = _forgotten_at(prefcenter, address)
+        assert (again.returncode, again.stdout) == (
+            0, f"{address}  already forgotten on {since}; erasure request recorded\n"
+        )  # fmt: skip
+        # Art. 17 requests stay provable: each one is in the audit trail, repeats included.
+        events = json.loads(prefcenter("history", address, "--json").stdout)
+        assert [e["action"] for e in events].count("forget") == 2
 
 
 def test_link_prints_headers_and_links(prefcenter_sqlite: Prefcenter) -> None:

@@ -19,7 +19,7 @@ from prefcenter.cli._app import (
     to_data,
     topic_option,
 )
-from prefcenter.model import Decision, Event, Source
+from prefcenter.model import Action, Decision, Event, Source
 
 
 def _describe(decision: Decision) -> str:
@@ -166,14 +166,30 @@ def history(cli: Cli, address: str, channel: str, as_json: bool) -> None:
 def forget(cli: Cli, address: str, channel: str) -> None:
     """Erase ADDRESS's personal data (GDPR); the opt-out itself keeps working.
 
+    Every request is recorded in the audit trail, also for an address never stored or
+    already forgotten, so an erasure request stays provable.
+
     \b
     Example:
       prefcenter forget alice@example.com
     """
-    changed = cli.center().forget(
-        address, channel=channel, source=Source.CLI, evidence=cli.evidence()
-    )
-    click.echo(f"{address}  {'forgotten' if changed else 'nothing to forget'}")
+    center = cli.center()
+    before = center.history(address, channel=channel)
+    changed = center.forget(address, channel=channel, source=Source.CLI, evidence=cli.evidence())
+    click.echo(f"{address}  {_forget_outcome(before, changed)}")
+
+
+def _forget_outcome(before: list[Event], changed: bool) -> str:
+    # forget() says only whether the store changed, and marking a never-seen address as
+    # forgotten (so it is never stored) counts: the history before it tells the cases apart.
+    if not before:
+        return "no history for this address; erasure request recorded"
+    if changed:
+        return "forgotten"
+    earlier = [event.at for event in before if event.action is Action.FORGET]
+    if earlier:
+        return f"already forgotten on {stamp(earlier[0])}; erasure request recorded"
+    return "nothing stored to erase; erasure request recorded"
 
 
 @main.command()
