@@ -79,6 +79,21 @@ def test_filter_errors(prefcenter_sqlite: Prefcenter) -> None:
     assert "'nope.csv'" in missing.stderr and "Traceback" not in missing.stderr
 
 
+@pytest.mark.parametrize("command", [["filter", "list.csv"], ["export"]], ids=["filter", "export"])
+def test_an_unwritable_output_is_one_clear_line(
+    prefcenter_sqlite: Prefcenter, command: list[str]
+) -> None:
+    (prefcenter_sqlite.tmp_path / "list.csv").write_bytes(LIST)
+    target = prefcenter_sqlite.tmp_path / "missing" / "out.csv"
+    result = prefcenter_sqlite(*command, "-o", str(target))
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        f"Error: Cannot write {str(target)!r}: No such file or directory; "
+        "pass -o with a file in a folder that exists and that you may write to."
+    )
+    assert not target.parent.exists()
+
+
 def test_export_csv_and_json(prefcenter: Prefcenter) -> None:
     prefcenter("suppress", "alice@example.com", "--reason", "asked by phone")
     with prefcenter.center() as center:

@@ -24,6 +24,7 @@ from prefcenter.cli._app import (
     topic_option,
 )
 from prefcenter.csvfilter import FilterSummary, filter_csv
+from prefcenter.errors import InvalidInput
 from prefcenter.model import Suppression
 
 
@@ -43,6 +44,24 @@ def _progress(path: str) -> Iterator[Callable[[int], None] | None]:
             done = position
 
         yield update
+
+
+def _open_output(path: str, mode: str, encoding: str | None = None) -> IO[Any]:
+    """``path`` opened for writing, or stdout for ``-``. A file is written atomically: it
+    appears whole when the command succeeds, and not at all when it fails.
+
+    Raises:
+        InvalidInput: the file cannot be created (no such folder, no permission, ...).
+    """
+    try:
+        return click.open_file(path, mode, encoding=encoding, atomic=path != "-")
+    except OSError as error:
+        raise InvalidInput(
+            f"Cannot write {path!r}: {error.strerror or error}; "
+            "pass -o with a file in a folder that exists and that you may write to.",
+            value=path,
+            reason="unwritable output",
+        ) from None
 
 
 def _summary_text(summary: FilterSummary) -> str:
@@ -94,18 +113,19 @@ def filter_command(
     Example:
       prefcenter filter bought-list.csv --column email --topic offers -o sendable.csv
     """
-    expected = _estimated_rows(path)
-    screen = cli.center().screen(
-        topic,
-        channel=channel,
-        kind=kind,
-        expected_rows=expected,
-        parallel=expected is not None and expected >= _PARALLEL_ROWS,
-    )
     with ExitStack() as stack:
+        # First, so that an output that cannot be written fails before any work.
+        sink = stack.enter_context(_open_output(output, "wb"))
+        expected = _estimated_rows(path)
+        screen = cli.center().screen(
+            topic,
+            channel=channel,
+            kind=kind,
+            expected_rows=expected,
+            parallel=expected is not None and expected >= _PARALLEL_ROWS,
+        )
         stack.enter_context(screen)
         source = stack.enter_context(click.open_file(path, "rb"))
-        sink = stack.enter_context(click.open_file(output, "wb", atomic=output != "-"))
         update = stack.enter_context(_progress(path))
         summary = filter_csv(
             source, sink, screen, column=column, encoding=encoding, on_progress=update
@@ -173,11 +193,10 @@ def export(cli: Cli, fmt: str, output: str, include_unknown: bool) -> None:
     Example:
       prefcenter export --format csv -o suppressions.csv
     """
-    items: Iterator[Suppression] = iter(cli.center().export())
-    if not include_unknown:
-        items = (item for item in items if item.address)
-    lines = _csv_lines(items) if fmt == "csv" else _json_lines(items)
-    sink: IO[Any]
-    with click.open_file(output, "w", encoding="utf-8", atomic=output != "-") as sink:
+    with _open_output(output, "w", encoding="utf-8") as sink:
+        items: Iterator[Suppression] = iter(cli.center().export())
+        if not include_unknown:
+            items = (item for item in items if item.address)
+        lines = _csv_lines(items) if fmt == "csv" else _json_lines(items)
         for chunk in lines:
             sink.write(chunk)
