@@ -137,6 +137,7 @@ def test_log_level_is_accepted_in_any_case() -> None:
 
 
 GENERATE = 'generate one with python -c "import secrets; print(secrets.token_urlsafe(32))".'
+KEEP_OLD = "Keep a shorter old key before it so links already sent keep working."
 
 
 @pytest.mark.parametrize(
@@ -144,8 +145,8 @@ GENERATE = 'generate one with python -c "import secrets; print(secrets.token_url
     [
         ("pepper", "x", f"Setting PEPPER is 1 byte long; it needs at least 16 bytes: {GENERATE}"),
         ("pepper", "fifteen-bytes!!", f"Setting PEPPER is 15 bytes long; it needs at least 16 bytes: {GENERATE}"),
-        ("secret", "abc", f"Setting SECRET has a key 3 bytes long (key 1 of 1); each needs at least 16 bytes: {GENERATE}"),
-        ("secret", "a-long-enough-old-key,abc", f"Setting SECRET has a key 3 bytes long (key 2 of 2); each needs at least 16 bytes: {GENERATE}"),
+        ("secret", "abc", f"Setting SECRET has a signing key 3 bytes long; it needs at least 16 bytes: {GENERATE} {KEEP_OLD}"),
+        ("secret", "a-long-enough-old-key,abc", f"Setting SECRET has a signing key 3 bytes long (the last key, which signs); it needs at least 16 bytes: {GENERATE} {KEEP_OLD}"),
         ("secret", " , ", "Setting SECRET has no key in it, only commas and spaces; write at least one key, or leave it unset."),
         ("api_keys", ",", "Setting API_KEYS has no key in it, only commas and spaces; write at least one key, or leave it unset."),
     ],
@@ -168,6 +169,14 @@ def test_keys_of_16_bytes_are_enough() -> None:
         generate_dev_keys=False,
     )
     assert settings.pepper_bytes() == b"p" * 16
+
+
+def test_a_short_old_key_still_verifies_links_already_sent() -> None:
+    settings = load_settings(
+        environ={"PREFCENTER_SECRET": "old," + "n" * 16, "PREFCENTER_PEPPER": "p" * 16},
+        generate_dev_keys=False,
+    )
+    assert settings.signing_keys()[0] == b"old"
 
 
 def test_generated_dev_keys_satisfy_the_minimum(tmp_path: Path) -> None:

@@ -46,7 +46,8 @@ __all__ = [
 log = logging.getLogger("prefcenter.config")
 
 ENV_PREFIX = "PREFCENTER_"
-#: Shortest SECRET key and PEPPER, in bytes (UTF-8): 128 bits if every byte were random.
+#: Shortest signing SECRET key and PEPPER, in bytes (UTF-8): 128 bits if every byte
+#: were random.
 MIN_KEY_BYTES = 16
 LOG_LEVELS = ("debug", "info", "warning", "error")
 _GENERATE = 'generate one with python -c "import secrets; print(secrets.token_urlsafe(32))".'
@@ -70,8 +71,8 @@ class Settings:
     )
     secret: tuple[Secret, ...] = _factory(
         tuple,
-        "Token signing keys, comma-separated, oldest first: the newest signs, all verify; "
-        f"each at least {MIN_KEY_BYTES} bytes. Unset: a key is generated once into "
+        "Token signing keys, comma-separated, oldest first: the newest signs (at least "
+        f"{MIN_KEY_BYTES} bytes), all verify. Unset: a key is generated once into "
         "VAR_DIR/secret (development only).",
         kind="secrets",
         shown="(generated in development)",
@@ -341,12 +342,16 @@ def _check_key_sizes(settings: Settings) -> None:
                 f"bytes: {_GENERATE}",
                 name="pepper",
             )
-    for number, key in enumerate(settings.secret, 1):
-        size = len(key.reveal().encode())
+    # Only the newest key signs. Older ones only verify links already in people's
+    # mailboxes, whatever their length: refusing them would break those unsubscribes.
+    if settings.secret:
+        size = len(settings.secret[-1].reveal().encode())
         if size < MIN_KEY_BYTES:
+            which = "" if len(settings.secret) == 1 else " (the last key, which signs)"
             raise ConfigError(
-                f"Setting SECRET has a key {_bytes(size)} long (key {number} of "
-                f"{len(settings.secret)}); each needs at least {MIN_KEY_BYTES} bytes: {_GENERATE}",
+                f"Setting SECRET has a signing key {_bytes(size)} long{which}; it needs at "
+                f"least {MIN_KEY_BYTES} bytes: {_GENERATE} Keep a shorter old key before it "
+                "so links already sent keep working.",
                 name="secret",
             )
 

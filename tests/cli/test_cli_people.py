@@ -212,7 +212,7 @@ def test_short_keys_are_one_line_without_the_value(prefcenter_sqlite: Prefcenter
     secret = prefcenter_sqlite("check", "bob@example.com", PREFCENTER_SECRET="abc")
     assert secret.returncode == 2
     line = one_error_line(secret)
-    assert line.startswith("Error: Setting SECRET has a key 3 bytes long (key 1 of 1);")
+    assert line.startswith("Error: Setting SECRET has a signing key 3 bytes long;")
     assert "abc" not in line
 
 
