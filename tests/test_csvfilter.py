@@ -44,13 +44,21 @@ def fake_screen() -> Callable[[list[str]], list[Reason | None]]:
 
 def run(data: bytes, **kwargs: Any) -> tuple[bytes, dict[str, Any]]:
     """Filter with the block reader (small blocks, to cross many block ends) and check
-    the line-by-line reader gives the same; raises what they raise."""
-    results = []
+    the line-by-line reader gives the same, or raises the same; raises what they raise."""
+    results: list[tuple[bytes, dict[str, Any]] | InvalidInput] = []
     for block_size in (kwargs.pop("block_size", 7), 0):
         out = io.BytesIO()
-        summary = filter_csv(io.BytesIO(data), out, fake_screen(), block_size=block_size, **kwargs)
-        results.append((out.getvalue(), dict(summary.as_dict())))
-    assert results[0] == results[1]
+        try:
+            summary = filter_csv(
+                io.BytesIO(data), out, fake_screen(), block_size=block_size, **kwargs
+            )
+        except InvalidInput as error:
+            results.append(error)
+        else:
+            results.append((out.getvalue(), dict(summary.as_dict())))
+    assert list(map(str, results)) == [str(results[0])] * 2
+    if isinstance(results[0], InvalidInput):
+        raise results[0]
     return results[0]
 
 
@@ -104,11 +112,84 @@ def test_latin1_bytes_pass_through_unchanged() -> None:
     assert summary["invalid"] == 1
 
 
-def test_utf16_with_bom_round_trips() -> None:
-    data = "email,name\r\na@b.com,Zoë\r\nx@b.com,Ann\r\n".encode("utf-16")
+@pytest.mark.parametrize(("codec", "named"), [("utf-16", "utf-16-le"), ("utf-32", "utf-32-le")])
+def test_utf16_and_utf32_with_bom_round_trip(codec: str, named: str) -> None:
+    data = "email,name\r\na@b.com,Zoë\r\nx@b.com,Ann\r\n".encode(codec)
     out, summary = run(data)
-    assert out.decode("utf-16") == "email,name\r\na@b.com,Zoë\r\n"
-    assert summary["encoding"] == "utf-16-le"
+    assert out.decode(codec) == "email,name\r\na@b.com,Zoë\r\n"
+    assert summary["encoding"] == named
+
+
+def test_utf16_without_bom_reads_with_encoding_named() -> None:
+    data = "email\na@b.com\nx@b.com\n".encode("utf-16-le")
+    out, summary = run(data, encoding="utf-16-le")
+    assert out == "email\na@b.com\n".encode("utf-16-le")
+    assert summary["read"] == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("email\na@b.com\n".encode("utf-16-le"),
+         "The list looks like UTF-16 text without a byte-order mark; "
+         "save it as UTF-8 CSV, or pass --encoding utf-16-le."),
+        # No header: before, every row was read as an invalid address, and exit 0.
+        ("a@b.com\nc@d.com\n".encode("utf-16-be"),
+         "The list looks like UTF-16 text without a byte-order mark; "
+         "save it as UTF-8 CSV, or pass --encoding utf-16-be."),
+        (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00b\xeeh^\x01\x00\x00",  # .xlsx
+         "The list does not look like utf-8 text (NUL characters, or no ASCII at all: a "
+         "spreadsheet or another binary file?); save it as UTF-8 CSV, or pass --encoding "
+         "with the file's encoding."),
+        # A UTF-16 mark before bytes that are no UTF-16 text: was one header "最牡慢敧਀".
+        (b"\xff\xfe\x00garbage\x00\n",
+         "The list does not look like utf-16-le text (NUL characters, or no ASCII at all: a "
+         "spreadsheet or another binary file?); save it as UTF-8 CSV, or pass --encoding "
+         "with the file's encoding."),
+    ],
+)  # fmt: skip
+def test_what_is_not_text_is_refused(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        run(data)
+    assert str(caught.value) == message
+
+
+_ROWS = "".join(f"r{n},p{n}@example.com,ok\n" for n in range(40))
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        # The review's list: Bob was silently gone (read 1, invalid 1, exit 0).
+        (b'name,email\n"Alice,alice@example.com\nBob,bob@example.com\n',
+         'Line 2 of the list opens a quote (") that never closes, so the rest of the file '
+         "would be read as one field; close or remove that quote and run again."),
+        # After 40 rows, a blank line and CRLF lines; Zed is sendable, Bob would be lost.
+        (f"id,email,note\n{_ROWS}\n{_ROWS}".replace("\n", "\r\n").encode()
+         + b'zed,zed@example.com,"oops\nbob,bob@example.com,hi\n',
+         'Line 83 of the list opens a quote (") that never closes, so the rest of the file '
+         "would be read as one field; close or remove that quote and run again."),
+        # A quote that closes later: the address column runs over lines.
+        (f"id,email,note\n{_ROWS}".encode() + b'z,"c@d.com\ne,e@f.com,y\n",x\ng,g@h.com,z\n',
+         'Line 42 of the list opens a quote (") that runs on over 3 lines and leaves the row '
+         "without a usable address; close or remove that quote and run again."),
+        # ... or takes in the address column itself.
+        (b'name,email\nx,a@b.com\n"Ann,ann@b.com\nBob,bob@b.com\n"\nCy,cy@b.com\n',
+         'Line 3 of the list opens a quote (") that runs on over 3 lines and leaves the row '
+         "without a usable address; close or remove that quote and run again."),
+        # Without a header, in the first line.
+        (b'"a@b.com\nc@d.com\n',
+         'Line 1 of the list opens a quote (") that never closes, so the rest of the file '
+         "would be read as one field; close or remove that quote and run again."),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("block_size", [7, 64, 1 << 20])
+def test_a_quote_that_would_lose_people_is_refused(
+    data: bytes, message: str, block_size: int
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        run(data, block_size=block_size)
+    assert str(caught.value) == message
 
 
 @pytest.mark.parametrize(
@@ -119,6 +200,12 @@ def test_utf16_with_bom_round_trips() -> None:
          "pass --column with one of those names or a 0-based index."),
         (["id", "name"], None,
          "No address column found among 'id', 'name'; pass --column NAME (or a 0-based index)."),
+        (["id", "name"], "5",
+         "Column 5 is past the end of the header: it has 2 columns, numbered from 0 to 1; "
+         "pass --column with one of those numbers or a header name."),
+        (["a@b.com"], "1",
+         "Column 1 is past the end of the first line: it has 1 column, numbered 0; "
+         "pass --column with one of those numbers."),
     ],
 )  # fmt: skip
 def test_column_errors_name_the_fix(row: list[str], column: str | None, message: str) -> None:
@@ -159,12 +246,18 @@ def test_progress_is_reported_in_bytes() -> None:
 # -- properties -------------------------------------------------------------------------
 
 # A bare CR is a line break to csv itself (csv.writer leaves it unquoted under a "\n"
-# terminator), so cells carry LF and quotes but not CR.
+# terminator), so cells carry LF and quotes but not CR; nor NUL, which makes a list
+# not text (see test_what_is_not_text_is_refused).
 cells = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\r"),
+    alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"], exclude_characters="\r\x00"),
     max_size=12,
 )
-addresses = st.one_of(st.from_regex(r"[a-z]{1,6}@[a-z]{1,6}\.com", fullmatch=True), cells)
+# A line break within an address is what a quote running over rows looks like, and is
+# refused (test_a_quote_that_would_lose_people_is_refused); around it, it is stripped.
+addresses = st.one_of(
+    st.from_regex(r"[a-z]{1,6}@[a-z]{1,6}\.com", fullmatch=True),
+    cells.filter(lambda cell: "\n" not in cell.strip()),
+)
 tables = st.lists(st.tuples(addresses, cells), min_size=1, max_size=20)
 
 
@@ -216,6 +309,25 @@ def test_arbitrary_bytes_never_crash(data: bytes, column: str | None) -> None:
     assert is_subsequence(out, data)
     refused = sum(summary["refused"].values())
     assert summary["sendable"] + refused == summary["read"]
+
+
+@given(
+    text=st.text(alphabet='a@,"\n\r', max_size=80),
+    column=st.sampled_from([None, "0", "1"]),
+    block_size=st.sampled_from([1, 5, 40]),
+)
+@settings(max_examples=1000, deadline=None)
+def test_quotes_and_line_breaks_read_alike_in_blocks_and_lines(
+    text: str, column: str | None, block_size: int
+) -> None:
+    # run() checks both readers give the same rows and counts, or the same error (with
+    # the same line number); a list without quotes is never refused for one.
+    reason = ""
+    try:
+        run(("a@b\n" + text).encode(), column=column, block_size=block_size)
+    except InvalidInput as error:
+        reason = error.reason
+    assert '"' in text or reason != "unclosed quote"
 
 
 @given(rows=tables, encoding=st.sampled_from(["utf-8", "latin-1", "cp1252", "utf-16"]))

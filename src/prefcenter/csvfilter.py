@@ -16,6 +16,10 @@ Two readers give the same records (property tests compare them on arbitrary inpu
   quoted field ran past a line end; if one did, the rest of the file goes to
 - **lines**: :mod:`csv` is fed from a generator that remembers the lines it handed out,
   so a record with quoted line breaks is copied whole.
+
+A quote that opens and never closes (or swallows the address column) would make csv
+read the rows after it as one field and silently lose those people, so the lines
+reader refuses such a record, naming the line the quote opened on.
 """
 
 from __future__ import annotations
@@ -27,12 +31,21 @@ import operator
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, cast
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from prefcenter.csvblock import bare_cr, key_of, split_block
-from prefcenter.csvshape import choose_column, detect_encoding, sniff_delimiter
+from prefcenter.csvshape import (
+    ascii_compatible,
+    check_text,
+    choose_column,
+    detect_encoding,
+    sniff_delimiter,
+)
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Reason
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 #: Decides a chunk of addresses: a reason each, None where it may be sent (a ``Screen``).
 Screener = Callable[[list[str]], list["Reason | None"]]
@@ -124,20 +137,24 @@ def filter_csv(
         block_size: characters per block; 0 reads line by line (the reference reader).
 
     Raises:
-        InvalidInput: the address column cannot be found, or the text does not decode.
+        InvalidInput: the address column cannot be found, the start of the file is not
+            text (NUL characters), a quote opened on some line never closes or takes in
+            the address column, or the text does not decode.
     """
     buffered: io.BufferedReader = (
         source if isinstance(source, io.BufferedReader) else io.BufferedReader(cast(Any, source))
     )
-    encoding = encoding or detect_encoding(buffered.peek(4)[:4])
+    head = buffered.peek(4)  # the whole first buffer (kilobytes), not consumed
+    encoding = encoding or detect_encoding(head[:4])
     try:
-        errors = "surrogateescape" if _ascii_compatible(encoding) else "strict"
+        errors = "surrogateescape" if ascii_compatible(encoding) else "strict"
     except LookupError:
         raise InvalidInput(
             f"Encoding {encoding!r} is unknown; pass --encoding utf-8, latin-1 or utf-16.",
             value=encoding,
             reason="unknown encoding",
         ) from None
+    check_text(head, encoding)
     text = io.TextIOWrapper(buffered, encoding=encoding, errors=errors, newline="")
     out = io.TextIOWrapper(sink, encoding=encoding, errors=errors, newline="")
     run = _Run(text, out, buffered, screen, on_progress)
@@ -154,10 +171,6 @@ def filter_csv(
         out.detach()
         text.detach()
     return run.summary(encoding)
-
-
-def _ascii_compatible(encoding: str) -> bool:
-    return "ab,\n".encode(encoding, errors="ignore") == b"ab,\n"
 
 
 class _Run:
@@ -207,26 +220,32 @@ class _Run:
         self.delimiter = sniff_delimiter(first_line)
         taken: list[str] = []
         lines = _lines(itertools.chain([first_line], self.text), taken)
-        records = _records(csv.reader(lines, delimiter=self.delimiter, strict=False), taken)
+        reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+        records = _records(reader, taken)
         first = next(records, None)
         while first is not None and not first[1]:
             self.blank += 1
             first = next(records, None)
         if first is None:
             return
-        raw_text, row = first
+        raw_text, row, start = first
         self.header, self.index, self.name = choose_column(row, column)
+        if start:
+            self._check_quotes(raw_text, row, start, last=True)
         if self.header:
             self.out.write(raw_text)
         else:
             self.take([raw_text], [_field(row, self.index)])
         if block_size:
+            # In a block each record and each blank line is one line: so the lines read
+            # before a leftover are this offset plus the records and blanks counted.
+            offset = reader.line_num - self.read - self.blank
             leftover = self.blocks(block_size)
             if leftover is not None:
                 taken.clear()
                 lines = _lines(leftover, taken)
                 reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
-                self.by_lines(_records(reader, taken))
+                self.by_lines(_records(reader, taken, offset + self.read + self.blank))
         else:
             self.by_lines(records)
         while self.ahead:
@@ -255,14 +274,18 @@ class _Run:
         if kept:
             self.out.write(separator.join(kept) + separator)
 
-    def by_lines(self, records: Iterator[tuple[str, list[str]]]) -> None:
+    def by_lines(self, records: Iterator[tuple[str, list[str], int]]) -> None:
         """The reference reader: one record at a time, chunked for the screen."""
         raws: list[str] = []
         values: list[str] = []
-        for raw_text, row in records:
+        raw_text, start = "", 0
+        row: list[str] = []
+        for raw_text, row, start in records:
             if not row:
                 self.blank += 1
                 continue
+            if start:
+                self._check_quotes(raw_text, row, start, last=False)
             raws.append(raw_text)
             values.append(_field(row, self.index))
             if len(raws) == _LINE_CHUNK:
@@ -271,6 +294,37 @@ class _Run:
                 raws, values = [], []
         if raws:
             self.take(raws, values)
+        if start:
+            self._check_quotes(raw_text, row, start, last=True)
+
+    def _check_quotes(self, raw_text: str, row: list[str], start: int, *, last: bool) -> None:
+        """Refuse a record that spans lines from line ``start`` if a quote in it never closes
+        (only the ``last`` one can: at the end of the file) or took in a line break within
+        the address, or the address column itself: the people on those lines would be lost.
+        (A line break around an address is stripped, as a screen strips it.)"""
+        address = row[self.index].strip() if self.index < len(row) else "\n"
+        lost = "\n" in address or "\r" in address
+        if not (lost or last):
+            return
+        lines = io.StringIO(raw_text, newline="").readlines()
+        # A line after a record is a record of its own, unless a quote is still open.
+        after = csv.reader([*lines, "-"], delimiter=self.delimiter, strict=False)
+        if len(list(after)) == 1:
+            raise InvalidInput(
+                f'Line {start} of the list opens a quote (") that never closes, so the rest '
+                "of the file would be read as one field; close or remove that quote and run "
+                "again.",
+                value=start,
+                reason="unclosed quote",
+            )
+        if lost:
+            raise InvalidInput(
+                f'Line {start} of the list opens a quote (") that runs on over {len(lines)} '
+                "lines and leaves the row without a usable address; close or remove that "
+                "quote and run again.",
+                value=start,
+                reason="unclosed quote",
+            )
 
     def blocks(self, block_size: int) -> Iterator[str] | None:
         """Read the rest in blocks; None when done, else the lines still to read one by one."""
@@ -343,11 +397,18 @@ def _lines(source: Iterator[str], taken: list[str]) -> Iterator[str]:
         yield line
 
 
-def _records(reader: Iterator[list[str]], taken: list[str]) -> Iterator[tuple[str, list[str]]]:
+def _records(
+    reader: Reader, taken: list[str], before: int = 0
+) -> Iterator[tuple[str, list[str], int]]:
+    """Each record of ``reader``, its raw text and, when it spans lines, the number of the
+    line it starts on (else 0); ``before`` lines of the file came before the reader's."""
     for row in reader:
-        raw_text = taken[0] if len(taken) == 1 else "".join(taken)
+        if len(taken) == 1:
+            raw_text, start = taken[0], 0
+        else:
+            raw_text, start = "".join(taken), before + reader.line_num - len(taken) + 1
         taken.clear()
-        yield raw_text, row
+        yield raw_text, row, start
 
 
 def _field(row: list[str], index: int) -> str:
