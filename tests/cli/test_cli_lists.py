@@ -79,6 +79,36 @@ def test_filter_errors(prefcenter_sqlite: Prefcenter) -> None:
     assert "'nope.csv'" in missing.stderr and "Traceback" not in missing.stderr
 
 
+@pytest.mark.parametrize(
+    ("content", "options", "message"),
+    [
+        (b'name,email\n"Alice,alice@example.com\nBob,bob@example.com\n', [],
+         'Error: Line 2 of the list opens a quote (") that never closes, so the rest of the '
+         "file would be read as one field; close or remove that quote and run again."),
+        (b"name,email\nAlice,alice@example.com\n", ["--column", "5"],
+         "Error: Column 5 is past the end of the header: it has 2 columns, numbered from 0 "
+         "to 1; pass --column with one of those numbers or a header name."),
+        ("name,email\nAlice,alice@example.com\n".encode("utf-16-le"), [],
+         "Error: The list looks like UTF-16 text without a byte-order mark; save it as "
+         "UTF-8 CSV, or pass --encoding utf-16-le."),
+    ],
+    ids=["unclosed-quote", "column-index", "utf-16-without-bom"],
+)  # fmt: skip
+def test_filter_refuses_a_list_it_would_misread(
+    prefcenter_sqlite: Prefcenter, content: bytes, options: list[str], message: str
+) -> None:
+    """Each of these was read as rows of invalid addresses, with exit 0. The output of an
+    earlier run stays as it was, and no part of this one is left behind."""
+    (prefcenter_sqlite.tmp_path / "list.csv").write_bytes(content)
+    earlier = prefcenter_sqlite.tmp_path / "out.csv"
+    earlier.write_text("email\nearlier@example.com\n")
+    result = prefcenter_sqlite("filter", "list.csv", *options, "-o", "out.csv")
+    assert result.returncode == 2
+    assert one_error_line(result) == message
+    assert earlier.read_text() == "email\nearlier@example.com\n"
+    assert not list(prefcenter_sqlite.tmp_path.glob(".out.csv*"))
+
+
 @pytest.mark.parametrize("command", [["filter", "list.csv"], ["export"]], ids=["filter", "export"])
 def test_an_unwritable_output_is_one_clear_line(
     prefcenter_sqlite: Prefcenter, command: list[str]

@@ -6,9 +6,10 @@ import csv
 import io
 import json
 import os
+import secrets
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from typing import IO, Any
 
 import click
@@ -46,15 +47,27 @@ def _progress(path: str) -> Iterator[Callable[[int], None] | None]:
         yield update
 
 
-def _open_output(path: str, mode: str, encoding: str | None = None) -> IO[Any]:
+@contextmanager
+def _output(path: str, mode: str, encoding: str | None = None) -> Iterator[IO[Any]]:
     """``path`` opened for writing, or stdout for ``-``. A file is written atomically: it
-    appears whole when the command succeeds, and not at all when it fails.
+    appears, whole, only when the command succeeds; on an error nothing is left behind
+    (click's atomic file would put the part written so far in its place).
 
     Raises:
         InvalidInput: the file cannot be created (no such folder, no permission, ...).
     """
+    if path == "-":
+        with click.open_file(path, mode, encoding=encoding) as stdout:
+            yield stdout
+        return
+    folder, name = os.path.split(os.path.abspath(path))
     try:
-        return click.open_file(path, mode, encoding=encoding, atomic=path != "-")
+        permissions = os.stat(path).st_mode & 0o777  # an existing file keeps its own
+    except OSError:
+        permissions = 0o666  # less the umask, as for any new file
+    partial = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.part")
+    try:
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, permissions)
     except OSError as error:
         raise InvalidInput(
             f"Cannot write {path!r}: {error.strerror or error}; "
@@ -62,6 +75,14 @@ def _open_output(path: str, mode: str, encoding: str | None = None) -> IO[Any]:
             value=path,
             reason="unwritable output",
         ) from None
+    try:
+        with os.fdopen(descriptor, mode, encoding=encoding) as handle:
+            yield handle
+        os.replace(partial, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(partial)
+        raise
 
 
 def _summary_text(summary: FilterSummary) -> str:
@@ -115,7 +136,7 @@ def filter_command(
     """
     with ExitStack() as stack:
         # First, so that an output that cannot be written fails before any work.
-        sink = stack.enter_context(_open_output(output, "wb"))
+        sink = stack.enter_context(_output(output, "wb"))
         expected = _estimated_rows(path)
         screen = cli.center().screen(
             topic,
@@ -193,7 +214,7 @@ def export(cli: Cli, fmt: str, output: str, include_unknown: bool) -> None:
     Example:
       prefcenter export --format csv -o suppressions.csv
     """
-    with _open_output(output, "w", encoding="utf-8") as sink:
+    with _output(output, "w", encoding="utf-8") as sink:
         items: Iterator[Suppression] = iter(cli.center().export())
         if not include_unknown:
             items = (item for item in items if item.address)
