@@ -331,7 +331,10 @@ class PreferenceCenter(Changes):
         with self.store.session() as session:
             item = session.exception(item_id)
         if item is None:
-            raise NotFound(f"Exception {item_id} does not exist; list them with `exceptions`.")
+            raise NotFound(
+                f"Exception {item_id} does not exist; "
+                "list them with `exceptions list --status all`."
+            )
         return item
 
     @contextmanager

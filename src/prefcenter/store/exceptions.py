@@ -84,7 +84,10 @@ class ExceptionRows(Statements):
         )
         item = self.exception(item_id)
         if item is None:
-            raise NotFound(f"Exception {item_id} does not exist; list them with `exceptions`.")
+            raise NotFound(
+                f"Exception {item_id} does not exist; "
+                "list them with `exceptions list --status all`."
+            )
         return item
 
     def scrub(self, spellings: Iterable[str], at: datetime) -> int:
