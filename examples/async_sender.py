@@ -3,10 +3,12 @@
 
     python examples/async_sender.py recipients.txt --topic offers --relay 127.0.0.1:25
 
-The same steps as newsletter.py (check, stamp, send, record) for each recipient, with
-up to --concurrency messages in flight. ``asyncio.to_thread`` keeps the event loop free
-while the center reads or writes the store; PreferenceCenter is safe to share between
-threads. Prints one JSON line with the count of each outcome.
+The same steps as newsletter.py: filter the list (suppressed, invalid and duplicate
+people out: Gina+x@example.com is gina@example.com), then stamp, send and record each
+message, with up to --concurrency in flight, checking each person again just before
+(someone may have unsubscribed meanwhile). ``asyncio.to_thread`` keeps the event loop
+free while the center reads or writes the store; PreferenceCenter is safe to share
+between threads. Prints one JSON line with the count of each outcome.
 """
 
 from __future__ import annotations
@@ -44,16 +46,17 @@ def send_one(center: PreferenceCenter, relay: tuple[str, int], recipient: str, t
 
 async def run(center: PreferenceCenter, relay: tuple[str, int], recipients: list[str],
               topic: str, concurrency: int) -> Counter[str]:  # fmt: skip
+    # By identity, before any send: concurrent checks of two spellings would both pass.
+    result = await asyncio.to_thread(center.filter, recipients, topic)
+    outcome = Counter(refusal.reason.value for refusal in result.refused)
     limit = asyncio.Semaphore(concurrency)
 
     async def one(recipient: str) -> str:
         async with limit:
-            try:
-                return await asyncio.to_thread(send_one, center, relay, recipient, topic)
-            except ValueError:  # InvalidRecipient is a ValueError: a bad row, not a crash
-                return "invalid"
+            return await asyncio.to_thread(send_one, center, relay, recipient, topic)
 
-    return Counter(await asyncio.gather(*(one(r) for r in recipients)))
+    outcome.update(await asyncio.gather(*(one(r) for r in result.sendable)))
+    return outcome
 
 
 def main() -> int:
@@ -65,10 +68,17 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     with open(args.recipients, encoding="utf-8") as handle:
-        recipients = list(dict.fromkeys(line.strip() for line in handle if line.strip()))
+        recipients = [line.strip() for line in handle if line.strip()]
     overrides = {"database": args.database} if args.database else {}
     with PreferenceCenter.from_env(**overrides) as center:
         host, _, port = (args.relay or center.settings.notify_relay).rpartition(":")
+        try:
+            smtplib.SMTP(host, int(port), timeout=30).quit()  # fail at once, not per message
+        except OSError as error:
+            raise SystemExit(
+                f"Cannot reach the SMTP relay {host}:{port} ({error.strerror or error}); "
+                "pass --relay HOST:PORT or set PREFCENTER_NOTIFY_RELAY."
+            ) from None
         outcome = asyncio.run(run(center, (host, int(port)), recipients, args.topic,
                                   args.concurrency))  # fmt: skip
     print(json.dumps(dict(sorted(outcome.items()))))

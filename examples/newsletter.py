@@ -55,7 +55,14 @@ def main() -> int:
         center.links.dkim_key()  # an unusable DKIM key file fails here, before any work
         result = center.filter(addresses, args.topic)  # suppressed, invalid, duplicate: out
         host, _, port = (args.relay or center.settings.notify_relay).rpartition(":")
-        with smtplib.SMTP(host, int(port), timeout=30) as smtp:
+        try:
+            smtp = smtplib.SMTP(host, int(port), timeout=30)
+        except OSError as error:  # nothing listens, unknown host, timeout
+            raise SystemExit(
+                f"Cannot reach the SMTP relay {host}:{port} ({error.strerror or error}); "
+                "pass --relay HOST:PORT or set PREFCENTER_NOTIFY_RELAY."
+            ) from None
+        with smtp:
             for recipient in result.sendable:
                 message = build(center, recipient, args.topic, args.sender)
                 identity = center.identity(recipient)

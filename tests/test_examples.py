@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -81,14 +82,33 @@ def test_async_sender_checks_in_threads_and_records(live: Live) -> None:
     people = [f"async{i}@example.org" for i in range(5)]
     with live.center() as center:
         center.suppress(people[0], hard=True, reason="bounce", source=Source.BOUNCE, evidence="d1")
-    recipients = live.file("async.txt", [*people, "broken@"])
+    # A second spelling of people[1] (sub-address, case) is the same person: one message.
+    recipients = live.file("async.txt", [*people, "broken@", "Async1+x@Example.org"])
     out = live.run(sys.executable, EXAMPLES / "async_sender.py", recipients, "--topic", "offers")
-    assert json.loads(out) == {"hard_suppressed": 1, "invalid": 1, "sent": 4}
+    assert json.loads(out) == {"duplicate": 1, "hard_suppressed": 1, "invalid": 1, "sent": 4}
+    assert _mail_to(live, "Async1+x@Example.org") == []
     for person in people[1:]:
         ((_, message),) = _mail_to(live, person)
         assert "/u/" in str(message["List-Unsubscribe"])
     with live.center(frequency_cap="1/7d") as center:
         assert center.check(people[1], "offers").reason is Reason.FREQUENCY_CAP
+
+
+@pytest.mark.parametrize("example", ["newsletter.py", "async_sender.py"])
+def test_senders_name_a_relay_they_cannot_reach(live: Live, example: str) -> None:
+    recipients = live.file("unreachable.txt", ["unreached@example.org"])
+    with socket.socket() as closed:  # bound but not listening: a connection is refused
+        closed.bind(("127.0.0.1", 0))
+        relay = f"127.0.0.1:{closed.getsockname()[1]}"
+        result = subprocess.run(
+            [sys.executable, str(EXAMPLES / example), str(recipients), "--relay", relay],
+            env=live.env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"Cannot reach the SMTP relay {relay} (Connection refused); "
+        "pass --relay HOST:PORT or set PREFCENTER_NOTIFY_RELAY.\n"
+    )
 
 
 def test_curl_sender_uses_only_the_api(live: Live) -> None:
