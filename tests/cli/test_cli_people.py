@@ -188,6 +188,7 @@ def test_record_sent_for_scripts(prefcenter_sqlite: Prefcenter) -> None:
 def test_global_database_and_config_options(prefcenter_sqlite: Prefcenter) -> None:
     # --database is an argument: it wins over PREFCENTER_DATABASE.
     other = f"sqlite:///{prefcenter_sqlite.tmp_path / 'other.db'}"
+    Prefcenter(other, prefcenter_sqlite.tmp_path).center().close()  # an existing store
     assert prefcenter_sqlite("--database", other, "suppress", "gina@example.com").returncode == 0
     assert prefcenter_sqlite("check", "gina@example.com").returncode == 0  # the default store
     assert prefcenter_sqlite("--database", other, "check", "gina@example.com").returncode == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from prefcenter.center import PreferenceCenter
 from tests.cli.conftest import Prefcenter, one_error_line
 from tests.conftest import make_settings
 
-READING = {
+NOT_CREATING = {
     "check": ["check", "alice@example.com"],
     "filter": ["filter", "list.csv"],
     "report": ["report"],
@@ -23,17 +24,23 @@ READING = {
     "exceptions list": ["exceptions", "list"],
     "link": ["link", "alice@example.com"],
     "migrate": ["migrate", "--to", "sqlite:///elsewhere.db"],
+    "suppress": ["suppress", "alice@example.com", "--reason", "phoned"],
+    "resubscribe": ["resubscribe", "alice@example.com", "--reason", "asked"],
+    "forget": ["forget", "alice@example.com"],
+    "record-sent": ["record-sent", "alice@example.com"],
+    "link-identities": ["link-identities", "alice@example.com", "bob@example.com"],
+    "exceptions resolve": ["exceptions", "resolve", "1", "--dismiss", "--reason", "spam"],
 }
 
 
-@pytest.mark.parametrize("name", READING)
-def test_reading_commands_refuse_a_missing_store(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize("name", NOT_CREATING)
+def test_commands_refuse_a_missing_store(tmp_path: Path, name: str) -> None:
     (tmp_path / "list.csv").write_text("email\nalice@example.com\n")
     typo = "sqlite:///var/prefcentre.db"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")}
     env["PREFCENTER_DATABASE"] = typo  # and no keys: nothing may be generated either
     result = subprocess.run(
-        [sys.executable, "-m", "prefcenter", *READING[name]],
+        [sys.executable, "-m", "prefcenter", *NOT_CREATING[name]],
         env=env,
         cwd=tmp_path,
         capture_output=True,
@@ -49,16 +56,6 @@ def test_reading_commands_refuse_a_missing_store(tmp_path: Path, name: str) -> N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["list.csv"]  # no store, no keys
 
 
-def test_a_change_creates_the_store_and_says_so(tmp_path: Path) -> None:
-    prefcenter = Prefcenter(f"sqlite:///{tmp_path / 'new' / 'prefcenter.db'}", tmp_path)
-    result = prefcenter("suppress", "alice@example.com", "--reason", "phoned")
-    assert result.returncode == 0, result.stderr
-    created = f"created a new, empty store at {tmp_path / 'new' / 'prefcenter.db'}"
-    assert result.stderr.strip() == created
-    again = prefcenter("check", "alice@example.com")
-    assert again.returncode == 1 and again.stderr == ""
-
-
 def test_the_library_logs_a_store_it_creates(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -69,3 +66,39 @@ def test_the_library_logs_a_store_it_creates(
     assert [r.getMessage() for r in caplog.records] == [
         f"created a new, empty store at {tmp_path / 'prefcenter.db'}"
     ]
+
+
+def test_serve_creates_the_store_and_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "prefcenter.db"
+    prefcenter = Prefcenter(f"sqlite:///{path}", tmp_path)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "prefcenter",
+            "serve",
+            "--http",
+            "127.0.0.1:0",
+            "--smtp",
+            "127.0.0.1:0",
+        ],
+        env=prefcenter.environment(),
+        cwd=tmp_path,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:  # bounded: serve prints its ready line, or exits
+            seen.append(line)
+            if "prefcenter serving" in line:
+                break
+        assert any(f"created a new, empty store at {path}" in line for line in seen), seen
+        assert path.exists()
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)

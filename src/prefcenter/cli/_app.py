@@ -117,12 +117,10 @@ class Cli:
 
 pass_cli = click.make_pass_decorator(Cli)
 
-#: Commands that may open a store that does not exist yet, creating it: the sidecar,
-#: and those that record a change (kept either way). The others only read, or act on
-#: what is stored, and refuse: an empty store would answer "allowed" for everyone.
-CREATES_STORE = frozenset(
-    {"serve", "suppress", "resubscribe", "forget", "link-identities", "record-sent"}
-)
+#: Commands that may open a store that does not exist yet, creating it. Every other
+#: command refuses: from an empty store a check answers "allowed" for everyone, and an
+#: opt-out or erasure recorded there never reaches the real store.
+CREATES_STORE = frozenset({"serve"})
 
 
 def _command_name() -> str:

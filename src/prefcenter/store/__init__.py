@@ -41,11 +41,12 @@ def open_store(url: str, *, fingerprint: str) -> Store:
 
 
 def require_existing(url: str, *, command: str) -> None:
-    """Refuse a SQLite ``url`` whose file does not exist, for a command that only reads.
+    """Refuse a SQLite ``url`` whose file does not exist, for a command that must not make it.
 
     Opening a store creates it, so a mistyped ``DATABASE`` (or a relative path used from
     another directory) would otherwise give a new, empty store that says everyone may
-    be contacted. A PostgreSQL database is never created by opening it.
+    be contacted, and keeps an opt-out where no sender looks. A PostgreSQL database is
+    never created by opening it.
 
     Raises:
         ConfigError: the file is missing; the message names it and what to do.
@@ -61,7 +62,8 @@ def require_existing(url: str, *, command: str) -> None:
         f"Store {url!r} does not exist (no file {where!r}{relative}), and `{command}` does "
         "not create one: an empty store would let everyone be contacted. Fix DATABASE "
         "(--database or PREFCENTER_DATABASE; sqlite:////abs/path.db for an absolute "
-        "path) or run it where the sidecar runs.",
+        "path), run it where the sidecar runs, or create the store by starting "
+        "`prefcenter serve` once.",
         name="database",
         value=url,
     )
