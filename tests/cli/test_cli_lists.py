@@ -124,6 +124,28 @@ def test_an_unwritable_output_is_one_clear_line(
     assert not target.parent.exists()
 
 
+@pytest.mark.parametrize("command", [["export"], ["history", "alice@example.com"]])
+def test_a_full_disk_on_stdout_is_one_clear_line(
+    prefcenter_sqlite: Prefcenter, command: list[str]
+) -> None:
+    prefcenter_sqlite("suppress", "alice@example.com", "--reason", "asked by phone")
+    with open("/dev/full", "w") as full:  # every write fails with ENOSPC
+        result = subprocess.run(
+            [sys.executable, "-m", "prefcenter", *command],
+            env=prefcenter_sqlite.environment(),
+            cwd=prefcenter_sqlite.tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        "Error: Cannot write the output: No space left on device; free some space or "
+        "choose another output, then run the command again."
+    )
+
+
 def test_export_csv_and_json(prefcenter: Prefcenter) -> None:
     prefcenter("suppress", "alice@example.com", "--reason", "asked by phone")
     with prefcenter.center() as center:

@@ -62,6 +62,17 @@ class PrefcenterGroup(click.Group):
             # `prefcenter filter big.csv | head`: the reader left; stop quietly, as cat does.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             ctx.exit(1)
+        except OSError as error:
+            # The output could not be written (a full disk, a closed terminal): the store
+            # is not touched by that, so say what failed and let the command be rerun.
+            what = repr(error.filename) if error.filename else "the output"
+            click.echo(
+                f"Error: Cannot write {what}: {error.strerror or error}; "
+                "free some space or choose another output, then run the command again.",
+                err=True,
+            )
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing to flush
+            ctx.exit(2)
 
 
 @dataclass
