@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from prefcenter.center import PreferenceCenter
-from prefcenter.errors import InvalidRecipient, InvalidTopic, StoreUnavailable
+from prefcenter.errors import InvalidInput, InvalidRecipient, InvalidTopic, StoreUnavailable
 from prefcenter.model import Channel, Source
 from prefcenter.tokens import NO_TOPIC, Purpose, topic_digest
 from tests.conftest import TEST_PEPPER, TEST_SECRET, make_settings
@@ -117,6 +118,19 @@ def test_bad_input_is_refused_with_a_clear_error(
 def test_naive_times_are_named_in_the_error(settings_center: PreferenceCenter) -> None:
     with pytest.raises(ValueError, match="has no timezone; pass an aware UTC datetime"):
         settings_center.check("alice@example.com", at=datetime(2026, 1, 1))
+
+
+def test_a_send_is_recorded_with_a_past_aware_time(settings_center: PreferenceCenter) -> None:
+    center, now = settings_center, datetime.now(UTC)
+    with pytest.raises(InvalidInput, match="not usable; pass a timezone-aware datetime"):
+        center.record_sent("a@example.com", at=datetime(2026, 1, 1))
+    future = now + timedelta(days=1)
+    with pytest.raises(InvalidInput, match=re.escape(f"Send time {future.isoformat()} is in")):
+        center.record_sent("a@example.com", at=future)
+    assert center.store.counts()["contacts"] == 0
+    center.record_sent("a@example.com", at=now + timedelta(minutes=1))  # another host's clock
+    center.record_sent("a@example.com", at=now - timedelta(days=30))
+    assert center.store.counts()["contacts"] == 2
 
 
 def test_every_change_records_requested_at(settings_center: PreferenceCenter) -> None:

@@ -8,8 +8,9 @@ temporary failures; the one that reaches ``SOFT_BOUNCE_LIMIT`` within
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from prefcenter.errors import InvalidInput
 from prefcenter.headers import check_topic
 from prefcenter.model import Action, Channel, Contact, Identity, Kind, Scope, Source
 from prefcenter.policy import NO_TOPIC
@@ -34,10 +35,16 @@ class LedgerChanges(QueueChanges):
         sender: str | None = None,
         message_id: str | None = None,
     ) -> None:
-        """Add a contact to the ledger (it counts toward ceilings and the frequency cap)."""
+        """Add a contact to the ledger (it counts toward ceilings and the frequency cap).
+
+        Raises:
+            InvalidInput: ``at`` has no time zone, or lies in the future (beyond
+                ``CLOCK_SKEW``): a contact is recorded once it happened.
+        """
         identity = self._subject(recipient, channel)
         topic = check_topic(topic)
-        moment = at or self._center.now()
+        now = self._center.now()
+        moment = now if at is None else _past(at, now)
         contact = Contact(
             identity.hash_hex, identity.channel, topic, Kind(kind), moment, sender, message_id
         )
@@ -98,3 +105,24 @@ class LedgerChanges(QueueChanges):
 
 
 __all__ = ["LedgerChanges"]
+
+
+#: How far ahead of this host's clock a recorded send may be (another host's clock).
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _past(at: datetime, now: datetime) -> datetime:
+    if not isinstance(at, datetime) or at.tzinfo is None:
+        raise InvalidInput(
+            f"Send time {at!r} is not usable; pass a timezone-aware datetime.",
+            value=at,
+            reason="naive",
+        )
+    if at > now + CLOCK_SKEW:
+        raise InvalidInput(
+            f"Send time {at.isoformat()} is in the future (now {now.isoformat()}); record a "
+            "contact once it happened, with the time it happened.",
+            value=at,
+            reason="future",
+        )
+    return at

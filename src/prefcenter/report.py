@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from prefcenter.errors import InvalidInput
 from prefcenter.model import Action, Channel, ExceptionItem, Kind, Scope, Source
 
 if TYPE_CHECKING:
@@ -161,9 +162,19 @@ def build_report(
         since: start of the period; None covers everything.
         until: end of the period; default ``now``.
         now: the current time (for overdue exceptions); default the wall clock.
+
+    Raises:
+        InvalidInput: ``since`` is not before ``until``.
     """
     now = now or datetime.now(UTC)
     until = until or now
+    if since is not None and since >= until:
+        raise InvalidInput(
+            f"The period starts {since.isoformat()} and ends {until.isoformat()}; the "
+            "start must come first (--since before --until, or now when --until is not given).",
+            value=since,
+            reason="empty period",
+        )
     requests: dict[str, dict[str, int]] = {}
     delays: list[timedelta] = []
     for event in center.store.events(since, until):

@@ -54,9 +54,15 @@ def test_violation_scenario_end_to_end(prefcenter: Prefcenter) -> None:
     # Without a grace, Bob's send counts too; a period after both sends has none.
     strict = json.loads(prefcenter("report", "--json", PREFCENTER_VIOLATION_GRACE="0s").stdout)
     assert strict["violations"]["count"] == 2
-    later = json.loads(prefcenter("report", "--json", "--since", "2999-01-01").stdout)
-    assert later["violations"]["count"] == 0
-    assert later["requests"]["total"] == 0
+    later = prefcenter("report", "--json", "--since", "2999-01-01", "--until", "2999-02-01")
+    assert json.loads(later.stdout)["violations"]["count"] == 0
+    assert json.loads(later.stdout)["requests"]["total"] == 0
+    # A period that ends before it starts is a mistake, not an empty report.
+    backwards = prefcenter("report", "--since", "2999-01-01")
+    assert backwards.returncode == 2
+    assert one_error_line(backwards).startswith(
+        "Error: The period starts 2999-01-01T00:00:00+00:00"
+    )
 
 
 def test_exceptions_queue(prefcenter: Prefcenter) -> None:

@@ -422,11 +422,12 @@ def test_reports_events_violations_and_counts(center: PreferenceCenter, clock: C
     start = clock.now
     center.suppress(ALICE, source=Source.ONE_CLICK)
     center.suppress(BOB, topic="news", source=Source.ONE_CLICK)
-    center.record_sent(ALICE, at=clock.now + timedelta(days=1), sender="crm")  # in grace
-    center.record_sent(ALICE, at=clock.now + timedelta(days=3), sender="crm", message_id="<v>")
-    center.record_sent(ALICE, at=clock.now + timedelta(days=3), kind="transactional")
-    center.record_sent(BOB, topic="offers", at=clock.now + timedelta(days=3))
-    center.record_sent(BOB, topic="news", at=clock.now + timedelta(days=4))
+    clock.advance(days=5)  # the sends below are recorded once they happened
+    center.record_sent(ALICE, at=start + timedelta(days=1), sender="crm")  # in grace
+    center.record_sent(ALICE, at=start + timedelta(days=3), sender="crm", message_id="<v>")
+    center.record_sent(ALICE, at=start + timedelta(days=3), kind="transactional")
+    center.record_sent(BOB, topic="offers", at=start + timedelta(days=3))
+    center.record_sent(BOB, topic="news", at=start + timedelta(days=4))
     found = center.store.violations(center.settings.violation_grace)
     assert [(v.contact.message_id, v.contact.topic, v.suppression.scope) for v in found] == [
         ("<v>", None, Scope.GLOBAL),
