@@ -155,7 +155,8 @@ class QueueChanges:
         Raises:
             ReasonRequired: ``reason`` is blank.
             NotFound: no such item.
-            InvalidInput: the item is already closed; nothing is changed.
+            InvalidInput: the item was already closed with another decision; nothing is
+                changed. The same decision again (a retry) returns the closed item.
         """
         why = require_reason(reason, f"Resolving exception {item_id}")
         if suppress is not None and dismiss:
@@ -163,6 +164,7 @@ class QueueChanges:
                 f"Exception {item_id}: choose suppress or dismiss, not both.", value=item_id
             )
         at = self._center.now()
+        status = "dismissed" if dismiss else "resolved"
 
         def work(session: Session) -> ExceptionItem:
             item = session.exception(item_id)
@@ -172,7 +174,9 @@ class QueueChanges:
                     "list them with `exceptions list --status all`."
                 )
             if item.status != "open":
-                # A second decision would be dropped silently (a --suppress not made), so
+                if (item.status, item.resolution) == (status, why):
+                    return item  # a retry of the decision already made
+                # Another decision would be dropped silently (a --suppress not made), so
                 # refuse it. The resolution text is not shown: it may name an address.
                 raise InvalidInput(
                     f"Exception {item_id} was already {item.status}{_at(item.resolved_at)}; "
@@ -184,7 +188,6 @@ class QueueChanges:
                 self._bound(session).suppress(
                     suppress, reason=why, source=source, evidence=f"exception:{item_id}"
                 )
-            status = "dismissed" if dismiss else "resolved"
             closed = session.close_exception(item_id, status=status, resolution=why, at=at)
             session.append_event(
                 NewEvent(

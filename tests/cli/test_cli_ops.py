@@ -116,6 +116,9 @@ def test_a_closed_exception_is_not_resolved_again(prefcenter: Prefcenter) -> Non
         f"(see `exceptions show {item.id}`)."
     )
     assert prefcenter("check", "carol@example.com").returncode == 0  # no suppression made
+    # The same decision again is a retry (a command run twice): answered, nothing changed.
+    retry = prefcenter("exceptions", "resolve", str(item.id), "--dismiss", "--reason", "spam")
+    assert (retry.returncode, retry.stdout) == (0, f"#{item.id}  dismissed\n"), retry.stderr
     (after,) = json.loads(prefcenter("exceptions", "list", "--status", "all", "--json").stdout)
     assert after == closed
 
