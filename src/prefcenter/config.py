@@ -41,6 +41,7 @@ __all__ = [
     "parse_duration",
     "settings_table",
     "split_hostport",
+    "with_dev_keys",
 ]
 
 log = logging.getLogger("prefcenter.config")
@@ -276,7 +277,7 @@ def load_settings(
     settings = Settings(**typed)
     _validate(settings)
     if generate_dev_keys:
-        settings = _with_dev_keys(settings)
+        settings = with_dev_keys(settings)
     return settings
 
 
@@ -360,8 +361,12 @@ def _bytes(size: int) -> str:
     return "1 byte" if size == 1 else f"{size} bytes"
 
 
-def _with_dev_keys(settings: Settings) -> Settings:
-    """Fill a missing secret or pepper from ``var/``, generating it once (development)."""
+def with_dev_keys(settings: Settings) -> Settings:
+    """Fill a missing secret or pepper from ``var/``, generating it once (development).
+
+    Raises:
+        ConfigError: ``var/`` cannot be written, or a key file there is too short.
+    """
     changes: dict[str, Any] = {}
     if not settings.secret:
         changes["secret"] = (Secret(_dev_key(settings, "secret")),)

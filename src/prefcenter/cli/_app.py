@@ -91,16 +91,16 @@ class Cli:
         before anything is written (development keys included).
         """
         if self._settings is None:
-            from prefcenter.config import load_settings
+            from prefcenter.config import load_settings, with_dev_keys
             from prefcenter.store import require_existing
 
+            settings = load_settings(
+                self.overrides, config_file=self.config_file, generate_dev_keys=False
+            )
             command = _command_name()
             if command not in CREATES_STORE:
-                url = load_settings(
-                    self.overrides, config_file=self.config_file, generate_dev_keys=False
-                ).database
-                require_existing(url, command=f"prefcenter {command}")
-            self._settings = load_settings(self.overrides, config_file=self.config_file)
+                require_existing(settings.database, command=f"prefcenter {command}")
+            self._settings = with_dev_keys(settings)
         return self._settings
 
     def center(self) -> PreferenceCenter:
