@@ -18,7 +18,6 @@ from typing import Any, TypeVar
 
 from prefcenter.changes import Changes, Recipient
 from prefcenter.config import Settings, load_settings
-from prefcenter.errors import NotFound
 from prefcenter.headers import Links, check_topic
 from prefcenter.identity import Folding, Identities
 from prefcenter.model import (
@@ -36,6 +35,7 @@ from prefcenter.model import (
 from prefcenter.policy import decide
 from prefcenter.store import Store, open_store
 from prefcenter.store.batch import chunks, hasher
+from prefcenter.store.exceptions import no_such_exception
 from prefcenter.store.screen import Screen, Send
 from prefcenter.tokens import NO_TOPIC, Claims, Purpose, TokenSigner, topic_digest
 
@@ -331,10 +331,7 @@ class PreferenceCenter(Changes):
         with self.store.session() as session:
             item = session.exception(item_id)
         if item is None:
-            raise NotFound(
-                f"Exception {item_id} does not exist; "
-                "list them with `exceptions list --status all`."
-            )
+            raise no_such_exception(item_id)
         return item
 
     @contextmanager

@@ -11,8 +11,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from prefcenter.errors import InvalidInput, NotFound, ReasonRequired
+from prefcenter.errors import InvalidInput, ReasonRequired
 from prefcenter.model import Action, Channel, ExceptionItem, Identity, Scope, Source
+from prefcenter.store.exceptions import no_such_exception
 from prefcenter.store.protocol import NewEvent, Session
 from prefcenter.tokens import topic_digest
 
@@ -169,10 +170,7 @@ class QueueChanges:
         def work(session: Session) -> ExceptionItem:
             item = session.exception(item_id)
             if item is None:
-                raise NotFound(
-                    f"Exception {item_id} does not exist; "
-                    "list them with `exceptions list --status all`."
-                )
+                raise no_such_exception(item_id)
             if item.status != "open":
                 if (item.status, item.resolution) == (status, why):
                     return item  # a retry of the decision already made

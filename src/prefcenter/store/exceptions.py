@@ -84,10 +84,7 @@ class ExceptionRows(Statements):
         )
         item = self.exception(item_id)
         if item is None:
-            raise NotFound(
-                f"Exception {item_id} does not exist; "
-                "list them with `exceptions list --status all`."
-            )
+            raise no_such_exception(item_id)
         return item
 
     def scrub(self, spellings: Iterable[str], at: datetime) -> int:
@@ -118,3 +115,10 @@ class ExceptionRows(Statements):
                 ],
             )
         return len(found)
+
+
+def no_such_exception(item_id: int) -> NotFound:
+    """The error for an exception id that is not in the queue, with how to find the ids."""
+    return NotFound(
+        f"Exception {item_id} does not exist; list them with `exceptions list --status all`."
+    )
