@@ -74,7 +74,8 @@ def test_serve_on_a_busy_port_is_one_line(prefcenter_sqlite: Prefcenter) -> None
     assert result.returncode == 2
     assert one_error_line(result) == (
         f"Error: The HTTP sidecar cannot listen on 127.0.0.1:{port} (Address already in use); "
-        "stop what uses it or pass --http HOST:PORT."
+        "stop what uses it, or pass --http HOST:PORT (or set PREFCENTER_HTTP=HOST:PORT, as "
+        "`make run` needs)."
     )
 
 

@@ -73,11 +73,12 @@ class CannotListen(click.ClickException):
     exit_code = 2
 
     def __init__(self, sidecar: Any, error: OSError) -> None:
-        kind, option = ("HTTP", "--http") if hasattr(sidecar, "url") else ("SMTP", "--smtp")
+        kind = "HTTP" if hasattr(sidecar, "url") else "SMTP"
         where = f"{sidecar.host}:{getattr(sidecar, '_requested_port', sidecar.port)}"
         super().__init__(
             f"The {kind} sidecar cannot listen on {where} ({error.strerror or error}); "
-            f"stop what uses it or pass {option} HOST:PORT."
+            f"stop what uses it, or pass --{kind.lower()} HOST:PORT (or set "
+            f"PREFCENTER_{kind}=HOST:PORT, as `make run` needs)."
         )
 
 
