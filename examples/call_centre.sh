@@ -5,8 +5,9 @@
 #
 # `prefcenter check --channel voice NUMBER` exits 0 (may call), 1 (may not: opted out,
 # paused, or the store-wide frequency cap was reached by any agent), 2 (not a usable
-# number), 3 (store unavailable). Only 0 dials. Anything unknown means no call: a call
-# that should not have happened cannot be taken back. After a call,
+# number, or a setting to fix: the line says which), 3 (store unavailable). Only 0
+# dials. Anything unknown means no call: a call that should not have happened cannot
+# be taken back. After a call,
 # `prefcenter record-sent --channel voice` puts it in the contact ledger, so the next
 # agent's check sees it ("five calls in one week" is answered by the store).
 set -u
@@ -17,7 +18,7 @@ prefcenter=${PREFCENTER_CLI:-prefcenter}
 
 while IFS= read -r number; do
     [ -n "$number" ] || continue
-    $prefcenter check --channel voice "$number" </dev/null >/dev/null 2>&1
+    error=$($prefcenter check --channel voice "$number" </dev/null 2>&1 >/dev/null)
     status=$?
     case $status in
         0)
@@ -27,7 +28,7 @@ while IFS= read -r number; do
                 --message-id "$call_id" </dev/null >/dev/null || { echo "RECORD FAILED $number"; exit 3; }
             ;;
         1) echo "SKIP $number" ;;
-        2) echo "BAD $number" ;;
+        2) echo "BAD $number: ${error#Error: }" ;;   # the number, or a setting: it says which
         *) echo "STOP store unavailable (exit $status); no calls until it answers"; exit 3 ;;
     esac
 done < "$numbers"
