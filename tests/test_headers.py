@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 import smtplib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
+from email.header import Header
 from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from pathlib import Path
 
 import dkim as dkimpy
@@ -235,6 +238,72 @@ def test_stamped_message_survives_smtplib_and_still_verifies(
     assert uris(str(parsed["List-Unsubscribe"])) == uris(
         links.headers(ALICE, "weekly")["List-Unsubscribe"]
     )
+
+
+def _compat32_with_encoded_headers() -> Message:
+    message = MIMEText("Grüße aus Köln\n", "plain", "utf-8")
+    message["From"] = "Jörg <news@example.com>"  # raw non-ASCII on a compat32 message
+    message["To"] = "alice@example.com"
+    message["Subject"] = Header("Grüße", "utf-8")
+    return message
+
+
+def _compat32_with_a_long_word() -> Message:
+    message = MIMEMultipart("alternative")
+    message["From"] = "news@example.com"
+    message["To"] = "alice@example.com"
+    message["Subject"] = "Offer " + "x" * 90  # compat32 sends it as written
+    message.attach(MIMEText("hello\n", "plain"))
+    message.attach(MIMEText("<p>hello</p>\n", "html"))
+    return message
+
+
+def _smtputf8_message() -> Message:
+    message = EmailMessage(policy=policy.SMTPUTF8)
+    message["From"] = "news@example.com"
+    message["To"] = "alice@example.com"
+    message["Subject"] = "Grüße, Jörg"
+    message.set_content("hello\n")
+    return message
+
+
+@pytest.mark.parametrize(
+    "build", [_compat32_with_encoded_headers, _compat32_with_a_long_word, _smtputf8_message]
+)
+def test_every_kind_of_message_verifies_as_smtplib_sends_it(
+    tmp_path: Path, inbox: tuple[_Inbox, int], build: Callable[[], Message]
+) -> None:
+    """The signature is made over the bytes smtplib sends: the message's own policy."""
+    handler, port = inbox
+    path, record = write_ed25519_key(tmp_path)
+    settings = make_settings(
+        tmp_path, dkim_domain="example.com", dkim_selector="s1", dkim_key_file=str(path)
+    )
+    message = links_for(settings).stamp(build(), ALICE, "weekly")
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        client.send_message(message)
+    assert handler.received.wait(10)
+    assert dkimpy.verify(
+        handler.messages[0], dnsfunc=resolver({"s1._domainkey.example.com": record})
+    )
+
+
+def test_stamping_again_replaces_our_signature_only(tmp_path: Path) -> None:
+    path, record = write_rsa_key(tmp_path)
+    settings = make_settings(
+        tmp_path, dkim_domain="example.com", dkim_selector="s1", dkim_key_file=str(path)
+    )
+    links = links_for(settings)
+    message = newsletter()
+    message["DKIM-Signature"] = "v=1; a=rsa-sha256; d=esp.example; s=k1; b=abc; bh=def; h=from"
+    for address in ("a@example.com", "b@example.com", "c@example.com"):  # one per recipient
+        del message["To"]
+        message["To"] = address
+        links.stamp(message, IDS.parse(address))
+    signatures = [str(value) for value in message.get_all("DKIM-Signature") or []]
+    assert len(signatures) == 2 and "d=esp.example" in signatures[1]
+    data = message.as_bytes(policy=policy.SMTP)
+    assert dkimpy.verify(data, dnsfunc=resolver({"s1._domainkey.example.com": record}))
 
 
 @given(st.sampled_from(["weekly", None]))

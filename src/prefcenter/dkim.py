@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from email.message import Message
-from email.policy import SMTP
 from pathlib import Path
 
 from prefcenter.errors import DkimError
@@ -101,14 +100,23 @@ def header_list(message: Message) -> list[bytes]:
 def signature_header(message: Message, key: DkimKey) -> bytes:
     """The ``DKIM-Signature: ...`` header line (folded, CRLF-terminated) for ``message``.
 
-    The message is serialised exactly as smtplib sends it (``email.policy.SMTP``).
+    The message is serialised as ``smtplib.send_message`` sends it: with the message's
+    own policy (``compat32`` for ``MIMEText`` and parsed messages, ``default`` for
+    ``EmailMessage``) and CRLF line ends. Another policy would fold or encode some
+    headers differently, and the signature would fail on the bytes actually sent.
 
     Raises:
-        DkimError: dkimpy refused the key or the message.
+        DkimError: the message cannot be serialised, or dkimpy refused the key or it.
     """
     import dkim as dkimpy  # deferred: dkimpy loads dnspython, costly for every CLI call
 
-    data = message.as_bytes(policy=SMTP)
+    try:
+        data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    except (AttributeError, TypeError, ValueError) as error:  # a header the policy cannot fold
+        raise DkimError(
+            f"The message cannot be serialised for signing ({type(error).__name__}: {error}); "
+            "use header values the message's policy accepts (an EmailMessage takes str)."
+        ) from None
     try:
         signature: bytes = dkimpy.sign(
             data,

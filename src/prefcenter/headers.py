@@ -230,13 +230,32 @@ class Links:
             message[name] = FoldedHeader(name, lines)
         key = self.dkim_key()
         if key is not None:
+            # Message has no public way to remove one instance of a header or to prepend
+            # one, so its list of headers is edited directly. A message stamped again
+            # (one per recipient) loses the signature made for the previous recipient,
+            # which no longer matches; signatures of other domains stay.
+            kept = [(n, v) for n, v in message._headers if not _signed_by(n, v, key)]  # type: ignore[attr-defined]
+            message._headers = kept  # type: ignore[attr-defined]
             signature = signature_header(message, key).decode("ascii")
             name, _, value = signature.partition(":")
             folded = tuple(line.strip() for line in value.strip().splitlines())
-            # RFC 6376 §5.6: the signature goes above the fields it covers; Message has
-            # no public way to prepend a header, so the list is edited directly.
+            # RFC 6376 §5.6: the signature goes above the fields it covers. Read the list
+            # again: serialising a multipart sets its boundary, which replaces the list.
             message._headers.insert(0, (name, FoldedHeader(name, folded)))  # type: ignore[attr-defined]
         return message
+
+
+def _signed_by(name: str, value: Any, key: DkimKey) -> bool:
+    """Whether header ``name: value`` is a DKIM-Signature with ``key``'s d= and s=."""
+    if name.lower() != "dkim-signature":
+        return False
+    tags = dict(
+        tag.split("=", 1) for tag in re.sub(r"\s+", "", str(value)).split(";") if "=" in tag
+    )
+    return (
+        tags.get("d", "").lower() == key.domain.lower()
+        and tags.get("s", "").lower() == key.selector.lower()
+    )
 
 
 def _phrase(text: str) -> str:
