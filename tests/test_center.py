@@ -12,7 +12,7 @@ import pytest
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.errors import InvalidInput, InvalidRecipient, InvalidTopic, StoreUnavailable
-from prefcenter.model import Channel, Source
+from prefcenter.model import Channel, Reason, Source
 from prefcenter.tokens import NO_TOPIC, Purpose, topic_digest
 from tests.conftest import TEST_PEPPER, TEST_SECRET, make_settings
 
@@ -103,21 +103,57 @@ def test_identity_passes_through_and_channels_accept_strings(
         (lambda c: c.check("not an address"), InvalidRecipient),
         (lambda c: c.check("alice@example.com", "bad\ntopic"), InvalidTopic),
         (lambda c: c.suppress("a@example.com", topic="", source=Source.CLI), InvalidTopic),
-        (lambda c: c.check("alice@example.com", at=datetime(2026, 1, 1)), ValueError),
-        (lambda c: c.pause("a@example.com", datetime(2026, 1, 1), source=Source.WEB), ValueError),
+        (lambda c: c.check("alice@example.com", at=datetime(2026, 1, 1)), InvalidInput),
+        (lambda c: c.pause("a@example.com", datetime(2026, 1, 1), source=Source.WEB), InvalidInput),
+        # Enum values by name: a wrong one is an InvalidInput listing the choices.
+        (lambda c: c.check("a@example.com", channel="fax"), InvalidInput),
+        (lambda c: c.check("a@example.com", kind="promo"), InvalidInput),
+        (lambda c: c.filter(["a@example.com"], channel="EMAIL"), InvalidInput),
+        (lambda c: c.filter(["a@example.com"], at=datetime(2026, 1, 1)), InvalidInput),
+        (lambda c: c.screen(kind="promo"), InvalidInput),
+        (lambda c: c.record_sent("a@example.com", kind="promo"), InvalidInput),
+        (lambda c: c.suppress("a@example.com", source="nobody"), InvalidInput),
+        (lambda c: c.suppress("a@example.com", source=None), InvalidInput),
+        # Times: requested_at naive or after the change; a send in the future.
+        (lambda c: c.suppress("a@example.com", source=Source.API,
+                              requested_at=datetime(2026, 1, 1)), InvalidInput),
+        (lambda c: c.suppress("a@example.com", source=Source.API,
+                              requested_at=datetime.now(UTC) + timedelta(days=30)), InvalidInput),
+        # Other values: a bool is a bool, a ceiling is at most ten years, a list is a list.
+        (lambda c: c.set_topic("a@example.com", "weekly", "no", source=Source.WEB), InvalidInput),
+        (lambda c: c.set_frequency("a@example.com", 10**30, source=Source.WEB), InvalidInput),
+        (lambda c: c.filter("alice@example.com"), InvalidInput),
     ],
-)
+)  # fmt: skip
 def test_bad_input_is_refused_with_a_clear_error(
     settings_center: PreferenceCenter, call: object, error: type[Exception]
 ) -> None:
     with pytest.raises(error):
         call(settings_center)  # type: ignore[operator]
-    assert settings_center.store.counts()["events"] == 0
+    counts = settings_center.store.counts()
+    assert (counts["events"], counts["contacts"]) == (0, 0)
 
 
 def test_naive_times_are_named_in_the_error(settings_center: PreferenceCenter) -> None:
-    with pytest.raises(ValueError, match="has no timezone; pass an aware UTC datetime"):
+    with pytest.raises(InvalidInput, match="is not usable; pass a timezone-aware datetime"):
         settings_center.check("alice@example.com", at=datetime(2026, 1, 1))
+    with pytest.raises(InvalidInput, match="Channel 'fax' does not exist; use one of email, sms"):
+        settings_center.check("alice@example.com", channel="fax")
+
+
+def test_items_that_are_not_text_are_invalid_rows(settings_center: PreferenceCenter) -> None:
+    people = [f"p{i}@example.com" for i in range(100)]
+    result = settings_center.filter([None, *people[:50], 5, *people[50:], b"x@example.com"])  # type: ignore[list-item]
+    assert result.sendable == people
+    refused: list[tuple[object, Reason]] = [(r.recipient, r.reason) for r in result.refused]
+    assert refused == [
+        (None, Reason.INVALID), (5, Reason.INVALID), (b"x@example.com", Reason.INVALID)
+    ]  # fmt: skip
+
+
+def test_linking_an_identity_to_itself_writes_nothing(settings_center: PreferenceCenter) -> None:
+    assert not settings_center.link("y5@example.com", "Y5@Example.com", source=Source.CLI)
+    assert settings_center.store.counts()["events"] == 0
 
 
 def test_a_send_is_recorded_with_a_past_aware_time(settings_center: PreferenceCenter) -> None:

@@ -13,13 +13,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from email.message import Message
 from typing import Any, TypeVar
 
 from prefcenter.changes import Changes, Recipient
 from prefcenter.config import Settings, load_settings
-from prefcenter.headers import Links, check_topic
+from prefcenter.errors import InvalidInput
+from prefcenter.headers import Links, MessageT, check_topic
 from prefcenter.identity import Folding, Identities
+from prefcenter.inputs import aware, choice
 from prefcenter.model import (
     Channel,
     Decision,
@@ -111,12 +112,18 @@ class PreferenceCenter(Changes):
             self._topics.add(topic)
 
     def headers(self, recipient: Recipient, topic: str | None = None) -> dict[str, str]:
-        """List-Unsubscribe, List-Unsubscribe-Post, List-Id (and more) for one message."""
+        """List-Unsubscribe, List-Unsubscribe-Post, List-Id (and more) for one message.
+
+        For a sender that writes headers itself (raw bytes, an email service's API). To
+        put them on a ``Message`` use :meth:`stamp`: assigned as plain strings, the
+        ``email`` package RFC 2047-encodes the long List-Unsubscribe value, which
+        mailbox providers do not decode, and one-click stops working.
+        """
         identity = self.identity(recipient)
         self.register_topic(check_topic(topic))
         return self.links.headers(identity, topic)
 
-    def stamp(self, message: Message, recipient: Recipient, topic: str | None = None) -> Message:
+    def stamp(self, message: MessageT, recipient: Recipient, topic: str | None = None) -> MessageT:
         """Add the unsubscribe headers to ``message`` (and DKIM-sign it when configured)."""
         identity = self.identity(recipient)
         self.register_topic(check_topic(topic))
@@ -177,9 +184,11 @@ class PreferenceCenter(Changes):
         if isinstance(recipient, Identity):
             chan, identity_hash = recipient.channel, recipient.hash
         else:
-            chan, identity_hash = self.identities.locate(recipient, Channel(channel))
+            chan, identity_hash = self.identities.locate(
+                recipient, choice(Channel, channel, "channel")
+            )
         topic = check_topic(topic)
-        moment = at or self._clock()
+        moment = self._clock() if at is None else aware(at, "check time")
         cap = self.settings.frequency_cap
         window = cap.window if cap else None
         rules = self.store.read(
@@ -191,7 +200,7 @@ class PreferenceCenter(Changes):
             channel=chan,
             topic=topic,
             topic_digest=topic_digest(topic),
-            kind=Kind(kind),
+            kind=choice(Kind, kind, "kind"),
             at=moment,
             cap_count=cap.count if cap else None,
             cap_window=window,
@@ -211,6 +220,12 @@ class PreferenceCenter(Changes):
         ``sendable`` keeps the caller's spelling and order; the first spelling of a
         person wins and later ones are refused as duplicates.
         """
+        if isinstance(recipients, str | bytes):  # a str is iterable: one letter a person
+            raise InvalidInput(
+                f"Recipients {recipients[:40]!r} is one string; pass a list of addresses.",
+                value=recipients,
+                reason="not a list",
+            )
         sendable: list[str] = []
         refused: list[Refusal] = []
         screen = self.screen(topic, channel=channel, kind=kind, at=at)
@@ -267,10 +282,10 @@ class PreferenceCenter(Changes):
         cap = self.settings.frequency_cap
         send = Send(
             self.store,
-            hasher(self.identities, Channel(channel)),
+            hasher(self.identities, choice(Channel, channel, "channel")),
             topic_digest(topic),
-            Kind(kind),
-            at or self._clock(),
+            choice(Kind, kind, "kind"),
+            self._clock() if at is None else aware(at, "filter time"),
             cap.count if cap else None,
             cap.window if cap else None,
         )

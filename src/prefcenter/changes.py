@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from prefcenter.errors import InvalidInput
 from prefcenter.headers import check_topic
+from prefcenter.inputs import aware, choice, requested
 from prefcenter.ledger import LedgerChanges
 from prefcenter.model import Action, Channel, Identity, Scope, Source
 from prefcenter.queue import require_reason
@@ -47,6 +48,10 @@ class SuppressRequest:
     reason: str = ""
     evidence: str | None = None
     requested_at: datetime | None = None
+
+
+#: Longest frequency ceiling, in days (ten years): longer is a mistake, not a wish.
+MAX_DAYS = 3650
 
 
 class Changes(LedgerChanges):
@@ -99,7 +104,7 @@ class Changes(LedgerChanges):
                 topic_digest(topic),
                 all_channels=all_channels,
                 reason=reason,
-                source=Source(source),
+                source=choice(Source, source, "source"),
                 at=at,
             ),
         )
@@ -123,8 +128,9 @@ class Changes(LedgerChanges):
             scope = Scope.TOPIC if topic else Scope.GLOBAL
             # The event _event builds, spelled out: this loop runs once per request.
             event = NewEvent(
-                at, identity.hash, Action.SUPPRESS, Source(request.source), identity.channel,
-                scope, topic, request.reason or None, request.evidence, request.requested_at,
+                at, identity.hash, Action.SUPPRESS, choice(Source, request.source, "source"),
+                identity.channel, scope, topic, request.reason or None, request.evidence,
+                requested(request.requested_at, at),
             )  # fmt: skip
             planned.append((identity, topic, event, scope, request.reason))
 
@@ -211,6 +217,12 @@ class Changes(LedgerChanges):
         requested_at: datetime | None = None,
     ) -> bool:
         """Opt in to or out of one topic; opting in also lifts that topic's suppression."""
+        if not isinstance(subscribed, bool):  # "no" and "0" are truthy or ambiguous
+            raise InvalidInput(
+                f"Subscribed {subscribed!r} is not usable; pass True (opt in) or False (opt out).",
+                value=subscribed,
+                reason="not a bool",
+            )
         identity = self._subject(recipient, channel)
         name = check_topic(topic)
         if name is None:
@@ -248,10 +260,12 @@ class Changes(LedgerChanges):
         requested_at: datetime | None = None,
     ) -> bool:
         """At most one marketing contact per ``days`` days; None removes the ceiling."""
-        if days is not None and (isinstance(days, bool) or not isinstance(days, int) or days < 1):
+        if days is not None and (
+            isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DAYS
+        ):
             raise InvalidInput(
-                f"Frequency {days!r} is not usable; give a whole number of days of 1 or more, "
-                "or None for no ceiling.",
+                f"Frequency {days!r} is not usable; give a whole number of days from 1 to "
+                f"{MAX_DAYS}, or None for no ceiling.",
                 value=days,
                 reason="days",
             )
@@ -282,12 +296,7 @@ class Changes(LedgerChanges):
         requested_at: datetime | None = None,
     ) -> bool:
         """No marketing before ``until`` (an aware datetime)."""
-        if not isinstance(until, datetime) or until.tzinfo is None:
-            raise InvalidInput(
-                f"Pause end {until!r} is not usable; pass a timezone-aware datetime.",
-                value=until,
-                reason="naive",
-            )
+        aware(until, "pause end")
         return self._pause(recipient, until, Action.PAUSE, channel, source, evidence, requested_at)
 
     def resume(
@@ -341,6 +350,8 @@ class Changes(LedgerChanges):
         """Record that two identities are one person; never weakens a suppression."""
         one = self._subject(first, first_channel)
         two = self._subject(second, second_channel)
+        if one.hash == two.hash:  # two spellings of one identity: nothing to link
+            return False
         at = self._center.now()
 
         def work(session: Session) -> bool:

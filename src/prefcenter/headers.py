@@ -20,7 +20,7 @@ import re
 from email.header import Header
 from email.message import Message
 from email.policy import Policy
-from typing import Any
+from typing import Any, TypeVar
 
 from prefcenter.config import Settings
 from prefcenter.dkim import DkimKey, signature_header
@@ -30,6 +30,8 @@ from prefcenter.tokens import Purpose, TokenSigner
 
 #: RFC 8058 §3.1: the exact POST body a one-click unsubscribe sends.
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
+#: ``stamp`` gives back the message it was given, of the caller's own type.
+MessageT = TypeVar("MessageT", bound=Message)
 ADDED_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "CFBL-Address")
 
 # Every character that some mail or HTTP component treats as a line break or terminator.
@@ -210,7 +212,7 @@ class Links:
             self._dkim = DkimKey.load(*self._dkim_settings)
         return self._dkim
 
-    def stamp(self, message: Message, identity: Identity, topic: str | None = None) -> Message:
+    def stamp(self, message: MessageT, identity: Identity, topic: str | None = None) -> MessageT:
         """Add the header set to ``message`` (replacing any earlier ones) and DKIM-sign it.
 
         The message is changed in place and returned. With DKIM configured the signature

@@ -52,7 +52,9 @@ def _fill(
 ) -> None:
     if high - low <= _SMALLEST:
         for index in range(low, high):
-            found[index] = fast_email(values[index].strip(), folding)
+            value = values[index]
+            # Not text (None from a CSV library, a number): the full path says why.
+            found[index] = fast_email(value.strip(), folding) if isinstance(value, str) else None
         return
     lines = _plain_lines(values[low:high], folding)
     if lines is None:
@@ -65,7 +67,10 @@ def _fill(
 
 def _plain_lines(values: Sequence[str], folding: Folding) -> list[str | None] | None:
     """Canonical forms of a chunk whose every line passes ``_CHUNK``, else None."""
-    joined = "\n".join(values)
+    try:
+        joined = "\n".join(values)
+    except TypeError:  # an item that is not text: split the chunk down to it
+        return None
     if not joined.isascii():
         return None
     lowered = joined.lower()

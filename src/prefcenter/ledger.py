@@ -8,10 +8,10 @@ temporary failures; the one that reaches ``SOFT_BOUNCE_LIMIT`` within
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from prefcenter.errors import InvalidInput
 from prefcenter.headers import check_topic
+from prefcenter.inputs import choice, not_later
 from prefcenter.model import Action, Channel, Contact, Identity, Kind, Scope, Source
 from prefcenter.policy import NO_TOPIC
 from prefcenter.queue import QueueChanges
@@ -44,9 +44,15 @@ class LedgerChanges(QueueChanges):
         identity = self._subject(recipient, channel)
         topic = check_topic(topic)
         now = self._center.now()
-        moment = now if at is None else _past(at, now)
+        moment = now if at is None else not_later(at, now, "send time")
         contact = Contact(
-            identity.hash_hex, identity.channel, topic, Kind(kind), moment, sender, message_id
+            identity.hash_hex,
+            identity.channel,
+            topic,
+            choice(Kind, kind, "kind"),
+            moment,
+            sender,
+            message_id,
         )
 
         def work(session: Session) -> None:
@@ -97,7 +103,7 @@ class LedgerChanges(QueueChanges):
                 NO_TOPIC,
                 all_channels=False,
                 reason=reason,
-                source=Source(source),
+                source=choice(Source, source, "source"),
                 at=at,
             )
 
@@ -105,24 +111,3 @@ class LedgerChanges(QueueChanges):
 
 
 __all__ = ["LedgerChanges"]
-
-
-#: How far ahead of this host's clock a recorded send may be (another host's clock).
-CLOCK_SKEW = timedelta(minutes=5)
-
-
-def _past(at: datetime, now: datetime) -> datetime:
-    if not isinstance(at, datetime) or at.tzinfo is None:
-        raise InvalidInput(
-            f"Send time {at!r} is not usable; pass a timezone-aware datetime.",
-            value=at,
-            reason="naive",
-        )
-    if at > now + CLOCK_SKEW:
-        raise InvalidInput(
-            f"Send time {at.isoformat()} is in the future (now {now.isoformat()}); record a "
-            "contact once it happened, with the time it happened.",
-            value=at,
-            reason="future",
-        )
-    return at

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefcenter.errors import InvalidInput, ReasonRequired
+from prefcenter.inputs import choice, requested
 from prefcenter.model import Action, Channel, ExceptionItem, Identity, Scope, Source
 from prefcenter.store.exceptions import no_such_exception
 from prefcenter.store.protocol import NewEvent, Session
@@ -73,8 +74,8 @@ class QueueChanges:
         detail: str = "",
     ) -> NewEvent:
         return NewEvent(
-            at, identity.hash, action, Source(source), identity.channel, scope, topic, reason,
-            evidence, requested_at, detail,
+            at, identity.hash, action, choice(Source, source, "source"), identity.channel,
+            scope, topic, reason, evidence, requested(requested_at, at), detail,
         )  # fmt: skip
 
     def _record(
@@ -192,7 +193,7 @@ class QueueChanges:
                     at,
                     b"",
                     Action.EXCEPTION_RESOLVED,
-                    Source(source),
+                    choice(Source, source, "source"),
                     reason=why,
                     evidence=f"exception:{item_id}",
                     detail=status,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from prefcenter.errors import InvalidInput
 from prefcenter.model import Channel, Kind, Scope, Source
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -36,7 +37,11 @@ SOURCES = {code: value for value, code in SOURCE_CODE.items()}
 def to_ms(moment: datetime) -> int:
     """Milliseconds since the epoch; ``moment`` must be timezone-aware."""
     if moment.tzinfo is None:
-        raise ValueError(f"Time {moment.isoformat()} has no timezone; pass an aware UTC datetime.")
+        raise InvalidInput(
+            f"Time {moment.isoformat()} has no timezone; pass an aware UTC datetime.",
+            value=moment,
+            reason="naive",
+        )
     return (moment - EPOCH) // _MS
 
 
