@@ -31,6 +31,8 @@ ALICE = "alice@example.org"
 
 # The exact request Gmail documents for one-click unsubscribe.
 GMAIL = {"content-type": FORM}
+#: The topics the preference page shows (the live sidecar's configuration), as its form sends them.
+SHOWN = ["news", "deals", "events"]
 RFC_BOUNDARY = "---FormBoundaryjWmhtjORrn"
 # RFC 8058 §8.1 as printed: the delimiter lines lack RFC 2046's leading "--" (see errata).
 RFC_PRINTED = (
@@ -367,12 +369,80 @@ def test_unticking_every_topic_is_not_a_global_opt_out(live: LiveSidecar) -> Non
     path = preferences_path(live.real_center, ALICE)
     with live.client() as client:
         csrf = _csrf(client.get(path).text)
-        response = client.post(path, data={"csrf": csrf, "action": "save", "frequency": ""})
+        response = client.post(
+            path, data={"csrf": csrf, "action": "save", "frequency": "", "shown": SHOWN}
+        )
     assert response.status_code == 303
     scopes = {s.scope for s in live.real_center.suppressions(ALICE)}
     assert Scope.GLOBAL not in scopes
     for topic in ("news", "deals", "events"):
         assert not live.real_center.check(ALICE, topic).allowed
+
+
+@pytest.mark.parametrize(
+    ("source", "why"),
+    [
+        (Source.BOUNCE, " because it could not be delivered."),
+        (Source.COMPLAINT, " because a message to it was reported as spam."),
+        (Source.CLI, "."),
+    ],
+)
+def test_a_hard_stop_says_why(live: LiveSidecar, source: Source, why: str) -> None:
+    live.real_center.suppress(ALICE, hard=True, reason="r", source=source, evidence="e-1")
+    with live.client() as client:
+        page = client.get(preferences_path(live.real_center, ALICE)).text
+    today = datetime.now(UTC).strftime("%d %B %Y")
+    assert " ".join(page.split()).count(f"this address on {today}{why} Contact") == 1
+
+
+def test_a_crafted_saved_message_does_not_contradict_the_state(live: LiveSidecar) -> None:
+    path = preferences_path(live.real_center, ALICE)
+    with live.client() as client:
+        page = client.get(path + "?saved=unsubscribe_all").text
+    assert "You are unsubscribed" not in page
+    assert "Save my choices" in page
+
+
+def test_a_form_without_a_pressed_button_changes_nothing(live: LiveSidecar) -> None:
+    """A script or a link scanner submitting the form sends no button value."""
+    path = preferences_path(live.real_center, ALICE)
+    with live.client() as client:
+        csrf = _csrf(client.get(path).text)
+        response = client.post(path, data={"csrf": csrf})
+    assert response.status_code == 422
+    assert "press one of the page" in response.text
+    assert live.real_center.history(ALICE) == []
+
+
+def test_a_page_changes_only_the_topics_it_showed(live: LiveSidecar) -> None:
+    """A page opened before "events" existed (or another tab) leaves "events" alone."""
+    path = preferences_path(live.real_center, ALICE)
+    with live.client() as client:
+        csrf = _csrf(client.get(path).text)
+        response = client.post(
+            path,
+            data={"csrf": csrf, "action": "save", "topic": ["news"], "shown": ["news", "deals"],
+                  "frequency": "", "pause_until": ""},
+        )  # fmt: skip
+    assert response.status_code == 303
+    assert live.real_center.check(ALICE, "news").allowed
+    assert not live.real_center.check(ALICE, "deals").allowed
+    assert live.real_center.check(ALICE, "events").allowed
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{"pause_until": "x" * 70_000}, {"topic": [f"t{i}" for i in range(300)]}],
+    ids=["large", "many-fields"],
+)
+def test_an_oversized_form_is_413(live: LiveSidecar, form: dict[str, object]) -> None:
+    path = preferences_path(live.real_center, ALICE)
+    with live.client() as client:
+        csrf = _csrf(client.get(path).text)
+        response = client.post(path, data={"csrf": csrf, "action": "save", **form})
+    assert response.status_code == 413
+    assert "Request too large" in response.text
+    assert live.real_center.history(ALICE) == []
 
 
 def test_bad_pause_date_is_422_and_changes_nothing(live: LiveSidecar) -> None:
@@ -431,7 +501,7 @@ def test_ticking_a_topic_again_lifts_its_one_click_suppression(live: LiveSidecar
         response = client.post(
             path,
             data={"csrf": _csrf(page), "action": "save", "topic": ["news", "deals", "events"],
-                  "frequency": "", "pause_until": ""},
+                  "frequency": "", "pause_until": "", "shown": SHOWN},
         )  # fmt: skip
         assert response.status_code == 303
         assert re.search(r'value="deals" checked', client.get(path).text)

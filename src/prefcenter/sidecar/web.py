@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -31,6 +33,9 @@ _SAVED = {
     "unsubscribe_all": "You are unsubscribed from all news.",
     "resubscribe": "You are subscribed again.",
 }
+#: Limits of a preference form: a page with every topic stays far below both.
+MAX_FORM_BYTES = 64 * 1024
+MAX_FIELDS = 200
 FREQUENCIES = [("", "no limit"), ("7", "a week"), ("14", "every two weeks"), ("30", "a month")]
 
 
@@ -171,8 +176,14 @@ async def preferences_page(request: Request) -> Response:
     sidecar = sidecar_of(request)
     link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES)
     state = await sidecar.store_call(_state, sidecar, link)
-    saved = _SAVED.get(request.query_params.get("saved", ""))
-    return _preferences(sidecar, link, state, saved=saved)
+    done = request.query_params.get("saved", "")
+    # The link is anyone's to craft: say "unsubscribed" or "subscribed again" only when
+    # the stored state agrees.
+    if done == "unsubscribe_all" and not state["unsubscribed"]:
+        done = ""
+    if done == "resubscribe" and state["unsubscribed"]:
+        done = ""
+    return _preferences(sidecar, link, state, saved=_SAVED.get(done))
 
 
 def _preferences(
@@ -210,7 +221,7 @@ async def preferences_post(request: Request) -> Response:
     """POST /p/{token}: apply the form in one transaction, then show the page again."""
     sidecar = sidecar_of(request)
     link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES)
-    form = await request.form(max_files=0, max_fields=200)
+    form = await _read_form(request)
     if not sidecar.csrf_valid(link.token, str(form.get("csrf", ""))):
         return sidecar.render(
             "problem.html",
@@ -235,12 +246,44 @@ async def preferences_post(request: Request) -> Response:
     return RedirectResponse(f"/p/{link.token}?saved={done}", status_code=303)
 
 
+async def _read_form(request: Request) -> FormData:
+    """The page's url-encoded form, read up to a size and field count it never needs.
+
+    Raises:
+        HTTPException: 413 past either limit (the "Request too large" page).
+    """
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:  # stop reading: never hold more than the limit
+            raise HTTPException(413, f"The form is over {MAX_FORM_BYTES} bytes.")
+    fields: list[tuple[str, str | UploadFile]]
+    try:
+        fields = list(
+            parse_qsl(
+                body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS
+            )
+        )
+    except ValueError:
+        raise HTTPException(413, f"The form has over {MAX_FIELDS} fields.") from None
+    return FormData(fields)
+
+
 def _changes(
     link: Link, form: FormData, state: dict[str, Any], evidence: str
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The center calls a submitted form asks for, as (method, keyword arguments)."""
+    """The center calls a submitted form asks for, as (method, keyword arguments).
+
+    The action is the value of the button pressed. A form submitted without one (by a
+    script, or by a link scanner that submits forms) changes nothing.
+    """
     common = {"channel": link.claims.channel, "source": Source.WEB, "evidence": evidence}
-    action = form.get("action", "save")
+    action = form.get("action")
+    if action is None:
+        raise InvalidInput(
+            "The form did not say what to do; press one of the page's buttons.",
+            reason="no action",
+        )
     calls: list[tuple[str, dict[str, Any]]] = []
     if action == "unsubscribe_all":
         calls.append(("suppress", {"topic": None, "reason": "unsubscribed on the preference page"}))
@@ -260,9 +303,12 @@ def _changes(
 def _save_changes(form: FormData, state: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     calls: list[tuple[str, dict[str, Any]]] = []
     wanted = set(form.getlist("topic"))
+    # Only the topics the page showed: one opened before a topic was added (or before
+    # a change in another tab) must not turn off what it never offered.
+    shown = set(form.getlist("shown"))
     for topic in state["topics"]:
         on = topic["id"] in wanted
-        if on != topic["on"]:
+        if topic["id"] in shown and on != topic["on"]:
             calls.append(("set_topic", {"topic": topic["id"], "subscribed": on}))
     frequency = str(form.get("frequency", ""))
     if frequency not in {value for value, _ in FREQUENCIES}:
