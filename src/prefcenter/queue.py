@@ -184,8 +184,14 @@ class QueueChanges:
                     reason=f"already {item.status}",
                 )
             if suppress is not None:
+                # Requested when the mail arrived: the report's time-to-honour then
+                # counts the time it waited in the queue.
                 self._bound(session).suppress(
-                    suppress, reason=why, source=source, evidence=f"exception:{item_id}"
+                    suppress,
+                    reason=why,
+                    source=source,
+                    evidence=f"exception:{item_id}",
+                    requested_at=item.received_at,
                 )
             closed = session.close_exception(item_id, status=status, resolution=why, at=at)
             session.append_event(

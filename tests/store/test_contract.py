@@ -411,6 +411,8 @@ def test_exceptions_queue(center: PreferenceCenter, clock: Clock) -> None:
     )
     assert reason(center, ALICE) == "unsubscribed_global"
     assert center.history(ALICE)[0].evidence == f"exception:{first.id}"
+    # Requested when the mail arrived, so time-to-honour counts its wait in the queue.
+    assert center.history(ALICE)[0].requested_at == first.received_at
     dismissed = center.resolve_exception(second.id, dismiss=True, reason="spam", source=CLI)
     assert dismissed.status == "dismissed"
     assert center.exceptions() == []
