@@ -159,6 +159,10 @@ def test_export_csv_and_json(prefcenter: Prefcenter) -> None:
     assert sorted((r["address"], r["scope"], r["topic"]) for r in rows) == [
         ("alice@example.com", "global", ""), ("bob@example.com", "topic", "news")
     ]  # fmt: skip
+    assert exported.stderr == (
+        "left out 1 suppressions whose address is not stored (hash only); --all adds them, "
+        "or run `prefcenter filter` on the provider's list instead\n"
+    )
     alice = next(r for r in rows if r["address"] == "alice@example.com")
     assert (alice["reason"], alice["source"], alice["channel"]) == (
         "asked by phone",
@@ -167,7 +171,8 @@ def test_export_csv_and_json(prefcenter: Prefcenter) -> None:
     )
 
     target = prefcenter.tmp_path / "all.json"
-    assert prefcenter("export", "--format", "json", "--all", "-o", str(target)).returncode == 0
+    everything = prefcenter("export", "--format", "json", "--all", "-o", str(target))
+    assert (everything.returncode, everything.stderr) == (0, "")
     items = json.loads(target.read_text())
     assert len(items) == 3
     assert sorted(str(i["address"]) for i in items) == [

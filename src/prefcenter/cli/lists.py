@@ -207,17 +207,35 @@ def _json_lines(items: Iterator[Suppression]) -> Iterator[str]:
 def export(cli: Cli, fmt: str, output: str, include_unknown: bool) -> None:
     """Write the active suppressions, for syncing to an email service provider.
 
-    Only suppressions whose address is known are exported unless --all is given
-    (an erased person's opt-out still holds, but only by hash).
+    Only suppressions whose address is known are exported unless --all is given. Links
+    and mailto tokens carry only a hash, so an opt-out made through them has an address
+    only if a sender, the CLI or the API named it; an erased person's opt-out holds by
+    hash alone. How many were left out is said on stderr.
 
     \b
     Example:
       prefcenter export --format csv -o suppressions.csv
     """
+    hash_only = 0
+
+    def known(items: Iterator[Suppression]) -> Iterator[Suppression]:
+        nonlocal hash_only
+        for item in items:
+            if item.address:
+                yield item
+            else:
+                hash_only += 1
+
     with _output(output, "w", encoding="utf-8") as sink:
         items: Iterator[Suppression] = iter(cli.center().export())
         if not include_unknown:
-            items = (item for item in items if item.address)
+            items = known(items)
         lines = _csv_lines(items) if fmt == "csv" else _json_lines(items)
         for chunk in lines:
             sink.write(chunk)
+    if hash_only:
+        click.echo(
+            f"left out {hash_only} suppressions whose address is not stored (hash only); "
+            "--all adds them, or run `prefcenter filter` on the provider's list instead",
+            err=True,
+        )
