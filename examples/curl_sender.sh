@@ -6,8 +6,10 @@
 #
 # 1. POST /v1/check/batch with the whole list: the sidecar answers which recipients
 #    may be sent this topic now (suppressed, invalid, duplicate and capped ones are out);
-# 2. "send" to each sendable recipient (here: print it; put your mailer's command there);
-# 3. POST /v1/sends for each one actually sent, so frequency caps and the violation
+# 2. POST /v1/links for each sendable recipient: the List-Unsubscribe headers (RFC 8058
+#    one-click) and the VERP return path that message must carry;
+# 3. "send" it (here: print it; put your mailer's command there);
+# 4. POST /v1/sends for each one actually sent, so frequency caps and the violation
 #    report see it.
 # Any HTTP error stops the run (curl --fail): never send when the answer is unknown.
 set -eu
@@ -30,7 +32,14 @@ answer=$(api /v1/check/batch "$batch")
 sent=0
 for recipient in $(printf '%s' "$answer" | jq -r '.sendable[]'); do
     message_id="<$(date +%s).$sent.$$@example.com>"
-    echo "send $recipient"                 # your mailer goes here
+    links=$(api /v1/links "$(jq -n -c --arg r "$recipient" --arg t "$topic" \
+        '{recipient: $r, topic: $t}')")
+    # Your mailer goes here: these headers as they are, MAIL FROM the return path.
+    headers=$(printf '%s' "$links" | jq -r '.headers | to_entries[] | "\(.key): \(.value)"')
+    return_path=$(printf '%s' "$links" | jq -r '.return_path')
+    echo "send $recipient"
+    printf '%s\n' "$headers" | sed 's/^/  /'
+    echo "  (MAIL FROM:<$return_path>)"
     body=$(jq -n -c --arg r "$recipient" --arg t "$topic" --arg m "$message_id" \
         '{recipient: $r, topic: $t, sender: "curl-sender", message_id: $m}')
     api /v1/sends "$body" >/dev/null

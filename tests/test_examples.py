@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -124,6 +125,10 @@ def test_curl_sender_uses_only_the_api(live: Live) -> None:
     assert [line for line in first.splitlines() if line.startswith("send ")] == [
         f"send {p}" for p in people
     ]
+    # Each message gets its own one-click headers and VERP return path from /v1/links.
+    assert first.count("  List-Unsubscribe-Post: List-Unsubscribe=One-Click") == 3
+    assert len(set(re.findall(r"List-Unsubscribe: <(\S+)>,", first))) == 3
+    assert first.count("(MAIL FROM:<bounces+") == 3
     assert first.splitlines()[-1] == "sent 3; refused: unsubscribed_global=1"
     live.run("sh", script, recipients, "offers", extra=extra)
     # Both runs' sends were recorded through /v1/sends: the cap of 2 per 7 days is reached.

@@ -7,12 +7,13 @@ import pytest
 from prefcenter.errors import ConfigError
 from prefcenter.model import Source
 from prefcenter.sidecar.state import api_key_hashes
+from prefcenter.tokens import Purpose
 from tests.conftest import make_settings
 from tests.sidecar.conftest import API_KEY, HASHED_API_KEY, LiveSidecar
 
 ALICE = "alice@example.org"
-ROUTES = ["/v1/check", "/v1/check/batch", "/v1/sends", "/v1/suppress", "/v1/resubscribe",
-          "/v1/history"]  # fmt: skip
+ROUTES = ["/v1/check", "/v1/check/batch", "/v1/links", "/v1/sends", "/v1/suppress",
+          "/v1/resubscribe", "/v1/history"]  # fmt: skip
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -43,6 +44,32 @@ def test_plain_and_hashed_keys_both_work(live: LiveSidecar, key: str) -> None:
 def test_lower_case_scheme_is_accepted(live: LiveSidecar) -> None:
     with live.client(headers={"authorization": f"bearer {API_KEY}"}) as client:
         assert client.post("/v1/check", json={"recipient": ALICE}).status_code == 200
+
+
+def test_links_give_a_non_python_sender_everything_for_one_message(live: LiveSidecar) -> None:
+    with live.api() as client:
+        made = client.post("/v1/links", json={"recipient": "Alice@Example.org", "topic": "news"})
+        bad = client.post("/v1/links", json={"recipient": "not an address"})
+    assert made.status_code == 200, made.text
+    body = made.json()
+    center = live.real_center
+    assert body["headers"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert list(body["headers"]) == ["List-Unsubscribe", "List-Unsubscribe-Post", "List-Id"]
+    url, mailto = body["headers"]["List-Unsubscribe"].split(", ")
+    assert url == f"<{body['unsubscribe_url']}>"
+    assert mailto.startswith(f"<mailto:{body['mailto']}?")
+    # Every token names Alice (however spelled) and the topic, as the library's would.
+    identity = center.identity(ALICE)
+    token = body["unsubscribe_url"].rsplit("/", 1)[1]
+    assert center.verify_token(token, Purpose.UNSUBSCRIBE).identity_hash == identity.hash
+    assert body["preferences_url"] == center.preferences_url(ALICE, "news")
+    assert body["return_path"] == center.links.bounce_address(identity)
+    with live.client() as client:  # the link works: one-click unsubscribes Alice from news
+        path = "/u/" + body["unsubscribe_url"].rsplit("/u/", 1)[1]
+        assert client.post(path, content=b"List-Unsubscribe=One-Click").status_code == 200
+    assert not center.check(ALICE, "news").allowed
+    assert bad.status_code == 422
+    assert "not an address" in bad.json()["error"]["message"]
 
 
 def test_suppress_check_history_resubscribe(live: LiveSidecar) -> None:

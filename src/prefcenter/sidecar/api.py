@@ -149,6 +149,32 @@ async def check_batch(request: Request) -> Response:
     )
 
 
+async def links(request: Request) -> Response:
+    """POST /v1/links: the headers, links and return path for one message to a recipient."""
+    sidecar = _authorize(request)
+    data = await _body(request)
+    made = await sidecar.store_call(
+        _links,
+        sidecar.center,
+        _text(data, "recipient", required=True, limit=320),
+        _text(data, "topic", limit=200),
+        _choice(data, "channel", _CHANNELS, "email"),
+    )
+    return _json(made)
+
+
+def _links(center: Any, recipient: str, topic: str | None, channel: str) -> dict[str, Any]:
+    """What a sender puts in one message (run in a thread: a new topic is registered)."""
+    identity = center.identity(recipient, channel)
+    return {
+        "headers": center.headers(identity, topic),
+        "unsubscribe_url": center.unsubscribe_url(identity, topic),
+        "preferences_url": center.preferences_url(identity, topic),
+        "mailto": center.links.mailto_address(identity, topic),
+        "return_path": center.links.bounce_address(identity),
+    }
+
+
 async def record_send(request: Request) -> Response:
     """POST /v1/sends: record that something was sent (feeds the frequency cap)."""
     sidecar = _authorize(request)
@@ -224,6 +250,7 @@ def routes() -> list[Route]:
         Route("/v1/openapi.json", openapi, methods=["GET"]),
         Route("/v1/check", check, methods=["POST"]),
         Route("/v1/check/batch", check_batch, methods=["POST"]),
+        Route("/v1/links", links, methods=["POST"]),
         Route("/v1/sends", record_send, methods=["POST"]),
         Route("/v1/suppress", suppress, methods=["POST"]),
         Route("/v1/resubscribe", resubscribe, methods=["POST"]),

@@ -79,6 +79,29 @@ _SCHEMAS: dict[str, Any] = {
         },
         ["sendable", "refused", "counts"],
     ),
+    "LinksRequest": _obj(
+        {"recipient": _RECIPIENT, "topic": _TOPIC, "channel": _CHANNEL}, ["recipient"]
+    ),
+    "Links": _obj(
+        {
+            "headers": {
+                "type": "object",
+                "description": "Header name to value, in the order to add them: "
+                "List-Unsubscribe, List-Unsubscribe-Post, List-Id (and CFBL-Address when "
+                "configured). Write each value as it is: never RFC 2047-encode it.",
+                "additionalProperties": {"type": "string"},
+            },
+            "unsubscribe_url": {"type": "string", "description": "The one-click link."},
+            "preferences_url": {"type": "string", "description": "For the message body."},
+            "mailto": {"type": "string", "description": "unsubscribe+TOKEN@MAIL_DOMAIN"},
+            "return_path": {
+                "type": "string",
+                "description": "bounces+TOKEN@MAIL_DOMAIN: the envelope sender (VERP), so "
+                "bounces find this recipient.",
+            },
+        },
+        ["headers", "unsubscribe_url", "preferences_url", "mailto", "return_path"],
+    ),
     "SendRequest": _obj(
         {
             "recipient": _RECIPIENT,
@@ -210,6 +233,9 @@ def document(base_url: str) -> dict[str, Any]:
             "/v1/check": _post("May this recipient be contacted now?", "CheckRequest", "Decision"),
             "/v1/check/batch": _post(
                 "Split a list into sendable and refused recipients.", "BatchRequest", "BatchResult"
+            ),
+            "/v1/links": _post(
+                "Headers, links and return path for one message.", "LinksRequest", "Links"
             ),
             "/v1/sends": _post("Record a send (feeds frequency caps).", "SendRequest", "Recorded"),
             "/v1/suppress": _post("Record an opt-out or hard stop.", "SuppressRequest", "Changed"),
