@@ -158,6 +158,9 @@ def test_link_prints_headers_and_links(prefcenter_sqlite: Prefcenter) -> None:
     assert data["url"] in data["List-Unsubscribe"]
     assert data["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "alice" not in data["url"]
+    assert data["preferences"].startswith("https://prefs.example.com/p/")
+    assert data["return_path"].startswith("bounces+")
+    assert data["return_path"].endswith("@unsub.example.com")
     text = prefcenter_sqlite("link", "alice@example.com").stdout
     assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n" in text
 

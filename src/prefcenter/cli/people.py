@@ -198,7 +198,7 @@ def _forget_outcome(before: list[Event], changed: bool) -> str:
 @json_option
 @pass_cli
 def link(cli: Cli, address: str, topic: str | None, as_json: bool) -> None:
-    """Print the unsubscribe headers and links for one recipient of a --topic.
+    """Print the unsubscribe headers, links and return path for one recipient of a --topic.
 
     \b
     Example:
@@ -208,7 +208,9 @@ def link(cli: Cli, address: str, topic: str | None, as_json: bool) -> None:
     identity = center.identity(address)
     data = dict(center.headers(identity, topic))
     data["url"] = center.unsubscribe_url(identity, topic)
+    data["preferences"] = center.preferences_url(identity, topic)
     data["mailto"] = "mailto:" + center.links.mailto_address(identity, topic)
+    data["return_path"] = center.links.bounce_address(identity)  # the VERP envelope sender
     if as_json:
         emit_json(data)
         return
