@@ -182,10 +182,18 @@ def test_soft_dsn_counts_and_suppresses_after_the_limit(smtp: RunningSidecar) ->
     assert smtp.send(raw, [verp(smtp.center)], mail_from="")[0] == 250  # re-delivered
     assert _actions(smtp) == [(Action.SOFT_BOUNCE, Source.BOUNCE)]
     assert smtp.center.check(ALICE).allowed
+    replies = []
     for n in range(2):
         other = raw.replace(b"<dsn-full-1@", f"<dsn-full-{n + 2}@".encode())
-        assert smtp.send(other, [verp(smtp.center)], mail_from="")[0] == 250
+        code, text = smtp.send(other, [verp(smtp.center)], mail_from="")
+        assert code == 250
+        replies.append(text)
     assert _scopes(smtp) == {Scope.HARD}
+    # The reply says what the store now holds: the last one turned into a hard stop.
+    assert replies == [
+        b"2.0.0 Message accepted (soft-bounce)",
+        b"2.0.0 Message accepted (suppressed)",
+    ]
 
 
 def test_delayed_dsn_changes_nothing(smtp: RunningSidecar) -> None:

@@ -19,7 +19,7 @@ import prefcenter.sidecar.smtp as smtp_module
 from prefcenter.errors import StoreUnavailable
 from prefcenter.inbound.inbox import Outcome, Plan
 from prefcenter.model import Scope, Source
-from prefcenter.sidecar.smtp_limits import RCPT_OVERRUN
+from prefcenter.sidecar.smtp_limits import RCPT_OVERRUN, TOO_BIG
 from tests.inbound.strategies_mail import messages
 from tests.sidecar.smtp_fixtures import (
     ALICE,
@@ -51,7 +51,7 @@ def _wait(predicate: Callable[[], bool], timeout: float = 10) -> bool:
 # -- size and recipients ---------------------------------------------------------------
 def test_oversize_message_gets_552(smtp: RunningSidecar) -> None:
     body = b"Subject: big\r\n\r\n" + (b"x" * 70 + b"\r\n") * 400
-    assert smtp.send(body, [mailto(smtp.center)])[0] == 552
+    assert smtp.send(body, [mailto(smtp.center)]) == (552, TOO_BIG.encode()[4:])
     assert smtp.center.check(ALICE).allowed
 
 
@@ -68,7 +68,7 @@ def test_long_lines_within_the_cap_are_accepted(smtp: RunningSidecar) -> None:
 
 def test_a_line_longer_than_the_cap_gets_552_not_500(smtp: RunningSidecar) -> None:
     body = b"Subject: x\r\n\r\n" + b"z" * 30000 + b"\r\n"
-    assert smtp.send(body, [mailto(smtp.center)])[0] == 552
+    assert smtp.send(body, [mailto(smtp.center)]) == (552, TOO_BIG.encode()[4:])
 
 
 def test_recipients_beyond_the_limit_get_452_and_the_rest_is_delivered(

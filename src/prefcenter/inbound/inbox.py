@@ -292,9 +292,12 @@ class Inbox:
         if kind is BounceKind.SOFT:
 
             def write(tx: Changes) -> Outcome:
-                tx.record_soft_bounce(
+                stopped = tx.record_soft_bounce(
                     identity, channel=identity.channel, source=Source.BOUNCE, evidence=evidence
                 )
+                if stopped:  # this one reached the limit: say what the store now holds
+                    detail_stop = f"{detail}; soft-bounce limit reached, hard stop"
+                    return Outcome(mailbox.key, "suppressed", detail_stop, identity.short)
                 return Outcome(mailbox.key, "soft-bounce", detail, identity.short)
 
             return write

@@ -66,6 +66,10 @@ def command_limits() -> dict[str, int]:
     return {"NOOP": 100, "VRFY": 10, "EXPN": 10, "HELP": 10, "*": 100_000}
 
 
+#: The reply to a message over the size cap, however aiosmtpd noticed it.
+TOO_BIG = "552 5.3.4 Message too big; the limit is the server's SIZE"
+
+
 class LimitedSMTP(SMTP):
     """aiosmtpd's SMTP session with a connection gate and a line limit of the size cap."""
 
@@ -114,9 +118,12 @@ class LimitedSMTP(SMTP):
 
     async def push(self, status: Any) -> None:
         # The line limit is the size cap, so a line aiosmtpd finds too long is also a
-        # message too big: say so with the size reply (RFC 5321 §4.5.3.1.10), not a 500.
-        if isinstance(status, str) and status.startswith("500 Line too long"):
-            status = "552 5.3.4 Message too big; the limit is the server's SIZE"
+        # message too big: say so with the size reply (RFC 5321 §4.5.3.1.10), not a 500;
+        # and aiosmtpd's own size reply gets its enhanced status code (RFC 3463) too.
+        if isinstance(status, str) and status.startswith(
+            ("500 Line too long", "552 Error: Too much mail data")
+        ):
+            status = TOO_BIG
         await super().push(status)
 
     def close(self) -> None:
