@@ -123,6 +123,8 @@ def test_identity_passes_through_and_channels_accept_strings(
         (lambda c: c.set_topic("a@example.com", "weekly", "no", source=Source.WEB), InvalidInput),
         (lambda c: c.set_frequency("a@example.com", 10**30, source=Source.WEB), InvalidInput),
         (lambda c: c.filter("alice@example.com"), InvalidInput),
+        (lambda c: c.record_sent("a@example.com", sender="crm\r\nforged: line"), InvalidInput),
+        (lambda c: c.record_sent("a@example.com", message_id="<m>\n<n>"), InvalidInput),
     ],
 )  # fmt: skip
 def test_bad_input_is_refused_with_a_clear_error(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from prefcenter.headers import check_topic
+from prefcenter.headers import check_topic, refuse_breaks
 from prefcenter.inputs import choice, not_later
 from prefcenter.model import Action, Channel, Contact, Identity, Kind, Scope, Source
 from prefcenter.policy import NO_TOPIC
@@ -40,9 +40,14 @@ class LedgerChanges(QueueChanges):
         Raises:
             InvalidInput: ``at`` has no time zone, or lies in the future (beyond
                 ``CLOCK_SKEW``): a contact is recorded once it happened.
+            HeaderInjection: ``sender`` or ``message_id`` holds a line break.
         """
         identity = self._subject(recipient, channel)
         topic = check_topic(topic)
+        # Both are printed in reports and history: no line breaks to forge lines with.
+        for what, text in (("Sender", sender), ("Message-ID", message_id)):
+            if text is not None:
+                refuse_breaks(what, text)
         now = self._center.now()
         moment = now if at is None else not_later(at, now, "send time")
         contact = Contact(
