@@ -123,6 +123,24 @@ def test_trusted_authentication_results(header: str, expected: bool) -> None:
     assert result.authenticated is expected
 
 
+@pytest.mark.parametrize(
+    ("header", "why"),
+    [
+        ("mx.example.com; dmarc=pass header.from=other.example",
+         "show a pass for another domain, not aligned with the From domain example.org."),
+        ("mx.example.com; dkim=fail header.d=example.org", "show no pass."),
+    ],
+)  # fmt: skip
+def test_the_reason_says_why_trusted_results_did_not_prove_the_sender(
+    header: str, why: str
+) -> None:
+    raw = _mail(extra=f"Authentication-Results: {header}\r\n")
+    result = authenticate(
+        parse_message(raw), trusted_authserv_ids=("mx.example.com",), dnsfunc=lambda *a, **k: None
+    )
+    assert result.reason.endswith(f"Trusted Authentication-Results from mx.example.com {why}")
+
+
 def test_only_the_topmost_trusted_header_counts() -> None:
     raw = _mail(
         extra="Authentication-Results: mx.example.com; dkim=fail header.d=example.org\r\n"

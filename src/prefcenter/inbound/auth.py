@@ -154,6 +154,7 @@ def trusted_verdict(message: InboundMessage, trusted_ids: Iterable[str]) -> Auth
         authserv_id, results = parse_authentication_results(value)
         if authserv_id not in trusted:
             continue
+        passed_elsewhere = False
         for method, result, props in results:
             if result != "pass":
                 continue
@@ -161,12 +162,19 @@ def trusted_verdict(message: InboundMessage, trusted_ids: Iterable[str]) -> Auth
                 domain = props.get("header.from", from_domain)
                 if aligned(domain, from_domain) and domain == from_domain:
                     return AuthResult(True, "authentication-results", domain, "")
+                passed_elsewhere = True
             if method == "dkim":
                 domain = props.get("header.d") or props.get("header.i", "").rpartition("@")[2]
                 if domain and aligned(domain, from_domain):
                     return AuthResult(True, "authentication-results", domain, "")
+                passed_elsewhere = True
+        why = (
+            f"show a pass for another domain, not aligned with the From domain {from_domain}"
+            if passed_elsewhere
+            else "show no pass"
+        )
         return AuthResult(
-            False, "", None, f"Trusted Authentication-Results from {authserv_id} show no pass."
+            False, "", None, f"Trusted Authentication-Results from {authserv_id} {why}."
         )
     return AuthResult(False, "", None, "No Authentication-Results from a trusted authserv-id.")
 
