@@ -18,7 +18,9 @@ from typing import Any
 import prefcenter
 from prefcenter import config, errors, migrate, model, tokens
 from prefcenter.center import PreferenceCenter
+from prefcenter.changes import SuppressRequest
 from prefcenter.docgen import write_or_check
+from prefcenter.store.screen import Screen
 
 _HEADER = """\
 # Library API reference
@@ -161,8 +163,22 @@ def _dataclass(cls: type) -> list[str]:
     if "Attributes:" not in (cls.__doc__ or ""):
         out += ["| Field | Type |", "| --- | --- |"]
         for f in dataclasses.fields(cls):
-            out.append(f"| `{f.name}` | `{_annotation(f.type)}` |")
+            if not f.name.startswith("_"):
+                out.append(f"| `{f.name}` | `{_annotation(f.type)}` |")
         out.append("")
+    return out + _methods(cls)
+
+
+def _methods(cls: type) -> list[str]:
+    """The class's own public methods and properties (a result's ``counts()``, say)."""
+    out: list[str] = []
+    for name, value in vars(cls).items():
+        if name.startswith("_") or isinstance(value, type):
+            continue
+        if isinstance(value, property):
+            out += _entry("####", f"`{name}` (property)", value.fget)
+        elif callable(value):
+            out += _entry("####", f"`{name}()`", getattr(cls, name), name)
     return out
 
 
@@ -206,6 +222,16 @@ def render() -> str:
         obj = getattr(model, name)
         if name not in shown and isinstance(obj, type) and obj.__module__ == model.__name__:
             out += _describe(name, obj)
+
+    out += ["## Screening and batches", ""]
+    out += [
+        "`PreferenceCenter.screen()` returns a `Screen` (`prefcenter.store.screen`); "
+        "`suppress_many()` takes `SuppressRequest`s (`prefcenter.changes`).",
+        "",
+    ]
+    out += _entry("###", "`Screen`", Screen) + _methods(Screen)
+    out += _entry("####", "`__call__()`", Screen.__call__, "__call__")
+    out += _dataclass(SuppressRequest)
 
     out += ["## Tokens (`prefcenter.tokens`)", ""]
     for name in ("Purpose", "Claims", "topic_digest"):

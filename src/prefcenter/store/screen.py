@@ -18,7 +18,7 @@ Both ways give the same answers; the contract tests run both.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -104,11 +104,11 @@ class Screen:
         self._seen.close()
         self._index = None
 
-    def __call__(self, values: list[str]) -> list[Reason | None]:
+    def __call__(self, values: Sequence[str]) -> list[Reason | None]:
         """The reason each value is refused, or None where it may be sent."""
         return self.submit(values)()
 
-    def submit(self, values: list[str]) -> Callable[[], list[Reason | None]]:
+    def submit(self, values: Sequence[str]) -> Callable[[], list[Reason | None]]:
         """Start on a chunk; calling the answer gives what calling the screen would.
 
         Call the answers in the order the chunks were submitted. With ``parallel``, the
@@ -119,13 +119,14 @@ class Screen:
         Raises:
             WorkerFailed: (when the answer is called) the worker stopped mid-way.
         """
+        chunk = values if type(values) is list else list(values)  # a tuple works too
         worker = self._start_worker() if self.parallel else None
         if worker is None:
-            hashes = self.send.hashes(values)
+            hashes = self.send.hashes(chunk)
             return lambda: self.decide(hashes)
-        if worker.send_values(values):
+        if worker.send_values(chunk):
             return lambda: self._finish(worker.receive(), None)
-        local = self.send.hashes(values)  # the worker is behind: hash this one here
+        local = self.send.hashes(chunk)  # the worker is behind: hash this one here
         worker.send_hashes(local)
         return lambda: self._finish(worker.receive(), local)
 
