@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import smtplib
 import threading
@@ -161,6 +162,25 @@ def test_dkim_signature_covers_and_oversigns_unsubscribe_headers(tmp_path: Path,
     assert not dkimpy.verify(altered, dnsfunc=dns)
     added = data.replace(b"Subject:", b"List-Unsubscribe: <https://evil.example>\r\nSubject:", 1)
     assert not dkimpy.verify(added, dnsfunc=dns)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "warned"),
+    [
+        ("http://prefs.example.com", True),
+        ("https://prefs.example.com", False),
+        ("http://127.0.0.1:8080", False),
+        ("http://localhost:8080", False),
+    ],
+)
+def test_a_plain_http_base_url_is_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, base_url: str, warned: bool
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="prefcenter.headers"):
+        links_for(make_settings(tmp_path, base_url=base_url))
+    messages = [r.getMessage() for r in caplog.records if r.name == "prefcenter.headers"]
+    assert bool(messages) is warned
+    assert all("RFC 8058" in m and base_url in m for m in messages)
 
 
 def test_unusable_dkim_key_file_is_named(tmp_path: Path) -> None:

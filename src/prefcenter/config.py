@@ -86,7 +86,9 @@ class Settings:
         shown="(generated in development)",
     )
     base_url: str = _setting(
-        "http://127.0.0.1:8080", "Public URL of the HTTP sidecar, used in links."
+        "http://127.0.0.1:8080",
+        "Public URL of the HTTP sidecar, used in links; https in production (RFC 8058: "
+        "providers offer one-click only for https links).",
     )
     mail_domain: str = _setting(
         "localhost", "Domain of the sidecar's mailboxes: unsubscribe@, bounces@, fbl@."

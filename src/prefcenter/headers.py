@@ -16,11 +16,13 @@ stored pre-folded at the commas and always serialise exactly as written here.
 
 from __future__ import annotations
 
+import logging
 import re
 from email.header import Header
 from email.message import Message
 from email.policy import Policy
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from prefcenter.config import Settings
 from prefcenter.dkim import DkimKey, signature_header
@@ -30,6 +32,7 @@ from prefcenter.tokens import Purpose, TokenSigner
 
 #: RFC 8058 §3.1: the exact POST body a one-click unsubscribe sends.
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
+log = logging.getLogger("prefcenter.headers")
 #: ``stamp`` gives back the message it was given, of the caller's own type.
 MessageT = TypeVar("MessageT", bound=Message)
 ADDED_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "CFBL-Address")
@@ -120,6 +123,12 @@ class Links:
     def __init__(self, settings: Settings, signer: TokenSigner) -> None:
         self.signer = signer
         self._base = refuse_breaks("Setting BASE_URL", settings.base_url.rstrip("/"))
+        if _plain_http(self._base):
+            log.warning(
+                "BASE_URL %s is plain http: mailbox providers offer one-click only for an "
+                "https List-Unsubscribe link (RFC 8058); serve the sidecar behind https",
+                self._base,
+            )
         self._domain = refuse_breaks("Setting MAIL_DOMAIN", settings.mail_domain.lower())
         self._list_domain = refuse_breaks(
             "Setting LIST_ID_DOMAIN", settings.list_id_domain or self._domain
@@ -245,6 +254,14 @@ class Links:
             # again: serialising a multipart sets its boundary, which replaces the list.
             message._headers.insert(0, (name, FoldedHeader(name, folded)))  # type: ignore[attr-defined]
         return message
+
+
+def _plain_http(base_url: str) -> bool:
+    """An http:// base URL that is not this machine's (fine while developing)."""
+    if not base_url.lower().startswith("http://"):
+        return False
+    host = urlsplit(base_url).hostname or ""
+    return host not in ("localhost", "::1") and not host.startswith("127.")
 
 
 def _signed_by(name: str, value: Any, key: DkimKey) -> bool:
