@@ -34,7 +34,7 @@ def build(center: PreferenceCenter, recipient: str, topic: str, sender: str) -> 
         f"Hello,\n\nThis week's news.\n\nFewer emails or other topics: {preferences}\n"
         f"Unsubscribe: {center.unsubscribe_url(recipient, topic)}\n"
     )
-    return center.stamp(message, recipient, topic)  # type: ignore[return-value]
+    return center.stamp(message, recipient, topic)
 
 
 def main() -> int:
