@@ -307,6 +307,14 @@ def test_a_store_that_hangs_is_503_and_the_change_still_commits(tmp_path: Path) 
 # -- the preference page ----------------------------------------------------------------
 
 
+def _submit(live: LiveSidecar, form: dict[str, object]) -> httpx.Response:
+    """Alice's preference form as posted from her page: its CSRF token plus ``form``."""
+    path = preferences_path(live.real_center, ALICE)
+    with live.client() as client:
+        csrf = _csrf(client.get(path).text)
+        return client.post(path, data={"csrf": csrf, **form})
+
+
 def _csrf(page: str) -> str:
     match = re.search(r'name="csrf" value="([0-9a-f]+)"', page)
     assert match
@@ -405,10 +413,7 @@ def test_a_crafted_saved_message_does_not_contradict_the_state(live: LiveSidecar
 
 def test_a_form_without_a_pressed_button_changes_nothing(live: LiveSidecar) -> None:
     """A script or a link scanner submitting the form sends no button value."""
-    path = preferences_path(live.real_center, ALICE)
-    with live.client() as client:
-        csrf = _csrf(client.get(path).text)
-        response = client.post(path, data={"csrf": csrf})
+    response = _submit(live, {})
     assert response.status_code == 422
     assert "press one of the page" in response.text
     assert live.real_center.history(ALICE) == []
@@ -416,14 +421,11 @@ def test_a_form_without_a_pressed_button_changes_nothing(live: LiveSidecar) -> N
 
 def test_a_page_changes_only_the_topics_it_showed(live: LiveSidecar) -> None:
     """A page opened before "events" existed (or another tab) leaves "events" alone."""
-    path = preferences_path(live.real_center, ALICE)
-    with live.client() as client:
-        csrf = _csrf(client.get(path).text)
-        response = client.post(
-            path,
-            data={"csrf": csrf, "action": "save", "topic": ["news"], "shown": ["news", "deals"],
-                  "frequency": "", "pause_until": ""},
-        )  # fmt: skip
+    response = _submit(
+        live,
+        {"action": "save", "topic": ["news"], "shown": ["news", "deals"], "frequency": "",
+         "pause_until": ""},
+    )  # fmt: skip
     assert response.status_code == 303
     assert live.real_center.check(ALICE, "news").allowed
     assert not live.real_center.check(ALICE, "deals").allowed
@@ -436,10 +438,7 @@ def test_a_page_changes_only_the_topics_it_showed(live: LiveSidecar) -> None:
     ids=["large", "many-fields"],
 )
 def test_an_oversized_form_is_413(live: LiveSidecar, form: dict[str, object]) -> None:
-    path = preferences_path(live.real_center, ALICE)
-    with live.client() as client:
-        csrf = _csrf(client.get(path).text)
-        response = client.post(path, data={"csrf": csrf, "action": "save", **form})
+    response = _submit(live, {"action": "save", **form})
     assert response.status_code == 413
     assert "Request too large" in response.text
     assert live.real_center.history(ALICE) == []
