@@ -153,6 +153,17 @@ def test_items_that_are_not_text_are_invalid_rows(settings_center: PreferenceCen
     ]  # fmt: skip
 
 
+def test_history_says_what_a_change_set(settings_center: PreferenceCenter) -> None:
+    center, until = settings_center, datetime(2031, 5, 1, tzinfo=UTC)
+    center.pause("a@example.com", until, source=Source.WEB)
+    center.set_frequency("a@example.com", 7, source=Source.WEB)
+    center.resume("a@example.com", source=Source.WEB)
+    events = center.history("a@example.com")
+    assert [(e.action.value, e.detail) for e in events] == [
+        ("pause", until.isoformat()), ("set-frequency", "7"), ("resume", "")
+    ]  # fmt: skip
+
+
 def test_linking_an_identity_to_itself_writes_nothing(settings_center: PreferenceCenter) -> None:
     assert not settings_center.link("y5@example.com", "Y5@Example.com", source=Source.CLI)
     assert settings_center.store.counts()["events"] == 0

@@ -184,6 +184,10 @@ class Event:
         reason: the human reason given, if any.
         evidence: message id, request id, exception id: what proves the request.
         requested_at: when the person asked, if earlier than ``at`` (time-to-honour).
+        detail: the value a change set, where it has one: a pause's end (ISO time, empty
+            for a resume), a frequency ceiling's days (``none`` when lifted), the other
+            identity's hash for a link, ``all-channels`` for a person-wide opt-out, an
+            exception's closing status.
     """
 
     id: int
@@ -197,6 +201,7 @@ class Event:
     reason: str | None = None
     evidence: str | None = None
     requested_at: datetime | None = None
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)

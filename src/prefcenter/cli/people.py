@@ -134,6 +134,8 @@ def _event_line(event: Event) -> str:
         parts.append(f"evidence={event.evidence}")
     if event.reason:
         parts.append(f"reason={event.reason!r}")
+    if event.detail:
+        parts.append(f"detail={event.detail}")
     return "  ".join(parts)
 
 

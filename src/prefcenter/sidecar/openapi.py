@@ -156,6 +156,11 @@ _SCHEMAS: dict[str, Any] = {
                         "reason": _NULL_STRING,
                         "evidence": _NULL_STRING,
                         "requested_at": {"type": ["string", "null"], "format": "date-time"},
+                        "detail": {
+                            "type": "string",
+                            "description": "The value a change set: a pause's end, a "
+                            "ceiling's days, ...; empty when none.",
+                        },
                     },
                     ["id", "at", "identity_hash", "action", "source"],
                 ),

@@ -19,7 +19,7 @@ EXCEPTION_COLUMNS = (
     "id, received_at, due_at, mailbox, why, raw, status, resolution, resolved_at, summary"
 )
 EVENT_COLUMNS = (
-    "id, at, hash, action, source, channel, scope, topic, reason, evidence, requested_at"
+    "id, at, hash, action, source, channel, scope, topic, reason, evidence, requested_at, detail"
 )
 SUPPRESSION_COLUMNS = (
     "s.hash, s.channel, s.scope, s.topic, s.reason, s.source, s.created_at, "
@@ -198,6 +198,7 @@ def event_from_row(row: Sequence[Any]) -> Event:
         reason=row[8],
         evidence=row[9],
         requested_at=None if row[10] is None else from_ms(row[10]),
+        detail=row[11] or "",
     )
 
 
