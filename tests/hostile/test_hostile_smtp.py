@@ -61,7 +61,8 @@ def deliver(
     ("rcpt", "why"),
     [
         ("someone@elsewhere.example", b"relays nothing"),
-        ("postmaster@unsub.example.com", b"relays nothing"),
+        ("postmaster@elsewhere.example", b"relays nothing"),
+        ("postmaster+x@unsub.example.com", b"relays nothing"),
         ("unsubscribe+!!!@unsub.example.com", b"malformed"),
         ("fbl+token@unsub.example.com", b"relays nothing"),
     ],

@@ -261,7 +261,7 @@ def test_complaint_naming_nobody_is_queued(smtp: RunningSidecar) -> None:
 @pytest.mark.parametrize(
     "rcpt",
     [
-        f"postmaster@{DOMAIN}",
+        f"postmaster+x@{DOMAIN}",
         f"alice@{DOMAIN}",
         "unsubscribe@example.org",
         "alice@example.org",
@@ -275,6 +275,14 @@ def test_other_recipients_are_refused_at_rcpt(smtp: RunningSidecar, rcpt: str) -
         client.mail("sender@example.org")
         code, _ = client.rcpt(rcpt)
     assert code == 550
+
+
+@pytest.mark.parametrize("rcpt", [f"postmaster@{DOMAIN}", "postmaster"])
+def test_mail_to_postmaster_is_accepted_for_a_person(smtp: RunningSidecar, rcpt: str) -> None:
+    raw = b"From: someone@example.org\r\nSubject: your server\r\n\r\nHello postmaster\r\n"
+    assert smtp.send(raw, [rcpt])[0] == 250
+    [item] = smtp.center.exceptions()
+    assert (item.mailbox, item.why) == ("postmaster", "Mail to postmaster: for a person.")
 
 
 # -- notices -----------------------------------------------------------------------------

@@ -140,6 +140,8 @@ class Inbox:
             return self._plain_unsubscribe(message, mailbox, mail_from, evidence)
         if mailbox.kind is MailboxKind.BOUNCES:
             return self._bounce(message, mailbox, mail_from, evidence)
+        if mailbox.kind is MailboxKind.POSTMASTER:
+            return self._exception(message, mailbox, "Mail to postmaster: for a person.", evidence)
         return self._complaint(message, mailbox, evidence)
 
     def _exception(

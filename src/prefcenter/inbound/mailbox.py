@@ -2,8 +2,10 @@
 
 ``unsubscribe+{token}``, ``unsubscribe``, ``bounces+{token}``, ``bounces`` and ``fbl``
 at ``settings.mail_domain``; the local part is matched case-insensitively (tokens in
-mail form are lower-case base32 and some systems upper-case addresses). Every other
-address is not ours, so the server refuses it (never an open relay).
+mail form are lower-case base32 and some systems upper-case addresses). ``postmaster``
+(at the domain, or bare, which RFC 5321 §4.5.1 says a server must accept) goes to a
+person. Every other address is not ours, so the server refuses it (never an open
+relay).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from enum import StrEnum
 
 
 class MailboxKind(StrEnum):
-    """The three mailboxes."""
+    """The mailboxes."""
 
     UNSUBSCRIBE = "unsubscribe"
     BOUNCES = "bounces"
     FBL = "fbl"
+    POSTMASTER = "postmaster"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ def parse_recipient(address: str, mail_domain: str) -> Mailbox | None:
         mail_domain: ``settings.mail_domain``.
     """
     text = address.strip().strip("<>").strip()
+    if text.lower() == "postmaster":
+        return Mailbox(MailboxKind.POSTMASTER, None)
     local, at, domain = text.rpartition("@")
     if not at or domain.lower().rstrip(".") != mail_domain.lower():
         return None
@@ -56,7 +61,7 @@ def parse_recipient(address: str, mail_domain: str) -> Mailbox | None:
         return None
     if not plus:
         return Mailbox(kind, None)
-    if kind is MailboxKind.FBL or not token or len(local) > 64:
+    if kind in (MailboxKind.FBL, MailboxKind.POSTMASTER) or not token or len(local) > 64:
         return None
     return Mailbox(kind, token)
 
