@@ -452,8 +452,8 @@ def test_bad_pause_date_is_422_and_changes_nothing(live: LiveSidecar) -> None:
         for pause in ("yesterday", "2001-01-01", today.isoformat()):
             response = client.post(
                 path,
-                data={"csrf": csrf, "action": "save", "topic": ["news", "events"],
-                      "frequency": "7", "pause_until": pause},
+                data={"csrf": csrf, "action": "save", "topic": ["news"],
+                      "shown": ["news", "deals"], "frequency": "7", "pause_until": pause},
             )  # fmt: skip
             assert response.status_code == 422
             # The page itself says why, and keeps what was chosen so only the date needs fixing.
@@ -464,6 +464,7 @@ def test_bad_pause_date_is_422_and_changes_nothing(live: LiveSidecar) -> None:
             assert f'min="{(today + timedelta(days=1)).isoformat()}"' in page
             assert re.search(r'value="deals"(?! checked)', page)
             assert re.search(r'value="news" checked', page)
+            assert re.search(r'value="events" checked', page)  # not on that form: as stored
             assert '<option value="7" selected>' in page
     assert live.real_center.history(ALICE) == []
 

@@ -198,8 +198,11 @@ def _preferences(
     """The preference page; after a refused form, with why and with what was submitted."""
     shown = dict(state, pause_value=state["paused_until"])
     if form is not None:  # keep the person's choices so they only fix the one value
-        wanted = set(form.getlist("topic"))
-        shown["topics"] = [dict(topic, on=topic["id"] in wanted) for topic in state["topics"]]
+        wanted, offered = set(form.getlist("topic")), set(form.getlist("shown"))
+        shown["topics"] = [
+            dict(topic, on=topic["id"] in wanted) if topic["id"] in offered else topic
+            for topic in state["topics"]
+        ]
         frequency = str(form.get("frequency", ""))
         if frequency in {value for value, _ in FREQUENCIES}:
             shown["frequency"] = frequency
