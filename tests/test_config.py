@@ -70,6 +70,7 @@ CAP_FORM = "write COUNT/DURATION such as 3/7d or 10/1w (DURATION in s, m, h, d o
         ("base_url", "prefs.example.com", "Setting BASE_URL has value 'prefs.example.com'; write an http(s):// URL."),
         ("brand_color", "blue", "Setting BRAND_COLOR has value 'blue'; write a colour like #1d4ed8."),
         ("topics", "weekly", "Setting TOPICS has item 'weekly'; write id=Label pairs separated by ';'."),
+        ("topics", "weekly=Weekly news,offers=Offers", "Setting TOPICS has item 'weekly=Weekly news,offers=Offers'; write id=Label pairs separated by ';'."),
     ],
 )  # fmt: skip
 def test_bad_values_are_named_word_for_word(name: str, value: str, message: str) -> None:

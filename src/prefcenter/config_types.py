@@ -131,11 +131,15 @@ def _parse_cap(name: str, value: str) -> FrequencyCap | None:
     )
 
 
+_COMMA_PAIR = re.compile(r",\s*[^,=\s]+\s*=")
+
+
 def _parse_pairs(name: str, value: str) -> dict[str, str]:
     pairs: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in value.split(";"))):
         key, eq, label = item.partition("=")
-        if not eq or not key.strip():
+        # "a=A,b=B": pairs joined with "," instead of ";" would make one odd label.
+        if not eq or not key.strip() or _COMMA_PAIR.search(label):
             raise ConfigError(
                 f"Setting {name.upper()} has item {item!r}; write id=Label pairs separated by ';'.",
                 name=name,

@@ -72,6 +72,22 @@ def test_links_give_a_non_python_sender_everything_for_one_message(live: LiveSid
     assert "not an address" in bad.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("route", ["/v1/check", "/v1/check/batch", "/v1/suppress", "/v1/sends"])
+def test_a_misspelled_field_is_refused_not_ignored(live: LiveSidecar, route: str) -> None:
+    """``topik`` ignored would check, or suppress, all marketing instead of one topic."""
+    body = {"recipient": ALICE, "recipients": [ALICE], "topik": "news"}
+    if route != "/v1/check/batch":
+        del body["recipients"]
+    else:
+        del body["recipient"]
+    with live.api() as client:
+        response = client.post(route, json=body)
+    assert response.status_code == 422
+    assert response.json()["error"]["message"].startswith("Field 'topik' is not one of")
+    assert live.real_center.history(ALICE) == []
+    assert live.real_center.store.counts()["contacts"] == 0
+
+
 def test_suppress_check_history_resubscribe(live: LiveSidecar) -> None:
     with live.api() as client:
         first = client.post("/v1/suppress", json={"recipient": ALICE, "reason": "asked by phone"})

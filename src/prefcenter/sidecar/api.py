@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Channel, Kind, Source
-from prefcenter.sidecar.openapi import MAX_BATCH, MAX_BODY, document
+from prefcenter.sidecar.openapi import MAX_BATCH, MAX_BODY, document, request_fields
 from prefcenter.sidecar.state import Sidecar, request_id_of, sidecar_of
 
 _CHANNELS = {c.value for c in Channel}
@@ -39,7 +39,7 @@ def _authorize(request: Request) -> Sidecar:
     return sidecar
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def _body(request: Request, schema: str) -> dict[str, Any]:
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -55,6 +55,13 @@ async def _body(request: Request) -> dict[str, Any]:
         data = None
     if not isinstance(data, dict):
         raise InvalidInput('Request body is not a JSON object; send one, e.g. {"recipient": ...}.')
+    unknown = sorted(set(data) - request_fields(schema))
+    if unknown:
+        raise InvalidInput(
+            f"Field {unknown[0][:40]!r} is not one of this route's: "
+            f"{', '.join(sorted(request_fields(schema)))}; check its spelling.",
+            value=unknown[0],
+        )
     return data
 
 
@@ -108,7 +115,7 @@ def _json(value: Any, status: int = 200) -> Response:
 async def check(request: Request) -> Response:
     """POST /v1/check: may this one recipient be contacted now?"""
     sidecar = _authorize(request)
-    data = await _body(request)
+    data = await _body(request, "CheckRequest")
     decision = await sidecar.store_call(
         sidecar.center.check,
         _text(data, "recipient", required=True, limit=320),
@@ -122,7 +129,7 @@ async def check(request: Request) -> Response:
 async def check_batch(request: Request) -> Response:
     """POST /v1/check/batch: split a list into sendable and refused recipients."""
     sidecar = _authorize(request)
-    data = await _body(request)
+    data = await _body(request, "BatchRequest")
     recipients = data.get("recipients")
     if (
         not isinstance(recipients, list)
@@ -152,7 +159,7 @@ async def check_batch(request: Request) -> Response:
 async def links(request: Request) -> Response:
     """POST /v1/links: the headers, links and return path for one message to a recipient."""
     sidecar = _authorize(request)
-    data = await _body(request)
+    data = await _body(request, "LinksRequest")
     made = await sidecar.store_call(
         _links,
         sidecar.center,
@@ -178,7 +185,7 @@ def _links(center: Any, recipient: str, topic: str | None, channel: str) -> dict
 async def record_send(request: Request) -> Response:
     """POST /v1/sends: record that something was sent (feeds the frequency cap)."""
     sidecar = _authorize(request)
-    data = await _body(request)
+    data = await _body(request, "SendRequest")
     recipient = _text(data, "recipient", required=True, limit=320)
     kwargs = {
         "channel": _choice(data, "channel", _CHANNELS, "email"),
@@ -194,7 +201,7 @@ async def record_send(request: Request) -> Response:
 async def suppress(request: Request) -> Response:
     """POST /v1/suppress: record an opt-out (or a hard stop) for a recipient."""
     sidecar = _authorize(request)
-    data = await _body(request)
+    data = await _body(request, "SuppressRequest")
     recipient = _text(data, "recipient", required=True, limit=320)
     kwargs = {
         "topic": _text(data, "topic", limit=200),
@@ -214,7 +221,7 @@ async def suppress(request: Request) -> Response:
 async def resubscribe(request: Request) -> Response:
     """POST /v1/resubscribe: lift an opt-out; a reason is required and recorded."""
     sidecar = _authorize(request)
-    data = await _body(request)
+    data = await _body(request, "ResubscribeRequest")
     recipient = _text(data, "recipient", required=True, limit=320)
     kwargs = {
         "topic": _text(data, "topic", limit=200),
@@ -230,7 +237,7 @@ async def resubscribe(request: Request) -> Response:
 async def history(request: Request) -> Response:
     """POST /v1/history: the audit events of one recipient, oldest first."""
     sidecar = _authorize(request)
-    data = await _body(request)
+    data = await _body(request, "HistoryRequest")
     events = await sidecar.store_call(
         sidecar.center.history,
         _text(data, "recipient", required=True, limit=320),

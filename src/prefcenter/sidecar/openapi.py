@@ -32,8 +32,14 @@ def _obj(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"type": "object", "properties": properties, "required": required}
 
 
+def _request(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """A request body: a misspelled field is refused, not ignored (``"topik"`` would
+    otherwise check all marketing instead of the topic)."""
+    return {**_obj(properties, required), "additionalProperties": False}
+
+
 _SCHEMAS: dict[str, Any] = {
-    "CheckRequest": _obj(
+    "CheckRequest": _request(
         {"recipient": _RECIPIENT, "topic": _TOPIC, "channel": _CHANNEL, "kind": _KIND},
         ["recipient"],
     ),
@@ -52,7 +58,7 @@ _SCHEMAS: dict[str, Any] = {
         },
         ["allowed", "reason", "message", "identity_hash", "channel"],
     ),
-    "BatchRequest": _obj(
+    "BatchRequest": _request(
         {
             "recipients": {"type": "array", "items": _RECIPIENT, "maxItems": MAX_BATCH},
             "topic": _TOPIC,
@@ -79,7 +85,7 @@ _SCHEMAS: dict[str, Any] = {
         },
         ["sendable", "refused", "counts"],
     ),
-    "LinksRequest": _obj(
+    "LinksRequest": _request(
         {"recipient": _RECIPIENT, "topic": _TOPIC, "channel": _CHANNEL}, ["recipient"]
     ),
     "Links": _obj(
@@ -102,7 +108,7 @@ _SCHEMAS: dict[str, Any] = {
         },
         ["headers", "unsubscribe_url", "preferences_url", "mailto", "return_path"],
     ),
-    "SendRequest": _obj(
+    "SendRequest": _request(
         {
             "recipient": _RECIPIENT,
             "channel": _CHANNEL,
@@ -114,7 +120,7 @@ _SCHEMAS: dict[str, Any] = {
         ["recipient"],
     ),
     "Recorded": _obj({"recorded": {"type": "boolean"}}, ["recorded"]),
-    "SuppressRequest": _obj(
+    "SuppressRequest": _request(
         {
             "recipient": _RECIPIENT,
             "topic": _TOPIC,
@@ -125,7 +131,7 @@ _SCHEMAS: dict[str, Any] = {
         },
         ["recipient"],
     ),
-    "ResubscribeRequest": _obj(
+    "ResubscribeRequest": _request(
         {
             "recipient": _RECIPIENT,
             "topic": _TOPIC,
@@ -138,7 +144,7 @@ _SCHEMAS: dict[str, Any] = {
         {"changed": {"type": "boolean"}, "request_id": {"type": "string"}},
         ["changed", "request_id"],
     ),
-    "HistoryRequest": _obj({"recipient": _RECIPIENT, "channel": _CHANNEL}, ["recipient"]),
+    "HistoryRequest": _request({"recipient": _RECIPIENT, "channel": _CHANNEL}, ["recipient"]),
     "History": _obj(
         {
             "events": {
@@ -221,6 +227,11 @@ def _post(summary: str, request: str, response: str) -> dict[str, Any]:
             },
         }
     }
+
+
+def request_fields(schema: str) -> frozenset[str]:
+    """The fields a request body of ``schema`` may have."""
+    return frozenset(_SCHEMAS[schema]["properties"])
 
 
 def document(base_url: str) -> dict[str, Any]:
