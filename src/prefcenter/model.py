@@ -7,7 +7,7 @@ All times are timezone-aware UTC datetimes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
 
@@ -271,3 +271,11 @@ class ExceptionItem:
     resolution: str | None = None
     resolved_at: datetime | None = None
     summary: str = ""
+
+
+def stamp(moment: datetime | None) -> str:
+    """A moment for people, in messages and listings: ``2024-05-01 10:00:00Z``; ``-``
+    when unknown."""
+    if moment is None:
+        return "-"
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")

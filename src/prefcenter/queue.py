@@ -8,12 +8,12 @@ Message-ID), so a redelivered message returns the item already queued.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefcenter.errors import InvalidInput, ReasonRequired
 from prefcenter.inputs import choice, requested
-from prefcenter.model import Action, Channel, ExceptionItem, Identity, Scope, Source
+from prefcenter.model import Action, Channel, ExceptionItem, Identity, Scope, Source, stamp
 from prefcenter.store.exceptions import no_such_exception
 from prefcenter.store.protocol import NewEvent, Session
 from prefcenter.tokens import topic_digest
@@ -178,7 +178,7 @@ class QueueChanges:
                 # Another decision would be dropped silently (a --suppress not made), so
                 # refuse it. The resolution text is not shown: it may name an address.
                 raise InvalidInput(
-                    f"Exception {item_id} was already {item.status}{_at(item.resolved_at)}; "
+                    f"Exception {item_id} was already {item.status} at {stamp(item.resolved_at)}; "
                     f"nothing changed (see `exceptions show {item_id}`).",
                     value=item_id,
                     reason=f"already {item.status}",
@@ -208,10 +208,6 @@ class QueueChanges:
             return closed
 
         return self._run(work)
-
-
-def _at(moment: datetime | None) -> str:
-    return "" if moment is None else f" at {moment.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}"
 
 
 __all__ = ["QueueChanges", "require_reason"]

@@ -252,10 +252,3 @@ def to_data(value: Any) -> Any:
 def emit_json(data: Any) -> None:
     """Print ``data`` as indented JSON on stdout."""
     click.echo(json.dumps(to_data(data), indent=2, ensure_ascii=False))
-
-
-def stamp(moment: datetime | None) -> str:
-    """A moment for people: ``2024-05-01 10:00:00Z``; ``-`` when unknown."""
-    if moment is None:
-        return "-"
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")

@@ -6,8 +6,8 @@ from datetime import datetime
 
 import click
 
-from prefcenter.cli._app import Cli, When, emit_json, json_option, main, now, pass_cli, stamp
-from prefcenter.model import ExceptionItem, Source
+from prefcenter.cli._app import Cli, When, emit_json, json_option, main, now, pass_cli
+from prefcenter.model import ExceptionItem, Source, stamp
 
 _STATUSES = ("open", "resolved", "dismissed", "all")
 

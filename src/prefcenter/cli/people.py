@@ -15,11 +15,10 @@ from prefcenter.cli._app import (
     kind_option,
     main,
     pass_cli,
-    stamp,
     to_data,
     topic_option,
 )
-from prefcenter.model import Action, Decision, Event, Source
+from prefcenter.model import Action, Decision, Event, Source, stamp
 
 
 def _describe(decision: Decision) -> str:
