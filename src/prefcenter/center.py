@@ -141,6 +141,28 @@ class PreferenceCenter(Changes):
         self.register_topic(check_topic(topic))
         return self.links.preferences_url(identity, topic)
 
+    def message_links(
+        self, recipient: Recipient, topic: str | None = None, *, channel: Channel | str = "email"
+    ) -> dict[str, Any]:
+        """Everything one message to ``recipient`` carries, for a sender that builds it.
+
+        Keys: ``headers`` (as :meth:`headers`), ``unsubscribe_url``, ``preferences_url``,
+        ``mailto`` (the unsubscribe address) and ``return_path`` (``bounces+TOKEN@``, the
+        envelope sender, so a bounce finds this recipient). ``/v1/links`` answers this.
+
+        Raises:
+            InvalidRecipient: the recipient cannot be canonicalised.
+            InvalidTopic: the topic cannot be used.
+        """
+        identity = self.identity(recipient, channel)
+        return {
+            "headers": self.headers(identity, topic),
+            "unsubscribe_url": self.unsubscribe_url(identity, topic),
+            "preferences_url": self.preferences_url(identity, topic),
+            "mailto": self.links.mailto_address(identity, topic),
+            "return_path": self.links.bounce_address(identity),
+        }
+
     def verify_token(self, token: str, purpose: Purpose) -> Claims:
         """Check a token's signature and purpose. Raises TokenError (a ValueError)."""
         return self.signer.verify(token, purpose)

@@ -205,13 +205,12 @@ def link(cli: Cli, address: str, topic: str | None, as_json: bool) -> None:
     Example:
       prefcenter link alice@example.com --topic newsletter --json
     """
-    center = cli.center()
-    identity = center.identity(address)
-    data = dict(center.headers(identity, topic))
-    data["url"] = center.unsubscribe_url(identity, topic)
-    data["preferences"] = center.preferences_url(identity, topic)
-    data["mailto"] = "mailto:" + center.links.mailto_address(identity, topic)
-    data["return_path"] = center.links.bounce_address(identity)  # the VERP envelope sender
+    made = cli.center().message_links(address, topic)
+    data = dict(made["headers"])
+    data["url"] = made["unsubscribe_url"]
+    data["preferences"] = made["preferences_url"]
+    data["mailto"] = "mailto:" + made["mailto"]
+    data["return_path"] = made["return_path"]  # the VERP envelope sender
     if as_json:
         emit_json(data)
         return

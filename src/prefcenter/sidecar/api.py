@@ -55,11 +55,12 @@ async def _body(request: Request, schema: str) -> dict[str, Any]:
         data = None
     if not isinstance(data, dict):
         raise InvalidInput('Request body is not a JSON object; send one, e.g. {"recipient": ...}.')
-    unknown = sorted(set(data) - request_fields(schema))
+    allowed = request_fields(schema)
+    unknown = sorted(set(data) - allowed)
     if unknown:
         raise InvalidInput(
             f"Field {unknown[0][:40]!r} is not one of this route's: "
-            f"{', '.join(sorted(request_fields(schema)))}; check its spelling.",
+            f"{', '.join(sorted(allowed))}; check its spelling.",
             value=unknown[0],
         )
     return data
@@ -160,26 +161,13 @@ async def links(request: Request) -> Response:
     """POST /v1/links: the headers, links and return path for one message to a recipient."""
     sidecar = _authorize(request)
     data = await _body(request, "LinksRequest")
-    made = await sidecar.store_call(
-        _links,
-        sidecar.center,
+    made = await sidecar.store_call(  # in a thread: a new topic is registered in the store
+        sidecar.center.message_links,
         _text(data, "recipient", required=True, limit=320),
         _text(data, "topic", limit=200),
-        _choice(data, "channel", _CHANNELS, "email"),
+        channel=_choice(data, "channel", _CHANNELS, "email"),
     )
     return _json(made)
-
-
-def _links(center: Any, recipient: str, topic: str | None, channel: str) -> dict[str, Any]:
-    """What a sender puts in one message (run in a thread: a new topic is registered)."""
-    identity = center.identity(recipient, channel)
-    return {
-        "headers": center.headers(identity, topic),
-        "unsubscribe_url": center.unsubscribe_url(identity, topic),
-        "preferences_url": center.preferences_url(identity, topic),
-        "mailto": center.links.mailto_address(identity, topic),
-        "return_path": center.links.bounce_address(identity),
-    }
 
 
 async def record_send(request: Request) -> Response:
