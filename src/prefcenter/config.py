@@ -101,7 +101,11 @@ class Settings:
         "follow it: that is var/prefcenter.db relative to the working directory.",
     )
     company_name: str = _setting("Example", "Name shown on pages and in List-Id phrases.")
-    brand_color: str = _setting("#1d4ed8", "Accent colour of the pages (CSS hex colour).")
+    brand_color: str = _setting(
+        "#1d4ed8",
+        "Accent colour of the pages (CSS hex colour); the text on it is white or black, "
+        "whichever contrasts more.",
+    )
     topics: dict[str, str] = _factory(
         dict,
         "Known topics as id=Label pairs separated by ';' (TOML: a [topics] table). "

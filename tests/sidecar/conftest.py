@@ -143,6 +143,37 @@ def live_sidecar(settings: Settings) -> Iterator[LiveSidecar]:
         real.close()
 
 
+#: Chromium's flags for this machine: headless, no sandbox (containers), nothing online.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Any]:
+    """Debian's Chromium under Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def screenshot(page: Any, name: str) -> None:
+    """Keep a full-page screenshot in test-output/screenshots/NAME.png."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveSidecar]:
     """A running sidecar with topics, branding and API keys configured."""

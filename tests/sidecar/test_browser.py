@@ -7,40 +7,16 @@ every page land in test-output/screenshots/.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import date, timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from prefcenter.model import Action, Reason, Source
-from tests.sidecar.conftest import LiveSidecar
+from tests.sidecar.conftest import LiveSidecar, screenshot
 
 pytestmark = pytest.mark.browser
-
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium_path, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def _link_from_stamped_message(live: LiveSidecar, address: str) -> str:
@@ -54,11 +30,6 @@ def _link_from_stamped_message(live: LiveSidecar, address: str) -> str:
     match = re.search(r"<https?://[^/>]+(/u/[^>]+)>", header)
     assert match, header
     return live.url + match[1]
-
-
-def _shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js-on", "js-off"])
@@ -76,12 +47,12 @@ def test_unsubscribe_from_a_stamped_message(
         assert (
             page.get_by_role("heading", level=1).inner_text() == "Stop all news from Example News?"
         )
-        _shot(page, f"confirm-{suffix}")
+        screenshot(page, f"confirm-{suffix}")
         assert live.real_center.check(address).allowed  # opening the page changed nothing
         page.get_by_role("button", name="Unsubscribe").click()
         page.wait_for_load_state()
         assert page.get_by_role("heading", level=1).inner_text() == "You are unsubscribed"
-        _shot(page, f"unsubscribed-{suffix}")
+        screenshot(page, f"unsubscribed-{suffix}")
     finally:
         context.close()
     assert live.real_center.check(address).reason == Reason.UNSUBSCRIBED_GLOBAL
@@ -105,7 +76,7 @@ def test_change_topics_and_pause_then_reload(
         page.goto(_link_from_stamped_message(live, address))
         page.get_by_role("link", name="Choose what you get instead").click()
         page.wait_for_load_state()
-        _shot(page, f"preferences-{suffix}")
+        screenshot(page, f"preferences-{suffix}")
         page.get_by_label("Deals and offers").uncheck()
         page.get_by_label("At most one email").select_option("14")
         page.get_by_label("Pause all news until").fill(pause)
@@ -117,10 +88,10 @@ def test_change_topics_and_pause_then_reload(
         assert page.get_by_label("Newsletter").is_checked()
         assert page.get_by_label("At most one email").input_value() == "14"
         assert page.get_by_label("Pause all news until").input_value() == pause
-        _shot(page, f"preferences-saved-{suffix}")
+        screenshot(page, f"preferences-saved-{suffix}")
         page.get_by_role("button", name="Unsubscribe from everything").click()
         page.wait_for_load_state()
-        _shot(page, f"preferences-unsubscribed-{suffix}")
+        screenshot(page, f"preferences-unsubscribed-{suffix}")
         page.get_by_role("button", name="Resubscribe").click()
         page.wait_for_load_state()
         assert page.get_by_role("button", name="Save my choices").is_visible()

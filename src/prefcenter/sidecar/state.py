@@ -26,14 +26,12 @@ from prefcenter.config import Settings
 from prefcenter.errors import ConfigError, StoreUnavailable
 from prefcenter.sidecar.commit import GroupCommitter
 from prefcenter.sidecar.metrics import Metrics
+from prefcenter.sidecar.palette import Palette, palette
 from prefcenter.tokens import NO_TOPIC
 
 _TOPIC_CACHE_SIZE = 10_000
 _PAGE_CACHE_SIZE = 1_000
 _LINK_SLOT = "PREFCENTER-LINK-SLOT"
-
-_HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
-_DEFAULT_COLOR = "#1d4ed8"
 
 
 class RequestIds:
@@ -70,6 +68,11 @@ class Sidecar:
     page_cache: dict[tuple[str, str | None], list[bytes]] = field(default_factory=dict)
     request_ids: RequestIds = field(default_factory=RequestIds)
 
+    @functools.cached_property
+    def colours(self) -> Palette:
+        """The pages' colours, from ``BRAND_COLOR``."""
+        return palette(self.settings.brand_color)
+
     async def topic_of(self, digest: bytes) -> str | None:
         """The topic a token's digest names (None: all marketing), read once, then cached."""
         if digest == NO_TOPIC:
@@ -83,11 +86,8 @@ class Sidecar:
 
     def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         """Render a page of the base layout with the configured branding."""
-        color = self.settings.brand_color
         html = self.templates.get_template(name).render(
-            company=self.settings.company_name,
-            brand_color=color if _HEX_COLOR.match(color) else _DEFAULT_COLOR,
-            **context,
+            company=self.settings.company_name, colours=self.colours, **context
         )
         return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
 
