@@ -392,18 +392,40 @@ class Changes(LedgerChanges):
         evidence: str | None = None,
         requested_at: datetime | None = None,
     ) -> bool:
-        """Erase the clear address (GDPR); the hashed opt-outs keep working."""
+        """Erase a person's clear data (GDPR); the hashed opt-outs keep working.
+
+        The person is this identity and every identity linked to it: their clear
+        addresses, the free-text reasons on their suppressions and audit events, and
+        queued mail that names any of them, in any spelling that folds to one of them.
+        The event's ``detail`` lists the linked identities' hashes. True if anything
+        was erased (or the identity is now marked, so it is never stored).
+        """
         identity = self._subject(recipient, channel)
         at = self._center.now()
 
         def work(session: Session) -> bool:
+            person = session.person(identity.hash)
             event = self._event(
-                identity, Action.FORGET, source, at, evidence=evidence, requested_at=requested_at
+                identity,
+                Action.FORGET,
+                source,
+                at,
+                evidence=evidence,
+                requested_at=requested_at,
+                detail=" ".join(member.hex() for member in person[1:]),
             )
             if not session.append_event(event):
                 return False
             spellings = [identity.address] + ([recipient] if isinstance(recipient, str) else [])
-            return session.forget(identity.hash, at, spellings)
+            members = set(person)
+
+            def names_person(address: str) -> bool:
+                try:
+                    return self._center.identity(address).hash in members
+                except InvalidInput:
+                    return False
+
+            return session.forget(person, at, spellings, names_person)
 
         return self._run(work)
 

@@ -147,6 +147,20 @@ def test_forget_says_what_it_did_and_records_every_request(
         assert [e["action"] for e in events].count("forget") == 2
 
 
+def test_forget_erases_linked_identities_and_says_so(prefcenter: Prefcenter) -> None:
+    # Both backends: the erasure's SQL (lists of hashes, reasons) runs on each.
+    prefcenter("suppress", "erin@example.com", "--reason", "Erin (erin@example.com) phoned")
+    prefcenter("link-identities", "erin@example.com", "+14155550123", "--second-channel", "sms")
+    result = prefcenter("forget", "erin@example.com")
+    assert (result.returncode, result.stdout) == (
+        0, "erin@example.com  forgotten, with 1 linked identity\n"
+    )  # fmt: skip
+    exported = prefcenter("export", "--all").stdout
+    assert "erin@example.com" not in exported and "[erased]" in exported
+    with prefcenter.center() as center:
+        assert [s.address for s in center.export()] == [None]
+
+
 def test_link_prints_headers_and_links(prefcenter_sqlite: Prefcenter) -> None:
     result = prefcenter_sqlite("link", "alice@example.com", "--topic", "news", "--json")
     assert result.returncode == 0, result.stderr

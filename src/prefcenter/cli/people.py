@@ -167,6 +167,9 @@ def history(cli: Cli, address: str, channel: str, as_json: bool) -> None:
 def forget(cli: Cli, address: str, channel: str) -> None:
     """Erase ADDRESS's personal data (GDPR); the opt-out itself keeps working.
 
+    Identities linked to ADDRESS (the same person on another channel) are erased too,
+    and so is queued mail naming any of them, in any spelling of the address.
+
     Every request is recorded in the audit trail, also for an address never stored or
     already forgotten, so an erasure request stays provable.
 
@@ -177,7 +180,12 @@ def forget(cli: Cli, address: str, channel: str) -> None:
     center = cli.center()
     before = center.history(address, channel=channel)
     changed = center.forget(address, channel=channel, source=Source.CLI, evidence=cli.evidence())
-    click.echo(f"{address}  {_forget_outcome(before, changed)}")
+    outcome = _forget_outcome(before, changed)
+    forgets = [e for e in center.history(address, channel=channel) if e.action is Action.FORGET]
+    linked = len(forgets[-1].detail.split()) if changed and forgets else 0
+    if linked:
+        outcome += f", with {linked} linked identit{'y' if linked == 1 else 'ies'}"
+    click.echo(f"{address}  {outcome}")
 
 
 def _forget_outcome(before: list[Event], changed: bool) -> str:

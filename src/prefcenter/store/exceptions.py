@@ -1,10 +1,11 @@
-"""The exceptions queue's SQL, and how ``forget`` erases an address from queued mail.
+"""The exceptions queue's SQL, and how ``forget`` erases a person from queued mail.
 
 Queued items hold whole inbound messages, which name their sender. ``forget`` must not
-leave the erased address there, so :meth:`ExceptionRows.scrub` applies one rule: every
-item whose raw message, summary or resolution contains one of the erased spellings
-(case-insensitively) gets its raw message replaced by a short placeholder naming the
-date of erasure, and the spellings in its summary and resolution replaced by
+leave the person there, so :meth:`ExceptionRows.scrub` applies one rule: every item
+that names them (a spelling given to ``forget``, their stored address, or any address
+in the item that folds to one of their identities) gets its raw message replaced by a
+short placeholder naming the date of erasure, its summary (which quotes the subject)
+replaced by ``[erased]``, and those spellings in its resolution replaced by
 ``[erased]``. The item keeps its id, status and dates, and its audit events stay.
 """
 
@@ -14,7 +15,7 @@ date of erasure, and the spellings in its summary and resolution replaced by
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 from prefcenter.errors import NotFound
@@ -87,34 +88,76 @@ class ExceptionRows(Statements):
             raise no_such_exception(item_id)
         return item
 
-    def scrub(self, spellings: Iterable[str], at: datetime) -> int:
-        """Erase ``spellings`` from every queued item that contains one; the number changed."""
-        words = sorted({s.strip() for s in spellings if s and s.strip()}, key=len, reverse=True)
-        if not words:
+    def scrub(
+        self,
+        spellings: Iterable[str],
+        at: datetime,
+        names_person: Callable[[str], bool] | None = None,
+    ) -> int:
+        """Erase a person from every queued item that names them; the number changed.
+
+        An item names them when it contains one of ``spellings`` (case-insensitively) or
+        an address for which ``names_person`` is true (another spelling of the same
+        identity: ``Alice.Smith+news@gmail.com`` for ``alicesmith@gmail.com``).
+        """
+        words = {s.strip() for s in spellings if s and s.strip()}
+        if not words and names_person is None:
             return 0
-        # bytes.lower() folds ASCII only; str.lower() folds more: look for both forms.
-        needles = {w.lower().encode() for w in words} | {w.encode().lower() for w in words}
-        pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+        verdicts: dict[str, bool] = {}  # each address found is folded and hashed once
         found = []
         for item_id, raw, summary, resolution in self._rows(
             "SELECT id, raw, summary, resolution FROM exceptions"
         ):
-            text = f"{summary or ''}\n{resolution or ''}"
-            lowered = bytes(raw).lower()
-            if pattern.search(text) or any(needle in lowered for needle in needles):
-                found.append((item_id, summary, resolution))
+            text = f"{summary or ''}\n{resolution or ''}\n" + bytes(raw).decode("latin-1")
+            named = _named(text, words, names_person, verdicts)
+            if named:
+                found.append((item_id, resolution, named))
         erased = placeholder(at)
-        for item_id, summary, resolution in found:
+        for item_id, resolution, named in found:
+            pattern = re.compile(
+                "|".join(re.escape(w) for w in sorted(named, key=len, reverse=True)),
+                re.IGNORECASE,
+            )
             self._exec(
                 "UPDATE exceptions SET raw = ?, summary = ?, resolution = ? WHERE id = ?",
                 [
                     erased,
-                    pattern.sub(ERASED, summary or ""),
+                    ERASED,  # the summary quotes the mail's subject: the person's words
                     None if resolution is None else pattern.sub(ERASED, resolution),
                     item_id,
                 ],
             )
         return len(found)
+
+
+#: Address-like words in raw mail (RFC 5322 atoms joined by dots, then a domain).
+_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def _named(
+    text: str,
+    words: set[str],
+    names_person: Callable[[str], bool] | None,
+    verdicts: dict[str, bool],
+) -> set[str]:
+    """The spellings of the person in ``text``: ``words`` it contains, and its addresses
+    ``names_person`` recognises."""
+    lowered = text.lower()
+    # str.lower() folds more than ASCII; the raw message was decoded byte for byte, so
+    # look for a word's UTF-8 bytes (as latin-1 text) too.
+    named = {
+        word
+        for word in words
+        if word.lower() in lowered or word.encode().decode("latin-1").lower() in lowered
+    }
+    if names_person is not None:
+        for address in set(_ADDRESS.findall(text)):
+            verdict = verdicts.get(address)
+            if verdict is None:
+                verdict = verdicts[address] = names_person(address)
+            if verdict:
+                named.add(address)
+    return named
 
 
 def no_such_exception(item_id: int) -> NotFound:

@@ -180,9 +180,20 @@ class Session(Protocol):
     def link(self, first: bytes, second: bytes, at: datetime) -> bool:
         """Put two identities in one person group; True if they were not already."""
 
-    def forget(self, identity_hash: bytes, at: datetime, spellings: Sequence[str] = ()) -> bool:
-        """Erase the clear address, also from queued exception items that name it (or one
-        of ``spellings``); the hash and every rule stay. True if anything was erased."""
+    def person(self, identity_hash: bytes) -> list[bytes]:
+        """The identity and every identity linked to it (its person group), itself first."""
+
+    def forget(
+        self,
+        hashes: Sequence[bytes],
+        at: datetime,
+        spellings: Sequence[str] = (),
+        names_person: Callable[[str], bool] | None = None,
+    ) -> bool:
+        """Erase the clear data of the identities ``hashes`` (one person): their addresses,
+        the reasons on their rules and events, and queued exception items that name them
+        (one of ``spellings``, a stored address, or an address ``names_person`` accepts).
+        The hashes, rules and events stay. True if anything was erased."""
 
     def open_exception(
         self,

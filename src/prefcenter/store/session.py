@@ -38,8 +38,8 @@ from prefcenter.store.codes import (
     topic_digest,
     topic_key,
 )
-from prefcenter.store.exceptions import ExceptionRows
 from prefcenter.store.index import IndexRows
+from prefcenter.store.person import PersonRows
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import (
     EVENT_COLUMNS,
@@ -55,12 +55,11 @@ from prefcenter.store.rows import (
 )
 
 
-class SqlSession(ExceptionRows, IndexRows, ABC):
+class SqlSession(PersonRows, IndexRows, ABC):
     """Reads and writes on one connection; the backend owns begin, commit and rollback."""
 
     def __init__(self, conn: Any, dialect: Dialect) -> None:
         super().__init__(conn, dialect)
-        #: Set by ``forget``: the backend then wipes old copies of pages after the commit.
         self.forgot = False
 
     @abstractmethod
@@ -154,14 +153,6 @@ class SqlSession(ExceptionRows, IndexRows, ABC):
         return _decode(self.conn.execute(sql, args))
 
     # -- small reads -------------------------------------------------------------
-    def group(self, identity_hash: bytes) -> bytes | None:
-        row = self._one("SELECT group_id FROM links WHERE hash = ?", [identity_hash])
-        return None if row is None else bytes(row[0])
-
-    def address(self, identity_hash: bytes) -> str | None:
-        row = self._one("SELECT address FROM identities WHERE hash = ?", [identity_hash])
-        return None if row is None else row[0]
-
     def topic_name(self, digest: bytes) -> str | None:
         row = self._one("SELECT name FROM topics WHERE digest = ?", [bytes(digest)])
         return None if row is None else str(row[0])
@@ -375,24 +366,6 @@ class SqlSession(ExceptionRows, IndexRows, ABC):
             [root, other],
         )
         return True
-
-    def forget(self, identity_hash: bytes, at: datetime, spellings: Sequence[str] = ()) -> bool:
-        self.forgot = True
-        stored = self.address(identity_hash)
-        scrubbed = self.scrub([*spellings, stored or ""], at)
-        erased = self._exec(
-            "UPDATE identities SET address = NULL, forgotten_at = ? "
-            "WHERE hash = ? AND forgotten_at IS NULL",
-            [to_ms(at), identity_hash],
-        )
-        if erased or scrubbed:
-            return True
-        marker = self._one(
-            "INSERT INTO identities(hash, address, forgotten_at) VALUES (?, NULL, ?) "
-            "ON CONFLICT DO NOTHING RETURNING 1",
-            [identity_hash, to_ms(at)],
-        )
-        return marker is not None
 
 
 _MS = timedelta(milliseconds=1)
