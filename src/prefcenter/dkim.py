@@ -38,6 +38,25 @@ SIGNED_HEADERS = (
 ALWAYS_SIGNED = frozenset({"from", "list-unsubscribe", "list-unsubscribe-post"})
 
 
+class SilentLog:
+    """The logger handed to dkimpy, which drops everything it says.
+
+    dkimpy's debug lines quote the signed headers (``To:`` addresses included) and its
+    error lines can quote a signature's ``i=`` address or a malformed header. Logs
+    outlive erasure requests, so none of that may reach them. The outcome is not lost:
+    signing raises :class:`DkimError` and verification returns a result with a reason.
+    """
+
+    def isEnabledFor(self, level: int) -> bool:  # noqa: N802 - logging.Logger's name
+        return False
+
+    def debug(self, *args: object, **kwargs: object) -> None:
+        """Dropped (see the class)."""
+
+    def error(self, *args: object, **kwargs: object) -> None:
+        """Dropped (see the class)."""
+
+
 @dataclass(frozen=True, slots=True)
 class DkimKey:
     """A DKIM private key with its domain and selector.
@@ -127,6 +146,7 @@ def signature_header(message: Message, key: DkimKey) -> bytes:
             include_headers=header_list(message),
             length=False,
             signature_algorithm=key.algorithm.encode(),
+            logger=SilentLog(),
         )
     except dkimpy.DKIMException as error:
         raise DkimError(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import dkim
 import pytest
 
 from prefcenter.inbound.auth import (
@@ -158,3 +161,18 @@ def test_untrusted_results_are_ignored_without_configuration() -> None:
     )
     result = authenticate(parse_message(raw), dnsfunc=lambda *a, **k: None)
     assert not result.authenticated
+
+
+def test_verification_logs_no_address(key: DkimTestKey, caplog: pytest.LogCaptureFixture) -> None:
+    # dkimpy logs the signature's tags at debug and a bad i= (an address) as an error.
+    signed = dkim.sign(
+        _mail(), key.selector.encode(), b"example.org", key.private_pem,
+        identity=b"alice@example.org",
+    ) + _mail()  # fmt: skip
+    mismatched = signed.replace(b"i=alice@example.org", b"i=grace.hopper@elsewhere.example")
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG):
+        for raw in (signed, mismatched):
+            authenticate(parse_message(raw), dnsfunc=key.resolver())
+    assert "alice@example.org" not in caplog.text
+    assert "grace.hopper" not in caplog.text

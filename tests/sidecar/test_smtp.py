@@ -247,8 +247,21 @@ def test_complaint_found_through_our_token(smtp: RunningSidecar, name: str) -> N
 
 
 def test_complaint_without_original_uses_original_rcpt_to(smtp: RunningSidecar) -> None:
+    smtp.center.record_sent(ALICE, sender="news@example.com")
     assert smtp.send(sample(smtp.center, "arf_no_original.eml"), [f"fbl@{DOMAIN}"])[0] == 250
     assert _scopes(smtp) == {Scope.HARD}
+
+
+def test_complaint_about_someone_never_mailed_is_queued(smtp: RunningSidecar) -> None:
+    # Anyone can send a report: naming a stranger must not stop their mail (or store them).
+    raw = sample(smtp.center, "arf_no_original.eml", RCPT="never.mailed@example.net")
+    assert smtp.send(raw, [f"fbl@{DOMAIN}"])[0] == 250
+    assert smtp.center.check("never.mailed@example.net", kind="transactional").allowed
+    [item] = smtp.center.exceptions()
+    assert (item.mailbox, item.why) == (
+        "fbl", "A complaint naming a recipient we have no record of mailing, and whose "
+        "original carries no token of ours.",
+    )  # fmt: skip
 
 
 def test_complaint_naming_nobody_is_queued(smtp: RunningSidecar) -> None:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from prefcenter.dkim import SilentLog
 from prefcenter.inbound.message import InboundMessage, clean
 
 #: A DNS TXT lookup as dkimpy calls it: ``dnsfunc(name: bytes, timeout=5) -> bytes | None``.
@@ -109,7 +110,7 @@ def verify_dkim(message: InboundMessage, dnsfunc: DnsFunc | None = None) -> Auth
         if not aligned(domain, from_domain):
             continue
         try:
-            verifier = dkim.DKIM(message.raw, minkey=1024)
+            verifier = dkim.DKIM(message.raw, minkey=1024, logger=SilentLog())
             ok = (
                 verifier.verify(idx=index)
                 if dnsfunc is None

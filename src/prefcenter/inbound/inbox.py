@@ -374,13 +374,18 @@ class Inbox:
         identities = [self._token_identity(uri) for uri in complaint.list_unsubscribe]
         found = [identity for identity in identities if identity is not None]
         how = "our token in List-Unsubscribe"
-        if not found:
+        if not found and complaint.original_rcpt_to:
+            # Anyone can send a report naming anyone: without our token, only a
+            # recipient the contact ledger shows we mailed may be stopped (as bounces).
             how = "Original-Rcpt-To"
-            for address in complaint.original_rcpt_to:
-                try:
-                    found.append(self.center.identity(address))
-                except InvalidInput:
-                    continue
+            mailed = (self._mailed_identity(a) for a in complaint.original_rcpt_to)
+            found = [identity for identity in mailed if identity is not None]
+            if not found:
+                why = (
+                    "A complaint naming a recipient we have no record of mailing, and "
+                    "whose original carries no token of ours."
+                )
+                return self._exception(message, mailbox, why, evidence)
         if not found:
             why = (
                 "A complaint whose recipient is redacted or missing and whose original "
