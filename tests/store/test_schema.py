@@ -134,8 +134,18 @@ def test_unusable_urls(url: str, message: str) -> None:
 
 def test_a_path_that_cannot_be_created_is_unavailable(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
-    with pytest.raises(StoreUnavailable, match="Cannot create the directory"):
+    with pytest.raises(StoreUnavailable, match="Cannot create SQLite database .* or its directory"):
         open_store(f"sqlite:///{tmp_path / 'file' / 'x.db'}", fingerprint="f")
+
+
+def test_a_new_sqlite_store_is_readable_only_by_its_owner(tmp_path: Path) -> None:
+    # It holds clear addresses; a umask of 022 would make it world-readable.
+    path = tmp_path / "private" / "store.db"
+    with PreferenceCenter(make_settings(tmp_path, database=f"sqlite:///{path}")) as center:
+        center.suppress("alice@example.com", source=Source.CLI)
+        files = sorted(path.parent.glob("store.db*"))
+        assert [f.name for f in files] == ["store.db", "store.db-shm", "store.db-wal"]
+        assert {oct(f.stat().st_mode & 0o777) for f in files} == {"0o600"}
 
 
 def test_an_unreachable_postgres_is_unavailable(caplog: pytest.LogCaptureFixture) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -256,10 +257,12 @@ class SqliteStore(SqlStore):
         created = not Path(self.path).exists()
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            if created:
+                _create_private(self.path)
         except OSError as error:
             raise StoreUnavailable(
-                f"Cannot create the directory for SQLite database {self.path!r} ({error}); "
-                "create it or fix DATABASE."
+                f"Cannot create SQLite database {self.path!r} or its directory ({error}); "
+                "create the directory or fix DATABASE."
             ) from None
         self._enter_wal(self._connection())
         with self._begin() as conn:
@@ -386,6 +389,17 @@ class SqliteStore(SqlStore):
         for conn in connections:
             conn.close()
         self._local = threading.local()
+
+
+def _create_private(path: str) -> None:
+    """Create an empty database file only its owner can read (0600).
+
+    It holds clear addresses; SQLite would create it with the umask's mode (often
+    world-readable), and gives its -wal and -shm files the mode of the database.
+    Another process creating it first is fine: that file is used as it is.
+    """
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
