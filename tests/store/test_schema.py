@@ -134,7 +134,9 @@ def test_unusable_urls(url: str, message: str) -> None:
 
 def test_a_path_that_cannot_be_created_is_unavailable(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a directory")
-    with pytest.raises(StoreUnavailable, match="Cannot create SQLite database .* or its directory"):
+    with pytest.raises(
+        StoreUnavailable, match=r"Cannot create SQLite database .* or its directory"
+    ):
         open_store(f"sqlite:///{tmp_path / 'file' / 'x.db'}", fingerprint="f")
 
 
