@@ -5,10 +5,11 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prefcenter.sidecar.oneclick import MAX_BODY, is_one_click
+from prefcenter.sidecar.oneclick import EXACT, MAX_BODY, _form_part, is_one_click, via_page
 
 FIELD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-_", min_size=1, max_size=12).filter(
     lambda name: name.lower() != "list-unsubscribe"
@@ -73,3 +74,32 @@ def test_other_values_are_refused(value: str) -> None:
 
 def test_oversized_body_is_refused_even_with_the_value() -> None:
     assert not is_one_click(b"List-Unsubscribe=One-Click&pad=" + b"x" * MAX_BODY)
+
+
+@pytest.mark.timeout(20)  # a guard against catastrophic backtracking, not a benchmark
+@pytest.mark.parametrize(
+    "unit",
+    [
+        b"content-disposition:;name=list-unsubscribe;",
+        b'Content-Disposition: form-data; name="list-unsubscribe"\r\n',
+        b"content-disposition:" + b";" * 40 + b"\r\n\r\n",
+    ],
+)
+def test_hostile_bodies_take_time_linear_in_their_length(unit: bytes) -> None:
+    # One request runs this on the event loop: a matcher slower than linear in the body
+    # (the old regular expression needed 7 s for 16 KiB) stalls every other request.
+    body = (unit * (MAX_BODY // len(unit) + 1))[:MAX_BODY]
+    assert not is_one_click(body)
+    assert not _form_part(body * 64)  # 1 MiB: instant when linear, hours when cubic
+
+
+def test_only_the_pages_own_field_marks_a_person() -> None:
+    assert via_page(b"List-Unsubscribe=One-Click&via=page")
+    for body in (
+        EXACT,
+        b"List-Unsubscribe=One-Click&note=via=page",
+        b"List-Unsubscribe=One-Click&via=pager",
+        b'--b\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\n'
+        b"One-Click\r\n--b\r\nContent-Disposition: form-data; name=x\r\n\r\nvia=page\r\n--b--",
+    ):
+        assert not via_page(body), body

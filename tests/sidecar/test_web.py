@@ -336,9 +336,11 @@ def test_preference_form_without_valid_csrf_is_refused(live: LiveSidecar) -> Non
     other = preferences_path(live.real_center, "bob@example.org")
     with live.client() as client:
         other_csrf = _csrf(client.get(other).text)
-        for csrf in ("", "0" * 32, other_csrf):
+        for csrf in ("", "0" * 32, other_csrf, "é" * 32):
             response = client.post(path, data={"csrf": csrf, "action": "unsubscribe_all"})
             assert response.status_code == 403
+        raw = client.post(path, content=b"csrf=%FF%FE&action=save", headers={"content-type": FORM})
+        assert raw.status_code == 403
     assert live.real_center.check(ALICE).allowed
 
 

@@ -119,9 +119,11 @@ class Sidecar:
 
     def csrf_valid(self, link_token: str, presented: str) -> bool:
         """True when ``presented`` was made for ``link_token`` with any configured key."""
+        # As bytes: compare_digest refuses str with non-ASCII characters (a 500 otherwise).
+        given = presented.encode("utf-8", "surrogatepass")
         ok = False
         for key in self.csrf_keys:
-            ok |= hmac.compare_digest(_mac(key, link_token), presented)
+            ok |= hmac.compare_digest(_mac(key, link_token).encode(), given)
         return ok
 
     def api_key_valid(self, presented: str) -> bool:
