@@ -102,6 +102,7 @@ def test_identity_passes_through_and_channels_accept_strings(
     [
         (lambda c: c.check("not an address"), InvalidRecipient),
         (lambda c: c.check("alice@example.com", "bad\ntopic"), InvalidTopic),
+        (lambda c: c.unsubscribe_url("alice@example.com", "half\ud800"), InvalidTopic),
         (lambda c: c.suppress("a@example.com", topic="", source=Source.CLI), InvalidTopic),
         (lambda c: c.check("alice@example.com", at=datetime(2026, 1, 1)), InvalidInput),
         (lambda c: c.pause("a@example.com", datetime(2026, 1, 1), source=Source.WEB), InvalidInput),

@@ -38,7 +38,8 @@ MessageT = TypeVar("MessageT", bound=Message)
 ADDED_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "CFBL-Address")
 
 # Every character that some mail or HTTP component treats as a line break or terminator.
-_BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+#: Control characters, line breaks, and lone UTF-16 surrogates (text that is no character).
+_BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]")
 _LABEL_CHARS = re.compile(r"[^a-z0-9-]+")
 MAX_TOPIC_LENGTH = 64
 _CACHE_SIZE = 4096
@@ -64,7 +65,7 @@ def check_topic(topic: str | None) -> str | None:
     """Validate a topic id: 1 to 64 printable characters, or None for all marketing.
 
     Raises:
-        InvalidTopic: empty, too long or with control characters.
+        InvalidTopic: empty, too long, or with control characters or unpaired surrogates.
     """
     if topic is None:
         return None
@@ -77,7 +78,8 @@ def check_topic(topic: str | None) -> str | None:
         )
     if _BREAKS.search(topic):
         raise InvalidTopic(
-            f"Topic {topic[:60]!r} contains a control character or line break; remove it.",
+            f"Topic {topic[:60]!r} contains a control character or line break (or an "
+            "unpaired surrogate); remove it.",
             value=topic,
             reason="control character",
         )

@@ -14,6 +14,7 @@ import pytest
 from prefcenter.model import Identity
 from prefcenter.tokens import Purpose, TokenSigner
 from tests.hostile.conftest import ALICE, BOB, Hostile, delta
+from tests.reliability.server import API_KEY
 
 ONE_CLICK = b"List-Unsubscribe=One-Click"
 FORM = {"content-type": "application/x-www-form-urlencoded"}
@@ -224,3 +225,34 @@ def test_api_without_or_with_a_wrong_key_is_refused(unchanged: Hostile) -> None:
             client.post("/v1/suppress", json={"recipient": ALICE}, headers=wrong).status_code == 401
         )
         assert client.get("/v1/suppress").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/check", b'{"recipient": "alice@example.com", "channel": []}'),
+        ("/v1/check", b'{"recipient": "alice@example.com", "kind": {}}'),
+        ("/v1/suppress", b'{"recipient": "alice@example.com", "source": ["api"]}'),
+        ("/v1/check", b"[" * 200_000 + b"]" * 200_000),
+        ("/v1/check", b'{"recipient": "alice@example.com", "topic": "\\ud800"}'),
+        ("/v1/links", b'{"recipient": "alice@example.com", "topic": "x\\udfff"}'),
+        ("/v1/check/batch", b'{"recipients": ["alice@example.com", "b\\udc80@example.com"]}'),
+        ("/v1/suppress", b'{"recipient": "alice@example.com", "reason": "\\ud83d"}'),
+    ],
+)
+def test_api_bodies_of_the_wrong_shape_are_422(unchanged: Hostile, path: str, body: bytes) -> None:
+    # Valid JSON, wrong types or unpaired surrogate escapes: a clear 422, never a 500.
+    auth = {"authorization": f"Bearer {API_KEY}", "content-type": "application/json"}
+    with unchanged.client() as client:
+        response = client.post(path, content=body, headers=auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]
+
+
+def test_a_paired_surrogate_escape_is_a_character(hostile: Hostile) -> None:
+    auth = {"authorization": f"Bearer {API_KEY}", "content-type": "application/json"}
+    body = b'{"recipient": "alice@example.com", "reason": "\\ud83d\\ude00 thanks"}'
+    with hostile.client() as client:
+        assert client.post("/v1/suppress", content=body, headers=auth).status_code == 200
+    [rule] = hostile.center.suppressions(ALICE)
+    assert rule.reason == "\U0001f600 thanks"

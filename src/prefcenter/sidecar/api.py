@@ -51,10 +51,12 @@ async def _body(request: Request, schema: str) -> dict[str, Any]:
     raw = b"".join(chunks)
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past Python's limit
         data = None
     if not isinstance(data, dict):
         raise InvalidInput('Request body is not a JSON object; send one, e.g. {"recipient": ...}.')
+    if b"\\ud" in raw.lower():  # a surrogate escape: only a pair makes a character
+        _refuse_lone_surrogates(data)
     allowed = request_fields(schema)
     unknown = sorted(set(data) - allowed)
     if unknown:
@@ -64,6 +66,27 @@ async def _body(request: Request, schema: str) -> dict[str, Any]:
             value=unknown[0],
         )
     return data
+
+
+def _refuse_lone_surrogates(value: Any, field: str = "") -> None:
+    """Raise InvalidInput for text holding half of a UTF-16 pair (``"\\ud800"``): it is
+    no character, and could be neither hashed nor written back as UTF-8."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                f"Field {field!r} holds an unpaired UTF-16 surrogate escape; send text as "
+                "UTF-8 or as complete \\u escape pairs.",
+                value=field,
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_lone_surrogates(key, field)
+            _refuse_lone_surrogates(item, field or key)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_lone_surrogates(item, field)
 
 
 def _text(data: dict[str, Any], name: str, *, required: bool = False, limit: int = 998) -> Any:
@@ -83,7 +106,7 @@ def _choice(data: dict[str, Any], name: str, allowed: set[str], default: str) ->
     value = data.get(name, default)
     if value is None:
         return default
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise InvalidInput(
             f"Field {name!r} must be one of {', '.join(sorted(allowed))}.", value=name
         )
