@@ -124,11 +124,13 @@ def _run_server(
 
 
 @contextlib.contextmanager
-def live_sidecar(settings: Settings) -> Iterator[LiveSidecar]:
-    """Start a sidecar on 127.0.0.1:0 for ``settings``; stop it and close the center after."""
+def live_sidecar(settings: Settings, **options: Any) -> Iterator[LiveSidecar]:
+    """Start a sidecar on 127.0.0.1:0 for ``settings`` (``options`` go to HttpSidecar);
+    stop it and close the center after."""
     real = PreferenceCenter(settings)
     center = FaultyCenter(real)
-    sidecar = HttpSidecar(center, settings, host="127.0.0.1", port=0, graceful_timeout=5)
+    options.setdefault("graceful_timeout", 5)
+    sidecar = HttpSidecar(center, settings, host="127.0.0.1", port=0, **options)
     ready = threading.Event()
     stop: list[Callable[[], object]] = []
     thread = threading.Thread(target=_run_server, args=(sidecar, ready, stop), daemon=True)

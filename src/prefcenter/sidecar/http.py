@@ -16,6 +16,7 @@ import uvicorn
 from prefcenter.config import Settings
 from prefcenter.errors import ConfigError
 from prefcenter.sidecar.app import create_app
+from prefcenter.sidecar.guard import guarded_protocol, sweep_forever
 from prefcenter.sidecar.state import Sidecar
 
 
@@ -45,6 +46,8 @@ class HttpSidecar:
         host, port: override ``settings.http`` (tests pass port 0).
         log_level: uvicorn's log level. The access log stays off: paths carry tokens.
         graceful_timeout: seconds ``stop()`` lets in-flight requests finish.
+        request_timeout: seconds a request may take to arrive whole (408 after that).
+        max_head_bytes: largest request line plus headers (431 beyond).
         app: serve this ASGI app instead of ``create_app(center, settings)`` (the
             benchmark serves a bare hello-world app with the very same uvicorn config).
 
@@ -65,6 +68,8 @@ class HttpSidecar:
         port: int | None = None,
         log_level: str = "warning",
         graceful_timeout: float = 10.0,
+        request_timeout: float = 30.0,
+        max_head_bytes: int = 64 * 1024,
         app: Any = None,
     ) -> None:
         default_host, default_port = parse_listen(settings.http)
@@ -75,7 +80,7 @@ class HttpSidecar:
             self.app,
             host=self.host,
             port=self._requested_port,
-            http="httptools",
+            http=guarded_protocol(request_timeout, max_head_bytes),  # httptools, limited
             lifespan="off",
             access_log=False,
             log_level=log_level,
@@ -86,6 +91,7 @@ class HttpSidecar:
         self._server: uvicorn.Server | None = None
         self._socket: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self.port = 0
 
     @property
@@ -123,7 +129,9 @@ class HttpSidecar:
         server.lifespan = self._config.lifespan_class(self._config)
         await server.startup(sockets=[sock])
         self._server = server
-        self._task = asyncio.get_running_loop().create_task(server.main_loop())
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(server.main_loop())
+        self._sweeper = loop.create_task(sweep_forever(server.server_state.connections))
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests (and their commits) finish, then close."""
@@ -131,6 +139,9 @@ class HttpSidecar:
         if server is None or task is None:
             return
         server.should_exit = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         # main_loop only ticks (every 0.1 s) to notice should_exit; cancel it rather than
         # wait for the tick. shutdown() below is what closes and drains connections.
         task.cancel()
