@@ -492,6 +492,26 @@ def test_unsubscribe_all_then_resubscribe(live: LiveSidecar) -> None:
     assert resubscribes[0].source == Source.WEB
 
 
+def test_a_resubscribe_the_page_did_not_offer_changes_and_records_nothing(
+    live: LiveSidecar,
+) -> None:
+    # Alice never unsubscribed; Bob was stopped by a bounce. Neither page has the button.
+    with live.real_center.transaction() as changes:
+        changes.suppress("bob@example.org", hard=True, source=Source.BOUNCE, reason="5.1.1")
+    for address in (ALICE, "bob@example.org"):
+        path = preferences_path(live.real_center, address)
+        with live.client() as client:
+            page = client.get(path).text
+            assert 'value="resubscribe"' not in page
+            # Bob's page has no form at all; the token is computed as the server would.
+            csrf = live.sidecar.app.state.sidecar.csrf_token(path.rsplit("/", 1)[1])
+            response = client.post(path, data={"csrf": csrf, "action": "resubscribe"})
+            assert response.status_code == 303
+        history = live.real_center.history(address)
+        assert Action.RESUBSCRIBE not in [event.action for event in history]
+    assert not live.real_center.check("bob@example.org", kind="transactional").allowed
+
+
 def test_ticking_a_topic_again_lifts_its_one_click_suppression(live: LiveSidecar) -> None:
     with live.client() as client:
         client.post(

@@ -291,7 +291,10 @@ def _changes(
     if action == "unsubscribe_all":
         calls.append(("suppress", {"topic": None, "reason": "unsubscribed on the preference page"}))
     elif action == "resubscribe":
-        calls.append(("resubscribe", {"topic": None, "reason": RESUBSCRIBE_REASON}))
+        # Offered only to someone unsubscribed from all news (and not stopped hard):
+        # for anyone else a forged press would record a resubscribe that lifts nothing.
+        if state["unsubscribed"] and not state["hard"]:
+            calls.append(("resubscribe", {"topic": None, "reason": RESUBSCRIBE_REASON}))
     elif action == "save":
         calls = _save_changes(form, state)
     else:
