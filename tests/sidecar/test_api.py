@@ -176,6 +176,22 @@ def test_store_down_is_503_json(live: LiveSidecar) -> None:
     assert live.real_center.check(ALICE).allowed
 
 
+def test_answers_are_never_cached_or_sniffed(live: LiveSidecar) -> None:
+    # They carry identity hashes and links: no shared cache may keep one.
+    with live.api() as client:
+        answers = [
+            client.post("/v1/check", json={"recipient": ALICE}),
+            client.post("/v1/links", json={"recipient": ALICE}),
+            client.post("/v1/check", json={"recipient": "not an address"}),
+        ]
+    with live.client() as anonymous:
+        answers.append(anonymous.post("/v1/history", json={"recipient": ALICE}))
+    assert [a.status_code for a in answers] == [200, 200, 422, 401]
+    for answer in answers:
+        assert answer.headers["cache-control"] == "no-store"
+        assert answer.headers["x-content-type-options"] == "nosniff"
+
+
 def test_openapi_document_describes_every_route(live: LiveSidecar) -> None:
     with live.client() as client:
         document = client.get("/v1/openapi.json").json()

@@ -86,3 +86,16 @@ def test_label_values_are_escaped() -> None:
     assert line == (
         'prefcenter_http_requests_total{route="/odd\\"route\\\\",method="GET",status="200"} 1'
     )
+
+
+def test_invented_methods_share_one_series() -> None:
+    # httptools knows ~46 methods; other servers pass any token a client makes up.
+    metrics = Metrics()
+    for number in range(300):
+        metrics.request("/u/{token}", f"M{number:0>200}", 405)
+    metrics.request("/u/{token}", "POST", 200)
+    lines = [line for line in metrics.render().splitlines() if line.startswith("prefcenter_http")]
+    assert lines == [
+        'prefcenter_http_requests_total{route="/u/{token}",method="POST",status="200"} 1',
+        'prefcenter_http_requests_total{route="/u/{token}",method="other",status="405"} 300',
+    ]

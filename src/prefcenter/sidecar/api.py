@@ -21,7 +21,7 @@ from starlette.routing import Route
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Channel, Kind, Source
 from prefcenter.sidecar.openapi import MAX_BATCH, MAX_BODY, document, request_fields
-from prefcenter.sidecar.state import Sidecar, request_id_of, sidecar_of
+from prefcenter.sidecar.state import API_HEADERS, Sidecar, request_id_of, sidecar_of
 
 _CHANNELS = {c.value for c in Channel}
 _KINDS = {k.value for k in Kind}
@@ -133,7 +133,7 @@ def _plain(value: Any) -> Any:
 
 
 def _json(value: Any, status: int = 200) -> Response:
-    return JSONResponse(_plain(value), status_code=status)
+    return JSONResponse(_plain(value), status_code=status, headers=API_HEADERS)
 
 
 async def check(request: Request) -> Response:

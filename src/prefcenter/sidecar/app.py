@@ -34,7 +34,13 @@ from prefcenter.sidecar import api, web
 from prefcenter.sidecar.commit import GroupCommitter
 from prefcenter.sidecar.endpoint import OneClickFastPath
 from prefcenter.sidecar.metrics import Metrics
-from prefcenter.sidecar.state import RequestIds, Sidecar, api_key_hashes, request_id_of
+from prefcenter.sidecar.state import (
+    API_HEADERS,
+    RequestIds,
+    Sidecar,
+    api_key_hashes,
+    request_id_of,
+)
 from prefcenter.tokens import topic_digest
 
 #: Seconds a client should wait before retrying when the store is down.
@@ -96,7 +102,7 @@ def error_response(request: Request, error: BaseException) -> Response:
         else:
             message = _PAGE_TEXT.get(status, _PAGE_TEXT[500])[1]
         body = {"error": {"status": status, "message": message, "request_id": request_id}}
-        return JSONResponse(body, status_code=status, headers=headers)
+        return JSONResponse(body, status_code=status, headers={**headers, **API_HEADERS})
     title, message = _PAGE_TEXT.get(status, _PAGE_TEXT[500])
     sidecar: Sidecar = request.app.state.sidecar
     response = sidecar.render(

@@ -10,6 +10,10 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 
+#: The methods RFC 9110 defines (and PATCH); others are counted as ``other``.
+METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
 #: Upper bounds (seconds) of the store latency histogram.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -28,7 +32,13 @@ class Metrics:
         self._batched_requests = 0
 
     def request(self, route: str, method: str, status: int) -> None:
-        """Count one answered request by route template, method and status."""
+        """Count one answered request by route template, method and status.
+
+        A method outside RFC 9110's is counted as ``other``: a server other than
+        httptools passes any token a client invents, one new series each.
+        """
+        if method not in METHODS:
+            method = "other"
         with self._lock:
             self._requests[(route, method, str(status))] += 1
 

@@ -167,6 +167,9 @@ _PAGE_HEADERS: dict[str, str] = {
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
 }
+#: Headers of every /v1 answer: they carry identity hashes and links, which no cache
+#: should keep and no browser should sniff into another type.
+API_HEADERS: dict[str, str] = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 #: The page headers, encoded once, for responses built by hand.
 PAGE_RAW_HEADERS = [(k.encode(), v.encode()) for k, v in _PAGE_HEADERS.items()]
 
