@@ -10,6 +10,7 @@ import pytest
 
 from prefcenter.config import FrequencyCap, Secret, Settings, load_settings, settings_table
 from prefcenter.errors import ConfigError
+from tests.conftest import make_settings
 
 
 def test_defaults_run_on_one_machine() -> None:
@@ -215,3 +216,12 @@ def test_unusable_var_dir_is_one_error_and_no_false_log(
     )
     assert caught.value.name == "var_dir"
     assert "generated" not in caplog.text
+
+
+def test_short_api_keys_are_refused_without_showing_them(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        make_settings(tmp_path, api_keys="a-long-enough-key-0123456789,short")
+    message = str(caught.value)
+    assert "entry 2" in message and "5 bytes" in message and "short" not in message
+    # Hashes are checked for form elsewhere; their key's length cannot be known.
+    make_settings(tmp_path, api_keys="sha256:" + "ab" * 32)

@@ -167,7 +167,8 @@ class Settings:
     )
     api_keys: tuple[Secret, ...] = _factory(
         tuple,
-        "Bearer keys for /v1, comma-separated; write each as sha256:HEX to keep only the hash.",
+        "Bearer keys for /v1 (at least 16 bytes each), comma-separated; write each as "
+        "sha256:HEX to keep only the hash.",
         kind="secrets",
         shown="(none: /v1 refuses every call)",
     )
@@ -360,6 +361,16 @@ def _check_key_sizes(settings: Settings) -> None:
                 f"least {MIN_KEY_BYTES} bytes: {_GENERATE} Keep a shorter old key before it "
                 "so links already sent keep working.",
                 name="secret",
+            )
+    # A short API key is guessed, or cracked from its unsalted sha256: form, quickly.
+    for number, key in enumerate(settings.api_keys, start=1):
+        value = key.reveal()
+        size = len(value.encode())
+        if not value.lower().startswith("sha256:") and size < MIN_KEY_BYTES:
+            raise ConfigError(
+                f"Setting API_KEYS has a key (entry {number}) {_bytes(size)} long; each needs "
+                f"at least {MIN_KEY_BYTES} bytes: {_GENERATE}",
+                name="api_keys",
             )
 
 
