@@ -214,3 +214,17 @@ def test_contacted_asks_the_ledger_for_any_send_since_a_time(
     assert center.contacted("+14155550100", channel="sms")
     with pytest.raises(InvalidRecipient):
         center.contacted("not an address")
+
+
+def test_a_topic_whose_link_digest_is_taken_is_refused(
+    settings_center: PreferenceCenter,
+) -> None:
+    # Links carry a 4-byte topic digest; these two names share one (found by search).
+    center = settings_center
+    center.suppress("alice@example.com", topic="campaign-70249", source=Source.CLI)
+    with pytest.raises(InvalidTopic, match=r"'campaign-96255' cannot be used.*'campaign-70249'"):
+        center.unsubscribe_url("bob@example.com", "campaign-96255")
+    with pytest.raises(InvalidTopic, match="digest in links"):
+        center.suppress("bob@example.com", topic="campaign-96255", source=Source.CLI)
+    assert center.check("bob@example.com", "campaign-70249").allowed  # nothing was written
+    assert center.unsubscribe_url("bob@example.com", "campaign-70249")  # the first one works

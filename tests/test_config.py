@@ -225,3 +225,8 @@ def test_short_api_keys_are_refused_without_showing_them(tmp_path: Path) -> None
     assert "entry 2" in message and "5 bytes" in message and "short" not in message
     # Hashes are checked for form elsewhere; their key's length cannot be known.
     make_settings(tmp_path, api_keys="sha256:" + "ab" * 32)
+
+
+def test_configured_topics_must_not_share_a_link_digest(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="'campaign-96255' and 'campaign-70249'"):
+        make_settings(tmp_path, topics="campaign-70249=Spring;campaign-96255=Autumn")

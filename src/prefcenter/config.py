@@ -338,6 +338,23 @@ def _validate(settings: Settings) -> None:
             value=settings.log_level,
         )
     _check_key_sizes(settings)
+    _check_topic_digests(settings)
+
+
+def _check_topic_digests(settings: Settings) -> None:
+    """Two configured topics must not share the short digest links carry (nor opt-outs)."""
+    from prefcenter.tokens import topic_digest  # deferred: tokens is not needed to load
+
+    seen: dict[bytes, str] = {}
+    for name in settings.topics:
+        other = seen.setdefault(topic_digest(name), name)
+        if other != name:
+            raise ConfigError(
+                f"Setting TOPICS has {name[:60]!r} and {other[:60]!r}, whose digests in "
+                "links are the same; rename one (a suffix will do).",
+                name="topics",
+                value=name,
+            )
 
 
 def _check_key_sizes(settings: Settings) -> None:

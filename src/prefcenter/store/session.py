@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from prefcenter.errors import InvalidTopic
 from prefcenter.model import (
     Action,
     Channel,
@@ -214,10 +215,21 @@ class SqlSession(PersonRows, IndexRows, ABC):
 
     # -- writes ------------------------------------------------------------------
     def register_topic(self, digest: bytes, name: str) -> None:
-        self._exec(
+        added = self._exec(
             "INSERT INTO topics(digest, name) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [bytes(digest), name],
         )
+        if added:
+            return
+        known = self.topic_name(digest)
+        if known is not None and known != name:
+            # Links carry a short digest: two names sharing one would share opt-outs.
+            raise InvalidTopic(
+                f"Topic {name[:60]!r} cannot be used: its digest in links is the one of "
+                f"topic {known[:60]!r}; choose another name (a suffix will do).",
+                value=name,
+                reason="digest collision",
+            )
 
     def remember(self, identity_hash: bytes, address: str) -> None:
         # A forgotten identity keeps its row with a NULL address, so this never re-adds it.
