@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import pytest
 
 from prefcenter.errors import ConfigError
@@ -222,7 +227,6 @@ def test_hashed_key_entry_must_be_64_hex_digits(tmp_path: object) -> None:
 
 
 def test_one_refused_request_does_not_fail_the_others_in_its_commit(live: LiveSidecar) -> None:
-    from concurrent.futures import ThreadPoolExecutor
 
     live.center.commit_delay = 0.05  # let requests pile up into shared commits
     recipients = [f"user{n}@example.org" for n in range(12)] + ["not an address"]
@@ -246,3 +250,35 @@ def test_oversized_body_is_413(live: LiveSidecar) -> None:
     assert response.json()["error"]["message"] == (
         f"Request body is over {MAX_BODY} bytes; send fewer recipients."
     )
+
+
+def test_batch_checks_take_turns(live: LiveSidecar) -> None:
+    # Each batch holds a worker thread (and the GIL) for a while: a crowd of them at
+    # once would starve the pages and one-click answers, so two run and the rest wait.
+    from prefcenter.sidecar.state import BATCH_CONCURRENCY
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+    real_filter = live.real_center.filter
+
+    def slow_filter(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        try:
+            time.sleep(0.2)
+            return real_filter(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    live.center.filter = slow_filter  # type: ignore[method-assign]
+
+    def batch(number: int) -> int:
+        with live.api() as client:
+            body = {"recipients": [f"r{number}@example.org"]}
+            return client.post("/v1/check/batch", json=body).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        assert list(pool.map(batch, range(6))) == [200] * 6
+    assert most[0] == BATCH_CONCURRENCY

@@ -164,13 +164,13 @@ async def check_batch(request: Request) -> Response:
             f"Field 'recipients' must be a list of at most {MAX_BATCH} strings.",
             value="recipients",
         )
-    result = await sidecar.store_call(
-        sidecar.center.filter,
-        recipients,
-        _text(data, "topic", limit=200),
-        channel=_choice(data, "channel", _CHANNELS, "email"),
-        kind=_choice(data, "kind", _KINDS, "marketing"),
-    )
+    topic = _text(data, "topic", limit=200)
+    channel = _choice(data, "channel", _CHANNELS, "email")
+    kind = _choice(data, "kind", _KINDS, "marketing")
+    async with sidecar.batch_slots:
+        result = await sidecar.store_call(
+            sidecar.center.filter, recipients, topic, channel=channel, kind=kind
+        )
     return _json(
         {
             "sendable": result.sendable,

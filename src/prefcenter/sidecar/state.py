@@ -30,6 +30,8 @@ from prefcenter.sidecar.palette import Palette, palette
 from prefcenter.tokens import NO_TOPIC
 
 _TOPIC_CACHE_SIZE = 10_000
+#: Most ``/v1/check/batch`` calls worked on at once; the others wait their turn.
+BATCH_CONCURRENCY = 2
 _PAGE_CACHE_SIZE = 1_000
 _LINK_SLOT = "PREFCENTER-LINK-SLOT"
 
@@ -67,6 +69,11 @@ class Sidecar:
     #: as the encoded pieces around the link.
     page_cache: dict[tuple[str, str | None], list[bytes]] = field(default_factory=dict)
     request_ids: RequestIds = field(default_factory=RequestIds)
+    #: Batch checks running at once. Each holds a worker thread, and the GIL, for up to
+    #: a couple of seconds: more at once would starve the pages and one-click answers.
+    batch_slots: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(BATCH_CONCURRENCY)
+    )
 
     @functools.cached_property
     def colours(self) -> Palette:
