@@ -272,7 +272,7 @@ def test_batch_checks_take_turns(live: LiveSidecar) -> None:
             with lock:
                 running[0] -= 1
 
-    live.center.filter = slow_filter  # type: ignore[method-assign]
+    live.center.filter = slow_filter  # type: ignore[attr-defined]
 
     def batch(number: int) -> int:
         with live.api() as client:
