@@ -30,6 +30,7 @@ from prefcenter.model import (
     Identity,
     Kind,
     Preferences,
+    Purged,
     Refusal,
     Suppression,
 )
@@ -370,6 +371,22 @@ class PreferenceCenter(Changes):
         if item is None:
             raise no_such_exception(item_id)
         return item
+
+    def purge(self, *, dry_run: bool = False) -> Purged:
+        """Remove what is past its retention period (GDPR storage limitation).
+
+        Exception items closed more than ``EXCEPTION_RETENTION`` ago lose the mail they
+        hold (the item, its status and resolution stay); contact ledger rows older than
+        ``CONTACT_RETENTION`` are deleted. Suppressions and audit events are kept: they
+        are the opt-out and its proof. ``prefcenter serve`` runs this once a day.
+        """
+        now = self.now()
+        mail_before = now - self.settings.exception_retention
+        contacts_before = now - self.settings.contact_retention
+        items, rows = self.store.run(
+            lambda session: session.purge(mail_before, contacts_before, now, dry_run=dry_run)
+        )
+        return Purged(items, rows, mail_before, contacts_before, dry_run)
 
     @contextmanager
     def transaction(self) -> Iterator[Changes]:

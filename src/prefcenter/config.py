@@ -12,7 +12,6 @@ import dataclasses
 import errno
 import logging
 import os
-import re
 import secrets
 import tomllib
 from collections.abc import Mapping
@@ -21,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from prefcenter.config_checks import MIN_KEY_BYTES, byte_count, validate
 from prefcenter.config_types import (
     FrequencyCap,
     Secret,
@@ -47,11 +47,6 @@ __all__ = [
 log = logging.getLogger("prefcenter.config")
 
 ENV_PREFIX = "PREFCENTER_"
-#: Shortest signing SECRET key and PEPPER, in bytes (UTF-8): 128 bits if every byte
-#: were random.
-MIN_KEY_BYTES = 16
-LOG_LEVELS = ("debug", "info", "warning", "error")
-_GENERATE = 'generate one with python -c "import secrets; print(secrets.token_urlsafe(32))".'
 
 
 def _setting(default: Any, help: str, *, kind: str = "str", shown: str | None = None) -> Any:
@@ -144,6 +139,18 @@ class Settings:
     violation_grace: timedelta = _setting(
         timedelta(days=2),
         "Sends this long after an opt-out are not yet violations (in-flight campaigns).",
+        kind="duration",
+    )
+    exception_retention: timedelta = _setting(
+        timedelta(days=90),
+        "How long a closed exception keeps the mail it holds; purge (daily in serve) "
+        "then erases the mail and keeps the item's record.",
+        kind="duration",
+    )
+    contact_retention: timedelta = _setting(
+        timedelta(days=400),
+        "How long the contact ledger keeps a send; purge (daily in serve) deletes older "
+        "ones. Bounces without a VERP token are matched against its last 365 days.",
         kind="duration",
     )
     store_timeout: timedelta = _setting(
@@ -282,7 +289,7 @@ def load_settings(
         plain = isinstance(raw, str | list | dict | int | bool)
         typed[name] = convert(name, kind, raw) if plain else raw
     settings = Settings(**typed)
-    _validate(settings)
+    validate(settings)
     if generate_dev_keys:
         settings = with_dev_keys(settings)
     return settings
@@ -313,86 +320,6 @@ def _read_toml(path: Path, fields: Mapping[str, dataclasses.Field[Any]]) -> dict
             name=unknown[0],
         )
     return dict(section)
-
-
-def _validate(settings: Settings) -> None:
-    for name in ("http", "smtp", "notify_relay"):
-        split_hostport(name, getattr(settings, name))
-    if not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", settings.base_url):
-        raise ConfigError(
-            f"Setting BASE_URL has value {settings.base_url!r}; write an http(s):// URL.",
-            name="base_url",
-            value=settings.base_url,
-        )
-    if not re.fullmatch(r"#[0-9a-fA-F]{3}([0-9a-fA-F]{3})?", settings.brand_color):
-        raise ConfigError(
-            f"Setting BRAND_COLOR has value {settings.brand_color!r}; write a colour like #1d4ed8.",
-            name="brand_color",
-            value=settings.brand_color,
-        )
-    if settings.log_level.lower() not in LOG_LEVELS:
-        raise ConfigError(
-            f"Setting LOG_LEVEL has value {settings.log_level!r}; "
-            f"write {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}.",
-            name="log_level",
-            value=settings.log_level,
-        )
-    _check_key_sizes(settings)
-    _check_topic_digests(settings)
-
-
-def _check_topic_digests(settings: Settings) -> None:
-    """Two configured topics must not share the short digest links carry (nor opt-outs)."""
-    from prefcenter.tokens import topic_digest  # deferred: tokens is not needed to load
-
-    seen: dict[bytes, str] = {}
-    for name in settings.topics:
-        other = seen.setdefault(topic_digest(name), name)
-        if other != name:
-            raise ConfigError(
-                f"Setting TOPICS has {name[:60]!r} and {other[:60]!r}, whose digests in "
-                "links are the same; rename one (a suffix will do).",
-                name="topics",
-                value=name,
-            )
-
-
-def _check_key_sizes(settings: Settings) -> None:
-    # The message gives sizes, never the value: it may be printed or logged.
-    if settings.pepper is not None:
-        size = len(settings.pepper.reveal().encode())
-        if size < MIN_KEY_BYTES:
-            raise ConfigError(
-                f"Setting PEPPER is {_bytes(size)} long; it needs at least {MIN_KEY_BYTES} "
-                f"bytes: {_GENERATE}",
-                name="pepper",
-            )
-    # Only the newest key signs. Older ones only verify links already in people's
-    # mailboxes, whatever their length: refusing them would break those unsubscribes.
-    if settings.secret:
-        size = len(settings.secret[-1].reveal().encode())
-        if size < MIN_KEY_BYTES:
-            which = "" if len(settings.secret) == 1 else " (the last key, which signs)"
-            raise ConfigError(
-                f"Setting SECRET has a signing key {_bytes(size)} long{which}; it needs at "
-                f"least {MIN_KEY_BYTES} bytes: {_GENERATE} Keep a shorter old key before it "
-                "so links already sent keep working.",
-                name="secret",
-            )
-    # A short API key is guessed, or cracked from its unsalted sha256: form, quickly.
-    for number, key in enumerate(settings.api_keys, start=1):
-        value = key.reveal()
-        size = len(value.encode())
-        if not value.lower().startswith("sha256:") and size < MIN_KEY_BYTES:
-            raise ConfigError(
-                f"Setting API_KEYS has a key (entry {number}) {_bytes(size)} long; each needs "
-                f"at least {MIN_KEY_BYTES} bytes: {_GENERATE}",
-                name="api_keys",
-            )
-
-
-def _bytes(size: int) -> str:
-    return "1 byte" if size == 1 else f"{size} bytes"
 
 
 def with_dev_keys(settings: Settings) -> Settings:
@@ -428,7 +355,7 @@ def _dev_key(settings: Settings, name: str) -> str:
         # Only the pepper must never change: a new one makes every stored hash unreachable.
         unless = " if no store uses it yet" if name == "pepper" else ""
         raise ConfigError(
-            f"Development key file {str(path)!r} holds {_bytes(size)}, fewer than "
+            f"Development key file {str(path)!r} holds {byte_count(size)}, fewer than "
             f"{MIN_KEY_BYTES}; set {ENV_PREFIX}{name.upper()}, or delete the file to generate "
             f"a new one{unless}.",
             name=name,

@@ -205,6 +205,25 @@ class Event:
 
 
 @dataclass(frozen=True, slots=True)
+class Purged:
+    """What :meth:`PreferenceCenter.purge` removed (or, with ``dry_run``, would remove).
+
+    Attributes:
+        exceptions: closed exception items whose mail was erased.
+        contacts: contact ledger rows deleted.
+        mail_before: items closed before this lost their mail.
+        contacts_before: sends recorded before this were deleted.
+        dry_run: True when nothing was changed, only counted.
+    """
+
+    exceptions: int
+    contacts: int
+    mail_before: datetime
+    contacts_before: datetime
+    dry_run: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Refusal:
     """A recipient ``filter`` took out, and why."""
 

@@ -142,3 +142,22 @@ def test_report_text_and_bad_dates(prefcenter_sqlite: Prefcenter) -> None:
     week = prefcenter_sqlite("report", "--since", "7d", "--json")
     since = datetime.fromisoformat(json.loads(week.stdout)["since"])
     assert timedelta(days=6) < datetime.now(UTC) - since < timedelta(days=8)
+
+
+def test_purge_prints_counts_and_refuses_a_retention_under_a_day(prefcenter: Prefcenter) -> None:
+    # Both backends. The counts themselves are tested with a moved clock in tests/store.
+    from prefcenter.model import Source
+
+    with prefcenter.center() as center:
+        item = center.open_exception(mailbox="unsubscribe", why="unproven", raw=b"x\r\n\r\nhi")
+        center.resolve_exception(item.id, dismiss=True, reason="spam", source=Source.CLI)
+        center.record_sent("bob@example.com", sender="news")
+    days = {"PREFCENTER_EXCEPTION_RETENTION": "0d"}  # refused: the floor is a day
+    assert prefcenter("purge", **days).returncode == 2
+    later = {"PREFCENTER_EXCEPTION_RETENTION": "1d", "PREFCENTER_CONTACT_RETENTION": "7d"}
+    preview = prefcenter("purge", "--dry-run", "--json", **later)
+    counts = json.loads(preview.stdout)
+    assert (counts["exceptions"], counts["contacts"], counts["dry_run"]) == (0, 0, True)
+    text = prefcenter("purge", **later).stdout.splitlines()
+    assert text[0].startswith("erased the mail of 0 exception(s) closed before ")
+    assert text[1].startswith("deleted 0 contact record(s) from before ")

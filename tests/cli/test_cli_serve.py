@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import signal
 import smtplib
@@ -9,10 +10,12 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
+from prefcenter.model import Purged
 from tests.cli.conftest import Prefcenter, one_error_line
 
 READY = re.compile(r"HTTP on (http://127\.0\.0\.1:\d+), SMTP on 127\.0\.0\.1:(\d+)")
@@ -85,3 +88,35 @@ def test_serve_with_an_unknown_log_level_is_one_line(prefcenter_sqlite: Prefcent
     assert one_error_line(result) == (
         "Error: Setting LOG_LEVEL has value 'loud'; write debug, info, warning or error."
     )
+
+
+def test_serve_purges_daily_and_retries_a_failure(tmp_path: Path) -> None:
+    # The loop `serve` runs, with seconds for days: a failure is logged and retried.
+    from prefcenter.center import PreferenceCenter
+    from prefcenter.cli.serve import purge_daily
+    from prefcenter.errors import StoreUnavailable
+    from tests.conftest import make_settings
+
+    calls: list[str] = []
+
+    class Flaky:
+        def purge(self) -> Purged:
+            calls.append("purge")
+            if len(calls) == 1:
+                raise StoreUnavailable("the store is down (injected)")
+            return real.purge()
+
+    async def run() -> None:
+        task = asyncio.create_task(
+            purge_daily(Flaky(), first=0.01, every=0.05, retry=0.01)  # type: ignore[arg-type]
+        )
+        for _ in range(200):  # bounded: at most 2 s
+            if len(calls) >= 3:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    with PreferenceCenter(make_settings(tmp_path)) as real:
+        asyncio.run(run())
+    assert len(calls) >= 3  # failed, retried, and ran again a "day" later

@@ -132,3 +132,39 @@ def report(cli: Cli, since: datetime | None, until: datetime | None, as_json: bo
         emit_json(report_data(result))
     else:
         click.echo(format_report(result))
+
+
+@main.command()
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@json_option
+@pass_cli
+def purge(cli: Cli, dry_run: bool, as_json: bool) -> None:
+    """Remove what is past its retention: closed exceptions' mail, old contact records.
+
+    Suppressions and audit events stay. `prefcenter serve` runs this once a day; run
+    it yourself to see what it would do, or where no server runs.
+
+    \b
+    Example:
+      prefcenter purge --dry-run
+    """
+    done = cli.center().purge(dry_run=dry_run)
+    if as_json:
+        emit_json(
+            {
+                "dry_run": done.dry_run,
+                "exceptions": done.exceptions,
+                "contacts": done.contacts,
+                "mail_before": done.mail_before.isoformat(),
+                "contacts_before": done.contacts_before.isoformat(),
+            }
+        )
+        return
+    verb = ("would erase", "would delete") if dry_run else ("erased", "deleted")
+    click.echo(
+        f"{verb[0]} the mail of {done.exceptions} exception(s) closed before "
+        f"{stamp(done.mail_before)}"
+    )
+    click.echo(
+        f"{verb[1]} {done.contacts} contact record(s) from before {stamp(done.contacts_before)}"
+    )

@@ -14,6 +14,41 @@ if TYPE_CHECKING:
     from prefcenter.center import PreferenceCenter
     from prefcenter.config import Settings
 
+log = logging.getLogger("prefcenter.serve")
+
+#: First purge this long after the start (a crash loop must not purge in a loop), then daily.
+PURGE_FIRST_S = 60.0
+PURGE_EVERY_S = 24 * 3600.0
+#: After a failed purge (the store was down), the next try.
+PURGE_RETRY_S = 3600.0
+
+
+async def purge_daily(
+    center: PreferenceCenter,
+    *,
+    first: float = PURGE_FIRST_S,
+    every: float = PURGE_EVERY_S,
+    retry: float = PURGE_RETRY_S,
+) -> None:
+    """Run :meth:`PreferenceCenter.purge` once a day until cancelled; failures are logged."""
+    import asyncio
+
+    delay = first
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            done = await asyncio.to_thread(center.purge)
+        except Exception as error:  # the store may be down: try again sooner
+            log.warning("purge failed (%s); trying again in %d s", type(error).__name__, retry)
+            delay = retry
+            continue
+        delay = every
+        log.info(
+            "purged the mail of %d closed exception(s) and %d contact record(s)",
+            done.exceptions,
+            done.contacts,
+        )
+
 
 async def run_sidecars(
     center: PreferenceCenter, settings: Settings, *, http: bool, smtp: bool
@@ -41,6 +76,7 @@ async def run_sidecars(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     started: list[Any] = []
+    purging = asyncio.create_task(purge_daily(center))
     try:
         for sidecar in sidecars:
             try:
@@ -55,6 +91,8 @@ async def run_sidecars(
         await stopping.wait()
         click.echo("prefcenter stopping: finishing in-flight requests", err=True)
     finally:
+        purging.cancel()
+        await asyncio.gather(purging, return_exceptions=True)
         for sidecar in reversed(started):
             await sidecar.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -195,6 +195,13 @@ class Session(Protocol):
         (one of ``spellings``, a stored address, or an address ``names_person`` accepts).
         The hashes, rules and events stay. True if anything was erased."""
 
+    def purge(
+        self, mail_before: datetime, contacts_before: datetime, at: datetime, *, dry_run: bool
+    ) -> tuple[int, int]:
+        """Erase the mail of exception items closed before ``mail_before`` and delete
+        contact ledger rows from before ``contacts_before``; how many of each. With
+        ``dry_run`` only count them."""
+
     def open_exception(
         self,
         *,

@@ -42,6 +42,7 @@ from prefcenter.store.codes import (
 from prefcenter.store.index import IndexRows
 from prefcenter.store.person import PersonRows
 from prefcenter.store.protocol import NewEvent
+from prefcenter.store.retention import RetentionRows
 from prefcenter.store.rows import (
     EVENT_COLUMNS,
     EVERY,
@@ -56,7 +57,7 @@ from prefcenter.store.rows import (
 )
 
 
-class SqlSession(PersonRows, IndexRows, ABC):
+class SqlSession(PersonRows, RetentionRows, IndexRows, ABC):
     """Reads and writes on one connection; the backend owns begin, commit and rollback."""
 
     def __init__(self, conn: Any, dialect: Dialect) -> None:

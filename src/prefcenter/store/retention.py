@@ -1,0 +1,64 @@
+"""Storage limitation (GDPR Art. 5(1)(e)): what ``purge`` removes once it is kept long enough.
+
+Two kinds of data outlive their use. A closed exception item keeps the whole inbound
+message (a person's words, and in returned originals other people's mail); once the
+item is decided and ``exception_retention`` has passed, the message is replaced by a
+placeholder and the summary by ``[purged]``, and the item keeps its id, status, dates
+and resolution. The contact ledger keeps every send; rows older than
+``contact_retention`` are deleted. Suppressions and audit events are never purged:
+they are the opt-out and its proof.
+"""
+
+# SQL is assembled only from constants in this package; values always go as parameters.
+# ruff: noqa: S608
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from prefcenter.store.codes import to_ms
+from prefcenter.store.rows import Statements
+
+PURGED = "[purged]"
+#: Both placeholders (erased and purged) start so: such an item needs no purge.
+_PLACEHOLDER_PREFIX = b"X-Prefcenter-"
+
+_CLOSED_MAIL = (
+    "FROM exceptions WHERE status <> 'open' AND resolved_at < ? "
+    f"AND substr(raw, 1, {len(_PLACEHOLDER_PREFIX)}) <> ?"
+)
+
+
+def purged_placeholder(at: datetime) -> bytes:
+    """What replaces a closed item's mail once its retention has passed."""
+    day = at.date().isoformat()
+    return (
+        f"X-Prefcenter-Purged: {day}\r\n\r\n"
+        f"This message was erased on {day}, its retention period having passed.\r\n"
+    ).encode()
+
+
+class RetentionRows(Statements):
+    """Counting and purging what is past its retention; part of the session."""
+
+    #: Set by ``purge``: the backend then wipes old copies of pages after the commit.
+    forgot: bool
+
+    def purge(
+        self, mail_before: datetime, contacts_before: datetime, at: datetime, *, dry_run: bool
+    ) -> tuple[int, int]:
+        """Erase the mail of items closed before ``mail_before`` and delete ledger rows
+        from before ``contacts_before``; (items, rows). ``dry_run`` only counts them."""
+        mail = [to_ms(mail_before), _PLACEHOLDER_PREFIX]
+        contacts = [to_ms(contacts_before)]
+        if dry_run:
+            items = self._one(f"SELECT COUNT(*) {_CLOSED_MAIL}", mail)[0]
+            rows = self._one("SELECT COUNT(*) FROM contacts WHERE at < ?", contacts)[0]
+            return int(items), int(rows)
+        self.forgot = True  # the erased mail must not stay in freed pages or the WAL
+        items = self._exec(
+            f"UPDATE exceptions SET raw = ?, summary = ? WHERE id IN (SELECT id {_CLOSED_MAIL})",
+            [purged_placeholder(at), PURGED, *mail],
+        )
+        rows = self._exec("DELETE FROM contacts WHERE at < ?", contacts)
+        return items, rows

@@ -1,0 +1,61 @@
+"""purge: closed exceptions lose their mail and old ledger rows go, on SQLite and PostgreSQL.
+
+Suppressions and audit events are the opt-out and its proof: purge never touches them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from prefcenter.center import PreferenceCenter
+from prefcenter.model import Action, Source
+from prefcenter.store.retention import PURGED
+from tests.store.conftest import Clock
+
+MAIL = b"From: <alice@example.com>\r\nSubject: stop\r\n\r\nPlease stop, I moved to Leeds.\r\n"
+
+
+def test_closed_mail_and_old_contacts_go_the_rest_stays(
+    center: PreferenceCenter, clock: Clock
+) -> None:
+    center.suppress("alice@example.com", source=Source.CLI, reason="asked")
+    center.record_sent("bob@example.com", sender="news")
+    decided = center.open_exception(mailbox="unsubscribe", why="unproven", raw=MAIL)
+    center.resolve_exception(decided.id, dismiss=True, reason="spam", source=Source.CLI)
+    waiting = center.open_exception(mailbox="unsubscribe", why="unproven", raw=MAIL + b"2")
+    clock.advance(days=91)
+    late = center.open_exception(mailbox="unsubscribe", why="unproven", raw=MAIL + b"3")
+    center.resolve_exception(late.id, dismiss=True, reason="spam", source=Source.CLI)
+
+    preview = center.purge(dry_run=True)
+    assert (preview.exceptions, preview.contacts, preview.dry_run) == (1, 0, True)
+    assert center.exception(decided.id).raw == MAIL  # a dry run changes nothing
+    done = center.purge()
+    assert (done.exceptions, done.contacts) == (1, 0)
+    item = center.exception(decided.id)
+    assert b"Leeds" not in item.raw and item.raw.startswith(b"X-Prefcenter-Purged: ")
+    assert (item.summary, item.status, item.resolution) == (PURGED, "dismissed", "spam")
+    assert center.exception(waiting.id).raw == MAIL + b"2"  # open: a person still decides
+    assert center.exception(late.id).raw == MAIL + b"3"  # closed too recently
+    assert center.purge().exceptions == 0  # nothing twice
+
+    assert center.contacted("bob@example.com")
+    clock.advance(days=310)  # 401 days after the send
+    assert center.purge().contacts == 1
+    assert not center.contacted("bob@example.com")
+    assert not center.check("alice@example.com").allowed  # the opt-out stays
+    actions = [event.action for event in center.history("alice@example.com")]
+    assert actions == [Action.SUPPRESS]
+
+
+def test_retention_comes_from_settings(
+    open_center: Callable[..., PreferenceCenter], clock: Clock
+) -> None:
+    center = open_center(exception_retention=timedelta(days=7))
+    item = center.open_exception(mailbox="unsubscribe", why="unproven", raw=MAIL)
+    center.resolve_exception(item.id, dismiss=True, reason="spam", source=Source.CLI)
+    clock.advance(days=6)
+    assert center.purge().exceptions == 0
+    clock.advance(days=2)
+    assert center.purge().exceptions == 1
