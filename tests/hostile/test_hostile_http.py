@@ -251,8 +251,9 @@ def test_api_bodies_of_the_wrong_shape_are_422(unchanged: Hostile, path: str, bo
 
 def test_a_paired_surrogate_escape_is_a_character(hostile: Hostile) -> None:
     auth = {"authorization": f"Bearer {API_KEY}", "content-type": "application/json"}
-    body = b'{"recipient": "alice@example.com", "reason": "\\ud83d\\ude00 thanks"}'
+    # Someone of this test's own: the server and its store are shared by the package.
+    body = b'{"recipient": "smiley@example.com", "reason": "\\ud83d\\ude00 thanks"}'
     with hostile.client() as client:
         assert client.post("/v1/suppress", content=body, headers=auth).status_code == 200
-    [rule] = hostile.center.suppressions(ALICE)
+    [rule] = hostile.center.suppressions("smiley@example.com")
     assert rule.reason == "\U0001f600 thanks"
