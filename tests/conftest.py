@@ -6,10 +6,13 @@ component fails the test instead of skipping it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
-from collections.abc import Iterator
+import subprocess
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +87,51 @@ def postgres_url(postgres_server: Any, request: pytest.FixtureRequest) -> str:
     postgres_server.psql(f"CREATE DATABASE {name};")
     uri: str = postgres_server.get_uri()  # postgresql://postgres:@/postgres?host=/tmp/...
     return uri.replace("/postgres?", f"/{name}?", 1)
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
+    """A PostgreSQL of this test's own (it is stopped mid-test): URL, stop(), start()."""
+    try:
+        import pgserver
+        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+    except ImportError:
+        skip_or_fail("pgserver is not installed")
+    pgdata = tmp_path / "pgdata"
+    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    user = getattr(server, "system_user", None)
+    socket_dir = (pgdata / "postmaster.pid").read_text().splitlines()[4]
+    log = pgdata / "restart.log"
+
+    running = [True]
+
+    def stop() -> None:
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
+        running[0] = False
+
+    def start() -> None:
+        if running[0]:
+            return  # starting a running server only fails and logs three pg_ctl errors
+        args = ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(log), "start"]
+        for attempt in range(3):
+            try:
+                pg_ctl(args, pgdata=pgdata, user=user, timeout=30)
+                running[0] = True
+                return
+            except subprocess.CalledProcessError as error:
+                if attempt == 2:
+                    shown = log.read_text()[-2000:] if log.exists() else "(no log)"
+                    raise RuntimeError(
+                        f"PostgreSQL did not start again: {error.stderr!r}\n{shown}"
+                    ) from None
+                time.sleep(1)
+
+    try:
+        yield server.get_uri(), stop, start
+    finally:
+        with contextlib.suppress(Exception):
+            start()
+        server.cleanup()
 
 
 @pytest.fixture(scope="session")

@@ -109,6 +109,12 @@ class StoreUnavailable(StoreError, OSError):
     """The database cannot be reached or written right now; nothing was committed."""
 
 
+class StoreMisconfigured(StoreUnavailable):
+    """The database refuses prefcenter for a reason a retry will not fix: a database or
+    role that does not exist, a failed login, a missing privilege, a bad connection
+    option. Nothing was committed; fix ``DATABASE`` or the database's grants."""
+
+
 class StoreBusy(StoreUnavailable):
     """A lock or serialization conflict lasted longer than the bounded wait; retry later."""
 

@@ -26,7 +26,6 @@ import pytest
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.store.postgres import POOL_TIMEOUT
-from tests.conftest import skip_or_fail
 from tests.reliability.load import Tally, audit, drive, make_requests
 from tests.reliability.server import ServerFactory, ServerProcess, settings_for
 
@@ -170,51 +169,6 @@ def ignore_sigxfsz(pid: int) -> None:
     )
     if not ignored & (1 << (signal.SIGXFSZ - 1)):
         pytest.skip("the server does not ignore SIGXFSZ, so a file-size limit would kill it")
-
-
-@pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
-    """A PostgreSQL of this test's own (it is stopped mid-test): URL, stop(), start()."""
-    try:
-        import pgserver
-        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
-    except ImportError:
-        skip_or_fail("pgserver is not installed")
-    pgdata = tmp_path / "pgdata"
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
-    user = getattr(server, "system_user", None)
-    socket_dir = (pgdata / "postmaster.pid").read_text().splitlines()[4]
-    log = pgdata / "restart.log"
-
-    running = [True]
-
-    def stop() -> None:
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=30)
-        running[0] = False
-
-    def start() -> None:
-        if running[0]:
-            return  # starting a running server only fails and logs three pg_ctl errors
-        args = ["-w", "-o", '-h ""', "-o", f"-k {socket_dir}", "-l", str(log), "start"]
-        for attempt in range(3):
-            try:
-                pg_ctl(args, pgdata=pgdata, user=user, timeout=30)
-                running[0] = True
-                return
-            except subprocess.CalledProcessError as error:
-                if attempt == 2:
-                    shown = log.read_text()[-2000:] if log.exists() else "(no log)"
-                    raise RuntimeError(
-                        f"PostgreSQL did not start again: {error.stderr!r}\n{shown}"
-                    ) from None
-                time.sleep(1)
-
-    try:
-        yield server.get_uri(), stop, start
-    finally:
-        with contextlib.suppress(Exception):
-            start()
-        server.cleanup()
 
 
 @pytest.mark.postgres

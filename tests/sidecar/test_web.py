@@ -245,6 +245,8 @@ def test_store_down_is_503_with_retry_after_and_nothing_changed(live: LiveSideca
     assert response.headers["retry-after"] == "30"
     assert "nothing was changed" in response.text
     assert health.status_code == 503
+    assert health.headers["retry-after"] == "30"
+    assert health.json()["status"] == "unavailable"  # JSON for the prober, not a page
     assert live.real_center.check(ALICE).allowed
 
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from prefcenter.errors import PrefcenterError, StoreUnavailable, WorkerFailed
+from prefcenter.errors import PrefcenterError, StoreMisconfigured, StoreUnavailable, WorkerFailed
 from prefcenter.model import Channel, Kind
 
 if TYPE_CHECKING:
@@ -34,6 +34,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: Exit status per error class, most specific first. Usage errors (click) also exit 2;
 #: ``check`` exits 1 when anyone may not be contacted.
 EXIT_CODES: tuple[tuple[type[PrefcenterError], int], ...] = (
+    # A setting or a grant to fix: running the command again would fail again.
+    (StoreMisconfigured, 2),
     # Temporary: nothing was written, the same command can simply be run again.
     (StoreUnavailable, 3),
     (WorkerFailed, 3),

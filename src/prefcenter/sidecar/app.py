@@ -78,7 +78,7 @@ _PAGE_TEXT = {
     422: ("That did not work", "A value in the form could not be used. Go back and check it."),
     503: (
         "Please try again shortly",
-        "We could not save your request just now and nothing "
+        "We could not reach our records just now, and nothing "
         "was changed. Please try again in a minute.",
     ),
     500: ("Something went wrong", "Nothing was changed. Please try again later."),
@@ -209,8 +209,12 @@ def create_app(center: Any, settings: Settings) -> SidecarApp:
     )
 
     async def healthz(request: Request) -> Response:
-        await sidecar.store_call(center.ping, operation="ping")  # 503 when it fails or hangs
-        return JSONResponse({"status": "ok"})
+        try:
+            await sidecar.store_call(center.ping, operation="ping")
+        except StoreError:  # down, or hanging past STORE_TIMEOUT: JSON for the prober too
+            body = {"status": "unavailable", "request_id": request_id_of(request)}
+            return JSONResponse(body, 503, headers={"retry-after": RETRY_AFTER, **API_HEADERS})
+        return JSONResponse({"status": "ok"}, headers=API_HEADERS)
 
     async def metrics_page(request: Request) -> Response:
         return PlainTextResponse(

@@ -31,7 +31,9 @@ def open_store(url: str, *, fingerprint: str) -> Store:
         from prefcenter.store.postgres import PostgresStore
 
         return PostgresStore(url, fingerprint=fingerprint)
-    shown = url.split("@")[-1] if "@" in url else url
+    from prefcenter.store.postgres import redact
+
+    shown = redact(url)  # the scheme stays: it is what is wrong
     raise ConfigError(
         f"Setting DATABASE has value {shown!r}; use sqlite:///path.db or "
         "postgresql://user@host/db.",
@@ -46,11 +48,15 @@ def require_existing(url: str, *, command: str) -> None:
     Opening a store creates it, so a mistyped ``DATABASE`` (or a relative path used from
     another directory) would otherwise give a new, empty store that says everyone may
     be contacted, and keeps an opt-out where no sender looks. A PostgreSQL database is
-    never created by opening it.
+    never created by opening it, but its tables are: one without them is refused too.
 
     Raises:
-        ConfigError: the file is missing; the message names it and what to do.
+        ConfigError: the file is missing, or the database has no prefcenter tables.
+        StoreUnavailable: the PostgreSQL database cannot be reached to ask.
     """
+    if url.startswith(("postgresql://", "postgres://")):
+        _require_postgres_store(url, command)
+        return
     if not url.startswith("sqlite:///"):
         return
     path = _sqlite_path(url)
@@ -66,6 +72,21 @@ def require_existing(url: str, *, command: str) -> None:
         "`prefcenter serve` once.",
         name="database",
         value=url,
+    )
+
+
+def _require_postgres_store(url: str, command: str) -> None:
+    from prefcenter.store.postgres import has_store, redact
+
+    if has_store(url):
+        return
+    raise ConfigError(
+        f"PostgreSQL database {redact(url)!r} holds no prefcenter store (no meta table), "
+        f"and `{command}` does not create one: an empty store would let everyone be "
+        "contacted. Fix DATABASE, or create the store by starting `prefcenter serve` "
+        "against it once.",
+        name="database",
+        value=redact(url),
     )
 
 

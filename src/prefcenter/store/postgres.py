@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from prefcenter.errors import StoreBusy, StoreUnavailable
+from prefcenter.errors import StoreBusy, StoreMisconfigured, StoreUnavailable
 from prefcenter.store.base import SqlStore
 from prefcenter.store.rows import Dialect
 from prefcenter.store.schema import check_meta, postgres_migrations
@@ -30,6 +30,8 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 LINK_LOCK = 0x70726566
 MIGRATE_LOCK = 0x70726567
 POOL_TIMEOUT = 10.0
+#: Seconds the pool keeps retrying a lost connection in the background.
+RECONNECT_TIMEOUT = 3.0
 
 
 class PostgresSession(SqlSession):
@@ -40,8 +42,65 @@ class PostgresSession(SqlSession):
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+    """The URL without its password (``user:pw@`` or ``password=`` in the query)."""
+    url = re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+    return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
+
+
+#: Connection failures a retry will not fix (libpq's wording; the errors carry no code).
+_PERMANENT = re.compile(
+    r"does not exist|password authentication failed|no password supplied|"
+    r"authentication failed|pg_hba\.conf|invalid \w+ value|invalid connection option|"
+    r"invalid URI",
+    re.IGNORECASE,
+)
+
+
+def has_store(url: str, *, timeout: float = POOL_TIMEOUT) -> bool:
+    """True when the database at ``url`` holds a prefcenter store (its ``meta`` table).
+
+    Connects once and creates nothing.
+
+    Raises:
+        StoreUnavailable: the database cannot be reached (StoreMisconfigured: not at all).
+    """
+    if psycopg is None:
+        return True  # opening it will say that psycopg is missing
+    try:
+        with psycopg.connect(url, connect_timeout=max(1, round(timeout))) as conn:
+            row = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
+    except psycopg.Error as error:
+        raise translate(error, redact(url)) from None
+    return bool(row and row[0])
+
+
+def translate(error: BaseException, url: str) -> StoreUnavailable:
+    """A psycopg error as the exception callers handle: busy, misconfigured or unavailable."""
+    if isinstance(
+        error,
+        psycopg.errors.SerializationFailure
+        | psycopg.errors.DeadlockDetected
+        | psycopg.errors.TransactionRollback
+        | psycopg.errors.LockNotAvailable,
+    ):
+        return StoreBusy(
+            f"PostgreSQL store {url!r} hit a conflict ({type(error).__name__}); retry."
+        )
+    text = str(error).strip()[:200]
+    if isinstance(error, psycopg.errors.InsufficientPrivilege):
+        return StoreMisconfigured(
+            f"PostgreSQL store {url!r} refused a statement ({text}); grant the role "
+            "DATABASE names the privileges docs/store.md lists, or use a role that has them."
+        )
+    if isinstance(error, psycopg.Error) and _PERMANENT.search(text):
+        return StoreMisconfigured(
+            f"PostgreSQL store {url!r} cannot be used ({type(error).__name__}: {text}); "
+            "a retry will not help: fix DATABASE (database, role, password, options)."
+        )
+    return StoreUnavailable(
+        f"PostgreSQL store {url!r} cannot be used ({type(error).__name__}: {text}); "
+        "check the server and DATABASE, then retry."
+    )
 
 
 class PostgresStore(SqlStore):
@@ -83,6 +142,14 @@ class PostgresStore(SqlStore):
             kwargs={"autocommit": True},
             timeout=timeout,
             open=False,
+            # A connection the server closed (a restart, a failover) is found before it
+            # is handed out, not by the request that uses it: one round trip each time.
+            check=psycopg_pool.ConnectionPool.check_connection,
+            # The pool's own reconnecting backs off exponentially (1, 2, 4 ... 64 s), so
+            # after a long outage it could wait a minute past the server's return. It
+            # gives up after a few seconds instead, and waiting requests then open
+            # connections themselves, at once.
+            reconnect_timeout=RECONNECT_TIMEOUT,
         )
         try:
             self._pool.open(wait=True, timeout=timeout)
@@ -99,20 +166,7 @@ class PostgresStore(SqlStore):
             raise
 
     def _translate(self, error: BaseException) -> StoreUnavailable:
-        if isinstance(
-            error,
-            psycopg.errors.SerializationFailure
-            | psycopg.errors.DeadlockDetected
-            | psycopg.errors.TransactionRollback
-            | psycopg.errors.LockNotAvailable,
-        ):
-            return StoreBusy(
-                f"PostgreSQL store {self.url!r} hit a conflict ({type(error).__name__}); retry."
-            )
-        return StoreUnavailable(
-            f"PostgreSQL store {self.url!r} cannot be used ({type(error).__name__}: "
-            f"{str(error).strip()[:200]}); check the server and DATABASE, then retry."
-        )
+        return translate(error, self.url)
 
     def _session(self, conn: Any) -> SqlSession:
         return PostgresSession(conn, self.dialect)
@@ -124,7 +178,11 @@ class PostgresStore(SqlStore):
                 yield conn
         except psycopg_pool.PoolTimeout as error:
             raise self._translate(error) from None
-        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+        except (
+            psycopg.OperationalError,
+            psycopg.InterfaceError,
+            psycopg.errors.InsufficientPrivilege,
+        ) as error:
             raise self._translate(error) from None
 
     @contextmanager

@@ -34,13 +34,18 @@ class Migrations:
     meta_ddl: str
     steps: Sequence[Step]
     placeholder: str = "?"
+    #: A query whose first column is true when the meta table exists: a store that is
+    #: up to date then needs no DDL, so a role that may only read can open it.
+    meta_exists: str = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
 
     @property
     def latest(self) -> int:
         return len(self.steps)
 
     def version(self, conn: Any) -> int:
-        conn.execute(self.meta_ddl)
+        found = conn.execute(self.meta_exists).fetchone()
+        if not (found and found[0]):
+            conn.execute(self.meta_ddl)
         row = conn.execute(
             f"SELECT value FROM meta WHERE key = {self.placeholder}", ["schema_version"]
         ).fetchone()
@@ -215,4 +220,5 @@ postgres_migrations = Migrations(
         _pg(*V3),
     ),
     placeholder="%s",
+    meta_exists="SELECT to_regclass('meta') IS NOT NULL",
 )
