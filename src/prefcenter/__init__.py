@@ -19,6 +19,7 @@ from prefcenter.errors import (
     PrefcenterError,
     ReasonRequired,
     StoreError,
+    StoreMisconfigured,
     StoreUnavailable,
     TokenError,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "Settings",
     "Source",
     "StoreError",
+    "StoreMisconfigured",
     "StoreUnavailable",
     "Suppression",
     "TokenError",
