@@ -26,13 +26,15 @@ from prefcenter.store.rows import EXCEPTION_COLUMNS, Statements, exception_from_
 ERASED = "[erased]"
 
 
-def placeholder(at: datetime) -> bytes:
-    """What replaces a raw message that named an erased address (still a parsable message)."""
+def placeholder(
+    at: datetime,
+    header: str = "Erased",
+    why: str = "This message named an address erased by a forget request on {day}.",
+) -> bytes:
+    """What replaces a raw message that named an erased address (still a parsable message):
+    an ``X-Prefcenter-<header>`` line with the day, and ``why`` (``{day}`` filled in)."""
     day = at.date().isoformat()
-    return (
-        f"X-Prefcenter-Erased: {day}\r\n\r\n"
-        f"This message named an address erased by a forget request on {day}.\r\n"
-    ).encode()
+    return f"X-Prefcenter-{header}: {day}\r\n\r\n{why.format(day=day)}\r\n".encode()
 
 
 class ExceptionRows(Statements):

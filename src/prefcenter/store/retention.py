@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from prefcenter.store.codes import to_ms
+from prefcenter.store.exceptions import placeholder
 from prefcenter.store.rows import Statements
 
 PURGED = "[purged]"
@@ -31,11 +32,8 @@ _CLOSED_MAIL = (
 
 def purged_placeholder(at: datetime) -> bytes:
     """What replaces a closed item's mail once its retention has passed."""
-    day = at.date().isoformat()
-    return (
-        f"X-Prefcenter-Purged: {day}\r\n\r\n"
-        f"This message was erased on {day}, its retention period having passed.\r\n"
-    ).encode()
+    why = "This message was erased on {day}, its retention period having passed."
+    return placeholder(at, "Purged", why)
 
 
 class RetentionRows(Statements):
