@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Action, Source
-from prefcenter.store.exceptions import ERASED
+from prefcenter.store.exceptions import ERASED, _addresses
 
 CLI = Source.CLI
 
@@ -61,3 +65,23 @@ def test_a_second_forget_scrubs_mail_that_arrived_after_the_first(
     assert center.forget("alice@example.com", source=CLI, evidence="gdpr-2")
     assert b"alice" not in center.exception(late.id).raw
     assert not center.forget("alice@example.com", source=CLI, evidence="gdpr-3")  # nothing left
+
+
+@given(
+    locals_=st.lists(
+        st.from_regex(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,20}", fullmatch=True), min_size=1
+    ),
+    domain=st.from_regex(r"[a-z0-9]{1,10}\.[a-z]{2,6}", fullmatch=True),
+    separator=st.sampled_from([" ", "\r\n", ", ", " <", ">\r\n"]),
+)
+def test_every_address_in_mail_is_found(locals_: list[str], domain: str, separator: str) -> None:
+    addresses = [f"{local}@{domain}" for local in locals_]
+    text = "To:" + separator + separator.join(addresses) + separator
+    assert _addresses(text) == set(addresses)
+
+
+@pytest.mark.timeout(20)  # a guard against quadratic scanning, not a benchmark
+def test_a_crafted_line_is_scanned_in_linear_time() -> None:
+    assert _addresses("a" * 1_000_000 + "@x") == set()
+    assert _addresses("@" * 1_000_000) == set()
+    assert _addresses("a@" * 500_000 + "b.org") == {"a@b.org"}
