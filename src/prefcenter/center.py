@@ -38,6 +38,7 @@ from prefcenter.policy import decide
 from prefcenter.store import Store, open_store
 from prefcenter.store.batch import chunks, hasher
 from prefcenter.store.exceptions import no_such_exception
+from prefcenter.store.retention import PURGE_CHUNK
 from prefcenter.store.screen import Screen, Send
 from prefcenter.tokens import NO_TOPIC, Claims, Purpose, TokenSigner, topic_digest
 
@@ -383,10 +384,16 @@ class PreferenceCenter(Changes):
         now = self.now()
         mail_before = now - self.settings.exception_retention
         contacts_before = now - self.settings.contact_retention
-        items, rows = self.store.run(
-            lambda session: session.purge(mail_before, contacts_before, now, dry_run=dry_run)
-        )
-        return Purged(items, rows, mail_before, contacts_before, dry_run)
+        limit, items, rows = PURGE_CHUNK, 0, 0
+        while True:  # in chunks: writers wait for one chunk at most, never for the whole
+            done = self.store.run(
+                lambda session: session.purge(
+                    mail_before, contacts_before, now, dry_run=dry_run, limit=limit
+                )
+            )
+            items, rows = items + done[0], rows + done[1]
+            if dry_run or max(done) < limit:
+                return Purged(items, rows, mail_before, contacts_before, dry_run)
 
     @contextmanager
     def transaction(self) -> Iterator[Changes]:

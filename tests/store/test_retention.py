@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
+
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Action, Source
 from prefcenter.store.retention import PURGED
@@ -59,3 +61,29 @@ def test_retention_comes_from_settings(
     assert center.purge().exceptions == 0
     clock.advance(days=2)
     assert center.purge().exceptions == 1
+
+
+def test_purge_works_in_chunks(
+    center: PreferenceCenter, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One transaction per chunk: a big day of the ledger never holds the lock for long.
+    monkeypatch.setattr("prefcenter.center.PURGE_CHUNK", 5)
+    calls: list[int] = []
+    real_run = center.store.run
+
+    def counting_run(work: Callable[..., object]) -> object:
+        calls.append(1)
+        return real_run(work)
+
+    monkeypatch.setattr(center.store, "run", counting_run)
+    for number in range(12):
+        center.record_sent(f"r{number}@example.com", sender="news")
+    for _ in range(7):
+        item = center.open_exception(mailbox="unsubscribe", why="unproven", raw=MAIL)
+        center.resolve_exception(item.id, dismiss=True, reason="spam", source=Source.CLI)
+    clock.advance(days=401)
+    calls.clear()
+    done = center.purge()
+    assert (done.exceptions, done.contacts) == (7, 12)
+    assert len(calls) == 3  # 5 + 5 + 2 ledger rows (5 + 2 + 0 items)
+    assert center.purge(dry_run=True).contacts == 0

@@ -196,11 +196,17 @@ class Session(Protocol):
         The hashes, rules and events stay. True if anything was erased."""
 
     def purge(
-        self, mail_before: datetime, contacts_before: datetime, at: datetime, *, dry_run: bool
+        self,
+        mail_before: datetime,
+        contacts_before: datetime,
+        at: datetime,
+        *,
+        dry_run: bool,
+        limit: int = ...,
     ) -> tuple[int, int]:
-        """Erase the mail of exception items closed before ``mail_before`` and delete
-        contact ledger rows from before ``contacts_before``; how many of each. With
-        ``dry_run`` only count them."""
+        """Erase the mail of up to ``limit`` exception items closed before ``mail_before``
+        and delete up to ``limit`` contact ledger rows from before ``contacts_before``,
+        oldest first; how many of each. With ``dry_run`` only count them (all)."""
 
     def open_exception(
         self,

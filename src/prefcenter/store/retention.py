@@ -21,6 +21,8 @@ from prefcenter.store.exceptions import placeholder
 from prefcenter.store.rows import Statements
 
 PURGED = "[purged]"
+#: Most items, and most ledger rows, one purge transaction changes.
+PURGE_CHUNK = 5_000
 #: Both placeholders (erased and purged) start so: such an item needs no purge.
 _PLACEHOLDER_PREFIX = b"X-Prefcenter-"
 
@@ -43,10 +45,21 @@ class RetentionRows(Statements):
     forgot: bool
 
     def purge(
-        self, mail_before: datetime, contacts_before: datetime, at: datetime, *, dry_run: bool
+        self,
+        mail_before: datetime,
+        contacts_before: datetime,
+        at: datetime,
+        *,
+        dry_run: bool,
+        limit: int = PURGE_CHUNK,
     ) -> tuple[int, int]:
-        """Erase the mail of items closed before ``mail_before`` and delete ledger rows
-        from before ``contacts_before``; (items, rows). ``dry_run`` only counts them."""
+        """Erase the mail of up to ``limit`` items closed before ``mail_before`` and delete
+        up to ``limit`` ledger rows from before ``contacts_before``; (items, rows).
+
+        Oldest first, ``limit`` at a time, so that one transaction never holds the write
+        lock for long (a day of a big sender's ledger is millions of rows): the caller
+        repeats until fewer than ``limit`` come back. ``dry_run`` counts them all.
+        """
         mail = [to_ms(mail_before), _PLACEHOLDER_PREFIX]
         contacts = [to_ms(contacts_before)]
         if dry_run:
@@ -55,8 +68,14 @@ class RetentionRows(Statements):
             return int(items), int(rows)
         self.forgot = True  # the erased mail must not stay in freed pages or the WAL
         items = self._exec(
-            f"UPDATE exceptions SET raw = ?, summary = ? WHERE id IN (SELECT id {_CLOSED_MAIL})",
-            [purged_placeholder(at), PURGED, *mail],
+            "UPDATE exceptions SET raw = ?, summary = ? WHERE id IN "
+            f"(SELECT id {_CLOSED_MAIL} ORDER BY id LIMIT ?)",
+            [purged_placeholder(at), PURGED, *mail, limit],
         )
-        rows = self._exec("DELETE FROM contacts WHERE at < ?", contacts)
+        # Ids grow with time, so the oldest rows come first and the scan stops early.
+        rows = self._exec(
+            "DELETE FROM contacts WHERE id IN "
+            "(SELECT id FROM contacts WHERE at < ? ORDER BY id LIMIT ?)",
+            [*contacts, limit],
+        )
         return items, rows
