@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from prefcenter.center import PreferenceCenter
-from prefcenter.model import Action, Source
+from prefcenter.model import Action, Channel, Identity, Source
 from tests.conftest import make_settings
 
 ALICE = "alice.smith@gmail.com"
@@ -81,3 +81,16 @@ def test_typed_reasons_are_erased_and_exports_keep_the_rule(tmp_path: Path) -> N
         assert {e.reason for e in center.history(ALICE) if e.reason} == {"[erased]"}
         assert not center.check(ALICE).allowed
     assert b"Rose Lane" not in _database_bytes(tmp_path / "prefcenter.db")
+
+
+def test_a_person_known_only_by_hash_is_never_stored_after_forget(tmp_path: Path) -> None:
+    # A one-click opt-out stores the hash and a reason, no identity row; forget must
+    # still mark the identity, or the next send stores the address again.
+    with _center(tmp_path) as center:
+        hashed_only = Identity(Channel.EMAIL, "", "", center.identity(ALICE).hash)
+        center.suppress(hashed_only, source=Source.ONE_CLICK, reason="unsubscribe link")
+        assert center.forget(ALICE, source=Source.CLI, evidence="gdpr-4")
+        center.record_sent(ALICE, sender="news@example.com")
+        center.suppress(ALICE, source=Source.API, topic="news")
+    stored = _database_bytes(tmp_path / "prefcenter.db")
+    assert b"alicesmith@gmail.com" not in stored and ALICE.encode() not in stored

@@ -63,11 +63,14 @@ class PersonRows(ExceptionRows):
                 "AND reason IS NOT NULL AND reason <> '' AND reason <> ?",
                 [ERASED, *hashes, ERASED],
             )
-        if erased or scrubbed:
-            return True
-        marker = self._one(
-            "INSERT INTO identities(hash, address, forgotten_at) VALUES (?, NULL, ?) "
-            "ON CONFLICT DO NOTHING RETURNING 1",
-            [hashes[0], to_ms(at)],
-        )
-        return marker is not None
+        # Every identity of the person gets a row marked forgotten, also one never
+        # stored (a one-click opt-out knows only the hash): a later send or change then
+        # never stores its address.
+        for identity_hash in hashes:
+            marker = self._one(
+                "INSERT INTO identities(hash, address, forgotten_at) VALUES (?, NULL, ?) "
+                "ON CONFLICT DO NOTHING RETURNING 1",
+                [identity_hash, to_ms(at)],
+            )
+            erased += marker is not None
+        return bool(erased or scrubbed)
