@@ -10,6 +10,7 @@ action, scope, topic, detail and evidence) is a re-delivery and changes nothing.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -38,7 +39,7 @@ from prefcenter.policy import decide
 from prefcenter.store import Store, open_store
 from prefcenter.store.batch import chunks, hasher
 from prefcenter.store.exceptions import no_such_exception
-from prefcenter.store.retention import PURGE_CHUNK
+from prefcenter.store.retention import PURGE_CHUNK, PURGE_PAUSE_S
 from prefcenter.store.screen import Screen, Send
 from prefcenter.tokens import NO_TOPIC, Claims, Purpose, TokenSigner, topic_digest
 
@@ -373,13 +374,17 @@ class PreferenceCenter(Changes):
             raise no_such_exception(item_id)
         return item
 
-    def purge(self, *, dry_run: bool = False) -> Purged:
+    def purge(self, *, dry_run: bool = False, stop: threading.Event | None = None) -> Purged:
         """Remove what is past its retention period (GDPR storage limitation).
 
         Exception items closed more than ``EXCEPTION_RETENTION`` ago lose the mail they
         hold (the item, its status and resolution stay); contact ledger rows older than
         ``CONTACT_RETENTION`` are deleted. Suppressions and audit events are kept: they
         are the opt-out and its proof. ``prefcenter serve`` runs this once a day.
+
+        The work goes in transactions of ``PURGE_CHUNK`` rows with a pause between them,
+        so other writers wait for one chunk at most; setting ``stop`` ends it after the
+        current chunk (the counts then say what was done).
         """
         now = self.now()
         mail_before = now - self.settings.exception_retention
@@ -392,8 +397,9 @@ class PreferenceCenter(Changes):
                 )
             )
             items, rows = items + done[0], rows + done[1]
-            if dry_run or max(done) < limit:
+            if dry_run or max(done) < limit or (stop is not None and stop.is_set()):
                 return Purged(items, rows, mail_before, contacts_before, dry_run)
+            time.sleep(PURGE_PAUSE_S)  # writers waiting for the lock get it now
 
     @contextmanager
     def transaction(self) -> Iterator[Changes]:

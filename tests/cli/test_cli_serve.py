@@ -9,6 +9,7 @@ import smtplib
 import socket
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -98,13 +99,17 @@ def test_serve_purges_daily_and_retries_a_failure(tmp_path: Path) -> None:
     from tests.conftest import make_settings
 
     calls: list[str] = []
+    stops: list[threading.Event | None] = []
 
     class Flaky:
-        def purge(self) -> Purged:
+        def purge(self, stop: threading.Event | None = None) -> Purged:
             calls.append("purge")
+            stops.append(stop)
             if len(calls) == 1:
                 raise StoreUnavailable("the store is down (injected)")
-            return real.purge()
+            if len(calls) == 3 and stop is not None:  # a long purge, running at shutdown
+                stop.wait(5)
+            return real.purge(stop=stop)
 
     async def run() -> None:
         task = asyncio.create_task(
@@ -114,9 +119,12 @@ def test_serve_purges_daily_and_retries_a_failure(tmp_path: Path) -> None:
             if len(calls) >= 3:
                 break
             await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)  # the third purge is now waiting in its thread
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
     with PreferenceCenter(make_settings(tmp_path)) as real:
         asyncio.run(run())
     assert len(calls) >= 3  # failed, retried, and ran again a "day" later
+    # Cancelling the loop (a shutdown) tells a purge in its thread to stop between chunks.
+    assert stops[-1] is not None and stops[-1].is_set()

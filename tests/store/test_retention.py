@@ -76,6 +76,9 @@ def test_purge_works_in_chunks(
         return real_run(work)
 
     monkeypatch.setattr(center.store, "run", counting_run)
+    wipes: list[int] = []
+    monkeypatch.setattr(center.store, "_after_forget", lambda: wipes.append(1))
+    monkeypatch.setattr("prefcenter.center.PURGE_PAUSE_S", 0.0)
     for number in range(12):
         center.record_sent(f"r{number}@example.com", sender="news")
     for _ in range(7):
@@ -86,4 +89,17 @@ def test_purge_works_in_chunks(
     done = center.purge()
     assert (done.exceptions, done.contacts) == (7, 12)
     assert len(calls) == 3  # 5 + 5 + 2 ledger rows (5 + 2 + 0 items)
+    assert len(wipes) == 1  # the WAL checkpoint that makes writers wait: after the last
     assert center.purge(dry_run=True).contacts == 0
+
+
+def test_mail_shaped_like_a_placeholder_is_purged_too(
+    center: PreferenceCenter, clock: Clock
+) -> None:
+    # The sender writes the raw mail: its first bytes must not exempt it from retention.
+    raw = b"X-Prefcenter-Purged: 2020-01-01\r\n\r\nkeep me for ever\r\n"
+    item = center.open_exception(mailbox="unsubscribe", why="unproven", raw=raw)
+    center.resolve_exception(item.id, dismiss=True, reason="spam", source=Source.CLI)
+    clock.advance(days=91)
+    assert center.purge().exceptions == 1
+    assert b"keep me" not in center.exception(item.id).raw

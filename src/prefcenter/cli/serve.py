@@ -32,12 +32,17 @@ async def purge_daily(
 ) -> None:
     """Run :meth:`PreferenceCenter.purge` once a day until cancelled; failures are logged."""
     import asyncio
+    import threading
 
     delay = first
+    stop = threading.Event()  # a shutdown ends a running purge after its current chunk
     while True:
         await asyncio.sleep(delay)
         try:
-            done = await asyncio.to_thread(center.purge)
+            done = await asyncio.to_thread(center.purge, stop=stop)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
         except Exception as error:  # the store may be down: try again sooner
             log.warning("purge failed (%s); trying again in %d s", type(error).__name__, retry)
             delay = retry

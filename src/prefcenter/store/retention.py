@@ -17,18 +17,20 @@ from __future__ import annotations
 from datetime import datetime
 
 from prefcenter.store.codes import to_ms
-from prefcenter.store.exceptions import placeholder
+from prefcenter.store.exceptions import ERASED, placeholder
 from prefcenter.store.rows import Statements
 
 PURGED = "[purged]"
 #: Most items, and most ledger rows, one purge transaction changes.
 PURGE_CHUNK = 5_000
-#: Both placeholders (erased and purged) start so: such an item needs no purge.
-_PLACEHOLDER_PREFIX = b"X-Prefcenter-"
-
+#: Pause between chunks: longer than SQLite's busy handler sleeps between its tries
+#: early on, so a waiting writer takes the lock before the next chunk does.
+PURGE_PAUSE_S = 0.1
+#: Closed items whose mail is still there: an erased or purged item has one of these
+#: summaries, which no summary of received mail is (the raw mail is the sender's to
+#: shape, so it cannot be the mark).
 _CLOSED_MAIL = (
-    "FROM exceptions WHERE status <> 'open' AND resolved_at < ? "
-    f"AND substr(raw, 1, {len(_PLACEHOLDER_PREFIX)}) <> ?"
+    "FROM exceptions WHERE status <> 'open' AND resolved_at < ? AND summary NOT IN (?, ?)"
 )
 
 
@@ -60,13 +62,12 @@ class RetentionRows(Statements):
         lock for long (a day of a big sender's ledger is millions of rows): the caller
         repeats until fewer than ``limit`` come back. ``dry_run`` counts them all.
         """
-        mail = [to_ms(mail_before), _PLACEHOLDER_PREFIX]
+        mail = [to_ms(mail_before), ERASED, PURGED]
         contacts = [to_ms(contacts_before)]
         if dry_run:
             items = self._one(f"SELECT COUNT(*) {_CLOSED_MAIL}", mail)[0]
             rows = self._one("SELECT COUNT(*) FROM contacts WHERE at < ?", contacts)[0]
             return int(items), int(rows)
-        self.forgot = True  # the erased mail must not stay in freed pages or the WAL
         items = self._exec(
             "UPDATE exceptions SET raw = ?, summary = ? WHERE id IN "
             f"(SELECT id {_CLOSED_MAIL} ORDER BY id LIMIT ?)",
@@ -78,4 +79,7 @@ class RetentionRows(Statements):
             "(SELECT id FROM contacts WHERE at < ? ORDER BY id LIMIT ?)",
             [*contacts, limit],
         )
+        # The erased mail must not stay in freed pages or the WAL; the wipe (a WAL
+        # checkpoint that makes writers wait) runs once, after the last chunk.
+        self.forgot = items < limit and rows < limit
         return items, rows
