@@ -238,6 +238,10 @@ def test_api_without_or_with_a_wrong_key_is_refused(unchanged: Hostile) -> None:
         ("/v1/links", b'{"recipient": "alice@example.com", "topic": "x\\udfff"}'),
         ("/v1/check/batch", b'{"recipients": ["alice@example.com", "b\\udc80@example.com"]}'),
         ("/v1/suppress", b'{"recipient": "alice@example.com", "reason": "\\ud83d"}'),
+        # A surrogate encoded as UTF-8 bytes, without any escape; and a UTF-16 body.
+        ("/v1/suppress", b'{"recipient": "alice@example.com", "reason": "\xed\xa0\x80"}'),
+        ("/v1/check/batch", b'{"recipients": ["b\xed\xb2\x80@example.com"]}'),
+        ("/v1/check", '{"recipient": "alice@example.com"}'.encode("utf-16")),
     ],
 )
 def test_api_bodies_of_the_wrong_shape_are_422(unchanged: Hostile, path: str, body: bytes) -> None:

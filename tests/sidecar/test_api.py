@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,13 @@ from prefcenter.model import Source
 from prefcenter.sidecar.state import api_key_hashes
 from prefcenter.tokens import Purpose
 from tests.conftest import make_settings
-from tests.sidecar.conftest import API_KEY, HASHED_API_KEY, LiveSidecar
+from tests.sidecar.conftest import (
+    API_KEY,
+    HASHED_API_KEY,
+    LiveSidecar,
+    live_sidecar,
+    sidecar_settings,
+)
 
 ALICE = "alice@example.org"
 ROUTES = ["/v1/check", "/v1/check/batch", "/v1/links", "/v1/sends", "/v1/suppress",
@@ -282,3 +289,30 @@ def test_batch_checks_take_turns(live: LiveSidecar) -> None:
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert list(pool.map(batch, range(6))) == [200] * 6
     assert most[0] == BATCH_CONCURRENCY
+
+
+def test_a_batch_that_waits_past_the_store_timeout_is_503(tmp_path: Path) -> None:
+    # Waiting for a turn counts against STORE_TIMEOUT: a crowd of batches gets 503 and
+    # Retry-After, not answers long after their clients gave up.
+    settings = sidecar_settings(tmp_path, store_timeout="1s")
+    with live_sidecar(settings) as live:
+        real_filter = live.real_center.filter
+        release = threading.Event()
+
+        def stuck_filter(*args: Any, **kwargs: Any) -> Any:
+            release.wait(10)
+            return real_filter(*args, **kwargs)
+
+        live.center.filter = stuck_filter  # type: ignore[attr-defined]
+
+        def batch(number: int) -> int:
+            with live.api() as client:
+                body = {"recipients": [f"r{number}@example.org"]}
+                return client.post("/v1/check/batch", json=body).status_code
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            first = [pool.submit(batch, n) for n in range(2)]  # they take both turns
+            time.sleep(0.3)
+            assert pool.submit(batch, 2).result(timeout=10) == 503  # waited past 1 s
+            release.set()
+            assert [f.result(timeout=10) for f in first] == [503, 503]  # their own timeout

@@ -7,6 +7,7 @@ The OpenAPI document (:mod:`prefcenter.sidecar.openapi`) describes exactly these
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import asdict
 from datetime import datetime
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from prefcenter.errors import InvalidInput
+from prefcenter.errors import InvalidInput, StoreUnavailable
 from prefcenter.model import Channel, Kind, Source
 from prefcenter.sidecar.openapi import MAX_BATCH, MAX_BODY, document, request_fields
 from prefcenter.sidecar.state import API_HEADERS, Sidecar, request_id_of, sidecar_of
@@ -50,8 +51,10 @@ async def _body(request: Request, schema: str) -> dict[str, Any]:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # nested past Python's limit
+        # Strict UTF-8 (RFC 8259 §8.1): json.loads on bytes would also take UTF-16 and
+        # let encoded surrogates (ED A0 80) through as text no encoder can write back.
+        data = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         data = None
     if not isinstance(data, dict):
         raise InvalidInput('Request body is not a JSON object; send one, e.g. {"recipient": ...}.')
@@ -167,10 +170,19 @@ async def check_batch(request: Request) -> Response:
     topic = _text(data, "topic", limit=200)
     channel = _choice(data, "channel", _CHANNELS, "email")
     kind = _choice(data, "kind", _KINDS, "marketing")
-    async with sidecar.batch_slots:
+    try:  # the wait for a turn counts against STORE_TIMEOUT like the call itself
+        async with asyncio.timeout(sidecar.settings.store_timeout.total_seconds()):
+            await sidecar.batch_slots.acquire()
+    except TimeoutError:
+        raise StoreUnavailable(
+            "Other batch checks kept the store busy; retry this one in a moment."
+        ) from None
+    try:
         result = await sidecar.store_call(
             sidecar.center.filter, recipients, topic, channel=channel, kind=kind
         )
+    finally:
+        sidecar.batch_slots.release()
     return _json(
         {
             "sendable": result.sendable,
