@@ -25,7 +25,8 @@ PATIENCE = 10.0
 @pytest.fixture
 def guarded(tmp_path: Path) -> Iterator[LiveSidecar]:
     settings = sidecar_settings(tmp_path)
-    with live_sidecar(settings, request_timeout=DEADLINE, max_head_bytes=8 * 1024) as server:
+    limits = {"max_head_bytes": 8 * 1024, "max_request_bytes": 64 * 1024}
+    with live_sidecar(settings, request_timeout=DEADLINE, **limits) as server:
         yield server
 
 
@@ -86,6 +87,17 @@ def test_an_endless_header_gets_431(guarded: LiveSidecar) -> None:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"z" * 8 * 1024)
         assert _answer(sock).startswith(b"HTTP/1.1 431 ")
     with guarded.client() as client:  # the server is fine
+        assert client.get("/healthz").status_code == 200
+
+
+def test_endless_trailers_of_a_chunked_body_get_413(guarded: LiveSidecar) -> None:
+    # uvicorn keeps a chunked body's trailers as headers, after the head is complete.
+    head = b"POST /v1/check HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
+    trailers = (b"X-T: " + b"t" * 2040 + b"\r\n") * 34  # 68 KiB, past the 64 KiB limit
+    with _connect(guarded) as sock:
+        sock.sendall(head + trailers)  # in one write, read whole: a FIN, not a reset
+        assert _answer(sock).startswith(b"HTTP/1.1 413 ")
+    with guarded.client() as client:  # and the server is fine
         assert client.get("/healthz").status_code == 200
 
 

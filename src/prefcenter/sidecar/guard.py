@@ -11,7 +11,9 @@ faces the internet directly (the Containerfile listens on 0.0.0.0), so:
   first request; otherwise the connection gets ``408`` and is closed;
 - a request's head (request line and headers) may be at most ``max_head_bytes``
   (checked after each chunk read, so at most one chunk more is held); beyond that the
-  connection gets ``431`` and is closed.
+  connection gets ``431`` and is closed;
+- a whole request may be at most ``max_request_bytes``, more than any route reads
+  (a chunked body's trailers would otherwise grow without bound); beyond that ``413``.
 
 The deadline costs the hot path two attribute writes per request: one task per server
 looks at every connection once a second instead of a timer per request.
@@ -27,7 +29,11 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 #: How often open connections are checked against the deadline.
 SWEEP_SECONDS = 1.0
-_REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {
+    408: b"Request Timeout",
+    413: b"Content Too Large",
+    431: b"Request Header Fields Too Large",
+}
 
 
 class GuardedProtocol(HttpToolsProtocol):
@@ -40,20 +46,29 @@ class GuardedProtocol(HttpToolsProtocol):
     request_timeout: float = 30.0
     #: Largest request head (request line and headers), in bytes.
     max_head_bytes: int = 64 * 1024
+    #: Largest whole request: the largest body a route reads (``/v1``, 4 MiB) and room
+    #: for the head and a chunked body's framing.
+    max_request_bytes: int = 4 * 1024 * 1024 + 256 * 1024
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         #: When the request now arriving began (None while none is arriving).
         self.request_started: float | None = self.loop.time()
         self.head_bytes = 0
+        self.request_bytes = 0
         self.in_head = True
 
     def data_received(self, data: bytes) -> None:
+        self.request_bytes += len(data)
         if self.in_head:
             self.head_bytes += len(data)
         super().data_received(data)  # a chunk may end the head and carry body bytes
         if self.in_head and self.head_bytes > self.max_head_bytes:
             self.refuse(431, f"The request head is over {self.max_head_bytes} bytes.")
+        elif self.request_bytes > self.max_request_bytes:
+            # Routes read at most a few MiB of body; what arrives beyond that (a chunked
+            # body's trailers, which uvicorn keeps as headers) is refused here.
+            self.refuse(413, f"The request is over {self.max_request_bytes} bytes.")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -68,6 +83,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self.request_started = None
+        self.request_bytes = 0
         super().on_message_complete()
 
     def refuse(self, status: int, message: str) -> None:
@@ -84,9 +100,15 @@ class GuardedProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-def guarded_protocol(request_timeout: float, max_head_bytes: int) -> type[GuardedProtocol]:
+def guarded_protocol(
+    request_timeout: float, max_head_bytes: int, max_request_bytes: int
+) -> type[GuardedProtocol]:
     """A :class:`GuardedProtocol` subclass with these limits, for ``uvicorn.Config(http=)``."""
-    limits = {"request_timeout": request_timeout, "max_head_bytes": max_head_bytes}
+    limits = {
+        "request_timeout": request_timeout,
+        "max_head_bytes": max_head_bytes,
+        "max_request_bytes": max_request_bytes,
+    }
     return type("PrefcenterHttpProtocol", (GuardedProtocol,), limits)
 
 

@@ -16,7 +16,7 @@ import uvicorn
 from prefcenter.config import Settings
 from prefcenter.errors import ConfigError
 from prefcenter.sidecar.app import create_app
-from prefcenter.sidecar.guard import guarded_protocol, sweep_forever
+from prefcenter.sidecar.guard import GuardedProtocol, guarded_protocol, sweep_forever
 from prefcenter.sidecar.state import Sidecar
 
 
@@ -48,6 +48,7 @@ class HttpSidecar:
         graceful_timeout: seconds ``stop()`` lets in-flight requests finish.
         request_timeout: seconds a request may take to arrive whole (408 after that).
         max_head_bytes: largest request line plus headers (431 beyond).
+        max_request_bytes: largest whole request (413 beyond; routes read less).
         app: serve this ASGI app instead of ``create_app(center, settings)`` (the
             benchmark serves a bare hello-world app with the very same uvicorn config).
 
@@ -70,6 +71,7 @@ class HttpSidecar:
         graceful_timeout: float = 10.0,
         request_timeout: float = 30.0,
         max_head_bytes: int = 64 * 1024,
+        max_request_bytes: int = GuardedProtocol.max_request_bytes,
         app: Any = None,
     ) -> None:
         default_host, default_port = parse_listen(settings.http)
@@ -80,7 +82,8 @@ class HttpSidecar:
             self.app,
             host=self.host,
             port=self._requested_port,
-            http=guarded_protocol(request_timeout, max_head_bytes),  # httptools, limited
+            # httptools, with limits uvicorn lacks (sidecar/guard.py)
+            http=guarded_protocol(request_timeout, max_head_bytes, max_request_bytes),
             lifespan="off",
             access_log=False,
             log_level=log_level,
