@@ -85,3 +85,11 @@ def test_a_crafted_line_is_scanned_in_linear_time() -> None:
     assert _addresses("a" * 1_000_000 + "@x") == set()
     assert _addresses("@" * 1_000_000) == set()
     assert _addresses("a@" * 500_000 + "b.org") == {"a@b.org"}
+
+
+def test_addresses_after_a_separator_are_found_too() -> None:
+    text = "Authentication-Results: mx; smtp.mailfrom=Alice.Smith+news@gmail.com\r\n"
+    text += "https://x.example/u?email=bob@example.org&x=1"
+    found = _addresses(text)
+    assert {"Alice.Smith+news@gmail.com", "bob@example.org"} <= found
+    assert "smtp.mailfrom=Alice.Smith+news@gmail.com" in found  # the whole run, as well

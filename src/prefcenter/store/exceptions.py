@@ -154,9 +154,19 @@ def _addresses(text: str) -> set[str]:
             end += 1
         domain = text[at + 1 : end].strip(".-")
         if start < at and "." in domain:
-            found.add(text[start:at] + "@" + domain)
+            local = text[start:at]
+            found.add(local + "@" + domain)
+            # `smtp.mailfrom=alice@...`, `?email=alice@...`: atoms may hold = / ? &, so
+            # the address may also start after any of them.
+            for index, char in enumerate(local):
+                if char in _SEPARATORS and index + 1 < len(local):
+                    found.add(local[index + 1 :] + "@" + domain)
         at = text.find("@", at + 1)
     return found
+
+
+#: Characters an address may contain that also join it to text before it.
+_SEPARATORS = frozenset("=/?&")
 
 
 def _named(
