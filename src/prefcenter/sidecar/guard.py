@@ -15,7 +15,7 @@ faces the internet directly (the Containerfile listens on 0.0.0.0), so:
 - a whole request may be at most ``max_request_bytes``, more than any route reads
   (a chunked body's trailers would otherwise grow without bound); beyond that ``413``.
 
-The deadline costs the hot path two attribute writes per request: one task per server
+The limits cost the hot path a few attribute updates per request: one task per server
 looks at every connection once a second instead of a timer per request.
 """
 
@@ -37,7 +37,7 @@ _REASONS = {
 
 
 class GuardedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a request deadline and a cap on the head.
+    """uvicorn's httptools protocol with a request deadline and caps on the head and the whole.
 
     :func:`guarded_protocol` makes a subclass with the limits set.
     """
