@@ -259,6 +259,13 @@ def test_oversized_body_is_413(live: LiveSidecar) -> None:
     )
 
 
+def _batch_status(live: LiveSidecar, number: int) -> int:
+    """The status of one batch check of one recipient (numbered so each is distinct)."""
+    with live.api() as client:
+        body = {"recipients": [f"r{number}@example.org"]}
+        return client.post("/v1/check/batch", json=body).status_code
+
+
 def test_batch_checks_take_turns(live: LiveSidecar) -> None:
     # Each batch holds a worker thread (and the GIL) for a while: a crowd of them at
     # once would starve the pages and one-click answers, so two run and the rest wait.
@@ -281,13 +288,8 @@ def test_batch_checks_take_turns(live: LiveSidecar) -> None:
 
     live.center.filter = slow_filter  # type: ignore[attr-defined]
 
-    def batch(number: int) -> int:
-        with live.api() as client:
-            body = {"recipients": [f"r{number}@example.org"]}
-            return client.post("/v1/check/batch", json=body).status_code
-
     with ThreadPoolExecutor(max_workers=6) as pool:
-        assert list(pool.map(batch, range(6))) == [200] * 6
+        assert list(pool.map(lambda n: _batch_status(live, n), range(6))) == [200] * 6
     assert most[0] == BATCH_CONCURRENCY
 
 
@@ -305,14 +307,9 @@ def test_a_batch_that_waits_past_the_store_timeout_is_503(tmp_path: Path) -> Non
 
         live.center.filter = stuck_filter  # type: ignore[attr-defined]
 
-        def batch(number: int) -> int:
-            with live.api() as client:
-                body = {"recipients": [f"r{number}@example.org"]}
-                return client.post("/v1/check/batch", json=body).status_code
-
         with ThreadPoolExecutor(max_workers=3) as pool:
-            first = [pool.submit(batch, n) for n in range(2)]  # they take both turns
+            first = [pool.submit(_batch_status, live, n) for n in range(2)]  # both turns
             time.sleep(0.3)
-            assert pool.submit(batch, 2).result(timeout=10) == 503  # waited past 1 s
+            assert pool.submit(_batch_status, live, 2).result(timeout=10) == 503  # past 1 s
             release.set()
             assert [f.result(timeout=10) for f in first] == [503, 503]  # their own timeout
