@@ -154,8 +154,8 @@ def test_unsubscribe_with_the_keyboard_alone(live: LiveSidecar, browser: Any) ->
         page.goto(link)
         _tab_to(page, "button", "Unsubscribe")
         assert _focus_ring(page) == "solid 3px"
-        page.keyboard.press("Enter")
-        page.wait_for_load_state()
+        with page.expect_navigation():  # a key press, unlike click(), does not wait for it
+            page.keyboard.press("Enter")
         assert page.get_by_role("heading", level=1).inner_text() == "You are unsubscribed"
     finally:
         context.close()
@@ -179,8 +179,8 @@ def test_change_preferences_with_the_keyboard_alone(live: LiveSidecar, browser: 
         _tab_to(page, "textbox", "Pause all news until")
         page.keyboard.type(pause.strftime("%m%d%Y"))  # en-US date fields: month, day, year
         _tab_to(page, "button", "Save my choices")
-        page.keyboard.press("Enter")
-        page.wait_for_load_state()
+        with page.expect_navigation():  # a key press, unlike click(), does not wait for it
+            page.keyboard.press("Enter")
         assert page.get_by_role("status").inner_text() == "Your choices are saved."
     finally:
         context.close()

@@ -174,7 +174,7 @@ class SidecarApp(Starlette):
         fast = self.fast_path
         if fast is not None and fast.handles(scope):
             scope["app"] = self
-            await fast.answer(scope, receive, send)
+            await fast.respond(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 

@@ -1,4 +1,4 @@
-"""``POST /u/{token}`` as raw ASGI: the one-click hot path, in front of the Starlette app.
+"""The one-click hot path: genuine ``POST /u/{token}`` requests, answered without the stack.
 
 When a campaign lands, mailbox providers send one-click POSTs by the thousand a second,
 and routing, middleware, ``Request`` objects and response classes cost more than the
@@ -8,11 +8,20 @@ what the Starlette route (:func:`prefcenter.sidecar.web.one_click`) answers: the
 page and headers, request id, metrics and audit event, 200 only after the commit.
 Everything else (a bad token, another body, a topic name still to be read from the
 store) goes on to the whole application, so the rules for those live in one place.
+
+It has two callers: the HTTP connection itself
+(:class:`~prefcenter.sidecar.direct.OneClickProtocol`, which skips ASGI altogether)
+and, as raw ASGI in front of the middleware, any request that reaches the app (a
+pipelined request, or the app served by another ASGI server).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,12 +32,34 @@ from prefcenter.model import Identity, Source
 from prefcenter.sidecar import oneclick
 from prefcenter.sidecar.state import PAGE_RAW_HEADERS, Sidecar
 from prefcenter.sidecar.web import describe_stop, read_body
-from prefcenter.tokens import NO_TOPIC, Purpose
+from prefcenter.tokens import NO_TOPIC, Claims, Purpose
 
 #: The route template one-click requests are counted under, as the Starlette route is.
 ROUTE = "/u/{token}"
 PAGE = "done.html"
 _HEADERS = ((b"content-type", b"text/html; charset=utf-8"), *PAGE_RAW_HEADERS)
+
+#: A raw response: status, headers, body.
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A genuine unsubscribe link whose topic name is known: what the fast path answers."""
+
+    claims: Claims
+    topic: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OneClick:
+    """A one-click waiting for its commit: ``future`` gets the store's answer."""
+
+    request_id: str
+    identity: Identity
+    topic: str | None
+    source: Source
+    future: asyncio.Future[Any]
 
 
 class OneClickFastPath:
@@ -65,66 +96,96 @@ class OneClickFastPath:
             and not scope.get("root_path")
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.handles(scope):
-            await self.answer(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+    def link(self, token: str) -> Link | None:
+        """The link ``token`` stands for, or None when the route must answer.
 
-    async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Answer a request :meth:`handles`, or pass it on to ``app``.
-
-        ``scope["app"]`` must be the application (for the error pages).
+        None for a bad token (the route answers with its 400 page) and for a topic
+        whose name must still be read from the store (the route reads and caches it).
+        A keyed hash over 21 bytes: cheap enough for the event loop.
         """
         try:
-            # A keyed hash over 21 bytes: cheap enough for the event loop.
-            claims = self._verify(scope["path"][3:], Purpose.UNSUBSCRIBE)
+            claims = self._verify(token, Purpose.UNSUBSCRIBE)
         except Exception:
-            await self.app(scope, receive, send)  # the route answers with the 400 page
-            return
+            return None
         topic = None
         if claims.topic_digest != NO_TOPIC:
             topic = self.sidecar.topic_names.get(claims.topic_digest)
-            if topic is None:  # the route reads the name from the store and caches it
-                await self.app(scope, receive, send)
-                return
-        body = await read_body(receive)
-        if not oneclick.is_one_click(body):
-            await self.app(scope, _replay(body, receive), send)  # the confirm page, 400
-            return
+            if topic is None:
+                return None
+        return Link(claims, topic)
+
+    def submit(self, link: Link, body: bytes) -> OneClick:
+        """Queue the suppression for the next group commit (``body`` is a one-click body).
+
+        Call it on the event loop. A failure to queue ends up in the future, so the
+        caller has one place to look.
+        """
         request_id = self._ids.next()
+        claims = link.claims
+        source = Source.WEB if oneclick.via_page(body) else Source.ONE_CLICK
+        identity = Identity(claims.channel, "", "", claims.identity_hash)
         try:
-            source = Source.WEB if oneclick.via_page(body) else Source.ONE_CLICK
-            identity = Identity(claims.channel, "", "", claims.identity_hash)
             change = SuppressRequest(
                 identity,
                 source,
-                topic=topic,
+                topic=link.topic,
                 channel=claims.channel,
                 reason=oneclick.REASON,
                 evidence=request_id,
             )
-            if await self._enqueue(change):
-                self._metrics.unsubscribe(source.value)
-            # As web.preferences_path, without the URL round trip (the test compares them).
-            link = "/p/" + self._sign(identity, topic, Purpose.PREFERENCES)
-            page = self._page(topic, link)
+            future = self._enqueue(change)
         except Exception as error:
-            await self._fail(scope, receive, send, request_id, error)
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", b"%d" % len(page)),
-                    *_HEADERS,
-                    (b"x-request-id", request_id.encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": page})
+            future = asyncio.get_running_loop().create_future()
+            future.set_exception(error)
+        return OneClick(request_id, identity, link.topic, source, future)
+
+    def answer(self, click: OneClick, scope: Scope) -> Answer:
+        """The response once ``click.future`` is done: the page, or the error page.
+
+        ``scope`` describes the request (the error page reads its path and app). The
+        request is counted in the metrics here.
+        """
+        try:
+            if click.future.result():
+                self._metrics.unsubscribe(click.source.value)
+            # As web.preferences_path, without the URL round trip (the test compares them).
+            link = "/p/" + self._sign(click.identity, click.topic, Purpose.PREFERENCES)
+            page = self._page(click.topic, link)
+        except Exception as error:
+            return self._failure(scope, click.request_id, error)
+        headers = [
+            (b"content-length", b"%d" % len(page)),
+            *_HEADERS,
+            (b"x-request-id", click.request_id.encode()),
+        ]
         self._metrics.request(ROUTE, "POST", 200)
+        return 200, headers, page
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.handles(scope):
+            await self.respond(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    async def respond(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """As ASGI: answer a request :meth:`handles`, or pass it on to ``app``.
+
+        ``scope["app"]`` must be the application (for the error pages).
+        """
+        link = self.link(scope["path"][3:])
+        if link is None:
+            await self.app(scope, receive, send)
+            return
+        body = await read_body(receive)
+        if not oneclick.is_one_click(body):
+            await self.app(scope, _replay(body, receive), send)  # the confirm page, 400
+            return
+        click = self.submit(link, body)
+        with contextlib.suppress(Exception):  # answer() turns it into the error page
+            await click.future
+        status, headers, page = self.answer(click, scope)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": page})
 
     def _page(self, topic: str | None, link: str) -> bytes:
         """The confirmation page with this person's preference link."""
@@ -134,15 +195,13 @@ class OneClickFastPath:
         what = describe_stop(self.sidecar, topic)
         return self.sidecar.page_with_link(PAGE, topic, link, what=what)
 
-    async def _fail(
-        self, scope: Scope, receive: Receive, send: Send, request_id: str, error: Exception
-    ) -> None:
+    def _failure(self, scope: Scope, request_id: str, error: Exception) -> Answer:
         """Answer as the route's exception handler would (503 when the store failed)."""
         scope.setdefault("state", {})["request_id"] = request_id
-        response = self.errors(Request(scope, receive), error)
+        response = self.errors(Request(scope), error)
         response.raw_headers.append((b"x-request-id", request_id.encode()))
-        await response(scope, receive, send)
         self._metrics.request(ROUTE, "POST", response.status_code)
+        return response.status_code, response.raw_headers, bytes(response.body)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

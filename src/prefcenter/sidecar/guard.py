@@ -39,7 +39,7 @@ _REASONS = {
 class GuardedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a request deadline and caps on the head and the whole.
 
-    :func:`guarded_protocol` makes a subclass with the limits set.
+    :func:`prefcenter.sidecar.direct.protocol_class` makes a subclass with the limits set.
     """
 
     #: Longest a request may take to arrive whole, in seconds.
@@ -77,14 +77,22 @@ class GuardedProtocol(HttpToolsProtocol):
         self.in_head = True  # counted from the next chunk (this one may hold a body too)
 
     def on_headers_complete(self) -> None:
-        self.in_head = False
-        self.head_bytes = 0
+        self.head_arrived()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
+        self.request_arrived()
+        super().on_message_complete()
+
+    def head_arrived(self) -> None:
+        """The request's head is whole: from here on only the whole request is capped."""
+        self.in_head = False
+        self.head_bytes = 0
+
+    def request_arrived(self) -> None:
+        """The request is whole: its deadline and byte count end."""
         self.request_started = None
         self.request_bytes = 0
-        super().on_message_complete()
 
     def refuse(self, status: int, message: str) -> None:
         """Answer ``status`` (unless a response has begun) and close the connection."""
@@ -98,18 +106,6 @@ class GuardedProtocol(HttpToolsProtocol):
                 % (status, _REASONS[status], len(body), body)
             )
         self.transport.close()
-
-
-def guarded_protocol(
-    request_timeout: float, max_head_bytes: int, max_request_bytes: int
-) -> type[GuardedProtocol]:
-    """A :class:`GuardedProtocol` subclass with these limits, for ``uvicorn.Config(http=)``."""
-    limits = {
-        "request_timeout": request_timeout,
-        "max_head_bytes": max_head_bytes,
-        "max_request_bytes": max_request_bytes,
-    }
-    return type("PrefcenterHttpProtocol", (GuardedProtocol,), limits)
 
 
 def expire_slow_requests(connections: Iterable[Any], now: float) -> int:

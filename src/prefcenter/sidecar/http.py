@@ -16,7 +16,8 @@ import uvicorn
 from prefcenter.config import Settings
 from prefcenter.errors import ConfigError
 from prefcenter.sidecar.app import create_app
-from prefcenter.sidecar.guard import GuardedProtocol, guarded_protocol, sweep_forever
+from prefcenter.sidecar.direct import protocol_class
+from prefcenter.sidecar.guard import GuardedProtocol, sweep_forever
 from prefcenter.sidecar.state import Sidecar
 
 
@@ -82,8 +83,9 @@ class HttpSidecar:
             self.app,
             host=self.host,
             port=self._requested_port,
-            # httptools, with limits uvicorn lacks (sidecar/guard.py)
-            http=guarded_protocol(request_timeout, max_head_bytes, max_request_bytes),
+            # httptools, with limits uvicorn lacks (sidecar/guard.py) and one-click
+            # answered on the connection (sidecar/direct.py)
+            http=protocol_class(self.app, request_timeout, max_head_bytes, max_request_bytes),
             lifespan="off",
             access_log=False,
             log_level=log_level,
