@@ -49,12 +49,17 @@ class GroupCommitter:
         self._timeout = timeout
         self._metrics = metrics
         self._max_batch = max_batch
-        # Filled by the event loop, emptied by the commit thread, both under the lock.
-        self._pending: list[tuple[Operation, asyncio.Future[Any]]] = []
-        self._lock = threading.Lock()  # the lock of ``_ready``, taken directly on the hot path
-        self._ready = threading.Condition(self._lock)
-        self._idle = False  # the commit thread waits for work (and needs a notify)
-        self._wake_scheduled = False
+        # Appended to by the event loop only, popped by the commit thread only: each is
+        # one atomic deque operation, so the hot path takes no lock. (A lock here made
+        # the loop wait whenever the commit thread held it and then the GIL.)
+        self._pending: collections.deque[tuple[Operation, asyncio.Future[Any]]] = (
+            collections.deque()
+        )
+        self._ready = threading.Condition()  # the commit thread waits here for work
+        # Set by the commit thread (holding ``_ready``) before it looks for work one last
+        # time and waits; read by the loop after each append, so one of them sees the other.
+        self._idle = False
+        self._wake_scheduled = False  # the loop's own: a _wake is already on its way
         # (deadline, future) in submission order; every wait is ``timeout`` long, so the
         # oldest deadline comes first and one timer, set for it, watches them all.
         self._waiting: collections.deque[tuple[float, asyncio.Future[Any]]] = collections.deque()
@@ -83,12 +88,10 @@ class GroupCommitter:
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        with self._lock:
-            self._pending.append((operation, future))
-            wake = not self._wake_scheduled and (self._thread is None or self._idle)
-            self._wake_scheduled |= wake
-        if wake:
+        self._pending.append((operation, future))
+        if not self._wake_scheduled and (self._thread is None or self._idle):
             # After this loop iteration: the other requests already read join the batch.
+            self._wake_scheduled = True
             loop.call_soon(self._wake, loop)
         waiting = self._waiting
         while waiting and waiting[0][1].done():
@@ -101,8 +104,8 @@ class GroupCommitter:
 
     def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start the commit thread, or wake it if it waits for work."""
+        self._wake_scheduled = False
         with self._ready:
-            self._wake_scheduled = False
             if self._thread is None:
                 if self._pending:
                     self._start(loop)
@@ -167,18 +170,17 @@ class GroupCommitter:
                     loop.call_soon_threadsafe(_deliver, *held.pop())
 
         while True:
-            with ready:
-                size = self._batch_size(len(self._pending), bool(held))
-                batch = self._pending[:size]
-                del self._pending[:size]
-                if not batch and not held:
-                    while not self._pending and self._thread is me:
-                        self._idle = True
+            pending = self._pending
+            batch = [pending.popleft() for _ in range(self._batch_size(len(pending), bool(held)))]
+            if not batch and not held:
+                with ready:
+                    self._idle = True  # first, then look: an append now sees it and wakes us
+                    while not pending and self._thread is me:
                         ready.wait()
                     self._idle = False
-                    if not self._pending:
-                        return  # closed, and nothing left
-                    continue
+                if not pending:
+                    return  # closed, and nothing left
+                continue
             if not batch:
                 hand_over()  # nothing to commit next: answer now
                 continue

@@ -1,0 +1,171 @@
+"""One-click answered on the connection (sidecar/direct.py), spoken to over raw sockets.
+
+The protocol takes a genuine one-click itself and leaves everything else to uvicorn, so
+these tests look at what only a raw connection shows: pipelined requests answered in
+order, ``Connection: close`` and HTTP/1.0, chunked bodies, ``Expect: 100-continue``,
+bodies handed back to the route, a client that leaves before the commit.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from dataclasses import dataclass
+
+from prefcenter.sidecar import oneclick
+from tests.sidecar.conftest import LiveSidecar
+from tests.sidecar.helpers import ONE_CLICK, unsubscribe_path
+
+#: Longest a test waits for the server (bounded loops on 127.0.0.1).
+PATIENCE = 10.0
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def _connect(live: LiveSidecar) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", live.sidecar.port), timeout=PATIENCE)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _one_click(path: str, *, headers: str = "", version: str = "1.1") -> bytes:
+    return (
+        f"POST {path} HTTP/{version}\r\nHost: a\r\nContent-Type: "
+        f"application/x-www-form-urlencoded\r\nContent-Length: {len(ONE_CLICK)}\r\n{headers}\r\n"
+    ).encode() + ONE_CLICK
+
+
+def _read(sock: socket.socket, count: int) -> tuple[list[Answer], bool]:
+    """``count`` responses (each with a Content-Length), and whether the server then closed."""
+    data = b""
+    answers: list[Answer] = []
+    deadline = time.monotonic() + PATIENCE
+    while len(answers) < count and time.monotonic() < deadline:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0:
+            lines = data[:head_end].decode().split("\r\n")
+            headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+            length = int(headers.get("content-length", "0"))
+            if len(data) >= head_end + 4 + length:
+                body = data[head_end + 4 : head_end + 4 + length]
+                answers.append(Answer(int(lines[0].split()[1]), headers, body))
+                data = data[head_end + 4 + length :]
+                continue
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    assert len(answers) == count, f"got {len(answers)} of {count} answers; then {data!r}"
+    sock.settimeout(0.5)
+    try:
+        closed = sock.recv(1) == b""
+    except TimeoutError:
+        closed = False
+    return answers, closed
+
+
+def test_pipelined_requests_are_answered_in_order(live: LiveSidecar) -> None:
+    live.center.commit_delay = 0.2  # the second arrives while the first waits for its commit
+    first = unsubscribe_path(live.real_center, "first@example.org")
+    second = unsubscribe_path(live.real_center, "second@example.org")
+    health = b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+    with _connect(live) as sock:
+        sock.sendall(_one_click(first) + _one_click(second) + health)
+        answers, closed = _read(sock, 3)
+    assert [a.status for a in answers] == [200, 200, 200]
+    assert b"unsubscribed" in answers[0].body and b"unsubscribed" in answers[1].body
+    assert answers[2].body == b'{"status":"ok"}'
+    assert closed
+    for address, answer in (("first@example.org", answers[0]), ("second@example.org", answers[1])):
+        assert not live.real_center.check(address).allowed
+        [event] = live.real_center.history(address)
+        assert event.evidence == answer.headers["x-request-id"]
+
+
+def test_keep_alive_serves_one_click_after_one_click(live: LiveSidecar) -> None:
+    with _connect(live) as sock:
+        for n in range(3):
+            sock.sendall(_one_click(unsubscribe_path(live.real_center, f"k{n}@example.org")))
+            [answer], closed = _read(sock, 1)
+            assert answer.status == 200 and "connection" not in answer.headers
+            assert not closed
+    assert not any(live.real_center.check(f"k{n}@example.org").allowed for n in range(3))
+
+
+def test_connection_close_and_http_1_0_are_honoured(live: LiveSidecar) -> None:
+    for address, request in (
+        ("close@example.org", {"headers": "Connection: close\r\n"}),
+        ("old@example.org", {"version": "1.0"}),
+    ):
+        path = unsubscribe_path(live.real_center, address)
+        with _connect(live) as sock:
+            sock.sendall(_one_click(path, **request))
+            [answer], closed = _read(sock, 1)
+        assert answer.status == 200
+        assert answer.headers["connection"] == "close"
+        assert closed
+        assert not live.real_center.check(address).allowed
+
+
+def test_a_chunked_body_is_read_whole(live: LiveSidecar) -> None:
+    path = unsubscribe_path(live.real_center, "chunked@example.org")
+    head = f"POST {path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+    with _connect(live) as sock:
+        sock.sendall(head + b"5\r\nList-\r\n")
+        time.sleep(0.05)  # the rest in another segment
+        sock.sendall(b"15\r\nUnsubscribe=One-Click\r\n0\r\n\r\n")
+        [answer], _ = _read(sock, 1)
+    assert answer.status == 200
+    assert not live.real_center.check("chunked@example.org").allowed
+
+
+def test_expect_100_continue_gets_its_interim_answer(live: LiveSidecar) -> None:
+    path = unsubscribe_path(live.real_center, "expect@example.org")
+    with _connect(live) as sock:
+        sock.sendall(_one_click(path, headers="Expect: 100-continue\r\n")[: -len(ONE_CLICK)])
+        assert sock.recv(1024).startswith(b"HTTP/1.1 100 ")
+        sock.sendall(ONE_CLICK)
+        [answer], _ = _read(sock, 1)
+    assert answer.status == 200
+    assert not live.real_center.check("expect@example.org").allowed
+
+
+def test_bodies_it_does_not_take_get_the_routes_answer(live: LiveSidecar) -> None:
+    """Another body, and one past MAX_BODY, are handed back: the route's 400 page."""
+    bodies = [b"List-Unsubscribe=Later", b"x=" + b"a" * (oneclick.MAX_BODY + 100)]
+    answers = []
+    for index, body in enumerate(bodies):
+        path = unsubscribe_path(live.real_center, f"other{index}@example.org")
+        head = f"POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {len(body)}\r\n\r\n"
+        with _connect(live) as sock:
+            sock.sendall(head.encode() + body)
+            [answer], _ = _read(sock, 1)
+        answers.append(answer)
+    with live.client() as client:  # the same through the whole stack
+        routed = client.post(unsubscribe_path(live.real_center, "r@example.org"), content=b"x=y")
+    for answer in answers:
+        assert answer.status == routed.status_code == 400
+        assert b"Unsubscribe" in answer.body  # the confirm page's button, as the route has it
+    assert all(live.real_center.check(f"other{n}@example.org").allowed for n in range(2))
+
+
+def test_a_client_that_leaves_before_the_commit_still_unsubscribes(live: LiveSidecar) -> None:
+    live.center.commit_delay = 0.3
+    path = unsubscribe_path(live.real_center, "gone@example.org")
+    with _connect(live) as sock:
+        sock.sendall(_one_click(path))
+        assert live.center.entered.wait(PATIENCE)
+    live.center.commit_delay = 0.0
+    deadline = time.monotonic() + PATIENCE
+    while live.real_center.check("gone@example.org").allowed and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not live.real_center.check("gone@example.org").allowed
+    with _connect(live) as sock:  # and the server goes on serving
+        sock.sendall(_one_click(unsubscribe_path(live.real_center, "next@example.org")))
+        [answer], _ = _read(sock, 1)
+    assert answer.status == 200
