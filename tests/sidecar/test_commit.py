@@ -115,3 +115,35 @@ def test_a_few_arriving_together_are_not_split() -> None:
 
     asyncio.run(main())
     assert center.committed == [[[f"r{n}" for n in range(15)]]]
+
+
+def test_a_request_after_close_is_committed_beside_the_draining_thread() -> None:
+    """close() lets its thread drain while a late request starts another: both share the
+    queue, every change commits exactly once, and a thread finding it empty stops."""
+    center = Recorder()
+    center.gate.clear()
+
+    async def main() -> list[Any]:
+        committer = GroupCommitter(center, Metrics(), timeout=5)
+        first = asyncio.create_task(committer.submit(_request("first")))
+        await asyncio.sleep(0.05)  # in its commit, held at the gate
+        queued = [asyncio.create_task(committer.submit(_request(f"q{n}"))) for n in range(20)]
+        await asyncio.sleep(0)
+        closing = asyncio.create_task(committer.close())
+        await asyncio.sleep(0.05)
+        late = asyncio.create_task(committer.submit(_request("late")))  # a second thread
+        await asyncio.sleep(0.05)
+        center.gate.set()
+        return await asyncio.gather(first, *queued, late, closing)
+
+    outcomes = asyncio.run(main())
+    assert outcomes[:22] == [True] * 22
+    committed = [e for transaction in center.committed for call in transaction for e in call]
+    assert sorted(committed) == sorted(["first", "late", *(f"q{n}" for n in range(20))])
+
+
+def test_taking_more_than_is_queued_takes_what_there_is() -> None:
+    # Two commit threads may pop from one queue (above): it can run dry mid-batch.
+    committer = GroupCommitter(Recorder(), Metrics())
+    committer._pending.extend([(_request("a"), None), (_request("b"), None)])  # type: ignore[list-item]
+    assert [operation.evidence for operation, _ in committer._take(5)] == ["a", "b"]  # type: ignore[union-attr]

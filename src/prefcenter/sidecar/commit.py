@@ -170,15 +170,14 @@ class GroupCommitter:
                     loop.call_soon_threadsafe(_deliver, *held.pop())
 
         while True:
-            pending = self._pending
-            batch = [pending.popleft() for _ in range(self._batch_size(len(pending), bool(held)))]
+            batch = self._take(self._batch_size(len(self._pending), bool(held)))
             if not batch and not held:
                 with ready:
                     self._idle = True  # first, then look: an append now sees it and wakes us
-                    while not pending and self._thread is me:
+                    while not self._pending and self._thread is me:
                         ready.wait()
                     self._idle = False
-                if not pending:
+                if not self._pending:
                     return  # closed, and nothing left
                 continue
             if not batch:
@@ -190,6 +189,19 @@ class GroupCommitter:
                 outcomes = [error] * len(batch)
             hand_over()  # if this transaction failed before its commit
             held.append((batch, outcomes))
+
+    def _take(self, size: int) -> list[tuple[Operation, asyncio.Future[Any]]]:
+        """Up to ``size`` pending operations, oldest first.
+
+        Each pop is atomic; a commit thread that close() replaced may still be emptying
+        the queue beside its successor, so the queue can run dry before ``size``.
+        """
+        batch: list[tuple[Operation, asyncio.Future[Any]]] = []
+        pending = self._pending
+        with contextlib.suppress(IndexError):
+            while len(batch) < size:
+                batch.append(pending.popleft())
+        return batch
 
     def _batch_size(self, pending: int, answers_waiting: bool) -> int:
         """How many pending operations the next transaction takes.

@@ -10,7 +10,7 @@ Everything else (a bad token, another body, a topic name still to be read from t
 store) goes on to the whole application, so the rules for those live in one place.
 
 It has two callers: the HTTP connection itself
-(:class:`~prefcenter.sidecar.direct.OneClickProtocol`, which skips ASGI altogether)
+(:class:`~prefcenter.sidecar.connection.OneClickProtocol`, which skips ASGI altogether)
 and, as raw ASGI in front of the middleware, any request that reaches the app (a
 pipelined request, or the app served by another ASGI server).
 """
@@ -115,10 +115,14 @@ class OneClickFastPath:
         return Link(claims, topic)
 
     def submit(self, link: Link, body: bytes) -> OneClick:
-        """Queue the suppression for the next group commit (``body`` is a one-click body).
+        """Queue the suppression for the next group commit.
 
-        Call it on the event loop. A failure to queue ends up in the future, so the
-        caller has one place to look.
+        Args:
+            link: what :meth:`link` returned for the request's token.
+            body: the request's body, which ``oneclick.is_one_click`` accepted.
+
+        Call it on the event loop. Raises nothing: a failure to queue ends up in the
+        returned future, so the caller has one place to look.
         """
         request_id = self._ids.next()
         claims = link.claims
@@ -142,8 +146,12 @@ class OneClickFastPath:
     def answer(self, click: OneClick, scope: Scope) -> Answer:
         """The response once ``click.future`` is done: the page, or the error page.
 
-        ``scope`` describes the request (the error page reads its path and app). The
-        request is counted in the metrics here.
+        Args:
+            click: what :meth:`submit` returned, its future done.
+            scope: the request's ASGI scope (the error page reads its path and app).
+
+        The request is counted in the metrics here. Raises only if the error page
+        itself cannot be made.
         """
         try:
             if click.future.result():
@@ -194,6 +202,10 @@ class OneClickFastPath:
             return link.encode().join(pieces)
         what = describe_stop(self.sidecar, topic)
         return self.sidecar.page_with_link(PAGE, topic, link, what=what)
+
+    def count_failure(self, status: int) -> None:
+        """Count a one-click answered with ``status`` by a caller's own last resort."""
+        self._metrics.request(ROUTE, "POST", status)
 
     def _failure(self, scope: Scope, request_id: str, error: Exception) -> Answer:
         """Answer as the route's exception handler would (503 when the store failed)."""

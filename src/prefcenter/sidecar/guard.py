@@ -39,7 +39,7 @@ _REASONS = {
 class GuardedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a request deadline and caps on the head and the whole.
 
-    :func:`prefcenter.sidecar.direct.protocol_class` makes a subclass with the limits set.
+    :func:`prefcenter.sidecar.connection.protocol_class` makes a subclass with the limits set.
     """
 
     #: Longest a request may take to arrive whole, in seconds.

@@ -16,7 +16,7 @@ import uvicorn
 from prefcenter.config import Settings
 from prefcenter.errors import ConfigError
 from prefcenter.sidecar.app import create_app
-from prefcenter.sidecar.direct import protocol_class
+from prefcenter.sidecar.connection import protocol_class
 from prefcenter.sidecar.guard import GuardedProtocol, sweep_forever
 from prefcenter.sidecar.state import Sidecar
 
@@ -84,7 +84,7 @@ class HttpSidecar:
             host=self.host,
             port=self._requested_port,
             # httptools, with limits uvicorn lacks (sidecar/guard.py) and one-click
-            # answered on the connection (sidecar/direct.py)
+            # answered on the connection (sidecar/connection.py)
             http=protocol_class(self.app, request_timeout, max_head_bytes, max_request_bytes),
             lifespan="off",
             access_log=False,

@@ -12,7 +12,10 @@ once the commit is done: the same bytes the app would send.
 Everything else goes to uvicorn untouched. A request that turns out not to qualify once
 its body is read (another body, or one past ``oneclick.MAX_BODY``) is handed to uvicorn
 as if its head had just arrived, so the app answers it. A request pipelined behind a
-one-click waits in uvicorn's queue until the one-click is answered.
+one-click waits in uvicorn's queue until the one-click is answered. While the client
+is not reading its answers (the transport paused writing), requests go to uvicorn too,
+whose answers wait for the buffer to drain: a client that never reads cannot make the
+server hold its answers without bound.
 """
 
 from __future__ import annotations
@@ -30,9 +33,10 @@ if TYPE_CHECKING:
     from prefcenter.sidecar.app import SidecarApp
 
 _STATUS_LINES = {s.value: b"HTTP/1.1 %d %s\r\n" % (s.value, s.phrase.encode()) for s in HTTPStatus}
+#: The rest of the last-resort answer, after the status line and default headers.
 _SERVER_ERROR = (
-    b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 21\r\nconnection: close\r\n\r\nInternal Server Error"
+    b"content-type: text/plain; charset=utf-8\r\ncontent-length: 21\r\n"
+    b"x-request-id: %s\r\nconnection: close\r\n\r\nInternal Server Error"
 )
 
 
@@ -96,6 +100,7 @@ class OneClickProtocol(GuardedProtocol):
             fast is None
             or parser.get_method() != b"POST"
             or (cycle is not None and not cycle.response_complete)  # pipelined: queue it
+            or self.flow.write_paused  # uvicorn's answer waits for the client to read
             or self.expect_100_continue  # uvicorn sends the 100 when the app reads
             or self.root_path
             or parser.should_upgrade()
@@ -142,6 +147,13 @@ class OneClickProtocol(GuardedProtocol):
         answer = functools.partial(self._answer, fast, click, exchange, scope)
         click.future.add_done_callback(answer)
 
+    def shutdown(self) -> None:
+        """On a graceful stop: a one-click whose body is still arriving is answered, then closed."""
+        if self.click_link is not None:
+            self.click_keep_alive = False
+            return
+        super().shutdown()
+
     def _hand_over(self) -> None:
         """Give the request to uvicorn as if its head had just arrived, with the body so far."""
         body = self.click_body
@@ -172,15 +184,23 @@ class OneClickProtocol(GuardedProtocol):
             parts.append(body)
             exchange.response_started = True
             self.transport.write(b"".join(parts))
-        except Exception as error:
+        except Exception as error:  # even the error page failed: what uvicorn would send
             self.logger.error("Exception answering a one-click", exc_info=error)
             if not exchange.response_started and not self.transport.is_closing():
-                self.transport.write(_SERVER_ERROR)
+                self.transport.write(self._last_resort(fast, click.request_id))
             keep_alive = False
         exchange.response_complete = True
         if not keep_alive:
             self.transport.close()
         self.on_response_complete()  # starts a queued request, or the keep-alive timer
+
+    def _last_resort(self, fast: OneClickFastPath, request_id: str) -> bytes:
+        """A plain 500 with the request id (the audit evidence), counted in the metrics."""
+        fast.count_failure(500)
+        head = [_STATUS_LINES[500]]
+        for name, value in self.server_state.default_headers:
+            head += (name, b": ", value, b"\r\n")
+        return b"".join(head) + _SERVER_ERROR % request_id.encode()
 
 
 def protocol_class(
@@ -188,8 +208,11 @@ def protocol_class(
 ) -> type[OneClickProtocol]:
     """A :class:`OneClickProtocol` for ``uvicorn.Config(http=)``: these limits, this app.
 
-    ``app`` answers one-clicks on the connection when it is a ``SidecarApp``; any other
-    ASGI app is served the ordinary way.
+    Args:
+        app: the ASGI app served. A ``SidecarApp`` has its one-clicks answered on the
+            connection; any other app is served the ordinary way.
+        request_timeout, max_head_bytes, max_request_bytes: the limits of
+            :class:`~prefcenter.sidecar.guard.GuardedProtocol`.
     """
     from prefcenter.sidecar.app import SidecarApp
 

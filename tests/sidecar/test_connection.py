@@ -1,19 +1,25 @@
-"""One-click answered on the connection (sidecar/direct.py), spoken to over raw sockets.
+"""One-click answered on the connection (sidecar/connection.py), spoken to over raw sockets.
 
 The protocol takes a genuine one-click itself and leaves everything else to uvicorn, so
 these tests look at what only a raw connection shows: pipelined requests answered in
 order, ``Connection: close`` and HTTP/1.0, chunked bodies, ``Expect: 100-continue``,
-bodies handed back to the route, a client that leaves before the commit.
+bodies handed back to the route, a client that leaves before the commit, a client that
+never reads, a graceful stop while a body is on its way.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import NoReturn
 
+from prefcenter.center import PreferenceCenter
 from prefcenter.sidecar import oneclick
-from tests.sidecar.conftest import LiveSidecar
+from prefcenter.sidecar.http import HttpSidecar
+from tests.sidecar.conftest import LiveSidecar, sidecar_settings
 from tests.sidecar.helpers import ONE_CLICK, unsubscribe_path
 
 #: Longest a test waits for the server (bounded loops on 127.0.0.1).
@@ -169,3 +175,76 @@ def test_a_client_that_leaves_before_the_commit_still_unsubscribes(live: LiveSid
         sock.sendall(_one_click(unsubscribe_path(live.real_center, "next@example.org")))
         [answer], _ = _read(sock, 1)
     assert answer.status == 200
+
+
+def test_a_client_that_never_reads_cannot_pile_up_answers(live: LiveSidecar) -> None:
+    """Answers wait for the client to read once its buffers are full, as uvicorn's do."""
+    path = unsubscribe_path(live.real_center, "reads-nothing@example.org")
+    assert live.sidecar._server is not None
+    server = live.sidecar._server.server_state  # uvicorn's connections and answer count
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(PATIENCE)
+        sock.connect(("127.0.0.1", live.sidecar.port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        deadline = time.monotonic() + PATIENCE
+        while not server.connections and time.monotonic() < deadline:
+            time.sleep(0.01)  # the server's loop accepts it
+        [protocol] = list(server.connections)
+        stalled = False
+        for _ in range(3000):  # about 9 MB of answers: far more than the socket buffers
+            answered = server.total_requests
+            sock.sendall(_one_click(path))
+            deadline = time.monotonic() + 1.0
+            while server.total_requests == answered and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            if server.total_requests == answered:
+                stalled = True  # the answer waits for the client to read
+                break
+        held = protocol.transport.get_write_buffer_size()
+    assert stalled
+    assert held < 256 * 1024, f"the server holds {held} bytes of answers nobody reads"
+
+
+def test_a_graceful_stop_answers_a_one_click_whose_body_is_on_its_way(tmp_path: Path) -> None:
+    settings = sidecar_settings(tmp_path)
+    with PreferenceCenter(settings) as real:
+        request = _one_click(unsubscribe_path(real, "midway@example.org"))
+        head, body = request[: -len(ONE_CLICK)], ONE_CLICK
+
+        async def scenario() -> tuple[list[Answer], bool]:
+            sidecar = HttpSidecar(real, settings, host="127.0.0.1", port=0)
+            await sidecar.start()
+            with socket.create_connection(("127.0.0.1", sidecar.port), timeout=PATIENCE) as sock:
+                sock.sendall(head)
+                await asyncio.sleep(0.2)  # the head is read: the request is taken
+                stopping = asyncio.create_task(sidecar.stop())
+                await asyncio.sleep(0.05)
+                sock.sendall(body)
+                answered = await asyncio.to_thread(_read, sock, 1)
+                await stopping
+            return answered
+
+        [answer], closed = asyncio.run(scenario())
+        assert answer.status == 200 and answer.headers["connection"] == "close"
+        assert closed
+        assert not real.check("midway@example.org").allowed
+
+
+def test_when_even_the_error_page_fails_the_answer_is_a_counted_500(live: LiveSidecar) -> None:
+    app = live.sidecar.app
+    assert app.fast_path is not None
+
+    def broken_error_page(request: object, error: BaseException) -> NoReturn:
+        raise RuntimeError("the error template is broken")
+
+    app.fast_path.errors = broken_error_page
+    live.center.fail = True  # the commit fails, and the error page with it
+    path = unsubscribe_path(live.real_center, "worst@example.org")
+    with _connect(live) as sock:
+        sock.sendall(_one_click(path))
+        [answer], closed = _read(sock, 1)
+    assert answer.status == 500 and closed
+    assert answer.headers["x-request-id"] and "date" in answer.headers
+    with live.client() as client:
+        assert 'route="/u/{token}",method="POST",status="500"} 1' in client.get("/metrics").text
