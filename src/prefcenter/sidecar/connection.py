@@ -16,6 +16,11 @@ one-click waits in uvicorn's queue until the one-click is answered. While the cl
 is not reading its answers (the transport paused writing), requests go to uvicorn too,
 whose answers wait for the buffer to drain: a client that never reads cannot make the
 server hold its answers without bound.
+
+This leans on more of uvicorn's ``HttpToolsProtocol`` than its public interface:
+``cycle``, ``flow``, ``pipeline``, ``scope``, ``on_response_complete`` and
+``shutdown``, as uvicorn 0.55 has them. ``tests/sidecar/test_connection.py`` exercises
+each of them over raw sockets: run it when uvicorn is upgraded.
 """
 
 from __future__ import annotations
