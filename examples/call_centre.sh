@@ -15,6 +15,8 @@ set -u
 numbers=${1:?usage: call_centre.sh NUMBERS.txt [AGENT]}
 agent=${2:-agent}
 prefcenter=${PREFCENTER_CLI:-prefcenter}
+command -v "$prefcenter" >/dev/null 2>&1 || {
+    echo "prefcenter not found: run '. .venv/bin/activate' or set PREFCENTER_CLI" >&2; exit 2; }
 
 while IFS= read -r number; do
     [ -n "$number" ] || continue
@@ -29,6 +31,7 @@ while IFS= read -r number; do
             ;;
         1) echo "SKIP $number" ;;
         2) echo "BAD $number: ${error#Error: }" ;;   # the number, or a setting: it says which
-        *) echo "STOP store unavailable (exit $status); no calls until it answers"; exit 3 ;;
+        3) echo "STOP store unavailable; no calls until it answers"; exit 3 ;;
+        *) echo "STOP prefcenter failed (exit $status: $error); no calls"; exit 3 ;;
     esac
 done < "$numbers"

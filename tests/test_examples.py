@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 
 import dkim
 import httpx
@@ -170,6 +171,18 @@ def test_import_list_keeps_rows_byte_for_byte(live: Live) -> None:
     summary = json.dumps(json.loads(out))
     for reason in ("unsubscribed_topic", "invalid", "duplicate"):
         assert reason in summary
+
+
+def test_call_centre_without_prefcenter_says_so_and_dials_nobody(tmp_path: Path) -> None:
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text("+14155550124\n")
+    environment = {"PATH": "/usr/bin:/bin", "PREFCENTER_CLI": str(tmp_path / "missing")}
+    result = subprocess.run(
+        ["sh", str(EXAMPLES / "call_centre.sh"), str(numbers)],
+        capture_output=True, text=True, env=environment, timeout=30,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "prefcenter not found" in result.stderr  # not "store unavailable" (exit 127)
 
 
 def test_call_centre_checks_voice_before_dialling_and_records_the_call(live: Live) -> None:

@@ -120,6 +120,14 @@ def test_forget_keeps_the_opt_out(prefcenter_sqlite: Prefcenter) -> None:
     assert prefcenter("check", "erin@example.com").returncode == 1
 
 
+def test_forget_of_an_address_only_mailed_says_forgotten(prefcenter_sqlite: Prefcenter) -> None:
+    # A send stores the address without an audit event: erasing it is not "no history".
+    prefcenter = prefcenter_sqlite
+    prefcenter("record-sent", "dave@example.com", "--topic", "offers", "--sender", "x")
+    result = prefcenter("forget", "dave@example.com")
+    assert (result.returncode, result.stdout) == (0, "dave@example.com  forgotten\n")
+
+
 def _forgotten_at(prefcenter: Prefcenter, address: str) -> str:
     events = json.loads(prefcenter("history", address, "--json").stdout)
     (first, *_) = [e for e in events if e["action"] == "forget"]

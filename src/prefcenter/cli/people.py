@@ -179,8 +179,10 @@ def forget(cli: Cli, address: str, channel: str) -> None:
     """
     center = cli.center()
     before = center.history(address, channel=channel)
+    # Sends store the address too, without an event: a ledger row means it was stored.
+    sent = center.contacted(address, channel=channel)
     changed = center.forget(address, channel=channel, source=Source.CLI, evidence=cli.evidence())
-    outcome = _forget_outcome(before, changed)
+    outcome = _forget_outcome(before, sent, changed)
     forgets = [e for e in center.history(address, channel=channel) if e.action is Action.FORGET]
     linked = len(forgets[-1].detail.split()) if changed and forgets else 0
     if linked:
@@ -188,10 +190,11 @@ def forget(cli: Cli, address: str, channel: str) -> None:
     click.echo(f"{address}  {outcome}")
 
 
-def _forget_outcome(before: list[Event], changed: bool) -> str:
+def _forget_outcome(before: list[Event], sent: bool, changed: bool) -> str:
     # forget() says only whether the store changed, and marking a never-seen address as
-    # forgotten (so it is never stored) counts: the history before it tells the cases apart.
-    if not before:
+    # forgotten (so it is never stored) counts: the history and sends before it tell the
+    # cases apart.
+    if not before and not sent:
         return "no history for this address; erasure request recorded"
     if changed:
         return "forgotten"
