@@ -10,11 +10,15 @@ never reads, a graceful stop while a body is on its way.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.sidecar import oneclick
@@ -46,7 +50,9 @@ def _one_click(path: str, *, headers: str = "", version: str = "1.1") -> bytes:
     ).encode() + ONE_CLICK
 
 
-def _read(sock: socket.socket, count: int) -> tuple[list[Answer], bool]:
+def _read(
+    sock: socket.socket, count: int, *, wait_for_close: float = 0.5
+) -> tuple[list[Answer], bool]:
     """``count`` responses (each with a Content-Length), and whether the server then closed."""
     data = b""
     answers: list[Answer] = []
@@ -67,7 +73,7 @@ def _read(sock: socket.socket, count: int) -> tuple[list[Answer], bool]:
             break
         data += chunk
     assert len(answers) == count, f"got {len(answers)} of {count} answers; then {data!r}"
-    sock.settimeout(0.5)
+    sock.settimeout(wait_for_close)
     try:
         closed = sock.recv(1) == b""
     except TimeoutError:
@@ -91,6 +97,42 @@ def test_pipelined_requests_are_answered_in_order(live: LiveSidecar) -> None:
         assert not live.real_center.check(address).allowed
         [event] = live.real_center.history(address)
         assert event.evidence == answer.headers["x-request-id"]
+
+
+def _framed(path: str, body: bytes, chunked: bool) -> bytes:
+    if not chunked:
+        head = f"POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {len(body)}\r\n\r\n"
+        return head.encode() + body
+    first, rest = body[:10], body[10:]
+    chunks = b"%x\r\n%s\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(first), first, len(rest), rest)
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".encode() + chunks
+    )
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    cuts=st.lists(st.integers(min_value=1, max_value=300), max_size=4),
+    chunked=st.booleans(),
+    one_click=st.booleans(),
+)
+def test_however_the_bytes_arrive_the_answer_is_the_same(
+    live: LiveSidecar, cuts: list[int], chunked: bool, one_click: bool
+) -> None:
+    """Head and body split anywhere across TCP segments: the same answer and change."""
+    address = f"split-{time.monotonic_ns()}@example.org"
+    body = ONE_CLICK if one_click else b"List-Unsubscribe=Later"
+    request = _framed(unsubscribe_path(live.real_center, address), body, chunked)
+    edges = [0, *sorted({cut % len(request) for cut in cuts} - {0}), len(request)]
+    with _connect(live) as sock:
+        for start, end in itertools.pairwise(edges):
+            sock.sendall(request[start:end])
+            time.sleep(0.003)  # a segment of its own
+        [answer], _ = _read(sock, 1, wait_for_close=0.01)
+    assert answer.status == (200 if one_click else 400)
+    assert live.real_center.check(address).allowed is not one_click
 
 
 def test_keep_alive_serves_one_click_after_one_click(live: LiveSidecar) -> None:
