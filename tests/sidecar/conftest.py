@@ -107,6 +107,12 @@ class LiveSidecar:
         """A client that sends the bearer key."""
         return self.client(headers={"authorization": f"Bearer {key}"})
 
+    def raw(self, timeout: float = 10.0) -> socket.socket:
+        """A raw TCP connection to this server, Nagle off (each send goes out at once)."""
+        sock = socket.create_connection(("127.0.0.1", self.sidecar.port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+
 
 def _run_server(
     sidecar: HttpSidecar, ready: threading.Event, stop: list[Callable[[], object]]

@@ -37,12 +37,6 @@ class Answer:
     body: bytes
 
 
-def _connect(live: LiveSidecar) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", live.sidecar.port), timeout=PATIENCE)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
 def _one_click(path: str, *, headers: str = "", version: str = "1.1") -> bytes:
     return (
         f"POST {path} HTTP/{version}\r\nHost: a\r\nContent-Type: "
@@ -86,7 +80,7 @@ def test_pipelined_requests_are_answered_in_order(live: LiveSidecar) -> None:
     first = unsubscribe_path(live.real_center, "first@example.org")
     second = unsubscribe_path(live.real_center, "second@example.org")
     health = b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
-    with _connect(live) as sock:
+    with live.raw(PATIENCE) as sock:
         sock.sendall(_one_click(first) + _one_click(second) + health)
         answers, closed = _read(sock, 3)
     assert [a.status for a in answers] == [200, 200, 200]
@@ -126,7 +120,7 @@ def test_however_the_bytes_arrive_the_answer_is_the_same(
     body = ONE_CLICK if one_click else b"List-Unsubscribe=Later"
     request = _framed(unsubscribe_path(live.real_center, address), body, chunked)
     edges = [0, *sorted({cut % len(request) for cut in cuts} - {0}), len(request)]
-    with _connect(live) as sock:
+    with live.raw(PATIENCE) as sock:
         for start, end in itertools.pairwise(edges):
             sock.sendall(request[start:end])
             time.sleep(0.003)  # a segment of its own
@@ -136,7 +130,7 @@ def test_however_the_bytes_arrive_the_answer_is_the_same(
 
 
 def test_keep_alive_serves_one_click_after_one_click(live: LiveSidecar) -> None:
-    with _connect(live) as sock:
+    with live.raw(PATIENCE) as sock:
         for n in range(3):
             sock.sendall(_one_click(unsubscribe_path(live.real_center, f"k{n}@example.org")))
             [answer], closed = _read(sock, 1)
@@ -151,7 +145,7 @@ def test_connection_close_and_http_1_0_are_honoured(live: LiveSidecar) -> None:
         ("old@example.org", {"version": "1.0"}),
     ):
         path = unsubscribe_path(live.real_center, address)
-        with _connect(live) as sock:
+        with live.raw(PATIENCE) as sock:
             sock.sendall(_one_click(path, **request))
             [answer], closed = _read(sock, 1)
         assert answer.status == 200
@@ -163,7 +157,7 @@ def test_connection_close_and_http_1_0_are_honoured(live: LiveSidecar) -> None:
 def test_a_chunked_body_is_read_whole(live: LiveSidecar) -> None:
     path = unsubscribe_path(live.real_center, "chunked@example.org")
     head = f"POST {path} HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
-    with _connect(live) as sock:
+    with live.raw(PATIENCE) as sock:
         sock.sendall(head + b"5\r\nList-\r\n")
         time.sleep(0.05)  # the rest in another segment
         sock.sendall(b"15\r\nUnsubscribe=One-Click\r\n0\r\n\r\n")
@@ -174,7 +168,7 @@ def test_a_chunked_body_is_read_whole(live: LiveSidecar) -> None:
 
 def test_expect_100_continue_gets_its_interim_answer(live: LiveSidecar) -> None:
     path = unsubscribe_path(live.real_center, "expect@example.org")
-    with _connect(live) as sock:
+    with live.raw(PATIENCE) as sock:
         sock.sendall(_one_click(path, headers="Expect: 100-continue\r\n")[: -len(ONE_CLICK)])
         assert sock.recv(1024).startswith(b"HTTP/1.1 100 ")
         sock.sendall(ONE_CLICK)
@@ -190,7 +184,7 @@ def test_bodies_it_does_not_take_get_the_routes_answer(live: LiveSidecar) -> Non
     for index, body in enumerate(bodies):
         path = unsubscribe_path(live.real_center, f"other{index}@example.org")
         head = f"POST {path} HTTP/1.1\r\nHost: a\r\nContent-Length: {len(body)}\r\n\r\n"
-        with _connect(live) as sock:
+        with live.raw(PATIENCE) as sock:
             sock.sendall(head.encode() + body)
             [answer], _ = _read(sock, 1)
         answers.append(answer)
@@ -205,7 +199,7 @@ def test_bodies_it_does_not_take_get_the_routes_answer(live: LiveSidecar) -> Non
 def test_a_client_that_leaves_before_the_commit_still_unsubscribes(live: LiveSidecar) -> None:
     live.center.commit_delay = 0.3
     path = unsubscribe_path(live.real_center, "gone@example.org")
-    with _connect(live) as sock:
+    with live.raw(PATIENCE) as sock:
         sock.sendall(_one_click(path))
         assert live.center.entered.wait(PATIENCE)
     live.center.commit_delay = 0.0
@@ -213,7 +207,7 @@ def test_a_client_that_leaves_before_the_commit_still_unsubscribes(live: LiveSid
     while live.real_center.check("gone@example.org").allowed and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not live.real_center.check("gone@example.org").allowed
-    with _connect(live) as sock:  # and the server goes on serving
+    with live.raw(PATIENCE) as sock:  # and the server goes on serving
         sock.sendall(_one_click(unsubscribe_path(live.real_center, "next@example.org")))
         [answer], _ = _read(sock, 1)
     assert answer.status == 200
@@ -283,7 +277,7 @@ def test_when_even_the_error_page_fails_the_answer_is_a_counted_500(live: LiveSi
     app.fast_path.errors = broken_error_page
     live.center.fail = True  # the commit fails, and the error page with it
     path = unsubscribe_path(live.real_center, "worst@example.org")
-    with _connect(live) as sock:
+    with live.raw(PATIENCE) as sock:
         sock.sendall(_one_click(path))
         [answer], closed = _read(sock, 1)
     assert answer.status == 500 and closed

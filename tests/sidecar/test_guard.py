@@ -30,12 +30,6 @@ def guarded(tmp_path: Path) -> Iterator[LiveSidecar]:
         yield server
 
 
-def _connect(live: LiveSidecar) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", live.sidecar.port), timeout=PATIENCE)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
 def _answer(sock: socket.socket) -> bytes:
     """Everything the server sends until it closes the connection (bounded by PATIENCE)."""
     received = b""
@@ -59,7 +53,7 @@ def _trickle(sock: socket.socket, data: bytes, pause: float) -> None:
 
 
 def test_a_connection_that_sends_nothing_is_closed(guarded: LiveSidecar) -> None:
-    with _connect(guarded) as sock:
+    with guarded.raw(PATIENCE) as sock:
         started = time.monotonic()
         assert _answer(sock).startswith(b"HTTP/1.1 408 ")
         assert time.monotonic() - started >= DEADLINE
@@ -67,21 +61,21 @@ def test_a_connection_that_sends_nothing_is_closed(guarded: LiveSidecar) -> None
 
 def test_headers_sent_a_byte_at_a_time_get_408(guarded: LiveSidecar) -> None:
     head = b"POST /u/x HTTP/1.1\r\nHost: a\r\nX-Slow: " + b"y" * 200
-    with _connect(guarded) as sock:
+    with guarded.raw(PATIENCE) as sock:
         _trickle(sock, head, pause=0.05)
         assert _answer(sock).startswith(b"HTTP/1.1 408 ")
 
 
 def test_a_body_that_never_ends_gets_408(guarded: LiveSidecar) -> None:
     path = unsubscribe_path(guarded.real_center, "slow@example.org").encode()
-    with _connect(guarded) as sock:
+    with guarded.raw(PATIENCE) as sock:
         sock.sendall(b"POST " + path + b" HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nList")
         assert _answer(sock).startswith(b"HTTP/1.1 408 ")
     assert guarded.real_center.check("slow@example.org").allowed  # nothing was done
 
 
 def test_an_endless_header_gets_431(guarded: LiveSidecar) -> None:
-    with _connect(guarded) as sock:
+    with guarded.raw(PATIENCE) as sock:
         # Just past the limit, in one write: the server reads it all, so its close is a
         # FIN after the answer (with bytes left unread, the kernel would reset instead).
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: a\r\nX-Big: " + b"z" * 8 * 1024)
@@ -94,7 +88,7 @@ def test_endless_trailers_of_a_chunked_body_get_413(guarded: LiveSidecar) -> Non
     # uvicorn keeps a chunked body's trailers as headers, after the head is complete.
     head = b"POST /v1/check HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"
     trailers = (b"X-T: " + b"t" * 2040 + b"\r\n") * 34  # 68 KiB, past the 64 KiB limit
-    with _connect(guarded) as sock:
+    with guarded.raw(PATIENCE) as sock:
         sock.sendall(head + trailers)  # in one write, read whole: a FIN, not a reset
         assert _answer(sock).startswith(b"HTTP/1.1 413 ")
     with guarded.client() as client:  # and the server is fine
