@@ -16,6 +16,8 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
+from prefcenter.sidecar.smtp_path import plain_path
+
 log = logging.getLogger("prefcenter.smtp")
 
 
@@ -125,6 +127,13 @@ class LimitedSMTP(SMTP):
         ):
             status = TOO_BIG
         await super().push(status)
+
+    def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
+        # The plain path without aiosmtpd's RFC 5322 parser (sidecar/smtp_path.py).
+        plain = plain_path(arg, self.local_part_limit)
+        if plain is not None:
+            return plain
+        return super()._getaddr(arg)
 
     def close(self) -> None:
         """Close the session's connection (used when the sidecar stops)."""
