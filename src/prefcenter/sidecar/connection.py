@@ -182,9 +182,7 @@ class OneClickProtocol(GuardedProtocol):
                 exchange.response_complete = True
                 return
             keep_alive = exchange.keep_alive
-            parts = [_STATUS_LINES[status]]
-            for name, value in (*self.server_state.default_headers, *headers):
-                parts += (name, b": ", value, b"\r\n")
+            parts = self._head(status, headers)
             parts.append(b"\r\n" if keep_alive else b"connection: close\r\n\r\n")
             parts.append(body)
             exchange.response_started = True
@@ -199,13 +197,17 @@ class OneClickProtocol(GuardedProtocol):
             self.transport.close()
         self.on_response_complete()  # starts a queued request, or the keep-alive timer
 
+    def _head(self, status: int, headers: list[tuple[bytes, bytes]]) -> list[bytes]:
+        """The status line, uvicorn's default headers (``date``) and ``headers``, as lines."""
+        parts = [_STATUS_LINES[status]]
+        for name, value in (*self.server_state.default_headers, *headers):
+            parts += (name, b": ", value, b"\r\n")
+        return parts
+
     def _last_resort(self, fast: OneClickFastPath, request_id: str) -> bytes:
         """A plain 500 with the request id (the audit evidence), counted in the metrics."""
         fast.count_failure(500)
-        head = [_STATUS_LINES[500]]
-        for name, value in self.server_state.default_headers:
-            head += (name, b": ", value, b"\r\n")
-        return b"".join(head) + _SERVER_ERROR % request_id.encode()
+        return b"".join(self._head(500, [])) + _SERVER_ERROR % request_id.encode()
 
 
 def protocol_class(
