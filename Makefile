@@ -25,14 +25,15 @@ run: $(VENV)/.run-installed
 	$(BIN)/prefcenter serve
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff format --check src tests bench examples
-	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples tools
+	$(BIN)/ruff check src tests bench examples tools
 	$(BIN)/mypy
-	$(BIN)/mypy --explicit-package-bases tests bench examples
+	$(BIN)/mypy --explicit-package-bases tests bench examples tools
+	$(BIN)/lint-imports
 
 format: $(VENV)/.dev-installed
-	$(BIN)/ruff format src tests bench examples
-	$(BIN)/ruff check --fix src tests bench examples
+	$(BIN)/ruff format src tests bench examples tools
+	$(BIN)/ruff check --fix src tests bench examples tools
 
 test: lint
 	$(BIN)/python -m pytest -q
@@ -48,8 +49,8 @@ fuzz: $(VENV)/.dev-installed
 	$(BIN)/python bench/fuzz_inbound.py -max_total_time=120
 
 docs: $(VENV)/.dev-installed
-	$(BIN)/python -m prefcenter.docs_config
-	$(BIN)/python -m prefcenter.docs_api
+	$(BIN)/python -m tools.docs_config
+	$(BIN)/python -m tools.docs_api
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

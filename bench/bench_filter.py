@@ -52,7 +52,7 @@ with open(sys.argv[1], newline="", encoding="utf-8") as src, \\
 PASSTHROUGH = (
     """
 import sys
-from prefcenter.csvfilter import filter_csv
+from prefcenter.screening.csv.listfilter import filter_csv
 def allow(values):
     return [None] * len(values)
 with open(sys.argv[1], "rb") as src, open(sys.argv[2], "wb") as dst:

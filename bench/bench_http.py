@@ -132,7 +132,7 @@ async def _serve_and_measure(
 
     from prefcenter.center import PreferenceCenter
     from prefcenter.config import load_settings
-    from prefcenter.sidecar.http import HttpSidecar
+    from prefcenter.sidecar.http.server import HttpSidecar
 
     settings = load_settings(
         {

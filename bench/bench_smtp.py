@@ -126,7 +126,7 @@ async def _measure(seconds: float, connections: int, rounds: int, tmp: Path) -> 
 
     from prefcenter.center import PreferenceCenter
     from prefcenter.config import load_settings
-    from prefcenter.sidecar.smtp import SmtpSidecar
+    from prefcenter.sidecar.smtp.server import SmtpSidecar
 
     settings = load_settings(
         {

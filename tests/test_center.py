@@ -13,7 +13,8 @@ import pytest
 from prefcenter.center import PreferenceCenter
 from prefcenter.errors import InvalidInput, InvalidRecipient, InvalidTopic, StoreUnavailable
 from prefcenter.model import Channel, Reason, Source
-from prefcenter.tokens import NO_TOPIC, Purpose, topic_digest
+from prefcenter.tokens import Purpose
+from prefcenter.topics import NO_TOPIC, topic_digest
 from tests.conftest import TEST_PEPPER, TEST_SECRET, make_settings
 
 MUTATIONS = (

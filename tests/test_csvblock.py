@@ -15,7 +15,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from prefcenter.csvblock import bare_cr, split_block
+from prefcenter.screening.csv.blocks import bare_cr, split_block
 
 
 def csv_records(joined: str, delimiter: str) -> list[list[str]]:

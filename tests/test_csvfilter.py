@@ -17,10 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prefcenter.csvfilter import filter_csv
-from prefcenter.csvshape import choose_column, detect_encoding, sniff_delimiter
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Reason
+from prefcenter.screening.csv.listfilter import filter_csv
+from prefcenter.screening.csv.shape import choose_column, detect_encoding, sniff_delimiter
 
 
 def fake_screen() -> Callable[[list[str]], list[Reason | None]]:

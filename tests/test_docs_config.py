@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from prefcenter import docs_config
 from prefcenter.config import SettingSpec, settings_table
+from tools import docs_config
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "config.md"
 
 
 def test_committed_config_doc_equals_generated_output() -> None:
-    # Fails after a setting changes until `python -m prefcenter.docs_config` is run.
+    # Fails after a setting changes until `python -m tools.docs_config` is run.
     assert DOC.read_text(encoding="utf-8") == docs_config.render()
 
 

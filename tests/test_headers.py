@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 from prefcenter.center import PreferenceCenter
 from prefcenter.config import Settings
 from prefcenter.errors import DkimError, HeaderInjection, InvalidTopic
-from prefcenter.headers import Links, check_topic, refuse_breaks
+from prefcenter.headers import Links, refuse_breaks
 from prefcenter.identity import Identities
 from prefcenter.tokens import Purpose, TokenSigner
+from prefcenter.topics import check_topic
 from tests.conftest import free_port, make_settings
 from tests.dkim_keys import resolver, write_ed25519_key, write_rsa_key
 from tests.strategies import topics

@@ -11,7 +11,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from prefcenter.identity import Folding, fast_email
-from prefcenter.identity_bulk import fast_emails
+from prefcenter.identity.bulk import fast_emails
 from tests.strategies import IDENTITIES, address_like, any_text
 
 _tricky = st.sampled_from([

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prefcenter.model import Channel, Kind, Reason, Scope, Source
-from prefcenter.policy import NO_TOPIC, Block, Rules, decide, message
-from prefcenter.tokens import topic_digest
+from prefcenter.policy import Block, Rules, decide, message
+from prefcenter.topics import NO_TOPIC, topic_digest
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -11,10 +11,20 @@ SOURCE = Path(__file__).resolve().parent.parent / "src" / "prefcenter"
 MODULES = sorted(SOURCE.rglob("*.py"))
 
 
+#: Modules past LOOK_AGAIN lines, each with why it is still one concept (STYLE.md: split
+#: by concept, never to meet a line count).
+LONG_MODULES: dict[str, str] = {}
+LOOK_AGAIN = 600
+
+
 @pytest.mark.parametrize("module", MODULES, ids=lambda path: str(path.relative_to(SOURCE)))
-def test_module_stays_small(module: Path) -> None:
+def test_a_long_module_says_why_it_is_one_concept(module: Path) -> None:
     lines = len(module.read_text().splitlines())
-    assert lines <= 450, f"{module.name} has {lines} lines; split it by concept"
+    name = str(module.relative_to(SOURCE))
+    assert lines <= LOOK_AGAIN or name in LONG_MODULES, (
+        f"{name} has {lines} lines; look again: split it if it holds two concepts, or add it "
+        "to LONG_MODULES with the reason it is one"
+    )
 
 
 def test_only_config_reads_the_environment() -> None:
@@ -23,4 +33,4 @@ def test_only_config_reads_the_environment() -> None:
         for path in MODULES
         if re.search(r"os\.environ|os\.getenv", path.read_text())
     ]
-    assert readers == ["config.py"]
+    assert readers == ["config/loading.py"]

@@ -10,15 +10,8 @@ from hypothesis import strategies as st
 
 from prefcenter.errors import TokenMalformed, TokenSignatureInvalid, TokenWrongPurpose
 from prefcenter.model import Channel, Identity
-from prefcenter.tokens import (
-    MAIL_TOKEN_LENGTH,
-    NO_TOPIC,
-    URL_TOKEN_LENGTH,
-    Purpose,
-    TokenSigner,
-    _b32_encode,
-    topic_digest,
-)
+from prefcenter.tokens import MAIL_TOKEN_LENGTH, URL_TOKEN_LENGTH, Purpose, TokenSigner, _b32_encode
+from prefcenter.topics import NO_TOPIC, topic_digest
 from tests.strategies import identities, topics
 
 OLD, NEW = b"old-key-0123456789", b"new-key-0123456789"

@@ -13,14 +13,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
-from prefcenter.changes import Changes, Recipient
+from prefcenter.changes import Changes
 from prefcenter.config import Settings, load_settings
+from prefcenter.core import Core, Recipient
 from prefcenter.errors import InvalidInput
-from prefcenter.headers import Links, MessageT, check_topic
-from prefcenter.identity import Folding, Identities
+from prefcenter.headers import Links, MessageT
 from prefcenter.inputs import aware, choice
 from prefcenter.model import (
     Channel,
@@ -36,12 +36,13 @@ from prefcenter.model import (
     Suppression,
 )
 from prefcenter.policy import decide
-from prefcenter.store import Store, open_store
-from prefcenter.store.batch import chunks, hasher
+from prefcenter.screening.refusals import chunks, hasher
+from prefcenter.screening.screen import Screen, Send
+from prefcenter.store import Store
 from prefcenter.store.exceptions import no_such_exception
 from prefcenter.store.retention import PURGE_CHUNK, PURGE_PAUSE_S
-from prefcenter.store.screen import Screen, Send
-from prefcenter.tokens import NO_TOPIC, Claims, Purpose, TokenSigner, topic_digest
+from prefcenter.tokens import Claims, Purpose
+from prefcenter.topics import NO_TOPIC, check_topic, topic_digest
 
 T = TypeVar("T")
 
@@ -63,17 +64,13 @@ class PreferenceCenter(Changes):
     """
 
     def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
+        core = Core(settings, clock=clock)
+        super().__init__(core)
         self.settings = settings
-        self.identities = Identities(
-            settings.pepper_bytes(), Folding(settings.fold_subaddress, settings.fold_gmail)
-        )
-        self.signer = TokenSigner(settings.signing_keys())
+        self.identities = core.identities
+        self.signer = core.signer
+        self.store: Store = core.store
         self.links = Links(settings, self.signer)
-        self._clock = clock or _utcnow
-        self._topics: set[str] = set()
-        self._topics_lock = threading.Lock()
-        self.store: Store = open_store(settings.database, fingerprint=self.identities.fingerprint())
-        super().__init__(self, None)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> PreferenceCenter:
@@ -92,7 +89,7 @@ class PreferenceCenter(Changes):
 
     def now(self) -> datetime:
         """The center's clock (aware UTC)."""
-        return self._clock()
+        return self._core.now()
 
     # -- identities, links and tokens ---------------------------------------------
     def identity(self, recipient: Recipient, channel: Channel | str = "email") -> Identity:
@@ -101,18 +98,11 @@ class PreferenceCenter(Changes):
         Raises:
             InvalidRecipient: the address or number cannot be used.
         """
-        if isinstance(recipient, Identity):
-            return recipient
-        return self.identities.parse(recipient, channel)
+        return self._core.identity(recipient, channel)
 
     def register_topic(self, topic: str | None) -> None:
         """Record the topic's digest -> name once, so tokens naming it can be read back."""
-        if topic is None or topic in self._topics:
-            return
-        digest = topic_digest(topic)
-        self.store.run(lambda session: session.register_topic(digest, topic))
-        with self._topics_lock:
-            self._topics.add(topic)
+        self._core.register_topic(topic)
 
     def headers(self, recipient: Recipient, topic: str | None = None) -> dict[str, str]:
         """List-Unsubscribe, List-Unsubscribe-Post, List-Id (and more) for one message.
@@ -213,7 +203,7 @@ class PreferenceCenter(Changes):
                 recipient, choice(Channel, channel, "channel")
             )
         topic = check_topic(topic)
-        moment = self._clock() if at is None else aware(at, "check time")
+        moment = self.now() if at is None else aware(at, "check time")
         cap = self.settings.frequency_cap
         window = cap.window if cap else None
         rules = self.store.read(
@@ -310,7 +300,7 @@ class PreferenceCenter(Changes):
             hasher(self.identities, choice(Channel, channel, "channel")),
             topic_digest(topic),
             choice(Kind, kind, "kind"),
-            self._clock() if at is None else aware(at, "filter time"),
+            self.now() if at is None else aware(at, "filter time"),
             cap.count if cap else None,
             cap.window if cap else None,
         )
@@ -409,15 +399,11 @@ class PreferenceCenter(Changes):
             StoreUnavailable: the commit failed; nothing inside was stored.
         """
         with self.store.transaction() as session:
-            yield Changes(self, session)
+            yield Changes(self._core, session)
 
     def ping(self) -> None:
         """Raise StoreUnavailable when the store cannot be reached."""
         self.store.ping()
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 __all__ = ["PreferenceCenter", "Recipient"]

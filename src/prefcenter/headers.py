@@ -26,9 +26,10 @@ from urllib.parse import urlsplit
 
 from prefcenter.config import Settings
 from prefcenter.dkim import DkimKey, signature_header
-from prefcenter.errors import HeaderInjection, InvalidTopic
+from prefcenter.errors import HeaderInjection
 from prefcenter.model import Identity
 from prefcenter.tokens import Purpose, TokenSigner
+from prefcenter.topics import LINE_BREAKS, check_topic
 
 #: RFC 8058 §3.1: the exact POST body a one-click unsubscribe sends.
 ONE_CLICK_BODY = "List-Unsubscribe=One-Click"
@@ -37,11 +38,7 @@ log = logging.getLogger("prefcenter.headers")
 MessageT = TypeVar("MessageT", bound=Message)
 ADDED_HEADERS = ("List-Unsubscribe", "List-Unsubscribe-Post", "List-Id", "CFBL-Address")
 
-# Every character that some mail or HTTP component treats as a line break or terminator.
-#: Control characters, line breaks, and lone UTF-16 surrogates (text that is no character).
-_BREAKS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]")
 _LABEL_CHARS = re.compile(r"[^a-z0-9-]+")
-MAX_TOPIC_LENGTH = 64
 _CACHE_SIZE = 4096
 
 
@@ -51,7 +48,7 @@ def refuse_breaks(what: str, value: str) -> str:
     Raises:
         HeaderInjection: it does; naming which input it was.
     """
-    if _BREAKS.search(value):
+    if LINE_BREAKS.search(value):
         raise HeaderInjection(
             f"{what} {value[:60]!r} contains a line break or control character; "
             "remove it (it could inject mail headers).",
@@ -59,31 +56,6 @@ def refuse_breaks(what: str, value: str) -> str:
             reason="line break",
         )
     return value
-
-
-def check_topic(topic: str | None) -> str | None:
-    """Validate a topic id: 1 to 64 printable characters, or None for all marketing.
-
-    Raises:
-        InvalidTopic: empty, too long, or with control characters or unpaired surrogates.
-    """
-    if topic is None:
-        return None
-    if not isinstance(topic, str) or not topic.strip() or len(topic) > MAX_TOPIC_LENGTH:
-        raise InvalidTopic(
-            f"Topic {topic!r} is not usable; use 1 to {MAX_TOPIC_LENGTH} characters such "
-            "as 'weekly-news'.",
-            value=topic,
-            reason="length",
-        )
-    if _BREAKS.search(topic):
-        raise InvalidTopic(
-            f"Topic {topic[:60]!r} contains a control character or line break (or an "
-            "unpaired surrogate); remove it.",
-            value=topic,
-            reason="control character",
-        )
-    return topic
 
 
 class FoldedHeader(str):

@@ -24,9 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from prefcenter.model import Channel, Decision, Kind, Reason, Scope, Source
-
-#: The topic digest meaning "no topic": all marketing on the channel.
-NO_TOPIC = b"\0\0\0\0"
+from prefcenter.topics import NO_TOPIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +206,6 @@ def _first(blocks: tuple[Block, ...], scope: Scope, topic: bytes | None) -> Bloc
 __all__ = [
     "ALLOWED",
     "EMPTY",
-    "NO_TOPIC",
     "Block",
     "Rules",
     "Verdict",

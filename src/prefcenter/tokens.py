@@ -35,11 +35,10 @@ from itsdangerous import Signer
 
 from prefcenter.errors import TokenMalformed, TokenSignatureInvalid, TokenWrongPurpose
 from prefcenter.model import Channel, Identity
+from prefcenter.topics import NO_TOPIC, TOPIC_DIGEST_SIZE, topic_digest
 
 VERSION = 1
 MAC_SIZE = 10
-TOPIC_DIGEST_SIZE = 4
-NO_TOPIC = bytes(TOPIC_DIGEST_SIZE)
 _BODY_SIZE = 1 + 16 + TOPIC_DIGEST_SIZE
 TOKEN_SIZE = _BODY_SIZE + MAC_SIZE
 URL_TOKEN_LENGTH = 42
@@ -79,15 +78,6 @@ class Claims:
     def has_topic(self) -> bool:
         """False when the token is about all marketing rather than one topic."""
         return self.topic_digest != NO_TOPIC
-
-
-def topic_digest(topic: str | None) -> bytes:
-    """The 4-byte digest that stands for ``topic`` inside tokens (zero for no topic)."""
-    if not topic:
-        return NO_TOPIC
-    digest = hashlib.blake2s(topic.encode(), digest_size=TOPIC_DIGEST_SIZE).digest()
-    # Zero is reserved for "no topic"; a topic hashing to it (1 in 4 billion) shifts by one.
-    return digest if digest != NO_TOPIC else b"\x00\x00\x00\x01"
 
 
 # Base32 by bit spreading: moving each 5-bit group of the 250-bit number into its own

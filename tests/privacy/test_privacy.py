@@ -206,7 +206,7 @@ def test_forget_erases_the_address_from_queued_exceptions(tmp_path: Path) -> Non
 def test_api_keys_are_kept_only_as_hashes(
     serve: ServerFactory, sqlite_url: str, tmp_path: Path
 ) -> None:
-    from prefcenter.sidecar.state import api_key_hashes
+    from prefcenter.sidecar.http.state import api_key_hashes
 
     plain = "only-the-hash-is-configured-0123"
     digest = hashlib.sha256(plain.encode()).hexdigest()
@@ -256,7 +256,7 @@ def test_token_signatures_are_compared_in_constant_time(
 def test_api_keys_and_form_tokens_are_compared_in_constant_time(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from prefcenter.sidecar import state
+    from prefcenter.sidecar.http import state
 
     calls: list[int] = []
     monkeypatch.setattr(hmac, "compare_digest", _counting(calls))

@@ -22,7 +22,7 @@ import pytest
 from prefcenter.center import PreferenceCenter
 from prefcenter.config import Settings
 from prefcenter.errors import StoreUnavailable
-from prefcenter.sidecar.http import HttpSidecar
+from prefcenter.sidecar.http.server import HttpSidecar
 from tests.conftest import make_settings
 
 API_KEY = "test-api-key-plain"

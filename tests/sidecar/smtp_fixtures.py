@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from prefcenter.center import PreferenceCenter
-from prefcenter.sidecar.smtp import SmtpSidecar
+from prefcenter.sidecar.smtp.server import SmtpSidecar
 from tests.conftest import make_settings
 from tests.inbound.mail_samples import load_sample
 

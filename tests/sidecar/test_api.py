@@ -12,7 +12,7 @@ import pytest
 
 from prefcenter.errors import ConfigError
 from prefcenter.model import Source
-from prefcenter.sidecar.state import api_key_hashes
+from prefcenter.sidecar.http.state import api_key_hashes
 from prefcenter.tokens import Purpose
 from tests.conftest import make_settings
 from tests.sidecar.conftest import (
@@ -249,7 +249,7 @@ def test_one_refused_request_does_not_fail_the_others_in_its_commit(live: LiveSi
 
 
 def test_oversized_body_is_413(live: LiveSidecar) -> None:
-    from prefcenter.sidecar.openapi import MAX_BODY
+    from prefcenter.sidecar.http.openapi import MAX_BODY
 
     with live.api() as client:
         response = client.post("/v1/check/batch", content=b" " * (MAX_BODY + 1))
@@ -269,7 +269,7 @@ def _batch_status(live: LiveSidecar, number: int) -> int:
 def test_batch_checks_take_turns(live: LiveSidecar) -> None:
     # Each batch holds a worker thread (and the GIL) for a while: a crowd of them at
     # once would starve the pages and one-click answers, so two run and the rest wait.
-    from prefcenter.sidecar.state import BATCH_CONCURRENCY
+    from prefcenter.sidecar.http.state import BATCH_CONCURRENCY
 
     running, most = [0], [0]
     lock = threading.Lock()

@@ -14,7 +14,7 @@ import pytest
 from prefcenter.changes import SuppressRequest
 from prefcenter.errors import StoreUnavailable
 from prefcenter.model import Source
-from prefcenter.sidecar.commit import GroupCommitter
+from prefcenter.sidecar.groupcommit import GroupCommitter
 from prefcenter.sidecar.metrics import Metrics
 
 

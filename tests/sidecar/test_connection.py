@@ -1,4 +1,4 @@
-"""One-click answered on the connection (sidecar/connection.py), spoken to over raw sockets.
+"""One-click answered on the connection (sidecar/http/connection.py), spoken to over raw sockets.
 
 The protocol takes a genuine one-click itself and leaves everything else to uvicorn, so
 these tests look at what only a raw connection shows: pipelined requests answered in
@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from prefcenter.center import PreferenceCenter
-from prefcenter.sidecar import oneclick
-from prefcenter.sidecar.http import HttpSidecar
+from prefcenter.sidecar.http import oneclick
+from prefcenter.sidecar.http.server import HttpSidecar
 from tests.sidecar.conftest import LiveSidecar, sidecar_settings
 from tests.sidecar.helpers import ONE_CLICK, unsubscribe_path
 

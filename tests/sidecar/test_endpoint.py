@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from prefcenter.model import Action, Source
-from prefcenter.sidecar.endpoint import OneClickFastPath
+from prefcenter.sidecar.http.endpoint import OneClickFastPath
 from tests.sidecar.conftest import LiveSidecar
 from tests.sidecar.helpers import FORM, ONE_CLICK, unsubscribe_path
 

@@ -11,7 +11,7 @@ import pytest
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.errors import ConfigError
-from prefcenter.sidecar.http import HttpSidecar, parse_listen
+from prefcenter.sidecar.http.server import HttpSidecar, parse_listen
 from tests.sidecar.conftest import FaultyCenter, sidecar_settings
 from tests.sidecar.helpers import FORM, ONE_CLICK, unsubscribe_path
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prefcenter.sidecar.oneclick import EXACT, MAX_BODY, _form_part, is_one_click, via_page
+from prefcenter.sidecar.http.oneclick import EXACT, MAX_BODY, _form_part, is_one_click, via_page
 
 FIELD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz-_", min_size=1, max_size=12).filter(
     lambda name: name.lower() != "list-unsubscribe"

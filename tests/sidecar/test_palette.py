@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prefcenter.sidecar.palette import (
+from prefcenter.sidecar.http.palette import (
     BLACK,
     DARK,
     DEFAULT_BRAND,

@@ -15,11 +15,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import prefcenter.sidecar.smtp as smtp_module
+import prefcenter.sidecar.smtp.server as smtp_module
 from prefcenter.errors import StoreUnavailable
 from prefcenter.inbound.inbox import Outcome, Plan
 from prefcenter.model import Scope, Source
-from prefcenter.sidecar.smtp_limits import RCPT_OVERRUN, TOO_BIG
+from prefcenter.sidecar.smtp.limits import RCPT_OVERRUN, TOO_BIG
 from tests.inbound.strategies_mail import messages
 from tests.sidecar.smtp_fixtures import (
     ALICE,

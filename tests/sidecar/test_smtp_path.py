@@ -8,7 +8,7 @@ from aiosmtpd.smtp import SMTP
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from prefcenter.sidecar.smtp_path import plain_path
+from prefcenter.sidecar.smtp.path import plain_path
 
 ATEXT = "abcXYZ0189!#$%&'*+/=?^_`{|}~-"
 atoms = st.text(ATEXT, min_size=1, max_size=8)

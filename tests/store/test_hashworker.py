@@ -24,7 +24,8 @@ import pytest
 from prefcenter.center import PreferenceCenter
 from prefcenter.errors import WorkerFailed
 from prefcenter.model import Reason, Source
-from prefcenter.store import hashworker, screen
+from prefcenter.screening import screen
+from prefcenter.screening import worker as hashworker
 from tests.conftest import make_settings
 
 PEOPLE = [f"user{n}@example.com" for n in range(3000)]

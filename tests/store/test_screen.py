@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Reason, Source
-from prefcenter.store.screen import INDEX_MIN_ROWS
+from prefcenter.screening.screen import INDEX_MIN_ROWS
 
 PEOPLE = [f"user{n}@example.com" for n in range(INDEX_MIN_ROWS + 500)]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prefcenter.store.seen import Seen
+from prefcenter.screening.seen import Seen
 
 
 def digest(number: int) -> bytes:

@@ -6,8 +6,7 @@ One module per group of commands; importing this package registers them all on
 
 from __future__ import annotations
 
-from prefcenter import cli_migrate  # noqa: F401 - registers `prefcenter migrate`
-from prefcenter.cli import lists, ops, people, serve
+from prefcenter.cli import lists, migrate, ops, people, serve
 from prefcenter.cli._app import EXIT_CODES, main
 
-__all__ = ["EXIT_CODES", "lists", "main", "ops", "people", "serve"]
+__all__ = ["EXIT_CODES", "lists", "main", "migrate", "ops", "people", "serve"]

@@ -24,9 +24,9 @@ from prefcenter.cli._app import (
     to_data,
     topic_option,
 )
-from prefcenter.csvfilter import FilterSummary, filter_csv
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Suppression
+from prefcenter.screening.csv.listfilter import FilterSummary, filter_csv
 
 
 @contextmanager

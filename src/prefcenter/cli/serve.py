@@ -69,11 +69,11 @@ async def run_sidecars(
 
     sidecars: list[Any] = []
     if http:
-        from prefcenter.sidecar.http import HttpSidecar
+        from prefcenter.sidecar.http.server import HttpSidecar
 
         sidecars.append(HttpSidecar(center, settings))
     if smtp:
-        from prefcenter.sidecar.smtp import SmtpSidecar
+        from prefcenter.sidecar.smtp.server import SmtpSidecar
 
         sidecars.append(SmtpSidecar(center, settings))
     stopping = asyncio.Event()

@@ -26,8 +26,8 @@ from prefcenter.model import (
     Suppression,
 )
 from prefcenter.policy import Rules
-from prefcenter.store.index import RuleIndex
 from prefcenter.store.rows import Present
+from prefcenter.store.rule_index import RuleIndex
 
 T = TypeVar("T")
 

@@ -39,7 +39,6 @@ from prefcenter.store.codes import (
     topic_digest,
     topic_key,
 )
-from prefcenter.store.index import IndexRows
 from prefcenter.store.person import PersonRows
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.retention import RetentionRows
@@ -55,6 +54,7 @@ from prefcenter.store.rows import (
     rules_sql,
     suppression_from_row,
 )
+from prefcenter.store.rule_index import IndexRows
 
 
 class SqlSession(PersonRows, RetentionRows, IndexRows, ABC):

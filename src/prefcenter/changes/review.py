@@ -1,0 +1,146 @@
+"""The exceptions queue: inbound mail the automation could not decide, for a person.
+
+Nothing inbound is dropped: the SMTP sidecar queues what it cannot act on, and ops
+resolve each item through the CLI. Opening is idempotent on the evidence (the
+Message-ID), so a redelivered message returns the item already queued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Protocol
+
+from prefcenter.changes.binding import Binding, require_reason
+from prefcenter.core import Recipient
+from prefcenter.errors import InvalidInput
+from prefcenter.inputs import choice
+from prefcenter.model import Action, ExceptionItem, Source, stamp
+from prefcenter.store.exceptions import no_such_exception
+from prefcenter.store.protocol import NewEvent, Session
+
+__all__ = ["ReviewQueue", "Suppressor"]
+
+
+class Suppressor(Protocol):
+    """What resolving an item with a suppression needs: ``Changes.suppress``."""
+
+    def suppress(
+        self,
+        recipient: Recipient,
+        *,
+        reason: str = "",
+        source: Source,
+        evidence: str | None = None,
+        requested_at: datetime | None = None,
+    ) -> bool: ...
+
+
+class ReviewQueue:
+    """Opening and resolving exception items, each with its audit event.
+
+    Args:
+        binding: the core and maybe the open transaction.
+        within: the change writer bound to a session, for a resolution that suppresses.
+    """
+
+    def __init__(self, binding: Binding, within: Callable[[Session], Suppressor]) -> None:
+        self._bind = binding
+        self._within = within
+
+    def open_exception(
+        self,
+        *,
+        mailbox: str,
+        why: str,
+        raw: bytes,
+        summary: str = "",
+        evidence: str | None = None,
+    ) -> ExceptionItem:
+        """Queue inbound mail for a person; a redelivery returns the existing item. (the contract is documented on ``Changes``)."""
+        at = self._bind.core.now()
+        due = at + self._bind.core.settings.exception_due
+
+        def work(session: Session) -> ExceptionItem:
+            item, new = session.open_exception(
+                received_at=at,
+                due_at=due,
+                mailbox=mailbox,
+                why=why,
+                raw=bytes(raw),
+                summary=summary,
+                evidence=evidence,
+            )
+            if new:
+                session.append_event(
+                    NewEvent(
+                        at,
+                        b"",
+                        Action.EXCEPTION_OPENED,
+                        Source.LIBRARY,
+                        reason=why,
+                        evidence=f"exception:{item.id}",
+                    )
+                )
+            return item
+
+        return self._bind.run(work)
+
+    def resolve_exception(
+        self,
+        item_id: int,
+        *,
+        suppress: str | None = None,
+        dismiss: bool = False,
+        reason: str,
+        source: Source,
+    ) -> ExceptionItem:
+        """Close a queued item: suppress an address it named, or dismiss it. (the contract is documented on ``Changes``)."""
+        why = require_reason(reason, f"Resolving exception {item_id}")
+        if suppress is not None and dismiss:
+            raise InvalidInput(
+                f"Exception {item_id}: choose suppress or dismiss, not both.", value=item_id
+            )
+        at = self._bind.core.now()
+        status = "dismissed" if dismiss else "resolved"
+
+        def work(session: Session) -> ExceptionItem:
+            item = session.exception(item_id)
+            if item is None:
+                raise no_such_exception(item_id)
+            if item.status != "open":
+                if (item.status, item.resolution) == (status, why):
+                    return item  # a retry of the decision already made
+                # Another decision would be dropped silently (a --suppress not made), so
+                # refuse it. The resolution text is not shown: it may name an address.
+                raise InvalidInput(
+                    f"Exception {item_id} was already {item.status} at {stamp(item.resolved_at)}; "
+                    f"nothing changed (see `exceptions show {item_id}`).",
+                    value=item_id,
+                    reason=f"already {item.status}",
+                )
+            if suppress is not None:
+                # Requested when the mail arrived: the report's time-to-honour then
+                # counts the time it waited in the queue.
+                self._within(session).suppress(
+                    suppress,
+                    reason=why,
+                    source=source,
+                    evidence=f"exception:{item_id}",
+                    requested_at=item.received_at,
+                )
+            closed = session.close_exception(item_id, status=status, resolution=why, at=at)
+            session.append_event(
+                NewEvent(
+                    at,
+                    b"",
+                    Action.EXCEPTION_RESOLVED,
+                    choice(Source, source, "source"),
+                    reason=why,
+                    evidence=f"exception:{item_id}",
+                    detail=status,
+                )
+            )
+            return closed
+
+        return self._bind.run(work)

@@ -1,0 +1,222 @@
+"""The settings table: every setting once, with its type, default and help.
+
+:class:`Settings` is the table; :func:`settings_table` reads it for ``--help`` and
+``docs/config.md``, and :mod:`prefcenter.config.loading` for validation, so the three
+cannot drift.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from prefcenter.config.types import (
+    MIN_KEY_BYTES,
+    FrequencyCap,
+    Secret,
+    show,
+)
+from prefcenter.errors import ConfigError
+
+__all__ = ["ENV_PREFIX", "SettingSpec", "Settings", "settings_table"]
+
+ENV_PREFIX = "PREFCENTER_"
+
+
+def _setting(default: Any, help: str, *, kind: str = "str", shown: str | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "kind": kind, "shown": shown})
+
+
+def _factory(factory: Any, help: str, *, kind: str, shown: str | None = None) -> Any:
+    return field(default_factory=factory, metadata={"help": help, "kind": kind, "shown": shown})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting prefcenter reads. Build with :func:`load_settings`."""
+
+    database: str = _setting(
+        "sqlite:///var/prefcenter.db",
+        "Store URL: sqlite:///path.db (one host) or postgresql://user@host/db (many hosts).",
+    )
+    secret: tuple[Secret, ...] = _factory(
+        tuple,
+        "Token signing keys, comma-separated, oldest first: the newest signs (at least "
+        f"{MIN_KEY_BYTES} bytes), all verify. Unset: a key is generated once into "
+        "VAR_DIR/secret (development only).",
+        kind="secrets",
+        shown="(generated in development)",
+    )
+    pepper: Secret | None = _setting(
+        None,
+        f"Key for hashing identities in the store, at least {MIN_KEY_BYTES} bytes; never "
+        "change it. Unset: generated once into VAR_DIR/pepper (development only).",
+        kind="secret",
+        shown="(generated in development)",
+    )
+    base_url: str = _setting(
+        "http://127.0.0.1:8080",
+        "Public URL of the HTTP sidecar, used in links; https in production (RFC 8058: "
+        "providers offer one-click only for https links).",
+    )
+    mail_domain: str = _setting(
+        "localhost", "Domain of the sidecar's mailboxes: unsubscribe@, bounces@, fbl@."
+    )
+    http: str = _setting("127.0.0.1:8080", "HOST:PORT the HTTP sidecar listens on.")
+    smtp: str = _setting("127.0.0.1:2525", "HOST:PORT the SMTP sidecar listens on.")
+    var_dir: str = _setting(
+        "var",
+        "Directory for the development keys (secret, pepper). The default DATABASE does not "
+        "follow it: that is var/prefcenter.db relative to the working directory.",
+    )
+    company_name: str = _setting("Example", "Name shown on pages and in List-Id phrases.")
+    brand_color: str = _setting(
+        "#1d4ed8",
+        "Accent colour of the pages (CSS hex colour); the text on it is white or black, "
+        "whichever contrasts more.",
+    )
+    topics: dict[str, str] = _factory(
+        dict,
+        "Known topics as id=Label pairs separated by ';' (TOML: a [topics] table). "
+        "Unknown topics still work; these get names and descriptions on pages.",
+        kind="topics",
+    )
+    topic_descriptions: dict[str, str] = _factory(
+        dict, "Topic descriptions as id=Text pairs separated by ';'.", kind="topics"
+    )
+    list_id_domain: str = _setting("", "Domain for List-Id (RFC 2919); empty: MAIL_DOMAIN.")
+    fold_subaddress: bool = _setting(
+        True, "Treat user+tag@domain as user@domain (one person).", kind="bool"
+    )
+    fold_gmail: bool = _setting(
+        True,
+        "Ignore dots in gmail.com local parts and treat googlemail.com as gmail.com.",
+        kind="bool",
+    )
+    frequency_cap: FrequencyCap | None = _setting(
+        FrequencyCap(3, timedelta(days=7)),
+        "Marketing contacts allowed per identity per channel per rolling window, "
+        "as COUNT/DURATION (e.g. 3/7d); 'off' disables.",
+        kind="cap",
+    )
+    soft_bounce_limit: int = _setting(
+        3, "Soft bounces within SOFT_BOUNCE_WINDOW that make a hard suppression.", kind="int"
+    )
+    soft_bounce_window: timedelta = _setting(
+        timedelta(days=14), "Window for counting soft bounces (e.g. 14d).", kind="duration"
+    )
+    exception_due: timedelta = _setting(
+        timedelta(days=2),
+        "Time a person has to decide an exception (e.g. 48h).",
+        kind="duration",
+    )
+    violation_grace: timedelta = _setting(
+        timedelta(days=2),
+        "Sends this long after an opt-out are not yet violations (in-flight campaigns).",
+        kind="duration",
+    )
+    exception_retention: timedelta = _setting(
+        timedelta(days=90),
+        "How long a closed exception keeps the mail it holds; purge (daily in serve) "
+        "then erases the mail and keeps the item's record.",
+        kind="duration",
+    )
+    contact_retention: timedelta = _setting(
+        timedelta(days=400),
+        "How long the contact ledger keeps a send; purge (daily in serve) deletes older "
+        "ones. Bounces without a VERP token are matched against its last 365 days.",
+        kind="duration",
+    )
+    store_timeout: timedelta = _setting(
+        timedelta(seconds=25),
+        "Longest wait for the store before HTTP answers 503 and SMTP 451; the change may "
+        "still commit, and the sender's retry is then a no-op.",
+        kind="duration",
+    )
+    max_message_size: int = _setting(
+        1024 * 1024, "Largest inbound message in bytes (answered 552).", kind="int"
+    )
+    max_recipients: int = _setting(
+        50, "Recipients accepted per inbound message (answered 452).", kind="int"
+    )
+    max_connections: int = _setting(200, "Concurrent SMTP connections overall.", kind="int")
+    max_connections_per_ip: int = _setting(
+        20, "Concurrent SMTP connections per client address.", kind="int"
+    )
+    smtp_timeout: timedelta = _setting(
+        timedelta(seconds=60), "Idle timeout of an SMTP session.", kind="duration"
+    )
+    api_keys: tuple[Secret, ...] = _factory(
+        tuple,
+        "Bearer keys for /v1 (at least 16 bytes each), comma-separated; write each as "
+        "sha256:HEX to keep only the hash.",
+        kind="secrets",
+        shown="(none: /v1 refuses every call)",
+    )
+    dkim_domain: str = _setting("", "DKIM d= domain for stamp(); empty disables signing.")
+    dkim_selector: str = _setting("", "DKIM s= selector.")
+    dkim_key_file: str = _setting("", "PEM (RSA) or raw/base64 (Ed25519) private key file.")
+    cfbl: bool = _setting(
+        False,
+        "Add CFBL-Address (RFC 9477) pointing at fbl@MAIL_DOMAIN; needs DKIM.",
+        kind="bool",
+    )
+    trusted_authserv_ids: tuple[str, ...] = _factory(
+        tuple,
+        "authserv-ids of upstream MTAs whose Authentication-Results are trusted, comma-separated.",
+        kind="list",
+    )
+    notify_webhook: str = _setting("", "URL that gets a JSON POST for each exception.")
+    notify_email: str = _setting("", "Operations address mailed for each exception.")
+    notify_relay: str = _setting("127.0.0.1:25", "HOST:PORT of the relay for NOTIFY_EMAIL.")
+    log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+
+    @property
+    def var_path(self) -> Path:
+        """``var_dir`` as a path."""
+        return Path(self.var_dir)
+
+    def signing_keys(self) -> list[bytes]:
+        """The token keys as bytes, oldest first (the last one signs)."""
+        return [s.reveal().encode() for s in self.secret]
+
+    def pepper_bytes(self) -> bytes:
+        """The identity-hash pepper as bytes."""
+        if self.pepper is None:
+            raise ConfigError(
+                "Setting PEPPER is not set; set PREFCENTER_PEPPER or let "
+                "load_settings generate one for development.",
+                name="pepper",
+            )
+        return self.pepper.reveal().encode()
+
+
+@dataclass(frozen=True, slots=True)
+class SettingSpec:
+    """One row of the settings table: what docs and ``--help`` show."""
+
+    name: str
+    env: str
+    kind: str
+    default: str
+    help: str
+
+
+def settings_table() -> list[SettingSpec]:
+    """Every setting with its environment variable, type, default and help."""
+    rows = []
+    defaults = Settings()
+    for f in dataclasses.fields(Settings):
+        rows.append(
+            SettingSpec(
+                name=f.name,
+                env=ENV_PREFIX + f.name.upper(),
+                kind=f.metadata["kind"],
+                default=f.metadata["shown"] or show(getattr(defaults, f.name), f.metadata["kind"]),
+                help=f.metadata["help"],
+            )
+        )
+    return rows

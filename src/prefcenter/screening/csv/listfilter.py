@@ -1,0 +1,415 @@
+"""The uploaded-list guard: stream a CSV (or one address per line) through a screen.
+
+A bought or exported list must never re-add people who opted out. This module reads the
+file, asks a screen (``PreferenceCenter.screen``) about each address, a chunk at a time,
+and writes every sendable row *exactly as it was read* (same bytes, quoting, line endings
+and column order), so the output can go straight back into whatever tool produced it.
+
+Memory stays flat: the file is read in blocks of about a megabyte, and only the screen's
+duplicate detection (and its index of the store) grows.
+
+Two readers give the same records (property tests compare them on arbitrary input):
+
+- **blocks**, the fast one: a block is cut at its last line break; when it has no bare
+  CR, its lines are parsed by :mod:`csv` as a list (or split on the delimiter when the
+  block has no quote at all), and a record is one line. A sentinel line proves no
+  quoted field ran past a line end; if one did, the rest of the file goes to
+- **lines**: :mod:`csv` is fed from a generator that remembers the lines it handed out,
+  so a record with quoted line breaks is copied whole.
+
+A quote that opens and never closes (or swallows the address column) would make csv
+read the rows after it as one field and silently lose those people, so the lines
+reader refuses such a record, naming the line the quote opened on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import operator
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any, cast
+
+from prefcenter.errors import InvalidInput
+from prefcenter.model import Reason
+from prefcenter.screening.csv.blocks import bare_cr, key_of, split_block
+from prefcenter.screening.csv.shape import (
+    ascii_compatible,
+    check_text,
+    choose_column,
+    detect_encoding,
+    sniff_delimiter,
+)
+
+if TYPE_CHECKING:
+    from _csv import Reader
+
+#: Decides a chunk of addresses: a reason each, None where it may be sent (a ``Screen``).
+Screener = Callable[[list[str]], list["Reason | None"]]
+#: Chunks screened ahead of the one being written, for a screen that can work on the
+#: next chunks meanwhile (one with ``submit``, like ``Screen``).
+_AHEAD = 2
+#: Characters read per block (about a megabyte): a few tens of thousands of rows.
+BLOCK = 1 << 20
+#: Records per screened chunk on the line-by-line path.
+_LINE_CHUNK = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class FilterSummary:
+    """What ``filter`` made of a file.
+
+    Attributes:
+        read: data rows read (header and blank lines not counted).
+        sendable: rows written to the output.
+        refused: refused rows per :class:`Reason` value (suppressions, ``invalid``,
+            ``duplicate``).
+        header: whether the first line was taken as a header (and written through).
+        column: the name (or 0-based index, when there is no header) of the address column.
+        blank: blank lines skipped.
+        encoding: the text encoding used to read (and write) the file.
+    """
+
+    read: int
+    sendable: int
+    refused: dict[str, int] = field(default_factory=dict)
+    header: bool = False
+    column: str | int = 0
+    blank: int = 0
+    encoding: str = "utf-8"
+
+    @property
+    def invalid(self) -> int:
+        """Rows whose address could not be used."""
+        return self.refused.get(Reason.INVALID.value, 0)
+
+    @property
+    def duplicate(self) -> int:
+        """Rows naming a person an earlier row already named."""
+        return self.refused.get(Reason.DUPLICATE.value, 0)
+
+    @property
+    def suppressed(self) -> int:
+        """Rows refused by a suppression, preference or frequency rule."""
+        return sum(self.refused.values()) - self.invalid - self.duplicate
+
+    def as_dict(self) -> dict[str, object]:
+        """The summary as plain JSON-ready data (the ``--json`` shape)."""
+        return {
+            "read": self.read,
+            "sendable": self.sendable,
+            "suppressed": self.suppressed,
+            "invalid": self.invalid,
+            "duplicate": self.duplicate,
+            "refused": dict(sorted(self.refused.items())),
+            "blank": self.blank,
+            "header": self.header,
+            "column": self.column,
+            "encoding": self.encoding,
+        }
+
+
+def filter_csv(
+    source: IO[bytes],
+    sink: IO[bytes],
+    screen: Screener,
+    *,
+    column: str | None = None,
+    encoding: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    block_size: int = BLOCK,
+) -> FilterSummary:
+    """Copy the sendable rows of ``source`` to ``sink`` unchanged, and count the rest.
+
+    Args:
+        source: the list, opened in binary mode.
+        sink: where sendable rows go (binary); the header, if any, is written first.
+        screen: decides each chunk of addresses, in order (see :data:`Screener`). When it
+            has a ``submit`` method (a ``Screen``), the next chunks are submitted while
+            the oldest is written, so a parallel screen keeps its worker busy.
+        column: header name or 0-based index of the address column; guessed when None.
+        encoding: text encoding; None reads a byte-order mark or assumes UTF-8. Bytes that
+            do not decode are carried through unchanged (``surrogateescape``).
+        on_progress: called after each block with the number of bytes consumed so far.
+        block_size: characters per block; 0 reads line by line (the reference reader).
+
+    Raises:
+        InvalidInput: the address column cannot be found, the start of the file is not
+            text (NUL characters), a quote opened on some line never closes or takes in
+            the address column, or the text does not decode.
+    """
+    buffered: io.BufferedReader = (
+        source if isinstance(source, io.BufferedReader) else io.BufferedReader(cast(Any, source))
+    )
+    head = buffered.peek(4)  # the whole first buffer (kilobytes), not consumed
+    encoding = encoding or detect_encoding(head[:4])
+    try:
+        errors = "surrogateescape" if ascii_compatible(encoding) else "strict"
+    except LookupError:
+        raise InvalidInput(
+            f"Encoding {encoding!r} is unknown; pass --encoding utf-8, latin-1 or utf-16.",
+            value=encoding,
+            reason="unknown encoding",
+        ) from None
+    check_text(head, encoding)
+    text = io.TextIOWrapper(buffered, encoding=encoding, errors=errors, newline="")
+    out = io.TextIOWrapper(sink, encoding=encoding, errors=errors, newline="")
+    run = _Run(text, out, buffered, screen, on_progress)
+    try:
+        run.all(column, block_size)
+    except UnicodeError:
+        raise InvalidInput(
+            f"The list is not valid {encoding} text; pass --encoding with the file's encoding.",
+            value=encoding,
+            reason="undecodable",
+        ) from None
+    finally:
+        out.flush()
+        out.detach()
+        text.detach()
+    return run.summary(encoding)
+
+
+class _Run:
+    """One pass over one file: reads records, screens them in chunks, writes and counts."""
+
+    def __init__(
+        self,
+        text: io.TextIOWrapper,
+        out: io.TextIOWrapper,
+        raw: IO[bytes],
+        screen: Screener,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        self.text, self.out, self.raw = text, out, raw
+        self.submit = cast(
+            "Callable[[list[str]], Callable[[], list[Reason | None]]]",
+            getattr(screen, "submit", None) or _at_once(screen),
+        )
+        self.on_progress = on_progress
+        self.ahead: deque[tuple[list[str], str, Callable[[], list[Reason | None]]]] = deque()
+        self.counts: Counter[Reason | None] = Counter()
+        self.read = self.blank = 0
+        self.header = False
+        self.name: str | int = 0
+        self.index = 0
+        self.delimiter = ","
+
+    def summary(self, encoding: str) -> FilterSummary:
+        """What the pass counted."""
+        refused = {reason.value: n for reason, n in self.counts.items() if reason is not None}
+        return FilterSummary(
+            read=self.read,
+            sendable=self.counts[None],
+            refused=refused,
+            header=self.header,
+            column=self.name,
+            blank=self.blank,
+            encoding=encoding,
+        )
+
+    def all(self, column: str | None, block_size: int) -> None:
+        """The first record by lines (it decides header and column), the rest in blocks
+        (or by lines with ``block_size`` 0, or from where a record spans lines)."""
+        first_line = self.text.readline()
+        if not first_line:
+            return
+        self.delimiter = sniff_delimiter(first_line)
+        taken: list[str] = []
+        lines = _lines(itertools.chain([first_line], self.text), taken)
+        reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+        records = _records(reader, taken)
+        first = next(records, None)
+        while first is not None and not first[1]:
+            self.blank += 1
+            first = next(records, None)
+        if first is None:
+            return
+        raw_text, row, start = first
+        self.header, self.index, self.name = choose_column(row, column)
+        if start:
+            self._check_quotes(raw_text, row, start, last=True)
+        if self.header:
+            self.out.write(raw_text)
+        else:
+            self.take([raw_text], [_field(row, self.index)])
+        if block_size:
+            # In a block each record and each blank line is one line: so the lines read
+            # before a leftover are this offset plus the records and blanks counted.
+            offset = reader.line_num - self.read - self.blank
+            leftover = self.blocks(block_size)
+            if leftover is not None:
+                taken.clear()
+                lines = _lines(leftover, taken)
+                reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
+                self.by_lines(_records(reader, taken, offset + self.read + self.blank))
+        else:
+            self.by_lines(records)
+        while self.ahead:
+            self._write()
+        self._progress()
+
+    def take(self, raws: list[str], values: list[str], separator: str = "") -> None:
+        """Screen one chunk of records; write the sendable ones (``separator`` after each)
+        once the screen answers, in order."""
+        self.read += len(raws)
+        # Plain ASCII goes as it is: the screen strips what needs stripping.
+        keys = values if "".join(values).isascii() else [key_of(value) for value in values]
+        self.ahead.append((raws, separator, self.submit(keys)))
+        if len(self.ahead) > _AHEAD:
+            self._write()
+
+    def _write(self) -> None:
+        """Write the sendable rows of the oldest chunk screened."""
+        raws, separator, answer = self.ahead.popleft()
+        reasons = answer()
+        sendable = reasons.count(None)
+        self.counts[None] += sendable
+        if sendable < len(reasons):
+            self.counts.update(filter(None, reasons))  # a Reason is a non-empty string
+        kept = list(itertools.compress(raws, map(operator.not_, reasons)))
+        if kept:
+            self.out.write(separator.join(kept) + separator)
+
+    def by_lines(self, records: Iterator[tuple[str, list[str], int]]) -> None:
+        """The reference reader: one record at a time, chunked for the screen."""
+        raws: list[str] = []
+        values: list[str] = []
+        raw_text, start = "", 0
+        row: list[str] = []
+        for raw_text, row, start in records:
+            if not row:
+                self.blank += 1
+                continue
+            if start:
+                self._check_quotes(raw_text, row, start, last=False)
+            raws.append(raw_text)
+            values.append(_field(row, self.index))
+            if len(raws) == _LINE_CHUNK:
+                self.take(raws, values)
+                self._progress()
+                raws, values = [], []
+        if raws:
+            self.take(raws, values)
+        if start:
+            self._check_quotes(raw_text, row, start, last=True)
+
+    def _check_quotes(self, raw_text: str, row: list[str], start: int, *, last: bool) -> None:
+        """Refuse a record that spans lines from line ``start`` if a quote in it never closes
+        (only the ``last`` one can: at the end of the file) or took in a line break within
+        the address, or the address column itself: the people on those lines would be lost.
+        (A line break around an address is stripped, as a screen strips it.)"""
+        address = row[self.index].strip() if self.index < len(row) else "\n"
+        lost = "\n" in address or "\r" in address
+        if not (lost or last):
+            return
+        lines = io.StringIO(raw_text, newline="").readlines()
+        # A line after a record is a record of its own, unless a quote is still open.
+        after = csv.reader([*lines, "-"], delimiter=self.delimiter, strict=False)
+        if len(list(after)) == 1:
+            raise InvalidInput(
+                f'Line {start} of the list opens a quote (") that never closes, so the rest '
+                "of the file would be read as one field; close or remove that quote and run "
+                "again.",
+                value=start,
+                reason="unclosed quote",
+            )
+        if lost:
+            raise InvalidInput(
+                f'Line {start} of the list opens a quote (") that runs on over {len(lines)} '
+                "lines and leaves the row without a usable address; close or remove that "
+                "quote and run again.",
+                value=start,
+                reason="unclosed quote",
+            )
+
+    def blocks(self, block_size: int) -> Iterator[str] | None:
+        """Read the rest in blocks; None when done, else the lines still to read one by one."""
+        pending = ""
+        while True:
+            block = self.text.read(block_size)
+            if not block:
+                if pending and not self._block(pending, terminated=False):
+                    return io.StringIO(pending, newline="")
+                return None
+            body = pending + block
+            cut = body.rfind("\n") + 1
+            if not cut:
+                pending = body
+                continue
+            pending = body[cut:]
+            if not self._block(body[: cut - 1], terminated=True):
+                rest = pending + self.text.readline() if pending else ""
+                return itertools.chain(io.StringIO(body[:cut] + rest, newline=""), self.text)
+            self._progress()
+
+    def _block(self, joined: str, *, terminated: bool) -> bool:
+        """Screen a block of whole lines (the break after the last one taken off, if it
+        had one); False, with nothing done, if a record spans lines."""
+        if bare_cr(joined, terminated=terminated):
+            return False  # csv ends a record at a bare CR, so lines are not records
+        separator = "\n" if terminated else ""
+        split = split_block(joined, self.delimiter, self.index)
+        if split is None:
+            return self._block_by_csv(joined.split("\n"), separator)
+        lines, values, blank = split
+        self.blank += blank
+        if values:
+            self.take(lines, values, separator)
+        return True
+
+    def _block_by_csv(self, lines: list[str], separator: str) -> bool:
+        rows = list(csv.reader([*lines, "-"], delimiter=self.delimiter, strict=False))
+        if len(rows) != len(lines) + 1 or rows[-1] != ["-"]:
+            return False  # a quoted field ran past the end of a line
+        rows.pop()
+        if [] in rows:
+            self.blank += rows.count([])
+            lines = [line for line, row in zip(lines, rows, strict=True) if row]
+            rows = [row for row in rows if row]
+        if rows:
+            self.take(lines, [_field(row, self.index) for row in rows], separator)
+        return True
+
+    def _progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.raw.tell())
+
+
+def _at_once(screen: Screener) -> Callable[[list[str]], Callable[[], list[Reason | None]]]:
+    """``submit`` for a plain screener: it answers at once."""
+
+    def submit(values: list[str]) -> Callable[[], list[Reason | None]]:
+        reasons = screen(values)
+        return lambda: reasons
+
+    return submit
+
+
+def _lines(source: Iterator[str], taken: list[str]) -> Iterator[str]:
+    """Lines of ``source``, each also appended to ``taken`` (csv never reads ahead, so the
+    lines handed out since the last record are exactly the raw text of the next one)."""
+    for line in source:
+        taken.append(line)
+        yield line
+
+
+def _records(
+    reader: Reader, taken: list[str], before: int = 0
+) -> Iterator[tuple[str, list[str], int]]:
+    """Each record of ``reader``, its raw text and, when it spans lines, the number of the
+    line it starts on (else 0); ``before`` lines of the file came before the reader's."""
+    for row in reader:
+        if len(taken) == 1:
+            raw_text, start = taken[0], 0
+        else:
+            raw_text, start = "".join(taken), before + reader.line_num - len(taken) + 1
+        taken.clear()
+        yield raw_text, row, start
+
+
+def _field(row: list[str], index: int) -> str:
+    return row[index] if index < len(row) else ""

@@ -1,0 +1,1 @@
+"""The HTTP sidecar: one-click, pages, the JSON API, metrics, under uvicorn."""

@@ -1,0 +1,248 @@
+"""The HTTP sidecar's application: routes, request ids, metrics and error mapping.
+
+``create_app(center, settings)`` is the only entry point. Every route is a thin skin
+over one ``PreferenceCenter`` call; this module owns the one place where errors become
+HTTP statuses (:func:`status_for`), so pages and the JSON API answer alike.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from prefcenter.config import Settings
+from prefcenter.errors import (
+    InvalidInput,
+    NotFound,
+    PrefcenterError,
+    StoreError,
+    TokenError,
+)
+from prefcenter.sidecar.groupcommit import GroupCommitter
+from prefcenter.sidecar.http import api, web
+from prefcenter.sidecar.http.endpoint import OneClickFastPath
+from prefcenter.sidecar.http.state import (
+    API_HEADERS,
+    RequestIds,
+    Sidecar,
+    api_key_hashes,
+    request_id_of,
+)
+from prefcenter.sidecar.metrics import Metrics
+from prefcenter.topics import topic_digest
+
+#: Seconds a client should wait before retrying when the store is down.
+RETRY_AFTER = "30"
+
+
+def status_for(error: BaseException) -> int:
+    """The HTTP status for an error: the one mapping every route shares."""
+    if isinstance(error, TokenError):
+        return 400
+    if isinstance(error, NotFound):
+        return 404
+    if isinstance(error, InvalidInput):
+        return 422
+    if isinstance(error, StoreError | OSError):
+        return 503
+    if isinstance(error, HTTPException):
+        return error.status_code
+    return 500
+
+
+_PAGE_TEXT = {
+    400: (
+        "This link does not work",
+        "The link is incomplete or was changed. Open it again "
+        "from the email, or copy the whole address into the browser.",
+    ),
+    403: ("This form has expired", "Open the link from the email again and repeat your change."),
+    404: (
+        "Page not found",
+        "There is nothing at this address. Open the link from the email again.",
+    ),
+    405: ("Not allowed", "This address does not accept that kind of request."),
+    413: ("Request too large", "The request was larger than this page accepts."),
+    422: ("That did not work", "A value in the form could not be used. Go back and check it."),
+    503: (
+        "Please try again shortly",
+        "We could not reach our records just now, and nothing "
+        "was changed. Please try again in a minute.",
+    ),
+    500: ("Something went wrong", "Nothing was changed. Please try again later."),
+}
+
+
+def error_response(request: Request, error: BaseException) -> Response:
+    """Answer an error as JSON under /v1 and as a plain page elsewhere."""
+    status = status_for(error)
+    request_id = request_id_of(request)
+    headers = {"retry-after": RETRY_AFTER} if status == 503 else {}
+    if status == 405:
+        headers["allow"] = _allowed_methods(request)  # RFC 9110 §15.5.6
+    elif isinstance(error, HTTPException) and error.headers:
+        headers.update(error.headers)
+    if request.url.path.startswith("/v1"):
+        if isinstance(error, HTTPException):
+            message = str(error.detail)
+        elif isinstance(error, InvalidInput | TokenError | NotFound):
+            message = str(error)
+        else:
+            message = _PAGE_TEXT.get(status, _PAGE_TEXT[500])[1]
+        body = {"error": {"status": status, "message": message, "request_id": request_id}}
+        return JSONResponse(body, status_code=status, headers={**headers, **API_HEADERS})
+    title, message = _PAGE_TEXT.get(status, _PAGE_TEXT[500])
+    sidecar: Sidecar = request.app.state.sidecar
+    response = sidecar.render(
+        "problem.html", status, title=title, message=message, request_id=request_id
+    )
+    response.headers.update(headers)
+    return response
+
+
+def _allowed_methods(request: Request) -> str:
+    # One path can have a route per method; starlette names only the last one it tried.
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+async def _handle(request: Request, error: Exception) -> Response:
+    return error_response(request, error)
+
+
+class RequestContext:
+    """Outermost middleware: give each request an id and count it by route and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, ids: RequestIds) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.ids = ids
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = self.ids.next()
+        scope.setdefault("state", {})["request_id"] = request_id
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            label = getattr(route, "path", "unmatched")
+            self.metrics.request(label, scope["method"], status)
+
+
+class SidecarApp(Starlette):
+    """Starlette, with genuine one-click POSTs answered before the middleware stack.
+
+    :class:`~prefcenter.sidecar.http.endpoint.OneClickFastPath` answers them as the route
+    would (request id, metrics, error pages included), so they skip the layers that cost
+    more than their own work; it hands everything else to :meth:`full_stack`. Setting
+    ``fast_path`` to None sends every request through the stack.
+    """
+
+    fast_path: OneClickFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_path
+        if fast is not None and fast.handles(scope):
+            scope["app"] = self
+            await fast.respond(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+
+    async def full_stack(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The application without the fast path: middleware, router, routes."""
+        await super().__call__(scope, receive, send)
+
+
+def create_app(center: Any, settings: Settings) -> SidecarApp:
+    """Build the sidecar's ASGI app around a ``PreferenceCenter``.
+
+    The caller owns ``center`` (opens and closes it). Raises ``ConfigError`` when the
+    API keys cannot be used.
+    """
+    metrics = Metrics()
+    keys = settings.signing_keys() or [b"prefcenter-development-only"]
+    sidecar = Sidecar(
+        center=center,
+        settings=settings,
+        metrics=metrics,
+        committer=GroupCommitter(center, metrics, timeout=settings.store_timeout.total_seconds()),
+        templates=jinja2.Environment(
+            loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+            autoescape=True,
+            auto_reload=False,
+        ),
+        api_key_hashes=api_key_hashes(settings),
+        csrf_keys=tuple(
+            hmac.new(key, b"prefcenter/csrf/v1", hashlib.sha256).digest() for key in keys
+        ),
+        topic_names={topic_digest(name): name for name in settings.topics},
+    )
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await sidecar.store_call(center.ping, operation="ping")
+        except StoreError:  # down, or hanging past STORE_TIMEOUT: JSON for the prober too
+            body = {"status": "unavailable", "request_id": request_id_of(request)}
+            return JSONResponse(body, 503, headers={"retry-after": RETRY_AFTER, **API_HEADERS})
+        return JSONResponse({"status": "ok"}, headers=API_HEADERS)
+
+    async def metrics_page(request: Request) -> Response:
+        return PlainTextResponse(
+            metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+    routes = [
+        *web.routes(),  # first: the router tries routes in order and one-click is the hot path
+        *api.routes(),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics_page, methods=["GET"]),
+    ]
+    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
+        PrefcenterError: _handle,
+        OSError: _handle,
+        HTTPException: _handle,
+        Exception: _handle,
+    }
+    app = SidecarApp(
+        routes=routes,
+        middleware=[Middleware(RequestContext, metrics=metrics, ids=sidecar.request_ids)],
+        exception_handlers=handlers,
+    )
+    app.fast_path = OneClickFastPath(app.full_stack, sidecar, error_response)
+    # No redirects anywhere: a one-click client must get its answer from the URL it POSTed to.
+    app.router.redirect_slashes = False
+    app.state.sidecar = sidecar
+    return app
+
+
+__all__ = ["RETRY_AFTER", "SidecarApp", "create_app", "error_response", "status_for"]

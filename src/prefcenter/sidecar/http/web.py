@@ -1,0 +1,367 @@
+"""Pages for people: the one-click endpoint, its confirm page and the preference center.
+
+A GET never changes state: link scanners and mail gateways fetch every link, and some
+submit forms that post themselves, so pages never submit themselves; a person presses
+the button. ``POST /u/{token}`` answers 200 only after the change has committed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive
+
+from prefcenter.changes import SuppressRequest
+from prefcenter.errors import InvalidInput
+from prefcenter.model import Identity, Scope, Source, Suppression
+from prefcenter.sidecar.http import oneclick
+from prefcenter.sidecar.http.state import Sidecar, request_id_of, sidecar_of
+from prefcenter.tokens import Claims, Purpose
+
+RESUBSCRIBE_REASON = "resubscribed on the preference page"
+#: What the page confirms after each form action (Post/Redirect/Get carries the action).
+_SAVED = {
+    "save": "Your choices are saved.",
+    "unsubscribe_all": "You are unsubscribed from all news.",
+    "resubscribe": "You are subscribed again.",
+}
+#: Limits of a preference form: a page with every topic stays far below both.
+MAX_FORM_BYTES = 64 * 1024
+MAX_FIELDS = 200
+FREQUENCIES = [("", "no limit"), ("7", "a week"), ("14", "every two weeks"), ("30", "a month")]
+
+
+@dataclass(frozen=True)
+class Link:
+    """What a verified link token names."""
+
+    token: str
+    claims: Claims
+    identity: Identity
+    topic: str | None
+
+
+async def resolve(sidecar: Sidecar, token: str, purpose: Purpose, *, address: bool = True) -> Link:
+    """Verify a link token and name its identity and topic (raises ``TokenError``).
+
+    With ``address=False`` the identity carries only the hash, which is all the store
+    keys on: the one-click path then needs no read before its write.
+    """
+    # Verifying is a keyed hash over 21 bytes: cheap enough for the event loop.
+    claims: Claims = sidecar.center.verify_token(token, purpose)
+    # A genuine token whose topic the store cannot name (registry lost) is treated as
+    # "all marketing": it stops more than asked, never less, and the page says so.
+    topic = await sidecar.topic_of(claims.topic_digest)
+    if address:
+        identity = await sidecar.store_call(sidecar.center.identity_from_claims, claims)
+    else:
+        identity = Identity(claims.channel, "", "", bytes(claims.identity_hash))
+    return Link(token=token, claims=claims, identity=identity, topic=topic)
+
+
+def describe_stop(sidecar: Sidecar, topic: str | None) -> str:
+    """What an unsubscribe stops, in the page's words."""
+    if topic is None:
+        return "all news"
+    return f"“{sidecar.settings.topics.get(topic, topic)}” emails"
+
+
+async def read_body(receive: Receive) -> bytes:
+    """The body, read straight from ASGI messages; stops once past ``oneclick.MAX_BODY``."""
+    body: bytes = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return body  # the client went away
+        body += bytes(message.get("body", b""))
+        if len(body) > oneclick.MAX_BODY or not message.get("more_body", False):
+            return body
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    """GET /u/{token}: say what will happen and offer the button; change nothing."""
+    sidecar = sidecar_of(request)
+    link = await resolve(sidecar, request.path_params["token"], Purpose.UNSUBSCRIBE)
+    return _confirm(sidecar, link, 200)
+
+
+def _confirm(sidecar: Sidecar, link: Link, status: int) -> Response:
+    return sidecar.render(
+        "confirm.html",
+        status,
+        what=describe_stop(sidecar, link.topic),
+        action=f"/u/{link.token}",
+        preferences_url=_preferences_path(sidecar, link),
+    )
+
+
+def _preferences_path(sidecar: Sidecar, link: Link) -> str:
+    return preferences_path(sidecar, link.identity, link.topic)
+
+
+def preferences_path(sidecar: Sidecar, identity: Identity, topic: str | None) -> str:
+    """The path of the preference page for ``identity`` (and the topic it came from)."""
+    # links (not center.preferences_url): signing only, never a store write in the loop.
+    url: str = sidecar.center.links.preferences_url(identity, topic)
+    return "/p/" + url.rsplit("/p/", 1)[-1]
+
+
+async def one_click(request: Request) -> Response:
+    """POST /u/{token}: RFC 8058 one-click unsubscribe; 200 only after commit."""
+    sidecar = sidecar_of(request)
+    link = await resolve(sidecar, request.path_params["token"], Purpose.UNSUBSCRIBE, address=False)
+    body = await read_body(request.receive)
+    if not oneclick.is_one_click(body):
+        # Not what RFC 8058 sends; a person still gets the button that sends it.
+        return _confirm(sidecar, link, 400)
+    source = Source.WEB if oneclick.via_page(body) else Source.ONE_CLICK
+    change = SuppressRequest(
+        link.identity,
+        source,
+        topic=link.topic,
+        channel=link.claims.channel,
+        reason=oneclick.REASON,
+        evidence=request_id_of(request),
+    )
+    if await sidecar.committer.submit(change):
+        sidecar.metrics.unsubscribe(source.value)
+    return sidecar.render_with_link(
+        "done.html",
+        link.topic,
+        _preferences_path(sidecar, link),
+        what=describe_stop(sidecar, link.topic),
+    )
+
+
+def _state(sidecar: Sidecar, link: Link) -> dict[str, Any]:
+    """Everything the preference page shows, read in a worker thread."""
+    center, channel = sidecar.center, link.claims.channel
+    preferences = center.preferences(link.identity, channel=channel)
+    suppressions: list[Suppression] = center.suppressions(link.identity, channel=channel)
+    off_topics = {s.topic for s in suppressions if s.scope == Scope.TOPIC}
+    names = list(sidecar.settings.topics)
+    for extra in [link.topic, *preferences.topics]:
+        if extra and extra not in names:
+            names.append(extra)
+    topics = [
+        {
+            "id": name,
+            "label": sidecar.settings.topics.get(name, name),
+            "description": sidecar.settings.topic_descriptions.get(name, ""),
+            "on": preferences.topics.get(name, True) and name not in off_topics,
+        }
+        for name in names
+    ]
+    paused = preferences.paused_until
+    now = datetime.now(UTC)
+    return {
+        "topics": topics,
+        "frequency": str(preferences.frequency_days or ""),
+        "paused_until": paused.date().isoformat() if paused and paused > now else "",
+        "hard": next((s for s in suppressions if s.scope == Scope.HARD), None),
+        "unsubscribed": next((s for s in suppressions if s.scope == Scope.GLOBAL), None),
+    }
+
+
+async def preferences_page(request: Request) -> Response:
+    """GET /p/{token}: the preference center for the identity the link names."""
+    sidecar = sidecar_of(request)
+    link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES)
+    state = await sidecar.store_call(_state, sidecar, link)
+    done = request.query_params.get("saved", "")
+    # The link is anyone's to craft: say "unsubscribed" or "subscribed again" only when
+    # the stored state agrees.
+    if done == "unsubscribe_all" and not state["unsubscribed"]:
+        done = ""
+    if done == "resubscribe" and state["unsubscribed"]:
+        done = ""
+    return _preferences(sidecar, link, state, saved=_SAVED.get(done))
+
+
+def _preferences(
+    sidecar: Sidecar,
+    link: Link,
+    state: dict[str, Any],
+    *,
+    saved: str | None = None,
+    problem: str | None = None,
+    form: FormData | None = None,
+) -> Response:
+    """The preference page; after a refused form, with why and with what was submitted."""
+    shown = dict(state, pause_value=state["paused_until"])
+    if form is not None:  # keep the person's choices so they only fix the one value
+        wanted, offered = set(form.getlist("topic")), set(form.getlist("shown"))
+        shown["topics"] = [
+            dict(topic, on=topic["id"] in wanted) if topic["id"] in offered else topic
+            for topic in state["topics"]
+        ]
+        frequency = str(form.get("frequency", ""))
+        if frequency in {value for value, _ in FREQUENCIES}:
+            shown["frequency"] = frequency
+        shown["pause_value"] = str(form.get("pause_until", "")).strip()[:10]
+    return sidecar.render(
+        "preferences.html",
+        422 if problem else 200,
+        action=f"/p/{link.token}",
+        csrf=sidecar.csrf_token(link.token),
+        frequencies=FREQUENCIES,
+        earliest_pause=_earliest_pause().isoformat(),
+        saved=saved,
+        problem=problem,
+        **shown,
+    )
+
+
+async def preferences_post(request: Request) -> Response:
+    """POST /p/{token}: apply the form in one transaction, then show the page again."""
+    sidecar = sidecar_of(request)
+    link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES)
+    form = await _read_form(request)
+    if not sidecar.csrf_valid(link.token, str(form.get("csrf", ""))):
+        return sidecar.render(
+            "problem.html",
+            403,
+            title="This form has expired",
+            message="Open the link from the email again and repeat your change.",
+        )
+    state = await sidecar.store_call(_state, sidecar, link)
+    try:
+        changes = _changes(link, form, state, request_id_of(request))
+    except InvalidInput as error:  # nothing was changed: say why, on the page itself
+        return _preferences(sidecar, link, state, problem=str(error), form=form)
+    changed = False
+    if changes:
+        changed = await sidecar.committer.submit(
+            lambda transaction: _apply(transaction, link.identity, changes)
+        )
+    if changed and form.get("action") == "unsubscribe_all":
+        sidecar.metrics.unsubscribe(Source.WEB.value)
+    # Post/Redirect/Get: a reload shows the stored state instead of posting again.
+    done = str(form.get("action", "save"))
+    return RedirectResponse(f"/p/{link.token}?saved={done}", status_code=303)
+
+
+async def _read_form(request: Request) -> FormData:
+    """The page's url-encoded form, read up to a size and field count it never needs.
+
+    Raises:
+        HTTPException: 413 past either limit (the "Request too large" page).
+    """
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:  # stop reading: never hold more than the limit
+            raise HTTPException(413, f"The form is over {MAX_FORM_BYTES} bytes.")
+    fields: list[tuple[str, str | UploadFile]]
+    try:
+        fields = list(
+            parse_qsl(
+                body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS
+            )
+        )
+    except ValueError:
+        raise HTTPException(413, f"The form has over {MAX_FIELDS} fields.") from None
+    return FormData(fields)
+
+
+def _changes(
+    link: Link, form: FormData, state: dict[str, Any], evidence: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """The center calls a submitted form asks for, as (method, keyword arguments).
+
+    The action is the value of the button pressed. A form submitted without one (by a
+    script, or by a link scanner that submits forms) changes nothing.
+    """
+    common = {"channel": link.claims.channel, "source": Source.WEB, "evidence": evidence}
+    action = form.get("action")
+    if action is None:
+        raise InvalidInput(
+            "The form did not say what to do; press one of the page's buttons.",
+            reason="no action",
+        )
+    calls: list[tuple[str, dict[str, Any]]] = []
+    if action == "unsubscribe_all":
+        calls.append(("suppress", {"topic": None, "reason": "unsubscribed on the preference page"}))
+    elif action == "resubscribe":
+        # Offered only to someone unsubscribed from all news (and not stopped hard):
+        # for anyone else a forged press would record a resubscribe that lifts nothing.
+        if state["unsubscribed"] and not state["hard"]:
+            calls.append(("resubscribe", {"topic": None, "reason": RESUBSCRIBE_REASON}))
+    elif action == "save":
+        calls = _save_changes(form, state)
+    else:
+        raise InvalidInput(
+            f"Form action {str(action)[:40]!r} is unknown; "
+            "use save, unsubscribe_all or resubscribe.",
+            value=action,
+        )
+    return [(method, {**kwargs, **common}) for method, kwargs in calls]
+
+
+def _save_changes(form: FormData, state: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    calls: list[tuple[str, dict[str, Any]]] = []
+    wanted = set(form.getlist("topic"))
+    # Only the topics the page showed: one opened before a topic was added (or before
+    # a change in another tab) must not turn off what it never offered.
+    shown = set(form.getlist("shown"))
+    for topic in state["topics"]:
+        on = topic["id"] in wanted
+        if topic["id"] in shown and on != topic["on"]:
+            calls.append(("set_topic", {"topic": topic["id"], "subscribed": on}))
+    frequency = str(form.get("frequency", ""))
+    if frequency not in {value for value, _ in FREQUENCIES}:
+        raise InvalidInput(
+            f"Frequency {frequency[:20]!r} is not offered; pick one of the listed choices.",
+            value=frequency,
+        )
+    if frequency != state["frequency"]:
+        calls.append(("set_frequency", {"days": int(frequency) if frequency else None}))
+    pause = str(form.get("pause_until", "")).strip()
+    if pause != state["paused_until"]:
+        if pause:
+            calls.append(("pause", {"until": _pause_until(pause)}))
+        else:
+            calls.append(("resume", {}))
+    return calls
+
+
+def _pause_until(text: str) -> datetime:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        day = None
+    if day is None or day < _earliest_pause():
+        raise InvalidInput(
+            f"Pause date {text[:20]!r} is not a future date; pick a day after today.", value=text
+        )
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+def _earliest_pause() -> date:
+    """Tomorrow (UTC): a pause ends at the start of its day, so today would end at once."""
+    return datetime.now(UTC).date() + timedelta(days=1)
+
+
+def _apply(transaction: Any, identity: Identity, changes: list[tuple[str, dict[str, Any]]]) -> bool:
+    changed = False
+    for method, kwargs in changes:
+        changed |= bool(getattr(transaction, method)(identity, **kwargs))
+    return changed
+
+
+def routes() -> list[Route]:
+    """The page routes."""
+    return [
+        Route("/u/{token}", one_click, methods=["POST"]),  # the hot path, matched first
+        Route("/u/{token}", unsubscribe_page, methods=["GET"]),
+        Route("/p/{token}", preferences_page, methods=["GET"]),
+        Route("/p/{token}", preferences_post, methods=["POST"]),
+    ]

@@ -1,0 +1,1 @@
+"""The SMTP sidecar: unsubscribe replies, bounces and complaint reports, under aiosmtpd."""
