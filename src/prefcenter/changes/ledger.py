@@ -38,7 +38,7 @@ class Ledger:
         sender: str | None = None,
         message_id: str | None = None,
     ) -> None:
-        """Add a contact to the ledger (it counts toward ceilings and the frequency cap). (the contract is documented on ``Changes``)."""
+        """Add a contact to the ledger (it counts toward ceilings and the frequency cap)."""
         identity = self._bind.subject(recipient, channel)
         topic = check_topic(topic)
         # Both are printed in reports and history: no line breaks to forge lines with.
@@ -72,7 +72,7 @@ class Ledger:
         evidence: str | None = None,
         requested_at: datetime | None = None,
     ) -> bool:
-        """Count a soft bounce; True when this one crossed the limit and made a hard stop. (the contract is documented on ``Changes``)."""
+        """Count a soft bounce; True when this one crossed the limit and made a hard stop."""
         identity = self._bind.subject(recipient, channel)
         settings = self._bind.core.settings
         at = self._bind.core.now()

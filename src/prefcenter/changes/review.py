@@ -57,7 +57,7 @@ class ReviewQueue:
         summary: str = "",
         evidence: str | None = None,
     ) -> ExceptionItem:
-        """Queue inbound mail for a person; a redelivery returns the existing item. (the contract is documented on ``Changes``)."""
+        """Queue inbound mail for a person; a redelivery returns the existing item."""
         at = self._bind.core.now()
         due = at + self._bind.core.settings.exception_due
 
@@ -95,7 +95,7 @@ class ReviewQueue:
         reason: str,
         source: Source,
     ) -> ExceptionItem:
-        """Close a queued item: suppress an address it named, or dismiss it. (the contract is documented on ``Changes``)."""
+        """Close a queued item: suppress an address it named, or dismiss it."""
         why = require_reason(reason, f"Resolving exception {item_id}")
         if suppress is not None and dismiss:
             raise InvalidInput(
