@@ -53,6 +53,7 @@ class PreferenceCenter(Changes):
     Args:
         settings: from :func:`prefcenter.config.load_settings`.
         clock: returns the current aware UTC time; tests pass a fake one.
+        store: an open store to use instead of opening ``settings.database``.
 
     Raises:
         PepperMismatch: the store was created with another pepper.
@@ -63,8 +64,14 @@ class PreferenceCenter(Changes):
     transaction unless called on the object :meth:`transaction` yields.
     """
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
-        core = Core(settings, clock=clock)
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        store: Store | None = None,
+    ) -> None:
+        core = Core(settings, clock=clock, store=store)
         super().__init__(core)
         self.settings = settings
         self.identities = core.identities

@@ -29,13 +29,21 @@ class Core:
     Args:
         settings: from :func:`prefcenter.config.load_settings`.
         clock: returns the current aware UTC time; tests pass a fake one.
+        store: an open store to use instead of opening ``settings.database`` (tests
+            wrap one to inject faults).
 
     Raises:
         PepperMismatch: the store was created with another pepper.
         StoreUnavailable: the store cannot be opened.
     """
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        store: Store | None = None,
+    ) -> None:
         self.settings = settings
         self.identities = Identities(
             settings.pepper_bytes(), Folding(settings.fold_subaddress, settings.fold_gmail)
@@ -45,7 +53,9 @@ class Core:
         #: Topics whose digest -> name row is known to be committed.
         self.topics: set[str] = set()
         self._topics_lock = threading.Lock()
-        self.store: Store = open_store(settings.database, fingerprint=self.identities.fingerprint())
+        if store is None:
+            store = open_store(settings.database, fingerprint=self.identities.fingerprint())
+        self.store: Store = store
 
     def now(self) -> datetime:
         """The clock (aware UTC)."""

@@ -21,9 +21,9 @@ import pytest
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.config import Settings
-from prefcenter.errors import StoreUnavailable
 from prefcenter.sidecar.http.server import HttpSidecar
 from tests.conftest import make_settings
+from tests.faults import FaultyStore
 
 API_KEY = "test-api-key-plain"
 HASHED_API_KEY = "test-api-key-stored-as-hash"
@@ -50,51 +50,20 @@ def fast_transport() -> httpx.HTTPTransport:
     return httpx.HTTPTransport(socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
 
 
-class FaultyCenter:
-    """A real center whose store can be made to fail (or stall) on demand.
-
-    Everything is delegated to the real center; ``fail`` makes ``transaction()`` and
-    ``ping()`` raise ``StoreUnavailable`` the way the store does when the database is gone,
-    ``commit_delay`` holds every commit open for that many seconds.
-    """
-
-    def __init__(self, center: PreferenceCenter) -> None:
-        self._center = center
-        self.fail = False
-        self.commit_delay = 0.0
-        self.commits = 0
-        #: Set once a transaction has been entered (tests wait for "inside a commit").
-        self.entered = threading.Event()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._center, name)
-
-    def ping(self) -> None:
-        if self.fail:
-            raise StoreUnavailable("Database 'test' cannot be written (injected); retry later.")
-        self._center.ping()
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Any]:
-        if self.fail:
-            raise StoreUnavailable("Database 'test' cannot be written (injected); retry later.")
-        with self._center.transaction() as transaction:
-            self.entered.set()
-            yield transaction
-            if self.commit_delay:
-                threading.Event().wait(self.commit_delay)
-        self.commits += 1
-
-
 @dataclass
 class LiveSidecar:
-    """A running sidecar: its base URL, the center behind it and its settings."""
+    """A running sidecar: its base URL, the center behind it and its settings.
+
+    ``center`` is the sidecar's, on ``faults`` (the real store, which tests can make fail);
+    ``real_center`` reads the same store directly.
+    """
 
     url: str
-    center: FaultyCenter
+    center: PreferenceCenter
     real_center: PreferenceCenter
     settings: Settings
     sidecar: HttpSidecar
+    faults: FaultyStore
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """An HTTP client for this server: no cookies kept, never follows redirects."""
@@ -134,7 +103,8 @@ def live_sidecar(settings: Settings, **options: Any) -> Iterator[LiveSidecar]:
     """Start a sidecar on 127.0.0.1:0 for ``settings`` (``options`` go to HttpSidecar);
     stop it and close the center after."""
     real = PreferenceCenter(settings)
-    center = FaultyCenter(real)
+    faults = FaultyStore(real.store)
+    center = PreferenceCenter(settings, store=faults)
     options.setdefault("graceful_timeout", 5)
     sidecar = HttpSidecar(center, settings, host="127.0.0.1", port=0, **options)
     ready = threading.Event()
@@ -144,7 +114,7 @@ def live_sidecar(settings: Settings, **options: Any) -> Iterator[LiveSidecar]:
     if not ready.wait(10):
         raise RuntimeError("the HTTP sidecar did not start within 10 seconds")
     try:
-        yield LiveSidecar(sidecar.url, center, real, settings, sidecar)
+        yield LiveSidecar(sidecar.url, center, real, settings, sidecar, faults)
     finally:
         stop[0]()
         thread.join(10)

@@ -178,10 +178,10 @@ def test_unusable_recipient_is_422(live: LiveSidecar) -> None:
 
 
 def test_store_down_is_503_json(live: LiveSidecar) -> None:
-    live.center.fail = True
+    live.faults.fail = True
     with live.api() as client:
         response = client.post("/v1/suppress", json={"recipient": ALICE})
-    live.center.fail = False
+    live.faults.fail = False
     assert response.status_code == 503
     assert response.headers["retry-after"] == "30"
     assert response.json()["error"]["status"] == 503
@@ -235,7 +235,7 @@ def test_hashed_key_entry_must_be_64_hex_digits(tmp_path: object) -> None:
 
 def test_one_refused_request_does_not_fail_the_others_in_its_commit(live: LiveSidecar) -> None:
 
-    live.center.commit_delay = 0.05  # let requests pile up into shared commits
+    live.faults.commit_delay = 0.05  # let requests pile up into shared commits
     recipients = [f"user{n}@example.org" for n in range(12)] + ["not an address"]
 
     def suppress(recipient: str) -> int:
@@ -286,7 +286,7 @@ def test_batch_checks_take_turns(live: LiveSidecar) -> None:
             with lock:
                 running[0] -= 1
 
-    live.center.filter = slow_filter  # type: ignore[attr-defined]
+    live.center.filter = slow_filter  # type: ignore[method-assign]
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         assert list(pool.map(lambda n: _batch_status(live, n), range(6))) == [200] * 6
@@ -305,7 +305,7 @@ def test_a_batch_that_waits_past_the_store_timeout_is_503(tmp_path: Path) -> Non
             release.wait(10)
             return real_filter(*args, **kwargs)
 
-        live.center.filter = stuck_filter  # type: ignore[attr-defined]
+        live.center.filter = stuck_filter  # type: ignore[method-assign]
 
         with ThreadPoolExecutor(max_workers=3) as pool:
             first = [pool.submit(_batch_status, live, n) for n in range(2)]  # both turns

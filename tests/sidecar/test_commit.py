@@ -7,10 +7,11 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
+from prefcenter.center import PreferenceCenter
 from prefcenter.changes import SuppressRequest
 from prefcenter.errors import StoreUnavailable
 from prefcenter.model import Source
@@ -50,7 +51,7 @@ def test_a_hung_commit_ends_each_wait_at_the_timeout_and_still_commits() -> None
     center.gate.clear()
 
     async def main() -> list[Any]:
-        committer = GroupCommitter(center, Metrics(), timeout=0.2)
+        committer = GroupCommitter(cast(PreferenceCenter, center), Metrics(), timeout=0.2)
         waits = [asyncio.create_task(committer.submit(_request(f"r{n}"))) for n in range(3)]
         outcomes = await asyncio.gather(*waits, return_exceptions=True)
         center.gate.set()
@@ -68,7 +69,7 @@ def test_a_client_that_leaves_does_not_take_its_change_away() -> None:
     center.gate.clear()
 
     async def main() -> Any:
-        committer = GroupCommitter(center, Metrics(), timeout=5)
+        committer = GroupCommitter(cast(PreferenceCenter, center), Metrics(), timeout=5)
         first = asyncio.create_task(committer.submit(_request("first")))
         await asyncio.sleep(0.05)  # the first batch is in its commit
         leaving = asyncio.create_task(committer.submit(_request("leaving")))
@@ -92,7 +93,7 @@ def test_a_crowd_arriving_together_commits_in_two_halves_and_each_is_answered() 
     center = Recorder()
 
     async def main() -> list[Any]:
-        committer = GroupCommitter(center, Metrics(), timeout=5)
+        committer = GroupCommitter(cast(PreferenceCenter, center), Metrics(), timeout=5)
         waits = [asyncio.create_task(committer.submit(_request(f"r{n}"))) for n in range(40)]
         outcomes = await asyncio.gather(*waits)
         await committer.close()
@@ -109,7 +110,7 @@ def test_a_few_arriving_together_are_not_split() -> None:
     center = Recorder()
 
     async def main() -> None:
-        committer = GroupCommitter(center, Metrics(), timeout=5)
+        committer = GroupCommitter(cast(PreferenceCenter, center), Metrics(), timeout=5)
         await asyncio.gather(*(committer.submit(_request(f"r{n}")) for n in range(15)))
         await committer.close()
 
@@ -124,7 +125,7 @@ def test_a_request_after_close_is_committed_beside_the_draining_thread() -> None
     center.gate.clear()
 
     async def main() -> list[Any]:
-        committer = GroupCommitter(center, Metrics(), timeout=5)
+        committer = GroupCommitter(cast(PreferenceCenter, center), Metrics(), timeout=5)
         first = asyncio.create_task(committer.submit(_request("first")))
         await asyncio.sleep(0.05)  # in its commit, held at the gate
         queued = [asyncio.create_task(committer.submit(_request(f"q{n}"))) for n in range(20)]
@@ -144,6 +145,6 @@ def test_a_request_after_close_is_committed_beside_the_draining_thread() -> None
 
 def test_taking_more_than_is_queued_takes_what_there_is() -> None:
     # Two commit threads may pop from one queue (above): it can run dry mid-batch.
-    committer = GroupCommitter(Recorder(), Metrics())
+    committer = GroupCommitter(cast(PreferenceCenter, Recorder()), Metrics())
     committer._pending.extend([(_request("a"), None), (_request("b"), None)])  # type: ignore[list-item]
     assert [operation.evidence for operation, _ in committer._take(5)] == ["a", "b"]  # type: ignore[union-attr]

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.sidecar.http import oneclick
+from prefcenter.sidecar.http.app import SidecarApp
 from prefcenter.sidecar.http.server import HttpSidecar
 from tests.sidecar.conftest import LiveSidecar, sidecar_settings
 from tests.sidecar.helpers import ONE_CLICK, unsubscribe_path
@@ -76,7 +77,7 @@ def _read(
 
 
 def test_pipelined_requests_are_answered_in_order(live: LiveSidecar) -> None:
-    live.center.commit_delay = 0.2  # the second arrives while the first waits for its commit
+    live.faults.commit_delay = 0.2  # the second arrives while the first waits for its commit
     first = unsubscribe_path(live.real_center, "first@example.org")
     second = unsubscribe_path(live.real_center, "second@example.org")
     health = b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
@@ -197,12 +198,12 @@ def test_bodies_it_does_not_take_get_the_routes_answer(live: LiveSidecar) -> Non
 
 
 def test_a_client_that_leaves_before_the_commit_still_unsubscribes(live: LiveSidecar) -> None:
-    live.center.commit_delay = 0.3
+    live.faults.commit_delay = 0.3
     path = unsubscribe_path(live.real_center, "gone@example.org")
     with live.raw(PATIENCE) as sock:
         sock.sendall(_one_click(path))
-        assert live.center.entered.wait(PATIENCE)
-    live.center.commit_delay = 0.0
+        assert live.faults.entered.wait(PATIENCE)
+    live.faults.commit_delay = 0.0
     deadline = time.monotonic() + PATIENCE
     while live.real_center.check("gone@example.org").allowed and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -269,13 +270,14 @@ def test_a_graceful_stop_answers_a_one_click_whose_body_is_on_its_way(tmp_path: 
 
 def test_when_even_the_error_page_fails_the_answer_is_a_counted_500(live: LiveSidecar) -> None:
     app = live.sidecar.app
+    assert isinstance(app, SidecarApp)
     assert app.fast_path is not None
 
     def broken_error_page(request: object, error: BaseException) -> NoReturn:
         raise RuntimeError("the error template is broken")
 
     app.fast_path.errors = broken_error_page
-    live.center.fail = True  # the commit fails, and the error page with it
+    live.faults.fail = True  # the commit fails, and the error page with it
     path = unsubscribe_path(live.real_center, "worst@example.org")
     with live.raw(PATIENCE) as sock:
         sock.sendall(_one_click(path))

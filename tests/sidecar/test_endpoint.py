@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from prefcenter.model import Action, Source
+from prefcenter.sidecar.http.app import SidecarApp
 from prefcenter.sidecar.http.endpoint import OneClickFastPath
 from tests.sidecar.conftest import LiveSidecar
 from tests.sidecar.helpers import FORM, ONE_CLICK, unsubscribe_path
@@ -16,6 +17,7 @@ VARYING = {"date", "x-request-id"}
 def _without_fast_path(live: LiveSidecar) -> None:
     """Send every request of the running app through the Starlette route from now on."""
     app = live.sidecar.app
+    assert isinstance(app, SidecarApp)
     assert isinstance(app.fast_path, OneClickFastPath)
     app.fast_path = None
 

@@ -99,7 +99,7 @@ def test_keep_alive_pauses_and_slow_commits_are_not_cut(guarded: LiveSidecar) ->
     # The deadline covers a request's arrival only: not the pause between requests on a
     # kept-alive connection, and not the time the answer takes (a slow commit).
     path = unsubscribe_path(guarded.real_center, "patient@example.org")
-    guarded.center.commit_delay = 2 * DEADLINE
+    guarded.faults.commit_delay = 2 * DEADLINE
     with guarded.client() as client:
         assert client.get("/healthz").status_code == 200
         time.sleep(2 * DEADLINE)

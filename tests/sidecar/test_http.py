@@ -12,7 +12,8 @@ import pytest
 from prefcenter.center import PreferenceCenter
 from prefcenter.errors import ConfigError
 from prefcenter.sidecar.http.server import HttpSidecar, parse_listen
-from tests.sidecar.conftest import FaultyCenter, sidecar_settings
+from tests.faults import FaultyStore
+from tests.sidecar.conftest import sidecar_settings
 from tests.sidecar.helpers import FORM, ONE_CLICK, unsubscribe_path
 
 
@@ -63,8 +64,9 @@ def test_busy_port_raises_oserror_and_start_twice_is_refused(tmp_path: Path) -> 
 def test_stop_lets_an_in_flight_one_click_commit_and_answer(tmp_path: Path) -> None:
     settings = sidecar_settings(tmp_path)
     with PreferenceCenter(settings) as real:
-        center = FaultyCenter(real)
-        center.commit_delay = 0.5
+        faults = FaultyStore(real.store)
+        faults.commit_delay = 0.5
+        center = PreferenceCenter(settings, store=faults)
         path = unsubscribe_path(real, "late@example.org")
 
         async def scenario() -> int:
@@ -74,7 +76,7 @@ def test_stop_lets_an_in_flight_one_click_commit_and_answer(tmp_path: Path) -> N
                 request = asyncio.create_task(
                     client.post(path, content=ONE_CLICK, headers={"content-type": FORM})
                 )
-                assert await asyncio.to_thread(center.entered.wait, 10)  # inside its commit
+                assert await asyncio.to_thread(faults.entered.wait, 10)  # inside its commit
                 await sidecar.stop()
                 response = await request
             return response.status_code

@@ -234,13 +234,13 @@ def test_confirm_button_records_source_web(live: LiveSidecar) -> None:
 
 
 def test_store_down_is_503_with_retry_after_and_nothing_changed(live: LiveSidecar) -> None:
-    live.center.fail = True
+    live.faults.fail = True
     with live.client() as client:
         response = client.post(
             unsubscribe_path(live.real_center, ALICE), content=ONE_CLICK, headers=GMAIL
         )
         health = client.get("/healthz")
-    live.center.fail = False
+    live.faults.fail = False
     assert response.status_code == 503
     assert response.headers["retry-after"] == "30"
     assert "nothing was changed" in response.text
@@ -258,10 +258,10 @@ def test_healthz_when_store_is_up(live: LiveSidecar) -> None:
 
 
 def test_concurrent_one_clicks_share_commits_and_answer_after_them(live: LiveSidecar) -> None:
-    live.center.commit_delay = 0.05  # hold each commit open so requests pile up behind it
+    live.faults.commit_delay = 0.05  # hold each commit open so requests pile up behind it
     addresses = [f"user{n}@example.org" for n in range(40)]
     paths = [unsubscribe_path(live.real_center, address) for address in addresses]
-    commits_before = live.center.commits
+    commits_before = live.faults.commits
     seen_at_answer: dict[int, Reason] = {}
     # An independent center (its own connection) looks the moment each 200 arrives.
     with PreferenceCenter(live.settings) as observer:
@@ -271,16 +271,16 @@ def test_concurrent_one_clicks_share_commits_and_answer_after_them(live: LiveSid
 
         responses = post_many(live.url, paths, after=look)
     assert [r.status_code for r in responses] == [200] * len(paths)
-    assert live.center.commits - commits_before < len(paths)  # some requests shared a commit
+    assert live.faults.commits - commits_before < len(paths)  # some requests shared a commit
     assert set(seen_at_answer.values()) == {Reason.UNSUBSCRIBED_GLOBAL}
 
 
 def test_a_failed_group_commit_answers_503_to_every_request(live: LiveSidecar) -> None:
-    live.center.fail = True
+    live.faults.fail = True
     addresses = [f"user{n}@example.org" for n in range(20)]
     paths = [unsubscribe_path(live.real_center, address) for address in addresses]
     responses = post_many(live.url, paths)
-    live.center.fail = False
+    live.faults.fail = False
     assert {r.status_code for r in responses} == {503}
     assert all(live.real_center.check(address).allowed for address in addresses)
 
@@ -288,13 +288,13 @@ def test_a_failed_group_commit_answers_503_to_every_request(live: LiveSidecar) -
 def test_a_store_that_hangs_is_503_and_the_change_still_commits(tmp_path: Path) -> None:
     settings = sidecar_settings(tmp_path, store_timeout="1s")
     with live_sidecar(settings) as server:
-        server.center.commit_delay = 3.0  # the commit outlasts the store timeout
+        server.faults.commit_delay = 3.0  # the commit outlasts the store timeout
         path = unsubscribe_path(server.real_center, ALICE)
         with server.client() as client:
             hung = client.post(path, content=ONE_CLICK, headers=GMAIL)
             assert hung.status_code == 503
             assert hung.headers["retry-after"] == "30"
-            server.center.commit_delay = 0.0
+            server.faults.commit_delay = 0.0
             # The sender retries; by then the first commit has landed, so this is a no-op.
             for _ in range(50):
                 if not server.real_center.check(ALICE).allowed:

@@ -18,13 +18,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from prefcenter.changes import SuppressRequest
+from prefcenter.center import PreferenceCenter
+from prefcenter.changes import Changes, SuppressRequest
 from prefcenter.errors import StoreError, StoreUnavailable
 from prefcenter.sidecar.metrics import Metrics
 
 #: One change: receives the transaction object of ``center.transaction()``. A
 #: ``SuppressRequest`` is one too: consecutive ones go to ``suppress_many`` together.
-Operation = Callable[[Any], Any] | SuppressRequest
+Operation = Callable[[Changes], Any] | SuppressRequest
 
 
 class GroupCommitter:
@@ -35,7 +36,7 @@ class GroupCommitter:
     requests to answer first); the loop only hands results to the waiting requests.
 
     Args:
-        center: a ``PreferenceCenter`` (anything with ``.transaction()``).
+        center: the ``PreferenceCenter`` whose ``transaction()`` commits each batch.
         metrics: where commit latency and batch sizes are counted.
         max_batch: most operations in one transaction (bounds the time one commit holds
             the write lock and the work lost to one failure).
@@ -43,7 +44,12 @@ class GroupCommitter:
     """
 
     def __init__(
-        self, center: Any, metrics: Metrics, *, max_batch: int = 512, timeout: float = 25.0
+        self,
+        center: PreferenceCenter,
+        metrics: Metrics,
+        *,
+        max_batch: int = 512,
+        timeout: float = 25.0,
     ) -> None:
         self._center = center
         self._timeout = timeout
@@ -266,7 +272,7 @@ def _deliver(batch: list[tuple[Operation, asyncio.Future[Any]]], outcomes: list[
             future.set_result(outcome)
 
 
-def _apply(transaction: Any, operations: list[Operation]) -> list[Any]:
+def _apply(transaction: Changes, operations: list[Operation]) -> list[Any]:
     """Every operation's result, in order; runs of ``SuppressRequest`` share one call."""
     results: list[Any] = []
     run: list[SuppressRequest] = []

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from prefcenter.center import PreferenceCenter
 from prefcenter.config import Settings
 from prefcenter.errors import (
     InvalidInput,
@@ -183,7 +184,7 @@ class SidecarApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def create_app(center: Any, settings: Settings) -> SidecarApp:
+def create_app(center: PreferenceCenter, settings: Settings) -> SidecarApp:
     """Build the sidecar's ASGI app around a ``PreferenceCenter``.
 
     The caller owns ``center`` (opens and closes it). Raises ``ConfigError`` when the

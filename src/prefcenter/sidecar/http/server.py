@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 
+from prefcenter.center import PreferenceCenter
 from prefcenter.config import Settings
 from prefcenter.errors import ConfigError
 from prefcenter.sidecar.http.app import create_app
@@ -63,7 +64,7 @@ class HttpSidecar:
 
     def __init__(
         self,
-        center: Any,
+        center: PreferenceCenter,
         settings: Settings,
         *,
         host: str | None = None,
@@ -73,7 +74,7 @@ class HttpSidecar:
         request_timeout: float = 30.0,
         max_head_bytes: int = 64 * 1024,
         max_request_bytes: int = GuardedProtocol.max_request_bytes,
-        app: Any = None,
+        app: Starlette | None = None,
     ) -> None:
         default_host, default_port = parse_listen(settings.http)
         self.host = host if host is not None else default_host

@@ -22,6 +22,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from prefcenter.center import PreferenceCenter
 from prefcenter.config import Settings
 from prefcenter.errors import ConfigError, StoreUnavailable
 from prefcenter.sidecar.groupcommit import GroupCommitter
@@ -56,7 +57,7 @@ class RequestIds:
 class Sidecar:
     """Everything a route needs, kept on ``app.state.sidecar`` (no module state)."""
 
-    center: Any
+    center: PreferenceCenter
     settings: Settings
     metrics: Metrics
     committer: GroupCommitter
