@@ -41,7 +41,7 @@ from prefcenter.screening.screen import Screen, Send
 from prefcenter.store import Store
 from prefcenter.store.exceptions import no_such_exception
 from prefcenter.store.retention import PURGE_CHUNK, PURGE_PAUSE_S
-from prefcenter.tokens import Claims, Purpose
+from prefcenter.tokens import Claims, Purpose, TokenSigner
 from prefcenter.topics import NO_TOPIC, check_topic, topic_digest
 
 T = TypeVar("T")
@@ -71,13 +71,15 @@ class PreferenceCenter(Changes):
         clock: Callable[[], datetime] | None = None,
         store: Store | None = None,
     ) -> None:
-        core = Core(settings, clock=clock, store=store)
+        signer = TokenSigner(settings.signing_keys())
+        # Links check the settings that go into headers: refused before a store is made.
+        self.links = Links(settings, signer)
+        core = Core(settings, clock=clock, store=store, signer=signer)
         super().__init__(core)
         self.settings = settings
         self.identities = core.identities
-        self.signer = core.signer
+        self.signer = signer
         self.store: Store = core.store
-        self.links = Links(settings, self.signer)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> PreferenceCenter:

@@ -31,6 +31,7 @@ class Core:
         clock: returns the current aware UTC time; tests pass a fake one.
         store: an open store to use instead of opening ``settings.database`` (tests
             wrap one to inject faults).
+        signer: the token signer, when the caller made one already.
 
     Raises:
         PepperMismatch: the store was created with another pepper.
@@ -43,12 +44,13 @@ class Core:
         *,
         clock: Callable[[], datetime] | None = None,
         store: Store | None = None,
+        signer: TokenSigner | None = None,
     ) -> None:
         self.settings = settings
         self.identities = Identities(
             settings.pepper_bytes(), Folding(settings.fold_subaddress, settings.fold_gmail)
         )
-        self.signer = TokenSigner(settings.signing_keys())
+        self.signer = signer or TokenSigner(settings.signing_keys())
         self._clock = clock or _utcnow
         #: Topics whose digest -> name row is known to be committed.
         self.topics: set[str] = set()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 import pytest
 
 from prefcenter.model import Action, Source
 from prefcenter.sidecar.http.app import SidecarApp
+from prefcenter.sidecar.http.connection import OneClickProtocol, protocol_class, uvicorn_is_tested
 from prefcenter.sidecar.http.endpoint import OneClickFastPath
-from tests.sidecar.conftest import LiveSidecar
+from tests.sidecar.conftest import LiveSidecar, live_sidecar, sidecar_settings
 from tests.sidecar.helpers import FORM, ONE_CLICK, unsubscribe_path
 
 VARYING = {"date", "x-request-id"}
@@ -73,3 +76,35 @@ def test_a_topic_only_the_store_knows_is_read_once_then_served_fast(live: LiveSi
         metrics = client.get("/metrics").text
     assert 'route="/u/{token}",method="POST",status="200"} 2' in metrics
     assert 'prefcenter_unsubscribes_total{source="one-click"} 2' in metrics
+
+
+def test_with_the_connection_path_off_one_click_gives_the_same_answer(tmp_path: Path) -> None:
+    """HTTP_FAST_PATH=false (or an untested uvicorn): the ASGI fast path answers alike."""
+    with live_sidecar(sidecar_settings(tmp_path, http_fast_path=False)) as portable:
+        assert not issubclass(portable.sidecar._config.http, OneClickProtocol)  # type: ignore[arg-type]
+        plain = _post(portable, "portable@example.org")
+        seen = _comparable(plain, "portable@example.org", portable)
+        [event] = portable.real_center.history("portable@example.org")
+        assert (event.action, event.source) == (Action.SUPPRESS, Source.ONE_CLICK)
+    with live_sidecar(sidecar_settings(tmp_path / "on")) as connection:
+        assert issubclass(connection.sidecar._config.http, OneClickProtocol)  # type: ignore[arg-type]
+        fast = _post(connection, "portable@example.org")
+        assert _comparable(fast, "portable@example.org", connection) == seen
+
+
+@pytest.mark.parametrize(
+    ("version", "tested"),
+    [
+        ("0.55.0", True),
+        ("0.55.9", True),
+        ("0.54.1", False),
+        ("0.56.0", False),
+        ("1.0", False),
+        ("0.55.0rc1", True),
+        ("dev", False),
+    ],
+)
+def test_only_a_tested_uvicorn_gets_the_connection_path(version: str, tested: bool) -> None:
+    assert uvicorn_is_tested(version) is tested
+    chosen = protocol_class(None, 1.0, 1024, 2048, uvicorn_version=version)
+    assert issubclass(chosen, OneClickProtocol) is tested

@@ -66,6 +66,13 @@ class Settings:
         "localhost", "Domain of the sidecar's mailboxes: unsubscribe@, bounces@, fbl@."
     )
     http: str = _setting("127.0.0.1:8080", "HOST:PORT the HTTP sidecar listens on.")
+    http_fast_path: bool = _setting(
+        True,
+        "Answer one-click POSTs on the connection, before uvicorn builds a request (only "
+        "with a tested uvicorn release; otherwise, or when false, the portable ASGI fast "
+        "path answers them the same way).",
+        kind="bool",
+    )
     smtp: str = _setting("127.0.0.1:2525", "HOST:PORT the SMTP sidecar listens on.")
     var_dir: str = _setting(
         "var",

@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 from prefcenter.sidecar.http import oneclick
 from prefcenter.sidecar.http.endpoint import Link, OneClick, OneClickFastPath
 from prefcenter.sidecar.http.guard import GuardedProtocol
+
+log = logging.getLogger("prefcenter.sidecar")
 
 if TYPE_CHECKING:
     from prefcenter.sidecar.http.app import SidecarApp
@@ -210,23 +213,63 @@ class OneClickProtocol(GuardedProtocol):
         return b"".join(self._head(500, [])) + _SERVER_ERROR % request_id.encode()
 
 
+#: The uvicorn releases this protocol was tested with: ``low <= version < high``. The
+#: pyproject bound stops pip from installing a newer one; this check covers an environment
+#: that has one anyway (docs/http.md says how to test a new release and widen both).
+TESTED_UVICORN = ((0, 55), (0, 56))
+
+
+def uvicorn_is_tested(version: str) -> bool:
+    """True when ``version`` (``"0.55.0"``) lies in :data:`TESTED_UVICORN`."""
+    try:
+        parts = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        return False  # a pre-release or local build: not one we tested
+    low, high = TESTED_UVICORN
+    return low <= parts < high
+
+
 def protocol_class(
-    app: Any, request_timeout: float, max_head_bytes: int, max_request_bytes: int
-) -> type[OneClickProtocol]:
-    """A :class:`OneClickProtocol` for ``uvicorn.Config(http=)``: these limits, this app.
+    app: Any,
+    request_timeout: float,
+    max_head_bytes: int,
+    max_request_bytes: int,
+    *,
+    on_connection: bool = True,
+    uvicorn_version: str | None = None,
+) -> type[GuardedProtocol]:
+    """The protocol for ``uvicorn.Config(http=)``: these limits, this app.
 
     Args:
         app: the ASGI app served. A ``SidecarApp`` has its one-clicks answered on the
             connection; any other app is served the ordinary way.
         request_timeout, max_head_bytes, max_request_bytes: the limits of
             :class:`~prefcenter.sidecar.http.guard.GuardedProtocol`.
+        on_connection: the ``HTTP_FAST_PATH`` setting. When false, or when uvicorn is not
+            a tested release, the plain guarded protocol serves everything and one-clicks
+            take the ASGI fast path (the same answer, a little more work per request).
+        uvicorn_version: the installed uvicorn's (read from uvicorn when omitted).
     """
     from prefcenter.sidecar.http.app import SidecarApp
 
-    attributes = {
-        "sidecar_app": app if isinstance(app, SidecarApp) else None,
+    limits = {
         "request_timeout": request_timeout,
         "max_head_bytes": max_head_bytes,
         "max_request_bytes": max_request_bytes,
     }
+    if uvicorn_version is None:
+        import uvicorn
+
+        uvicorn_version = uvicorn.__version__
+    tested = uvicorn_is_tested(uvicorn_version)
+    if on_connection and not tested:
+        log.warning(
+            "uvicorn %s is not a release the one-click connection path was tested with "
+            "(%s); one-clicks take the ASGI fast path",
+            uvicorn_version,
+            ".".join(map(str, TESTED_UVICORN[0])) + ".x",
+        )
+    if not (on_connection and tested):
+        return type("PrefcenterGuardedProtocol", (GuardedProtocol,), limits)
+    attributes = {"sidecar_app": app if isinstance(app, SidecarApp) else None, **limits}
     return type("PrefcenterHttpProtocol", (OneClickProtocol,), attributes)

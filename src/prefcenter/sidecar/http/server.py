@@ -86,7 +86,13 @@ class HttpSidecar:
             port=self._requested_port,
             # httptools, with limits uvicorn lacks (sidecar/http/guard.py) and one-click
             # answered on the connection (sidecar/http/connection.py)
-            http=protocol_class(self.app, request_timeout, max_head_bytes, max_request_bytes),
+            http=protocol_class(
+                self.app,
+                request_timeout,
+                max_head_bytes,
+                max_request_bytes,
+                on_connection=settings.http_fast_path,
+            ),
             lifespan="off",
             access_log=False,
             log_level=log_level,
