@@ -19,6 +19,7 @@ import prefcenter.sidecar.smtp.server as smtp_module
 from prefcenter.errors import StoreUnavailable
 from prefcenter.inbound.inbox import Outcome, Plan
 from prefcenter.model import Scope, Source
+from prefcenter.sidecar.groupcommit import Prepared
 from prefcenter.sidecar.smtp.limits import RCPT_OVERRUN, TOO_BIG
 from tests.inbound.strategies_mail import messages
 from tests.sidecar.smtp_fixtures import (
@@ -270,8 +271,8 @@ def test_one_bad_message_in_a_batch_does_not_fail_the_others(smtp: RunningSideca
 
     async def both() -> list[Any]:
         return await asyncio.gather(  # type: ignore[return-value]
-            committer.submit(lambda: Plan([good])),
-            committer.submit(lambda: Plan([bad])),
+            committer.submit(Prepared(lambda: Plan([good]))),
+            committer.submit(Prepared(lambda: Plan([bad]))),
             return_exceptions=True,
         )
 
@@ -350,9 +351,9 @@ def test_an_unreachable_store_fails_the_rest_of_the_batch_at_once(smtp: RunningS
 
     async def batch() -> list[Any]:
         return await asyncio.gather(  # type: ignore[return-value]
-            committer.submit(unreachable),
-            committer.submit(later),
-            committer.submit(later),
+            committer.submit(Prepared(unreachable)),
+            committer.submit(Prepared(later)),
+            committer.submit(Prepared(later)),
             return_exceptions=True,
         )
 
@@ -377,10 +378,10 @@ def test_a_message_given_up_before_its_batch_is_never_decided(smtp: RunningSidec
         return Plan([])
 
     async def scenario() -> Any:
-        first = asyncio.ensure_future(committer.submit(slow))
+        first = asyncio.ensure_future(committer.submit(Prepared(slow)))
         await asyncio.sleep(0.2)  # the slow job's batch is running
         with pytest.raises(TimeoutError):
-            await asyncio.wait_for(committer.submit(waiting), 0.2)
+            await asyncio.wait_for(committer.submit(Prepared(waiting)), 0.2)
         release.set()
         await first
         await committer.close()

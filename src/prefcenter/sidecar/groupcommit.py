@@ -6,6 +6,11 @@ provider replays its queue), so every write that arrives while a commit is in fl
 waits for the next one, and that next commit carries all of them. Nobody is answered
 before the transaction holding their change has committed; when a commit fails, every
 request in it gets the error (the HTTP layer answers 503 and the sender retries).
+
+Both sidecars use it: one-click POSTs and API writes submit operations, inbound mail
+submits :class:`Prepared` ones, which are decided (parsed, tokens and ledger read) in the
+commit thread just before their transaction opens, so a burst of mail is decided and
+committed together too.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prefcenter.center import PreferenceCenter
@@ -23,9 +29,24 @@ from prefcenter.changes import Changes, SuppressRequest
 from prefcenter.errors import StoreError, StoreUnavailable
 from prefcenter.sidecar.metrics import Metrics
 
-#: One change: receives the transaction object of ``center.transaction()``. A
-#: ``SuppressRequest`` is one too: consecutive ones go to ``suppress_many`` together.
-Operation = Callable[[Changes], Any] | SuppressRequest
+#: A change to commit: called with the transaction object of ``center.transaction()``.
+Change = Callable[[Changes], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A change decided in the commit thread, just before the transaction it joins.
+
+    ``prepare`` may read the store. When it raises ``StoreUnavailable`` the whole batch
+    fails at once (every later one would wait out the same timeout); any other error
+    fails only this operation.
+    """
+
+    prepare: Callable[[], Change]
+
+
+#: What callers submit. Consecutive ``SuppressRequest`` go to ``suppress_many`` together.
+Operation = Change | SuppressRequest | Prepared
 
 
 class GroupCommitter:
@@ -189,6 +210,11 @@ class GroupCommitter:
             if not batch:
                 hand_over()  # nothing to commit next: answer now
                 continue
+            # A prepared operation whose sender is gone (a message answered 451 at its
+            # deadline) is not decided for no one: the sender delivers it again.
+            batch = [item for item in batch if not _abandoned(*item)]
+            if not batch:
+                continue
             try:
                 outcomes = self._commit([operation for operation, _ in batch], hand_over)
             except BaseException as error:
@@ -224,7 +250,18 @@ class GroupCommitter:
         return min(self._max_batch, pending)
 
     def _commit(self, operations: list[Operation], before_commit: Callable[[], None]) -> list[Any]:
-        """Commit the batch in one transaction; isolate a failing operation if needed."""
+        """Decide the prepared operations, then commit the batch in one transaction."""
+        decided = [_decide(operation) for operation in operations]
+        live = [operation for operation in decided if not isinstance(operation, Exception)]
+        if len(live) == len(decided):
+            return self._commit_decided(live, before_commit)
+        results = iter(self._commit_decided(live, before_commit) if live else [])
+        return [item if isinstance(item, Exception) else next(results) for item in decided]
+
+    def _commit_decided(
+        self, operations: list[Change | SuppressRequest], before_commit: Callable[[], None]
+    ) -> list[Any]:
+        """Commit in one transaction; isolate a failing operation if needed."""
         started = time.perf_counter()
         try:
             with self._center.transaction() as transaction:
@@ -243,7 +280,7 @@ class GroupCommitter:
         self._metrics.batch(len(operations))
         return results
 
-    def _commit_one(self, operation: Operation) -> Any:
+    def _commit_one(self, operation: Change | SuppressRequest) -> Any:
         started = time.perf_counter()
         try:
             with self._center.transaction() as transaction:
@@ -272,7 +309,23 @@ def _deliver(batch: list[tuple[Operation, asyncio.Future[Any]]], outcomes: list[
             future.set_result(outcome)
 
 
-def _apply(transaction: Changes, operations: list[Operation]) -> list[Any]:
+def _abandoned(operation: Operation, future: asyncio.Future[Any]) -> bool:
+    return isinstance(operation, Prepared) and future.cancelled()
+
+
+def _decide(operation: Operation) -> Change | SuppressRequest | Exception:
+    """A prepared operation's change (or the error deciding it); others as they are."""
+    if not isinstance(operation, Prepared):
+        return operation
+    try:
+        return operation.prepare()
+    except StoreUnavailable:
+        raise  # the store cannot be reached: the whole batch fails now
+    except Exception as error:  # a bug or a failed read: only this operation fails
+        return error
+
+
+def _apply(transaction: Changes, operations: list[Change | SuppressRequest]) -> list[Any]:
     """Every operation's result, in order; runs of ``SuppressRequest`` share one call."""
     results: list[Any] = []
     run: list[SuppressRequest] = []

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 from prefcenter.config import Settings, split_hostport
 from prefcenter.errors import TokenMalformed
 from prefcenter.inbound.auth import DnsFunc
-from prefcenter.inbound.inbox import Inbox, Outcome, log_outcomes
+from prefcenter.inbound.inbox import Inbox, Outcome, Plan, log_outcomes
 from prefcenter.inbound.mailbox import Mailbox, MailboxKind, parse_recipient
 from prefcenter.inbound.notify import OPENED, OVERDUE, Notice, Notifier
-from prefcenter.sidecar.smtp.commit import Job, MailCommitter
+from prefcenter.sidecar.groupcommit import GroupCommitter, Prepared
+from prefcenter.sidecar.metrics import Metrics
 from prefcenter.sidecar.smtp.limits import (
     RCPT_OVERRUN,
     ConnectionGate,
@@ -118,15 +119,16 @@ class SmtpHandler:
         if any(m.kind is MailboxKind.UNSUBSCRIBE and not m.token for m in mailboxes):
             # DKIM may wait on DNS: decide it apart, not inside a shared batch.
             plan = await self.sidecar.run(inbox.prepare, raw, mailboxes, mail_from)
-            job: Job = lambda: plan  # noqa: E731
+            operation: Plan | Prepared = plan
         else:
-            job = functools.partial(inbox.prepare, raw, mailboxes, mail_from)
-        # Messages arriving together are decided and committed in one transaction;
-        # submit returns only after the transaction holding this message committed.
+            operation = Prepared(functools.partial(inbox.prepare, raw, mailboxes, mail_from))
+        # Messages arriving together are decided and committed in one transaction (the
+        # group commit one-click uses); submit returns only after that transaction.
         committer = self.sidecar.committer
         if committer is None:
             raise RuntimeError("the SMTP sidecar is not started")
-        return await committer.submit(job)
+        outcomes: list[Outcome] = await committer.submit(operation)
+        return outcomes
 
     async def handle_exception(self, error: Exception) -> str:
         # Override aiosmtpd's default 500: our own failure must never look permanent.
@@ -168,7 +170,7 @@ class SmtpSidecar:
         self.inbox = Inbox(center, dnsfunc=dnsfunc)
         self.notifier = notifier or Notifier(settings)
         self.handler = SmtpHandler(self)
-        self.committer: MailCommitter | None = None
+        self.committer: GroupCommitter | None = None
         self.host, self.port = split_hostport("smtp", settings.smtp)
         self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_ip)
         self.workers = workers
@@ -204,7 +206,9 @@ class SmtpSidecar:
         # erasure requests, so only its warnings are kept.
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="prefcenter-smtp")
-        self.committer = MailCommitter(self.center, self._pool)
+        self.committer = GroupCommitter(
+            self.center, Metrics(), max_batch=256, timeout=self.reply_timeout
+        )
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._session, self.host, self.port)
         self.port = int(self._server.sockets[0].getsockname()[1])
