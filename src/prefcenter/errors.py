@@ -25,7 +25,10 @@ working for callers who do not know prefcenter::
           └── MigrationError (RuntimeError)   a store copy refused or rolled back (non-empty target)
 
 Messages are one sentence naming the bad value and the fix. They never contain a
-clear address or a secret: use the first characters of the identity hash instead.
+secret. An address appears in exactly one case: ``InvalidRecipient`` quotes the address it
+refuses, since the caller who wrote it must see what to correct (the JSON API echoes it
+in its 422 to the client that sent it). Such a message is never logged: the sidecars
+log the class name and the identity hash's first characters, never ``str(error)``.
 """
 
 from __future__ import annotations

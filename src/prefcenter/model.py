@@ -292,7 +292,7 @@ class ExceptionItem:
     summary: str = ""
 
 
-def stamp(moment: datetime | None) -> str:
+def show_time(moment: datetime | None) -> str:
     """A moment for people, in messages and listings: ``2024-05-01 10:00:00Z``; ``-``
     when unknown."""
     if moment is None:

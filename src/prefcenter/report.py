@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from prefcenter.errors import InvalidInput
-from prefcenter.model import Action, Channel, ExceptionItem, Kind, Scope, Source, stamp
+from prefcenter.model import Action, Channel, ExceptionItem, Kind, Scope, Source, show_time
 
 if TYPE_CHECKING:
     from prefcenter.center import PreferenceCenter
@@ -240,8 +240,8 @@ def format_duration(value: timedelta | None) -> str:
 
 def format_report(report: Report) -> str:
     """The report as text for a terminal or a mail to the team."""
-    start = "the beginning" if report.since is None else stamp(report.since)
-    lines = [f"prefcenter report  {start} .. {stamp(report.until)}", ""]
+    start = "the beginning" if report.since is None else show_time(report.since)
+    lines = [f"prefcenter report  {start} .. {show_time(report.until)}", ""]
     channels = sorted({c for by in report.requests.values() for c in by})
     lines.append(f"Requests by source and channel: {report.total_requests}")
     if report.requests:
@@ -270,9 +270,9 @@ def format_report(report: Report) -> str:
     for v in report.violations:
         topic = f"topic={v.topic}" if v.topic else "all topics"
         lines.append(
-            f"  {stamp(v.sent_at)}  sender={v.sender or '?'}  {v.channel.value}  {topic}  "
+            f"  {show_time(v.sent_at)}  sender={v.sender or '?'}  {v.channel.value}  {topic}  "
             f"{v.kind.value}  message={v.message_id or '-'}  {v.address or v.identity_hash[:10]}  "
-            f"opted out {stamp(v.opted_out_at)}"
+            f"opted out {show_time(v.opted_out_at)}"
             + (f" via {v.source.value}" if v.source else "")
             + f", sent {format_duration(v.late_by)} after"
         )

@@ -15,7 +15,7 @@ from prefcenter.changes.binding import Binding, require_reason
 from prefcenter.core import Recipient
 from prefcenter.errors import InvalidInput
 from prefcenter.inputs import choice
-from prefcenter.model import Action, ExceptionItem, Source, stamp
+from prefcenter.model import Action, ExceptionItem, Source, show_time
 from prefcenter.store.exceptions import no_such_exception
 from prefcenter.store.protocol import NewEvent, Session
 
@@ -114,8 +114,9 @@ class ReviewQueue:
                 # Another decision would be dropped silently (a --suppress not made), so
                 # refuse it. The resolution text is not shown: it may name an address.
                 raise InvalidInput(
-                    f"Exception {item_id} was already {item.status} at {stamp(item.resolved_at)}; "
-                    f"nothing changed (see `exceptions show {item_id}`).",
+                    f"Exception {item_id} was already {item.status} at "
+                    f"{show_time(item.resolved_at)}; nothing changed (see `exceptions show "
+                    f"{item_id}`).",
                     value=item_id,
                     reason=f"already {item.status}",
                 )

@@ -7,7 +7,7 @@ from datetime import datetime
 import click
 
 from prefcenter.cli._app import Cli, When, emit_json, json_option, main, now, pass_cli
-from prefcenter.model import ExceptionItem, Source, stamp
+from prefcenter.model import ExceptionItem, Source, show_time
 
 _STATUSES = ("open", "resolved", "dismissed", "all")
 
@@ -15,8 +15,8 @@ _STATUSES = ("open", "resolved", "dismissed", "all")
 def _item_line(item: ExceptionItem, moment: datetime) -> str:
     due = "OVERDUE" if item.status == "open" and item.due_at < moment else "due"
     return (
-        f"#{item.id}  {item.status}  received {stamp(item.received_at)}  "
-        f"{due} {stamp(item.due_at)}  {item.mailbox}  {item.why}  {item.summary}"
+        f"#{item.id}  {item.status}  received {show_time(item.received_at)}  "
+        f"{due} {show_time(item.due_at)}  {item.mailbox}  {item.why}  {item.summary}"
     ).rstrip()
 
 
@@ -76,7 +76,7 @@ def show_exception(cli: Cli, item_id: int, raw: bool, as_json: bool) -> None:
         return
     click.echo(_item_line(item, now()))
     if item.resolution:
-        click.echo(f"resolution: {item.resolution} ({stamp(item.resolved_at)})")
+        click.echo(f"resolution: {item.resolution} ({show_time(item.resolved_at)})")
     click.echo("")
     click.echo(item.raw.decode("utf-8", "replace"))
 
@@ -163,8 +163,8 @@ def purge(cli: Cli, dry_run: bool, as_json: bool) -> None:
     verb = ("would erase", "would delete") if dry_run else ("erased", "deleted")
     click.echo(
         f"{verb[0]} the mail of {done.exceptions} exception(s) closed before "
-        f"{stamp(done.mail_before)}"
+        f"{show_time(done.mail_before)}"
     )
     click.echo(
-        f"{verb[1]} {done.contacts} contact record(s) from before {stamp(done.contacts_before)}"
+        f"{verb[1]} {done.contacts} contact record(s) from before {show_time(done.contacts_before)}"
     )

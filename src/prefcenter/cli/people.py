@@ -18,7 +18,7 @@ from prefcenter.cli._app import (
     to_data,
     topic_option,
 )
-from prefcenter.model import Action, Decision, Event, Source, stamp
+from prefcenter.model import Action, Decision, Event, Source, show_time
 
 
 def _describe(decision: Decision) -> str:
@@ -26,11 +26,11 @@ def _describe(decision: Decision) -> str:
         return "allowed"
     detail = [decision.reason.value]
     if decision.since is not None:
-        detail.append(f"since {stamp(decision.since)}")
+        detail.append(f"since {show_time(decision.since)}")
     if decision.source is not None:
         detail.append(f"via {decision.source.value}")
     if decision.until is not None:
-        detail.append(f"until {stamp(decision.until)}")
+        detail.append(f"until {show_time(decision.until)}")
     return f"refused  {'  '.join(detail)}  ({decision.message})"
 
 
@@ -120,7 +120,7 @@ def resubscribe(cli: Cli, address: str, topic: str | None, channel: str, reason:
 
 
 def _event_line(event: Event) -> str:
-    parts = [stamp(event.at), event.action.value, event.source.value]
+    parts = [show_time(event.at), event.action.value, event.source.value]
     if event.channel is not None:
         parts.append(event.channel.value)
     if event.scope is not None:
@@ -128,7 +128,7 @@ def _event_line(event: Event) -> str:
     if event.topic:
         parts.append(f"topic={event.topic}")
     if event.requested_at is not None:
-        parts.append(f"requested {stamp(event.requested_at)}")
+        parts.append(f"requested {show_time(event.requested_at)}")
     if event.evidence:
         parts.append(f"evidence={event.evidence}")
     if event.reason:
@@ -200,7 +200,7 @@ def _forget_outcome(before: list[Event], sent: bool, changed: bool) -> str:
         return "forgotten"
     earlier = [event.at for event in before if event.action is Action.FORGET]
     if earlier:
-        return f"already forgotten on {stamp(earlier[0])}; erasure request recorded"
+        return f"already forgotten on {show_time(earlier[0])}; erasure request recorded"
     return "nothing stored to erase; erasure request recorded"
 
 

@@ -1,4 +1,7 @@
-"""Prometheus text exposition, written by hand: three families, no client library.
+"""Prometheus text exposition, written by hand, no client library.
+
+Five families: HTTP requests, unsubscribes by source, store latency, group commits and
+the requests they carried.
 
 Labels are route templates (``/u/{token}``), statuses and sources: never a token, an
 address or an identity hash, so the metrics endpoint leaks nothing and its cardinality
