@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
-import warnings
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -55,12 +55,14 @@ def center(tmp_path: Path) -> Iterator[PreferenceCenter]:
 
 
 @pytest.fixture(autouse=True)
-def fork_here(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fork even if the test runner has threads of its own (the worker only hashes)."""
-    monkeypatch.setattr(screen, "can_fork_worker", lambda: True)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "This process .* is multi-threaded", DeprecationWarning)
-        yield
+def fork_here() -> None:
+    """The worker forks only where the fork rule allows it: no other thread in this
+    process. A thread left running by an earlier test would make forking unsafe, and is
+    named here rather than the rule switched off."""
+    others = [
+        thread.name for thread in threading.enumerate() if thread is not threading.current_thread()
+    ]
+    assert hashworker.can_fork_worker(), f"threads left running by earlier tests: {others}"
 
 
 def chunks() -> list[list[str]]:
