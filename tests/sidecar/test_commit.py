@@ -25,6 +25,8 @@ class Recorder:
     def __init__(self) -> None:
         self.gate = threading.Event()
         self.gate.set()
+        #: Set when a transaction has begun (the test waits for it, never for a time).
+        self.entered = threading.Event()
         self.committed: list[list[Any]] = []
 
     @contextlib.contextmanager
@@ -37,6 +39,7 @@ class Recorder:
                 ran.append([request.evidence for request in requests])
                 return [True] * len(requests)
 
+        center.entered.set()
         yield Transaction()
         center.gate.wait(10)
         self.committed.append(ran)
@@ -71,7 +74,7 @@ def test_a_client_that_leaves_does_not_take_its_change_away() -> None:
     async def main() -> Any:
         committer = GroupCommitter(cast(PreferenceCenter, center), Metrics(), timeout=5)
         first = asyncio.create_task(committer.submit(_request("first")))
-        await asyncio.sleep(0.05)  # the first batch is in its commit
+        assert await asyncio.to_thread(center.entered.wait, 10)  # the first batch commits
         leaving = asyncio.create_task(committer.submit(_request("leaving")))
         staying = asyncio.create_task(committer.submit(_request("staying")))
         await asyncio.sleep(0)
@@ -127,13 +130,21 @@ def test_a_request_after_close_is_committed_beside_the_draining_thread() -> None
     async def main() -> list[Any]:
         committer = GroupCommitter(cast(PreferenceCenter, center), Metrics(), timeout=5)
         first = asyncio.create_task(committer.submit(_request("first")))
-        await asyncio.sleep(0.05)  # in its commit, held at the gate
+        assert await asyncio.to_thread(center.entered.wait, 10)  # in its commit, at the gate
         queued = [asyncio.create_task(committer.submit(_request(f"q{n}"))) for n in range(20)]
         await asyncio.sleep(0)
         closing = asyncio.create_task(committer.close())
-        await asyncio.sleep(0.05)
-        late = asyncio.create_task(committer.submit(_request("late")))  # a second thread
-        await asyncio.sleep(0.05)
+        for _ in range(1000):  # close() let go of its thread: it drains on its own
+            if committer._thread is None:
+                break
+            await asyncio.sleep(0)
+        assert committer._thread is None
+        late = asyncio.create_task(committer.submit(_request("late")))
+        for _ in range(1000):  # the late request started a second thread
+            if committer._thread is not None:
+                break
+            await asyncio.sleep(0)
+        assert committer._thread is not None
         center.gate.set()
         return await asyncio.gather(first, *queued, late, closing)
 

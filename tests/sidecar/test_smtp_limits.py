@@ -366,9 +366,11 @@ def test_a_message_given_up_before_its_batch_is_never_decided(smtp: RunningSidec
     committer = smtp.sidecar.committer
     assert committer is not None
     release = threading.Event()
+    started = threading.Event()
     ran: list[str] = []
 
     def slow() -> Plan:
+        started.set()
         release.wait(10)
         ran.append("slow")
         return Plan([])
@@ -379,7 +381,7 @@ def test_a_message_given_up_before_its_batch_is_never_decided(smtp: RunningSidec
 
     async def scenario() -> Any:
         first = asyncio.ensure_future(committer.submit(Prepared(slow)))
-        await asyncio.sleep(0.2)  # the slow job's batch is running
+        assert await asyncio.to_thread(started.wait, 10)  # the slow job's batch is running
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(committer.submit(Prepared(waiting)), 0.2)
         release.set()
