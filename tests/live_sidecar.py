@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,7 +17,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -26,6 +24,7 @@ from prefcenter.center import PreferenceCenter
 from prefcenter.config import Settings, load_settings
 from tests.conftest import TEST_PEPPER, TEST_SECRET, free_port
 from tests.dkim_keys import write_rsa_key
+from tests.reliability.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -85,56 +84,49 @@ class Live:
 
 @contextmanager
 def running_sidecar(tmp: Path) -> Iterator[Live]:
-    """Start ``prefcenter serve`` on free loopback ports with a store under ``tmp``."""
+    """Start ``prefcenter serve`` (the console script) on free loopback ports with a store
+    under ``tmp``, through the one process harness (:class:`ServerProcess`)."""
     key_file, txt = write_rsa_key(tmp)
-    http_port, smtp_port = free_port(), free_port()
     relay = Relay()
     controller = Controller(relay, hostname="127.0.0.1", port=free_port())
     controller.start()
-    base_url = f"http://127.0.0.1:{http_port}"
-    env = {
-        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
-        "HOME": str(tmp),
-        "PYTHONPATH": str(ROOT / "src"),
-        "PREFCENTER_DATABASE": f"sqlite:///{tmp / 'prefcenter.db'}",
-        "PREFCENTER_SECRET": TEST_SECRET,
-        "PREFCENTER_PEPPER": TEST_PEPPER,
-        "PREFCENTER_VAR_DIR": str(tmp / "var"),
-        "PREFCENTER_BASE_URL": base_url,
-        "PREFCENTER_HTTP": f"127.0.0.1:{http_port}",
-        "PREFCENTER_SMTP": f"127.0.0.1:{smtp_port}",
-        "PREFCENTER_MAIL_DOMAIN": "unsub.example.com",
-        "PREFCENTER_API_KEYS": API_KEY,
-        "PREFCENTER_FREQUENCY_CAP": "2/7d",
-        "PREFCENTER_NOTIFY_RELAY": f"127.0.0.1:{controller.port}",
-        "PREFCENTER_DKIM_DOMAIN": "example.com",
-        "PREFCENTER_DKIM_SELECTOR": "news",
-        "PREFCENTER_DKIM_KEY_FILE": str(key_file),
-        "PREFCENTER_CLI": str(BIN / "prefcenter"),
-    }
-    log = (tmp / "sidecar.log").open("w")
-    server = subprocess.Popen(
-        [str(BIN / "prefcenter"), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT
+    server = ServerProcess(
+        {},
+        tmp / "sidecar.log",
+        command=(str(BIN / "prefcenter"),),
+        extra_env={
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "HOME": str(tmp),
+            "PYTHONPATH": str(ROOT / "src"),
+            "PREFCENTER_CLI": str(BIN / "prefcenter"),
+        },
+    )
+    base_url = server.url
+    server.values.update(
+        {
+            "database": f"sqlite:///{tmp / 'prefcenter.db'}",
+            "secret": TEST_SECRET,
+            "pepper": TEST_PEPPER,
+            "var_dir": str(tmp / "var"),
+            "base_url": base_url,
+            "mail_domain": "unsub.example.com",
+            "api_keys": API_KEY,
+            "frequency_cap": "2/7d",
+            "notify_relay": f"127.0.0.1:{controller.port}",
+            "dkim_domain": "example.com",
+            "dkim_selector": "news",
+            "dkim_key_file": str(key_file),
+        }
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("sidecar did not start: " + (tmp / "sidecar.log").read_text())
-            time.sleep(0.1)
-        settings = load_settings(
-            {k[len("PREFCENTER_") :].lower(): v for k, v in env.items()
-             if k.startswith("PREFCENTER_") and k != "PREFCENTER_CLI"},
-            environ={}, generate_dev_keys=False,
-        )  # fmt: skip
+        try:
+            server.start(timeout=20)
+        except RuntimeError as error:
+            pytest.fail(f"sidecar did not start: {error}")
+        env = server.env()
+        settings = load_settings(dict(server.values), environ={}, generate_dev_keys=False)
         yield Live(env, settings, relay, base_url, {"news._domainkey.example.com": txt}, tmp)
     finally:
-        server.terminate()  # SIGTERM: the graceful stop the systemd unit relies on
-        assert server.wait(timeout=20) == 0
-        log.close()
+        # SIGTERM: the graceful stop the systemd unit relies on, which must exit 0.
+        assert server.stop() == 0, server.logs()[-3000:]
         controller.stop()

@@ -1,6 +1,8 @@
 """A ``prefcenter serve`` child process for tests: start, wait for /healthz, kill -9, restart.
 
-Shared by the reliability, hostile and privacy suites; the server is a separate process
+The one harness for a sidecar as its own process: the reliability, hostile and privacy
+suites use it, and so do the examples and docs tests (``tests/live_sidecar.py`` adds a
+relay and DKIM keys around it). The server is a separate process
 so that a kill -9 loses exactly what a real crash loses, and its stderr (every log line)
 is kept in a file the privacy tests scan.
 """
@@ -61,6 +63,10 @@ class ServerProcess:
     log_path: Path
     http_port: int = field(default_factory=free_port)
     smtp_port: int = field(default_factory=free_port)
+    #: The command before ``serve``; the examples run the console script a user runs.
+    command: tuple[str, ...] = (sys.executable, "-m", "prefcenter")
+    #: More environment variables (not settings), such as ``PATH`` or ``HOME``.
+    extra_env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
     kills: int = 0
@@ -75,6 +81,7 @@ class ServerProcess:
         env["PREFCENTER_HTTP"] = f"127.0.0.1:{self.http_port}"
         env["PREFCENTER_SMTP"] = f"127.0.0.1:{self.smtp_port}"
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.extra_env)
         return env
 
     def start(self, timeout: float = 30.0, *, healthy: bool = True) -> None:
@@ -82,7 +89,7 @@ class ServerProcess:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "prefcenter", "serve"],
+                [*self.command, "serve"],
                 env=self.env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -118,14 +125,15 @@ class ServerProcess:
             self.proc.wait(10)
             self.kills += 1
 
-    def stop(self) -> None:
-        """SIGTERM and wait (kill -9 after 15 s)."""
+    def stop(self) -> int | None:
+        """SIGTERM and wait (kill -9 after 15 s); the exit status, None if never started."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
+        return None if self.proc is None else self.proc.returncode
 
     def restart(self) -> None:
         self.kill()
