@@ -6,12 +6,10 @@ Playwright's sync API) can drive it from the main thread like any other client.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from prefcenter.config import Settings
 from prefcenter.sidecar.http.server import HttpSidecar
 from tests.conftest import make_settings
 from tests.faults import FaultyStore
+from tests.loop_thread import LoopThread
 
 API_KEY = "test-api-key-plain"
 HASHED_API_KEY = "test-api-key-stored-as-hash"
@@ -83,21 +82,6 @@ class LiveSidecar:
         return sock
 
 
-def _run_server(
-    sidecar: HttpSidecar, ready: threading.Event, stop: list[Callable[[], object]]
-) -> None:
-    async def main() -> None:
-        await sidecar.start()
-        done = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        stop.append(lambda: loop.call_soon_threadsafe(done.set))
-        ready.set()
-        await done.wait()
-        await sidecar.stop()
-
-    asyncio.run(main())
-
-
 @contextlib.contextmanager
 def live_sidecar(settings: Settings, **options: Any) -> Iterator[LiveSidecar]:
     """Start a sidecar on 127.0.0.1:0 for ``settings`` (``options`` go to HttpSidecar);
@@ -107,18 +91,16 @@ def live_sidecar(settings: Settings, **options: Any) -> Iterator[LiveSidecar]:
     center = PreferenceCenter(settings, store=faults)
     options.setdefault("graceful_timeout", 5)
     sidecar = HttpSidecar(center, settings, host="127.0.0.1", port=0, **options)
-    ready = threading.Event()
-    stop: list[Callable[[], object]] = []
-    thread = threading.Thread(target=_run_server, args=(sidecar, ready, stop), daemon=True)
-    thread.start()
-    if not ready.wait(10):
-        raise RuntimeError("the HTTP sidecar did not start within 10 seconds")
+    runner = LoopThread().start()
     try:
+        runner.call(sidecar.start(), timeout=10)
         yield LiveSidecar(sidecar.url, center, real, settings, sidecar, faults)
     finally:
-        stop[0]()
-        thread.join(10)
-        real.close()
+        try:
+            runner.call(sidecar.stop(), timeout=30)
+        finally:
+            runner.close()
+            real.close()
 
 
 #: Chromium's flags for this machine: headless, no sandbox (containers), nothing online.

@@ -6,10 +6,8 @@ these and wraps them in fixtures.
 
 from __future__ import annotations
 
-import asyncio
 import smtplib
 import socket
-import threading
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +17,7 @@ from prefcenter.center import PreferenceCenter
 from prefcenter.sidecar.smtp.server import SmtpSidecar
 from tests.conftest import make_settings
 from tests.inbound.mail_samples import load_sample
+from tests.loop_thread import LoopThread
 
 T = TypeVar("T")
 DOMAIN = "unsub.example.com"
@@ -32,16 +31,16 @@ class RunningSidecar:
 
     def __init__(self, center: PreferenceCenter, **kwargs: Any) -> None:
         self.center = center
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.runner = LoopThread()
+        self.loop = self.runner.loop
         self.sidecar = SmtpSidecar(center, center.settings, **kwargs)
 
     def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = TIMEOUT) -> T:
         """Run a coroutine on the sidecar's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+        return self.runner.call(coroutine, timeout)
 
     def start(self) -> RunningSidecar:
-        self.thread.start()
+        self.runner.start()
         self.call(self.sidecar.start())
         return self
 
@@ -49,9 +48,7 @@ class RunningSidecar:
         try:
             self.call(self.sidecar.stop(grace=5.0), timeout=30)
         finally:
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(10)
-            self.loop.close()
+            self.runner.close()
 
     @property
     def port(self) -> int:
