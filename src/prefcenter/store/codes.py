@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Channel, Kind, Scope, Source
+from prefcenter.topics import NO_TOPIC
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
@@ -52,9 +53,9 @@ def from_ms(value: int) -> datetime:
 
 def topic_key(digest: bytes) -> bytes:
     """The stored form of a topic digest: empty for "no topic", so it costs no bytes."""
-    return b"" if digest == b"\0\0\0\0" else bytes(digest)
+    return b"" if digest == NO_TOPIC else bytes(digest)
 
 
-def topic_digest(stored: bytes | None) -> bytes:
-    """The 4-byte digest back from its stored form."""
-    return bytes(stored) if stored else b"\0\0\0\0"
+def from_topic_key(stored: bytes | None) -> bytes:
+    """The 4-byte digest back from its stored form (:func:`topic_key` undone)."""
+    return bytes(stored) if stored else NO_TOPIC

@@ -35,8 +35,8 @@ from prefcenter.store.codes import (
     SOURCE_CODE,
     SOURCES,
     from_ms,
+    from_topic_key,
     to_ms,
-    topic_digest,
     topic_key,
 )
 from prefcenter.store.person import PersonRows
@@ -392,7 +392,7 @@ def _decode(rows: Iterable[Sequence[Any]]) -> dict[bytes, Rules]:
         if kind <= 1:
             block = Block(
                 SCOPES[one],
-                topic_digest(blob),
+                from_topic_key(blob),
                 from_ms(two),
                 SOURCES[three],
                 text or "",
@@ -410,7 +410,7 @@ def _decode(rows: Iterable[Sequence[Any]]) -> dict[bytes, Rules]:
             part["frequency_days"] = one
             part["paused_until"] = None if two is None else from_ms(two)
         elif kind == 3:
-            part.setdefault("topics", {})[topic_digest(blob)] = (bool(one), from_ms(two))
+            part.setdefault("topics", {})[from_topic_key(blob)] = (bool(one), from_ms(two))
         elif kind == 4:
             part["recent_contacts"] = int(one)
             part["oldest_recent"] = from_ms(two)
