@@ -81,27 +81,13 @@ def record(tx: Changes, center: Any, events: Sequence[HookEvent]) -> Recorded:
             exceptions += 1 if item is not None else 0
             continue
         try:
-            parsed: Identity = center.identity(event.recipient, event.channel)
-            topic = _topic(event)
+            identity, topic = _subject(center, event)
         except InvalidInput:
             invalid += 1
             continue
-        # The hash only: a provider's report is no reason to keep a clear address the
-        # store did not already hold (one-click writes the same way).
-        identity = Identity(parsed.channel, "", "", parsed.hash)
         if event.kind in _STOPS:
             # Opt-outs, hard bounces and complaints of a batch: a few statements in all.
-            run.append(
-                SuppressRequest(
-                    identity,
-                    _STOPS[event.kind],
-                    topic=topic,
-                    channel=event.channel,
-                    reason=event.audit_reason,
-                    evidence=event.evidence,
-                    hard=event.kind is not EventKind.SUPPRESS,
-                )
-            )
+            run.append(_request(event, identity, topic))
             continue
         flush()
         if _apply(tx, event, identity, topic):
@@ -117,6 +103,42 @@ _STOPS = {
     EventKind.HARD_BOUNCE: Source.BOUNCE,
     EventKind.COMPLAINT: Source.COMPLAINT,
 }
+
+
+def stop_request(center: Any, event: HookEvent) -> SuppressRequest | None:
+    """The ``SuppressRequest`` a stop event (opt-out, hard bounce, complaint) writes.
+
+    None for any other event, or one whose address or number cannot be used. The group
+    commit writes consecutive requests from many webhooks in one ``suppress_many``, as
+    it does one-clicks: what a single-event webhook (Postmark, Twilio) should use.
+    """
+    if event.kind not in _STOPS:
+        return None
+    try:
+        identity, topic = _subject(center, event)
+    except InvalidInput:
+        return None
+    return _request(event, identity, topic)
+
+
+def _subject(center: Any, event: HookEvent) -> tuple[Identity, str | None]:
+    """The identity (its hash only) and topic of ``event``; raises InvalidInput."""
+    parsed: Identity = center.identity(event.recipient, event.channel)
+    # The hash only: a provider's report is no reason to keep a clear address the
+    # store did not already hold (one-click writes the same way).
+    return Identity(parsed.channel, "", "", parsed.hash), _topic(event)
+
+
+def _request(event: HookEvent, identity: Identity, topic: str | None) -> SuppressRequest:
+    return SuppressRequest(
+        identity,
+        _STOPS[event.kind],
+        topic=topic,
+        channel=event.channel,
+        reason=event.audit_reason,
+        evidence=event.evidence,
+        hard=event.kind is not EventKind.SUPPRESS,
+    )
 
 
 def _topic(event: HookEvent) -> str | None:
@@ -145,4 +167,4 @@ def _apply(tx: Changes, event: HookEvent, identity: Identity, topic: str | None)
     )
 
 
-__all__ = ["Recorded", "record"]
+__all__ = ["Recorded", "record", "stop_request"]

@@ -28,9 +28,9 @@ from starlette.types import Receive, Scope, Send
 from prefcenter.config import Settings
 from prefcenter.errors import WebhookForbidden, WebhookUnauthorized
 from prefcenter.providers import generic, mailgun, postmark, sendgrid, ses, sns, twilio
-from prefcenter.providers.event import HookEvent
+from prefcenter.providers.event import EventKind, HookEvent
 from prefcenter.providers.keywords import Keyword, Keywords
-from prefcenter.providers.record import Recorded, record
+from prefcenter.providers.record import Recorded, record, stop_request
 from prefcenter.sidecar.http.state import API_HEADERS, Sidecar
 
 #: Largest webhook body read, in bytes (a SendGrid batch of a thousand events is ~1 MiB).
@@ -122,9 +122,16 @@ class Hooks:
     async def commit(self, provider: str, events: list[HookEvent]) -> Recorded:
         """Write ``events`` in the next group commit; returns once it committed."""
         center = self.sidecar.center
-        recorded: Recorded = await self.sidecar.committer.submit(
-            lambda tx: record(tx, center, events)
-        )
+        single = stop_request(center, events[0]) if len(events) == 1 else None
+        if all(event.kind is EventKind.IGNORE for event in events):
+            recorded = Recorded(len(events), 0, 0, len(events), 0, 0)  # nothing to write
+        elif single is not None:
+            # One stop: queued as one-clicks are, so concurrent webhooks share one
+            # suppress_many in their group commit.
+            changed = bool(await self.sidecar.committer.submit(single))
+            recorded = Recorded(1, int(changed), int(not changed), 0, 0, 0)
+        else:
+            recorded = await self.sidecar.committer.submit(lambda tx: record(tx, center, events))
         self.sidecar.metrics.webhook(provider, recorded)
         return recorded
 
