@@ -251,3 +251,13 @@ def test_addresses_never_reach_the_audit_reason(local: str, domain: str) -> None
     masked = mask_addresses(text)
     assert address not in masked
     assert "+14155550123" not in masked
+
+
+@FAST
+@given(params=st.lists(st.tuples(_text, _text), max_size=8))
+def test_twilio_form_reads_what_urlencode_wrote(params: list[tuple[str, str]]) -> None:
+    from urllib.parse import parse_qsl, urlencode
+
+    body = urlencode(params).encode()
+    assert twilio.form(body) == parse_qsl(body.decode(), keep_blank_values=True)
+    assert twilio.form(body) == params
