@@ -457,3 +457,19 @@ def test_hooks_answer_only_post_and_only_known_providers(hooked: LiveSidecar) ->
         assert answer.headers["x-request-id"]
         metrics = client.get("/metrics").text
     assert 'route="/hooks/sendgrid",method="GET",status="405"' in metrics
+
+
+def test_postmark_reactivation_lifts_only_what_the_person_asked(hooked: LiveSidecar) -> None:
+    change = load("postmark_subscription_change.json") | {"MessageStream": "outbound"}
+    with hooked.client() as client:
+        auth = (POSTMARK_USER, POSTMARK_PASSWORD)
+        assert client.post("/hooks/postmark", json=change, auth=auth).status_code == 200
+        assert blocked(hooked, "unsubscriber@example.com") is Reason.UNSUBSCRIBED_GLOBAL
+        by_operator = change | {"SuppressSending": False, "Origin": "Customer",
+                                "ChangedAt": "2026-11-30T13:00:00Z"}  # fmt: skip
+        answer = client.post("/hooks/postmark", json=by_operator, auth=auth)
+        assert answer.json()["ignored"] == 1
+        assert blocked(hooked, "unsubscriber@example.com") is Reason.UNSUBSCRIBED_GLOBAL
+        by_person = by_operator | {"Origin": "Recipient", "ChangedAt": "2026-11-30T14:00:00Z"}
+        assert client.post("/hooks/postmark", json=by_person, auth=auth).json()["changed"] == 1
+    assert blocked(hooked, "unsubscriber@example.com") is Reason.ALLOWED

@@ -11,8 +11,9 @@ request. Mapping (Postmark's "Bounce webhook", "Spam complaint webhook" and
   complaint; ``Unsubscribe`` → all marketing; other types ignored;
 - ``SpamComplaint`` → complaint;
 - ``SubscriptionChange``: ``SuppressSending`` true → stop (a ``HardBounce`` or
-  ``SpamComplaint`` reason as such, otherwise an unsubscribe), false → resubscribe
-  (lifts an unsubscribe, never a hard stop);
+  ``SpamComplaint`` reason as such, otherwise an unsubscribe), false with ``Origin``
+  ``Recipient`` → resubscribe (lifts an unsubscribe, never a hard stop); a reactivation
+  by the customer or Postmark's staff is ignored (it is not the person asking);
 - a record on a stream named in ``POSTMARK_STREAM_TOPICS`` concerns that topic only.
 """
 
@@ -108,8 +109,13 @@ def _subscription_change(
     if suppress:
         kind = _SUPPRESSIONS.get(why, EventKind.SUPPRESS)
         reason = f"suppressed in Postmark: {why or 'no reason'}"
-    else:
+    elif origin == "Recipient":
         kind = EventKind.RESUBSCRIBE
+        reason = "resubscribed through Postmark"
+    else:
+        # An operator reactivating an address in Postmark is not the person asking:
+        # their own opt-out here stays (a resubscribe needs the person's request).
+        kind = EventKind.IGNORE
         reason = f"reactivated in Postmark by {origin or 'unknown'}"
     # No event id: the change is named by its message (null for manual changes) and time.
     changed_at = text(data, "ChangedAt", PROVIDER)
