@@ -473,3 +473,23 @@ def test_postmark_reactivation_lifts_only_what_the_person_asked(hooked: LiveSide
         by_person = by_operator | {"Origin": "Recipient", "ChangedAt": "2026-11-30T14:00:00Z"}
         assert client.post("/hooks/postmark", json=by_person, auth=auth).json()["changed"] == 1
     assert blocked(hooked, "unsubscriber@example.com") is Reason.ALLOWED
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "named"),
+    [
+        ("sendgrid_webhook_public_key", "not-a-key", "SENDGRID_WEBHOOK_PUBLIC_KEY"),
+        ("generic_webhook_secret", "whsec_!!!", "GENERIC_WEBHOOK_SECRET"),
+    ],
+)
+def test_an_unusable_key_stops_the_sidecar_at_start_naming_the_setting(
+    tmp_path: Path, setting: str, value: str, named: str
+) -> None:
+    from prefcenter.center import PreferenceCenter
+    from prefcenter.errors import ConfigError
+    from prefcenter.sidecar.http.app import create_app
+
+    settings = sidecar_settings(tmp_path, **{setting: value})
+    with PreferenceCenter(settings) as center, pytest.raises(ConfigError) as caught:
+        create_app(center, settings)
+    assert named in str(caught.value)
