@@ -261,3 +261,14 @@ def test_twilio_form_reads_what_urlencode_wrote(params: list[tuple[str, str]]) -
     body = urlencode(params).encode()
     assert twilio.form(body) == parse_qsl(body.decode(), keep_blank_values=True)
     assert twilio.form(body) == params
+
+
+def test_sendgrid_one_broken_event_does_not_refuse_the_batch() -> None:
+    events = [
+        {"email": "a@example.com", "event": "unsubscribe", "sg_event_id": "1"},
+        {"event": "unsubscribe", "sg_event_id": "2"},  # no email
+    ]
+    good, broken = sendgrid.parse(json.dumps(events).encode(), {})
+    assert good.kind is EventKind.SUPPRESS
+    assert broken.kind is EventKind.IGNORE
+    assert "'email'" in broken.reason

@@ -96,6 +96,9 @@ def verify(key: ec.EllipticCurvePublicKey, body: bytes, headers: Mapping[str, st
 def parse(body: bytes, groups: Mapping[str, str]) -> list[HookEvent]:
     """The events of a verified batch; ``groups`` maps ASM group ids to topics.
 
+    An event without its ``event``, ``email`` or ``sg_event_id`` is kept as ignored (the
+    rest of the batch still counts).
+
     Raises:
         WebhookMalformed: not a JSON array of event objects.
     """
@@ -110,8 +113,15 @@ def parse(body: bytes, groups: Mapping[str, str]) -> list[HookEvent]:
             provider=PROVIDER,
         )
     events = []
-    for item in data:
-        event = _event(item, groups)
+    for index, item in enumerate(data):
+        try:
+            event = _event(item, groups)
+        except WebhookMalformed as error:
+            # One broken event must not send the whole batch back for ever (a 400 is
+            # retried, or dropped, whole): it is kept as ignored, with what was wrong.
+            event = HookEvent(
+                PROVIDER, EventKind.IGNORE, "", Channel.EMAIL, f"{PROVIDER}:#{index}", str(error)
+            )
         if event is not None:
             events.append(event)
     return events
