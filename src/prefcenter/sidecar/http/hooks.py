@@ -18,6 +18,7 @@ are made here, the error statuses come from the app's one mapping (``status_for`
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,8 @@ from prefcenter.providers.event import EventKind, HookEvent
 from prefcenter.providers.keywords import Keyword, Keywords
 from prefcenter.providers.record import Recorded, record, stop_request
 from prefcenter.sidecar.http.state import API_HEADERS, Sidecar
+
+log = logging.getLogger("prefcenter.sidecar.hooks")
 
 #: Largest webhook body read, in bytes (a SendGrid batch of a thousand events is ~1 MiB).
 MAX_BODY = 4 * 1024 * 1024
@@ -290,6 +293,8 @@ class HooksEndpoint:
             content_type = _JSON
             if handler is not None:
                 self._metrics.webhook_failure(provider, status)
+            if status >= 500 and status != 503:  # a bug: keep the traceback (no addresses in it)
+                log.error("Webhook %s failed (request %s)", route, request_id, exc_info=error)
         raw = [
             (b"content-type", content_type),
             (b"content-length", b"%d" % len(content)),
@@ -327,16 +332,19 @@ async def _read(receive: Receive, length: str) -> bytes:
     too_large = HookError(413, f"Webhook body is over {MAX_BODY} bytes; send smaller batches.")
     if length.isdigit() and int(length) > MAX_BODY:
         raise too_large
-    body = b""
+    chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return body  # the client went away; nothing will be answered
-        body += bytes(message.get("body", b""))
-        if len(body) > MAX_BODY:
+            return b""  # the client went away; nothing will be answered
+        chunk = bytes(message.get("body", b""))
+        size += len(chunk)
+        if size > MAX_BODY:
             raise too_large
+        chunks.append(chunk)
         if not message.get("more_body", False):
-            return body
+            return b"".join(chunks)
 
 
 __all__ = [
