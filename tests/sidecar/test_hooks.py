@@ -493,3 +493,33 @@ def test_an_unusable_key_stops_the_sidecar_at_start_naming_the_setting(
     with PreferenceCenter(settings) as center, pytest.raises(ConfigError) as caught:
         create_app(center, settings)
     assert named in str(caught.value)
+
+
+def test_a_chunked_body_past_the_limit_is_413(
+    hooked: LiveSidecar, sendgrid_key: SendGridKey
+) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"["
+        for _ in range(66):  # 66 x 64 KiB: past 4 MiB, within the connection's own cap
+            yield b" " * 65536
+        yield b"]"
+
+    headers = sendgrid_key.headers(b"[]")
+    with hooked.client() as client:
+        answer = client.post("/hooks/sendgrid", content=chunks(), headers=headers)
+    assert answer.status_code == 413
+
+
+def test_ses_messages_that_carry_no_opt_out_change_nothing(
+    hooked: LiveSidecar, ca: LocalCA
+) -> None:
+    delivery = {"notificationType": "Delivery", "mail": {"destination": ["ok@example.com"]},
+                "delivery": {"recipients": ["ok@example.com"]}}  # fmt: skip
+    goodbye = sns_confirmation() | {"Type": "UnsubscribeConfirmation"}
+    with hooked.client() as client:
+        for message in (sns_notification(delivery), goodbye):
+            answer = post_sns(client, ca.sign(message))
+            assert answer.status_code == 200
+            assert answer.json()["events"] == 0
+    assert not any("Action=ConfirmSubscription" in url for url in ca.fetched)
+    assert event_count(hooked, "ok@example.com") == 0
