@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
+from prefcenter.center import PreferenceCenter
 from prefcenter.changes import Changes, SuppressRequest
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Identity, Source
@@ -48,7 +48,7 @@ class Recorded:
     exceptions: int
 
 
-def record(tx: Changes, center: Any, events: Sequence[HookEvent]) -> Recorded:
+def record(tx: Changes, center: PreferenceCenter, events: Sequence[HookEvent]) -> Recorded:
     """Write ``events`` inside the transaction ``tx`` (from ``center.transaction()``).
 
     Raises:
@@ -105,7 +105,7 @@ _STOPS = {
 }
 
 
-def stop_request(center: Any, event: HookEvent) -> SuppressRequest | None:
+def stop_request(center: PreferenceCenter, event: HookEvent) -> SuppressRequest | None:
     """The ``SuppressRequest`` a stop event (opt-out, hard bounce, complaint) writes.
 
     None for any other event, or one whose address or number cannot be used. The group
@@ -121,9 +121,9 @@ def stop_request(center: Any, event: HookEvent) -> SuppressRequest | None:
     return _request(event, identity, topic)
 
 
-def _subject(center: Any, event: HookEvent) -> tuple[Identity, str | None]:
+def _subject(center: PreferenceCenter, event: HookEvent) -> tuple[Identity, str | None]:
     """The identity (its hash only) and topic of ``event``; raises InvalidInput."""
-    parsed: Identity = center.identity(event.recipient, event.channel)
+    parsed = center.identity(event.recipient, event.channel)
     # The hash only: a provider's report is no reason to keep a clear address the
     # store did not already hold (one-click writes the same way).
     return Identity(parsed.channel, "", "", parsed.hash), _topic(event)
