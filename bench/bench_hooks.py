@@ -224,8 +224,11 @@ def _run_load(
     request_file.write_bytes(pickle.dumps(requests))
     command = [sys.executable, "-m", "bench.bench_hooks", "load", "127.0.0.1", str(port),
                str(request_file), str(seconds), str(connections)]  # fmt: skip
+    cpu = time.process_time()  # this (server) process, all threads: robust on a shared host
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 90)
+    cpu = time.process_time() - cpu
     result: dict[str, Any] = json.loads(out.stdout)
+    result["server_cpu_us"] = 1e6 * cpu / max(result["requests"], 1)
     request_file.unlink()
     return result
 
@@ -355,7 +358,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name:9s}: {run['per_second']:8.0f} req/s  p50 {run['p50_ms']:6.1f} ms  "
                   f"p99 {run['p99_ms']:6.1f} ms  statuses {run['statuses']}  "
                   f"(hello-world just before: {base['per_second']:.0f} req/s, "
-                  f"{run['per_second'] / base['per_second']:.0%})")  # fmt: skip
+                  f"{run['per_second'] / base['per_second']:.0%}); server CPU "
+                  f"{run['server_cpu_us']:.0f} us/req "
+                  f"against {base['server_cpu_us']:.0f}")  # fmt: skip
     ratio = {
         name: _median(
             [run["per_second"] / base["per_second"]
@@ -373,6 +378,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ratios   : Postmark {postmark_ratio:.0%}, Twilio {twilio_ratio:.0%} of hello-world "
           f"(target >= 50 %); one-click, the same commits, {ratio['one-click']:.0%} "
           "(median of the per-round ratios)")  # fmt: skip
+    cpu = {
+        name: _median([run["server_cpu_us"] for run in measured]) for name, measured in runs.items()
+    }
+    hello_cpu = _median([b["server_cpu_us"] for runs_ in baselines.values() for b in runs_])
+    print(f"CPU      : hello-world {hello_cpu:.0f} us/req; one-click {cpu['one-click']:.0f}, "
+          f"Postmark {cpu['postmark']:.0f}, Twilio {cpu['twilio']:.0f} us/req, SendGrid "
+          f"{cpu['sendgrid'] / BATCH:.0f} us/event: the ratios a CPU-bound server would reach "
+          f"are Postmark {hello_cpu / cpu['postmark']:.0%}, "
+          f"Twilio {hello_cpu / cpu['twilio']:.0%}, "
+          f"SendGrid {1e6 / (cpu['sendgrid'] / BATCH):.0f} events/s per core")  # fmt: skip
     commits, commit_ms = result["commits"], result["mean_commit_ms"]
     print(f"committed: {result['stored']} suppressions stored for {answered} events "
           f"answered 200; {commits:.0f} group commits, mean {commit_ms:.1f} ms each")  # fmt: skip
