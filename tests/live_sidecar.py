@@ -28,6 +28,8 @@ from tests.reliability.server import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+#: The Standard Webhooks secret of POST /hooks/generic (examples/esp_forwarder.py signs with it).
+GENERIC_SECRET = "whsec_cHJlZmNlbnRlci1leGFtcGxlLXdlYmhvb2stc2VjcmV0"
 API_KEY = "examples-api-key"
 
 
@@ -111,6 +113,7 @@ def running_sidecar(tmp: Path) -> Iterator[Live]:
             "base_url": base_url,
             "mail_domain": "unsub.example.com",
             "api_keys": API_KEY,
+            "generic_webhook_secret": GENERIC_SECRET,
             "frequency_cap": "2/7d",
             "notify_relay": f"127.0.0.1:{controller.port}",
             "dkim_domain": "example.com",

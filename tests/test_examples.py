@@ -201,3 +201,24 @@ def test_call_centre_checks_voice_before_dialling_and_records_the_call(live: Liv
     with live.center(frequency_cap="1/7d") as center:
         decision = center.check("+14155550124", channel="voice")
     assert decision.reason is Reason.FREQUENCY_CAP
+
+
+def test_esp_forwarder_posts_signed_events_once(live: Live) -> None:
+    events = live.file(
+        "events.jsonl",
+        [
+            json.dumps({"type": "bounce", "recipient": "fwd-gone@example.org", "evidence": "sp-1"}),
+            json.dumps({"type": "suppress", "recipient": "+14155550177", "channel": "sms"}),
+            json.dumps({"type": "complaint", "recipient": "fwd-angry@example.org"}),
+        ],
+    )
+    first = json.loads(live.run(sys.executable, EXAMPLES / "esp_forwarder.py", events))
+    assert first == {"changed": 3, "ignored": 0, "invalid": 0, "queued": 0, "sent": 3,
+                     "unchanged": 0}  # fmt: skip
+    again = json.loads(live.run(sys.executable, EXAMPLES / "esp_forwarder.py", events))
+    assert again["changed"] == 0 and again["unchanged"] == 3
+    with live.center() as center:
+        assert center.check("fwd-gone@example.org").reason is Reason.HARD_SUPPRESSED
+        assert center.check("fwd-angry@example.org").reason is Reason.HARD_SUPPRESSED
+        decision = center.check("+14155550177", channel="sms")
+        assert decision.reason is Reason.UNSUBSCRIBED_GLOBAL

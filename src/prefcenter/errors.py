@@ -17,6 +17,10 @@ working for callers who do not know prefcenter::
      ├── NotFound (LookupError)               no such exception item or record
      ├── DkimError (ValueError)               a DKIM key or signature we cannot use
      ├── WorkerFailed (RuntimeError)          a helper process stopped mid-way: run again
+     ├── WebhookError (ValueError)            a provider's webhook we will not act on: .provider
+     │    ├── WebhookUnauthorized             bad signature or credentials, stale, replayed token
+     │    ├── WebhookForbidden                genuine, but from a topic or account not configured
+     │    └── WebhookMalformed                not the shape the provider documents
      └── StoreError                           the suppression store failed
           ├── StoreUnavailable (OSError)      cannot reach or write the database: retry later
           │    └── StoreBusy                  a lock or conflict outlasted the bounded wait
@@ -104,6 +108,26 @@ class WorkerFailed(PrefcenterError, RuntimeError):
     """A helper process (a large list's hash worker) stopped before its work was done."""
 
 
+class WebhookError(PrefcenterError, ValueError):
+    """A provider's webhook request that prefcenter will not act on; nothing was changed."""
+
+    def __init__(self, message: str, *, provider: str = "") -> None:
+        super().__init__(message)
+        self.provider = provider
+
+
+class WebhookUnauthorized(WebhookError):
+    """A bad signature or credentials, a stale timestamp or a reused token (HTTP 401)."""
+
+
+class WebhookForbidden(WebhookError):
+    """A genuine request from a source not configured here, e.g. an unknown SNS topic (403)."""
+
+
+class WebhookMalformed(WebhookError):
+    """A body that is not what the provider documents (HTTP 400)."""
+
+
 class StoreError(PrefcenterError):
     """The suppression store failed."""
 
@@ -154,5 +178,9 @@ __all__ = [
     "TokenMalformed",
     "TokenSignatureInvalid",
     "TokenWrongPurpose",
+    "WebhookError",
+    "WebhookForbidden",
+    "WebhookMalformed",
+    "WebhookUnauthorized",
     "WorkerFailed",
 ]

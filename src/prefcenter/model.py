@@ -49,6 +49,8 @@ class Source(StrEnum):
     COMPLAINT = "complaint"
     IMPORT = "import"
     LIBRARY = "library"
+    #: An email service provider's or SMS gateway's webhook (issue 22).
+    WEBHOOK = "webhook"
 
 
 class Action(StrEnum):

@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True)
 class SuppressRequest:
-    """The arguments of one global or topic :meth:`Changes.suppress`, for ``suppress_many``."""
+    """The arguments of one :meth:`Changes.suppress` (not person-wide), for ``suppress_many``."""
 
     recipient: Recipient
     source: Source
@@ -48,6 +48,8 @@ class SuppressRequest:
     reason: str = ""
     evidence: str | None = None
     requested_at: datetime | None = None
+    #: A hard stop (bounce, complaint): ``topic`` is ignored, as with ``suppress(hard=True)``.
+    hard: bool = False
 
 
 #: Longest frequency ceiling, in days (ten years): longer is a mistake, not a wish.
@@ -135,8 +137,8 @@ class Changes:
         planned: list[tuple[Identity, str | None, NewEvent, Scope, str]] = []
         for request in requests:
             identity = self._bind.subject(request.recipient, request.channel)
-            topic = check_topic(request.topic)
-            scope = Scope.TOPIC if topic else Scope.GLOBAL
+            topic = None if request.hard else check_topic(request.topic)
+            scope = Scope.HARD if request.hard else Scope.TOPIC if topic else Scope.GLOBAL
             # The event _event builds, spelled out: this loop runs once per request.
             event = NewEvent(
                 at, identity.hash, Action.SUPPRESS, choice(Source, request.source, "source"),

@@ -180,6 +180,53 @@ class Settings:
     notify_email: str = _setting("", "Operations address mailed for each exception.")
     notify_relay: str = _setting("127.0.0.1:25", "HOST:PORT of the relay for NOTIFY_EMAIL.")
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
+    # -- provider webhooks and SMS keywords (issue 22); an empty key turns its route off
+    ses_topic_arns: tuple[str, ...] = _factory(
+        tuple, "SNS topic ARNs POST /hooks/ses accepts and confirms, comma-separated.", kind="list"
+    )
+    sendgrid_webhook_public_key: str = _setting(
+        "", "SendGrid's Signed Event Webhook verification key (base64), for /hooks/sendgrid."
+    )
+    sendgrid_asm_groups: dict[str, str] = _factory(
+        dict,
+        "SendGrid unsubscribe groups as id=topic pairs separated by ';' (12345=news); "
+        "leaving an unmapped group stops all marketing.",
+        kind="topics",
+    )
+    postmark_webhook_user: str = _setting("", "User of the Postmark webhook URL's credentials.")
+    postmark_webhook_password: Secret | None = _setting(
+        None, "Password of the Postmark webhook URL's credentials.", kind="secret"
+    )
+    postmark_stream_topics: dict[str, str] = _factory(
+        dict, "Postmark message streams as stream=topic pairs separated by ';'.", kind="topics"
+    )
+    mailgun_webhook_signing_key: Secret | None = _setting(
+        None, "Mailgun's HTTP webhook signing key, for /hooks/mailgun.", kind="secret"
+    )
+    twilio_auth_token: Secret | None = _setting(
+        None,
+        "Twilio auth token; /hooks/twilio checks signatures of BASE_URL + path.",
+        kind="secret",
+    )
+    generic_webhook_secret: tuple[Secret, ...] = _factory(
+        tuple,
+        "Standard Webhooks secrets (whsec_...) for /hooks/generic, oldest first.",
+        kind="secrets",
+    )
+    sms_stop_words: tuple[str, ...] = _factory(
+        tuple,
+        "Opt-out keywords beyond STOP, STOPALL, UNSUBSCRIBE... (e.g. ARRET,ALTO).",
+        kind="list",
+    )
+    sms_start_words: tuple[str, ...] = _factory(
+        tuple, "Opt-in keywords beyond START, UNSTOP, YES.", kind="list"
+    )
+    sms_help_words: tuple[str, ...] = _factory(
+        tuple, "Help keywords beyond HELP, INFO.", kind="list"
+    )
+    sms_stop_reply: str = _setting("", "TwiML reply to an opt-out keyword; empty: none.")
+    sms_start_reply: str = _setting("", "TwiML reply to an opt-in keyword; empty: none.")
+    sms_help_reply: str = _setting("", "TwiML reply to a help keyword; empty: none.")
 
     @property
     def var_path(self) -> Path:

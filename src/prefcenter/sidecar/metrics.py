@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
+from typing import Any
 
 #: The methods RFC 9110 defines (and PATCH); others are counted as ``other``.
 METHODS = frozenset(
@@ -33,6 +34,8 @@ class Metrics:
         self._latency_count: dict[str, int] = defaultdict(int)
         self._batches = 0
         self._batched_requests = 0
+        self._webhook_events: dict[tuple[str, str], int] = defaultdict(int)
+        self._webhook_failures: dict[tuple[str, str], int] = defaultdict(int)
 
     def request(self, route: str, method: str, status: int) -> None:
         """Count one answered request by route template, method and status.
@@ -65,6 +68,18 @@ class Metrics:
         with self._lock:
             self._batches += 1
             self._batched_requests += size
+
+    def webhook(self, provider: str, recorded: Any) -> None:
+        """Count one committed webhook request's events by provider and outcome."""
+        with self._lock:
+            for outcome in ("changed", "unchanged", "ignored", "invalid"):
+                self._webhook_events[(provider, outcome)] += getattr(recorded, outcome)
+            self._webhook_events[(provider, "queued")] += recorded.exceptions
+
+    def webhook_failure(self, provider: str, status: int) -> None:
+        """Count one webhook request refused or failed (401, 403, 400, 413, 503...)."""
+        with self._lock:
+            self._webhook_failures[(provider, str(status))] += 1
 
     def render(self) -> str:
         """The exposition text (format version 0.0.4)."""
@@ -107,7 +122,25 @@ class Metrics:
                 "# HELP prefcenter_group_commit_requests_total Requests committed by group commit.",
                 "# TYPE prefcenter_group_commit_requests_total counter",
                 f"prefcenter_group_commit_requests_total {self._batched_requests}",
+                "# HELP prefcenter_webhook_events_total Provider webhook events committed, "
+                "by outcome.",
+                "# TYPE prefcenter_webhook_events_total counter",
             ]
+            for (provider, outcome), value in sorted(self._webhook_events.items()):
+                lines.append(
+                    f'prefcenter_webhook_events_total{{provider="{provider}",'
+                    f'outcome="{outcome}"}} {value}'
+                )
+            lines += [
+                "# HELP prefcenter_webhook_failures_total Provider webhook requests refused "
+                "or failed (503: the store failed and the provider must retry).",
+                "# TYPE prefcenter_webhook_failures_total counter",
+            ]
+            for (provider, status), value in sorted(self._webhook_failures.items()):
+                lines.append(
+                    f'prefcenter_webhook_failures_total{{provider="{provider}",'
+                    f'status="{status}"}} {value}'
+                )
         return "\n".join(lines) + "\n"
 
 

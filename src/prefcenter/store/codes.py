@@ -28,6 +28,7 @@ SOURCE_CODE = {
     Source.COMPLAINT: 7,
     Source.IMPORT: 8,
     Source.LIBRARY: 9,
+    Source.WEBHOOK: 10,
 }
 SCOPES = {code: value for value, code in SCOPE_CODE.items()}
 CHANNELS = {code: value for value, code in CHANNEL_CODE.items()}

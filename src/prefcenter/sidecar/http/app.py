@@ -30,9 +30,13 @@ from prefcenter.errors import (
     PrefcenterError,
     StoreError,
     TokenError,
+    WebhookForbidden,
+    WebhookMalformed,
+    WebhookUnauthorized,
 )
+from prefcenter.providers.sns import Fetcher
 from prefcenter.sidecar.groupcommit import GroupCommitter
-from prefcenter.sidecar.http import api, web
+from prefcenter.sidecar.http import api, hooks, web
 from prefcenter.sidecar.http.endpoint import OneClickFastPath
 from prefcenter.sidecar.http.state import (
     API_HEADERS,
@@ -50,8 +54,12 @@ RETRY_AFTER = "30"
 
 def status_for(error: BaseException) -> int:
     """The HTTP status for an error: the one mapping every route shares."""
-    if isinstance(error, TokenError):
+    if isinstance(error, TokenError | WebhookMalformed):
         return 400
+    if isinstance(error, WebhookUnauthorized):
+        return 401
+    if isinstance(error, WebhookForbidden):
+        return 403
     if isinstance(error, NotFound):
         return 404
     if isinstance(error, InvalidInput):
@@ -170,12 +178,16 @@ class SidecarApp(Starlette):
     """
 
     fast_path: OneClickFastPath | None = None
+    #: Answers ``/hooks/...`` (providers' webhooks) before the middleware stack too.
+    hook_endpoint: hooks.HooksEndpoint | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self.fast_path
         if fast is not None and fast.handles(scope):
             scope["app"] = self
             await fast.respond(scope, receive, send)
+        elif self.hook_endpoint is not None and self.hook_endpoint.handles(scope):
+            await self.hook_endpoint(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
@@ -184,12 +196,16 @@ class SidecarApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
-def create_app(center: PreferenceCenter, settings: Settings) -> SidecarApp:
+def create_app(
+    center: PreferenceCenter, settings: Settings, *, sns_fetcher: Fetcher | None = None
+) -> SidecarApp:
     """Build the sidecar's ASGI app around a ``PreferenceCenter``.
 
-    The caller owns ``center`` (opens and closes it). Raises ``ConfigError`` when the
-    API keys cannot be used.
+    The caller owns ``center`` (opens and closes it). ``sns_fetcher`` fetches SNS
+    certificates and subscription URLs (default: HTTPS to the pinned SNS hosts). Raises
+    ``ConfigError`` when the API keys or a webhook key cannot be used.
     """
+    receivers = hooks.Receivers(settings, sns_fetcher)
     metrics = Metrics()
     keys = settings.signing_keys() or [b"prefcenter-development-only"]
     sidecar = Sidecar(
@@ -243,6 +259,7 @@ def create_app(center: PreferenceCenter, settings: Settings) -> SidecarApp:
     # No redirects anywhere: a one-click client must get its answer from the URL it POSTed to.
     app.router.redirect_slashes = False
     app.state.sidecar = sidecar
+    app.hook_endpoint = hooks.HooksEndpoint(hooks.Hooks(sidecar, receivers), status_for)
     return app
 
 

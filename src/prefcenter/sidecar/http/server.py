@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from prefcenter.center import PreferenceCenter
 from prefcenter.config import Settings
 from prefcenter.errors import ConfigError
+from prefcenter.providers.sns import Fetcher
 from prefcenter.sidecar.http.app import create_app
 from prefcenter.sidecar.http.connection import protocol_class
 from prefcenter.sidecar.http.guard import GuardedProtocol, sweep_forever
@@ -53,6 +54,7 @@ class HttpSidecar:
         max_request_bytes: largest whole request (413 beyond; routes read less).
         app: serve this ASGI app instead of ``create_app(center, settings)`` (the
             benchmark serves a bare hello-world app with the very same uvicorn config).
+        sns_fetcher: fetches SNS certificates for ``/hooks/ses`` (tests serve a local CA's).
 
     Usage::
 
@@ -75,11 +77,12 @@ class HttpSidecar:
         max_head_bytes: int = 64 * 1024,
         max_request_bytes: int = GuardedProtocol.max_request_bytes,
         app: Starlette | None = None,
+        sns_fetcher: Fetcher | None = None,
     ) -> None:
         default_host, default_port = parse_listen(settings.http)
         self.host = host if host is not None else default_host
         self._requested_port = port if port is not None else default_port
-        self.app = app if app is not None else create_app(center, settings)
+        self.app = app if app is not None else create_app(center, settings, sns_fetcher=sns_fetcher)
         self._config = uvicorn.Config(
             self.app,
             host=self.host,

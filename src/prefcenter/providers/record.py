@@ -1,0 +1,170 @@
+"""Write provider events through the center's change methods, in one transaction.
+
+:func:`record` is what the sidecar's ``/hooks`` routes hand to the group commit: every
+event of one request (a SendGrid batch of a thousand included) is written in the same
+transaction, each by the change method a person's own action would use, so the audit
+log reads alike whoever reported the opt-out. Each event's evidence is the provider's
+event id: a redelivered request changes nothing.
+
+Bounces go onto the existing bounce paths: a hard bounce is a hard suppression, a soft
+bounce is counted by ``record_soft_bounce`` (``SOFT_BOUNCE_LIMIT`` of them within
+``SOFT_BOUNCE_WINDOW`` make a hard stop). An event whose address or number cannot be
+used is skipped and counted (retrying would not make it usable); an unusable topic on
+an opt-out stops all marketing instead (more than asked, never less). Only identity
+hashes are written: a webhook never adds a clear address to the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prefcenter.center import PreferenceCenter
+from prefcenter.changes import Changes, SuppressRequest
+from prefcenter.errors import InvalidInput
+from prefcenter.model import Identity, Source
+from prefcenter.providers.event import EventKind, HookEvent
+from prefcenter.topics import check_topic
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What one request's events did.
+
+    Attributes:
+        events: events read from the request.
+        changed: events that changed the store (a new suppression, a lifted one...).
+        unchanged: events already recorded (a replay) or that changed nothing.
+        ignored: events with nothing to do (deliveries, HELP, a bounce not the person's).
+        invalid: events whose address or number cannot be used (skipped).
+        exceptions: events queued for a person.
+    """
+
+    events: int
+    changed: int
+    unchanged: int
+    ignored: int
+    invalid: int
+    exceptions: int
+
+
+def record(tx: Changes, center: PreferenceCenter, events: Sequence[HookEvent]) -> Recorded:
+    """Write ``events`` inside the transaction ``tx`` (from ``center.transaction()``).
+
+    Raises:
+        StoreError: the store failed; the caller's transaction rolls back, nothing is kept.
+    """
+    changed = unchanged = ignored = invalid = exceptions = 0
+    run: list[SuppressRequest] = []
+
+    def flush() -> None:
+        nonlocal changed, unchanged
+        if run:
+            results = tx.suppress_many(run)
+            changed += sum(results)
+            unchanged += len(results) - sum(results)
+            run.clear()
+
+    for event in events:
+        if event.kind is EventKind.IGNORE:
+            ignored += 1
+            continue
+        if event.kind is EventKind.EXCEPTION:
+            flush()
+            item = tx.open_exception(
+                mailbox=event.provider,
+                why=event.reason,
+                raw=event.message.encode("utf-8", "replace"),
+                summary=event.audit_reason,
+                evidence=event.evidence,
+            )
+            exceptions += 1 if item is not None else 0
+            continue
+        try:
+            identity, topic = _subject(center, event)
+        except InvalidInput:
+            invalid += 1
+            continue
+        if event.kind in _STOPS:
+            # Opt-outs, hard bounces and complaints of a batch: a few statements in all.
+            run.append(_request(event, identity, topic))
+            continue
+        flush()
+        if _apply(tx, event, identity, topic):
+            changed += 1
+        else:
+            unchanged += 1
+    flush()
+    return Recorded(len(events), changed, unchanged, ignored, invalid, exceptions)
+
+
+_STOPS = {
+    EventKind.SUPPRESS: Source.WEBHOOK,
+    EventKind.HARD_BOUNCE: Source.BOUNCE,
+    EventKind.COMPLAINT: Source.COMPLAINT,
+}
+
+
+def stop_request(center: PreferenceCenter, event: HookEvent) -> SuppressRequest | None:
+    """The ``SuppressRequest`` a stop event (opt-out, hard bounce, complaint) writes.
+
+    None for any other event, or one whose address or number cannot be used. The group
+    commit writes consecutive requests from many webhooks in one ``suppress_many``, as
+    it does one-clicks: what a single-event webhook (Postmark, Twilio) should use.
+    """
+    if event.kind not in _STOPS:
+        return None
+    try:
+        identity, topic = _subject(center, event)
+    except InvalidInput:
+        return None
+    return _request(event, identity, topic)
+
+
+def _subject(center: PreferenceCenter, event: HookEvent) -> tuple[Identity, str | None]:
+    """The identity (its hash only) and topic of ``event``; raises InvalidInput."""
+    parsed = center.identity(event.recipient, event.channel)
+    # The hash only: a provider's report is no reason to keep a clear address the
+    # store did not already hold (one-click writes the same way).
+    return Identity(parsed.channel, "", "", parsed.hash), _topic(event)
+
+
+def _request(event: HookEvent, identity: Identity, topic: str | None) -> SuppressRequest:
+    return SuppressRequest(
+        identity,
+        _STOPS[event.kind],
+        topic=topic,
+        channel=event.channel,
+        reason=event.audit_reason,
+        evidence=event.evidence,
+        hard=event.kind is not EventKind.SUPPRESS,
+    )
+
+
+def _topic(event: HookEvent) -> str | None:
+    try:
+        return check_topic(event.topic)
+    except InvalidInput:
+        if event.kind is EventKind.RESUBSCRIBE:
+            raise  # never lift more than asked: skip it
+        return None  # stop all marketing rather than nothing
+
+
+def _apply(tx: Changes, event: HookEvent, identity: Identity, topic: str | None) -> bool:
+    reason = event.audit_reason
+    if event.kind is EventKind.RESUBSCRIBE:
+        return tx.resubscribe(
+            identity,
+            topic=topic,
+            channel=event.channel,
+            reason=reason,
+            source=Source.WEBHOOK,
+            evidence=event.evidence,
+        )
+    # A soft bounce: counted (once per evidence); "changed" only when it made the hard stop.
+    return tx.record_soft_bounce(
+        identity, channel=event.channel, source=Source.BOUNCE, evidence=event.evidence
+    )
+
+
+__all__ = ["Recorded", "record", "stop_request"]

@@ -1,0 +1,71 @@
+"""Provider events written by ``providers.record`` on both stores: every kind, one
+transaction, a replay changing nothing, only hashes kept."""
+
+from __future__ import annotations
+
+import json
+
+from prefcenter.center import PreferenceCenter
+from prefcenter.model import Action, Channel, Reason, Scope, Source
+from prefcenter.providers import sendgrid
+from prefcenter.providers.event import EventKind, HookEvent
+from prefcenter.providers.record import record, stop_request
+from tests.providers.signing import load
+
+
+def _write(center: PreferenceCenter, events: list[HookEvent]) -> tuple[int, int, int, int, int]:
+    with center.transaction() as tx:
+        done = record(tx, center, events)
+    return done.changed, done.unchanged, done.ignored, done.invalid, done.exceptions
+
+
+def test_a_sendgrid_batch_is_written_once(center: PreferenceCenter) -> None:
+    events = sendgrid.parse(json.dumps(load("sendgrid_batch.json")).encode(), {"12345": "news"})
+    assert _write(center, events) == (5, 1, 0, 0, 0)
+    assert _write(center, events) == (0, 6, 0, 0, 0)
+    assert center.check("bounced@example.com").reason is Reason.HARD_SUPPRESSED
+    assert center.check("spam@example.com").source is Source.COMPLAINT
+    assert center.check("leaver@example.com").source is Source.WEBHOOK
+    assert center.check("grouper@example.com", "news").scope is Scope.TOPIC
+    actions = [event.action for event in center.history("blocked@example.com")]
+    assert actions == [Action.SOFT_BOUNCE]
+    (event,) = center.history("leaver@example.com")
+    assert event.evidence == "sendgrid:ZmFrZS11bnN1Yi0wMDU"
+    # A webhook never adds a clear address to the store.
+    count = "SELECT count(*) FROM identities"  # the clear-address table, both backends
+    stored = center.store.read(lambda session: session._one(count))  # type: ignore[attr-defined]
+    assert stored[0] == 0
+
+
+def test_every_kind_on_both_stores(center: PreferenceCenter) -> None:
+    number = "+14155550123"
+
+    def event(kind: EventKind, evidence: str, **kwargs: object) -> HookEvent:
+        return HookEvent("generic", kind, number, Channel.SMS, evidence, "test", **kwargs)  # type: ignore[arg-type]
+
+    events = [
+        event(EventKind.SUPPRESS, "generic:1"),
+        event(EventKind.RESUBSCRIBE, "generic:2"),
+        event(EventKind.SUPPRESS, "generic:3", topic="deals"),
+        event(EventKind.EXCEPTION, "generic:4", message="please stop texting me"),
+        event(EventKind.IGNORE, "generic:5"),
+        HookEvent("generic", EventKind.HARD_BOUNCE, "not a number", Channel.SMS, "generic:6"),
+    ]
+    assert _write(center, events) == (3, 0, 1, 1, 1)
+    assert center.check(number, channel="sms").reason is Reason.ALLOWED
+    assert center.check(number, "deals", channel="sms").reason is Reason.UNSUBSCRIBED_TOPIC
+    assert len(center.exceptions()) == 1
+    assert _write(center, events) == (0, 3, 1, 1, 1)
+    assert len(center.exceptions()) == 1
+
+
+def test_a_single_stop_is_a_suppress_request(center: PreferenceCenter) -> None:
+    stop = HookEvent("postmark", EventKind.HARD_BOUNCE, "john@example.com", Channel.EMAIL, "p:1")
+    request = stop_request(center, stop)
+    assert request is not None and request.hard and request.source is Source.BOUNCE
+    assert request.recipient.address == ""  # type: ignore[union-attr]  # the hash only
+    with center.transaction() as tx:
+        assert tx.suppress_many([request, request]) == [True, False]
+    assert center.check("john@example.com").reason is Reason.HARD_SUPPRESSED
+    invalid = HookEvent("postmark", EventKind.SUPPRESS, "nobody", Channel.EMAIL, "p:2")
+    assert stop_request(center, invalid) is None
