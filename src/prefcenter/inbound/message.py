@@ -337,8 +337,13 @@ def parse_message(raw: bytes) -> InboundMessage:
         ``defects`` says why.
     """
     parser = email.parser.BytesParser(policy=email.policy.compat32)
+    # Some relays prepend blank (or whitespace-only) lines, which would make every header
+    # a continuation line: skip them, the header starts at the first real line.
+    start = len(raw) - len(raw.lstrip(b" \t\r\n")) if raw[:1] in (b" ", b"\t", b"\r", b"\n") else 0
+    if start:
+        start = raw.rfind(b"\n", 0, start) + 1
     try:
-        message = parser.parsebytes(raw)
+        message = parser.parsebytes(raw[start:] if start else raw)
         return InboundMessage(raw, message, tuple(type(d).__name__ for d in message.defects))
     except Exception as error:  # RecursionError on deep nesting, others on odd bytes
         defect = f"unparsable MIME structure ({type(error).__name__})"
