@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from prefcenter.model import Scope
+from prefcenter.report import build_report, format_report
 from tests.sidecar.smtp_fixtures import DOMAIN, RunningSidecar, running
 
 PEOPLE = [f"person{n}@example.org" for n in range(30)]
@@ -124,3 +125,16 @@ def test_only_a_keyed_hash_of_the_message_id_is_stored_for_proof(smtp: RunningSi
     assert (
         smtp.center.sent_to(f"<{PEOPLE[0]}-m1@example.com>") == smtp.center.identity(PEOPLE[0]).hash
     )
+
+
+def test_outcomes_are_counted_in_metrics_and_the_report(smtp: RunningSidecar) -> None:
+    forged = dsn(PEOPLE[6], "<guessed-2@example.com>", "forged-dsn-2")
+    assert smtp.send(forged, [f"bounces@{DOMAIN}"], mail_from="")[0] == 250
+    real = dsn(PEOPLE[7], f"<{PEOPLE[7]}-m1@example.com>", "real-dsn-2")
+    assert smtp.send(real, [f"bounces@{DOMAIN}"], mail_from="")[0] == 250
+    metrics = smtp.sidecar.metrics.render()
+    assert 'prefcenter_inbound_total{mailbox="bounces",outcome="evidence"} 1' in metrics
+    assert 'prefcenter_inbound_total{mailbox="bounces",outcome="suppressed"} 1' in metrics
+    report = build_report(smtp.center)
+    assert report.bounces == {"evidence: user-unknown": 1, "hard: user-unknown": 1}
+    assert "Bounces: evidence: user-unknown 1, hard: user-unknown 1" in format_report(report)
