@@ -25,6 +25,7 @@ COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus", "other", "opt-out", ""})
 
 _ADDRESS = re.compile(r"[^\s<>;,@]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 _REDACTED = re.compile(r"(?i)redacted|^x+@|@x+\.|\*{2,}|\[.*\]")
+_FEEDBACK_TYPE = re.compile(rb"(?i)feedback-type")
 _ANGLE = re.compile(r"<([^<>]{1,2000})>")
 
 
@@ -70,6 +71,8 @@ def _report_fields(message: InboundMessage) -> list[tuple[str, str]] | None:
         if part.content_type == "message/feedback-report":
             return [field for block in field_blocks_of(part.message) for field in block]
     # Lenient: a text part that is the report in all but its label.
+    if not _FEEDBACK_TYPE.search(message.raw):
+        return None
     for part in message.parts():
         if part.returned or part.message.is_multipart():
             continue

@@ -273,6 +273,8 @@ def _from_text(
     windows: dict[str, list[str]] = {}
     spelling: dict[str, str] = {}
     for index, line in enumerate(lines):
+        if "@" not in line:
+            continue
         for match in _ADDRESS.finditer(line):
             address = clean_address(match[1])
             lowered = address.lower()
@@ -293,14 +295,13 @@ def _from_text(
         for lowered in sorted(only)[:1] if len(only) == 1 else []:
             spelling[lowered] = lowered
             windows[lowered] = [text]
-    whole = " ".join(text.split())
     for lowered, parts in windows.items():
         window = "\n".join(parts)
         # The server's words may sit far from the address (an intro, then the reason):
         # read the window first, then the whole text when the window says nothing.
         kind, reason = assess("failed", "", window)
         if reason is Reason.UNDECIDED and len(windows) == 1:
-            kind, reason = assess("failed", "", whole[:4000])
+            kind, reason = assess("failed", "", " ".join(text[:6000].split()))
         status_match = STATUS.search(window)
         results.append(
             RecipientStatus(

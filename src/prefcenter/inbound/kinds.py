@@ -108,6 +108,8 @@ def looks_like_bounce(message: InboundMessage, mail_from: str | None = None) -> 
 
 def ses_notification(message: InboundMessage) -> dict[str, Any] | None:
     """The JSON object of an Amazon SES notification sent by mail, or None."""
+    if b"notificationType" not in message.raw:
+        return None
     text = message.text().strip()
     if '"notificationType"' not in text[:2000]:
         return None

@@ -13,13 +13,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from email.message import Message
 from typing import TYPE_CHECKING
 
 from prefcenter.errors import InvalidInput, TokenError
 from prefcenter.inbound.arf import Complaint, unsubscribe_uris
 from prefcenter.inbound.dsn import Bounce, BounceKind, RecipientStatus
 from prefcenter.inbound.mailbox import Mailbox, MailboxKind, parse_recipient, token_in_uri
-from prefcenter.inbound.message import InboundMessage, header_fields, parse_fields, payload_text
+from prefcenter.inbound.message import (
+    InboundMessage,
+    decode_header_value,
+    header_fields,
+    parse_fields,
+    payload_text,
+)
 from prefcenter.model import Channel, Identity
 from prefcenter.tokens import Purpose
 
@@ -59,7 +66,7 @@ def _original_fields(message: InboundMessage) -> list[tuple[str, str]]:
     fields: list[tuple[str, str]] = []
     for part in message.parts():
         if part.content_type == "message/rfc822" and not part.returned:
-            fields += header_fields(part.message)
+            fields += _wanted_headers(part.message)
         elif part.content_type in ("text/rfc822-headers", "text/rfc822-header"):
             fields += parse_fields(payload_text(part.message).split("\n\n", 1)[0])
         if len(fields) > 500:
@@ -72,6 +79,21 @@ def _original_fields(message: InboundMessage) -> list[tuple[str, str]]:
             start = text.rfind("\n", 0, found.start()) + 1
             fields = parse_fields(text[start : start + 20000].split("\n\n", 1)[0])
     return [(name, value) for name, value in fields if name.lower() in _WANTED]
+
+
+def _wanted_headers(part: Message) -> list[tuple[str, str]]:
+    """The few headers proof needs from a ``message/rfc822`` part, decoded (only those)."""
+    inner = part.get_payload()
+    if not isinstance(inner, list) or not inner or not isinstance(inner[0], Message):
+        return header_fields(part) if not isinstance(inner, list) else []
+    found: list[tuple[str, str]] = []
+    for name in ("Message-ID", "List-Unsubscribe", "Return-Path", "X-Prefcenter-Id"):
+        try:
+            values = inner[0].get_all(name) or []
+        except Exception:
+            continue
+        found += [(name, decode_header_value(value)) for value in values[:5]]
+    return found
 
 
 def returned(message: InboundMessage) -> Returned:
