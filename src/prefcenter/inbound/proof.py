@@ -88,10 +88,7 @@ def _wanted_headers(part: Message) -> list[tuple[str, str]]:
         return header_fields(part) if not isinstance(inner, list) else []
     found: list[tuple[str, str]] = []
     for name in ("Message-ID", "List-Unsubscribe", "Return-Path", "X-Prefcenter-Id"):
-        try:
-            values = inner[0].get_all(name) or []
-        except Exception:
-            continue
+        values = inner[0].get_all(name) or []  # compat32 keeps raw strings: no decoding here
         found += [(name, decode_header_value(value)) for value in values[:5]]
     return found
 
