@@ -84,7 +84,8 @@ def test_a_version_one_postgres_database_upgrades_in_place(
         _check_upgraded(center)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         assert postgres_migrations.version(conn) == postgres_migrations.latest >= 4
-        assert conn.execute("SELECT to_regclass('sent_messages')").fetchone()[0] is not None
+        row = conn.execute("SELECT to_regclass('sent_messages')").fetchone()
+        assert row is not None and row[0] is not None
 
 
 def test_another_pepper_is_refused(open_center: Callable[..., PreferenceCenter]) -> None:
