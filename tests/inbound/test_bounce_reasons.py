@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from prefcenter.inbound import reasons
 from prefcenter.inbound.arf import parse_complaint
 from prefcenter.inbound.dsn import BounceKind, clean_address, looks_like_bounce, parse_bounce
 from prefcenter.inbound.message import parse_message
@@ -246,3 +249,85 @@ def test_addresses_are_not_words() -> None:
         reason_of("5.0.1", "550 5.0.1 <dmarc@reports.example.com> Recipient rejected")
         is Reason.USER_UNKNOWN
     )
+
+
+WORDS = st.sampled_from(
+    [
+        "user",
+        "unknown",
+        "no",
+        "such",
+        "mailbox",
+        "recipient",
+        "address",
+        "does",
+        "not",
+        "exist",
+        "full",
+        "quota",
+        "over",
+        "exceeded",
+        "disk",
+        "blocked",
+        "spam",
+        "policy",
+        "rejected",
+        "account",
+        "disabled",
+        "host",
+        "domain",
+        "found",
+        "invalid",
+        "temporarily",
+        "deferred",
+        "size",
+        "message",
+        "too",
+        "large",
+        "relay",
+        "denied",
+        "inconnu",
+        "existe",
+        "pas",
+        "postfach",
+        "voll",
+        "存在しません",
+        "容量",
+        "retry",
+        "timeout",
+        "expired",
+        "connection",
+        "timed",
+        "out",
+        "is",
+        "was",
+        "has",
+        "been",
+        "the",
+        "a",
+        "of",
+        "for",
+        "550",
+        "5.1.1",
+        "4.2.2",
+        "<x@y.example>",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(WORDS, max_size=40), st.text(max_size=40))
+def test_the_literal_prefilter_never_hides_a_match(words: list[str], noise: str) -> None:
+    """What a pattern needs (read from its parse) is in every text it matches."""
+    text = " ".join([*words, noise]).lower()
+    for pattern in PATTERNS:
+        needs = reasons._NEEDS[id(pattern)]
+        if pattern.search(text) is not None:
+            assert needs is None or any(need in text for need in needs), pattern.pattern[:60]
+
+
+PATTERNS = [
+    reasons._USER_UNKNOWN, reasons._HOST_UNKNOWN, reasons._MAILBOX_FULL, reasons._TOO_BIG,
+    reasons._FILTERED, reasons._POLICY, reasons._SUSPENDED, reasons._EXPIRED,
+    reasons._DELAYED, reasons._NETWORK, reasons._SYSTEM, reasons._ON_HOLD,
+]  # fmt: skip

@@ -13,7 +13,9 @@ code, or the report's ``Action``): a reason alone never makes a hard bounce.
 
 from __future__ import annotations
 
+import importlib
 import re
+from typing import Any
 
 from prefcenter.bounce_policy import ABOUT_US, ADDRESS_REASONS, BounceReason
 
@@ -22,6 +24,10 @@ Reason = BounceReason
 
 STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
 REPLY_CODE = re.compile(r"(?<![\w.:#-])([245])[0-5]\d(?![\w.:])")
+
+#: The regular-expression parser, to read what literal text a pattern needs (see _needed).
+_PARSE: Any = importlib.import_module("re._parser").parse
+_C: Any = importlib.import_module("re._constants")
 
 #: The words are matched on lower-cased text (faster than IGNORECASE on every pattern).
 _I = 0
@@ -231,6 +237,53 @@ _DNS_TROUBLE = re.compile(
 )
 
 
+def _needed(ops: Any) -> tuple[str, ...] | None:
+    """Literal strings one of which every match of ``ops`` must contain; None if unknown.
+
+    Read from the parsed pattern (``re._parser``): every run of mandatory literal
+    characters, and every mandatory group or alternation (the union of what each branch
+    needs), is a candidate; the one whose shortest string is longest is kept. ``str in``
+    on these is far cheaper than running a large alternation, and it can never skip a
+    text the pattern would match.
+    """
+    candidates: list[tuple[str, ...]] = []
+    run: list[str] = []
+    for op, value in ops:
+        if op is _C.LITERAL:
+            run.append(chr(value))
+            continue
+        if run:
+            candidates.append(("".join(run),))
+            run = []
+        found: tuple[str, ...] | None = None
+        if op is _C.SUBPATTERN:
+            found = _needed(value[-1])
+        elif op is _C.BRANCH:
+            found = _branches(value[1])
+        elif op in (_C.MAX_REPEAT, _C.MIN_REPEAT) and value[0] >= 1:
+            found = _needed(value[2])
+        if found is not None:
+            candidates.append(found)
+    if run:
+        candidates.append(("".join(run),))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda needs: min(len(need) for need in needs))
+
+
+def _branches(branches: Any) -> tuple[str, ...] | None:
+    needs: list[str] = []
+    for branch in branches:
+        found = _needed(branch)
+        if found is None:
+            return None
+        needs.extend(found)
+    return tuple(dict.fromkeys(needs))
+
+
+_NEEDS: dict[int, tuple[str, ...] | None] = {}
+
+
 class _Words:
     """Each pattern searched at most once per text (a diagnostic is read many ways)."""
 
@@ -242,7 +295,12 @@ class _Words:
         key = id(pattern)
         found = self._found.get(key)
         if found is None:
-            found = self._found[key] = pattern.search(self.text) is not None
+            needs = _NEEDS.get(key)
+            if needs is not None and not any(need in self.text for need in needs):
+                found = False
+            else:
+                found = pattern.search(self.text) is not None
+            self._found[key] = found
         return found
 
 
@@ -260,6 +318,12 @@ def _words(has: _Words) -> Reason | None:
         return Reason.SUSPENDED
     return None
 
+
+for _pattern in (
+    _USER_UNKNOWN, _HOST_UNKNOWN, _MAILBOX_FULL, _TOO_BIG, _FILTERED, _POLICY, _SUSPENDED,
+    _EXPIRED, _DELAYED, _NETWORK, _SYSTEM, _ON_HOLD, _LISTED, _SENDER, _DNS_TROUBLE,
+):  # fmt: skip
+    _NEEDS[id(_pattern)] = _needed(_PARSE(_pattern.pattern, _pattern.flags))
 
 _WEAK = (
     (_ON_HOLD, Reason.ON_HOLD),
