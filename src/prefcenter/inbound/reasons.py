@@ -296,7 +296,7 @@ class _Words:
         found = self._found.get(key)
         if found is None:
             needs = _NEEDS.get(key)
-            if needs is not None and not any(need in self.text for need in needs):
+            if needs is not None and not any(map(self.text.__contains__, needs)):
                 found = False
             else:
                 found = pattern.search(self.text) is not None
