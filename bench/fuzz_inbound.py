@@ -10,6 +10,9 @@ atheris is imported only when this file runs as a program, so the test suite
 without it. Run by hand::
 
     python bench/fuzz_inbound.py -max_total_time=120 [corpus_dir]
+
+Without a corpus directory, the seeds and the real bounce corpus (tests/data/bounces,
+issue 21) start the run.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from prefcenter.inbound.dsn import looks_like_bounce, parse_bounce
 from prefcenter.inbound.inbox import token_in_uri
 from prefcenter.inbound.mailbox import parse_recipient
 from prefcenter.inbound.message import field_blocks, parse_message
+from prefcenter.inbound.proof import returned
 from prefcenter.inbound.replies import classify_reply
 
 MAIL_DOMAIN = "unsub.example.com"
@@ -45,6 +49,7 @@ def test_one_input(data: bytes) -> None:
     for mail_from in (None, "", "mailer-daemon@example.net"):
         looks_like_bounce(message, mail_from)
         parse_bounce(message, mail_from=mail_from, mail_domain=MAIL_DOMAIN)
+    returned(message)
     complaint = parse_complaint(message)
     if complaint is not None:
         for uri in complaint.list_unsubscribe:
@@ -106,6 +111,16 @@ def seeds() -> list[bytes]:
     ]
 
 
+#: The real bounce corpus (issue 21): every message a seed, as received.
+CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "bounces"
+
+
+def bounce_corpus() -> list[bytes]:
+    """The messages of tests/data/bounces (PROVENANCE.md says where they come from)."""
+    return [path.read_bytes() for path in sorted(CORPUS.glob("*/*")) if path.suffix != ".md"
+            and path.name != "expected.csv"]  # fmt: skip
+
+
 def main(argv: list[str]) -> None:
     """Fuzz until atheris' limits (``-max_total_time=SECONDS``) or the first crash."""
     import atheris  # type: ignore[import-untyped]  # only here: tests run without it
@@ -113,7 +128,7 @@ def main(argv: list[str]) -> None:
     if not any(not arg.startswith("-") for arg in argv[1:]):
         # No corpus directory given: start from the seeds instead of from nothing.
         corpus = Path(tempfile.mkdtemp(prefix="prefcenter-fuzz-"))
-        for number, seed in enumerate(seeds()):
+        for number, seed in enumerate([*seeds(), *bounce_corpus()]):
             (corpus / f"seed-{number:02d}.eml").write_bytes(seed)
         argv = [*argv, str(corpus)]
     atheris.instrument_all()

@@ -50,6 +50,13 @@ def test_one_input_over_seeds(harness: ModuleType) -> None:
         harness.test_one_input(seed)
 
 
+def test_one_input_over_the_real_bounce_corpus(harness: ModuleType) -> None:
+    corpus = harness.bounce_corpus()
+    assert len(corpus) >= 300
+    for message in corpus:
+        harness.test_one_input(message)
+
+
 def test_one_input_over_mutated_seeds(harness: ModuleType) -> None:
     """Truncations and byte flips of every seed: cheap versions of what atheris tries."""
     for seed in harness.seeds():

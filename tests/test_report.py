@@ -90,7 +90,10 @@ def test_report_text_names_who_sent_what_when() -> None:
 
 def test_report_json_shape() -> None:
     data = report_data(make_report())
-    assert set(data) == {"since", "until", "requests", "time_to_honour", "exceptions", "violations"}
+    assert set(data) == {
+        "since", "until", "requests", "time_to_honour", "exceptions", "violations",
+        "bounces", "machine_mail_kept",
+    }  # fmt: skip
     assert data["requests"] == {
         "total": 6, "by_source": {"cli": {"email": 2}, "one-click": {"email": 1, "sms": 3}}
     }  # fmt: skip

@@ -20,7 +20,7 @@ from prefcenter.changes import Changes
 from prefcenter.config import Settings, load_settings
 from prefcenter.core import Core, Recipient
 from prefcenter.errors import InvalidInput
-from prefcenter.headers import Links, MessageT
+from prefcenter.headers import Links, MessageT, refuse_breaks
 from prefcenter.inputs import aware, choice
 from prefcenter.model import (
     Channel,
@@ -125,10 +125,29 @@ class PreferenceCenter(Changes):
         self.register_topic(check_topic(topic))
         return self.links.headers(identity, topic)
 
-    def stamp(self, message: MessageT, recipient: Recipient, topic: str | None = None) -> MessageT:
-        """Add the unsubscribe headers to ``message`` (and DKIM-sign it when configured)."""
+    def stamp(
+        self,
+        message: MessageT,
+        recipient: Recipient,
+        topic: str | None = None,
+        *,
+        message_id: str | None = None,
+    ) -> MessageT:
+        """Add the unsubscribe headers to ``message`` (and DKIM-sign it when configured).
+
+        Args:
+            message_id: the message's Message-ID. When given, its keyed hash is recorded
+                (never the id itself), so a bounce or complaint that returns it proves it
+                concerns this message (proof before action). The message gets this
+                Message-ID when it has none.
+        """
         identity = self.identity(recipient)
         self.register_topic(check_topic(topic))
+        if message_id is not None:
+            refuse_breaks("Message-ID", message_id)
+            if message.get("Message-ID") is None:
+                message["Message-ID"] = message_id
+            self.record_message_id(identity, message_id)
         return self.links.stamp(message, identity, topic)
 
     def unsubscribe_url(self, recipient: Recipient, topic: str | None = None) -> str:
@@ -392,7 +411,12 @@ class PreferenceCenter(Changes):
         while True:  # in chunks: writers wait for one chunk at most, never for the whole
             done = self.store.run(
                 lambda session: session.purge(
-                    mail_before, contacts_before, now, dry_run=dry_run, limit=limit
+                    mail_before,
+                    contacts_before,
+                    now,
+                    dry_run=dry_run,
+                    limit=limit,
+                    audit_before=now - self.settings.machine_mail_retention,
                 )
             )
             items, rows = items + done[0], rows + done[1]

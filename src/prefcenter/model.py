@@ -66,6 +66,8 @@ class Action(StrEnum):
     LINK = "link"
     FORGET = "forget"
     SOFT_BOUNCE = "soft-bounce"
+    #: A bounce recorded as evidence only (about us, unproven, or no news): changes nothing.
+    BOUNCE = "bounce"
     EXCEPTION_OPENED = "exception-opened"
     EXCEPTION_RESOLVED = "exception-resolved"
 

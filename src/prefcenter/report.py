@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from prefcenter.errors import InvalidInput
-from prefcenter.model import Action, Channel, ExceptionItem, Kind, Scope, Source, show_time
+from prefcenter.model import Action, Channel, Event, ExceptionItem, Kind, Scope, Source, show_time
 
 if TYPE_CHECKING:
     from prefcenter.center import PreferenceCenter
@@ -107,6 +107,9 @@ class Report:
         overdue: the open exceptions past their due time, most overdue first.
         violations: contacts after an opt-out, beyond ``grace``, oldest first.
         grace: the grace applied.
+        bounces: bounce outcomes of the period by action and reason
+            (``hard: user-unknown``, ``scored: mailbox-full``, ``evidence: policy``).
+        machine_mail_kept: machine-made mail kept for audit (not a person's item), in all.
     """
 
     since: datetime | None
@@ -118,6 +121,8 @@ class Report:
     violations: list[Violation]
     grace: timedelta
     notes: list[str] = field(default_factory=list)
+    bounces: dict[str, int] = field(default_factory=dict)
+    machine_mail_kept: int = 0
 
     @property
     def total_requests(self) -> int:
@@ -177,7 +182,11 @@ def build_report(
         )
     requests: dict[str, dict[str, int]] = {}
     delays: list[timedelta] = []
+    bounces: dict[str, int] = {}
     for event in center.store.events(since, until):
+        outcome = _bounce_outcome(event)
+        if outcome is not None:
+            bounces[outcome] = bounces.get(outcome, 0) + 1
         if event.action not in REQUEST_ACTIONS:
             continue
         channel = event.channel.value if event.channel is not None else "unknown"
@@ -203,7 +212,23 @@ def build_report(
         overdue=overdue,
         violations=violations,
         grace=grace,
+        bounces=dict(sorted(bounces.items())),
+        machine_mail_kept=center.store.counts().get("machine_mail_kept", 0),
     )
+
+
+def _bounce_outcome(event: Event) -> str | None:
+    """``scored: mailbox-full``, ``evidence: policy``, ``hard: user-unknown``... or None."""
+    reason = event.reason or ""
+    if event.action is Action.SOFT_BOUNCE and event.detail:
+        return f"scored: {event.detail}"
+    if event.action is Action.BOUNCE:
+        return f"evidence: {event.detail or 'unknown'}"
+    if event.action is Action.SUPPRESS and reason.startswith("bounce score"):
+        return "hard: score limit"
+    if event.action is Action.SUPPRESS and reason.startswith("bounce:"):
+        return f"hard: {reason.removeprefix('bounce:').split('(')[0].strip()}"
+    return None
 
 
 def _violation(found: StoredViolation) -> Violation:
@@ -255,8 +280,11 @@ def format_report(report: Report) -> str:
         f"Time to honour ({honour.count} opt-outs): median {format_duration(honour.median)}, "
         f"p95 {format_duration(honour.p95)}, max {format_duration(honour.max)}",
         "",
-        f"Exceptions: {report.open_exceptions} open, {len(report.overdue)} overdue",
+        f"Exceptions: {report.open_exceptions} open, {len(report.overdue)} overdue; "
+        f"machine mail kept for audit: {report.machine_mail_kept}",
     ]
+    if report.bounces:
+        lines.append("Bounces: " + ", ".join(f"{k} {v}" for k, v in report.bounces.items()))
     for item in report.overdue:
         late = format_duration(report.until - item.due_at)
         lines.append(
@@ -299,6 +327,8 @@ def report_data(report: Report) -> dict[str, Any]:
             "p95_seconds": seconds(report.honour.p95),
             "max_seconds": seconds(report.honour.max),
         },
+        "bounces": report.bounces,
+        "machine_mail_kept": report.machine_mail_kept,
         "exceptions": {
             "open": report.open_exceptions,
             "overdue": [

@@ -85,8 +85,9 @@ def running(tmp_path: Path, **overrides: Any) -> Iterator[RunningSidecar]:
         for k in ("dnsfunc", "sweep_interval", "notifier", "reply_timeout")
         if k in overrides
     }
+    clock = overrides.pop("clock", None)
     settings = make_settings(tmp_path, smtp="127.0.0.1:0", **overrides)
-    center = PreferenceCenter(settings)
+    center = PreferenceCenter(settings, clock=clock)
     server = RunningSidecar(center, **kwargs).start()
     try:
         yield server

@@ -152,7 +152,8 @@ def test_hostile_bytes_are_taken_and_acted_on(smtp: RunningSidecar, data: bytes)
 
 
 def test_every_generated_message_is_accepted_and_decided_or_queued(tmp_path: Path) -> None:
-    actions = {"suppressed", "unchanged", "soft-bounce", "exception", "ignored"}
+    # "kept": machine mail kept for audit; "evidence": a report without proof (issue 21)
+    actions = {"suppressed", "unchanged", "soft-bounce", "exception", "ignored", "kept", "evidence"}
     with running(tmp_path) as server:
         rcpts = [f"unsubscribe@{DOMAIN}", f"bounces@{DOMAIN}", f"fbl@{DOMAIN}"]
 

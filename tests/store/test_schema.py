@@ -64,9 +64,11 @@ def test_a_version_one_sqlite_file_upgrades_in_place(tmp_path: Path) -> None:
     with PreferenceCenter(make_settings(tmp_path, database=f"sqlite:///{path}")) as center:
         _check_upgraded(center)
     conn = sqlite3.connect(path)
-    assert sqlite_migrations.version(conn) == sqlite_migrations.latest == 3
+    assert sqlite_migrations.version(conn) == sqlite_migrations.latest >= 4
     indexes = {row[1] for row in conn.execute("PRAGMA index_list(events)")}
     assert indexes == {"events_at", "events_once"}  # version 3: one index where two were
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert "sent_messages" in tables  # the issue 21 step: Message-ID digests for proof
     conn.close()
 
 
@@ -81,7 +83,9 @@ def test_a_version_one_postgres_database_upgrades_in_place(
     with PreferenceCenter(make_settings(tmp_path, database=postgres_url)) as center:
         _check_upgraded(center)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        assert postgres_migrations.version(conn) == 3
+        assert postgres_migrations.version(conn) == postgres_migrations.latest >= 4
+        row = conn.execute("SELECT to_regclass('sent_messages')").fetchone()
+        assert row is not None and row[0] is not None
 
 
 def test_another_pepper_is_refused(open_center: Callable[..., PreferenceCenter]) -> None:

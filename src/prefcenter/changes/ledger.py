@@ -8,8 +8,10 @@ temporary failures; the one that reaches ``SOFT_BOUNCE_LIMIT`` within
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from prefcenter.bounce_policy import BounceAction, BounceReason, Score, bounce_action, bounce_score
 from prefcenter.changes.binding import Binding
 from prefcenter.core import Recipient
 from prefcenter.headers import refuse_breaks
@@ -18,7 +20,7 @@ from prefcenter.model import Action, Channel, Contact, Kind, Scope, Source
 from prefcenter.store.protocol import Session
 from prefcenter.topics import NO_TOPIC, check_topic, topic_digest
 
-__all__ = ["Ledger"]
+__all__ = ["BounceOutcome", "Ledger"]
 
 
 class Ledger:
@@ -47,6 +49,10 @@ class Ledger:
                 refuse_breaks(what, text)
         now = self._bind.core.now()
         moment = now if at is None else not_later(at, now, "send time")
+        # The proof table keeps only a keyed hash of the Message-ID: it proves that a
+        # returned message is ours (proof before action). The ledger row keeps the id as
+        # given, for the violations report, and goes with the row at CONTACT_RETENTION.
+        digest = self.message_digest(message_id) if message_id else None
         contact = Contact(
             identity.hash_hex,
             identity.channel,
@@ -60,6 +66,8 @@ class Ledger:
         def work(session: Session) -> None:
             self._bind.prepare(session, identity, topic)
             session.record_contact(contact, identity.hash, topic_digest(topic))
+            if digest is not None:
+                session.record_sent_message(digest, identity.hash, moment)
 
         self._bind.run(work)
 
@@ -110,3 +118,144 @@ class Ledger:
             )
 
         return self._bind.record(identity, None, event, count_and_maybe_stop)
+
+    def message_digest(self, message_id: str) -> bytes:
+        """The keyed hash a Message-ID is stored as (angle brackets and spaces ignored)."""
+        return self._bind.core.identities.hash_key(
+            "message-id:" + message_id.strip().strip("<>").strip()
+        )
+
+    def record_message_id(self, recipient: Recipient, message_id: str) -> None:
+        """Remember (as a keyed hash) that the message ``message_id`` went to ``recipient``."""
+        identity = self._bind.subject(recipient, "email")
+        digest = self.message_digest(message_id)
+        at = self._bind.core.now()
+
+        def work(session: Session) -> None:
+            self._bind.prepare(session, identity, None)
+            session.record_sent_message(digest, identity.hash, at)
+
+        self._bind.run(work)
+
+    def sent_to(self, message_id: str) -> bytes | None:
+        """The identity hash a recorded Message-ID was sent to, or None (a read)."""
+        digest = self.message_digest(message_id)
+        return self._bind.run(lambda session: session.sent_message(digest))
+
+    def record_bounce(
+        self,
+        recipient: Recipient,
+        *,
+        reason: BounceReason | str,
+        permanent: bool,
+        evidence: str | None = None,
+        proven: bool = True,
+        channel: Channel | str = "email",
+        source: Source | str = Source.BOUNCE,
+        detail: str = "",
+    ) -> BounceOutcome:
+        """Apply the bounce policy to one bounce for one person (:mod:`prefcenter.bounce_policy`).
+
+        Args:
+            recipient: the person the bounce is about.
+            reason: why it failed, a :class:`~prefcenter.bounce_policy.BounceReason` or its
+                string (``user-unknown``, ``mailbox-full``, ``policy``...).
+            permanent: True for a permanent failure (5.x.x, a provider's "Permanent").
+            evidence: the bounce's id (Message-ID, a provider's event id): a replay with
+                the same evidence changes nothing twice.
+            proven: True only when the bounce proves it concerns a message we sent (our
+                VERP token, our token or a recorded Message-ID in the returned headers,
+                or a provider's authenticated webhook naming its own message).
+                Unproven bounces are evidence only: recorded, never a suppression.
+            channel: the channel of ``recipient``.
+            source: the audit source, ``bounce`` unless a webhook says otherwise.
+            detail: a short note for the audit trail (the status code, the format).
+
+        Returns:
+            What happened: the action taken, the score after this bounce, whether a hard
+            suppression was added.
+        """
+        identity = self._bind.subject(recipient, channel)
+        why = choice(BounceReason, reason, "reason")
+        origin = choice(Source, source, "source")
+        settings = self._bind.core.settings
+        at = self._bind.core.now()
+        action = bounce_action(why, permanent=permanent, proven=proven)
+        label = f"{why.value}{'' if permanent else ' (temporary)'}"
+        if not proven:
+            label += ", unproven"
+
+        def work(session: Session) -> BounceOutcome:
+            self._bind.prepare(session, identity, None)
+            score = Score(0, False)
+            if action is BounceAction.SCORE:
+                earlier = session.event_times(
+                    identity.hash,
+                    Action.SOFT_BOUNCE,
+                    at - settings.bounce_quiet_period * (settings.bounce_score_limit + 1),
+                )
+                score = bounce_score(earlier, at, settings.bounce_quiet_period)
+            if action is BounceAction.HARD:
+                # One event: the hard suppression itself, its reason the bounce's.
+                hard_reason = f"bounce: {why.value}{f' ({detail})' if detail else ''}"
+                hard = self._bind.event(
+                    identity, Action.SUPPRESS, origin, at,
+                    scope=Scope.HARD, reason=hard_reason[:500], evidence=evidence,
+                )  # fmt: skip
+                if not session.append_event(hard):
+                    return BounceOutcome(action, 0, False, replay=True)
+            else:
+                note = f"{label}; score {score.value}/{settings.bounce_score_limit}"
+                note = f"{note}; {detail}" if detail else note
+                kind = Action.SOFT_BOUNCE if action is BounceAction.SCORE else Action.BOUNCE
+                event = self._bind.event(
+                    identity, kind, origin, at,
+                    reason=note[:500], evidence=evidence, detail=why.value,
+                )  # fmt: skip
+                if not session.append_event(event):
+                    return BounceOutcome(action, score.value, False, replay=True)
+                if action is BounceAction.EVIDENCE or score.value < settings.bounce_score_limit:
+                    return BounceOutcome(action, score.value, False)
+                hard_reason = f"bounce score {score.value} ({why.value})"
+                session.append_event(
+                    self._bind.event(
+                        identity,
+                        Action.SUPPRESS,
+                        origin,
+                        at,
+                        scope=Scope.HARD,
+                        reason=hard_reason,
+                        evidence=evidence,
+                    )
+                )
+            changed = session.suppress(
+                identity.hash,
+                identity.channel,
+                Scope.HARD,
+                NO_TOPIC,
+                all_channels=False,
+                reason=hard_reason,
+                source=origin,
+                at=at,
+            )
+            return BounceOutcome(BounceAction.HARD, score.value, changed)
+
+        return self._bind.run(work)
+
+
+@dataclass(frozen=True)
+class BounceOutcome:
+    """What :meth:`Ledger.record_bounce` did.
+
+    Attributes:
+        action: ``hard`` (a hard suppression now), ``score`` (a point counted) or
+            ``evidence`` (recorded only).
+        score: the person's bounce score after this bounce (0 when not scored).
+        suppressed: True when a hard suppression was added by this bounce.
+        replay: True when the same evidence was already recorded (nothing changed).
+    """
+
+    action: BounceAction
+    score: int
+    suppressed: bool
+    replay: bool = False

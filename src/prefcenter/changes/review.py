@@ -86,6 +86,39 @@ class ReviewQueue:
 
         return self._bind.run(work)
 
+    def keep_for_audit(
+        self,
+        *,
+        mailbox: str,
+        why: str,
+        raw: bytes,
+        summary: str = "",
+        evidence: str | None = None,
+    ) -> ExceptionItem:
+        """Keep machine-made mail nobody can act on, closed, for audit (issue 21).
+
+        It is not an item for a person: it is stored already closed with status
+        ``audit``, counted (``machine_mail_kept``), and its mail is erased after
+        ``MACHINE_MAIL_RETENTION``. A redelivery returns the existing record.
+        """
+        at = self._bind.core.now()
+
+        def work(session: Session) -> ExceptionItem:
+            item, new = session.open_exception(
+                received_at=at,
+                due_at=at,
+                mailbox=mailbox,
+                why=why,
+                raw=bytes(raw),
+                summary=summary,
+                evidence=evidence,
+            )
+            if not new or item.status != "open":
+                return item
+            return session.close_exception(item.id, status="audit", resolution=why, at=at)
+
+        return self._bind.run(work)
+
     def resolve_exception(
         self,
         item_id: int,

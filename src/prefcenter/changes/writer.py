@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
+from prefcenter.bounce_policy import BounceReason
 from prefcenter.changes.binding import Binding, require_reason
-from prefcenter.changes.ledger import Ledger
+from prefcenter.changes.ledger import BounceOutcome, Ledger
 from prefcenter.changes.review import ReviewQueue
 from prefcenter.core import Core, Recipient
 from prefcenter.errors import InvalidInput
@@ -483,6 +484,63 @@ class Changes:
         """Count a soft bounce; True when this one crossed the limit and made a hard stop."""
         return self._ledger.record_soft_bounce(
             recipient, channel=channel, source=source, evidence=evidence, requested_at=requested_at
+        )
+
+    def record_bounce(
+        self,
+        recipient: Recipient,
+        *,
+        reason: BounceReason | str,
+        permanent: bool,
+        evidence: str | None = None,
+        proven: bool = True,
+        channel: Channel | str = "email",
+        source: Source | str = Source.BOUNCE,
+        detail: str = "",
+    ) -> BounceOutcome:
+        """Apply the bounce policy to one bounce (:mod:`prefcenter.bounce_policy`).
+
+        A proven permanent user/host unknown stops mail at once; a proven mailbox full,
+        expiry, suspension... adds a score point (at most one a day, reset after
+        ``BOUNCE_QUIET_PERIOD``) and stops mail at ``BOUNCE_SCORE_LIMIT``; a refusal about
+        us (filtered, policy, too big) and any bounce with ``proven=False`` are evidence
+        only. ESP webhook receivers call this for a provider's bounce.
+        """
+        return self._ledger.record_bounce(
+            recipient,
+            reason=reason,
+            permanent=permanent,
+            evidence=evidence,
+            proven=proven,
+            channel=channel,
+            source=source,
+            detail=detail,
+        )
+
+    def message_digest(self, message_id: str) -> bytes:
+        """The keyed hash a Message-ID is stored as (angle brackets and spaces ignored)."""
+        return self._ledger.message_digest(message_id)
+
+    def record_message_id(self, recipient: Recipient, message_id: str) -> None:
+        """Remember (as a keyed hash) that the message ``message_id`` went to ``recipient``."""
+        self._ledger.record_message_id(recipient, message_id)
+
+    def sent_to(self, message_id: str) -> bytes | None:
+        """The identity hash a recorded Message-ID was sent to, or None (a read)."""
+        return self._ledger.sent_to(message_id)
+
+    def keep_for_audit(
+        self,
+        *,
+        mailbox: str,
+        why: str,
+        raw: bytes,
+        summary: str = "",
+        evidence: str | None = None,
+    ) -> ExceptionItem:
+        """Keep machine-made mail nobody can act on, closed with status ``audit``."""
+        return self._review.keep_for_audit(
+            mailbox=mailbox, why=why, raw=raw, summary=summary, evidence=evidence
         )
 
     def open_exception(

@@ -168,3 +168,63 @@ def purge(cli: Cli, dry_run: bool, as_json: bool) -> None:
     click.echo(
         f"{verb[1]} {done.contacts} contact record(s) from before {show_time(done.contacts_before)}"
     )
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
+@click.option("--to", "to", default=None, metavar="ADDRESS",
+              help="The mailbox it arrived at; default bounces@ of MAIL_DOMAIN.")  # fmt: skip
+@click.option("--mail-from", default="", show_default=True, metavar="SENDER",
+              help="The SMTP envelope sender; \"\" is the null sender <> of bounces.")  # fmt: skip
+@json_option
+@pass_cli
+def explain(cli: Cli, file: str, to: str | None, mail_from: str, as_json: bool) -> None:
+    """What the SMTP sidecar would do with the message in FILE, and why; changes nothing.
+
+    Prints the kind of message (bounce, complaint, auto-reply...), its layout, each
+    failed recipient with the reason and status, the proof that it concerns a message
+    we sent (our token or a recorded Message-ID) and the action the bounce policy would
+    take. For operators and for bug reports; the store is only read.
+
+    \b
+    Examples:
+      prefcenter explain bounce.eml
+      prefcenter explain --to fbl@unsub.example.com report.eml --json
+    """
+    from prefcenter.inbound.explain import explain as explain_message
+    from prefcenter.inbound.inbox import Inbox
+    from prefcenter.inbound.mailbox import parse_recipient
+
+    center = cli.center()
+    domain = center.settings.mail_domain
+    address = to or f"bounces@{domain}"
+    mailbox = parse_recipient(address, domain)
+    if mailbox is None:
+        raise click.BadParameter(
+            f"{address!r} is not one of the sidecar's mailboxes at {domain}; give "
+            f"bounces@{domain}, fbl@{domain}, unsubscribe@{domain} or a tokened address.",
+            param_hint="--to",
+        )
+    with click.open_file(file, "rb") as handle:
+        raw = handle.read()
+    found = explain_message(Inbox(center), raw, mailbox, mail_from)
+    if as_json:
+        emit_json(found)
+        return
+    click.echo(f"mailbox: {found.mailbox}")
+    click.echo(f"kind: {found.kind}{f' ({found.format})' if found.format else ''}")
+    for line in found.recipients:
+        status = f" {line.status}" if line.status else ""
+        lasting = "permanent" if line.permanent else "temporary"
+        click.echo(
+            f"recipient: {line.address or '?'}  {line.kind}  {line.reason}{status}  {lasting}"
+        )
+        if line.diagnostic:
+            click.echo(f"  said: {line.diagnostic}")
+    if found.proof:
+        click.echo(f"proof: {found.proof} (identity {found.proven_identity})")
+    elif found.why_not_proven:
+        click.echo(f"proof: none ({found.why_not_proven})")
+    if found.source_ip:
+        click.echo(f"source ip: {found.source_ip}")
+    click.echo(f"action: {found.action}")

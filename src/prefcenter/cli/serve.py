@@ -67,15 +67,21 @@ async def run_sidecars(
     # every command would pay for it).
     import asyncio
 
+    from prefcenter.sidecar.metrics import Metrics
+
+    metrics = Metrics()  # one set of counters: /metrics shows the SMTP side's too
     sidecars: list[Any] = []
     if http:
+        from prefcenter.sidecar.http.app import create_app
         from prefcenter.sidecar.http.server import HttpSidecar
 
-        sidecars.append(HttpSidecar(center, settings))
+        sidecars.append(
+            HttpSidecar(center, settings, app=create_app(center, settings, metrics=metrics))
+        )
     if smtp:
         from prefcenter.sidecar.smtp.server import SmtpSidecar
 
-        sidecars.append(SmtpSidecar(center, settings))
+        sidecars.append(SmtpSidecar(center, settings, metrics=metrics))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

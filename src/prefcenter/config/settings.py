@@ -115,6 +115,25 @@ class Settings:
     soft_bounce_window: timedelta = _setting(
         timedelta(days=14), "Window for counting soft bounces (e.g. 14d).", kind="duration"
     )
+    # -- bounce policy (issue 21) ---------------------------------------------------
+    bounce_score_limit: int = _setting(
+        5,
+        "Bounce score that stops all mail to a person as a hard suppression; a proven "
+        "soft bounce (mailbox full, expired, suspended...) adds at most one point a day.",
+        kind="int",
+    )
+    bounce_quiet_period: timedelta = _setting(
+        timedelta(days=14),
+        "A person's bounce score starts again from zero after this long without a bounce "
+        "(e.g. 14d).",
+        kind="duration",
+    )
+    machine_mail_retention: timedelta = _setting(
+        timedelta(days=30),
+        "How long machine-made mail nobody can act on (an undecidable bounce, a report "
+        "about a message we cannot identify) is kept for audit before it is purged.",
+        kind="duration",
+    )
     exception_due: timedelta = _setting(
         timedelta(days=2),
         "Time a person has to decide an exception (e.g. 48h).",

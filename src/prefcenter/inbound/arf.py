@@ -21,10 +21,11 @@ from prefcenter.inbound.message import (
 )
 
 #: Feedback types that mean "this person does not want this mail" (RFC 5965 §7.3).
-COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus", "other", ""})
+COMPLAINT_TYPES = frozenset({"abuse", "fraud", "virus", "other", "opt-out", ""})
 
 _ADDRESS = re.compile(r"[^\s<>;,@]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}")
 _REDACTED = re.compile(r"(?i)redacted|^x+@|@x+\.|\*{2,}|\[.*\]")
+_FEEDBACK_TYPE = re.compile(rb"(?i)feedback-type")
 _ANGLE = re.compile(r"<([^<>]{1,2000})>")
 
 
@@ -41,6 +42,9 @@ class Complaint:
         list_unsubscribe: the URIs of the returned original's ``List-Unsubscribe``.
         original_message_id: the returned original's Message-ID, or ``""``.
         has_original: whether any part of the original message came back.
+        source_ip: the ``Source-IP`` field (RFC 5965 §3.2), the IP the mail came from, or ``""``.
+        layout: ``arf``, ``hotmail`` (the old JMRP layout: only the original, with
+            ``X-HmXmrOriginalRecipient``) or ``ses`` (an Amazon SES notification by mail).
     """
 
     feedback_type: str
@@ -51,6 +55,8 @@ class Complaint:
     list_unsubscribe: tuple[str, ...]
     original_message_id: str
     has_original: bool
+    source_ip: str = ""
+    layout: str = "arf"
 
     @property
     def is_complaint(self) -> bool:
@@ -65,6 +71,8 @@ def _report_fields(message: InboundMessage) -> list[tuple[str, str]] | None:
         if part.content_type == "message/feedback-report":
             return [field for block in field_blocks_of(part.message) for field in block]
     # Lenient: a text part that is the report in all but its label.
+    if not _FEEDBACK_TYPE.search(message.raw):
+        return None
     for part in message.parts():
         if part.returned or part.message.is_multipart():
             continue
@@ -93,17 +101,95 @@ def unsubscribe_uris(value: str) -> list[str]:
     return [uri.strip() for uri in _ANGLE.findall(value)]
 
 
+def _hotmail(message: InboundMessage) -> Complaint | None:
+    """The old Hotmail/Outlook.com JMRP layout: multipart/mixed holding only the original.
+
+    The complaining recipient is in the returned original's ``X-HmXmrOriginalRecipient``.
+    """
+    if message.content_type == "multipart/report":
+        return None
+    for part in message.parts():
+        senders = f"{message.header('From')} {message.header('Return-Path')}".lower()
+        if part.depth == 0 and "staff@hotmail.com" in senders:
+            fields = [(k, v) for k in ("X-HmXmrOriginalRecipient",) for v in message.headers(k)]
+            if not fields:
+                continue  # a forwarder flattened the report: the original's headers lead
+        elif part.content_type != "message/rfc822" or part.depth > 2:
+            continue
+        else:
+            fields = header_fields(part.message)
+        names = {name.lower(): value for name, value in fields}
+        if "x-hmxmroriginalrecipient" not in names:
+            return None
+        found = _ADDRESS.search(names["x-hmxmroriginalrecipient"])
+        unsub = [
+            u for n, v in fields if n.lower() == "list-unsubscribe" for u in unsubscribe_uris(v)
+        ]
+        return Complaint(
+            feedback_type="abuse",
+            version=None,
+            user_agent="hotmail-jmrp",
+            original_rcpt_to=(found[0],) if found else (),
+            redacted=found is None,
+            list_unsubscribe=tuple(unsub),
+            original_message_id=names.get("message-id", "").strip(),
+            has_original=True,
+            source_ip=_ip_in(names.get("x-reporter-ip", "")),
+            layout="hotmail",
+        )
+    return None
+
+
+_IP = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:]{3,39}:[0-9A-Fa-f]{1,4}")
+
+
+def _ip_in(value: str) -> str:
+    found = _IP.search(value)
+    return found[0] if found else ""
+
+
+def _ses(message: InboundMessage) -> Complaint | None:
+    """An Amazon SES complaint notification delivered by mail (JSON in the text)."""
+    from prefcenter.inbound.kinds import ses_notification
+
+    notice = ses_notification(message)
+    if notice is None or notice.get("notificationType") != "Complaint":
+        return None
+    complaint = notice.get("complaint")
+    complaint = complaint if isinstance(complaint, dict) else {}
+    rcpts = tuple(
+        entry["emailAddress"]
+        for entry in complaint.get("complainedRecipients") or []
+        if isinstance(entry, dict) and isinstance(entry.get("emailAddress"), str)
+    )
+    mail = notice.get("mail")
+    mail = mail if isinstance(mail, dict) else {}
+    return Complaint(
+        feedback_type=str(complaint.get("complaintFeedbackType") or "abuse").lower(),
+        version=None,
+        user_agent=str(complaint.get("userAgent") or "amazon-ses"),
+        original_rcpt_to=rcpts,
+        redacted=False,
+        list_unsubscribe=(),
+        original_message_id="",
+        has_original=False,
+        source_ip=str(mail.get("sourceIp") or ""),
+        layout="ses",
+    )
+
+
 def parse_complaint(message: InboundMessage) -> Complaint | None:
     """Read a feedback report; None when the message is not one.
 
     Recognised by ``report-type=feedback-report`` or by any report part with a
-    ``Feedback-Type`` field, whatever its ``Version`` says.
+    ``Feedback-Type`` field, whatever its ``Version`` says; also the old Hotmail layout
+    and Amazon SES complaint notifications sent by mail.
     """
     is_report = message.param("report-type") == "feedback-report"
     fields = _report_fields(message)
     if fields is None:
         if not is_report:
-            return None
+            return _hotmail(message) or _ses(message)
         fields = []
     values: dict[str, list[str]] = {}
     for name, value in fields:
@@ -134,4 +220,5 @@ def parse_complaint(message: InboundMessage) -> Complaint | None:
         list_unsubscribe=tuple(list_unsub),
         original_message_id=original_id,
         has_original=original is not None,
+        source_ip=_ip_in((values.get("source-ip") or [""])[0]),
     )

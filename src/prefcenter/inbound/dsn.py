@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from email.message import Message
 from enum import StrEnum
 
-from prefcenter.inbound.message import InboundMessage, field_blocks_of
+from prefcenter.inbound.kinds import (
+    looks_like_bounce,
+    ses_notification,
+)
+from prefcenter.inbound.message import InboundMessage, Part, field_blocks_of, payload_text
+from prefcenter.inbound.reasons import ADDRESS_REASONS, STATUS, Reason, is_permanent, reason_of
 
 
 class BounceKind(StrEnum):
@@ -41,6 +47,7 @@ class RecipientStatus:
         status: the enhanced status code ``X.Y.Z``, ``""`` when none was found.
         diagnostic: the remote server's text, shortened.
         kind: what it means, see :class:`BounceKind`.
+        reason: why it failed, see :class:`~prefcenter.inbound.reasons.Reason`.
     """
 
     recipient: str | None
@@ -49,6 +56,7 @@ class RecipientStatus:
     status: str
     diagnostic: str
     kind: BounceKind
+    reason: Reason = Reason.UNDECIDED
 
 
 @dataclass(frozen=True)
@@ -56,13 +64,20 @@ class Bounce:
     """A parsed bounce.
 
     Attributes:
-        format: ``rfc3464``, ``qmail``, ``exim``, ``postfix``, ``exchange``, ``gmail`` or
-            ``text`` (recognised as a bounce, but no known layout).
+        format: ``rfc3464``, ``qmail``, ``exim``, ``postfix``, ``exchange``, ``gmail``,
+            ``ses`` (an Amazon SES notification sent by mail) or ``text`` (recognised as
+            a bounce, but no known layout).
         recipients: the per-recipient results, possibly empty.
     """
 
     format: str
     recipients: tuple[RecipientStatus, ...]
+
+    @property
+    def reason(self) -> Reason:
+        """The reason of the first recipient of the decisive kind."""
+        kind = self.kind
+        return next((r.reason for r in self.recipients if r.kind is kind), Reason.UNDECIDED)
 
     @property
     def kind(self) -> BounceKind:
@@ -80,39 +95,11 @@ class Bounce:
         return BounceKind.UNDECIDED
 
 
-_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?![\d.])")
-_REPLY_CODE = re.compile(r"(?<!\d)([45])\d\d(?![\d.])")
 _ADDRESS = re.compile(
     r"<?([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63})>?"
 )
-_HARD_TEXT = re.compile(
-    r"user unknown|unknown user|no such (user|mailbox|recipient|address)|does not exist|"
-    r"doesn't exist|(couldn't|could not|can't|cannot) be found|recipient not found|"
-    r"not found by smtp address lookup|invalid (recipient|mailbox|address)|"
-    r"mailbox (unavailable|not found|disabled)|account (has been )?disabled|"
-    r"unrouteable address|unknown recipient|no mailbox here|address rejected|"
-    r"user (not found|doesn't have)|host or domain name not found|domain (not found|"
-    r"does not exist)",
-    re.IGNORECASE,
-)
-_FULL_TEXT = re.compile(
-    r"mailbox (is )?full|over ?quota|quota exceeded|exceeded (the |its )?(storage|quota)|"
-    r"insufficient (system )?storage|out of storage",
-    re.IGNORECASE,
-)
-_DELAY_TEXT = re.compile(
-    r"has not (yet )?been delivered|will (continue to )?(retry|try)|delivery (is )?delayed|"
-    r"temporar(il)?y (failure|problem|error|deferred)|still trying",
-    re.IGNORECASE,
-)
-_BOUNCE_SUBJECT = re.compile(
-    r"undeliver|delivery (status notification|failure|has failed|failed|problem)|"
-    r"mail delivery (failed|subsystem|system)|returned mail|failure notice|"
-    r"undelivered mail|non[- ]?delivery|could not be delivered|delivery notification",
-    re.IGNORECASE,
-)
-_BOUNCE_SENDER = re.compile(r"mailer-daemon|postmaster|mail delivery (subsystem|system)", re.I)
-
+#: Exchange writes ``SMTP=user@host`` or ``smtp:user@host``; some gateways leave a quote.
+_ADDRESS_PREFIX = re.compile(r"^(?:smtp[=:]|rfc822[=:;]|mailto:|['\"`]+)+", re.IGNORECASE)
 # Where the returned original starts in plain-text bounces; nothing after it is read.
 _ORIGINAL_MARKERS = re.compile(
     r"^\s*(-+ ?below this line is a copy of the message|"
@@ -121,60 +108,47 @@ _ORIGINAL_MARKERS = re.compile(
     r"-+ ?the (original )?(message|header)[^\n]{0,40}follow|"
     r"original message headers:|"
     r"-+ ?message header follows|"
+    r"-+ ?returned message|"
+    r"original message follows|"
     r"received: from |return-path: )",
     re.IGNORECASE | re.MULTILINE,
 )
 
 
-def classify(action: str, status: str, diagnostic: str) -> BounceKind:
-    """Decide what one recipient result means.
+def assess(action: str, status: str, diagnostic: str) -> tuple[BounceKind, Reason]:
+    """What one recipient result means, and why.
 
-    X.1.x (bad address), X.2.0/X.2.1 (mailbox gone or disabled), X.4.4 (no route) and
-    a diagnostic saying the user does not exist are hard when the class is 5. Mailbox
-    full (X.2.2, RFC 3463 §3.3, both 4.2.2 and 5.2.2) and every 4.x.x are soft; other
-    permanent codes (policy, content, size: X.3-X.7) are about the message, not the
-    address, so they are counted as soft rather than losing a reader to a spam filter.
+    Only an address reason (user or host unknown) that is permanent is hard: mailbox
+    full (X.2.2, both 4.2.2 and 5.2.2), every temporary failure, and every permanent
+    failure about the message rather than the address (size, content, policy, X.3-X.7)
+    are soft, so a spam filter never loses us a reader.
     """
     action = action.lower().strip()
     if action == "delayed":
-        return BounceKind.DELAYED
+        return BounceKind.DELAYED, Reason.DELAYED
     if action in ("delivered", "relayed", "expanded"):
-        return BounceKind.DELIVERED
-    code = _STATUS.search(status) or _STATUS.search(diagnostic)
-    if code and code[0].endswith(".0.0"):  # generic: the diagnostic may be sharper
-        code = _STATUS.search(diagnostic) or code
-    if code is None:
-        if _FULL_TEXT.search(diagnostic):
-            return BounceKind.SOFT
-        if _HARD_TEXT.search(diagnostic):
-            reply = _REPLY_CODE.search(diagnostic)
-            return BounceKind.SOFT if reply and reply[1] == "4" else BounceKind.HARD
-        reply = _REPLY_CODE.search(diagnostic)
-        if reply and reply[1] == "4":
-            return BounceKind.SOFT
-        if _DELAY_TEXT.search(diagnostic):
-            return BounceKind.DELAYED
-        return BounceKind.UNDECIDED
-    klass, subject, detail = code[1], code[2], code[3]
-    if klass == "2":
-        return BounceKind.DELIVERED
-    if subject == "2" and detail == "2":
-        return BounceKind.SOFT
-    if klass == "4":
-        return BounceKind.SOFT
-    if _FULL_TEXT.search(diagnostic):
-        return BounceKind.SOFT
-    if (
-        subject == "1"
-        or (subject == "2" and detail in ("0", "1"))
-        or (subject, detail) == ("4", "4")
-    ):
-        return BounceKind.HARD
-    if subject == "0" and _HARD_TEXT.search(diagnostic):
-        return BounceKind.HARD
-    if subject == "0":
-        return BounceKind.UNDECIDED
-    return BounceKind.SOFT
+        return BounceKind.DELIVERED, Reason.DELIVERED
+    reason = reason_of(status, diagnostic)
+    if reason is Reason.DELIVERED:
+        return BounceKind.DELIVERED, reason
+    permanent = is_permanent(action, status, diagnostic)
+    if reason is Reason.DELAYED and not permanent:
+        return BounceKind.DELAYED, reason
+    if reason in ADDRESS_REASONS and permanent:
+        return BounceKind.HARD, reason
+    if reason is Reason.UNDECIDED:
+        return (BounceKind.SOFT if permanent is False else BounceKind.UNDECIDED), reason
+    return BounceKind.SOFT, reason
+
+
+def classify(action: str, status: str, diagnostic: str) -> BounceKind:
+    """What one recipient result means; see :func:`assess`."""
+    return assess(action, status, diagnostic)[0]
+
+
+def clean_address(address: str) -> str:
+    """An address without an Exchange ``SMTP=`` prefix or stray quotes."""
+    return _ADDRESS_PREFIX.sub("", address.strip()).strip("'\"`")
 
 
 def _address(value: str) -> str | None:
@@ -182,21 +156,58 @@ def _address(value: str) -> str | None:
     kind, semi, rest = value.partition(";")
     text = rest if semi else kind
     match = _ADDRESS.search(text)
-    return match[1] if match else None
+    return clean_address(match[1]) if match else None
 
 
-def _from_report(message: InboundMessage) -> Bounce | None:
+def _report_parts(message: InboundMessage) -> list[tuple[InboundMessage, Part]]:
+    """Delivery-status parts: the message's own, else one forwarded inside message/rfc822."""
+    own = [
+        (message, part)
+        for part in message.parts()
+        if not part.returned and part.content_type in _DSN_TYPES
+    ]
+    if own or message.content_type == "multipart/report":
+        return own
+    # Some gateways forward the whole report as an attachment: read the first one only,
+    # and only when the outer message is itself a bounce notice.
     for part in message.parts():
-        if part.returned:
+        if part.content_type != "message/rfc822" or part.depth > 2:
             continue
-        if part.content_type not in (
-            "message/delivery-status",
-            "message/global-delivery-status",
-        ):
-            continue
-        blocks = field_blocks_of(part.message)
-        return Bounce("rfc3464", tuple(_recipient_statuses(blocks)))
-    return None
+        inner = part.message.get_payload()
+        if isinstance(inner, list) and inner and isinstance(inner[0], Message):
+            forwarded = InboundMessage(message.raw, inner[0])
+            if forwarded.content_type == "multipart/report":
+                return [
+                    (forwarded, sub)
+                    for sub in forwarded.parts()
+                    if not sub.returned and sub.content_type in _DSN_TYPES
+                ]
+        return []
+    return []
+
+
+_DSN_TYPES = ("message/delivery-status", "message/global-delivery-status")
+
+
+def _from_report(message: InboundMessage, mail_domain: str = "") -> Bounce | None:
+    found = _report_parts(message)
+    if not found:
+        return None
+    holder, part = found[0]
+    blocks = field_blocks_of(part.message)
+    statuses = _recipient_statuses(blocks)
+    if not statuses or all(_says_nothing(r) for r in statuses):
+        # An empty or bare delivery-status part: the human-readable text says what
+        # happened; keep the report's recipients as the only candidates when it has any.
+        named = {r.recipient.lower() for r in statuses if r.recipient}
+        text_bounce = _from_text(holder, mail_domain, only=named)
+        if text_bounce.recipients:
+            return Bounce("rfc3464", text_bounce.recipients)
+    return Bounce("rfc3464", tuple(statuses))
+
+
+def _says_nothing(result: RecipientStatus) -> bool:
+    return result.kind is BounceKind.UNDECIDED and not result.diagnostic
 
 
 def _recipient_statuses(blocks: list[list[tuple[str, str]]]) -> list[RecipientStatus]:
@@ -211,37 +222,31 @@ def _recipient_statuses(blocks: list[list[tuple[str, str]]]) -> list[RecipientSt
         status = fields.get("status", "").strip()
         diagnostic = fields.get("diagnostic-code", "")
         diag_text = diagnostic.partition(";")[2] or diagnostic
+        kind, reason = assess(action, status, diag_text)
         results.append(
             RecipientStatus(
                 recipient=final or original,
                 original=original,
                 action=action,
-                status=(_STATUS.search(status) or _STATUS.search(diag_text) or [""])[0],
-                diagnostic=diag_text.strip()[:500],
-                kind=classify(action, status, diag_text),
+                status=(STATUS.search(status) or STATUS.search(diag_text) or [""])[0],
+                diagnostic=" ".join(diag_text.split())[:500],
+                kind=kind,
+                reason=reason,
             )
         )
     return results
 
 
 def human_text(message: InboundMessage) -> str:
-    """The bounce's own text, cut where a quoted original starts."""
+    """The bounce's own text, cut where a quoted original starts.
+
+    A ``multipart/*`` message whose boundary is missing or wrong is read as one text.
+    """
     text = message.text()
+    if not text.strip() and not message.message.is_multipart():
+        text = payload_text(message.message)
     marker = _ORIGINAL_MARKERS.search(text)
     return text[: marker.start()] if marker else text
-
-
-def looks_like_bounce(message: InboundMessage, mail_from: str | None = None) -> bool:
-    """True for a null return path, a MAILER-DAEMON sender or a bounce-like subject."""
-    if message.content_type == "multipart/report" and message.param("report-type") in (
-        "delivery-status",
-        "global-delivery-status",
-    ):
-        return True
-    if mail_from is not None and mail_from.strip("<> ") == "":
-        return True  # the null reverse-path (RFC 5321 §4.5.5) is used only by bounces
-    sender = message.header("From")
-    return bool(_BOUNCE_SENDER.search(sender) or _BOUNCE_SUBJECT.search(message.subject))
 
 
 def _format_of(text: str, message: InboundMessage) -> str:
@@ -259,28 +264,45 @@ def _format_of(text: str, message: InboundMessage) -> str:
     return "text"
 
 
-def _from_text(message: InboundMessage, mail_domain: str) -> Bounce:
+def _from_text(
+    message: InboundMessage, mail_domain: str, *, only: set[str] | None = None
+) -> Bounce:
     text = human_text(message)
     fmt = _format_of(text, message)
-    lines = text.splitlines()
+    lines = text.splitlines()[:2000]
     windows: dict[str, list[str]] = {}
     spelling: dict[str, str] = {}
     for index, line in enumerate(lines):
+        if "@" not in line:
+            continue
         for match in _ADDRESS.finditer(line):
-            address = match[1]
+            address = clean_address(match[1])
             lowered = address.lower()
-            if lowered.rpartition("@")[2] == mail_domain.lower():
+            if mail_domain and lowered.rpartition("@")[2] == mail_domain.lower():
                 continue
             if re.search(r"(?i)(mailer-daemon|postmaster)@", address):
+                continue
+            if only and lowered not in only:
                 continue
             spelling.setdefault(lowered, address)
             # Every mention of the address contributes the lines that follow it: Exchange
             # names the recipient once for people and once with the server's answer.
             windows.setdefault(lowered, []).append("\n".join(lines[index : index + 8]))
     results: list[RecipientStatus] = []
+    if not windows and only:
+        # The report named recipients but the text never repeats them: the whole text
+        # is about them (a one-recipient report with the reason only in prose).
+        for lowered in sorted(only)[:1] if len(only) == 1 else []:
+            spelling[lowered] = lowered
+            windows[lowered] = [text]
     for lowered, parts in windows.items():
         window = "\n".join(parts)
-        status_match = _STATUS.search(window)
+        # The server's words may sit far from the address (an intro, then the reason):
+        # read the window first, then the whole text when the window says nothing.
+        kind, reason = assess("failed", "", window)
+        if reason is Reason.UNDECIDED and len(windows) == 1:
+            kind, reason = assess("failed", "", " ".join(text[:6000].split()))
+        status_match = STATUS.search(window)
         results.append(
             RecipientStatus(
                 recipient=spelling[lowered],
@@ -288,10 +310,44 @@ def _from_text(message: InboundMessage, mail_domain: str) -> Bounce:
                 action="failed",
                 status=status_match[0] if status_match else "",
                 diagnostic=" ".join(window.split())[:500],
-                kind=classify("failed", "", window),
+                kind=kind,
+                reason=reason,
             )
         )
     return Bounce(fmt, tuple(results))
+
+
+def _from_ses(message: InboundMessage) -> Bounce | None:
+    """An Amazon SES bounce notification delivered by mail (JSON in the text)."""
+    notice = ses_notification(message)
+    if notice is None or notice.get("notificationType") != "Bounce":
+        return None
+    bounce = notice.get("bounce")
+    if not isinstance(bounce, dict):
+        return Bounce("ses", ())
+    permanent = bounce.get("bounceType") == "Permanent"
+    results: list[RecipientStatus] = []
+    for entry in bounce.get("bouncedRecipients") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("emailAddress"), str):
+            continue
+        status = str(entry.get("status") or "")
+        diagnostic = str(entry.get("diagnosticCode") or bounce.get("bounceSubType") or "")
+        action = "failed" if permanent else str(entry.get("action") or "failed")
+        kind, reason = assess(action, status, diagnostic)
+        if not permanent and kind is BounceKind.HARD:
+            kind = BounceKind.SOFT  # SES itself calls it transient
+        results.append(
+            RecipientStatus(
+                recipient=clean_address(entry["emailAddress"]),
+                original=None,
+                action=action,
+                status=(STATUS.search(status) or [""])[0],
+                diagnostic=" ".join(diagnostic.split())[:500],
+                kind=kind,
+                reason=reason,
+            )
+        )
+    return Bounce("ses", tuple(results))
 
 
 def parse_bounce(
@@ -305,9 +361,25 @@ def parse_bounce(
             when unknown.
         mail_domain: our own domain; addresses there are never taken as failed recipients.
     """
-    report = _from_report(message)
+    report = _from_report(message, mail_domain)
     if report is not None:
         return report
+    ses = _from_ses(message)
+    if ses is not None:
+        return ses
     if not looks_like_bounce(message, mail_from):
         return None
     return _from_text(message, mail_domain)
+
+
+__all__ = [
+    "Bounce",
+    "BounceKind",
+    "RecipientStatus",
+    "assess",
+    "classify",
+    "clean_address",
+    "human_text",
+    "looks_like_bounce",
+    "parse_bounce",
+]

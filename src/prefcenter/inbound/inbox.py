@@ -1,13 +1,12 @@
 """What a message to one of our mailboxes means, committed all at once.
 
-:class:`Inbox` turns one received message (and its envelope recipients) into
-PreferenceCenter calls made inside one ``center.transaction()``: either every change a
-message causes is committed, or none is and the caller answers 451 so the sending
-server retries. Every change carries the Message-ID as evidence, so a re-delivery
-changes nothing twice. Nothing inbound is lost: what cannot be decided becomes an
-exception item; only messages that are certainly not requests (out-of-office notices,
-delay reports, success reports, ``not-spam`` feedback) are dropped, and each of those
-is logged with the reason.
+:class:`Inbox` turns one received message into PreferenceCenter calls made inside one
+``center.transaction()``: all commit, or none and the caller answers 451. Every change
+carries the Message-ID as evidence, so a re-delivery changes nothing twice. A bounce or
+complaint changes someone only with proof (:mod:`prefcenter.inbound.proof`); what a
+person wrote and nobody can decide becomes an exception item; machine-made mail nobody
+can act on is kept for audit; certain non-requests (out-of-office notices, delay and
+success reports, ``not-spam`` feedback) are logged and dropped.
 """
 
 from __future__ import annotations
@@ -18,14 +17,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from prefcenter.bounce_policy import BounceAction
 from prefcenter.errors import InvalidInput, TokenError
-from prefcenter.inbound.arf import parse_complaint
+from prefcenter.inbound.arf import Complaint, parse_complaint
 from prefcenter.inbound.auth import DnsFunc, authenticate
-from prefcenter.inbound.dsn import Bounce, BounceKind, looks_like_bounce, parse_bounce
+from prefcenter.inbound.dsn import Bounce, BounceKind, RecipientStatus, parse_bounce
+from prefcenter.inbound.kinds import is_other_report, looks_like_bounce, machine_made
 from prefcenter.inbound.mailbox import Mailbox, MailboxKind, token_in_uri
 from prefcenter.inbound.message import InboundMessage, parse_message
+from prefcenter.inbound.proof import complaint_proof, find_proof, result_for, token_identity
+from prefcenter.inbound.reasons import Reason, is_permanent
 from prefcenter.inbound.replies import classify_reply
-from prefcenter.model import Channel, ExceptionItem, Identity, Source
+from prefcenter.model import ExceptionItem, Identity, Source
 from prefcenter.tokens import Purpose
 
 if TYPE_CHECKING:
@@ -39,6 +42,8 @@ NOT_COMPLAINTS = frozenset({"not-spam", "auth-failure"})
 
 #: How far back the contact ledger is searched for "a recipient we actually mailed".
 LEDGER_WINDOW = timedelta(days=365)
+#: Bytes of machine-made mail kept for audit (the head and the start of the text).
+AUDIT_KEEP = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -253,8 +258,40 @@ class Inbox:
         reply = classify_reply(message)
         if (reply.automatic or reply.out_of_office) and not reply.unsubscribe_intent:
             return self._ignored(mailbox, f"automatic reply ({reply.reason}), not {what}")
+        if is_other_report(message) or machine_made(message):
+            # A DMARC/TLS report, a mail system's notice: no person wrote it, none can act.
+            why = f"Machine-made mail at {mailbox.kind}@ that is not {what}."
+            return self._audit(message, mailbox, why, evidence)
         why = f"A message at {mailbox.kind}@ that is not {what}."
         return self._exception(message, mailbox, why, evidence)
+
+    def _audit(self, message: InboundMessage, mailbox: Mailbox, why: str, evidence: str) -> Write:
+        """Machine-made mail whose meaning is unclear: kept for audit, not a person's item."""
+        key = f"{evidence} body:{message.body_digest}"
+
+        def write(tx: Changes) -> Outcome:
+            tx.keep_for_audit(
+                mailbox=str(mailbox.kind),
+                why=why,
+                raw=message.raw[:AUDIT_KEEP],
+                summary=message.summary(),
+                evidence=key,
+            )
+            return Outcome(mailbox.key, "kept", why)
+
+        return write
+
+    # -- bounces -----------------------------------------------------------------
+    def proof(self, message: InboundMessage, mailbox: Mailbox) -> tuple[Identity | None, str]:
+        """Who a bounce provably concerns, and how; see :mod:`prefcenter.inbound.proof`."""
+        return find_proof(self.center, message, mailbox)
+
+    def complaint_proof(self, complaint: Complaint) -> tuple[Identity | None, str]:
+        """Who a complaint provably concerns, and how; see :mod:`prefcenter.inbound.proof`."""
+        return complaint_proof(self.center, complaint)
+
+    def _token_identity(self, uri: str) -> Identity | None:
+        return token_identity(self.center, uri)
 
     def _bounce(
         self,
@@ -266,83 +303,108 @@ class Inbox:
         bounce = parse_bounce(message, mail_from=mail_from, mail_domain=self.settings.mail_domain)
         if bounce is None:
             return self._not_a_report(message, mailbox, "a bounce", evidence)
-        if mailbox.token:
-            try:
-                claims = self.center.verify_token(mailbox.token, Purpose.BOUNCE)
-            except TokenError as error:
-                why = (
-                    f"The return-path token is not valid ({error.reason or type(error).__name__})."
-                )
-                return self._exception(message, mailbox, why, evidence)
-            identity = self.center.identity_from_claims(claims)
-            return self._apply_bounce(message, mailbox, bounce, bounce.kind, identity, evidence)
-        return self._untokened_bounce(message, mailbox, bounce, evidence)
+        identity, how = self.proof(message, mailbox)
+        if identity is not None:
+            return self._proven_bounce(message, mailbox, bounce, identity, how, evidence)
+        return self._unproven_bounce(message, mailbox, bounce, how, evidence)
 
-    def _apply_bounce(
+    def _proven_bounce(
         self,
         message: InboundMessage,
         mailbox: Mailbox,
         bounce: Bounce,
-        kind: BounceKind,
         identity: Identity,
+        how: str,
         evidence: str,
     ) -> Write:
-        status = next((r.status for r in bounce.recipients if r.kind is kind and r.status), "")
-        detail = f"{kind} bounce{f' {status}' if status else ''} ({bounce.format})"
-        if kind is BounceKind.HARD:
-            return self._suppress(mailbox, [identity], detail, Source.BOUNCE, evidence, hard=True)
-        if kind is BounceKind.SOFT:
-
-            def write(tx: Changes) -> Outcome:
-                stopped = tx.record_soft_bounce(
-                    identity, channel=identity.channel, source=Source.BOUNCE, evidence=evidence
-                )
-                if stopped:  # this one reached the limit: say what the store now holds
-                    detail_stop = f"{detail}; soft-bounce limit reached, hard stop"
-                    return Outcome(mailbox.key, "suppressed", detail_stop, identity.short)
-                return Outcome(mailbox.key, "soft-bounce", detail, identity.short)
-
-            return write
+        result = result_for(self.center, bounce, identity)
+        if result is None:
+            kind, reason, status, permanent = bounce.kind, bounce.reason, "", False
+            if bounce.recipients:  # several people named, none of them ours: say nothing
+                kind, reason = BounceKind.UNDECIDED, Reason.UNDECIDED
+        else:
+            kind, reason, status = result.kind, result.reason, result.status
+            permanent = kind is BounceKind.HARD or bool(
+                is_permanent(result.action, result.status, result.diagnostic)
+            )
+        detail = f"{reason} bounce{f' {status}' if status else ''} ({bounce.format}), proof: {how}"
         if kind in (BounceKind.DELAYED, BounceKind.DELIVERED):
             return self._ignored(mailbox, detail, identity.short)
-        why = f"A bounce whose meaning is unclear ({bounce.format}, no usable status)."
-        return self._exception(message, mailbox, why, evidence)
 
-    def _untokened_bounce(
-        self, message: InboundMessage, mailbox: Mailbox, bounce: Bounce, evidence: str
+        def write(tx: Changes) -> Outcome:
+            done = tx.record_bounce(
+                identity,
+                reason=reason,
+                permanent=permanent,
+                evidence=evidence,
+                proven=True,
+                channel=identity.channel,
+                detail=f"{status + ' ' if status else ''}{bounce.format}",
+            )
+            if done.suppressed or (done.action is BounceAction.HARD and not done.replay):
+                action = "suppressed"
+            elif done.action is BounceAction.SCORE:
+                action = "soft-bounce"
+            else:
+                action = "evidence"
+            text = f"{detail}; {done.action} (score {done.score})"
+            return Outcome(mailbox.key, action, text, identity.short)
+
+        return write
+
+    def _unproven_bounce(
+        self, message: InboundMessage, mailbox: Mailbox, bounce: Bounce, how: str, evidence: str
     ) -> Write:
-        # Without a VERP token only a recipient we actually mailed may be blamed, and
-        # only as named by the report itself (dsn.py never reads the returned original).
+        # Anyone can write a bounce naming anyone: without proof it changes nobody. A
+        # named recipient we did mail gets an evidence event (never a score point or a
+        # suppression); the message itself is kept for audit when it is unclear.
         writes: list[Write] = []
-        unattributed = 0
         for result in bounce.recipients:
             if result.kind in (BounceKind.DELAYED, BounceKind.DELIVERED):
                 continue
-            identity = self._mailed_identity(result.original, result.recipient)
-            if identity is None:
-                unattributed += 1
+            named = self._mailed_identity(result.original, result.recipient)
+            if named is None:
                 continue
-            single = Bounce(bounce.format, (result,))
-            writes.append(
-                self._apply_bounce(message, mailbox, single, result.kind, identity, evidence)
-            )
-        if not writes and not unattributed and bounce.recipients:
+            writes.append(self._evidence(mailbox, bounce, result, named, how, evidence))
+        if bounce.recipients and all(
+            r.kind in (BounceKind.DELAYED, BounceKind.DELIVERED) for r in bounce.recipients
+        ):
             return self._ignored(mailbox, f"{bounce.kind} report ({bounce.format})")
-        if unattributed or not writes:
-            why = (
-                f"A bounce ({bounce.format}) naming {unattributed} recipient(s) we have no "
-                "record of mailing, or none at all."
-            )
-            writes.append(self._exception(message, mailbox, why, evidence))
+        why = f"A {bounce.reason} bounce ({bounce.format}) without proof: {how}."
+        if not writes:
+            return self._audit(message, mailbox, why, evidence)
 
         def write(tx: Changes) -> Outcome:
             outcomes = [each(tx) for each in writes]
-            # The exception, if any, is what a person must see; else the first decision.
-            first = next((o for o in outcomes if o.exception is not None), outcomes[0])
-            if len(outcomes) == 1:
-                return first
-            more = f"{first.detail} and {len(outcomes) - 1} more"
-            return Outcome(first.mailbox, first.action, more, first.identity, first.exception)
+            first = outcomes[0]
+            more = f" and {len(outcomes) - 1} more" if len(outcomes) > 1 else ""
+            return Outcome(first.mailbox, first.action, first.detail + more, first.identity)
+
+        return write
+
+    def _evidence(
+        self,
+        mailbox: Mailbox,
+        bounce: Bounce,
+        result: RecipientStatus,
+        identity: Identity,
+        how: str,
+        evidence: str,
+    ) -> Write:
+        permanent = bool(is_permanent(result.action, result.status, result.diagnostic))
+
+        def write(tx: Changes) -> Outcome:
+            tx.record_bounce(
+                identity,
+                reason=result.reason,
+                permanent=permanent,
+                evidence=evidence,
+                proven=False,
+                channel=identity.channel,
+                detail=f"{result.status + ' ' if result.status else ''}{bounce.format}",
+            )
+            detail = f"{result.reason} bounce without proof ({how}): evidence only"
+            return Outcome(mailbox.key, "evidence", detail, identity.short)
 
         return write
 
@@ -354,13 +416,11 @@ class Inbox:
                 identity = self.center.identity(address)
             except InvalidInput:
                 continue
-            if self._was_mailed(identity):
+            if self.center.contacted(identity, since=datetime.now(UTC) - LEDGER_WINDOW):
                 return identity
         return None
 
-    def _was_mailed(self, identity: Identity) -> bool:
-        return bool(self.center.contacted(identity, since=datetime.now(UTC) - LEDGER_WINDOW))
-
+    # -- complaints --------------------------------------------------------------
     def _complaint(self, message: InboundMessage, mailbox: Mailbox, evidence: str) -> Write:
         complaint = parse_complaint(message)
         if complaint is None:
@@ -370,44 +430,19 @@ class Inbox:
             return self._ignored(mailbox, detail)
         if not complaint.is_complaint:
             why = f"A feedback report of unknown type {complaint.feedback_type[:40]!r}."
-            return self._exception(message, mailbox, why, evidence)
-        identities = [self._token_identity(uri) for uri in complaint.list_unsubscribe]
-        found = [identity for identity in identities if identity is not None]
-        how = "our token in List-Unsubscribe"
-        if not found and complaint.original_rcpt_to:
-            # Anyone can send a report naming anyone: without our token, only a
-            # recipient the contact ledger shows we mailed may be stopped (as bounces).
-            how = "Original-Rcpt-To"
-            mailed = (self._mailed_identity(a) for a in complaint.original_rcpt_to)
-            found = [identity for identity in mailed if identity is not None]
-            if not found:
-                why = (
-                    "A complaint naming a recipient we have no record of mailing, and "
-                    "whose original carries no token of ours."
-                )
-                return self._exception(message, mailbox, why, evidence)
-        if not found:
+            return self._audit(message, mailbox, why, evidence)
+        identity, how = self.complaint_proof(complaint)
+        if identity is None:
+            # Anyone can send a report naming anyone: without our token or a recorded
+            # Message-ID it changes nobody. It is kept for audit, counted, not queued.
+            named = "names a recipient" if complaint.original_rcpt_to else "names nobody"
             why = (
-                "A complaint whose recipient is redacted or missing and whose original "
-                "carries no token of ours."
+                f"A complaint ({complaint.layout}) that {named} but carries no token of "
+                "ours and no recorded Message-ID: evidence only."
             )
-            return self._exception(message, mailbox, why, evidence)
+            return self._audit(message, mailbox, why, evidence)
         detail = f"complaint ({complaint.feedback_type or 'no type'}), recipient by {how}"
-        unique = list({identity.hash: identity for identity in found}.values())
-        return self._suppress(mailbox, unique, detail, Source.COMPLAINT, evidence, hard=True)
-
-    def _token_identity(self, uri: str) -> Identity | None:
-        """Our unsubscribe token in a mailto: or https: List-Unsubscribe URI, verified."""
-        token = token_in_uri(uri, self.settings.mail_domain, self.settings.base_url)
-        if token is None:
-            return None
-        try:
-            claims = self.center.verify_token(token, Purpose.UNSUBSCRIBE)
-        except TokenError:
-            return None
-        if claims.channel is not Channel.EMAIL:
-            return None
-        return self.center.identity_from_claims(claims)
+        return self._suppress(mailbox, [identity], detail, Source.COMPLAINT, evidence, hard=True)
 
 
 # token_in_uri lives in mailbox.py; it is re-exported for callers that found it here.

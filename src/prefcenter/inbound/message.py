@@ -37,6 +37,8 @@ def clean(value: object) -> str:
 
 def decode_header_value(value: object) -> str:
     """Decode RFC 2047 encoded-words and raw 8-bit (UTF-8, else Latin-1); never raises."""
+    if isinstance(value, str) and value.isascii() and "=?" not in value:
+        return " ".join(value.split())  # the common case: nothing to decode
     if isinstance(value, Header):  # compat32 wraps undeclared 8-bit headers in Header
         try:
             value = value.encode()
@@ -173,6 +175,8 @@ class InboundMessage:
     raw: bytes
     message: Message
     defects: tuple[str, ...] = field(default=())
+    #: What was already worked out (the part list, the text): a message is read often.
+    _memo: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
     def header(self, name: str) -> str:
         """The first value of a header, decoded; ``""`` when absent."""
@@ -246,7 +250,10 @@ class InboundMessage:
     @property
     def content_type(self) -> str:
         """Lower-case ``type/subtype`` of the top-level message."""
-        return _content_type(self.message)
+        found = self._memo.get("content_type")
+        if found is None:
+            found = self._memo["content_type"] = _content_type(self.message)
+        return str(found)
 
     def param(self, name: str) -> str:
         """A Content-Type parameter of the top-level message, lower-case; ``""`` if absent."""
@@ -257,7 +264,13 @@ class InboundMessage:
         return clean(value).lower().strip() if isinstance(value, str) else ""
 
     def parts(self) -> Iterator[Part]:
-        """Walk the MIME tree breadth-first, bounded in parts and depth."""
+        """Walk the MIME tree breadth-first, bounded in parts and depth (walked once)."""
+        found = self._memo.get("parts")
+        if not isinstance(found, list):
+            found = self._memo["parts"] = list(self._walk())
+        return iter(found)
+
+    def _walk(self) -> Iterator[Part]:
         queue: list[Part] = [Part(self.message, self.content_type, 0, False)]
         seen = 0
         while queue and seen < MAX_PARTS:
@@ -280,6 +293,12 @@ class InboundMessage:
         The first ``text/plain`` leaves (else ``text/html`` stripped of tags) outside
         ``message/rfc822`` parts, joined; bounded to :data:`MAX_TEXT` characters.
         """
+        found = self._memo.get("text")
+        if found is None:
+            found = self._memo["text"] = self._text()
+        return str(found)
+
+    def _text(self) -> str:
         plain: list[str] = []
         html: list[str] = []
         for part in self.parts():
@@ -337,8 +356,13 @@ def parse_message(raw: bytes) -> InboundMessage:
         ``defects`` says why.
     """
     parser = email.parser.BytesParser(policy=email.policy.compat32)
+    # Some relays prepend blank (or whitespace-only) lines, which would make every header
+    # a continuation line: skip them, the header starts at the first real line.
+    start = len(raw) - len(raw.lstrip(b" \t\r\n")) if raw[:1] in (b" ", b"\t", b"\r", b"\n") else 0
+    if start:
+        start = raw.rfind(b"\n", 0, start) + 1
     try:
-        message = parser.parsebytes(raw)
+        message = parser.parsebytes(raw[start:] if start else raw)
         return InboundMessage(raw, message, tuple(type(d).__name__ for d in message.defects))
     except Exception as error:  # RecursionError on deep nesting, others on odd bytes
         defect = f"unparsable MIME structure ({type(error).__name__})"

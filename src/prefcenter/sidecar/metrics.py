@@ -33,6 +33,7 @@ class Metrics:
         self._latency_sum: dict[str, float] = defaultdict(float)
         self._latency_count: dict[str, int] = defaultdict(int)
         self._batches = 0
+        self._inbound: dict[tuple[str, str], int] = defaultdict(int)
         self._batched_requests = 0
         self._webhook_events: dict[tuple[str, str], int] = defaultdict(int)
         self._webhook_failures: dict[tuple[str, str], int] = defaultdict(int)
@@ -47,6 +48,12 @@ class Metrics:
             method = "other"
         with self._lock:
             self._requests[(route, method, str(status))] += 1
+
+    def inbound(self, mailbox: str, action: str) -> None:
+        """Count one committed inbound message's outcome at a mailbox (issue 21: how much
+        bounce-path mail became an exception item, was kept for audit, was evidence...)."""
+        with self._lock:
+            self._inbound[(mailbox, action)] += 1
 
     def unsubscribe(self, source: str) -> None:
         """Count one committed unsubscribe that changed something, by source."""
@@ -98,6 +105,13 @@ class Metrics:
             ]
             for source, value in sorted(self._unsubscribes.items()):
                 lines.append(f'prefcenter_unsubscribes_total{{source="{_escape(source)}"}} {value}')
+            lines += [
+                "# HELP prefcenter_inbound_total Committed inbound mail by mailbox and outcome.",
+                "# TYPE prefcenter_inbound_total counter",
+            ]
+            for (mailbox, action), value in sorted(self._inbound.items()):
+                labels = f'mailbox="{_escape(mailbox)}",outcome="{_escape(action)}"'
+                lines.append(f"prefcenter_inbound_total{{{labels}}} {value}")
             lines += [
                 "# HELP prefcenter_store_seconds Time spent in store calls.",
                 "# TYPE prefcenter_store_seconds histogram",

@@ -212,6 +212,9 @@ class SqlStore(ABC):
             "contacts": "SELECT count(*) FROM contacts",
             "linked_identities": "SELECT count(*) FROM links",
             "exceptions_open": "SELECT count(*) FROM exceptions WHERE status = 'open'",
+            "machine_mail_kept": "SELECT count(*) FROM exceptions WHERE status = 'audit'",
+            "bounce_evidence": "SELECT count(*) FROM events WHERE action = 'bounce'",
+            "bounce_scored": "SELECT count(*) FROM events WHERE action = 'soft-bounce'",
         }
         now = to_ms(datetime.now().astimezone())
         with self.session() as session:

@@ -55,6 +55,8 @@ class PersonRows(ExceptionRows):
             f"WHERE hash IN ({among}) AND forgotten_at IS NULL",
             [to_ms(at), *hashes],
         )
+        # The sent Message-ID digests would still tie a returned message to the person.
+        erased += self._exec(f"DELETE FROM sent_messages WHERE hash IN ({among})", [*hashes])
         # Reasons are free text (an operator's note, a bounce's diagnostic): they may
         # name the person. The rule and the event keep every other field.
         for table in ("suppressions", "events"):

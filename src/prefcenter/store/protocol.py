@@ -127,6 +127,12 @@ class Session(Protocol):
     def count_events(self, identity_hash: bytes, action: Action, since: datetime) -> int:
         """Events of one action on the identity at or after ``since``."""
 
+    def event_times(self, identity_hash: bytes, action: Action, since: datetime) -> list[datetime]:
+        """When events of one action on the identity happened since ``since``, newest first."""
+
+    def sent_message(self, digest: bytes) -> bytes | None:
+        """The identity hash a recorded Message-ID digest was sent to, or None."""
+
     def exceptions(self, status: str | None) -> list[ExceptionItem]:
         """Exception items with ``status`` (all when None), overdue first, then oldest."""
 
@@ -177,6 +183,9 @@ class Session(Protocol):
     def record_contact(self, contact: Contact, identity_hash: bytes, topic: bytes) -> None:
         """Append one entry to the contact ledger."""
 
+    def record_sent_message(self, digest: bytes, identity_hash: bytes, at: datetime) -> None:
+        """Remember that the message with this keyed Message-ID digest went to the identity."""
+
     def link(self, first: bytes, second: bytes, at: datetime) -> bool:
         """Put two identities in one person group; True if they were not already."""
 
@@ -203,6 +212,7 @@ class Session(Protocol):
         *,
         dry_run: bool,
         limit: int = ...,
+        audit_before: datetime | None = None,
     ) -> tuple[int, int]:
         """Erase the mail of up to ``limit`` exception items closed before ``mail_before``
         and delete up to ``limit`` contact ledger rows from before ``contacts_before``,

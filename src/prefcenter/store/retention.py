@@ -29,8 +29,11 @@ PURGE_PAUSE_S = 0.1
 #: Closed items whose mail is still there: an erased or purged item has one of these
 #: summaries, which no summary of received mail is (the raw mail is the sender's to
 #: shape, so it cannot be the mark).
+#: Closed items past EXCEPTION_RETENTION, and machine mail kept for audit ('audit', issue
+#: 21) past MACHINE_MAIL_RETENTION: their mail is erased, the record stays.
 _CLOSED_MAIL = (
-    "FROM exceptions WHERE status <> 'open' AND resolved_at < ? AND summary NOT IN (?, ?)"
+    "FROM exceptions WHERE ((status = 'audit' AND resolved_at < ?) OR "
+    "(status NOT IN ('open', 'audit') AND resolved_at < ?)) AND summary NOT IN (?, ?)"
 )
 
 
@@ -54,6 +57,7 @@ class RetentionRows(Statements):
         *,
         dry_run: bool,
         limit: int = PURGE_CHUNK,
+        audit_before: datetime | None = None,
     ) -> tuple[int, int]:
         """Erase the mail of up to ``limit`` items closed before ``mail_before`` and delete
         up to ``limit`` ledger rows from before ``contacts_before``; (items, rows).
@@ -62,7 +66,8 @@ class RetentionRows(Statements):
         lock for long (a day of a big sender's ledger is millions of rows): the caller
         repeats until fewer than ``limit`` come back. ``dry_run`` counts them all.
         """
-        mail = [to_ms(mail_before), ERASED, PURGED]
+        audit = to_ms(mail_before if audit_before is None else audit_before)
+        mail = [audit, to_ms(mail_before), ERASED, PURGED]
         contacts = [to_ms(contacts_before)]
         if dry_run:
             items = self._one(f"SELECT COUNT(*) {_CLOSED_MAIL}", mail)[0]
@@ -79,6 +84,8 @@ class RetentionRows(Statements):
             "(SELECT id FROM contacts WHERE at < ? ORDER BY id LIMIT ?)",
             [*contacts, limit],
         )
+        # A sent Message-ID proves a bounce only as long as the ledger keeps its contact.
+        self._exec("DELETE FROM sent_messages WHERE at < ?", contacts)
         # The erased mail must not stay in freed pages or the WAL; the wipe (a WAL
         # checkpoint that makes writers wait) runs once, after the last chunk.
         self.forgot = items < limit and rows < limit

@@ -161,9 +161,26 @@ def _sqlite_v3(conn: Any) -> None:
         conn.execute(ddl)
 
 
+#: Issue 21/20 (proof before action): the keyed hash of each Message-ID a sender
+#: recorded at send time, and whose message it was. A bounce or complaint that returns
+#: one of these ids proves it concerns a message we sent; the clear id is never stored.
+SENT_MESSAGES = (
+    "CREATE TABLE IF NOT EXISTS sent_messages(digest {blob} PRIMARY KEY, hash {blob} NOT NULL, "
+    "at {int} NOT NULL){without_rowid}",
+    "CREATE INDEX IF NOT EXISTS sent_messages_at ON sent_messages(at)",
+    "CREATE INDEX IF NOT EXISTS sent_messages_hash ON sent_messages(hash)",
+)
+
+
+def _sqlite_sent_messages(conn: Any) -> None:
+    """Issue 21: the sent_messages table (keyed Message-ID hashes, for proof)."""
+    for ddl in SENT_MESSAGES:
+        conn.execute(ddl.format(blob="BLOB", int="INTEGER", without_rowid=" WITHOUT ROWID"))
+
+
 sqlite_migrations = Migrations(
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    (_sqlite_v1, _sqlite_v2, _sqlite_v3),
+    (_sqlite_v1, _sqlite_v2, _sqlite_v3, _sqlite_sent_messages),
 )
 
 
@@ -218,6 +235,8 @@ postgres_migrations = Migrations(
             "CREATE INDEX exceptions_status ON exceptions(status, due_at)",
         ),
         _pg(*V3),
+        # Issue 21: the sent_messages table (keyed Message-ID hashes, for proof).
+        _pg(*(ddl.format(blob="BYTEA", int="BIGINT", without_rowid="") for ddl in SENT_MESSAGES)),
     ),
     placeholder="%s",
     meta_exists="SELECT to_regclass('meta') IS NOT NULL",

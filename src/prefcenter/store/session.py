@@ -207,6 +207,18 @@ class SqlSession(PersonRows, RetentionRows, IndexRows, ABC):
         )
         return row is not None
 
+    def event_times(self, identity_hash: bytes, action: Action, since: datetime) -> list[datetime]:
+        rows = self._rows(
+            "SELECT at FROM events WHERE hash = ? AND action = ? AND at >= ? ORDER BY at DESC "
+            "LIMIT 1000",
+            [identity_hash, action.value, to_ms(since)],
+        )
+        return [from_ms(row[0]) for row in rows]
+
+    def sent_message(self, digest: bytes) -> bytes | None:
+        row = self._one("SELECT hash FROM sent_messages WHERE digest = ?", [digest])
+        return None if row is None else bytes(row[0])
+
     def count_events(self, identity_hash: bytes, action: Action, since: datetime) -> int:
         row = self._one(
             "SELECT count(*) FROM events WHERE hash = ? AND action = ? AND at >= ?",
@@ -353,6 +365,12 @@ class SqlSession(PersonRows, RetentionRows, IndexRows, ABC):
                 contact.sender,
                 contact.message_id,
             ],
+        )
+
+    def record_sent_message(self, digest: bytes, identity_hash: bytes, at: datetime) -> None:
+        self._exec(
+            "INSERT INTO sent_messages(digest, hash, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [digest, identity_hash, to_ms(at)],
         )
 
     def link(self, first: bytes, second: bytes, at: datetime) -> bool:

@@ -197,16 +197,22 @@ class SidecarApp(Starlette):
 
 
 def create_app(
-    center: PreferenceCenter, settings: Settings, *, sns_fetcher: Fetcher | None = None
+    center: PreferenceCenter,
+    settings: Settings,
+    *,
+    sns_fetcher: Fetcher | None = None,
+    metrics: Metrics | None = None,
 ) -> SidecarApp:
     """Build the sidecar's ASGI app around a ``PreferenceCenter``.
 
     The caller owns ``center`` (opens and closes it). ``sns_fetcher`` fetches SNS
-    certificates and subscription URLs (default: HTTPS to the pinned SNS hosts). Raises
-    ``ConfigError`` when the API keys or a webhook key cannot be used.
+    certificates and subscription URLs (default: HTTPS to the pinned SNS hosts).
+    ``metrics`` is shared with the SMTP sidecar when both run, so ``/metrics`` counts
+    inbound mail too. Raises ``ConfigError`` when the API keys or a webhook key cannot
+    be used.
     """
     receivers = hooks.Receivers(settings, sns_fetcher)
-    metrics = Metrics()
+    metrics = metrics if metrics is not None else Metrics()
     keys = settings.signing_keys() or [b"prefcenter-development-only"]
     sidecar = Sidecar(
         center=center,

@@ -108,6 +108,8 @@ class SmtpHandler:
         finally:
             self.in_flight -= 1
         log_outcomes(outcomes)
+        for outcome in outcomes:
+            self.sidecar.metrics.inbound(outcome.mailbox.split("+")[0], outcome.action)
         self.sidecar.announce(outcomes)
         summary = ", ".join(sorted({outcome.action for outcome in outcomes})) or "nothing"
         return f"250 2.0.0 Message accepted ({summary})"
@@ -164,8 +166,10 @@ class SmtpSidecar:
         sweep_interval: float = 300.0,
         notifier: Notifier | None = None,
         reply_timeout: float | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.center = center
+        self.metrics = metrics if metrics is not None else Metrics()
         self.settings = settings
         self.inbox = Inbox(center, dnsfunc=dnsfunc)
         self.notifier = notifier or Notifier(settings)
@@ -207,7 +211,7 @@ class SmtpSidecar:
         logging.getLogger("mail.log").setLevel(logging.WARNING)
         self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="prefcenter-smtp")
         self.committer = GroupCommitter(
-            self.center, Metrics(), max_batch=256, timeout=self.reply_timeout
+            self.center, self.metrics, max_batch=256, timeout=self.reply_timeout
         )
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(self._session, self.host, self.port)
