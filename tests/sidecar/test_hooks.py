@@ -523,3 +523,33 @@ def test_ses_messages_that_carry_no_opt_out_change_nothing(
             assert answer.json()["events"] == 0
     assert not any("Action=ConfirmSubscription" in url for url in ca.fetched)
     assert event_count(hooked, "ok@example.com") == 0
+
+
+def test_provider_bounces_go_through_the_bounce_policy(hooked: LiveSidecar) -> None:
+    """A provider's "hard bounce" about our content is evidence, never a stop; a full
+    mailbox adds to the score; a dead address stops at once (issue 21's policy)."""
+    cases = [
+        ("spam@example.com", "HardBounce", "550 5.7.1 Message rejected as spam by content filter"),
+        ("full@example.com", "SoftBounce", "452 4.2.2 Mailbox full, over quota"),
+        ("dead@example.com", "HardBounce", "550 5.1.1 No such user here"),
+    ]
+    with hooked.client() as client:
+        for number, (address, kind, details) in enumerate(cases):
+            record = load("postmark_bounce.json") | {
+                "ID": 9000 + number,
+                "Type": kind,
+                "Email": address,
+                "Description": "",
+                "Details": details,
+            }
+            answer = client.post(
+                "/hooks/postmark", json=record, auth=(POSTMARK_USER, POSTMARK_PASSWORD)
+            )
+            assert answer.status_code == 200, answer.text
+    assert blocked(hooked, "spam@example.com") is Reason.ALLOWED
+    assert blocked(hooked, "full@example.com") is Reason.ALLOWED
+    assert blocked(hooked, "dead@example.com") is Reason.HARD_SUPPRESSED
+    [spam] = hooked.real_center.history("spam@example.com")
+    [full] = hooked.real_center.history("full@example.com")
+    assert (spam.reason or "").startswith("filtered; score 0/")  # about us: no point
+    assert "mailbox-full" in (full.reason or "") and "score 1/" in (full.reason or "")

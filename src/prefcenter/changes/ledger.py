@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from prefcenter.bounce_policy import BounceAction, BounceReason, Score, bounce_action, bounce_score
+from prefcenter.bounces.policy import BounceAction, BounceReason, Score, bounce_action, bounce_score
 from prefcenter.changes.binding import Binding
 from prefcenter.core import Recipient
 from prefcenter.headers import refuse_breaks
@@ -154,11 +154,11 @@ class Ledger:
         source: Source | str = Source.BOUNCE,
         detail: str = "",
     ) -> BounceOutcome:
-        """Apply the bounce policy to one bounce for one person (:mod:`prefcenter.bounce_policy`).
+        """Apply the bounce policy to one bounce for one person (:mod:`prefcenter.bounces.policy`).
 
         Args:
             recipient: the person the bounce is about.
-            reason: why it failed, a :class:`~prefcenter.bounce_policy.BounceReason` or its
+            reason: why it failed, a :class:`~prefcenter.bounces.policy.BounceReason` or its
                 string (``user-unknown``, ``mailbox-full``, ``policy``...).
             permanent: True for a permanent failure (5.x.x, a provider's "Permanent").
             evidence: the bounce's id (Message-ID, a provider's event id): a replay with

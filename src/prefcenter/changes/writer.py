@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-from prefcenter.bounce_policy import BounceReason
+from prefcenter.bounces.policy import BounceReason
 from prefcenter.changes.binding import Binding, require_reason
 from prefcenter.changes.ledger import BounceOutcome, Ledger
 from prefcenter.changes.review import ReviewQueue
@@ -498,7 +498,7 @@ class Changes:
         source: Source | str = Source.BOUNCE,
         detail: str = "",
     ) -> BounceOutcome:
-        """Apply the bounce policy to one bounce (:mod:`prefcenter.bounce_policy`).
+        """Apply the bounce policy to one bounce (:mod:`prefcenter.bounces.policy`).
 
         A proven permanent user/host unknown stops mail at once; a proven mailbox full,
         expiry, suspension... adds a score point (at most one a day, reset after

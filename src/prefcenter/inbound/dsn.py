@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from email.message import Message
 from enum import StrEnum
 
+from prefcenter.bounces.reasons import ADDRESS_REASONS, STATUS, Reason, is_permanent, reason_of
 from prefcenter.inbound.kinds import (
     looks_like_bounce,
     ses_notification,
 )
 from prefcenter.inbound.message import InboundMessage, Part, field_blocks_of, payload_text
-from prefcenter.inbound.reasons import ADDRESS_REASONS, STATUS, Reason, is_permanent, reason_of
 
 
 class BounceKind(StrEnum):
@@ -47,7 +47,7 @@ class RecipientStatus:
         status: the enhanced status code ``X.Y.Z``, ``""`` when none was found.
         diagnostic: the remote server's text, shortened.
         kind: what it means, see :class:`BounceKind`.
-        reason: why it failed, see :class:`~prefcenter.inbound.reasons.Reason`.
+        reason: why it failed, see :class:`~prefcenter.bounces.reasons.Reason`.
     """
 
     recipient: str | None

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from prefcenter.bounce_policy import BounceReason, bounce_action
+from prefcenter.bounces.policy import BounceReason, bounce_action
+from prefcenter.bounces.reasons import is_permanent
 from prefcenter.errors import InvalidInput
 from prefcenter.inbound.arf import parse_complaint
 from prefcenter.inbound.dsn import BounceKind, parse_bounce
@@ -18,7 +19,6 @@ from prefcenter.inbound.inbox import NOT_COMPLAINTS, Inbox
 from prefcenter.inbound.kinds import is_auto_reply, is_other_report, machine_made
 from prefcenter.inbound.mailbox import Mailbox, MailboxKind
 from prefcenter.inbound.message import InboundMessage, parse_message
-from prefcenter.inbound.reasons import is_permanent
 
 
 @dataclass(frozen=True)

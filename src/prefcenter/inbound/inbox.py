@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from prefcenter.bounce_policy import BounceAction
+from prefcenter.bounces.policy import BounceAction
+from prefcenter.bounces.reasons import Reason, is_permanent
 from prefcenter.errors import InvalidInput, TokenError
 from prefcenter.inbound.arf import Complaint, parse_complaint
 from prefcenter.inbound.auth import DnsFunc, authenticate
@@ -26,7 +27,6 @@ from prefcenter.inbound.kinds import is_other_report, looks_like_bounce, machine
 from prefcenter.inbound.mailbox import Mailbox, MailboxKind, token_in_uri
 from prefcenter.inbound.message import InboundMessage, parse_message
 from prefcenter.inbound.proof import complaint_proof, find_proof, result_for, token_identity
-from prefcenter.inbound.reasons import Reason, is_permanent
 from prefcenter.inbound.replies import classify_reply
 from prefcenter.model import ExceptionItem, Identity, Source
 from prefcenter.tokens import Purpose

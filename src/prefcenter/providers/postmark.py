@@ -88,7 +88,12 @@ def parse(body: bytes, streams: Mapping[str, str]) -> list[HookEvent]:
                 f"{PROVIDER}:{record.lower()}:{text(data, 'ID', PROVIDER)}",
                 reason=short(bounce_type, 40),
                 topic=topic if kind is EventKind.SUPPRESS else None,
-                fields=(("type", short(bounce_type, 40)), *fields),
+                fields=(
+                    ("type", short(bounce_type, 40)),
+                    # The receiving server's words: the bounce policy reads the reason there.
+                    ("details", short(data.get("Details") or data.get("Description") or "")),
+                    *fields,
+                ),
             )
         ]
     if record == "SubscriptionChange":

@@ -6,9 +6,11 @@ transaction, each by the change method a person's own action would use, so the a
 log reads alike whoever reported the opt-out. Each event's evidence is the provider's
 event id: a redelivered request changes nothing.
 
-Bounces go onto the existing bounce paths: a hard bounce is a hard suppression, a soft
-bounce is counted by ``record_soft_bounce`` (``SOFT_BOUNCE_LIMIT`` of them within
-``SOFT_BOUNCE_WINDOW`` make a hard stop). An event whose address or number cannot be
+Bounces go through the bounce policy (:mod:`prefcenter.bounces.policy`), as a bounce by
+mail does: the reason is read from the provider's status and words, a verified
+signature is the proof, and so a dead address stops mail at once, a full mailbox adds to
+the person's score, and a refusal about us (spam filtering, policy, size) never counts
+against the recipient, whatever the provider called it. An event whose address or number cannot be
 used is skipped and counted (retrying would not make it usable); an unusable topic on
 an opt-out stops all marketing instead (more than asked, never less). Only identity
 hashes are written: a webhook never adds a clear address to the store.
@@ -19,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prefcenter.bounces.policy import BounceReason
+from prefcenter.bounces.reasons import reason_of
 from prefcenter.center import PreferenceCenter
 from prefcenter.changes import Changes, SuppressRequest
 from prefcenter.errors import InvalidInput
@@ -100,13 +104,12 @@ def record(tx: Changes, center: PreferenceCenter, events: Sequence[HookEvent]) -
 
 _STOPS = {
     EventKind.SUPPRESS: Source.WEBHOOK,
-    EventKind.HARD_BOUNCE: Source.BOUNCE,
     EventKind.COMPLAINT: Source.COMPLAINT,
 }
 
 
 def stop_request(center: PreferenceCenter, event: HookEvent) -> SuppressRequest | None:
-    """The ``SuppressRequest`` a stop event (opt-out, hard bounce, complaint) writes.
+    """The ``SuppressRequest`` a stop event (opt-out, complaint) writes.
 
     None for any other event, or one whose address or number cannot be used. The group
     commit writes consecutive requests from many webhooks in one ``suppress_many``, as
@@ -137,7 +140,7 @@ def _request(event: HookEvent, identity: Identity, topic: str | None) -> Suppres
         channel=event.channel,
         reason=event.audit_reason,
         evidence=event.evidence,
-        hard=event.kind is not EventKind.SUPPRESS,
+        hard=event.kind is EventKind.COMPLAINT,
     )
 
 
@@ -161,10 +164,31 @@ def _apply(tx: Changes, event: HookEvent, identity: Identity, topic: str | None)
             source=Source.WEBHOOK,
             evidence=event.evidence,
         )
-    # A soft bounce: counted (once per evidence); "changed" only when it made the hard stop.
-    return tx.record_soft_bounce(
-        identity, channel=event.channel, source=Source.BOUNCE, evidence=event.evidence
+    # A bounce: the policy decides; "changed" only when it stopped mail to the person.
+    permanent = event.kind is EventKind.HARD_BOUNCE
+    outcome = tx.record_bounce(
+        identity,
+        reason=bounce_reason(event),
+        permanent=permanent,
+        evidence=event.evidence,
+        proven=True,  # the provider's verified signature says it concerns our message
+        channel=event.channel,
+        source=Source.BOUNCE,
+        detail=reason,
     )
+    return outcome.suppressed
+
+
+def bounce_reason(event: HookEvent) -> BounceReason:
+    """The reason for a provider's bounce, from its status and words.
+
+    A provider that calls a bounce permanent without saying why is taken at its word
+    (the address is dead); its words win when they say the refusal was about us.
+    """
+    reason = reason_of("", event.audit_reason)
+    if reason is BounceReason.UNDECIDED and event.kind is EventKind.HARD_BOUNCE:
+        return BounceReason.USER_UNKNOWN
+    return reason
 
 
 __all__ = ["Recorded", "record", "stop_request"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from prefcenter.bounce_policy import BounceAction, BounceReason, bounce_action, bounce_score
+from prefcenter.bounces.policy import BounceAction, BounceReason, bounce_action, bounce_score
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Action, Scope
 from tests.conftest import make_settings

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prefcenter.inbound import reasons
+from prefcenter.bounces import reasons
+from prefcenter.bounces.reasons import Reason, reason_of
 from prefcenter.inbound.arf import parse_complaint
 from prefcenter.inbound.dsn import BounceKind, clean_address, looks_like_bounce, parse_bounce
 from prefcenter.inbound.message import parse_message
-from prefcenter.inbound.reasons import Reason, reason_of
 
 RCPT = "alice@example.org"
 

@@ -17,7 +17,7 @@ import importlib
 import re
 from typing import Any
 
-from prefcenter.bounce_policy import ABOUT_US, ADDRESS_REASONS, BounceReason
+from prefcenter.bounces.policy import ABOUT_US, ADDRESS_REASONS, BounceReason
 
 #: The vocabulary lives with the bounce policy; ``Reason`` is its name here.
 Reason = BounceReason
