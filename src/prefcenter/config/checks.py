@@ -19,7 +19,15 @@ if TYPE_CHECKING:
 #: Shortest signing SECRET key, PEPPER and API key, in bytes (UTF-8): 128 bits if every
 #: byte were random.
 LOG_LEVELS = ("debug", "info", "warning", "error")
-_GENERATE = 'generate one with python -c "import secrets; print(secrets.token_urlsafe(32))".'
+KEYGEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+_GENERATE = f"generate one with {KEYGEN}."
+#: Fewest different characters a key may use: a random key of 16 bytes or more has far more.
+MIN_DISTINCT = 8
+#: Words that mark a value written as an example, never generated (lower case).
+PLACEHOLDER_WORDS = (
+    "replace", "changeme", "change-me", "change_me", "placeholder", "example", "your-",
+    "your_", "insert", "xxxx", "todo", "secret-here", "goes-here",
+)  # fmt: skip
 
 
 def validate(settings: Settings) -> None:
@@ -46,6 +54,7 @@ def validate(settings: Settings) -> None:
             value=settings.log_level,
         )
     _check_key_sizes(settings)
+    _check_key_quality(settings)
     _check_topic_digests(settings)
     _check_retention(settings)
 
@@ -119,3 +128,50 @@ def _check_key_sizes(settings: Settings) -> None:
                 f"at least {MIN_KEY_BYTES} bytes: {_GENERATE}",
                 name="api_keys",
             )
+
+
+def _check_key_quality(settings: Settings) -> None:
+    """Refuse keys copied from an example, and keys too repetitive to be random.
+
+    Anyone who can read the example could forge tokens signed with it, and a pepper
+    can never be changed once a store uses it: both are refused before anything starts.
+    """
+    keys = [("secret", key.reveal()) for key in settings.secret]
+    if settings.pepper is not None:
+        keys.append(("pepper", settings.pepper.reveal()))
+    for name, value in keys:
+        if is_placeholder(value):
+            raise ConfigError(
+                f"Setting {name.upper()} holds a placeholder written as an example, which "
+                f"anyone reading the example knows; {_GENERATE}",
+                name=name,
+            )
+    # Only the newest key signs; an older repetitive one only verifies links already sent.
+    newest = [("secret", settings.secret[-1].reveal())] if settings.secret else []
+    pepper = [("pepper", settings.pepper.reveal())] if settings.pepper is not None else []
+    for name, value in newest + pepper:
+        distinct = len(set(value))
+        if distinct < MIN_DISTINCT:
+            raise ConfigError(
+                f"Setting {name.upper()} uses only {distinct} different characters, too few "
+                f"to be random; {_GENERATE}",
+                name=name,
+            )
+    for number, key in enumerate(settings.api_keys, start=1):
+        value = key.reveal()
+        hashed = value.lower().startswith("sha256:")
+        body = value[len("sha256:") :] if hashed else value
+        repetitive = hashed and len(body) == 64 and len(set(body.lower())) < MIN_DISTINCT
+        if is_placeholder(value) or repetitive:
+            raise ConfigError(
+                f"Setting API_KEYS has a placeholder (entry {number}) written as an example; "
+                f"write sha256:HEX of a key made with {KEYGEN}.",
+                name="api_keys",
+            )
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether a key reads like an example someone was meant to replace."""
+    lowered = value.lower()
+    return any(word in lowered for word in PLACEHOLDER_WORDS)
+
