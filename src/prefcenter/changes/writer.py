@@ -190,6 +190,10 @@ class Changes:
     ) -> bool:
         """Lift a global or topic suppression (a hard one only with ``hard=True``).
 
+        Returns True when something was lifted. When nothing would be (no such
+        suppression: maybe a different scope blocks the person), nothing is written,
+        not even an audit event; :meth:`check` says what still blocks.
+
         Raises:
             ReasonRequired: ``reason`` is blank.
         """
@@ -212,12 +216,19 @@ class Changes:
         )
 
         def lift(session: Session) -> bool:
+            # An audit event records a change: when nothing would be lifted, none is written.
+            opted_out = topic is not None and session.topic_choice(identity.hash, digest) is False
+            if not opted_out and not session.liftable(identity.hash, scope, digest):
+                return False
+            self._bind.prepare(session, identity, topic)
+            if not session.append_event(event):
+                return False
             changed = session.lift(identity.hash, scope, digest)
-            if topic is not None and session.topic_choice(identity.hash, digest) is False:
+            if opted_out:
                 changed = session.set_topic(identity.hash, digest, True, at) or changed
             return changed
 
-        return self._bind.record(identity, topic, event, lift)
+        return self._bind.run(lift)
 
     def set_topic(
         self,

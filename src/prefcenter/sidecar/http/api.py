@@ -250,6 +250,7 @@ async def resubscribe(request: Request) -> Response:
         "topic": _text(data, "topic", limit=200),
         "channel": _choice(data, "channel", _CHANNELS, "email"),
         "reason": _text(data, "reason", required=True, limit=500),
+        "hard": _flag(data, "hard"),
         "source": Source.API,
         "evidence": request_id_of(request),
     }

@@ -137,6 +137,11 @@ _SCHEMAS: dict[str, Any] = {
             "topic": _TOPIC,
             "channel": _CHANNEL,
             "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+            "hard": {
+                "type": "boolean",
+                "description": "Lift a hard suppression (bounce, complaint) instead of an "
+                "opt-out; the reason should say why the address works again.",
+            },
         },
         ["recipient", "reason"],
     ),
