@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from prefcenter.errors import PrefcenterError, StoreMisconfigured, StoreUnavailable, WorkerFailed
+from prefcenter.errors import (
+    MostlyInvalid,
+    PrefcenterError,
+    StoreMisconfigured,
+    StoreUnavailable,
+    WorkerFailed,
+)
 from prefcenter.model import Channel, Kind
 
 if TYPE_CHECKING:
@@ -39,6 +45,8 @@ EXIT_CODES: tuple[tuple[type[PrefcenterError], int], ...] = (
     # Temporary: nothing was written, the same command can simply be run again.
     (StoreUnavailable, 3),
     (WorkerFailed, 3),
+    # `filter`: most rows of the chosen column are not addresses (the wrong column?).
+    (MostlyInvalid, 4),
     (PrefcenterError, 2),
 )
 

@@ -41,6 +41,7 @@ from prefcenter.screening.csv.shape import (
     check_text,
     choose_column,
     detect_encoding,
+    looks_like_address,
     sniff_delimiter,
 )
 
@@ -71,6 +72,9 @@ class FilterSummary:
         column: the name (or 0-based index, when there is no header) of the address column.
         blank: blank lines skipped.
         encoding: the text encoding used to read (and write) the file.
+        address_columns: other columns (names, or indexes without a header) where most
+            of the first rows look like addresses: what to suggest when the chosen
+            column is mostly invalid.
     """
 
     read: int
@@ -80,6 +84,7 @@ class FilterSummary:
     column: str | int = 0
     blank: int = 0
     encoding: str = "utf-8"
+    address_columns: tuple[str | int, ...] = ()
 
     @property
     def invalid(self) -> int:
@@ -121,6 +126,7 @@ def filter_csv(
     encoding: str | None = None,
     on_progress: Callable[[int], None] | None = None,
     block_size: int = BLOCK,
+    rejects: IO[bytes] | None = None,
 ) -> FilterSummary:
     """Copy the sendable rows of ``source`` to ``sink`` unchanged, and count the rest.
 
@@ -135,11 +141,14 @@ def filter_csv(
             do not decode are carried through unchanged (``surrogateescape``).
         on_progress: called after each block with the number of bytes consumed so far.
         block_size: characters per block; 0 reads line by line (the reference reader).
+        rejects: where refused rows go (binary), each as read with its reason put before
+            it as a first column; the header, if any, gets a ``reason`` column.
 
     Raises:
         InvalidInput: the address column cannot be found, the start of the file is not
             text (NUL characters), a quote opened on some line never closes or takes in
-            the address column, or the text does not decode.
+            the address column, or the text does not decode (an address holding
+            bytes that are not text in ``encoding``: a Latin-1 file read as UTF-8).
     """
     buffered: io.BufferedReader = (
         source if isinstance(source, io.BufferedReader) else io.BufferedReader(cast(Any, source))
@@ -157,7 +166,12 @@ def filter_csv(
     check_text(head, encoding)
     text = io.TextIOWrapper(buffered, encoding=encoding, errors=errors, newline="")
     out = io.TextIOWrapper(sink, encoding=encoding, errors=errors, newline="")
-    run = _Run(text, out, buffered, screen, on_progress)
+    refused = (
+        None
+        if rejects is None
+        else io.TextIOWrapper(rejects, encoding=encoding, errors=errors, newline="")
+    )
+    run = _Run(text, out, buffered, screen, on_progress, refused)
     try:
         run.all(column, block_size)
     except UnicodeError:
@@ -169,6 +183,9 @@ def filter_csv(
     finally:
         out.flush()
         out.detach()
+        if refused is not None:
+            refused.flush()
+            refused.detach()
         text.detach()
     return run.summary(encoding)
 
@@ -183,8 +200,11 @@ class _Run:
         raw: IO[bytes],
         screen: Screener,
         on_progress: Callable[[int], None] | None,
+        rejects: io.TextIOWrapper | None = None,
     ) -> None:
-        self.text, self.out, self.raw = text, out, raw
+        self.text, self.out, self.raw, self.rejects = text, out, raw, rejects
+        self.sample: list[str] = []
+        self.first_row: list[str] = []
         self.submit = cast(
             "Callable[[list[str]], Callable[[], list[Reason | None]]]",
             getattr(screen, "submit", None) or _at_once(screen),
@@ -209,7 +229,21 @@ class _Run:
             column=self.name,
             blank=self.blank,
             encoding=encoding,
+            address_columns=self._address_columns(),
         )
+
+    def _address_columns(self) -> tuple[str | int, ...]:
+        """Columns besides the chosen one where most sampled rows hold an address."""
+        rows = [row for row in csv.reader(self.sample, delimiter=self.delimiter) if row]
+        if not rows:
+            return ()
+        found: list[str | int] = []
+        for index in range(max(len(row) for row in rows)):
+            hits = sum(looks_like_address(_field(row, index)) for row in rows)
+            if index != self.index and hits * 2 > len(rows):
+                name = self.first_row[index].strip() if index < len(self.first_row) else ""
+                found.append(name if self.header and name else index)
+        return tuple(found)
 
     def all(self, column: str | None, block_size: int) -> None:
         """The first record by lines (it decides header and column), the rest in blocks
@@ -230,10 +264,13 @@ class _Run:
             return
         raw_text, row, start = first
         self.header, self.index, self.name = choose_column(row, column)
+        self.first_row = row
         if start:
             self._check_quotes(raw_text, row, start, last=True)
         if self.header:
             self.out.write(raw_text)
+            if self.rejects is not None:
+                self.rejects.write("reason" + self.delimiter + raw_text)
         else:
             self.take([raw_text], [_field(row, self.index)])
         if block_size:
@@ -255,9 +292,15 @@ class _Run:
     def take(self, raws: list[str], values: list[str], separator: str = "") -> None:
         """Screen one chunk of records; write the sendable ones (``separator`` after each)
         once the screen answers, in order."""
-        self.read += len(raws)
+        if len(self.sample) < _SAMPLE:
+            self.sample += [raw + separator for raw in raws[: _SAMPLE - len(self.sample)]]
         # Plain ASCII goes as it is: the screen strips what needs stripping.
-        keys = values if "".join(values).isascii() else [key_of(value) for value in values]
+        if "".join(values).isascii():
+            keys = values
+        else:
+            _refuse_undecoded(values, self.read)
+            keys = [key_of(value) for value in values]
+        self.read += len(raws)
         self.ahead.append((raws, separator, self.submit(keys)))
         if len(self.ahead) > _AHEAD:
             self._write()
@@ -273,6 +316,15 @@ class _Run:
         kept = list(itertools.compress(raws, map(operator.not_, reasons)))
         if kept:
             self.out.write(separator.join(kept) + separator)
+        if self.rejects is not None and sendable < len(reasons):
+            prefix = self.delimiter
+            self.rejects.write(
+                "".join(
+                    f"{reason}{prefix}{raw}{separator}"
+                    for raw, reason in zip(raws, reasons, strict=True)
+                    if reason is not None
+                )
+            )
 
     def by_lines(self, records: Iterator[tuple[str, list[str], int]]) -> None:
         """The reference reader: one record at a time, chunked for the screen."""
@@ -377,6 +429,25 @@ class _Run:
     def _progress(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.raw.tell())
+
+
+#: Rows kept to suggest another address column when the chosen one is mostly invalid.
+_SAMPLE = 200
+
+
+def _refuse_undecoded(values: list[str], before: int) -> None:
+    """Refuse an address holding bytes that did not decode (kept as lone surrogates):
+    read that way, a person in a Latin-1 file would silently count as invalid."""
+    for number, value in enumerate(values, start=before + 1):
+        bad = next((char for char in value if "\udc80" <= char <= "\udcff"), None)
+        if bad is not None:
+            raise InvalidInput(
+                f"Row {number} of the list is not UTF-8 text (its address holds the byte "
+                f"{ord(bad) - 0xDC00:#04x}); pass --encoding with the file's encoding "
+                "(cp1252 or latin-1 for most Western European spreadsheets) and run again.",
+                value=number,
+                reason="undecodable",
+            )
 
 
 def _at_once(screen: Screener) -> Callable[[list[str]], Callable[[], list[Reason | None]]]:

@@ -85,7 +85,8 @@ def sniff_delimiter(first_line: str) -> str:
     return best[1] if best[0] else ","
 
 
-def _looks_like_address(value: str) -> bool:
+def looks_like_address(value: str) -> bool:
+    """Whether a cell reads like an email address or an international phone number."""
     value = value.strip()
     return "@" in value or (value[:1] == "+" and value[1:2].isdigit())
 
@@ -117,7 +118,7 @@ def choose_column(first_row: list[str], column: str | None) -> tuple[bool, int, 
             return True, index, first_row[index].lstrip("\ufeff").strip()
         if column.strip().isdigit():
             index = int(column)
-            header = bool(first_row) and not any(_looks_like_address(c) for c in first_row)
+            header = bool(first_row) and not any(looks_like_address(c) for c in first_row)
             if index >= len(first_row):
                 raise InvalidInput(
                     _past_the_end(index, len(first_row), header),
@@ -137,7 +138,7 @@ def choose_column(first_row: list[str], column: str | None) -> tuple[bool, int, 
             index = names.index(candidate)
             return True, index, first_row[index].lstrip("\ufeff").strip()
     for index, cell in enumerate(first_row):
-        if _looks_like_address(cell):
+        if looks_like_address(cell):
             return False, index, index
     if len(first_row) <= 1:
         # One column and no address in the first line: a header such as "Recipients".
