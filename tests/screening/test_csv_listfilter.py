@@ -115,7 +115,7 @@ def test_latin1_bytes_outside_the_address_pass_through_unchanged() -> None:
 def test_an_address_that_is_not_utf8_is_refused_naming_encoding() -> None:
     """Read as UTF-8, a Latin-1 address would silently count as invalid: a lost person."""
     data = "name,email\nJos\xe9,a@b.com\nM\xfcller,\xe4@b.com\n".encode("latin-1")
-    with pytest.raises(InvalidInput, match="Row 2 of the list is not UTF-8 text .* --encoding"):
+    with pytest.raises(InvalidInput, match=r"Row 2 of the list is not UTF-8 text .* --encoding"):
         run(data)
     out, summary = run(data, encoding="latin-1")
     assert out == data and summary["invalid"] == 0
