@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from prefcenter.changes import Changes
 from prefcenter.config import Settings, load_settings
 from prefcenter.core import Core, Recipient
-from prefcenter.errors import InvalidInput
+from prefcenter.errors import InvalidInput, PepperMismatch
 from prefcenter.headers import Links, MessageT, refuse_breaks
 from prefcenter.inputs import aware, choice
 from prefcenter.model import (
@@ -74,7 +75,10 @@ class PreferenceCenter(Changes):
         signer = TokenSigner(settings.signing_keys())
         # Links check the settings that go into headers: refused before a store is made.
         self.links = Links(settings, signer)
-        core = Core(settings, clock=clock, store=store, signer=signer)
+        try:
+            core = Core(settings, clock=clock, store=store, signer=signer)
+        except PepperMismatch as error:
+            raise PepperMismatch(f"{error}{_where_keys_are(settings)}") from None
         super().__init__(core)
         self.settings = settings
         self.identities = core.identities
@@ -437,6 +441,23 @@ class PreferenceCenter(Changes):
     def ping(self) -> None:
         """Raise StoreUnavailable when the store cannot be reached."""
         self.store.ping()
+
+
+def _where_keys_are(settings: Settings) -> str:
+    """For a pepper mismatch: where this pepper came from and where the store's keys are."""
+    used = settings.dev_key_file("pepper")
+    if used is None:
+        return ""
+    text = (
+        f" This PEPPER was read from the development key file {str(used)!r} "
+        f"(PREFCENTER_VAR_DIR: {str(used.parent)!r})"
+    )
+    if settings.database.startswith("sqlite:///"):
+        folder = Path(settings.database[len("sqlite:///") :]).parent
+        if (folder / "pepper").exists() and folder.resolve() != used.parent.resolve():
+            where = f"this store's keys are in {str(folder)!r}"
+            return f"{text}; {where}: unset PREFCENTER_VAR_DIR or point it there."
+    return f"{text}; point PREFCENTER_VAR_DIR at the directory holding this store's keys."
 
 
 __all__ = ["PreferenceCenter", "Recipient"]

@@ -75,9 +75,12 @@ class Settings:
     )
     smtp: str = _setting("127.0.0.1:2525", "HOST:PORT the SMTP sidecar listens on.")
     var_dir: str = _setting(
-        "var",
-        "Directory for the development keys (secret, pepper). The default DATABASE does not "
+        "",
+        "Directory for the development keys (secret, pepper). Empty: beside a SQLite store "
+        "(the directory of its file), so every command run from anywhere finds the keys "
+        "that store was made with; var for PostgreSQL. The default DATABASE does not "
         "follow it: that is var/prefcenter.db relative to the working directory.",
+        shown="(the SQLite store's directory, else var)",
     )
     company_name: str = _setting("Example", "Name shown on pages and in List-Id phrases.")
     brand_color: str = _setting(
@@ -249,8 +252,31 @@ class Settings:
 
     @property
     def var_path(self) -> Path:
-        """``var_dir`` as a path."""
-        return Path(self.var_dir)
+        """Where the development keys are: ``var_dir``, else beside a SQLite store.
+
+        An existing store made before keys lived beside it (keys in ``var`` of the
+        working directory, none beside the file) keeps using ``var``.
+        """
+        if self.var_dir:
+            return Path(self.var_dir)
+        if not self.database.startswith("sqlite:///"):
+            return Path("var")
+        store = Path(self.database[len("sqlite:///") :])
+        beside = store.parent
+        legacy = Path("var")
+        if (beside / "pepper").exists() or not store.exists():
+            return beside
+        return legacy if (legacy / "pepper").exists() else beside
+
+    def dev_key_file(self, name: str) -> Path | None:
+        """The development key file ``secret`` or ``pepper`` was read from, if it was."""
+        path = self.var_path / name
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            return None
+        value = self.pepper if name == "pepper" else (self.secret[-1] if self.secret else None)
+        return path if value is not None and value.reveal() == text else None
 
     def signing_keys(self) -> list[bytes]:
         """The token keys as bytes, oldest first (the last one signs)."""

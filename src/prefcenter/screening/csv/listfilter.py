@@ -37,11 +37,12 @@ from prefcenter.errors import InvalidInput
 from prefcenter.model import Reason
 from prefcenter.screening.csv.blocks import bare_cr, key_of, split_block
 from prefcenter.screening.csv.shape import (
+    address_columns,
     ascii_compatible,
     check_text,
     choose_column,
     detect_encoding,
-    looks_like_address,
+    refuse_undecoded,
     sniff_delimiter,
 )
 
@@ -141,14 +142,12 @@ def filter_csv(
             do not decode are carried through unchanged (``surrogateescape``).
         on_progress: called after each block with the number of bytes consumed so far.
         block_size: characters per block; 0 reads line by line (the reference reader).
-        rejects: where refused rows go (binary), each as read with its reason put before
-            it as a first column; the header, if any, gets a ``reason`` column.
+        rejects: where refused rows go (binary), as read, after a ``reason`` first column.
 
     Raises:
         InvalidInput: the address column cannot be found, the start of the file is not
             text (NUL characters), a quote opened on some line never closes or takes in
-            the address column, or the text does not decode (an address holding
-            bytes that are not text in ``encoding``: a Latin-1 file read as UTF-8).
+            the address column, or the text (an address: Latin-1 read as UTF-8) does not decode.
     """
     buffered: io.BufferedReader = (
         source if isinstance(source, io.BufferedReader) else io.BufferedReader(cast(Any, source))
@@ -166,11 +165,7 @@ def filter_csv(
     check_text(head, encoding)
     text = io.TextIOWrapper(buffered, encoding=encoding, errors=errors, newline="")
     out = io.TextIOWrapper(sink, encoding=encoding, errors=errors, newline="")
-    refused = (
-        None
-        if rejects is None
-        else io.TextIOWrapper(rejects, encoding=encoding, errors=errors, newline="")
-    )
+    refused = None if rejects is None else io.TextIOWrapper(rejects, encoding, errors, "")
     run = _Run(text, out, buffered, screen, on_progress, refused)
     try:
         run.all(column, block_size)
@@ -183,7 +178,7 @@ def filter_csv(
     finally:
         out.flush()
         out.detach()
-        if refused is not None:
+        if refused:
             refused.flush()
             refused.detach()
         text.detach()
@@ -229,21 +224,10 @@ class _Run:
             column=self.name,
             blank=self.blank,
             encoding=encoding,
-            address_columns=self._address_columns(),
+            address_columns=address_columns(
+                self.sample, self.delimiter, self.index, self.first_row if self.header else []
+            ),
         )
-
-    def _address_columns(self) -> tuple[str | int, ...]:
-        """Columns besides the chosen one where most sampled rows hold an address."""
-        rows = [row for row in csv.reader(self.sample, delimiter=self.delimiter) if row]
-        if not rows:
-            return ()
-        found: list[str | int] = []
-        for index in range(max(len(row) for row in rows)):
-            hits = sum(looks_like_address(_field(row, index)) for row in rows)
-            if index != self.index and hits * 2 > len(rows):
-                name = self.first_row[index].strip() if index < len(self.first_row) else ""
-                found.append(name if self.header and name else index)
-        return tuple(found)
 
     def all(self, column: str | None, block_size: int) -> None:
         """The first record by lines (it decides header and column), the rest in blocks
@@ -298,7 +282,7 @@ class _Run:
         if "".join(values).isascii():
             keys = values
         else:
-            _refuse_undecoded(values, self.read)
+            refuse_undecoded(values, self.read)
             keys = [key_of(value) for value in values]
         self.read += len(raws)
         self.ahead.append((raws, separator, self.submit(keys)))
@@ -317,14 +301,9 @@ class _Run:
         if kept:
             self.out.write(separator.join(kept) + separator)
         if self.rejects is not None and sendable < len(reasons):
-            prefix = self.delimiter
-            self.rejects.write(
-                "".join(
-                    f"{reason}{prefix}{raw}{separator}"
-                    for raw, reason in zip(raws, reasons, strict=True)
-                    if reason is not None
-                )
-            )
+            pairs = zip(raws, reasons, strict=True)
+            rows = [f"{why}{self.delimiter}{raw}{separator}" for raw, why in pairs if why]
+            self.rejects.write("".join(rows))
 
     def by_lines(self, records: Iterator[tuple[str, list[str], int]]) -> None:
         """The reference reader: one record at a time, chunked for the screen."""
@@ -433,21 +412,6 @@ class _Run:
 
 #: Rows kept to suggest another address column when the chosen one is mostly invalid.
 _SAMPLE = 200
-
-
-def _refuse_undecoded(values: list[str], before: int) -> None:
-    """Refuse an address holding bytes that did not decode (kept as lone surrogates):
-    read that way, a person in a Latin-1 file would silently count as invalid."""
-    for number, value in enumerate(values, start=before + 1):
-        bad = next((char for char in value if "\udc80" <= char <= "\udcff"), None)
-        if bad is not None:
-            raise InvalidInput(
-                f"Row {number} of the list is not UTF-8 text (its address holds the byte "
-                f"{ord(bad) - 0xDC00:#04x}); pass --encoding with the file's encoding "
-                "(cp1252 or latin-1 for most Western European spreadsheets) and run again.",
-                value=number,
-                reason="undecodable",
-            )
 
 
 def _at_once(screen: Screener) -> Callable[[list[str]], Callable[[], list[Reason | None]]]:
