@@ -36,9 +36,9 @@ from prefcenter.model import (
     Refusal,
     Suppression,
 )
-from prefcenter.policy import decide
+from prefcenter.policy import PHONE_SIBLING, cover_phone, decide
 from prefcenter.screening.refusals import chunks, hasher
-from prefcenter.screening.screen import Screen, Send
+from prefcenter.screening.screen import PhoneScreen, Screen, Send
 from prefcenter.store import Store
 from prefcenter.store.exceptions import no_such_exception
 from prefcenter.store.retention import PURGE_CHUNK, PURGE_PAUSE_S
@@ -174,16 +174,23 @@ class PreferenceCenter(Changes):
         Keys: ``headers`` (as :meth:`headers`), ``unsubscribe_url``, ``preferences_url``,
         ``mailto`` (the unsubscribe address) and ``return_path`` (``bounces+TOKEN@``, the
         envelope sender, so a bounce finds this recipient). ``/v1/links`` answers this.
+        For an SMS or voice recipient only the two links: nothing mail-only (their pages
+        speak of texts and calls).
 
         Raises:
             InvalidRecipient: the recipient cannot be canonicalised.
             InvalidTopic: the topic cannot be used.
         """
         identity = self.identity(recipient, channel)
-        return {
-            "headers": self.headers(identity, topic),
+        links: dict[str, Any] = {
             "unsubscribe_url": self.unsubscribe_url(identity, topic),
             "preferences_url": self.preferences_url(identity, topic),
+        }
+        if identity.channel is not Channel.EMAIL:
+            return links  # a text or a call has no headers, mailbox or envelope sender
+        return {
+            "headers": self.headers(identity, topic),
+            **links,
             "mailto": self.links.mailto_address(identity, topic),
             "return_path": self.links.bounce_address(identity),
         }
@@ -238,9 +245,20 @@ class PreferenceCenter(Changes):
         moment = self.now() if at is None else aware(at, "check time")
         cap = self.settings.frequency_cap
         window = cap.window if cap else None
-        rules = self.store.read(
-            lambda session: session.rules(identity_hash, at=moment, cap_window=window)
-        )
+        other = self.phone_sibling(recipient, chan)
+        if other is None:
+            rules = self.store.read(
+                lambda session: session.rules(identity_hash, at=moment, cap_window=window)
+            )
+        else:
+            sibling, sibling_hash = other
+            rules = self.store.read(
+                lambda session: cover_phone(
+                    session.rules(identity_hash, at=moment, cap_window=window),
+                    session.rules(sibling_hash, at=moment, cap_window=None),
+                    sibling,
+                )
+            )
         return decide(
             rules,
             identity_hash=identity_hash.hex(),
@@ -252,6 +270,21 @@ class PreferenceCenter(Changes):
             cap_count=cap.count if cap else None,
             cap_window=window,
         )
+
+    def phone_sibling(self, recipient: Recipient, channel: Channel) -> tuple[Channel, bytes] | None:
+        """The other phone channel and the number's hash on it, when the SMS/voice rule
+        (``PHONE_OPT_OUT=texts_and_calls``) makes its marketing opt-outs count here.
+
+        None for email, with ``PHONE_OPT_OUT=channel``, and for an identity known by its
+        hash only (a link token whose number the store does not hold).
+        """
+        sibling = PHONE_SIBLING.get(channel)
+        if sibling is None or self.settings.phone_opt_out != "texts_and_calls":
+            return None
+        identity = self.identity(recipient, channel)
+        if not identity.address:
+            return None
+        return sibling, self.identities.hash_key(f"{sibling.value}:{identity.address}")
 
     def filter(
         self,
@@ -327,16 +360,22 @@ class PreferenceCenter(Changes):
         """
         topic = check_topic(topic)
         cap = self.settings.frequency_cap
-        send = Send(
-            self.store,
-            hasher(self.identities, choice(Channel, channel, "channel")),
-            topic_digest(topic),
-            choice(Kind, kind, "kind"),
-            self.now() if at is None else aware(at, "filter time"),
-            cap.count if cap else None,
-            cap.window if cap else None,
-        )
-        return Screen(send, expected_rows, parallel=parallel)
+        chan, what = choice(Channel, channel, "channel"), choice(Kind, kind, "kind")
+        moment = self.now() if at is None else aware(at, "filter time")
+
+        def send(on: Channel) -> Send:
+            return Send(
+                self.store, hasher(self.identities, on), topic_digest(topic), what, moment,
+                cap.count if cap else None, cap.window if cap else None,
+            )  # fmt: skip
+
+        sibling = PHONE_SIBLING.get(chan)
+        if sibling is None or what is not Kind.MARKETING:
+            return Screen(send(chan), expected_rows, parallel=parallel)
+        if self.settings.phone_opt_out != "texts_and_calls":
+            return Screen(send(chan), expected_rows, parallel=parallel)
+        other = Screen(send(sibling), expected_rows)
+        return PhoneScreen(send(chan), expected_rows, parallel=parallel, other=other)
 
     # -- reading what is stored -------------------------------------------------------
     def preferences(self, recipient: Recipient, *, channel: Channel | str = "email") -> Preferences:

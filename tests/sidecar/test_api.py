@@ -332,3 +332,12 @@ def test_resubscribe_hard_lifts_a_bounce_and_a_no_op_writes_no_event(live: LiveS
     assert [e["action"] for e in history["events"]] == ["suppress", "resubscribe"]
     assert history["events"][1]["scope"] == "hard"
     assert live.real_center.check(ALICE, kind="transactional").allowed
+
+
+def test_links_for_a_phone_number_carry_no_mail_only_fields(live: LiveSidecar) -> None:
+    with live.api() as client:
+        sms = client.post("/v1/links", json={"recipient": "+14155550100", "channel": "sms"})
+        email = client.post("/v1/links", json={"recipient": ALICE})
+    assert sms.status_code == 200
+    assert sorted(sms.json()) == ["preferences_url", "unsubscribe_url"]
+    assert {"headers", "mailto", "return_path"} <= set(email.json())

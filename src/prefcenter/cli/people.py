@@ -252,21 +252,28 @@ def _forget_outcome(before: list[Event], sent: bool, changed: bool) -> str:
 @main.command()
 @click.argument("address")
 @topic_option()
+@channel_option()
 @json_option
 @pass_cli
-def link(cli: Cli, address: str, topic: str | None, as_json: bool) -> None:
+def link(cli: Cli, address: str, topic: str | None, channel: str, as_json: bool) -> None:
     """Print the unsubscribe headers, links and return path for one recipient of a --topic.
 
+    For --channel sms or voice only the two links (url, preferences): a text or a call
+    has no headers, mailto or return path, and the pages speak of texts and calls.
+
     \b
-    Example:
+    Examples:
       prefcenter link alice@example.com --topic newsletter --json
+      prefcenter link +14155550100 --channel sms --topic offers
     """
-    made = cli.center().message_links(address, topic)
-    data = dict(made["headers"])
+    made = cli.center().message_links(address, topic, channel=channel)
+    data = dict(made.get("headers", {}))
     data["url"] = made["unsubscribe_url"]
     data["preferences"] = made["preferences_url"]
-    data["mailto"] = "mailto:" + made["mailto"]
-    data["return_path"] = made["return_path"]  # the VERP envelope sender
+    if "mailto" in made:
+        # As in the List-Unsubscribe header: a mail client opens it with the subject set.
+        data["mailto"] = f"mailto:{made['mailto']}?subject=unsubscribe"
+        data["return_path"] = made["return_path"]  # the VERP envelope sender
     if as_json:
         emit_json(data)
         return

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 #: Shortest signing SECRET key, PEPPER and API key, in bytes (UTF-8): 128 bits if every
 #: byte were random.
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: Values of PHONE_OPT_OUT: a number's marketing opt-out covers both phone channels, or one.
+PHONE_OPT_OUT = ("texts_and_calls", "channel")
 KEYGEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
 _GENERATE = f"generate one with {KEYGEN}."
 #: Fewest different characters a key may use: a random key of 16 bytes or more has far more.
@@ -52,6 +54,13 @@ def validate(settings: Settings) -> None:
             f"write {', '.join(LOG_LEVELS[:-1])} or {LOG_LEVELS[-1]}.",
             name="log_level",
             value=settings.log_level,
+        )
+    if settings.phone_opt_out not in PHONE_OPT_OUT:
+        raise ConfigError(
+            f"Setting PHONE_OPT_OUT has value {settings.phone_opt_out!r}; "
+            f"write {' or '.join(PHONE_OPT_OUT)}.",
+            name="phone_opt_out",
+            value=settings.phone_opt_out,
         )
     _check_key_sizes(settings)
     _check_key_quality(settings)

@@ -112,6 +112,13 @@ class Settings:
         "as COUNT/DURATION (e.g. 3/7d); 'off' disables.",
         kind="cap",
     )
+    phone_opt_out: str = _setting(
+        "texts_and_calls",
+        "What a marketing opt-out on a phone number stops: texts_and_calls (an opt-out "
+        "made on sms also stops marketing calls to the number, and one made on voice "
+        "marketing texts; the decision's message says so) or channel (only the channel it "
+        "was made on). Hard suppressions and transactional contact stay per channel.",
+    )
     soft_bounce_limit: int = _setting(
         3, "Soft bounces within SOFT_BOUNCE_WINDOW that make a hard suppression.", kind="int"
     )

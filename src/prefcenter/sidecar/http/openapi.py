@@ -92,7 +92,8 @@ _SCHEMAS: dict[str, Any] = {
         {
             "headers": {
                 "type": "object",
-                "description": "Header name to value, in the order to add them: "
+                "description": "Email only (absent for sms and voice, as are mailto and "
+                "return_path). Header name to value, in the order to add them: "
                 "List-Unsubscribe, List-Unsubscribe-Post, List-Id (and CFBL-Address when "
                 "configured). Write each value as it is: never RFC 2047-encode it.",
                 "additionalProperties": {"type": "string"},
@@ -106,7 +107,7 @@ _SCHEMAS: dict[str, Any] = {
                 "bounces find this recipient.",
             },
         },
-        ["headers", "unsubscribe_url", "preferences_url", "mailto", "return_path"],
+        ["unsubscribe_url", "preferences_url"],
     ),
     "SendRequest": _request(
         {
