@@ -183,4 +183,3 @@ def is_placeholder(value: str) -> bool:
     """Whether a key reads like an example someone was meant to replace."""
     lowered = value.lower()
     return any(word in lowered for word in PLACEHOLDER_WORDS)
-
