@@ -117,7 +117,9 @@ class PreferenceCenter(Changes):
         """Record the topic's digest -> name once, so tokens naming it can be read back."""
         self._core.register_topic(topic)
 
-    def headers(self, recipient: Recipient, topic: str | None = None) -> dict[str, str]:
+    def headers(
+        self, recipient: Recipient, topic: str | None = None, *, lang: str | None = None
+    ) -> dict[str, str]:
         """List-Unsubscribe, List-Unsubscribe-Post, List-Id (and more) for one message.
 
         For a sender that writes headers itself (raw bytes, an email service's API). To
@@ -127,7 +129,7 @@ class PreferenceCenter(Changes):
         """
         identity = self.identity(recipient)
         self.register_topic(check_topic(topic))
-        return self.links.headers(identity, topic)
+        return self.links.headers(identity, topic, lang)
 
     def stamp(
         self,
@@ -136,6 +138,7 @@ class PreferenceCenter(Changes):
         topic: str | None = None,
         *,
         message_id: str | None = None,
+        lang: str | None = None,
     ) -> MessageT:
         """Add the unsubscribe headers to ``message`` (and DKIM-sign it when configured).
 
@@ -144,6 +147,8 @@ class PreferenceCenter(Changes):
                 (never the id itself), so a bounce or complaint that returns it proves it
                 concerns this message (proof before action). The message gets this
                 Message-ID when it has none.
+            lang: the language of the pages the links open (``de``, ``fr``, ``es``,
+                ``pt``, ``ja``); without it the browser's Accept-Language decides.
         """
         identity = self.identity(recipient)
         self.register_topic(check_topic(topic))
@@ -152,22 +157,31 @@ class PreferenceCenter(Changes):
             if message.get("Message-ID") is None:
                 message["Message-ID"] = message_id
             self.record_message_id(identity, message_id)
-        return self.links.stamp(message, identity, topic)
+        return self.links.stamp(message, identity, topic, lang)
 
-    def unsubscribe_url(self, recipient: Recipient, topic: str | None = None) -> str:
+    def unsubscribe_url(
+        self, recipient: Recipient, topic: str | None = None, *, lang: str | None = None
+    ) -> str:
         """The signed one-click link ``{base_url}/u/{token}``."""
         identity = self.identity(recipient)
         self.register_topic(check_topic(topic))
-        return self.links.unsubscribe_url(identity, topic)
+        return self.links.unsubscribe_url(identity, topic, lang)
 
-    def preferences_url(self, recipient: Recipient, topic: str | None = None) -> str:
+    def preferences_url(
+        self, recipient: Recipient, topic: str | None = None, *, lang: str | None = None
+    ) -> str:
         """The signed preference page link ``{base_url}/p/{token}``."""
         identity = self.identity(recipient)
         self.register_topic(check_topic(topic))
-        return self.links.preferences_url(identity, topic)
+        return self.links.preferences_url(identity, topic, lang)
 
     def message_links(
-        self, recipient: Recipient, topic: str | None = None, *, channel: Channel | str = "email"
+        self,
+        recipient: Recipient,
+        topic: str | None = None,
+        *,
+        channel: Channel | str = "email",
+        lang: str | None = None,
     ) -> dict[str, Any]:
         """Everything one message to ``recipient`` carries, for a sender that builds it.
 
@@ -175,7 +189,7 @@ class PreferenceCenter(Changes):
         ``mailto`` (the unsubscribe address) and ``return_path`` (``bounces+TOKEN@``, the
         envelope sender, so a bounce finds this recipient). ``/v1/links`` answers this.
         For an SMS or voice recipient only the two links: nothing mail-only (their pages
-        speak of texts and calls).
+        speak of texts and calls). ``lang`` is the language of the pages the links open.
 
         Raises:
             InvalidRecipient: the recipient cannot be canonicalised.
@@ -183,13 +197,13 @@ class PreferenceCenter(Changes):
         """
         identity = self.identity(recipient, channel)
         links: dict[str, Any] = {
-            "unsubscribe_url": self.unsubscribe_url(identity, topic),
-            "preferences_url": self.preferences_url(identity, topic),
+            "unsubscribe_url": self.unsubscribe_url(identity, topic, lang=lang),
+            "preferences_url": self.preferences_url(identity, topic, lang=lang),
         }
         if identity.channel is not Channel.EMAIL:
             return links  # a text or a call has no headers, mailbox or envelope sender
         return {
-            "headers": self.headers(identity, topic),
+            "headers": self.headers(identity, topic, lang=lang),
             **links,
             "mailto": self.links.mailto_address(identity, topic),
             "return_path": self.links.bounce_address(identity),

@@ -63,7 +63,7 @@ def _states(live: LiveSidecar, page: Any) -> list[tuple[str, Callable[[], object
         # An older browser without date limits lets a past day through: the server
         # answers with the page and the reason.
         page.goto(preferences)
-        field = page.get_by_label("Pause all news until")
+        field = page.get_by_label("Pause everything until")
         field.evaluate("element => element.removeAttribute('min')")
         field.fill((date.today() - timedelta(days=3)).isoformat())
         page.get_by_role("button", name="Save my choices").click()
@@ -176,7 +176,7 @@ def test_change_preferences_with_the_keyboard_alone(live: LiveSidecar, browser: 
         page.keyboard.press("Space")
         _tab_to(page, "combobox", "At most one email")
         page.keyboard.press("End")  # the longest ceiling on offer
-        _tab_to(page, "textbox", "Pause all news until")
+        _tab_to(page, "textbox", "Pause everything until")
         page.keyboard.type(pause.strftime("%m%d%Y"))  # en-US date fields: month, day, year
         _tab_to(page, "button", "Save my choices")
         with page.expect_navigation():  # a key press, unlike click(), does not wait for it

@@ -253,9 +253,14 @@ def _forget_outcome(before: list[Event], sent: bool, changed: bool) -> str:
 @click.argument("address")
 @topic_option()
 @channel_option()
+@click.option("--lang", default=None, metavar="LANG",
+              help="Language of the pages the links open (de, fr, es, pt, ja); default: "
+              "the browser's, else LANGUAGE.")  # fmt: skip
 @json_option
 @pass_cli
-def link(cli: Cli, address: str, topic: str | None, channel: str, as_json: bool) -> None:
+def link(
+    cli: Cli, address: str, topic: str | None, channel: str, lang: str | None, as_json: bool
+) -> None:
     """Print the unsubscribe headers, links and return path for one recipient of a --topic.
 
     For --channel sms or voice only the two links (url, preferences): a text or a call
@@ -266,7 +271,7 @@ def link(cli: Cli, address: str, topic: str | None, channel: str, as_json: bool)
       prefcenter link alice@example.com --topic newsletter --json
       prefcenter link +14155550100 --channel sms --topic offers
     """
-    made = cli.center().message_links(address, topic, channel=channel)
+    made = cli.center().message_links(address, topic, channel=channel, lang=lang)
     data = dict(made.get("headers", {}))
     data["url"] = made["unsubscribe_url"]
     data["preferences"] = made["preferences_url"]

@@ -6,6 +6,7 @@ and says what to write instead.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -62,6 +63,7 @@ def validate(settings: Settings) -> None:
             name="phone_opt_out",
             value=settings.phone_opt_out,
         )
+    _check_pages(settings)
     _check_key_sizes(settings)
     _check_key_quality(settings)
     _check_topic_digests(settings)
@@ -136,6 +138,48 @@ def _check_key_sizes(settings: Settings) -> None:
                 f"Setting API_KEYS has a key (entry {number}) {byte_count(size)} long; each needs "
                 f"at least {MIN_KEY_BYTES} bytes: {_GENERATE}",
                 name="api_keys",
+            )
+
+
+#: Languages the pages ship in (prefcenter.sidecar.http.i18n.LANGUAGES).
+PAGE_LANGUAGES = ("en", "de", "fr", "es", "pt", "ja")
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _check_pages(settings: Settings) -> None:
+    """LANGUAGE, LOGO, CONTACT and PRIVACY_URL: what every page shows."""
+    if settings.language not in PAGE_LANGUAGES:
+        raise ConfigError(
+            f"Setting LANGUAGE has value {settings.language!r}; write one of "
+            f"{', '.join(PAGE_LANGUAGES)}.",
+            name="language",
+            value=settings.language,
+        )
+    contact = settings.contact
+    if contact and not (
+        _URL.fullmatch(contact) or re.fullmatch(r"[^@\s<>\"']+@[^@\s<>\"']+", contact)
+    ):
+        raise ConfigError(
+            f"Setting CONTACT has value {contact!r}; write an email address such as "
+            "privacy@example.com or an https:// URL.",
+            name="contact",
+            value=contact,
+        )
+    if settings.privacy_url and not _URL.fullmatch(settings.privacy_url):
+        raise ConfigError(
+            f"Setting PRIVACY_URL has value {settings.privacy_url!r}; write an https:// URL.",
+            name="privacy_url",
+            value=settings.privacy_url,
+        )
+    logo = settings.logo
+    if logo and not _URL.fullmatch(logo):
+        suffix = logo.rsplit(".", 1)[-1].lower()
+        if suffix not in ("png", "jpg", "jpeg", "svg", "webp") or not os.path.isfile(logo):
+            raise ConfigError(
+                f"Setting LOGO has value {logo!r}; write an https:// URL or the path of an "
+                "existing .png, .jpg, .svg or .webp file.",
+                name="logo",
+                value=logo,
             )
 
 

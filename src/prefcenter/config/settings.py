@@ -88,6 +88,24 @@ class Settings:
         "Accent colour of the pages (CSS hex colour); the text on it is white or black, "
         "whichever contrasts more.",
     )
+    language: str = _setting(
+        "en",
+        "Language of the pages when neither the link (lang=, set by stamp/link) nor the "
+        "browser's Accept-Language names a shipped one: en, de, fr, es, pt or ja.",
+    )
+    logo: str = _setting(
+        "",
+        "Logo on every page: an https URL, or a PNG, JPEG, SVG or WebP file the sidecar "
+        "serves at /logo. Empty: the company name only.",
+    )
+    contact: str = _setting(
+        "",
+        "How people reach you, shown on every page and where a link cannot help (a "
+        "hard-bounced address, a broken link): an email address or an https URL.",
+    )
+    privacy_url: str = _setting(
+        "", "Link to your privacy policy, shown on every page (http(s) URL); empty: none."
+    )
     topics: dict[str, str] = _factory(
         dict,
         "Known topics as id=Label pairs separated by ';' (TOML: a [topics] table). "

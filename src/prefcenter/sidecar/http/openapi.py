@@ -86,7 +86,18 @@ _SCHEMAS: dict[str, Any] = {
         ["sendable", "refused", "counts"],
     ),
     "LinksRequest": _request(
-        {"recipient": _RECIPIENT, "topic": _TOPIC, "channel": _CHANNEL}, ["recipient"]
+        {
+            "recipient": _RECIPIENT,
+            "topic": _TOPIC,
+            "channel": _CHANNEL,
+            "lang": {
+                "type": "string",
+                "maxLength": 20,
+                "description": "Language of the pages the links open: en, de, fr, es, pt or "
+                "ja; omitted: the browser's Accept-Language, else the LANGUAGE setting.",
+            },
+        },
+        ["recipient"],
     ),
     "Links": _obj(
         {
