@@ -11,8 +11,8 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 import httpx
-from babel.dates import format_date
 import pytest
+from babel.dates import format_date
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
