@@ -89,12 +89,14 @@ class OneClickFastPath:
         self._metrics = sidecar.metrics
 
     def handles(self, scope: Scope) -> bool:
-        """True for the requests this path may answer: HTTP ``POST /u/...``."""
+        """True for the requests this path may answer: HTTP ``POST /u/...``, no query (a
+        link's ``?lang=`` page is the route's: it speaks that language)."""
         return (
             scope["type"] == "http"
             and scope["method"] == "POST"
             and scope["path"].startswith("/u/")
             and not scope.get("root_path")
+            and not scope.get("query_string")
         )
 
     def link(self, token: str) -> Link | None:
