@@ -110,9 +110,7 @@ def test_the_link_carries_its_language_through_the_change(live: LiveSidecar) -> 
         page = client.get(path, headers={"accept-language": "de"}).text
         assert '<html lang="fr">' in page
         assert 'action="/u/' in page and '?lang=fr"' in page  # the button keeps it
-        done = client.post(
-            path, data={"List-Unsubscribe": "One-Click", "via": "page"}
-        )
+        done = client.post(path, data={"List-Unsubscribe": "One-Click", "via": "page"})
     assert done.status_code == 200
     assert "Vous êtes désabonné de tous les e-mails de Example News." in done.text
     assert not live.real_center.check(ALICE).allowed
