@@ -126,3 +126,39 @@ def test_page_settings_are_checked(name: str, value: str, message: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({name: value}, environ={}, generate_dev_keys=False)
     assert str(caught.value) == message
+
+
+def test_the_optional_why_comes_after_the_change_and_is_counted(live: LiveSidecar) -> None:
+    from prefcenter.model import Action
+    from prefcenter.report import build_report, format_report
+
+    path = unsubscribe_path(live.real_center, ALICE)
+    with live.client() as client:
+        confirm = client.get(path).text
+        done = client.post(path, data={"List-Unsubscribe": "One-Click", "via": "page"}).text
+        action = done.split('<form method="post" action="', 1)[1].split('"', 1)[0]
+        skipped = client.post(action, data={})  # no answer: fine, nothing recorded
+        answered = client.post(action, data={"why": "too_many"})
+        forged = client.post(action, data={"why": "<script>"})
+    assert "tell us why" not in confirm  # never before the change
+    assert "Would you tell us why? (optional)" in done
+    assert skipped.status_code == answered.status_code == 200
+    assert "Thank you for telling us. Nothing else changes." in answered.text
+    assert forged.status_code == 422
+    events = live.real_center.history(ALICE)
+    assert [e.action for e in events] == [Action.SUPPRESS, Action.FEEDBACK]
+    assert events[1].detail == "too_many" and events[1].source is Source.WEB
+    assert not live.real_center.check(ALICE).allowed  # still unsubscribed
+    report = build_report(live.real_center)
+    assert report.feedback == {"too_many": 1}
+    assert "Why people unsubscribed (optional answers): too_many 1" in format_report(report)
+
+
+def test_the_fast_path_done_page_asks_why_too(live: LiveSidecar) -> None:
+    with live.client() as client:
+        done = client.post(
+            unsubscribe_path(live.real_center, "bob@example.org"),
+            data={"List-Unsubscribe": "One-Click"},
+        ).text
+    assert "Would you tell us why? (optional)" in done
+    assert '/why"' in done

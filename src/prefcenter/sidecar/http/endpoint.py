@@ -31,7 +31,7 @@ from prefcenter.changes import SuppressRequest
 from prefcenter.model import Channel, Identity, Source
 from prefcenter.sidecar.http import oneclick
 from prefcenter.sidecar.http.state import PAGE_RAW_HEADERS, Sidecar
-from prefcenter.sidecar.http.web import describe_stop, read_body
+from prefcenter.sidecar.http.web import describe_stop, done_context, read_body
 from prefcenter.tokens import Claims, Purpose
 from prefcenter.topics import NO_TOPIC
 
@@ -206,7 +206,7 @@ class OneClickFastPath:
         if pieces is not None:
             return link.encode().join(pieces)
         stop = describe_stop(self.sidecar, topic)
-        return self.sidecar.page_with_link(PAGE, topic, link, **stop)
+        return self.sidecar.page_with_link(PAGE, topic, link, **done_context(stop))
 
     def count_failure(self, status: int) -> None:
         """Count a one-click answered with ``status`` by a caller's own last resort."""

@@ -37,6 +37,13 @@ _SAVED = {
 #: Limits of a preference form: a page with every topic stays far below both.
 MAX_FORM_BYTES = 64 * 1024
 MAX_FIELDS = 200
+#: The answers the optional "why?" after an unsubscribe offers (value, label).
+FEEDBACK = [
+    ("too_many", N_("Too many messages")),
+    ("not_relevant", N_("Not what I signed up for")),
+    ("never_signed_up", N_("I never signed up")),
+    ("other", N_("Another reason")),
+]
 FREQUENCIES = [
     ("", N_("no limit")),
     ("7", N_("a week")),
@@ -182,8 +189,41 @@ async def one_click(request: Request) -> Response:
     # The fast path caches the default language's email page by topic: the same page.
     plain = lang == sidecar.settings.language and stop["medium"] == "email"
     key = link.topic if plain else f"{link.topic}\0{stop['medium']}\0{lang}"
-    link_path = with_lang(sidecar, _preferences_path(sidecar, link), lang)
-    return sidecar.render_with_link("done.html", key, link_path, lang=lang, **stop)
+    suffix = with_lang(sidecar, "", lang)
+    return sidecar.render_with_link(
+        "done.html", key, _preferences_path(sidecar, link), lang=lang, **done_context(stop, suffix)
+    )
+
+
+def done_context(stop: dict[str, str], lang_suffix: str = "") -> dict[str, Any]:
+    """What the done page shows besides the link: what stopped, and the "why?" answers."""
+    return {**stop, "lang_suffix": lang_suffix, "feedback_reasons": FEEDBACK}
+
+
+async def feedback_post(request: Request) -> Response:
+    """POST /p/{token}/why: the optional answer to "why?" after an unsubscribe.
+
+    Recorded as an audit event (``feedback``) and counted in ``prefcenter report``;
+    it changes nothing else. No answer (the button pressed without a choice) is fine.
+    """
+    sidecar = sidecar_of(request)
+    link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES, address=False)
+    form = await _read_form(request)
+    why = str(form.get("why", ""))
+    lang = sidecar.language_of(request)
+    if why:
+        await sidecar.committer.submit(
+            lambda transaction: transaction.record_feedback(
+                link.identity, why, channel=link.claims.channel, source=Source.WEB,
+                evidence=request_id_of(request),
+            )
+        )  # fmt: skip
+    return sidecar.render(
+        "thanks.html",
+        lang=lang,
+        preferences_url=with_lang(sidecar, f"/p/{link.token}", lang),
+        medium=medium(sidecar, link.claims.channel),
+    )
 
 
 def _state(sidecar: Sidecar, link: Link) -> dict[str, Any]:
@@ -418,4 +458,5 @@ def routes() -> list[Route]:
         Route("/u/{token}", unsubscribe_page, methods=["GET"]),
         Route("/p/{token}", preferences_page, methods=["GET"]),
         Route("/p/{token}", preferences_post, methods=["POST"]),
+        Route("/p/{token}/why", feedback_post, methods=["POST"]),
     ]
