@@ -84,6 +84,17 @@ def _states(
         page.goto(unsubscribe)
         page.get_by_role("button", name=t("Unsubscribe"), exact=True).click()
 
+    def manage_sent() -> None:
+        page.goto(live.url + "/manage")
+        page.get_by_label(t("Your email address")).fill("someone@example.org")
+        page.get_by_role("button", name=t("Send me a link")).click()
+
+    def why() -> None:  # unsubscribe from a topic, then answer the optional question
+        page.goto(topic)
+        page.get_by_role("button", name=t("Unsubscribe"), exact=True).click()
+        page.get_by_role("radio").first.check()
+        page.get_by_role("button", name=t("Send")).click()
+
     def hard_stop() -> None:
         with center.transaction() as changes:
             changes.suppress(bounced, hard=True, source=Source.BOUNCE, reason="550 5.1.1")
@@ -102,13 +113,16 @@ def _states(
         ("preferences-unsubscribed", lambda: page.goto(preferences)),
         ("preferences-hard-stop", hard_stop),
         ("reopened-after-unsubscribing", lambda: page.goto(unsubscribe)),
+        ("manage", lambda: page.goto(live.url + "/manage")),
+        ("manage-sent", manage_sent),
+        ("thanks-for-why", why),
         ("confirm-texts-and-calls", lambda: page.goto(sms)),
     ]
 
 
 @pytest.mark.parametrize("brand", list(BRANDS))
 def test_every_page_state_passes_axe_and_reflows(tmp_path: Any, browser: Any, brand: str) -> None:
-    settings = sidecar_settings(tmp_path, brand_color=BRANDS[brand])
+    settings = sidecar_settings(tmp_path, brand_color=BRANDS[brand], manage_page="true")
     problems: list[str] = []
     with live_sidecar(settings) as live:
         context = browser.new_context(viewport=NARROW)
@@ -148,7 +162,7 @@ def test_every_page_state_passes_axe_and_reflows_in_other_languages(
     violation, no sideways scrolling, ``<html lang>`` right."""
     language = load_languages()[lang]
     settings = sidecar_settings(
-        tmp_path, language=lang, contact="help@example.org",
+        tmp_path, language=lang, contact="help@example.org", manage_page="true",
         privacy_url="https://example.org/privacy",
     )  # fmt: skip
     problems: list[str] = []

@@ -106,6 +106,14 @@ class Settings:
     privacy_url: str = _setting(
         "", "Link to your privacy policy, shown on every page (http(s) URL); empty: none."
     )
+    manage_page: bool = _setting(
+        False,
+        "Offer /manage, where a person types an address and gets a fresh preference link "
+        "by mail (through NOTIFY_RELAY, from no-reply@MAIL_DOMAIN): the same answer for "
+        "every address, mail only to addresses the store knows, rate-limited per address "
+        "and per client.",
+        kind="bool",
+    )
     topics: dict[str, str] = _factory(
         dict,
         "Known topics as id=Label pairs separated by ';' (TOML: a [topics] table). "

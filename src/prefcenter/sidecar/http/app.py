@@ -37,7 +37,7 @@ from prefcenter.errors import (
 )
 from prefcenter.providers.sns import Fetcher
 from prefcenter.sidecar.groupcommit import GroupCommitter
-from prefcenter.sidecar.http import api, hooks, web
+from prefcenter.sidecar.http import api, hooks, manage, web
 from prefcenter.sidecar.http.endpoint import OneClickFastPath
 from prefcenter.sidecar.http.i18n import N_
 from prefcenter.sidecar.http.state import (
@@ -283,6 +283,7 @@ def create_app(
     logo_type = mimetypes.guess_type(logo_path)[0] or "application/octet-stream"
     routes = [
         *web.routes(),  # first: the router tries routes in order and one-click is the hot path
+        *manage.routes(),
         *api.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
@@ -304,6 +305,7 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.sidecar = sidecar
     app.hook_endpoint = hooks.HooksEndpoint(hooks.Hooks(sidecar, receivers), status_for)
+    app.state.manage_limits = manage.Limits()
     return app
 
 

@@ -208,7 +208,7 @@ async def feedback_post(request: Request) -> Response:
     """
     sidecar = sidecar_of(request)
     link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES, address=False)
-    form = await _read_form(request)
+    form = await read_form(request)
     why = str(form.get("why", ""))
     lang = sidecar.language_of(request)
     if why:
@@ -315,7 +315,7 @@ async def preferences_post(request: Request) -> Response:
     """POST /p/{token}: apply the form in one transaction, then show the page again."""
     sidecar = sidecar_of(request)
     link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES)
-    form = await _read_form(request)
+    form = await read_form(request)
     lang = sidecar.language_of(request)
     if not sidecar.csrf_valid(link.token, str(form.get("csrf", ""))):
         return sidecar.render(
@@ -343,7 +343,7 @@ async def preferences_post(request: Request) -> Response:
     return RedirectResponse(f"/p/{link.token}?saved={done}{suffix}", status_code=303)
 
 
-async def _read_form(request: Request) -> FormData:
+async def read_form(request: Request) -> FormData:
     """The page's url-encoded form, read up to a size and field count it never needs.
 
     Raises:
