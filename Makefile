@@ -21,7 +21,7 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.run-installed
 
 run: $(VENV)/.run-installed
-	mkdir -p var
+	$(BIN)/prefcenter init
 	$(BIN)/prefcenter serve
 
 lint: $(VENV)/.dev-installed

@@ -14,5 +14,7 @@ input=${1:?usage: import_list.sh LIST.csv OUTPUT.csv [TOPIC]}
 output=${2:?usage: import_list.sh LIST.csv OUTPUT.csv [TOPIC]}
 topic=${3:-offers}
 prefcenter=${PREFCENTER_CLI:-prefcenter}
+command -v "$prefcenter" >/dev/null 2>&1 || {
+    echo "prefcenter not found: run '. .venv/bin/activate' or set PREFCENTER_CLI" >&2; exit 2; }
 
 $prefcenter filter "$input" --topic "$topic" --output "$output" --json

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 #: The Standard Webhooks secret of POST /hooks/generic (examples/esp_forwarder.py signs with it).
 GENERIC_SECRET = "whsec_cHJlZmNlbnRlci1leGFtcGxlLXdlYmhvb2stc2VjcmV0"
-API_KEY = "examples-api-key"
+API_KEY = "live-sidecar-api-key-4Kq9"
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_secrets_keep_rotation_order_and_are_masked() -> None:
     settings = load_settings(
         environ={
             "PREFCENTER_SECRET": "oldest-key-000000, middle-key-000000 ,newest-key-000000",
-            "PREFCENTER_PEPPER": "p" * 20,
+            "PREFCENTER_PEPPER": "pEpp-3r5Tw8yHn4Bq2aZ",
         },
         generate_dev_keys=False,
     )
@@ -156,7 +157,7 @@ KEEP_OLD = "Keep a shorter old key before it so links already sent keep working.
 def test_short_or_blank_keys_are_refused_without_showing_them(
     name: str, value: str, message: str
 ) -> None:
-    environ = {"PREFCENTER_SECRET": "s" * 16, "PREFCENTER_PEPPER": "p" * 16}
+    environ = {"PREFCENTER_SECRET": "s3cr-Et7Kq9zLm2X", "PREFCENTER_PEPPER": "pEpp-3r5Tw8yHn4B"}
     environ[f"PREFCENTER_{name.upper()}"] = value
     with pytest.raises(ConfigError) as caught:
         load_settings(environ=environ, generate_dev_keys=False)
@@ -167,15 +168,18 @@ def test_short_or_blank_keys_are_refused_without_showing_them(
 
 def test_keys_of_16_bytes_are_enough() -> None:
     settings = load_settings(
-        environ={"PREFCENTER_SECRET": "s" * 16, "PREFCENTER_PEPPER": "p" * 16},
+        environ={"PREFCENTER_SECRET": "s3cr-Et7Kq9zLm2X", "PREFCENTER_PEPPER": "pEpp-3r5Tw8yHn4B"},
         generate_dev_keys=False,
     )
-    assert settings.pepper_bytes() == b"p" * 16
+    assert settings.pepper_bytes() == b"pEpp-3r5Tw8yHn4B"
 
 
 def test_a_short_old_key_still_verifies_links_already_sent() -> None:
     settings = load_settings(
-        environ={"PREFCENTER_SECRET": "old," + "n" * 16, "PREFCENTER_PEPPER": "p" * 16},
+        environ={
+            "PREFCENTER_SECRET": "old," + "n3wK-eY7pQ2xLm9Z",
+            "PREFCENTER_PEPPER": "pEpp-3r5Tw8yHn4B",
+        },
         generate_dev_keys=False,
     )
     assert settings.signing_keys()[0] == b"old"
@@ -190,7 +194,7 @@ def test_generated_dev_keys_satisfy_the_minimum(tmp_path: Path) -> None:
 def test_a_short_dev_key_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "pepper").write_text("\n")  # e.g. left empty by a full disk
     with pytest.raises(ConfigError) as caught:
-        load_settings({"var_dir": str(tmp_path), "secret": "s" * 16}, environ={})
+        load_settings({"var_dir": str(tmp_path), "secret": "s3cr-Et7Kq9zLm2X"}, environ={})
     assert str(caught.value) == (
         f"Development key file {str(tmp_path / 'pepper')!r} holds 0 bytes, fewer than 16; "
         "set PREFCENTER_PEPPER, or delete the file to generate a new one if no store uses it yet."
@@ -224,7 +228,7 @@ def test_short_api_keys_are_refused_without_showing_them(tmp_path: Path) -> None
     message = str(caught.value)
     assert "entry 2" in message and "5 bytes" in message and "short" not in message
     # Hashes are checked for form elsewhere; their key's length cannot be known.
-    make_settings(tmp_path, api_keys="sha256:" + "ab" * 32)
+    make_settings(tmp_path, api_keys="sha256:" + hashlib.sha256(b"k").hexdigest())
 
 
 def test_configured_topics_must_not_share_a_link_digest(tmp_path: Path) -> None:

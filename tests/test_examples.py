@@ -173,6 +173,30 @@ def test_import_list_keeps_rows_byte_for_byte(live: Live) -> None:
         assert reason in summary
 
 
+def test_import_list_without_prefcenter_says_so(tmp_path: Path) -> None:
+    source = tmp_path / "bought.csv"
+    source.write_text("email\nann@example.org\n")
+    environment = {"PATH": "/usr/bin:/bin", "PREFCENTER_CLI": str(tmp_path / "missing")}
+    result = subprocess.run(
+        ["sh", str(EXAMPLES / "import_list.sh"), str(source), str(tmp_path / "out.csv")],
+        capture_output=True, text=True, env=environment, timeout=30,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "prefcenter not found: run '. .venv/bin/activate' or set PREFCENTER_CLI\n"
+    )  # not a bare "sh: 1: prefcenter: not found" (exit 127)
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_call_centre_skips_a_number_that_opted_out_of_texts(live: Live) -> None:
+    with live.center() as center:
+        center.suppress("+14155550125", channel="sms", reason="STOP", source=Source.API,
+                        evidence=None)  # fmt: skip
+    numbers = live.file("numbers.txt", ["+14155550125"])
+    out = live.run("sh", EXAMPLES / "call_centre.sh", numbers, "agent-17")
+    assert out.splitlines() == ["SKIP +14155550125"]
+
+
 def test_call_centre_without_prefcenter_says_so_and_dials_nobody(tmp_path: Path) -> None:
     numbers = tmp_path / "numbers.txt"
     numbers.write_text("+14155550124\n")

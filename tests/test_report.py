@@ -91,7 +91,7 @@ def test_report_text_names_who_sent_what_when() -> None:
 def test_report_json_shape() -> None:
     data = report_data(make_report())
     assert set(data) == {
-        "since", "until", "requests", "time_to_honour", "exceptions", "violations",
+        "since", "until", "requests", "feedback", "time_to_honour", "exceptions", "violations",
         "bounces", "machine_mail_kept",
     }  # fmt: skip
     assert data["requests"] == {

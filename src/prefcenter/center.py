@@ -14,12 +14,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from prefcenter.changes import Changes
 from prefcenter.config import Settings, load_settings
 from prefcenter.core import Core, Recipient
-from prefcenter.errors import InvalidInput
+from prefcenter.errors import InvalidInput, PepperMismatch
 from prefcenter.headers import Links, MessageT, refuse_breaks
 from prefcenter.inputs import aware, choice
 from prefcenter.model import (
@@ -35,9 +36,9 @@ from prefcenter.model import (
     Refusal,
     Suppression,
 )
-from prefcenter.policy import decide
+from prefcenter.policy import PHONE_SIBLING, cover_phone, decide
 from prefcenter.screening.refusals import chunks, hasher
-from prefcenter.screening.screen import Screen, Send
+from prefcenter.screening.screen import PhoneScreen, Screen, Send
 from prefcenter.store import Store
 from prefcenter.store.exceptions import no_such_exception
 from prefcenter.store.retention import PURGE_CHUNK, PURGE_PAUSE_S
@@ -74,7 +75,10 @@ class PreferenceCenter(Changes):
         signer = TokenSigner(settings.signing_keys())
         # Links check the settings that go into headers: refused before a store is made.
         self.links = Links(settings, signer)
-        core = Core(settings, clock=clock, store=store, signer=signer)
+        try:
+            core = Core(settings, clock=clock, store=store, signer=signer)
+        except PepperMismatch as error:
+            raise PepperMismatch(f"{error}{_where_keys_are(settings)}") from None
         super().__init__(core)
         self.settings = settings
         self.identities = core.identities
@@ -113,7 +117,9 @@ class PreferenceCenter(Changes):
         """Record the topic's digest -> name once, so tokens naming it can be read back."""
         self._core.register_topic(topic)
 
-    def headers(self, recipient: Recipient, topic: str | None = None) -> dict[str, str]:
+    def headers(
+        self, recipient: Recipient, topic: str | None = None, *, lang: str | None = None
+    ) -> dict[str, str]:
         """List-Unsubscribe, List-Unsubscribe-Post, List-Id (and more) for one message.
 
         For a sender that writes headers itself (raw bytes, an email service's API). To
@@ -123,7 +129,7 @@ class PreferenceCenter(Changes):
         """
         identity = self.identity(recipient)
         self.register_topic(check_topic(topic))
-        return self.links.headers(identity, topic)
+        return self.links.headers(identity, topic, lang)
 
     def stamp(
         self,
@@ -132,6 +138,7 @@ class PreferenceCenter(Changes):
         topic: str | None = None,
         *,
         message_id: str | None = None,
+        lang: str | None = None,
     ) -> MessageT:
         """Add the unsubscribe headers to ``message`` (and DKIM-sign it when configured).
 
@@ -140,6 +147,8 @@ class PreferenceCenter(Changes):
                 (never the id itself), so a bounce or complaint that returns it proves it
                 concerns this message (proof before action). The message gets this
                 Message-ID when it has none.
+            lang: the language of the pages the links open (``de``, ``fr``, ``es``,
+                ``pt``, ``ja``); without it the browser's Accept-Language decides.
         """
         identity = self.identity(recipient)
         self.register_topic(check_topic(topic))
@@ -148,38 +157,54 @@ class PreferenceCenter(Changes):
             if message.get("Message-ID") is None:
                 message["Message-ID"] = message_id
             self.record_message_id(identity, message_id)
-        return self.links.stamp(message, identity, topic)
+        return self.links.stamp(message, identity, topic, lang)
 
-    def unsubscribe_url(self, recipient: Recipient, topic: str | None = None) -> str:
+    def unsubscribe_url(
+        self, recipient: Recipient, topic: str | None = None, *, lang: str | None = None
+    ) -> str:
         """The signed one-click link ``{base_url}/u/{token}``."""
         identity = self.identity(recipient)
         self.register_topic(check_topic(topic))
-        return self.links.unsubscribe_url(identity, topic)
+        return self.links.unsubscribe_url(identity, topic, lang)
 
-    def preferences_url(self, recipient: Recipient, topic: str | None = None) -> str:
+    def preferences_url(
+        self, recipient: Recipient, topic: str | None = None, *, lang: str | None = None
+    ) -> str:
         """The signed preference page link ``{base_url}/p/{token}``."""
         identity = self.identity(recipient)
         self.register_topic(check_topic(topic))
-        return self.links.preferences_url(identity, topic)
+        return self.links.preferences_url(identity, topic, lang)
 
     def message_links(
-        self, recipient: Recipient, topic: str | None = None, *, channel: Channel | str = "email"
+        self,
+        recipient: Recipient,
+        topic: str | None = None,
+        *,
+        channel: Channel | str = "email",
+        lang: str | None = None,
     ) -> dict[str, Any]:
         """Everything one message to ``recipient`` carries, for a sender that builds it.
 
         Keys: ``headers`` (as :meth:`headers`), ``unsubscribe_url``, ``preferences_url``,
         ``mailto`` (the unsubscribe address) and ``return_path`` (``bounces+TOKEN@``, the
         envelope sender, so a bounce finds this recipient). ``/v1/links`` answers this.
+        For an SMS or voice recipient only the two links: nothing mail-only (their pages
+        speak of texts and calls). ``lang`` is the language of the pages the links open.
 
         Raises:
             InvalidRecipient: the recipient cannot be canonicalised.
             InvalidTopic: the topic cannot be used.
         """
         identity = self.identity(recipient, channel)
+        links: dict[str, Any] = {
+            "unsubscribe_url": self.unsubscribe_url(identity, topic, lang=lang),
+            "preferences_url": self.preferences_url(identity, topic, lang=lang),
+        }
+        if identity.channel is not Channel.EMAIL:
+            return links  # a text or a call has no headers, mailbox or envelope sender
         return {
-            "headers": self.headers(identity, topic),
-            "unsubscribe_url": self.unsubscribe_url(identity, topic),
-            "preferences_url": self.preferences_url(identity, topic),
+            "headers": self.headers(identity, topic, lang=lang),
+            **links,
             "mailto": self.links.mailto_address(identity, topic),
             "return_path": self.links.bounce_address(identity),
         }
@@ -234,9 +259,20 @@ class PreferenceCenter(Changes):
         moment = self.now() if at is None else aware(at, "check time")
         cap = self.settings.frequency_cap
         window = cap.window if cap else None
-        rules = self.store.read(
-            lambda session: session.rules(identity_hash, at=moment, cap_window=window)
-        )
+        other = self.phone_sibling(recipient, chan)
+        if other is None:
+            rules = self.store.read(
+                lambda session: session.rules(identity_hash, at=moment, cap_window=window)
+            )
+        else:
+            sibling, sibling_hash = other
+            rules = self.store.read(
+                lambda session: cover_phone(
+                    session.rules(identity_hash, at=moment, cap_window=window),
+                    session.rules(sibling_hash, at=moment, cap_window=None),
+                    sibling,
+                )
+            )
         return decide(
             rules,
             identity_hash=identity_hash.hex(),
@@ -248,6 +284,21 @@ class PreferenceCenter(Changes):
             cap_count=cap.count if cap else None,
             cap_window=window,
         )
+
+    def phone_sibling(self, recipient: Recipient, channel: Channel) -> tuple[Channel, bytes] | None:
+        """The other phone channel and the number's hash on it, when the SMS/voice rule
+        (``PHONE_OPT_OUT=texts_and_calls``) makes its marketing opt-outs count here.
+
+        None for email, with ``PHONE_OPT_OUT=channel``, and for an identity known by its
+        hash only (a link token whose number the store does not hold).
+        """
+        sibling = PHONE_SIBLING.get(channel)
+        if sibling is None or self.settings.phone_opt_out != "texts_and_calls":
+            return None
+        identity = self.identity(recipient, channel)
+        if not identity.address:
+            return None
+        return sibling, self.identities.hash_key(f"{sibling.value}:{identity.address}")
 
     def filter(
         self,
@@ -323,16 +374,22 @@ class PreferenceCenter(Changes):
         """
         topic = check_topic(topic)
         cap = self.settings.frequency_cap
-        send = Send(
-            self.store,
-            hasher(self.identities, choice(Channel, channel, "channel")),
-            topic_digest(topic),
-            choice(Kind, kind, "kind"),
-            self.now() if at is None else aware(at, "filter time"),
-            cap.count if cap else None,
-            cap.window if cap else None,
-        )
-        return Screen(send, expected_rows, parallel=parallel)
+        chan, what = choice(Channel, channel, "channel"), choice(Kind, kind, "kind")
+        moment = self.now() if at is None else aware(at, "filter time")
+
+        def send(on: Channel) -> Send:
+            return Send(
+                self.store, hasher(self.identities, on), topic_digest(topic), what, moment,
+                cap.count if cap else None, cap.window if cap else None,
+            )  # fmt: skip
+
+        sibling = PHONE_SIBLING.get(chan)
+        if sibling is None or what is not Kind.MARKETING:
+            return Screen(send(chan), expected_rows, parallel=parallel)
+        if self.settings.phone_opt_out != "texts_and_calls":
+            return Screen(send(chan), expected_rows, parallel=parallel)
+        other = Screen(send(sibling), expected_rows)
+        return PhoneScreen(send(chan), expected_rows, parallel=parallel, other=other)
 
     # -- reading what is stored -------------------------------------------------------
     def preferences(self, recipient: Recipient, *, channel: Channel | str = "email") -> Preferences:
@@ -437,6 +494,23 @@ class PreferenceCenter(Changes):
     def ping(self) -> None:
         """Raise StoreUnavailable when the store cannot be reached."""
         self.store.ping()
+
+
+def _where_keys_are(settings: Settings) -> str:
+    """For a pepper mismatch: where this pepper came from and where the store's keys are."""
+    used = settings.dev_key_file("pepper")
+    if used is None:
+        return ""
+    text = (
+        f" This PEPPER was read from the development key file {str(used)!r} "
+        f"(PREFCENTER_VAR_DIR: {str(used.parent)!r})"
+    )
+    if settings.database.startswith("sqlite:///"):
+        folder = Path(settings.database[len("sqlite:///") :]).parent
+        if (folder / "pepper").exists() and folder.resolve() != used.parent.resolve():
+            where = f"this store's keys are in {str(folder)!r}"
+            return f"{text}; {where}: unset PREFCENTER_VAR_DIR or point it there."
+    return f"{text}; point PREFCENTER_VAR_DIR at the directory holding this store's keys."
 
 
 __all__ = ["PreferenceCenter", "Recipient"]

@@ -8,6 +8,7 @@ working for callers who do not know prefcenter::
      │    ├── InvalidRecipient                an address or phone number we cannot use
      │    ├── InvalidTopic                    a topic name we cannot use
      │    ├── HeaderInjection                 CR, LF or another line break in header input
+     │    ├── MostlyInvalid                   a list whose address column is mostly not addresses
      │    └── ReasonRequired                  a resubscribe or resolution without a reason
      ├── ConfigError (ValueError)             a setting with an unusable value: .name, .value
      ├── TokenError (ValueError)              a link or mailto token we will not act on
@@ -61,6 +62,10 @@ class InvalidTopic(InvalidInput):
 
 class HeaderInjection(InvalidInput):
     """Input that would break out of a mail header (CR, LF, other line breaks)."""
+
+
+class MostlyInvalid(InvalidInput):
+    """A list whose chosen address column is mostly invalid: the wrong column, most likely."""
 
 
 class ReasonRequired(InvalidInput):

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from prefcenter.config import Settings
 from prefcenter.dkim import DkimKey, signature_header
-from prefcenter.errors import HeaderInjection
+from prefcenter.errors import HeaderInjection, InvalidInput
 from prefcenter.model import Identity
 from prefcenter.tokens import Purpose, TokenSigner
 from prefcenter.topics import LINE_BREAKS, check_topic
@@ -130,15 +130,22 @@ class Links:
             self._checked_topics.add(topic)
         return topic
 
-    def unsubscribe_url(self, identity: Identity, topic: str | None = None) -> str:
-        """The one-click URL (``POST`` unsubscribes; ``GET`` shows a confirm page)."""
-        token = self.signer.sign(identity, self._topic(topic), Purpose.UNSUBSCRIBE)
-        return f"{self._base}/u/{token}"
+    def unsubscribe_url(
+        self, identity: Identity, topic: str | None = None, lang: str | None = None
+    ) -> str:
+        """The one-click URL (``POST`` unsubscribes; ``GET`` shows a confirm page).
 
-    def preferences_url(self, identity: Identity, topic: str | None = None) -> str:
+        ``lang`` (``de``, ``fr``...) is the language of the pages the link opens.
+        """
+        token = self.signer.sign(identity, self._topic(topic), Purpose.UNSUBSCRIBE)
+        return f"{self._base}/u/{token}{_lang_query(lang)}"
+
+    def preferences_url(
+        self, identity: Identity, topic: str | None = None, lang: str | None = None
+    ) -> str:
         """The preference page URL, for a "manage your subscriptions" link in the body."""
         token = self.signer.sign(identity, self._topic(topic), Purpose.PREFERENCES)
-        return f"{self._base}/p/{token}"
+        return f"{self._base}/p/{token}{_lang_query(lang)}"
 
     def mailto_address(self, identity: Identity, topic: str | None = None) -> str:
         """``unsubscribe+TOKEN@domain``: mail to it unsubscribes, whatever it says."""
@@ -164,17 +171,19 @@ class Links:
             self._list_ids[topic] = cached
         return cached
 
-    def headers(self, identity: Identity, topic: str | None = None) -> dict[str, str]:
+    def headers(
+        self, identity: Identity, topic: str | None = None, lang: str | None = None
+    ) -> dict[str, str]:
         """The unsubscribe header set for one recipient, in the order to add them.
 
         Raises:
-            InvalidTopic: the topic cannot be used.
+            InvalidTopic: the topic cannot be used, or ``lang`` is not a language tag.
         """
         url_token, mail_token = self.signer.sign_both(
             identity, self._topic(topic), Purpose.UNSUBSCRIBE
         )
         result = {
-            "List-Unsubscribe": f"<{self._base}/u/{url_token}>, "
+            "List-Unsubscribe": f"<{self._base}/u/{url_token}{_lang_query(lang)}>, "
             f"<mailto:unsubscribe+{mail_token}@{self._domain}?subject=unsubscribe>",
             "List-Unsubscribe-Post": ONE_CLICK_BODY,
             "List-Id": self.list_id(topic),
@@ -195,7 +204,13 @@ class Links:
             self._dkim = DkimKey.load(*self._dkim_settings)
         return self._dkim
 
-    def stamp(self, message: MessageT, identity: Identity, topic: str | None = None) -> MessageT:
+    def stamp(
+        self,
+        message: MessageT,
+        identity: Identity,
+        topic: str | None = None,
+        lang: str | None = None,
+    ) -> MessageT:
         """Add the header set to ``message`` (replacing any earlier ones) and DKIM-sign it.
 
         The message is changed in place and returned. With DKIM configured the signature
@@ -205,7 +220,7 @@ class Links:
             InvalidTopic: the topic cannot be used.
             DkimError: the key file cannot be used (read at the first call), or signing failed.
         """
-        values = self.headers(identity, topic)
+        values = self.headers(identity, topic, lang)
         for name in ADDED_HEADERS:
             del message[name]
         for name, value in values.items():
@@ -228,6 +243,23 @@ class Links:
             # again: serialising a multipart sets its boundary, which replaces the list.
             message._headers.insert(0, (name, FoldedHeader(name, folded)))  # type: ignore[attr-defined]
         return message
+
+
+def _lang_query(lang: str | None) -> str:
+    """``?lang=de`` for a language tag, "" for None.
+
+    Raises:
+        InvalidInput: ``lang`` is not a plain language tag such as ``de`` or ``pt-BR``.
+    """
+    if lang is None:
+        return ""
+    if not re.fullmatch(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})?", lang):
+        raise InvalidInput(
+            f"Language {lang[:20]!r} is not a language tag; write one such as de, fr or pt-BR.",
+            value=lang,
+            reason="language",
+        )
+    return f"?lang={lang}"
 
 
 def _plain_http(base_url: str) -> bool:

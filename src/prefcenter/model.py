@@ -70,6 +70,11 @@ class Action(StrEnum):
     BOUNCE = "bounce"
     EXCEPTION_OPENED = "exception-opened"
     EXCEPTION_RESOLVED = "exception-resolved"
+    FEEDBACK = "feedback"
+
+
+#: Answers to the optional "why?" after an unsubscribe (``Changes.record_feedback``).
+FEEDBACK_REASONS = ("too_many", "not_relevant", "never_signed_up", "other")
 
 
 class Reason(StrEnum):

@@ -15,12 +15,18 @@ Order, first match wins:
 6. the store-wide frequency cap (``settings.frequency_cap``, all senders together).
 
 Transactional mail is blocked only by rule 1.
+
+The SMS/voice rule (setting ``PHONE_OPT_OUT``, default ``texts_and_calls``): a marketing
+opt-out on a phone number covers texts and calls to it. :func:`cover_phone` adds the
+other phone channel's global and topic opt-outs (and topic choices) to the rules, marked
+``via`` that channel, and the decision's message names the rule. Hard suppressions stay
+per channel: a number that cannot take texts may still take calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from prefcenter.model import Channel, Decision, Kind, Reason, Scope, Source
@@ -39,6 +45,7 @@ class Block:
         reason: the human reason recorded with it.
         all_channels: a person-wide opt-out (covers every linked identity).
         inherited: it reached this identity through a linked identity.
+        via: the other phone channel, when it covers this one by the SMS/voice rule.
     """
 
     scope: Scope
@@ -48,6 +55,7 @@ class Block:
     reason: str = ""
     all_channels: bool = False
     inherited: bool = False
+    via: Channel | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +70,8 @@ class Rules:
         last_contact: the latest marketing contact within the ceiling, if any.
         recent_contacts: marketing contacts inside the store-wide cap window.
         oldest_recent: the oldest of those, to say when the cap frees up.
+        covered_topics: topic digests opted out on the other phone channel, with the
+            channel (the SMS/voice rule).
     """
 
     blocks: tuple[Block, ...] = ()
@@ -71,6 +81,7 @@ class Rules:
     last_contact: datetime | None = None
     recent_contacts: int = 0
     oldest_recent: datetime | None = None
+    covered_topics: Mapping[bytes, Channel] = field(default_factory=dict)
 
 
 EMPTY = Rules()
@@ -100,9 +111,30 @@ class Verdict:
     scope: Scope | None = None
     source: Source | None = None
     until: datetime | None = None
+    via: Channel | None = None
 
 
 ALLOWED = Verdict(Reason.ALLOWED)
+
+#: The phone channel whose marketing opt-outs cover each phone channel (SMS/voice rule).
+PHONE_SIBLING = {Channel.SMS: Channel.VOICE, Channel.VOICE: Channel.SMS}
+
+
+def cover_phone(rules: Rules, other: Rules, channel: Channel) -> Rules:
+    """``rules`` plus the marketing opt-outs of the same number on ``channel`` (the other
+    phone channel): global and topic suppressions, and topics opted out of."""
+    borrowed = tuple(
+        replace(block, via=channel) for block in other.blocks if block.scope is not Scope.HARD
+    )
+    topics = dict(rules.topics)
+    covered = dict(rules.covered_topics)
+    for digest, (subscribed, since) in other.topics.items():
+        if not subscribed and topics.get(digest, (True,))[0]:
+            topics[digest] = (False, since)
+            covered[digest] = channel
+    if not borrowed and len(covered) == len(rules.covered_topics):
+        return rules
+    return replace(rules, blocks=rules.blocks + borrowed, topics=topics, covered_topics=covered)
 
 
 def judge(
@@ -126,14 +158,20 @@ def judge(
         return ALLOWED
     glob = _first(rules.blocks, Scope.GLOBAL, None)
     if glob is not None:
-        return Verdict(Reason.UNSUBSCRIBED_GLOBAL, glob.since, Scope.GLOBAL, glob.source)
+        return Verdict(
+            Reason.UNSUBSCRIBED_GLOBAL, glob.since, Scope.GLOBAL, glob.source, via=glob.via
+        )
     if topic_digest != NO_TOPIC:
         by_topic = _first(rules.blocks, Scope.TOPIC, topic_digest)
         if by_topic is not None:
-            return Verdict(Reason.UNSUBSCRIBED_TOPIC, by_topic.since, Scope.TOPIC, by_topic.source)
+            return Verdict(
+                Reason.UNSUBSCRIBED_TOPIC, by_topic.since, Scope.TOPIC, by_topic.source,
+                via=by_topic.via,
+            )  # fmt: skip
         choice = rules.topics.get(topic_digest)
         if choice is not None and not choice[0]:
-            return Verdict(Reason.UNSUBSCRIBED_TOPIC, choice[1], Scope.TOPIC)
+            via = rules.covered_topics.get(topic_digest)
+            return Verdict(Reason.UNSUBSCRIBED_TOPIC, choice[1], Scope.TOPIC, via=via)
     if rules.paused_until is not None and at < rules.paused_until:
         return Verdict(Reason.PAUSED, until=rules.paused_until)
     if rules.frequency_days is not None and rules.last_contact is not None:
@@ -179,10 +217,16 @@ def decide(
         cap_count=cap_count,
         cap_window=cap_window,
     )
+    text = message(verdict.reason)
+    if verdict.via is not None:
+        text += (
+            f" The opt-out was made on {verdict.via.value}; PHONE_OPT_OUT=texts_and_calls "
+            "makes a marketing opt-out on a number cover texts and calls to it."
+        )
     return Decision(
         verdict.reason is Reason.ALLOWED,
         verdict.reason,
-        message(verdict.reason),
+        text,
         identity_hash,
         channel,
         topic,
@@ -206,9 +250,11 @@ def _first(blocks: tuple[Block, ...], scope: Scope, topic: bytes | None) -> Bloc
 __all__ = [
     "ALLOWED",
     "EMPTY",
+    "PHONE_SIBLING",
     "Block",
     "Rules",
     "Verdict",
+    "cover_phone",
     "decide",
     "judge",
     "message",

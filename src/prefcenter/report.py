@@ -110,6 +110,7 @@ class Report:
         bounces: bounce outcomes of the period by action and reason
             (``hard: user-unknown``, ``scored: mailbox-full``, ``evidence: policy``).
         machine_mail_kept: machine-made mail kept for audit (not a person's item), in all.
+        feedback: answers to the optional "why?" after an unsubscribe, per answer.
     """
 
     since: datetime | None
@@ -123,6 +124,7 @@ class Report:
     notes: list[str] = field(default_factory=list)
     bounces: dict[str, int] = field(default_factory=dict)
     machine_mail_kept: int = 0
+    feedback: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_requests(self) -> int:
@@ -183,7 +185,10 @@ def build_report(
     requests: dict[str, dict[str, int]] = {}
     delays: list[timedelta] = []
     bounces: dict[str, int] = {}
+    feedback: dict[str, int] = {}
     for event in center.store.events(since, until):
+        if event.action is Action.FEEDBACK:
+            feedback[event.detail] = feedback.get(event.detail, 0) + 1
         outcome = _bounce_outcome(event)
         if outcome is not None:
             bounces[outcome] = bounces.get(outcome, 0) + 1
@@ -207,6 +212,7 @@ def build_report(
         since=since,
         until=until,
         requests={s: dict(sorted(c.items())) for s, c in sorted(requests.items())},
+        feedback=dict(sorted(feedback.items())),
         honour=honour_times(delays),
         open_exceptions=len(open_items),
         overdue=overdue,
@@ -274,6 +280,9 @@ def format_report(report: Report) -> str:
         for source, by_channel in report.requests.items():
             counts = "".join(str(by_channel.get(c, 0)).rjust(9) for c in channels)
             lines.append("  " + source.ljust(12) + counts)
+    if report.feedback:
+        answers = ", ".join(f"{why} {count}" for why, count in report.feedback.items())
+        lines.append(f"Why people unsubscribed (optional answers): {answers}")
     honour = report.honour
     lines += [
         "",
@@ -321,6 +330,7 @@ def report_data(report: Report) -> dict[str, Any]:
         "since": iso(report.since),
         "until": iso(report.until),
         "requests": {"total": report.total_requests, "by_source": report.requests},
+        "feedback": report.feedback,
         "time_to_honour": {
             "count": report.honour.count,
             "median_seconds": seconds(report.honour.median),

@@ -164,6 +164,7 @@ def test_export_csv_and_json(prefcenter: Prefcenter) -> None:
         "or run `prefcenter filter` on the provider's list instead\n"
     )
     alice = next(r for r in rows if r["address"] == "alice@example.com")
+    assert alice["all_channels"] == "false"  # as JSON and most tools spell it
     assert (alice["reason"], alice["source"], alice["channel"]) == (
         "asked by phone",
         "cli",

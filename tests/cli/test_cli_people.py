@@ -176,7 +176,7 @@ def test_link_prints_headers_and_links(prefcenter_sqlite: Prefcenter) -> None:
     assert {"List-Unsubscribe", "List-Unsubscribe-Post", "url", "mailto"} <= set(data)
     assert data["url"].startswith("https://prefs.example.com/u/")
     assert data["mailto"].startswith("mailto:unsubscribe+")
-    assert data["mailto"].endswith("@unsub.example.com")
+    assert data["mailto"].endswith("@unsub.example.com?subject=unsubscribe")
     assert data["url"] in data["List-Unsubscribe"]
     assert data["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "alice" not in data["url"]

@@ -51,6 +51,10 @@ def test_webhook_is_retried_until_delivered(tmp_path: Path, hook: Hook) -> None:
             "received_at": "2026-11-23T10:00:00+00:00",
             "due_at": "2026-11-25T10:00:00+00:00",
             "command": "prefcenter exceptions show 7",
+            # Slack, Microsoft Teams and Mattermost incoming webhooks show only "text".
+            "text": "prefcenter: exception #7 (unsubscribe@) needs a decision: No token and "
+            "an unproven sender. Due 2026-11-25T10:00:00+00:00. "
+            "Run: prefcenter exceptions show 7",
         }
     ]
 

@@ -105,11 +105,20 @@ def test_delimiter_and_column_detection(data: bytes, column: str | None, expecte
     assert out == expected
 
 
-def test_latin1_bytes_pass_through_unchanged() -> None:
-    data = "name,email\nJos\xe9,a@b.com\nM\xfcller,\xe4@b.com\n".encode("latin-1")
+def test_latin1_bytes_outside_the_address_pass_through_unchanged() -> None:
+    data = "name,email\nJos\xe9,a@b.com\nM\xfcller,c@b.com\n".encode("latin-1")
     out, summary = run(data)
-    assert out == "name,email\nJos\xe9,a@b.com\n".encode("latin-1")
-    assert summary["invalid"] == 1
+    assert out == data
+    assert summary["invalid"] == 0
+
+
+def test_an_address_that_is_not_utf8_is_refused_naming_encoding() -> None:
+    """Read as UTF-8, a Latin-1 address would silently count as invalid: a lost person."""
+    data = "name,email\nJos\xe9,a@b.com\nM\xfcller,\xe4@b.com\n".encode("latin-1")
+    with pytest.raises(InvalidInput, match=r"Row 2 of the list is not UTF-8 text .* --encoding"):
+        run(data)
+    out, summary = run(data, encoding="latin-1")
+    assert out == data and summary["invalid"] == 0
 
 
 @pytest.mark.parametrize(("codec", "named"), [("utf-16", "utf-16-le"), ("utf-32", "utf-32-le")])

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 
 from prefcenter.model import Reason, Source
+from prefcenter.sidecar.http.i18n import LANGUAGES, load_languages
 from tests.sidecar.conftest import LiveSidecar, live_sidecar, screenshot, sidecar_settings
+from tools.messages import messages
 
 pytestmark = pytest.mark.browser
 
@@ -46,36 +48,52 @@ def _overflow(page: Any) -> int:
     return max(width, 0)
 
 
-def _states(live: LiveSidecar, page: Any) -> list[tuple[str, Callable[[], object]]]:
-    """Each page state a person can reach, as (name, how to get there)."""
+def _states(
+    live: LiveSidecar, page: Any, t: Callable[[str], str] = str
+) -> list[tuple[str, Callable[[], object]]]:
+    """Each page state a person can reach, as (name, how to get there); ``t`` translates
+    the names of the buttons and fields pressed (the pages' language)."""
     center = live.real_center
     reader, bounced = "reader@example.org", "bounced@example.org"
     unsubscribe = center.unsubscribe_url(reader).replace(live.settings.base_url, live.url)
     topic = center.unsubscribe_url(reader, "deals").replace(live.settings.base_url, live.url)
     preferences = center.preferences_url(reader).replace(live.settings.base_url, live.url)
     hard = center.preferences_url(bounced).replace(live.settings.base_url, live.url)
+    sms = center.message_links("+14155550100", "deals", channel="sms")["unsubscribe_url"]
+    sms = sms.replace(live.settings.base_url, live.url)
 
     def save() -> None:
         page.goto(preferences)
-        page.get_by_role("button", name="Save my choices").click()
+        page.get_by_role("button", name=t("Save my choices")).click()
 
     def refused_pause() -> None:
         # An older browser without date limits lets a past day through: the server
         # answers with the page and the reason.
         page.goto(preferences)
-        field = page.get_by_label("Pause all news until")
+        field = page.get_by_label(t("Pause everything until"))
         field.evaluate("element => element.removeAttribute('min')")
         field.fill((date.today() - timedelta(days=3)).isoformat())
-        page.get_by_role("button", name="Save my choices").click()
+        page.get_by_role("button", name=t("Save my choices")).click()
 
     def expired_form() -> None:
         page.goto(preferences)
         page.locator("input[name=csrf]").first.evaluate("element => element.value = 'old'")
-        page.get_by_role("button", name="Save my choices").click()
+        page.get_by_role("button", name=t("Save my choices")).click()
 
     def unsubscribed() -> None:
         page.goto(unsubscribe)
-        page.get_by_role("button", name="Unsubscribe").click()
+        page.get_by_role("button", name=t("Unsubscribe"), exact=True).click()
+
+    def manage_sent() -> None:
+        page.goto(live.url + "/manage")
+        page.get_by_label(t("Your email address")).fill("someone@example.org")
+        page.get_by_role("button", name=t("Send me a link")).click()
+
+    def why() -> None:  # unsubscribe from a topic, then answer the optional question
+        page.goto(topic)
+        page.get_by_role("button", name=t("Unsubscribe"), exact=True).click()
+        page.get_by_role("radio").first.check()
+        page.get_by_role("button", name=t("Send")).click()
 
     def hard_stop() -> None:
         with center.transaction() as changes:
@@ -94,12 +112,17 @@ def _states(live: LiveSidecar, page: Any) -> list[tuple[str, Callable[[], object
         ("unsubscribed", unsubscribed),
         ("preferences-unsubscribed", lambda: page.goto(preferences)),
         ("preferences-hard-stop", hard_stop),
+        ("reopened-after-unsubscribing", lambda: page.goto(unsubscribe)),
+        ("manage", lambda: page.goto(live.url + "/manage")),
+        ("manage-sent", manage_sent),
+        ("thanks-for-why", why),
+        ("confirm-texts-and-calls", lambda: page.goto(sms)),
     ]
 
 
 @pytest.mark.parametrize("brand", list(BRANDS))
 def test_every_page_state_passes_axe_and_reflows(tmp_path: Any, browser: Any, brand: str) -> None:
-    settings = sidecar_settings(tmp_path, brand_color=BRANDS[brand])
+    settings = sidecar_settings(tmp_path, brand_color=BRANDS[brand], manage_page="true")
     problems: list[str] = []
     with live_sidecar(settings) as live:
         context = browser.new_context(viewport=NARROW)
@@ -109,6 +132,50 @@ def test_every_page_state_passes_axe_and_reflows(tmp_path: Any, browser: Any, br
                 reach()
                 page.wait_for_load_state()
                 screenshot(page, f"a11y-{brand}-{name}")
+                problems += [f"{name}: {violation}" for violation in _audit(page)]
+                if overflow := _overflow(page):
+                    problems.append(f"{name}: {overflow} px wider than a 320 px screen")
+        finally:
+            context.close()
+    assert problems == []
+
+
+def _longest_language() -> str:
+    """The shipped language whose page texts are longest in all (the hardest to reflow)."""
+    languages = load_languages()
+    found = messages()
+    return max(
+        LANGUAGES[1:],
+        key=lambda code: sum(len(languages[code].translations.gettext(m)) for m in found),
+    )
+
+
+#: Three languages besides English (Latin, long compounds, CJK), and the longest one.
+PAGE_LANGUAGES = sorted({"de", "fr", "ja", _longest_language()})
+
+
+@pytest.mark.parametrize("lang", PAGE_LANGUAGES)
+def test_every_page_state_passes_axe_and_reflows_in_other_languages(
+    tmp_path: Any, browser: Any, lang: str
+) -> None:
+    """Each state in ``lang`` (the LANGUAGE setting), 320 px wide, branding on: no axe-core
+    violation, no sideways scrolling, ``<html lang>`` right."""
+    language = load_languages()[lang]
+    settings = sidecar_settings(
+        tmp_path, language=lang, contact="help@example.org", manage_page="true",
+        privacy_url="https://example.org/privacy",
+    )  # fmt: skip
+    problems: list[str] = []
+    with live_sidecar(settings) as live:
+        context = browser.new_context(viewport=NARROW, locale=lang)
+        page = context.new_page()
+        try:
+            for name, reach in _states(live, page, lambda text: str(language.gettext(text))):
+                reach()
+                page.wait_for_load_state()
+                screenshot(page, f"a11y-{lang}-{name}")
+                if page.evaluate("document.documentElement.lang") != lang:
+                    problems.append(f"{name}: <html lang> is not {lang}")
                 problems += [f"{name}: {violation}" for violation in _audit(page)]
                 if overflow := _overflow(page):
                     problems.append(f"{name}: {overflow} px wider than a 320 px screen")
@@ -176,7 +243,7 @@ def test_change_preferences_with_the_keyboard_alone(live: LiveSidecar, browser: 
         page.keyboard.press("Space")
         _tab_to(page, "combobox", "At most one email")
         page.keyboard.press("End")  # the longest ceiling on offer
-        _tab_to(page, "textbox", "Pause all news until")
+        _tab_to(page, "textbox", "Pause everything until")
         page.keyboard.type(pause.strftime("%m%d%Y"))  # en-US date fields: month, day, year
         _tab_to(page, "button", "Save my choices")
         with page.expect_navigation():  # a key press, unlike click(), does not wait for it

@@ -313,3 +313,31 @@ def test_a_batch_that_waits_past_the_store_timeout_is_503(tmp_path: Path) -> Non
             assert pool.submit(_batch_status, live, 2).result(timeout=10) == 503  # past 1 s
             release.set()
             assert [f.result(timeout=10) for f in first] == [503, 503]  # their own timeout
+
+
+def test_resubscribe_hard_lifts_a_bounce_and_a_no_op_writes_no_event(live: LiveSidecar) -> None:
+    with live.api() as client:
+        client.post("/v1/suppress", json={"recipient": ALICE, "hard": True, "reason": "bounce"})
+        plain = client.post("/v1/resubscribe", json={"recipient": ALICE, "reason": "asked"})
+        wrong = client.post(
+            "/v1/resubscribe", json={"recipient": ALICE, "reason": "x", "hard": "yes"}
+        )
+        hard = client.post(
+            "/v1/resubscribe", json={"recipient": ALICE, "reason": "fixed", "hard": True}
+        )
+        history = client.post("/v1/history", json={"recipient": ALICE}).json()
+    assert plain.status_code == 200 and plain.json()["changed"] is False
+    assert wrong.status_code == 422
+    assert hard.status_code == 200 and hard.json()["changed"] is True
+    assert [e["action"] for e in history["events"]] == ["suppress", "resubscribe"]
+    assert history["events"][1]["scope"] == "hard"
+    assert live.real_center.check(ALICE, kind="transactional").allowed
+
+
+def test_links_for_a_phone_number_carry_no_mail_only_fields(live: LiveSidecar) -> None:
+    with live.api() as client:
+        sms = client.post("/v1/links", json={"recipient": "+14155550100", "channel": "sms"})
+        email = client.post("/v1/links", json={"recipient": ALICE})
+    assert sms.status_code == 200
+    assert sorted(sms.json()) == ["preferences_url", "unsubscribe_url"]
+    assert {"headers", "mailto", "return_path"} <= set(email.json())

@@ -45,7 +45,7 @@ def test_unsubscribe_from_a_stamped_message(
     try:
         page.goto(_link_from_stamped_message(live, address))
         assert (
-            page.get_by_role("heading", level=1).inner_text() == "Stop all news from Example News?"
+            page.get_by_role("heading", level=1).inner_text() == "Stop all email from Example News?"
         )
         screenshot(page, f"confirm-{suffix}")
         assert live.real_center.check(address).allowed  # opening the page changed nothing
@@ -79,7 +79,7 @@ def test_change_topics_and_pause_then_reload(
         screenshot(page, f"preferences-{suffix}")
         page.get_by_label("Deals and offers").uncheck()
         page.get_by_label("At most one email").select_option("14")
-        page.get_by_label("Pause all news until").fill(pause)
+        page.get_by_label("Pause everything until").fill(pause)
         page.get_by_role("button", name="Save my choices").click()
         page.wait_for_load_state()
         assert page.get_by_role("status").inner_text() == "Your choices are saved."
@@ -87,7 +87,7 @@ def test_change_topics_and_pause_then_reload(
         assert not page.get_by_label("Deals and offers").is_checked()
         assert page.get_by_label("Newsletter").is_checked()
         assert page.get_by_label("At most one email").input_value() == "14"
-        assert page.get_by_label("Pause all news until").input_value() == pause
+        assert page.get_by_label("Pause everything until").input_value() == pause
         screenshot(page, f"preferences-saved-{suffix}")
         page.get_by_role("button", name="Unsubscribe from everything").click()
         page.wait_for_load_state()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
@@ -60,10 +61,24 @@ def test_hard_outranks_global_and_global_outranks_topic(center: PreferenceCenter
     assert reason(center, ALICE, "news") == "hard_suppressed"
 
 
-def test_suppressions_are_per_channel(center: PreferenceCenter) -> None:
+def test_suppressions_are_per_channel(open_center: Callable[..., PreferenceCenter]) -> None:
+    center = open_center(phone_opt_out="channel")
     center.suppress("+14155550100", channel="sms", source=CLI)
     assert reason(center, "+1 415 555 0100", channel="sms") == "unsubscribed_global"
     assert reason(center, "+14155550100", channel=Channel.VOICE) == "allowed"
+
+
+def test_a_number_s_marketing_opt_out_covers_texts_and_calls(center: PreferenceCenter) -> None:
+    """THE SMS/voice rule, on both backends: PHONE_OPT_OUT=texts_and_calls (the default)."""
+    center.suppress("+14155550100", channel="sms", source=CLI)
+    center.suppress("+14155550101", channel="voice", topic="offers", source=CLI)
+    center.suppress("+14155550102", channel="sms", hard=True, source=CLI)
+    assert reason(center, "+14155550100", channel=Channel.VOICE) == "unsubscribed_global"
+    assert reason(center, "+14155550101", "offers", channel="sms") == "unsubscribed_topic"
+    assert reason(center, "+14155550101", "news", channel="sms") == "allowed"
+    assert reason(center, "+14155550102", channel=Channel.VOICE) == "allowed"  # hard: per channel
+    refused = center.filter(["+14155550100", "+14155550102"], channel="voice")
+    assert refused.sendable == ["+14155550102"]
 
 
 def test_same_evidence_changes_nothing_and_logs_once(center: PreferenceCenter) -> None:

@@ -31,7 +31,16 @@ from prefcenter.changes.review import ReviewQueue
 from prefcenter.core import Core, Recipient
 from prefcenter.errors import InvalidInput
 from prefcenter.inputs import aware, choice, requested
-from prefcenter.model import Action, Channel, ExceptionItem, Identity, Kind, Scope, Source
+from prefcenter.model import (
+    FEEDBACK_REASONS,
+    Action,
+    Channel,
+    ExceptionItem,
+    Identity,
+    Kind,
+    Scope,
+    Source,
+)
 from prefcenter.store.protocol import NewEvent, Session
 from prefcenter.topics import check_topic, topic_digest
 
@@ -190,6 +199,10 @@ class Changes:
     ) -> bool:
         """Lift a global or topic suppression (a hard one only with ``hard=True``).
 
+        Returns True when something was lifted. When nothing would be (no such
+        suppression: maybe a different scope blocks the person), nothing is written,
+        not even an audit event; :meth:`check` says what still blocks.
+
         Raises:
             ReasonRequired: ``reason`` is blank.
         """
@@ -212,12 +225,19 @@ class Changes:
         )
 
         def lift(session: Session) -> bool:
+            # An audit event records a change: when nothing would be lifted, none is written.
+            opted_out = topic is not None and session.topic_choice(identity.hash, digest) is False
+            if not opted_out and not session.liftable(identity.hash, scope, digest):
+                return False
+            self._bind.prepare(session, identity, topic)
+            if not session.append_event(event):
+                return False
             changed = session.lift(identity.hash, scope, digest)
-            if topic is not None and session.topic_choice(identity.hash, digest) is False:
+            if opted_out:
                 changed = session.set_topic(identity.hash, digest, True, at) or changed
             return changed
 
-        return self._bind.record(identity, topic, event, lift)
+        return self._bind.run(lift)
 
     def set_topic(
         self,
@@ -262,6 +282,38 @@ class Changes:
             return changed
 
         return self._bind.record(identity, name, event, choose)
+
+    def record_feedback(
+        self,
+        recipient: Recipient,
+        why: str,
+        *,
+        channel: Channel | str = "email",
+        source: Source,
+        evidence: str | None = None,
+    ) -> bool:
+        """Record the person's answer to "why?" after an unsubscribe: an audit event
+        (action ``feedback``, ``detail`` the answer) that changes nothing else.
+
+        The question comes only after the change and needs no answer; ``prefcenter
+        report`` counts the answers. True when recorded (False for a replay).
+
+        Raises:
+            InvalidInput: ``why`` is not one of ``FEEDBACK_REASONS``.
+        """
+        if why not in FEEDBACK_REASONS:
+            raise InvalidInput(
+                f"Answer {str(why)[:30]!r} is not offered; use one of "
+                f"{', '.join(FEEDBACK_REASONS)}.",
+                value=why,
+                reason="feedback",
+            )
+        identity = self._bind.subject(recipient, channel)
+        at = self._core.now()
+        event = self._bind.event(
+            identity, Action.FEEDBACK, source, at, evidence=evidence, detail=why
+        )
+        return self._bind.record(identity, None, event, lambda session: True)
 
     def set_frequency(
         self,

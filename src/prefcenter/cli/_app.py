@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from prefcenter.errors import PrefcenterError, StoreMisconfigured, StoreUnavailable, WorkerFailed
+from prefcenter.errors import (
+    MostlyInvalid,
+    PrefcenterError,
+    StoreMisconfigured,
+    StoreUnavailable,
+    WorkerFailed,
+)
 from prefcenter.model import Channel, Kind
 
 if TYPE_CHECKING:
@@ -39,6 +45,8 @@ EXIT_CODES: tuple[tuple[type[PrefcenterError], int], ...] = (
     # Temporary: nothing was written, the same command can simply be run again.
     (StoreUnavailable, 3),
     (WorkerFailed, 3),
+    # `filter`: most rows of the chosen column are not addresses (the wrong column?).
+    (MostlyInvalid, 4),
     (PrefcenterError, 2),
 )
 
@@ -51,8 +59,42 @@ def exit_code(error: PrefcenterError) -> int:
     return 2
 
 
+#: The group's own options, also accepted after the command (``prefcenter check X --database U``).
+GLOBAL_OPTIONS = ("--database", "--config")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move ``--database``/``--config`` (``--opt VALUE`` or ``--opt=VALUE``) written after
+    the command to the front, where click reads the group's options. After ``--`` nothing
+    is moved: that is the command's own data."""
+    front: list[str] = []
+    rest: list[str] = []
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            rest += args[index:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and rest:
+            if "=" in arg:
+                front.append(arg)
+            else:
+                front += args[index : index + 2]
+                index += 1
+        else:
+            rest.append(arg)
+        index += 1
+    return front + rest
+
+
 class PrefcenterGroup(click.Group):
     """A click group that turns prefcenter errors into one line on stderr, no traceback."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if ctx.parent is None:
+            args = hoist_global_options(args)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -102,6 +144,7 @@ class Cli:
             command = _command_name()
             if command not in CREATES_STORE:
                 require_existing(settings.database, command=f"prefcenter {command}")
+            _refuse_a_new_pepper_for_an_old_store(settings)
             self._settings = with_dev_keys(settings)
         return self._settings
 
@@ -130,10 +173,37 @@ class Cli:
 
 pass_cli = click.make_pass_decorator(Cli)
 
+
+def _refuse_a_new_pepper_for_an_old_store(settings: Settings) -> None:
+    """A development pepper generated now could match nothing in an existing SQLite store.
+
+    Raises:
+        ConfigError: naming PREFCENTER_VAR_DIR, where it looked and where the store is.
+    """
+    from prefcenter.errors import ConfigError
+
+    if settings.pepper is not None or not settings.database.startswith("sqlite:///"):
+        return
+    store = settings.database[len("sqlite:///") :]
+    looked = settings.var_path / "pepper"
+    if not os.path.exists(store) or looked.exists() or looked.parent.is_file():
+        return  # (a VAR_DIR that is a file gets its own error when the key is written)
+    beside = os.path.dirname(os.path.abspath(store))
+    raise ConfigError(
+        f"Store {settings.database!r} exists, but PEPPER is not set and there is no "
+        f"development key file {os.path.abspath(looked)!r}: a new pepper would match none of "
+        f"its opt-outs. Point PREFCENTER_VAR_DIR at the directory holding this store's "
+        f"keys (they are made beside the store, in {beside!r}), or set PREFCENTER_PEPPER "
+        "to the pepper the store was made with.",
+        name="var_dir",
+        value=str(looked.parent),
+    )
+
+
 #: Commands that may open a store that does not exist yet, creating it. Every other
 #: command refuses: from an empty store a check answers "allowed" for everyone, and an
 #: opt-out or erasure recorded there never reaches the real store.
-CREATES_STORE = frozenset({"serve"})
+CREATES_STORE = frozenset({"serve", "init"})
 
 
 def _command_name() -> str:

@@ -24,7 +24,7 @@ from prefcenter.cli._app import (
     to_data,
     topic_option,
 )
-from prefcenter.errors import InvalidInput
+from prefcenter.errors import InvalidInput, MostlyInvalid
 from prefcenter.model import Suppression
 from prefcenter.screening.csv.listfilter import FilterSummary, filter_csv
 
@@ -111,6 +111,11 @@ def _summary_text(summary: FilterSummary) -> str:
 @click.option("-o", "--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
               help="Where the sendable rows go; default: stdout.")  # fmt: skip
 @click.option("--encoding", default=None, help="Text encoding; default: from a BOM, else UTF-8.")
+@click.option("--rejects", default=None, type=click.Path(dir_okay=False, allow_dash=False),
+              help="Write every refused row here, its reason as a first column.")  # fmt: skip
+@click.option("--max-invalid", default=50, show_default=True, type=click.IntRange(0, 100),
+              metavar="PERCENT",
+              help="Refuse (exit 4) when more of the rows than this are invalid.")  # fmt: skip
 @json_option
 @pass_cli
 def filter_command(
@@ -122,6 +127,8 @@ def filter_command(
     kind: str,
     output: str,
     encoding: str | None,
+    rejects: str | None,
+    max_invalid: int,
     as_json: bool,
 ) -> None:
     """Drop suppressed, invalid and duplicate people from LIST.csv; keep the rest unchanged.
@@ -130,6 +137,11 @@ def filter_command(
     or one address per line. Sendable rows are written byte for byte as read. The
     summary goes to stdout when -o is given, else to stderr.
 
+    Exit status 4 (and no output file) when more than --max-invalid percent of the rows
+    hold no usable address: the wrong column, most likely; the message names the
+    columns that look like addresses. A file that is not UTF-8 is refused naming
+    --encoding.
+
     \b
     Example:
       prefcenter filter bought-list.csv --column email --topic offers -o sendable.csv
@@ -137,6 +149,7 @@ def filter_command(
     with ExitStack() as stack:
         # First, so that an output that cannot be written fails before any work.
         sink = stack.enter_context(_output(output, "wb"))
+        refused = stack.enter_context(_output(rejects, "wb")) if rejects else None
         expected = _estimated_rows(path)
         screen = cli.center().screen(
             topic,
@@ -149,10 +162,35 @@ def filter_command(
         source = stack.enter_context(click.open_file(path, "rb"))
         update = stack.enter_context(_progress(path))
         summary = filter_csv(
-            source, sink, screen, column=column, encoding=encoding, on_progress=update
-        )
+            source, sink, screen, column=column, encoding=encoding, on_progress=update,
+            rejects=refused,
+        )  # fmt: skip
+        _refuse_mostly_invalid(summary, max_invalid)  # before the output file appears
     text = json.dumps(summary.as_dict(), indent=2) if as_json else _summary_text(summary)
     click.echo(text, err=output == "-")
+
+
+def _refuse_mostly_invalid(summary: FilterSummary, max_invalid: int) -> None:
+    """Raise MostlyInvalid when more than ``max_invalid`` percent of the rows are invalid."""
+    if not summary.read or summary.invalid * 100 <= max_invalid * summary.read:
+        return
+    share = summary.invalid * 100 // summary.read
+    column = repr(summary.column) if summary.header else f"#{summary.column}"
+    others = summary.address_columns
+    if others:
+        names = ", ".join(repr(c) if summary.header else f"#{c}" for c in others)
+        plural = "s" if len(others) > 1 else ""
+        looks = "look" if len(others) > 1 else "looks"
+        hint = f"column{plural} {names} {looks} like addresses: pass --column {others[0]}"
+    else:
+        hint = "no other column looks like addresses: check the file, or pass --column"
+    raise MostlyInvalid(
+        f"Column {column} of the list has {summary.invalid} invalid addresses in "
+        f"{summary.read} rows ({share}%), so the list would come out (nearly) empty; "
+        f"{hint}, or --max-invalid 100 to filter it anyway.",
+        value=summary.column,
+        reason="mostly invalid",
+    )
 
 
 def _estimated_rows(path: str) -> int | None:
@@ -180,12 +218,19 @@ def _csv_lines(items: Iterator[Suppression]) -> Iterator[str]:
     writer.writerow(_EXPORT_FIELDS)
     for item in items:
         data = to_data(item)
-        writer.writerow(["" if data[name] is None else data[name] for name in _EXPORT_FIELDS])
+        writer.writerow([_cell(data[name]) for name in _EXPORT_FIELDS])
         if buffer.tell() > 65536:
             yield buffer.getvalue()
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell: booleans as ``true``/``false`` (as in the JSON export), None empty."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else value
 
 
 def _json_lines(items: Iterator[Suppression]) -> Iterator[str]:

@@ -18,7 +18,7 @@ from prefcenter.cli._app import (
     to_data,
     topic_option,
 )
-from prefcenter.model import Action, Decision, Event, Source, show_time
+from prefcenter.model import Action, Decision, Event, Scope, Source, show_time
 
 
 def _describe(decision: Decision) -> str:
@@ -103,20 +103,65 @@ def suppress(
 @click.argument("address")
 @topic_option("Resubscribe to this topic only; omitted: lift the all-marketing opt-out.")
 @channel_option()
+@click.option("--hard", is_flag=True, help="Lift a hard suppression (bounce, complaint) instead.")
 @click.option("--reason", required=True, help="Why (required: the consent proof).")
 @pass_cli
-def resubscribe(cli: Cli, address: str, topic: str | None, channel: str, reason: str) -> None:
-    """Lift ADDRESS's opt-out; a --reason is required for the audit trail.
+def resubscribe(
+    cli: Cli, address: str, topic: str | None, channel: str, hard: bool, reason: str
+) -> None:
+    """Lift ADDRESS's opt-out (or with --hard its hard suppression); --reason is required.
+
+    Nothing lifted writes no audit event. When the person is still refused afterwards,
+    a second line says by what and how to lift it. Exit status 0 when the person may
+    now be contacted, 1 when something still blocks them, 2 on bad input.
 
     \b
-    Example:
+    Examples:
       prefcenter resubscribe alice@example.com --reason "signed up again at the shop, ticket 4711"
+      prefcenter resubscribe bob@example.com --hard --reason "mailbox works again, ticket 4712"
     """
-    changed = cli.center().resubscribe(
-        address, topic=topic, channel=channel, reason=reason,
+    center = cli.center()
+    changed = center.resubscribe(
+        address, topic=topic, channel=channel, reason=reason, hard=hard,
         source=Source.CLI, evidence=cli.evidence(),
     )  # fmt: skip
-    click.echo(f"{address}  {'resubscribed' if changed else 'was not suppressed'}")
+    decision = center.check(address, None if hard else topic, channel=channel)
+    blocked = not decision.allowed and decision.scope is not None
+    if changed:
+        click.echo(f"{address}  resubscribed")
+    else:
+        click.echo(f"{address}  {'nothing lifted' if blocked else 'was not suppressed'}")
+    if blocked:
+        stored = center.suppressions(address, channel=channel)
+        why = next((s.reason for s in stored if s.scope is decision.scope and s.reason), "")
+        click.echo(f"{address}  still refused: {_blocker(decision, why, hard)}")
+    click.get_current_context().exit(1 if blocked else 0)
+
+
+_SCOPE_WORDS = {
+    Scope.HARD: "hard suppression",
+    Scope.GLOBAL: "unsubscribed from all marketing",
+    Scope.TOPIC: "unsubscribed from this topic",
+}
+
+
+def _blocker(decision: Decision, why: str, hard: bool) -> str:
+    """What still refuses the person, and the command that would lift it."""
+    assert decision.scope is not None
+    parts = [_SCOPE_WORDS[decision.scope]]
+    if decision.since is not None:
+        parts.append(f"since {show_time(decision.since)}")
+    if decision.source is not None:
+        parts.append(f"via {decision.source.value}")
+    if why:
+        parts.append(f"({why!r})")
+    if decision.scope is Scope.HARD:
+        fix = "lift it with --hard (and a reason: proof the address works again)."
+    elif decision.scope is Scope.GLOBAL:
+        fix = "lift it without --hard and --topic." if hard else "lift it without --topic."
+    else:
+        fix = "lift it with --topic and without --hard."
+    return f"{' '.join(parts)}; {fix}"
 
 
 def _event_line(event: Event) -> str:
@@ -207,21 +252,33 @@ def _forget_outcome(before: list[Event], sent: bool, changed: bool) -> str:
 @main.command()
 @click.argument("address")
 @topic_option()
+@channel_option()
+@click.option("--lang", default=None, metavar="LANG",
+              help="Language of the pages the links open (de, fr, es, pt, ja); default: "
+              "the browser's, else LANGUAGE.")  # fmt: skip
 @json_option
 @pass_cli
-def link(cli: Cli, address: str, topic: str | None, as_json: bool) -> None:
+def link(
+    cli: Cli, address: str, topic: str | None, channel: str, lang: str | None, as_json: bool
+) -> None:
     """Print the unsubscribe headers, links and return path for one recipient of a --topic.
 
+    For --channel sms or voice only the two links (url, preferences): a text or a call
+    has no headers, mailto or return path, and the pages speak of texts and calls.
+
     \b
-    Example:
+    Examples:
       prefcenter link alice@example.com --topic newsletter --json
+      prefcenter link +14155550100 --channel sms --topic offers
     """
-    made = cli.center().message_links(address, topic)
-    data = dict(made["headers"])
+    made = cli.center().message_links(address, topic, channel=channel, lang=lang)
+    data = dict(made.get("headers", {}))
     data["url"] = made["unsubscribe_url"]
     data["preferences"] = made["preferences_url"]
-    data["mailto"] = "mailto:" + made["mailto"]
-    data["return_path"] = made["return_path"]  # the VERP envelope sender
+    if "mailto" in made:
+        # As in the List-Unsubscribe header: a mail client opens it with the subject set.
+        data["mailto"] = f"mailto:{made['mailto']}?subject=unsubscribe"
+        data["return_path"] = made["return_path"]  # the VERP envelope sender
     if as_json:
         emit_json(data)
         return

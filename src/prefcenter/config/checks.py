@@ -6,6 +6,7 @@ and says what to write instead.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -19,7 +20,17 @@ if TYPE_CHECKING:
 #: Shortest signing SECRET key, PEPPER and API key, in bytes (UTF-8): 128 bits if every
 #: byte were random.
 LOG_LEVELS = ("debug", "info", "warning", "error")
-_GENERATE = 'generate one with python -c "import secrets; print(secrets.token_urlsafe(32))".'
+#: Values of PHONE_OPT_OUT: a number's marketing opt-out covers both phone channels, or one.
+PHONE_OPT_OUT = ("texts_and_calls", "channel")
+KEYGEN = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'
+_GENERATE = f"generate one with {KEYGEN}."
+#: Fewest different characters a key may use: a random key of 16 bytes or more has far more.
+MIN_DISTINCT = 8
+#: Words that mark a value written as an example, never generated (lower case).
+PLACEHOLDER_WORDS = (
+    "replace", "changeme", "change-me", "change_me", "placeholder", "example", "your-",
+    "your_", "insert", "xxxx", "todo", "secret-here", "goes-here",
+)  # fmt: skip
 
 
 def validate(settings: Settings) -> None:
@@ -45,7 +56,16 @@ def validate(settings: Settings) -> None:
             name="log_level",
             value=settings.log_level,
         )
+    if settings.phone_opt_out not in PHONE_OPT_OUT:
+        raise ConfigError(
+            f"Setting PHONE_OPT_OUT has value {settings.phone_opt_out!r}; "
+            f"write {' or '.join(PHONE_OPT_OUT)}.",
+            name="phone_opt_out",
+            value=settings.phone_opt_out,
+        )
+    _check_pages(settings)
     _check_key_sizes(settings)
+    _check_key_quality(settings)
     _check_topic_digests(settings)
     _check_retention(settings)
 
@@ -119,3 +139,91 @@ def _check_key_sizes(settings: Settings) -> None:
                 f"at least {MIN_KEY_BYTES} bytes: {_GENERATE}",
                 name="api_keys",
             )
+
+
+#: Languages the pages ship in (prefcenter.sidecar.http.i18n.LANGUAGES).
+PAGE_LANGUAGES = ("en", "de", "fr", "es", "pt", "ja")
+_URL = re.compile(r"https?://[^\s<>\"']+")
+
+
+def _check_pages(settings: Settings) -> None:
+    """LANGUAGE, LOGO, CONTACT and PRIVACY_URL: what every page shows."""
+    if settings.language not in PAGE_LANGUAGES:
+        raise ConfigError(
+            f"Setting LANGUAGE has value {settings.language!r}; write one of "
+            f"{', '.join(PAGE_LANGUAGES)}.",
+            name="language",
+            value=settings.language,
+        )
+    contact = settings.contact
+    if contact and not (
+        _URL.fullmatch(contact) or re.fullmatch(r"[^@\s<>\"']+@[^@\s<>\"']+", contact)
+    ):
+        raise ConfigError(
+            f"Setting CONTACT has value {contact!r}; write an email address such as "
+            "privacy@example.com or an https:// URL.",
+            name="contact",
+            value=contact,
+        )
+    if settings.privacy_url and not _URL.fullmatch(settings.privacy_url):
+        raise ConfigError(
+            f"Setting PRIVACY_URL has value {settings.privacy_url!r}; write an https:// URL.",
+            name="privacy_url",
+            value=settings.privacy_url,
+        )
+    logo = settings.logo
+    if logo and not _URL.fullmatch(logo):
+        suffix = logo.rsplit(".", 1)[-1].lower()
+        if suffix not in ("png", "jpg", "jpeg", "svg", "webp") or not os.path.isfile(logo):
+            raise ConfigError(
+                f"Setting LOGO has value {logo!r}; write an https:// URL or the path of an "
+                "existing .png, .jpg, .svg or .webp file.",
+                name="logo",
+                value=logo,
+            )
+
+
+def _check_key_quality(settings: Settings) -> None:
+    """Refuse keys copied from an example, and keys too repetitive to be random.
+
+    Anyone who can read the example could forge tokens signed with it, and a pepper
+    can never be changed once a store uses it: both are refused before anything starts.
+    """
+    keys = [("secret", key.reveal()) for key in settings.secret]
+    if settings.pepper is not None:
+        keys.append(("pepper", settings.pepper.reveal()))
+    for name, value in keys:
+        if is_placeholder(value):
+            raise ConfigError(
+                f"Setting {name.upper()} holds a placeholder written as an example, which "
+                f"anyone reading the example knows; {_GENERATE}",
+                name=name,
+            )
+    # Only the newest key signs; an older repetitive one only verifies links already sent.
+    newest = [("secret", settings.secret[-1].reveal())] if settings.secret else []
+    pepper = [("pepper", settings.pepper.reveal())] if settings.pepper is not None else []
+    for name, value in newest + pepper:
+        distinct = len(set(value))
+        if distinct < MIN_DISTINCT:
+            raise ConfigError(
+                f"Setting {name.upper()} uses only {distinct} different characters, too few "
+                f"to be random; {_GENERATE}",
+                name=name,
+            )
+    for number, key in enumerate(settings.api_keys, start=1):
+        value = key.reveal()
+        hashed = value.lower().startswith("sha256:")
+        body = value[len("sha256:") :] if hashed else value
+        repetitive = hashed and len(body) == 64 and len(set(body.lower())) < MIN_DISTINCT
+        if is_placeholder(value) or repetitive:
+            raise ConfigError(
+                f"Setting API_KEYS has a placeholder (entry {number}) written as an example; "
+                f"write sha256:HEX of a key made with {KEYGEN}.",
+                name="api_keys",
+            )
+
+
+def is_placeholder(value: str) -> bool:
+    """Whether a key reads like an example someone was meant to replace."""
+    lowered = value.lower()
+    return any(word in lowered for word in PLACEHOLDER_WORDS)

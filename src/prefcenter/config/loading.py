@@ -125,7 +125,7 @@ def _dev_key(settings: Settings, name: str) -> str:
         key = path.read_text().strip() if verb == "read" else _generate(path)
     except OSError as error:
         raise ConfigError(
-            f"Setting VAR_DIR is {settings.var_dir!r}, but the development key file "
+            f"Setting VAR_DIR is {str(settings.var_path)!r}, but the development key file "
             f"{str(path)!r} cannot be {verb} ({error.strerror or error}); point "
             f"{ENV_PREFIX}VAR_DIR at a writable directory, or set {ENV_PREFIX}SECRET and "
             f"{ENV_PREFIX}PEPPER.",

@@ -75,15 +75,44 @@ class Settings:
     )
     smtp: str = _setting("127.0.0.1:2525", "HOST:PORT the SMTP sidecar listens on.")
     var_dir: str = _setting(
-        "var",
-        "Directory for the development keys (secret, pepper). The default DATABASE does not "
+        "",
+        "Directory for the development keys (secret, pepper). Empty: beside a SQLite store "
+        "(the directory of its file), so every command run from anywhere finds the keys "
+        "that store was made with; var for PostgreSQL. The default DATABASE does not "
         "follow it: that is var/prefcenter.db relative to the working directory.",
+        shown="(the SQLite store's directory, else var)",
     )
     company_name: str = _setting("Example", "Name shown on pages and in List-Id phrases.")
     brand_color: str = _setting(
         "#1d4ed8",
         "Accent colour of the pages (CSS hex colour); the text on it is white or black, "
         "whichever contrasts more.",
+    )
+    language: str = _setting(
+        "en",
+        "Language of the pages when neither the link (lang=, set by stamp/link) nor the "
+        "browser's Accept-Language names a shipped one: en, de, fr, es, pt or ja.",
+    )
+    logo: str = _setting(
+        "",
+        "Logo on every page: an https URL, or a PNG, JPEG, SVG or WebP file the sidecar "
+        "serves at /logo. Empty: the company name only.",
+    )
+    contact: str = _setting(
+        "",
+        "How people reach you, shown on every page and where a link cannot help (a "
+        "hard-bounced address, a broken link): an email address or an https URL.",
+    )
+    privacy_url: str = _setting(
+        "", "Link to your privacy policy, shown on every page (http(s) URL); empty: none."
+    )
+    manage_page: bool = _setting(
+        False,
+        "Offer /manage, where a person types an address and gets a fresh preference link "
+        "by mail (through NOTIFY_RELAY, from no-reply@MAIL_DOMAIN): the same answer for "
+        "every address, mail only to addresses the store knows, rate-limited per address "
+        "and per client.",
+        kind="bool",
     )
     topics: dict[str, str] = _factory(
         dict,
@@ -108,6 +137,13 @@ class Settings:
         "Marketing contacts allowed per identity per channel per rolling window, "
         "as COUNT/DURATION (e.g. 3/7d); 'off' disables.",
         kind="cap",
+    )
+    phone_opt_out: str = _setting(
+        "texts_and_calls",
+        "What a marketing opt-out on a phone number stops: texts_and_calls (an opt-out "
+        "made on sms also stops marketing calls to the number, and one made on voice "
+        "marketing texts; the decision's message says so) or channel (only the channel it "
+        "was made on). Hard suppressions and transactional contact stay per channel.",
     )
     soft_bounce_limit: int = _setting(
         3, "Soft bounces within SOFT_BOUNCE_WINDOW that make a hard suppression.", kind="int"
@@ -249,8 +285,31 @@ class Settings:
 
     @property
     def var_path(self) -> Path:
-        """``var_dir`` as a path."""
-        return Path(self.var_dir)
+        """Where the development keys are: ``var_dir``, else beside a SQLite store.
+
+        An existing store made before keys lived beside it (keys in ``var`` of the
+        working directory, none beside the file) keeps using ``var``.
+        """
+        if self.var_dir:
+            return Path(self.var_dir)
+        if not self.database.startswith("sqlite:///"):
+            return Path("var")
+        store = Path(self.database[len("sqlite:///") :])
+        beside = store.parent
+        legacy = Path("var")
+        if (beside / "pepper").exists() or not store.exists():
+            return beside
+        return legacy if (legacy / "pepper").exists() else beside
+
+    def dev_key_file(self, name: str) -> Path | None:
+        """The development key file ``secret`` or ``pepper`` was read from, if it was."""
+        path = self.var_path / name
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            return None
+        value = self.pepper if name == "pepper" else (self.secret[-1] if self.secret else None)
+        return path if value is not None and value.reveal() == text else None
 
     def signing_keys(self) -> list[bytes]:
         """The token keys as bytes, oldest first (the last one signs)."""

@@ -56,9 +56,20 @@ class Notice:
                 "received_at": self.received_at.isoformat(),
                 "due_at": self.due_at.isoformat(),
                 "command": f"prefcenter exceptions show {self.item_id}",
+                # Chat tools' incoming webhooks (Slack, Microsoft Teams, Mattermost) show
+                # only a "text" field and ignore the rest.
+                "text": self.as_text(),
             },
             sort_keys=True,
         ).encode()
+
+    def as_text(self) -> str:
+        """One line for a chat channel: what happened, why, when due, what to run."""
+        state = "is overdue" if self.event == OVERDUE else "needs a decision"
+        return (
+            f"prefcenter: exception #{self.item_id} ({self.mailbox}@) {state}: {self.why} "
+            f"Due {self.due_at.isoformat()}. Run: prefcenter exceptions show {self.item_id}"
+        )
 
     def as_email(self, sender: str, to: str) -> EmailMessage:
         """The operations mail, marked auto-generated so no responder answers it."""

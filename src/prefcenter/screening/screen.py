@@ -301,3 +301,38 @@ def _repeats_in_worker(seen: Seen, hashes: list[bytes | None]) -> object:
 def _decide_in_worker(index: RuleIndex, seen: Seen, hashes: list[bytes | None]) -> object:
     """From the index, in the worker: what :func:`_codes_from_index` answers."""
     return _codes_from_index(index, hashes, seen.duplicates(hashes))
+
+
+#: Reasons of the other phone channel that refuse here too (the SMS/voice rule).
+_COVERING = frozenset({Reason.UNSUBSCRIBED_GLOBAL, Reason.UNSUBSCRIBED_TOPIC})
+
+
+@dataclass
+class PhoneScreen(Screen):
+    """A screen for a phone channel that also refuses the marketing opt-outs made on the
+    other phone channel for the same number (``PHONE_OPT_OUT=texts_and_calls``).
+
+    ``other`` screens the same values on the other channel; only its opt-outs count
+    (its pauses, ceilings and cap belong to that channel).
+    """
+
+    other: Screen | None = None
+
+    def submit(self, values: Sequence[str]) -> Callable[[], list[Reason | None]]:
+        own = super().submit(values)
+        if self.other is None:
+            return own
+        theirs = self.other.submit(values)
+
+        def answer() -> list[Reason | None]:
+            return [
+                reason if reason is not None or other not in _COVERING else other
+                for reason, other in zip(own(), theirs(), strict=True)
+            ]
+
+        return answer
+
+    def close(self) -> None:
+        super().close()
+        if self.other is not None:
+            self.other.close()

@@ -68,8 +68,7 @@ def require_existing(url: str, *, command: str) -> None:
         f"Store {url!r} does not exist (no file {where!r}{relative}), and `{command}` does "
         "not create one: an empty store would let everyone be contacted. Fix DATABASE "
         "(--database or PREFCENTER_DATABASE; sqlite:////abs/path.db for an absolute "
-        "path), run it where the sidecar runs, or create the store by starting "
-        "`prefcenter serve` once.",
+        "path), run it where the sidecar runs, or create the store with `prefcenter init`.",
         name="database",
         value=url,
     )
@@ -83,8 +82,7 @@ def _require_postgres_store(url: str, command: str) -> None:
     raise ConfigError(
         f"PostgreSQL database {redact(url)!r} holds no prefcenter store (no meta table), "
         f"and `{command}` does not create one: an empty store would let everyone be "
-        "contacted. Fix DATABASE, or create the store by starting `prefcenter serve` "
-        "against it once.",
+        "contacted. Fix DATABASE, or create the store with `prefcenter init`.",
         name="database",
         value=redact(url),
     )

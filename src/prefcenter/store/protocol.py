@@ -171,6 +171,9 @@ class Session(Protocol):
     def lift(self, identity_hash: bytes, scope: Scope, topic: bytes) -> bool:
         """Remove a suppression from the identity and person-wide ones of its group."""
 
+    def liftable(self, identity_hash: bytes, scope: Scope, topic: bytes) -> bool:
+        """Whether :meth:`lift` with the same arguments would remove anything."""
+
     def set_topic(self, identity_hash: bytes, topic: bytes, subscribed: bool, at: datetime) -> bool:
         """Record a topic choice; True if it changed."""
 

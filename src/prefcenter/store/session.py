@@ -313,13 +313,23 @@ class SqlSession(PersonRows, RetentionRows, IndexRows, ABC):
         return inserted is not None
 
     def lift(self, identity_hash: bytes, scope: Scope, topic: bytes) -> bool:
+        sql, params = self._lift_where(identity_hash, scope, topic)
+        return self._exec("DELETE FROM suppressions " + sql, params) > 0
+
+    def liftable(self, identity_hash: bytes, scope: Scope, topic: bytes) -> bool:
+        sql, params = self._lift_where(identity_hash, scope, topic)
+        return self._one("SELECT 1 FROM suppressions " + sql + " LIMIT 1", params) is not None
+
+    def _lift_where(
+        self, identity_hash: bytes, scope: Scope, topic: bytes
+    ) -> tuple[str, list[Any]]:
         root = self.group(identity_hash)
-        params = [SCOPE_CODE[scope], topic_key(topic), identity_hash]
-        sql = "DELETE FROM suppressions WHERE scope = ? AND topic = ? AND (hash = ?"
+        params: list[Any] = [SCOPE_CODE[scope], topic_key(topic), identity_hash]
+        sql = "WHERE scope = ? AND topic = ? AND (hash = ?"
         if root is not None:
             sql += " OR (all_channels = 1 AND hash IN (SELECT hash FROM links WHERE group_id = ?))"
             params.append(root)
-        return self._exec(sql + ")", params) > 0
+        return sql + ")", params
 
     def set_topic(self, identity_hash: bytes, topic: bytes, subscribed: bool, at: datetime) -> bool:
         key = [identity_hash, topic_key(topic)]

@@ -37,10 +37,12 @@ from prefcenter.errors import InvalidInput
 from prefcenter.model import Reason
 from prefcenter.screening.csv.blocks import bare_cr, key_of, split_block
 from prefcenter.screening.csv.shape import (
+    address_columns,
     ascii_compatible,
     check_text,
     choose_column,
     detect_encoding,
+    refuse_undecoded,
     sniff_delimiter,
 )
 
@@ -71,6 +73,9 @@ class FilterSummary:
         column: the name (or 0-based index, when there is no header) of the address column.
         blank: blank lines skipped.
         encoding: the text encoding used to read (and write) the file.
+        address_columns: other columns (names, or indexes without a header) where most
+            of the first rows look like addresses: what to suggest when the chosen
+            column is mostly invalid.
     """
 
     read: int
@@ -80,6 +85,7 @@ class FilterSummary:
     column: str | int = 0
     blank: int = 0
     encoding: str = "utf-8"
+    address_columns: tuple[str | int, ...] = ()
 
     @property
     def invalid(self) -> int:
@@ -121,6 +127,7 @@ def filter_csv(
     encoding: str | None = None,
     on_progress: Callable[[int], None] | None = None,
     block_size: int = BLOCK,
+    rejects: IO[bytes] | None = None,
 ) -> FilterSummary:
     """Copy the sendable rows of ``source`` to ``sink`` unchanged, and count the rest.
 
@@ -135,11 +142,12 @@ def filter_csv(
             do not decode are carried through unchanged (``surrogateescape``).
         on_progress: called after each block with the number of bytes consumed so far.
         block_size: characters per block; 0 reads line by line (the reference reader).
+        rejects: where refused rows go (binary), as read, after a ``reason`` first column.
 
     Raises:
         InvalidInput: the address column cannot be found, the start of the file is not
             text (NUL characters), a quote opened on some line never closes or takes in
-            the address column, or the text does not decode.
+            the address column, or the text (an address: Latin-1 read as UTF-8) does not decode.
     """
     buffered: io.BufferedReader = (
         source if isinstance(source, io.BufferedReader) else io.BufferedReader(cast(Any, source))
@@ -157,7 +165,8 @@ def filter_csv(
     check_text(head, encoding)
     text = io.TextIOWrapper(buffered, encoding=encoding, errors=errors, newline="")
     out = io.TextIOWrapper(sink, encoding=encoding, errors=errors, newline="")
-    run = _Run(text, out, buffered, screen, on_progress)
+    refused = None if rejects is None else io.TextIOWrapper(rejects, encoding, errors, "")
+    run = _Run(text, out, buffered, screen, on_progress, refused)
     try:
         run.all(column, block_size)
     except UnicodeError:
@@ -169,6 +178,9 @@ def filter_csv(
     finally:
         out.flush()
         out.detach()
+        if refused:
+            refused.flush()
+            refused.detach()
         text.detach()
     return run.summary(encoding)
 
@@ -183,8 +195,11 @@ class _Run:
         raw: IO[bytes],
         screen: Screener,
         on_progress: Callable[[int], None] | None,
+        rejects: io.TextIOWrapper | None = None,
     ) -> None:
-        self.text, self.out, self.raw = text, out, raw
+        self.text, self.out, self.raw, self.rejects = text, out, raw, rejects
+        self.sample: list[str] = []
+        self.first_row: list[str] = []
         self.submit = cast(
             "Callable[[list[str]], Callable[[], list[Reason | None]]]",
             getattr(screen, "submit", None) or _at_once(screen),
@@ -209,6 +224,9 @@ class _Run:
             column=self.name,
             blank=self.blank,
             encoding=encoding,
+            address_columns=address_columns(
+                self.sample, self.delimiter, self.index, self.first_row if self.header else []
+            ),
         )
 
     def all(self, column: str | None, block_size: int) -> None:
@@ -230,10 +248,13 @@ class _Run:
             return
         raw_text, row, start = first
         self.header, self.index, self.name = choose_column(row, column)
+        self.first_row = row
         if start:
             self._check_quotes(raw_text, row, start, last=True)
         if self.header:
             self.out.write(raw_text)
+            if self.rejects is not None:
+                self.rejects.write("reason" + self.delimiter + raw_text)
         else:
             self.take([raw_text], [_field(row, self.index)])
         if block_size:
@@ -255,9 +276,15 @@ class _Run:
     def take(self, raws: list[str], values: list[str], separator: str = "") -> None:
         """Screen one chunk of records; write the sendable ones (``separator`` after each)
         once the screen answers, in order."""
-        self.read += len(raws)
+        if len(self.sample) < _SAMPLE:
+            self.sample += [raw + separator for raw in raws[: _SAMPLE - len(self.sample)]]
         # Plain ASCII goes as it is: the screen strips what needs stripping.
-        keys = values if "".join(values).isascii() else [key_of(value) for value in values]
+        if "".join(values).isascii():
+            keys = values
+        else:
+            refuse_undecoded(values, self.read)
+            keys = [key_of(value) for value in values]
+        self.read += len(raws)
         self.ahead.append((raws, separator, self.submit(keys)))
         if len(self.ahead) > _AHEAD:
             self._write()
@@ -273,6 +300,10 @@ class _Run:
         kept = list(itertools.compress(raws, map(operator.not_, reasons)))
         if kept:
             self.out.write(separator.join(kept) + separator)
+        if self.rejects is not None and sendable < len(reasons):
+            pairs = zip(raws, reasons, strict=True)
+            rows = [f"{why}{self.delimiter}{raw}{separator}" for raw, why in pairs if why]
+            self.rejects.write("".join(rows))
 
     def by_lines(self, records: Iterator[tuple[str, list[str], int]]) -> None:
         """The reference reader: one record at a time, chunked for the screen."""
@@ -377,6 +408,10 @@ class _Run:
     def _progress(self) -> None:
         if self.on_progress is not None:
             self.on_progress(self.raw.tell())
+
+
+#: Rows kept to suggest another address column when the chosen one is mostly invalid.
+_SAMPLE = 200
 
 
 def _at_once(screen: Screener) -> Callable[[list[str]], Callable[[], list[Reason | None]]]:

@@ -9,6 +9,8 @@ a byte-order mark, a spreadsheet) is refused rather than read as rows of nonsens
 
 from __future__ import annotations
 
+import csv
+
 from prefcenter.errors import InvalidInput
 
 _DELIMITERS = ",;\t|"
@@ -85,7 +87,8 @@ def sniff_delimiter(first_line: str) -> str:
     return best[1] if best[0] else ","
 
 
-def _looks_like_address(value: str) -> bool:
+def looks_like_address(value: str) -> bool:
+    """Whether a cell reads like an email address or an international phone number."""
     value = value.strip()
     return "@" in value or (value[:1] == "+" and value[1:2].isdigit())
 
@@ -117,7 +120,7 @@ def choose_column(first_row: list[str], column: str | None) -> tuple[bool, int, 
             return True, index, first_row[index].lstrip("\ufeff").strip()
         if column.strip().isdigit():
             index = int(column)
-            header = bool(first_row) and not any(_looks_like_address(c) for c in first_row)
+            header = bool(first_row) and not any(looks_like_address(c) for c in first_row)
             if index >= len(first_row):
                 raise InvalidInput(
                     _past_the_end(index, len(first_row), header),
@@ -137,7 +140,7 @@ def choose_column(first_row: list[str], column: str | None) -> tuple[bool, int, 
             index = names.index(candidate)
             return True, index, first_row[index].lstrip("\ufeff").strip()
     for index, cell in enumerate(first_row):
-        if _looks_like_address(cell):
+        if looks_like_address(cell):
             return False, index, index
     if len(first_row) <= 1:
         # One column and no address in the first line: a header such as "Recipients".
@@ -148,3 +151,42 @@ def choose_column(first_row: list[str], column: str | None) -> tuple[bool, int, 
         value=names,
         reason="no address column",
     )
+
+
+def address_columns(
+    sample: list[str], delimiter: str, chosen: int, header: list[str]
+) -> tuple[str | int, ...]:
+    """Columns besides ``chosen`` where most ``sample`` rows hold something like an address.
+
+    Named by ``header`` when there is one, else by 0-based index: what ``filter``
+    suggests when the chosen column is mostly invalid.
+    """
+    rows = [row for row in csv.reader(sample, delimiter=delimiter) if row]
+    if not rows:
+        return ()
+    found: list[str | int] = []
+    for index in range(max(len(row) for row in rows)):
+        hits = sum(looks_like_address(row[index] if index < len(row) else "") for row in rows)
+        if index != chosen and hits * 2 > len(rows):
+            name = header[index].lstrip("\ufeff").strip() if index < len(header) else ""
+            found.append(name or index)
+    return tuple(found)
+
+
+def refuse_undecoded(values: list[str], before: int) -> None:
+    """Refuse an address holding bytes that did not decode (kept as lone surrogates):
+    read that way, a person in a Latin-1 file would silently count as invalid.
+
+    Raises:
+        InvalidInput: naming the row (counted from 1 after ``before`` rows) and --encoding.
+    """
+    for number, value in enumerate(values, start=before + 1):
+        bad = next((char for char in value if "\udc80" <= char <= "\udcff"), None)
+        if bad is not None:
+            raise InvalidInput(
+                f"Row {number} of the list is not UTF-8 text (its address holds the byte "
+                f"{ord(bad) - 0xDC00:#04x}); pass --encoding with the file's encoding "
+                "(cp1252 or latin-1 for most Western European spreadsheets) and run again.",
+                value=number,
+                reason="undecodable",
+            )

@@ -201,6 +201,7 @@ async def links(request: Request) -> Response:
         _text(data, "recipient", required=True, limit=320),
         _text(data, "topic", limit=200),
         channel=_choice(data, "channel", _CHANNELS, "email"),
+        lang=_text(data, "lang", limit=20),
     )
     return _json(made)
 
@@ -250,6 +251,7 @@ async def resubscribe(request: Request) -> Response:
         "topic": _text(data, "topic", limit=200),
         "channel": _choice(data, "channel", _CHANNELS, "email"),
         "reason": _text(data, "reason", required=True, limit=500),
+        "hard": _flag(data, "hard"),
         "source": Source.API,
         "evidence": request_id_of(request),
     }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import mimetypes
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,9 @@ from prefcenter.errors import (
 )
 from prefcenter.providers.sns import Fetcher
 from prefcenter.sidecar.groupcommit import GroupCommitter
-from prefcenter.sidecar.http import api, hooks, web
+from prefcenter.sidecar.http import api, hooks, manage, web
 from prefcenter.sidecar.http.endpoint import OneClickFastPath
+from prefcenter.sidecar.http.i18n import N_
 from prefcenter.sidecar.http.state import (
     API_HEADERS,
     RequestIds,
@@ -71,26 +73,37 @@ def status_for(error: BaseException) -> int:
     return 500
 
 
+#: Titles and messages of the error pages, in English; the page shows them translated.
 _PAGE_TEXT = {
     400: (
-        "This link does not work",
-        "The link is incomplete or was changed. Open it again "
-        "from the email, or copy the whole address into the browser.",
+        N_("This link does not work"),
+        N_(
+            "The link is incomplete or was changed. Open it again from the message, or "
+            "copy the whole address into the browser."
+        ),
     ),
-    403: ("This form has expired", "Open the link from the email again and repeat your change."),
+    403: (
+        N_("This form has expired"),
+        N_("Open the link from the message again and repeat your change."),
+    ),
     404: (
-        "Page not found",
-        "There is nothing at this address. Open the link from the email again.",
+        N_("Page not found"),
+        N_("There is nothing at this address. Open the link from the message again."),
     ),
-    405: ("Not allowed", "This address does not accept that kind of request."),
-    413: ("Request too large", "The request was larger than this page accepts."),
-    422: ("That did not work", "A value in the form could not be used. Go back and check it."),
+    405: (N_("Not allowed"), N_("This address does not accept that kind of request.")),
+    413: (N_("Request too large"), N_("The request was larger than this page accepts.")),
+    422: (
+        N_("That did not work"),
+        N_("A value in the form could not be used. Go back and check it."),
+    ),
     503: (
-        "Please try again shortly",
-        "We could not reach our records just now, and nothing "
-        "was changed. Please try again in a minute.",
+        N_("Please try again shortly"),
+        N_(
+            "We could not reach our records just now, and nothing was changed. Please try "
+            "again in a minute."
+        ),
     ),
-    500: ("Something went wrong", "Nothing was changed. Please try again later."),
+    500: (N_("Something went wrong"), N_("Nothing was changed. Please try again later.")),
 }
 
 
@@ -115,7 +128,14 @@ def error_response(request: Request, error: BaseException) -> Response:
     title, message = _PAGE_TEXT.get(status, _PAGE_TEXT[500])
     sidecar: Sidecar = request.app.state.sidecar
     response = sidecar.render(
-        "problem.html", status, title=title, message=message, request_id=request_id
+        "problem.html",
+        status,
+        lang=sidecar.language_of(request),
+        title=title,
+        message=message,
+        request_id=request_id,
+        # A link that cannot be read, or a page that is not there: offer the way out.
+        show_way_out=status in (400, 404),
     )
     response.headers.update(headers)
     return response
@@ -196,6 +216,18 @@ class SidecarApp(Starlette):
         await super().__call__(scope, receive, send)
 
 
+def _templates() -> jinja2.Environment:
+    """The page templates; ``{% trans %}`` calls the gettext each render passes in."""
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
+        autoescape=True,
+        auto_reload=False,
+        extensions=["jinja2.ext.i18n"],
+    )
+    environment.newstyle_gettext = True  # type: ignore[attr-defined]
+    return environment
+
+
 def create_app(
     center: PreferenceCenter,
     settings: Settings,
@@ -219,11 +251,7 @@ def create_app(
         settings=settings,
         metrics=metrics,
         committer=GroupCommitter(center, metrics, timeout=settings.store_timeout.total_seconds()),
-        templates=jinja2.Environment(
-            loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-            autoescape=True,
-            auto_reload=False,
-        ),
+        templates=_templates(),
         api_key_hashes=api_key_hashes(settings),
         csrf_keys=tuple(
             hmac.new(key, b"prefcenter/csrf/v1", hashlib.sha256).digest() for key in keys
@@ -244,11 +272,22 @@ def create_app(
             metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
+    async def logo(request: Request) -> Response:
+        # LOGO names a file (checked at start): served from memory, cached a day.
+        return Response(
+            logo_bytes, media_type=logo_type, headers={"cache-control": "public, max-age=86400"}
+        )
+
+    logo_path = settings.logo if settings.logo and "://" not in settings.logo else ""
+    logo_bytes = Path(logo_path).read_bytes() if logo_path else b""
+    logo_type = mimetypes.guess_type(logo_path)[0] or "application/octet-stream"
     routes = [
         *web.routes(),  # first: the router tries routes in order and one-click is the hot path
+        *manage.routes(),
         *api.routes(),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
+        *([Route("/logo", logo, methods=["GET"])] if logo_path else []),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         PrefcenterError: _handle,
@@ -266,6 +305,7 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.sidecar = sidecar
     app.hook_endpoint = hooks.HooksEndpoint(hooks.Hooks(sidecar, receivers), status_for)
+    app.state.manage_limits = manage.Limits()
     return app
 
 

@@ -28,10 +28,10 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from prefcenter.changes import SuppressRequest
-from prefcenter.model import Identity, Source
+from prefcenter.model import Channel, Identity, Source
 from prefcenter.sidecar.http import oneclick
 from prefcenter.sidecar.http.state import PAGE_RAW_HEADERS, Sidecar
-from prefcenter.sidecar.http.web import describe_stop, read_body
+from prefcenter.sidecar.http.web import describe_stop, done_context, read_body
 from prefcenter.tokens import Claims, Purpose
 from prefcenter.topics import NO_TOPIC
 
@@ -89,12 +89,14 @@ class OneClickFastPath:
         self._metrics = sidecar.metrics
 
     def handles(self, scope: Scope) -> bool:
-        """True for the requests this path may answer: HTTP ``POST /u/...``."""
+        """True for the requests this path may answer: HTTP ``POST /u/...``, no query (a
+        link's ``?lang=`` page is the route's: it speaks that language)."""
         return (
             scope["type"] == "http"
             and scope["method"] == "POST"
             and scope["path"].startswith("/u/")
             and not scope.get("root_path")
+            and not scope.get("query_string")
         )
 
     def link(self, token: str) -> Link | None:
@@ -108,6 +110,8 @@ class OneClickFastPath:
             claims = self._verify(token, Purpose.UNSUBSCRIBE)
         except Exception:
             return None
+        if claims.channel is not Channel.EMAIL:
+            return None  # texts and calls: the route's page speaks of them
         topic = None
         if claims.topic_digest != NO_TOPIC:
             topic = self.sidecar.topic_names.get(claims.topic_digest)
@@ -201,8 +205,8 @@ class OneClickFastPath:
         pieces = self.sidecar.page_cache.get((PAGE, topic))
         if pieces is not None:
             return link.encode().join(pieces)
-        what = describe_stop(self.sidecar, topic)
-        return self.sidecar.page_with_link(PAGE, topic, link, what=what)
+        stop = describe_stop(self.sidecar, topic)
+        return self.sidecar.page_with_link(PAGE, topic, link, **done_context(stop))
 
     def count_failure(self, status: int) -> None:
         """Count a one-click answered with ``status`` by a caller's own last resort."""

@@ -86,13 +86,25 @@ _SCHEMAS: dict[str, Any] = {
         ["sendable", "refused", "counts"],
     ),
     "LinksRequest": _request(
-        {"recipient": _RECIPIENT, "topic": _TOPIC, "channel": _CHANNEL}, ["recipient"]
+        {
+            "recipient": _RECIPIENT,
+            "topic": _TOPIC,
+            "channel": _CHANNEL,
+            "lang": {
+                "type": "string",
+                "maxLength": 20,
+                "description": "Language of the pages the links open: en, de, fr, es, pt or "
+                "ja; omitted: the browser's Accept-Language, else the LANGUAGE setting.",
+            },
+        },
+        ["recipient"],
     ),
     "Links": _obj(
         {
             "headers": {
                 "type": "object",
-                "description": "Header name to value, in the order to add them: "
+                "description": "Email only (absent for sms and voice, as are mailto and "
+                "return_path). Header name to value, in the order to add them: "
                 "List-Unsubscribe, List-Unsubscribe-Post, List-Id (and CFBL-Address when "
                 "configured). Write each value as it is: never RFC 2047-encode it.",
                 "additionalProperties": {"type": "string"},
@@ -106,7 +118,7 @@ _SCHEMAS: dict[str, Any] = {
                 "bounces find this recipient.",
             },
         },
-        ["headers", "unsubscribe_url", "preferences_url", "mailto", "return_path"],
+        ["unsubscribe_url", "preferences_url"],
     ),
     "SendRequest": _request(
         {
@@ -137,6 +149,11 @@ _SCHEMAS: dict[str, Any] = {
             "topic": _TOPIC,
             "channel": _CHANNEL,
             "reason": {"type": "string", "minLength": 1, "maxLength": 500},
+            "hard": {
+                "type": "boolean",
+                "description": "Lift a hard suppression (bounce, complaint) instead of an "
+                "opt-out; the reason should say why the address works again.",
+            },
         },
         ["recipient", "reason"],
     ),

@@ -26,6 +26,7 @@ from prefcenter.center import PreferenceCenter
 from prefcenter.config import Settings
 from prefcenter.errors import ConfigError, StoreUnavailable
 from prefcenter.sidecar.groupcommit import GroupCommitter
+from prefcenter.sidecar.http.i18n import Language, choose, load_languages
 from prefcenter.sidecar.http.palette import Palette, palette
 from prefcenter.sidecar.metrics import Metrics
 from prefcenter.topics import NO_TOPIC
@@ -75,6 +76,8 @@ class Sidecar:
     batch_slots: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(BATCH_CONCURRENCY)
     )
+    #: The pages' languages (code -> catalog), compiled once when the app is made.
+    languages: dict[str, Language] = field(default_factory=load_languages)
 
     @functools.cached_property
     def colours(self) -> Palette:
@@ -92,10 +95,46 @@ class Sidecar:
                 self.topic_names[digest] = name
         return name
 
-    def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        """Render a page of the base layout with the configured branding."""
+    @functools.cached_property
+    def branding(self) -> dict[str, str]:
+        """What every page shows besides the company: logo, contact, privacy policy, and
+        the address that unsubscribes whatever reaches it."""
+        settings = self.settings
+        contact = settings.contact
+        is_url = contact.lower().startswith(("http://", "https://"))
+        address = f"unsubscribe@{settings.mail_domain}"
+        return {
+            "logo_src": "" if not settings.logo else settings.logo if _is_url(settings.logo)
+            else "/logo",
+            "contact_href": contact if is_url or not contact else f"mailto:{contact}",
+            "contact_text": "" if is_url else contact,
+            "privacy_url": settings.privacy_url,
+            "unsubscribe_address": address,
+            "unsubscribe_mailto": f"mailto:{address}?subject=unsubscribe",
+        }  # fmt: skip
+
+    def language_of(self, request: Request) -> str:
+        """The page language for ``request``: the link's lang=, else Accept-Language, else
+        the LANGUAGE setting (see :mod:`prefcenter.sidecar.http.i18n`)."""
+        return choose(
+            request.query_params.get("lang"),
+            request.headers.get("accept-language"),
+            self.settings.language,
+            self.languages,
+        )
+
+    def render(
+        self, name: str, status: int = 200, *, lang: str | None = None, **context: Any
+    ) -> HTMLResponse:
+        """Render a page of the base layout in ``lang`` (default: LANGUAGE) with the
+        configured branding."""
+        language = self.languages.get(lang or self.settings.language) or self.languages["en"]
         html = self.templates.get_template(name).render(
-            company=self.settings.company_name, colours=self.colours, **context
+            company=self.settings.company_name,
+            colours=self.colours,
+            **self.branding,
+            **language.context(),
+            **context,
         )
         return HTMLResponse(html, status_code=status, headers=_PAGE_HEADERS)
 
@@ -180,6 +219,10 @@ _PAGE_HEADERS: dict[str, str] = {
 API_HEADERS: dict[str, str] = {"cache-control": "no-store", "x-content-type-options": "nosniff"}
 #: The page headers, encoded once, for responses built by hand.
 PAGE_RAW_HEADERS = [(k.encode(), v.encode()) for k, v in _PAGE_HEADERS.items()]
+
+
+def _is_url(value: str) -> bool:
+    return value.lower().startswith(("http://", "https://"))
 
 
 def _mac(key: bytes, text: str) -> str:

@@ -21,22 +21,35 @@ from starlette.types import Receive
 
 from prefcenter.changes import SuppressRequest
 from prefcenter.errors import InvalidInput
-from prefcenter.model import Identity, Scope, Source, Suppression
+from prefcenter.model import Channel, Identity, Scope, Source, Suppression
 from prefcenter.sidecar.http import oneclick
+from prefcenter.sidecar.http.i18n import N_
 from prefcenter.sidecar.http.state import Sidecar, request_id_of, sidecar_of
 from prefcenter.tokens import Claims, Purpose
 
 RESUBSCRIBE_REASON = "resubscribed on the preference page"
 #: What the page confirms after each form action (Post/Redirect/Get carries the action).
 _SAVED = {
-    "save": "Your choices are saved.",
-    "unsubscribe_all": "You are unsubscribed from all news.",
-    "resubscribe": "You are subscribed again.",
+    "save": N_("Your choices are saved."),
+    "unsubscribe_all": N_("You are unsubscribed from everything."),
+    "resubscribe": N_("You are subscribed again."),
 }
 #: Limits of a preference form: a page with every topic stays far below both.
 MAX_FORM_BYTES = 64 * 1024
 MAX_FIELDS = 200
-FREQUENCIES = [("", "no limit"), ("7", "a week"), ("14", "every two weeks"), ("30", "a month")]
+#: The answers the optional "why?" after an unsubscribe offers (value, label).
+FEEDBACK = [
+    ("too_many", N_("Too many messages")),
+    ("not_relevant", N_("Not what I signed up for")),
+    ("never_signed_up", N_("I never signed up")),
+    ("other", N_("Another reason")),
+]
+FREQUENCIES = [
+    ("", N_("no limit")),
+    ("7", N_("a week")),
+    ("14", N_("every two weeks")),
+    ("30", N_("a month")),
+]
 
 
 @dataclass(frozen=True)
@@ -67,11 +80,27 @@ async def resolve(sidecar: Sidecar, token: str, purpose: Purpose, *, address: bo
     return Link(token=token, claims=claims, identity=identity, topic=topic)
 
 
-def describe_stop(sidecar: Sidecar, topic: str | None) -> str:
-    """What an unsubscribe stops, in the page's words."""
-    if topic is None:
-        return "all news"
-    return f"“{sidecar.settings.topics.get(topic, topic)}” emails"
+def describe_stop(
+    sidecar: Sidecar, topic: str | None, channel: Channel = Channel.EMAIL
+) -> dict[str, str]:
+    """What an unsubscribe stops, for the pages' sentences: the topic's label ("" for all
+    marketing) and the medium: ``email``; ``phone`` (texts and calls: the SMS/voice rule,
+    ``PHONE_OPT_OUT=texts_and_calls``), else ``sms`` or ``voice``."""
+    label = "" if topic is None else sidecar.settings.topics.get(topic, topic)
+    return {"topic_label": label, "medium": medium(sidecar, channel)}
+
+
+def with_lang(sidecar: Sidecar, path: str, lang: str) -> str:
+    """``path`` with ``?lang=`` when the page's language is not the default one, so the
+    next page (after a button, a link) stays in it."""
+    return path if lang == sidecar.settings.language else f"{path}?lang={lang}"
+
+
+def medium(sidecar: Sidecar, channel: Channel) -> str:
+    """How the pages speak of the messages a link's channel carries."""
+    if channel is Channel.EMAIL:
+        return "email"
+    return "phone" if sidecar.settings.phone_opt_out == "texts_and_calls" else channel.value
 
 
 async def read_body(receive: Receive) -> bytes:
@@ -87,19 +116,41 @@ async def read_body(receive: Receive) -> bytes:
 
 
 async def unsubscribe_page(request: Request) -> Response:
-    """GET /u/{token}: say what will happen and offer the button; change nothing."""
+    """GET /u/{token}: say what will happen and offer the button; change nothing.
+
+    Opened again after the change, it says when the person unsubscribed and links to
+    the preference page, where they can subscribe again.
+    """
     sidecar = sidecar_of(request)
     link = await resolve(sidecar, request.path_params["token"], Purpose.UNSUBSCRIBE)
-    return _confirm(sidecar, link, 200)
+    since = await sidecar.store_call(_unsubscribed_since, sidecar, link)
+    return _confirm(sidecar, link, 200, sidecar.language_of(request), since)
 
 
-def _confirm(sidecar: Sidecar, link: Link, status: int) -> Response:
+def _unsubscribed_since(sidecar: Sidecar, link: Link) -> datetime | None:
+    """When the opt-out this link makes took effect, if it is in force now."""
+    stored = sidecar.center.suppressions(link.identity, channel=link.claims.channel)
+    wanted = Scope.TOPIC if link.topic else Scope.GLOBAL
+    found = [
+        s.created_at
+        for s in stored
+        if s.scope is wanted and (s.topic == link.topic or not link.topic)
+    ]
+    return min(found) if found else None
+
+
+def _confirm(
+    sidecar: Sidecar, link: Link, status: int, lang: str, since: datetime | None = None
+) -> Response:
+    language = sidecar.languages.get(lang) or sidecar.languages["en"]
     return sidecar.render(
         "confirm.html",
         status,
-        what=describe_stop(sidecar, link.topic),
-        action=f"/u/{link.token}",
-        preferences_url=_preferences_path(sidecar, link),
+        lang=lang,
+        **describe_stop(sidecar, link.topic, link.claims.channel),
+        action=with_lang(sidecar, f"/u/{link.token}", lang),
+        preferences_url=with_lang(sidecar, _preferences_path(sidecar, link), lang),
+        unsubscribed_on=language.date(since) if since else "",
     )
 
 
@@ -119,9 +170,10 @@ async def one_click(request: Request) -> Response:
     sidecar = sidecar_of(request)
     link = await resolve(sidecar, request.path_params["token"], Purpose.UNSUBSCRIBE, address=False)
     body = await read_body(request.receive)
+    lang = sidecar.language_of(request)
     if not oneclick.is_one_click(body):
         # Not what RFC 8058 sends; a person still gets the button that sends it.
-        return _confirm(sidecar, link, 400)
+        return _confirm(sidecar, link, 400, lang)
     source = Source.WEB if oneclick.via_page(body) else Source.ONE_CLICK
     change = SuppressRequest(
         link.identity,
@@ -133,11 +185,44 @@ async def one_click(request: Request) -> Response:
     )
     if await sidecar.committer.submit(change):
         sidecar.metrics.unsubscribe(source.value)
+    stop = describe_stop(sidecar, link.topic, link.claims.channel)
+    # The fast path caches the default language's email page by topic: the same page.
+    plain = lang == sidecar.settings.language and stop["medium"] == "email"
+    key = link.topic if plain else f"{link.topic}\0{stop['medium']}\0{lang}"
+    suffix = with_lang(sidecar, "", lang)
     return sidecar.render_with_link(
-        "done.html",
-        link.topic,
-        _preferences_path(sidecar, link),
-        what=describe_stop(sidecar, link.topic),
+        "done.html", key, _preferences_path(sidecar, link), lang=lang, **done_context(stop, suffix)
+    )
+
+
+def done_context(stop: dict[str, str], lang_suffix: str = "") -> dict[str, Any]:
+    """What the done page shows besides the link: what stopped, and the "why?" answers."""
+    return {**stop, "lang_suffix": lang_suffix, "feedback_reasons": FEEDBACK}
+
+
+async def feedback_post(request: Request) -> Response:
+    """POST /p/{token}/why: the optional answer to "why?" after an unsubscribe.
+
+    Recorded as an audit event (``feedback``) and counted in ``prefcenter report``;
+    it changes nothing else. No answer (the button pressed without a choice) is fine.
+    """
+    sidecar = sidecar_of(request)
+    link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES, address=False)
+    form = await read_form(request)
+    why = str(form.get("why", ""))
+    lang = sidecar.language_of(request)
+    if why:
+        await sidecar.committer.submit(
+            lambda transaction: transaction.record_feedback(
+                link.identity, why, channel=link.claims.channel, source=Source.WEB,
+                evidence=request_id_of(request),
+            )
+        )  # fmt: skip
+    return sidecar.render(
+        "thanks.html",
+        lang=lang,
+        preferences_url=with_lang(sidecar, f"/p/{link.token}", lang),
+        medium=medium(sidecar, link.claims.channel),
     )
 
 
@@ -166,6 +251,8 @@ def _state(sidecar: Sidecar, link: Link) -> dict[str, Any]:
         "topics": topics,
         "frequency": str(preferences.frequency_days or ""),
         "paused_until": paused.date().isoformat() if paused and paused > now else "",
+        "paused_day": paused.date() if paused and paused > now else None,
+        "medium": medium(sidecar, link.claims.channel),
         "hard": next((s for s in suppressions if s.scope == Scope.HARD), None),
         "unsubscribed": next((s for s in suppressions if s.scope == Scope.GLOBAL), None),
     }
@@ -183,13 +270,15 @@ async def preferences_page(request: Request) -> Response:
         done = ""
     if done == "resubscribe" and state["unsubscribed"]:
         done = ""
-    return _preferences(sidecar, link, state, saved=_SAVED.get(done))
+    lang = sidecar.language_of(request)
+    return _preferences(sidecar, link, state, lang, saved=_SAVED.get(done))
 
 
 def _preferences(
     sidecar: Sidecar,
     link: Link,
     state: dict[str, Any],
+    lang: str,
     *,
     saved: str | None = None,
     problem: str | None = None,
@@ -207,10 +296,12 @@ def _preferences(
         if frequency in {value for value, _ in FREQUENCIES}:
             shown["frequency"] = frequency
         shown["pause_value"] = str(form.get("pause_until", "")).strip()[:10]
+    shown["paused_until"] = shown.pop("paused_day")
     return sidecar.render(
         "preferences.html",
         422 if problem else 200,
-        action=f"/p/{link.token}",
+        lang=lang,
+        action=with_lang(sidecar, f"/p/{link.token}", lang),
         csrf=sidecar.csrf_token(link.token),
         frequencies=FREQUENCIES,
         earliest_pause=_earliest_pause().isoformat(),
@@ -224,19 +315,21 @@ async def preferences_post(request: Request) -> Response:
     """POST /p/{token}: apply the form in one transaction, then show the page again."""
     sidecar = sidecar_of(request)
     link = await resolve(sidecar, request.path_params["token"], Purpose.PREFERENCES)
-    form = await _read_form(request)
+    form = await read_form(request)
+    lang = sidecar.language_of(request)
     if not sidecar.csrf_valid(link.token, str(form.get("csrf", ""))):
         return sidecar.render(
             "problem.html",
             403,
-            title="This form has expired",
-            message="Open the link from the email again and repeat your change.",
+            lang=lang,
+            title=N_("This form has expired"),
+            message=N_("Open the link from the message again and repeat your change."),
         )
     state = await sidecar.store_call(_state, sidecar, link)
     try:
         changes = _changes(link, form, state, request_id_of(request))
     except InvalidInput as error:  # nothing was changed: say why, on the page itself
-        return _preferences(sidecar, link, state, problem=str(error), form=form)
+        return _preferences(sidecar, link, state, lang, problem=str(error), form=form)
     changed = False
     if changes:
         changed = await sidecar.committer.submit(
@@ -246,10 +339,11 @@ async def preferences_post(request: Request) -> Response:
         sidecar.metrics.unsubscribe(Source.WEB.value)
     # Post/Redirect/Get: a reload shows the stored state instead of posting again.
     done = str(form.get("action", "save"))
-    return RedirectResponse(f"/p/{link.token}?saved={done}", status_code=303)
+    suffix = "" if lang == sidecar.settings.language else f"&lang={lang}"
+    return RedirectResponse(f"/p/{link.token}?saved={done}{suffix}", status_code=303)
 
 
-async def _read_form(request: Request) -> FormData:
+async def read_form(request: Request) -> FormData:
     """The page's url-encoded form, read up to a size and field count it never needs.
 
     Raises:
@@ -364,4 +458,5 @@ def routes() -> list[Route]:
         Route("/u/{token}", unsubscribe_page, methods=["GET"]),
         Route("/p/{token}", preferences_page, methods=["GET"]),
         Route("/p/{token}", preferences_post, methods=["POST"]),
+        Route("/p/{token}/why", feedback_post, methods=["POST"]),
     ]
