@@ -40,7 +40,9 @@ class Settings:
 
     database: str = _setting(
         "sqlite:///var/prefcenter.db",
-        "Store URL: sqlite:///path.db (one host) or postgresql://user@host/db (many hosts).",
+        "Store URL: sqlite:///path.db (one host) or postgresql://user@host/db (many hosts). "
+        "Percent-encode @ : / ? # in a user name or password (@ is %40); messages show "
+        "the user-info as ***.",
     )
     secret: tuple[Secret, ...] = _factory(
         tuple,
