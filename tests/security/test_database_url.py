@@ -50,7 +50,10 @@ def test_cli_never_shows_any_piece_of_the_password(url: str, secrets: tuple[str,
     ("url", "shown"),
     [
         ("postgresql://u:p@ss@Word@db.example/prefs", "postgresql://***@db.example/prefs"),
-        ("postgresql://u:pw@db:5432/p?password=x&a=b", "postgresql://***@db:5432/p?password=***&a=b"),
+        (
+            "postgresql://u:pw@db:5432/p?password=x&a=b",
+            "postgresql://***@db:5432/p?password=***&a=b",
+        ),
         ("postgresql://db.example/prefs", "postgresql://db.example/prefs"),
         ("postgresql://u:a/b@db/prefs", "postgresql://***@db/prefs"),
     ],
