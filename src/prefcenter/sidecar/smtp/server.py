@@ -43,6 +43,9 @@ log = logging.getLogger("prefcenter.smtp")
 
 TEMPFAIL = "451 4.3.0 Temporary failure; nothing was recorded, please retry"
 
+#: The one answer to every message committed, whatever it did (no membership oracle).
+ACCEPTED = "250 2.0.0 Message accepted"
+
 TEMPFAIL_SLOW = "451 4.3.0 Temporary failure; the store did not answer in time, please retry"
 
 
@@ -111,8 +114,9 @@ class SmtpHandler:
         for outcome in outcomes:
             self.sidecar.metrics.inbound(outcome.mailbox.split("+")[0], outcome.action)
         self.sidecar.announce(outcomes)
-        summary = ", ".join(sorted({outcome.action for outcome in outcomes})) or "nothing"
-        return f"250 2.0.0 Message accepted ({summary})"
+        # One reply whatever happened: what the store knows (mailed, suppressed, never
+        # seen) must not show to whoever sent the message. The log has the outcome.
+        return ACCEPTED
 
     async def _decide_and_commit(
         self, raw: bytes, mailboxes: list[Mailbox], mail_from: str | None
