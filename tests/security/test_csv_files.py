@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from prefcenter.screening.csv.cells import count_formula_cells, neutralise
 from prefcenter.model import Source
+from prefcenter.screening.csv.cells import count_formula_cells, neutralise
 from tests.cli.conftest import Prefcenter
 
 

@@ -45,6 +45,7 @@ from prefcenter.sidecar.http.state import (
     api_key_hashes,
     request_id_of,
 )
+from prefcenter.sidecar.http.throttle import Throttle
 from prefcenter.sidecar.metrics import Metrics
 from prefcenter.topics import topic_digest
 
@@ -84,6 +85,7 @@ _PAGE_TEXT = {
     ),
     405: ("Not allowed", "This address does not accept that kind of request."),
     413: ("Request too large", "The request was larger than this page accepts."),
+    429: ("Too many requests", "Please wait a minute, then open the link again."),
     422: ("That did not work", "A value in the form could not be used. Go back and check it."),
     503: (
         "Please try again shortly",
@@ -258,7 +260,10 @@ def create_app(
     }
     app = SidecarApp(
         routes=routes,
-        middleware=[Middleware(RequestContext, metrics=metrics, ids=sidecar.request_ids)],
+        middleware=[
+            Middleware(RequestContext, metrics=metrics, ids=sidecar.request_ids),
+            Middleware(Throttle, settings=settings, sidecar=sidecar, errors=error_response),
+        ],
         exception_handlers=handlers,
     )
     app.fast_path = OneClickFastPath(app.full_stack, sidecar, error_response)

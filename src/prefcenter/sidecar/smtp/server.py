@@ -27,6 +27,7 @@ from prefcenter.inbound.mailbox import Mailbox, MailboxKind, parse_recipient
 from prefcenter.inbound.notify import OPENED, OVERDUE, Notice, Notifier
 from prefcenter.sidecar.groupcommit import GroupCommitter, Prepared
 from prefcenter.sidecar.metrics import Metrics
+from prefcenter.sidecar.ratelimit import buckets, retry_after
 from prefcenter.sidecar.smtp.limits import (
     RCPT_OVERRUN,
     ConnectionGate,
@@ -81,6 +82,22 @@ class SmtpHandler:
             return "452 4.5.3 Too many recipients; send the rest in another transaction"
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Recipient OK"
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd hook name
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        rate = self.sidecar.message_rate
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        wait = rate.take(peer) if rate is not None else 0.0
+        if wait:
+            log.warning("refused a message: the client's message rate was reached")
+            return (
+                "452 4.7.0 Too many messages from your address; try again in "
+                f"{retry_after(wait)} seconds"
+            )
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         mailboxes = [
@@ -180,7 +197,13 @@ class SmtpSidecar:
         self.handler = SmtpHandler(self)
         self.committer: GroupCommitter | None = None
         self.host, self.port = split_hostport("smtp", settings.smtp)
-        self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_ip)
+        self.gate = ConnectionGate(
+            settings.max_connections,
+            settings.max_connections_per_ip,
+            rate=buckets(settings.smtp_connection_rate),
+            session_limit=settings.smtp_session_limit.total_seconds(),
+        )
+        self.message_rate = buckets(settings.smtp_message_rate)
         self.workers = workers
         self.sweep_interval = sweep_interval
         self.reply_timeout = (
