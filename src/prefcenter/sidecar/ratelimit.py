@@ -90,7 +90,9 @@ class TokenBuckets:
         tokens = min(self.capacity, bucket.tokens + (self.clock() - bucket.stamp) * self.refill)
         return 0.0 if tokens >= cost else (cost - tokens) / self.refill
 
-    def __len__(self) -> int:
+    @property
+    def keys(self) -> int:
+        """Buckets held now (a limiter is always true: no ``__len__`` on purpose)."""
         return len(self._buckets)
 
     def _forget(self, now: float) -> None:

@@ -91,7 +91,7 @@ class Throttle:
         """Seconds this request must wait (0.0: go on); takes a token when it may go."""
         path: str = scope["path"]
         if not path.startswith("/v1") or path in OPEN_API:
-            return self.pages.take(self.client(scope)) if self.pages else 0.0
+            return self.pages.take(self.client(scope)) if self.pages is not None else 0.0
         client = self.client(scope)
         if self.failures is not None:
             waiting = self.failures.waiting(client)
@@ -101,9 +101,9 @@ class Throttle:
         key = key.strip()
         if scheme.lower() == "bearer" and key and self.sidecar.api_key_valid(key):
             digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
-            return self.api.take(digest) if self.api else 0.0
+            return self.api.take(digest) if self.api is not None else 0.0
         # A missing or wrong key: counted against the address; the route answers 401.
-        return self.failures.take(client) if self.failures else 0.0
+        return self.failures.take(client) if self.failures is not None else 0.0
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
