@@ -163,23 +163,23 @@ def test_an_smtp_session_kept_busy_with_noop_ends_at_its_limit(tmp_path: Path) -
 
 
 def test_a_slowly_sent_body_is_not_cut_by_the_idle_timeout(tmp_path: Path) -> None:
-    with running(tmp_path, smtp_timeout="1s", smtp_session_limit="1m") as smtp:
-        with socket.create_connection(("127.0.0.1", smtp.port), timeout=PATIENCE) as sock:
-            reader = sock.makefile("rb")
-            assert reader.readline().startswith(b"220")
-            for command in (b"HELO x", b"MAIL FROM:<a@example.org>",
-                            f"RCPT TO:<{mailto(smtp.center)}>".encode(), b"DATA"):  # fmt: skip
-                sock.sendall(command + b"\r\n")
-                reply = reader.readline()
-                while reply[3:4] == b"-":
-                    reply = reader.readline()
-                assert reply[:1] in (b"2", b"3"), reply
-            sock.sendall(b"Subject: unsubscribe\r\nMessage-ID: <slow@x>\r\n\r\n")
-            for n in range(6):  # 2.4 s in all: past the idle timeout, never silent for it
-                time.sleep(0.4)
-                sock.sendall(b"line %d\r\n" % n)
-            sock.sendall(b".\r\n")
-            assert reader.readline().startswith(b"250 "), "the body was cut"
+    with (
+        running(tmp_path, smtp_timeout="1s", smtp_session_limit="1m") as smtp,
+        socket.create_connection(("127.0.0.1", smtp.port), timeout=PATIENCE) as sock,
+    ):
+        reader = sock.makefile("rb")
+        assert reader.readline().startswith(b"220")
+        for command in (b"HELO x", b"MAIL FROM:<a@example.org>",
+                        f"RCPT TO:<{mailto(smtp.center)}>".encode(), b"DATA"):  # fmt: skip
+            sock.sendall(command + b"\r\n")
+            reply = reader.readline()
+            assert reply[:1] in (b"2", b"3"), reply
+        sock.sendall(b"Subject: unsubscribe\r\nMessage-ID: <slow@x>\r\n\r\n")
+        for n in range(6):  # 2.4 s in all: past the idle timeout, never silent for it
+            time.sleep(0.4)
+            sock.sendall(b"line %d\r\n" % n)
+        sock.sendall(b".\r\n")
+        assert reader.readline().startswith(b"250 "), "the body was cut"
     assert DOMAIN  # the mailbox domain the fixture serves
 
 
