@@ -396,8 +396,9 @@ class PreferenceCenter(Changes):
         """Remove what is past its retention period (GDPR storage limitation).
 
         Exception items closed more than ``EXCEPTION_RETENTION`` ago lose the mail they
-        hold (the item, its status and resolution stay); contact ledger rows older than
-        ``CONTACT_RETENTION`` are deleted. Suppressions and audit events are kept: they
+        hold (the item, its status and resolution stay), and so do open items received
+        more than ``EXCEPTION_OPEN_RETENTION`` ago (they stay open, with their summary);
+        contact ledger rows older than ``CONTACT_RETENTION`` are deleted. Suppressions and audit events are kept: they
         are the opt-out and its proof. ``prefcenter serve`` runs this once a day.
 
         The work goes in transactions of ``PURGE_CHUNK`` rows with a pause between them,
@@ -406,6 +407,7 @@ class PreferenceCenter(Changes):
         """
         now = self.now()
         mail_before = now - self.settings.exception_retention
+        open_before = now - self.settings.exception_open_retention
         contacts_before = now - self.settings.contact_retention
         limit, items, rows = PURGE_CHUNK, 0, 0
         while True:  # in chunks: writers wait for one chunk at most, never for the whole
@@ -417,6 +419,7 @@ class PreferenceCenter(Changes):
                     dry_run=dry_run,
                     limit=limit,
                     audit_before=now - self.settings.machine_mail_retention,
+                    open_before=open_before,
                 )
             )
             items, rows = items + done[0], rows + done[1]

@@ -100,7 +100,7 @@ def _check_retention(settings: Settings) -> None:
             name="contact_retention",
             value=str(settings.contact_retention),
         )
-    for name in ("exception_retention", "contact_retention"):
+    for name in ("exception_retention", "contact_retention", "exception_open_retention"):
         if getattr(settings, name) < timedelta(days=1):
             raise ConfigError(
                 f"Setting {name.upper()} is {getattr(settings, name)}; keep at least 1 day "

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prefcenter.config import Settings, split_hostport
-from prefcenter.errors import TokenMalformed
+from prefcenter.errors import QueueFull, TokenMalformed
 from prefcenter.inbound.auth import DnsFunc
 from prefcenter.inbound.inbox import Inbox, Outcome, Plan, log_outcomes
 from prefcenter.inbound.mailbox import Mailbox, MailboxKind, parse_recipient
@@ -46,6 +46,9 @@ TEMPFAIL = "451 4.3.0 Temporary failure; nothing was recorded, please retry"
 
 #: The one answer to every message committed, whatever it did (no membership oracle).
 ACCEPTED = "250 2.0.0 Message accepted"
+
+#: The answer when open exception items hold their whole byte budget.
+QUEUE_FULL = "452 4.3.1 Insufficient system storage; please retry later"
 
 TEMPFAIL_SLOW = "451 4.3.0 Temporary failure; the store did not answer in time, please retry"
 
@@ -122,6 +125,16 @@ class SmtpHandler:
                 "message not recorded within %.0f s, answered 451", self.sidecar.reply_timeout
             )
             return TEMPFAIL_SLOW
+        except QueueFull as error:
+            # Loud, never silent: mail waits at its senders until a person decides.
+            log.error(
+                "exceptions queue full: open items hold %d of EXCEPTION_BUDGET %d bytes; "
+                "a message for a person was answered 452 (the sender retries). Decide or "
+                "purge open items (prefcenter exceptions), or raise the budget.",
+                error.held,
+                error.budget,
+            )
+            return QUEUE_FULL
         except Exception as error:
             log.warning("message not recorded, answered 451: %s", type(error).__name__)
             return TEMPFAIL
