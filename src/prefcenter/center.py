@@ -398,8 +398,9 @@ class PreferenceCenter(Changes):
         Exception items closed more than ``EXCEPTION_RETENTION`` ago lose the mail they
         hold (the item, its status and resolution stay), and so do open items received
         more than ``EXCEPTION_OPEN_RETENTION`` ago (they stay open, with their summary);
-        contact ledger rows older than ``CONTACT_RETENTION`` are deleted. Suppressions and audit events are kept: they
-        are the opt-out and its proof. ``prefcenter serve`` runs this once a day.
+        contact ledger rows older than ``CONTACT_RETENTION`` are deleted. Suppressions
+        and audit events are kept: they are the opt-out and its proof. ``prefcenter
+        serve`` runs this once a day.
 
         The work goes in transactions of ``PURGE_CHUNK`` rows with a pause between them,
         so other writers wait for one chunk at most; setting ``stop`` ends it after the

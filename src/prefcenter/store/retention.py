@@ -7,8 +7,8 @@ placeholder and the summary by ``[purged]``, and the item keeps its id, status, 
 and resolution. An item nobody decides keeps its mail for ``exception_open_retention``
 (from receipt); then the mail is replaced by the same placeholder, and the item stays
 open with its summary, so a person can still see what came and decide it. The contact
-ledger keeps every send; rows older than ``contact_retention`` are deleted. Suppressions and audit events are never purged:
-they are the opt-out and its proof.
+ledger keeps every send; rows older than ``contact_retention`` are deleted. Suppressions
+and audit events are never purged: they are the opt-out and its proof.
 """
 
 # SQL is assembled only from constants in this package; values always go as parameters.
