@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from prefcenter.queue import KEEP_BYTES
+from prefcenter.changes.review import KEEP_BYTES
 from tests.sidecar.smtp_fixtures import ALICE, DOMAIN, mailto, running
 
 BUDGET = 400_000
