@@ -442,5 +442,10 @@ class PreferenceCenter(Changes):
         """Raise StoreUnavailable when the store cannot be reached."""
         self.store.ping()
 
+    def ready(self) -> None:
+        """Raise StoreUnavailable unless a write can commit now: a tiny committed probe
+        (a held lock, a read-only file, a full disk or a file-size limit fail it)."""
+        self.store.run(lambda session: session.probe_write())
+
 
 __all__ = ["PreferenceCenter", "Recipient"]

@@ -223,6 +223,9 @@ class Session(Protocol):
     def open_exception_bytes(self) -> int:
         """Bytes of mail all open exception items hold together."""
 
+    def probe_write(self) -> None:
+        """A committed write that changes nothing (readiness); raises what a write raises."""
+
     def open_exception(
         self,
         *,

@@ -234,14 +234,28 @@ def create_app(
     )
 
     async def healthz(request: Request) -> Response:
-        try:
-            await sidecar.store_call(center.ping, operation="ping")
-        except StoreError:  # down, or hanging past STORE_TIMEOUT: JSON for the prober too
-            body = {"status": "unavailable", "request_id": request_id_of(request)}
-            return JSONResponse(body, 503, headers={"retry-after": RETRY_AFTER, **API_HEADERS})
+        # Liveness: the process answers. It never touches the store, so a store outage
+        # does not get a healthy process restarted; /readyz says whether writes commit.
         return JSONResponse({"status": "ok"}, headers=API_HEADERS)
 
+    async def probe() -> bool:
+        """Whether a tiny write commits now (counted in /metrics as prefcenter_ready)."""
+        try:
+            await sidecar.store_call(center.ready, operation="probe")
+        except (StoreError, OSError):  # down, read-only, full, locked, or past STORE_TIMEOUT
+            metrics.readiness(False)
+            return False
+        metrics.readiness(True)
+        return True
+
+    async def readyz(request: Request) -> Response:
+        if await probe():
+            return JSONResponse({"status": "ready"}, headers=API_HEADERS)
+        body = {"status": "unavailable", "request_id": request_id_of(request)}
+        return JSONResponse(body, 503, headers={"retry-after": RETRY_AFTER, **API_HEADERS})
+
     async def metrics_page(request: Request) -> Response:
+        await probe()
         return PlainTextResponse(
             metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
@@ -250,6 +264,7 @@ def create_app(
         *web.routes(),  # first: the router tries routes in order and one-click is the hot path
         *api.routes(),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
     ]
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
