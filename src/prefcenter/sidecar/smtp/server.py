@@ -15,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prefcenter.config import Settings, split_hostport
-from prefcenter.errors import QueueFull, TokenMalformed
+from prefcenter.errors import ConfigError, QueueFull, TokenMalformed
 from prefcenter.inbound.auth import DnsFunc
 from prefcenter.inbound.inbox import Inbox, Outcome, Plan, log_outcomes
 from prefcenter.inbound.mailbox import Mailbox, MailboxKind, parse_recipient
@@ -35,6 +36,7 @@ from prefcenter.sidecar.smtp.limits import (
     command_limits,
     wait_until,
 )
+from prefcenter.sidecar.smtp.tls import server_context
 from prefcenter.tokens import Purpose
 
 if TYPE_CHECKING:
@@ -217,6 +219,10 @@ class SmtpSidecar:
             session_limit=settings.smtp_session_limit.total_seconds(),
         )
         self.message_rate = buckets(settings.smtp_message_rate)
+        #: STARTTLS, when a certificate is configured (new sessions take the newest).
+        self.tls: ssl.SSLContext | None = None
+        if settings.smtp_tls_cert:
+            self.tls = server_context(settings.smtp_tls_cert, settings.smtp_tls_key)
         self.workers = workers
         self.sweep_interval = sweep_interval
         self.reply_timeout = (
@@ -242,7 +248,24 @@ class SmtpSidecar:
             timeout=self.settings.smtp_timeout.total_seconds(),
             command_call_limit=command_limits(),
             loop=asyncio.get_running_loop(),
+            tls_context=self.tls,
         )
+
+    def reload_tls(self) -> bool:
+        """Read the certificate and key again (on SIGHUP); True when the new pair is in use.
+
+        Sessions already open keep the certificate they have; a pair that cannot be used
+        is logged and the one in use is kept.
+        """
+        if not self.settings.smtp_tls_cert:
+            return False
+        try:
+            self.tls = server_context(self.settings.smtp_tls_cert, self.settings.smtp_tls_key)
+        except ConfigError as error:
+            log.error("STARTTLS certificate not reloaded, the old one stays: %s", error)
+            return False
+        log.info("STARTTLS certificate reloaded")
+        return True
 
     async def start(self) -> None:
         """Listen on ``settings.smtp``; afterwards ``.port`` is the bound port."""
