@@ -77,7 +77,7 @@ def test_containerfile_runs_unprivileged_with_a_health_check() -> None:
     assert text.startswith("#") and "FROM python:3.11-slim" in text
     assert re.search(r"^USER prefcenter$", text, re.MULTILINE)
     assert 'pip install ".[sidecar,postgres]"' in text
-    assert "HEALTHCHECK" in text and "/healthz" in text
+    assert "HEALTHCHECK" in text and "/readyz" in text  # a write commits (issue 20)
     assert 'VOLUME ["/app/var"]' in text
 
 
