@@ -70,3 +70,20 @@ def test_postmaster_flood_stays_within_the_budget(
         # ...which frees the budget: the refused messages, retried, are taken now.
         assert smtp.send(_big(99), [f"postmaster@{DOMAIN}"])[0] == 250
         assert smtp.center.purge().exceptions == 0  # already purged ones are not counted again
+
+
+def test_a_huge_bounce_kept_for_audit_is_cut_too(tmp_path: Path) -> None:
+    # Machine mail nobody can act on (a report without proof) is kept closed for audit
+    # (issue 21): anyone can send it, so it stays small (the inbox keeps its start, and
+    # keep_machine_mail cuts what any other caller hands it like an exception item).
+    with running(tmp_path, mail_domain=DOMAIN) as smtp:
+        head = (
+            "From: MAILER-DAEMON@mx.example.net\r\nSubject: Undelivered Mail Returned to "
+            "Sender\r\nAuto-Submitted: auto-replied\r\nMessage-ID: <huge-dsn@x>\r\n\r\n"
+            "<nobody@example.net>: host said: 550 5.1.1 User unknown\r\n\r\n"
+        )
+        padding = (b"z" * 998 + b"\r\n") * 1000  # about 1 MB
+        assert smtp.send(head.encode() + padding, [f"bounces@{DOMAIN}"], mail_from="")[0] == 250
+        kept = smtp.center.exceptions(status=None)
+        assert [item.status for item in kept] == ["audit"], [(i.status, i.why) for i in kept]
+        assert all(len(item.raw) <= 2 * KEEP_BYTES + 300 for item in kept)

@@ -147,9 +147,11 @@ class ReviewQueue:
 
         It is not an item for a person: it is stored already closed with status
         ``audit``, counted (``machine_mail_kept``), and its mail is erased after
-        ``MACHINE_MAIL_RETENTION``. A redelivery returns the existing record.
+        ``MACHINE_MAIL_RETENTION``. A redelivery returns the existing record. Long mail
+        is kept cut, as for an item (:func:`kept_mail`): anyone can send bounces.
         """
         at = self._bind.core.now()
+        raw, summary = kept_mail(bytes(raw), summary)
 
         def work(session: Session) -> ExceptionItem:
             item, new = session.open_exception(
