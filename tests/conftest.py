@@ -52,6 +52,13 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "mail_domain": "unsub.example.com",
         "base_url": "https://prefs.example.com",
         "company_name": "Example News",
+        # Tests send from one address far faster than any client: rate limits are off
+        # unless a test sets them (tests/security/test_rate_limits.py).
+        "page_rate": "off",
+        "api_rate": "off",
+        "api_failure_rate": "off",
+        "smtp_connection_rate": "off",
+        "smtp_message_rate": "off",
     }
     values.update(overrides)
     return load_settings(values, environ={}, generate_dev_keys=False)

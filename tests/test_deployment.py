@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import re
 import subprocess
 import tomllib
@@ -64,3 +65,55 @@ def test_example_env_loads_after_its_own_key_command(tmp_path: Path) -> None:
     assert len(settings.secret) == 1
     assert settings.pepper is not None
     assert settings.signing_keys()[0] != settings.pepper_bytes()
+
+
+def test_systemd_unit_has_the_promised_options() -> None:
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read_string((SIDECAR / "prefcenter.service").read_text())
+    service = unit["Service"]
+    assert service["Restart"] == "on-failure"
+    assert service["KillSignal"] == "SIGTERM"
+    assert service["StateDirectory"] == "prefcenter"
+    assert service["DynamicUser"] == "yes"
+    assert service["NoNewPrivileges"] == "yes"
+    assert service["ProtectSystem"] == "strict"
+    assert service["ExecStart"].endswith("prefcenter serve")
+
+
+def test_containerfile_runs_unprivileged_with_a_health_check() -> None:
+    text = (SIDECAR / "Containerfile").read_text()
+    assert text.startswith("#") and "FROM python:3.11-slim" in text
+    assert re.search(r"^USER prefcenter$", text, re.MULTILINE)
+    assert 'pip install ".[sidecar,postgres]"' in text
+    assert "HEALTHCHECK" in text and "/readyz" in text  # a write commits (issue 20)
+    assert 'VOLUME ["/app/var"]' in text
+
+
+def _location(conf: str, prefix: str) -> str:
+    match = re.search(r"location " + re.escape(prefix) + r" \{(.*?)\n    \}", conf, re.DOTALL)
+    assert match, prefix
+    return match.group(1)
+
+
+def test_nginx_passes_one_click_through_uncached() -> None:
+    conf = (SIDECAR / "nginx.conf").read_text()
+    for prefix in ("/u/", "/p/"):
+        block = _location(conf, prefix)
+        assert "proxy_pass http://prefcenter;" in block
+        assert "return" not in block and "rewrite" not in block and "auth_" not in block
+        assert "proxy_no_cache 1;" in block and "no-store" in block
+
+
+def test_postfix_routes_the_three_mailboxes_to_the_sidecar() -> None:
+    transport = (SIDECAR / "postfix" / "prefcenter_transport").read_text()
+    routes = dict(
+        line.split() for line in transport.splitlines() if line.strip() and not line.startswith("#")
+    )
+    assert routes == {
+        f"{box}@unsub.example.com": "smtp:[127.0.0.1]:2525"
+        for box in ("unsubscribe", "bounces", "fbl")
+    }
+    main_cf = (SIDECAR / "postfix" / "main.cf").read_text()
+    assert re.search(r"^recipient_delimiter = \+$", main_cf, re.MULTILINE)
+    assert "transport_maps = hash:/etc/postfix/prefcenter_transport" in main_cf

@@ -453,9 +453,11 @@ class PreferenceCenter(Changes):
         """Remove what is past its retention period (GDPR storage limitation).
 
         Exception items closed more than ``EXCEPTION_RETENTION`` ago lose the mail they
-        hold (the item, its status and resolution stay); contact ledger rows older than
-        ``CONTACT_RETENTION`` are deleted. Suppressions and audit events are kept: they
-        are the opt-out and its proof. ``prefcenter serve`` runs this once a day.
+        hold (the item, its status and resolution stay), and so do open items received
+        more than ``EXCEPTION_OPEN_RETENTION`` ago (they stay open, with their summary);
+        contact ledger rows older than ``CONTACT_RETENTION`` are deleted. Suppressions
+        and audit events are kept: they are the opt-out and its proof. ``prefcenter
+        serve`` runs this once a day.
 
         The work goes in transactions of ``PURGE_CHUNK`` rows with a pause between them,
         so other writers wait for one chunk at most; setting ``stop`` ends it after the
@@ -463,6 +465,7 @@ class PreferenceCenter(Changes):
         """
         now = self.now()
         mail_before = now - self.settings.exception_retention
+        open_before = now - self.settings.exception_open_retention
         contacts_before = now - self.settings.contact_retention
         limit, items, rows = PURGE_CHUNK, 0, 0
         while True:  # in chunks: writers wait for one chunk at most, never for the whole
@@ -474,6 +477,7 @@ class PreferenceCenter(Changes):
                     dry_run=dry_run,
                     limit=limit,
                     audit_before=now - self.settings.machine_mail_retention,
+                    open_before=open_before,
                 )
             )
             items, rows = items + done[0], rows + done[1]
@@ -494,6 +498,11 @@ class PreferenceCenter(Changes):
     def ping(self) -> None:
         """Raise StoreUnavailable when the store cannot be reached."""
         self.store.ping()
+
+    def ready(self) -> None:
+        """Raise StoreUnavailable unless a write can commit now: a tiny committed probe
+        (a held lock, a read-only file, a full disk or a file-size limit fail it)."""
+        self.store.run(lambda session: session.probe_write())
 
 
 def _where_keys_are(settings: Settings) -> str:

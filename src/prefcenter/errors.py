@@ -22,6 +22,7 @@ working for callers who do not know prefcenter::
      │    ├── WebhookUnauthorized             bad signature or credentials, stale, replayed token
      │    ├── WebhookForbidden                genuine, but from a topic or account not configured
      │    └── WebhookMalformed                not the shape the provider documents
+     ├── QueueFull (OSError)                  open exception items hold their byte budget
      └── StoreError                           the suppression store failed
           ├── StoreUnavailable (OSError)      cannot reach or write the database: retry later
           │    └── StoreBusy                  a lock or conflict outlasted the bounded wait
@@ -131,6 +132,16 @@ class WebhookForbidden(WebhookError):
 
 class WebhookMalformed(WebhookError):
     """A body that is not what the provider documents (HTTP 400)."""
+
+
+class QueueFull(PrefcenterError, OSError):
+    """Open exception items hold ``EXCEPTION_BUDGET`` bytes: no new item until some are
+    decided or purged (the SMTP sidecar answers 452, so the sender retries later)."""
+
+    def __init__(self, message: str, *, held: int = 0, budget: int = 0) -> None:
+        super().__init__(message)
+        self.held = held
+        self.budget = budget
 
 
 class StoreError(PrefcenterError):

@@ -44,7 +44,7 @@ def test_filter_drops_suppressed_invalid_and_duplicates(prefcenter: Prefcenter) 
         "read": 6, "sendable": 2, "suppressed": 2, "invalid": 1, "duplicate": 1,
         "refused": {"duplicate": 1, "invalid": 1, "unsubscribed_global": 1,
                     "unsubscribed_topic": 1},
-        "blank": 0, "header": True, "column": "Email", "encoding": "utf-8",
+        "blank": 0, "header": True, "column": "Email", "encoding": "utf-8", "formula_cells": 0,
     }  # fmt: skip
 
     # Without -o the rows go to stdout and the human summary to stderr.

@@ -47,6 +47,12 @@ def server_values(database: str, tmp_path: Path, **extra: str) -> dict[str, str]
         "log_level": "info",
         "max_connections_per_ip": "200",
         "max_connections": "400",
+        # Load and crash tests send thousands of requests from 127.0.0.1.
+        "page_rate": "off",
+        "api_rate": "off",
+        "api_failure_rate": "off",
+        "smtp_connection_rate": "off",
+        "smtp_message_rate": "off",
     }
     values.update(extra)
     return values

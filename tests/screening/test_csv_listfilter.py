@@ -72,7 +72,7 @@ def test_header_csv_keeps_rows_byte_for_byte() -> None:
     assert summary == {
         "read": 5, "sendable": 2, "suppressed": 1, "invalid": 1, "duplicate": 1,
         "refused": {"duplicate": 1, "invalid": 1, "unsubscribed_global": 1},
-        "blank": 1, "header": True, "column": "Email", "encoding": "utf-8",
+        "blank": 1, "header": True, "column": "Email", "encoding": "utf-8", "formula_cells": 0,
     }  # fmt: skip
 
 

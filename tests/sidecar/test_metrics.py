@@ -30,7 +30,7 @@ def test_metrics_count_requests_unsubscribes_and_store_time(live: LiveSidecar) -
         for _ in range(2):
             client.post(path, content=ONE_CLICK, headers={"content-type": FORM})
         client.get("/u/garbage")
-        client.get("/healthz")
+        client.get("/readyz")
         response = client.get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
@@ -42,7 +42,9 @@ def test_metrics_count_requests_unsubscribes_and_store_time(live: LiveSidecar) -
     # The second POST changed nothing, so one unsubscribe is counted.
     assert _sample(text, 'prefcenter_unsubscribes_total{source="one-click"}') == 1
     assert _sample(text, 'prefcenter_store_seconds_count{operation="commit"}') >= 1
-    assert _sample(text, 'prefcenter_store_seconds_count{operation="ping"}') == 1
+    # /readyz and the scrape itself each commit a probe (issue 20: readiness)
+    assert _sample(text, 'prefcenter_store_seconds_count{operation="probe"}') == 2
+    assert _sample(text, "prefcenter_ready") == 1
     assert address not in text
     assert token not in text
     assert "carol" not in text

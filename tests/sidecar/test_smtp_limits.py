@@ -152,8 +152,6 @@ def test_hostile_bytes_are_taken_and_acted_on(smtp: RunningSidecar, data: bytes)
 
 
 def test_every_generated_message_is_accepted_and_decided_or_queued(tmp_path: Path) -> None:
-    # "kept": machine mail kept for audit; "evidence": a report without proof (issue 21)
-    actions = {"suppressed", "unchanged", "soft-bounce", "exception", "ignored", "kept", "evidence"}
     with running(tmp_path) as server:
         rcpts = [f"unsubscribe@{DOMAIN}", f"bounces@{DOMAIN}", f"fbl@{DOMAIN}"]
 
@@ -161,9 +159,7 @@ def test_every_generated_message_is_accepted_and_decided_or_queued(tmp_path: Pat
         @given(body=messages() | st.binary(max_size=3000), rcpt=st.sampled_from(rcpts))
         def check(body: bytes, rcpt: str) -> None:
             code, text = server.send(body, [rcpt], mail_from="")
-            assert code == 250, text
-            summary = text.decode().split("(", 1)[1].rstrip(")")
-            assert set(summary.split(", ")) <= actions
+            assert (code, text) == (250, b"2.0.0 Message accepted")  # one reply for all
 
         check()
 

@@ -240,7 +240,8 @@ def test_store_down_is_503_with_retry_after_and_nothing_changed(live: LiveSideca
         response = client.post(
             unsubscribe_path(live.real_center, ALICE), content=ONE_CLICK, headers=GMAIL
         )
-        health = client.get("/healthz")
+        health = client.get("/readyz")
+        alive = client.get("/healthz")
     live.faults.fail = False
     assert response.status_code == 503
     assert response.headers["retry-after"] == "30"
@@ -248,6 +249,7 @@ def test_store_down_is_503_with_retry_after_and_nothing_changed(live: LiveSideca
     assert health.status_code == 503
     assert health.headers["retry-after"] == "30"
     assert health.json()["status"] == "unavailable"  # JSON for the prober, not a page
+    assert alive.status_code == 200  # liveness: the process answers (issue 20)
     assert live.real_center.check(ALICE).allowed
 
 

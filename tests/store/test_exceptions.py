@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from prefcenter.center import PreferenceCenter
+from prefcenter.changes.review import KEEP_BYTES
+from prefcenter.errors import QueueFull
 from prefcenter.model import Action, Source
 from prefcenter.store.exceptions import ERASED, _addresses
 
@@ -93,3 +97,27 @@ def test_addresses_after_a_separator_are_found_too() -> None:
     found = _addresses(text)
     assert {"Alice.Smith+news@gmail.com", "bob@example.org"} <= found
     assert "smtp.mailfrom=Alice.Smith+news@gmail.com" in found  # the whole run, as well
+
+
+def test_open_bytes_budget_and_write_probe_on_both_backends(
+    open_center: Callable[..., PreferenceCenter],
+) -> None:
+    """Issue 20: what the queue's budget counts, and the readiness probe, on each backend."""
+    center = open_center(exception_budget="400000")
+    center.ready()  # a write commits
+    big = b"Subject: x\r\n\r\n" + b"y" * (4 * KEEP_BYTES)
+    item = center.open_exception(mailbox="postmaster", why="w", raw=big, evidence="e1")
+    assert len(item.raw) < len(big) and b"X-Prefcenter-Truncated" in item.raw
+    with center.store.session() as session:
+        assert session.open_exception_bytes() == len(item.raw)
+    budget = center.settings.exception_budget
+    many = budget // len(item.raw) + 1
+    refused = []
+    for n in range(many):
+        try:
+            center.open_exception(mailbox="postmaster", why="w", raw=big, evidence=f"e{n + 2}")
+        except QueueFull as error:
+            refused.append(error)
+    assert refused and refused[0].budget == budget
+    with center.store.session() as session:
+        assert session.open_exception_bytes() <= budget

@@ -121,12 +121,12 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     [
         (
             "mysql://u:secret@db/x",
-            "Setting DATABASE has value 'mysql://u:***@db/x'; use sqlite:///path.db or "
+            "Setting DATABASE has value 'mysql://***@db/x'; use sqlite:///path.db or "
             "postgresql://user@host/db.",
         ),
         (  # the scheme is what is wrong, so it is shown; the password is not
             "postgresql+psycopg://u@db/x?password=secret",
-            "Setting DATABASE has value 'postgresql+psycopg://u@db/x?password=***'; use "
+            "Setting DATABASE has value 'postgresql+psycopg://***@db/x?password=***'; use "
             "sqlite:///path.db or postgresql://user@host/db.",
         ),
         (

@@ -3,6 +3,16 @@
 Nothing inbound is dropped: the SMTP sidecar queues what it cannot act on, and ops
 resolve each item through the CLI. Opening is idempotent on the evidence (the
 Message-ID), so a redelivered message returns the item already queued.
+
+Anyone can write to ``postmaster@``, so the queue is bounded (issue 20):
+
+- an item keeps a message's head (up to :data:`KEEP_BYTES`) and the first
+  :data:`KEEP_BYTES` of its body; a longer message is cut there, with an
+  ``X-Prefcenter-Truncated`` line on top and its full size in the summary;
+- all open items together hold at most ``EXCEPTION_BUDGET`` bytes: an item past it is
+  refused with :class:`~prefcenter.errors.QueueFull` (its transaction rolls back, the
+  SMTP sidecar answers 452 and logs an error, the sender retries later), never dropped;
+- ``purge`` erases the mail of items left open past ``EXCEPTION_OPEN_RETENTION``.
 """
 
 from __future__ import annotations
@@ -13,13 +23,33 @@ from typing import Protocol
 
 from prefcenter.changes.binding import Binding, require_reason
 from prefcenter.core import Recipient
-from prefcenter.errors import InvalidInput
+from prefcenter.errors import InvalidInput, QueueFull
 from prefcenter.inputs import choice
 from prefcenter.model import Action, ExceptionItem, Source, show_time
 from prefcenter.store.exceptions import no_such_exception
 from prefcenter.store.protocol import NewEvent, Session
 
-__all__ = ["ReviewQueue", "Suppressor"]
+__all__ = ["KEEP_BYTES", "ReviewQueue", "Suppressor", "kept_mail"]
+
+#: Bytes of head, and of body, an exception item keeps of a message.
+KEEP_BYTES = 64 * 1024
+
+
+def kept_mail(raw: bytes, summary: str) -> tuple[bytes, str]:
+    """What an item keeps of ``raw``: all of it, or its head and the start of its body
+    with a note on top; and the summary, with the full size when it was cut."""
+    if len(raw) <= 2 * KEEP_BYTES:
+        return raw, summary
+    end = raw.find(b"\r\n\r\n")
+    split = end + 4 if end != -1 else raw.find(b"\n\n") + 2
+    if split <= 1 or split > KEEP_BYTES:  # no blank line within the head limit
+        split = min(len(raw), KEEP_BYTES)
+    head, body = raw[:split], raw[split : split + KEEP_BYTES]
+    note = (
+        f"X-Prefcenter-Truncated: kept the head and the first {len(body)} bytes of the "
+        f"body of a {len(raw)}-byte message\r\n"
+    ).encode()
+    return note + head + body, f"{summary} [cut: {len(raw)} bytes received]".strip()
 
 
 class Suppressor(Protocol):
@@ -57,9 +87,18 @@ class ReviewQueue:
         summary: str = "",
         evidence: str | None = None,
     ) -> ExceptionItem:
-        """Queue inbound mail for a person; a redelivery returns the existing item."""
+        """Queue inbound mail for a person; a redelivery returns the existing item.
+
+        A long message is kept cut (:func:`kept_mail`).
+
+        Raises:
+            QueueFull: open items would hold more than ``EXCEPTION_BUDGET`` bytes; nothing
+                of this item is stored (the transaction rolls back).
+        """
         at = self._bind.core.now()
-        due = at + self._bind.core.settings.exception_due
+        settings = self._bind.core.settings
+        due = at + settings.exception_due
+        kept, summary = kept_mail(bytes(raw), summary)
 
         def work(session: Session) -> ExceptionItem:
             item, new = session.open_exception(
@@ -67,11 +106,20 @@ class ReviewQueue:
                 due_at=due,
                 mailbox=mailbox,
                 why=why,
-                raw=bytes(raw),
+                raw=kept,
                 summary=summary,
                 evidence=evidence,
             )
             if new:
+                held = session.open_exception_bytes()
+                if held > settings.exception_budget:
+                    raise QueueFull(
+                        f"Open exception items would hold {held} bytes, over EXCEPTION_BUDGET "
+                        f"({settings.exception_budget}); decide or purge open items "
+                        "(prefcenter exceptions), or raise the budget.",
+                        held=held,
+                        budget=settings.exception_budget,
+                    )
                 session.append_event(
                     NewEvent(
                         at,
@@ -99,9 +147,11 @@ class ReviewQueue:
 
         It is not an item for a person: it is stored already closed with status
         ``audit``, counted (``machine_mail_kept``), and its mail is erased after
-        ``MACHINE_MAIL_RETENTION``. A redelivery returns the existing record.
+        ``MACHINE_MAIL_RETENTION``. A redelivery returns the existing record. Long mail
+        is kept cut, as for an item (:func:`kept_mail`): anyone can send bounces.
         """
         at = self._bind.core.now()
+        raw, summary = kept_mail(bytes(raw), summary)
 
         def work(session: Session) -> ExceptionItem:
             item, new = session.open_exception(

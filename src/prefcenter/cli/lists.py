@@ -26,6 +26,7 @@ from prefcenter.cli._app import (
 )
 from prefcenter.errors import InvalidInput, MostlyInvalid
 from prefcenter.model import Suppression
+from prefcenter.screening.csv.cells import neutralise
 from prefcenter.screening.csv.listfilter import FilterSummary, filter_csv
 
 
@@ -134,8 +135,9 @@ def filter_command(
     """Drop suppressed, invalid and duplicate people from LIST.csv; keep the rest unchanged.
 
     LIST.csv is a CSV with a header (the address column is found by name, or --column)
-    or one address per line. Sendable rows are written byte for byte as read. The
-    summary goes to stdout when -o is given, else to stderr.
+    or one address per line. Sendable rows are written byte for byte as read, cells
+    that a spreadsheet would run as a formula included (a warning counts them). No line
+    may be over a mebibyte. The summary goes to stdout when -o is given, else to stderr.
 
     Exit status 4 (and no output file) when more than --max-invalid percent of the rows
     hold no usable address: the wrong column, most likely; the message names the
@@ -168,6 +170,13 @@ def filter_command(
         _refuse_mostly_invalid(summary, max_invalid)  # before the output file appears
     text = json.dumps(summary.as_dict(), indent=2) if as_json else _summary_text(summary)
     click.echo(text, err=output == "-")
+    if summary.formula_cells:
+        click.echo(
+            f"warning: {summary.formula_cells} cells start with = + - @ tab or CR, which a "
+            "spreadsheet may run as a formula; they are copied unchanged (import the file "
+            "as text, or neutralise them before opening it in a spreadsheet)",
+            err=True,
+        )
 
 
 def _refuse_mostly_invalid(summary: FilterSummary, max_invalid: int) -> None:
@@ -215,10 +224,15 @@ _EXPORT_FIELDS = (
 def _csv_lines(items: Iterator[Suppression]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
+    # csv quotes a field holding the line terminator ("\n") but not a bare CR, which a
+    # reader then takes for a line end: rows with one are written all quoted.
+    quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(_EXPORT_FIELDS)
     for item in items:
         data = to_data(item)
-        writer.writerow([_cell(data[name]) for name in _EXPORT_FIELDS])
+        # CSV injection: a planted address or reason must not run in a spreadsheet.
+        row = [neutralise(str(_cell(data[name]))) for name in _EXPORT_FIELDS]
+        (quoted if any("\r" in value for value in row) else writer).writerow(row)
         if buffer.tell() > 65536:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -252,7 +266,9 @@ def _json_lines(items: Iterator[Suppression]) -> Iterator[str]:
 def export(cli: Cli, fmt: str, output: str, include_unknown: bool) -> None:
     """Write the active suppressions, for syncing to an email service provider.
 
-    Only suppressions whose address is known are exported unless --all is given. Links
+    A CSV cell that starts with = + - @ tab or CR gets a leading ' so that a spreadsheet
+    shows it as text (CSV injection). Only suppressions whose address is known are
+    exported unless --all is given. Links
     and mailto tokens carry only a hash, so an opt-out made through them has an address
     only if a sender, the CLI or the API named it; an erased person's opt-out holds by
     hash alone. How many were left out is said on stderr.

@@ -86,6 +86,9 @@ async def run_sidecars(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    # SIGHUP rereads the STARTTLS certificate (a renewal needs no restart).
+    reloads = [s.reload_tls for s in sidecars if hasattr(s, "reload_tls")]
+    loop.add_signal_handler(signal.SIGHUP, lambda: [reload() for reload in reloads])
     started: list[Any] = []
     purging = asyncio.create_task(purge_daily(center))
     try:
@@ -106,7 +109,7 @@ async def run_sidecars(
         await asyncio.gather(purging, return_exceptions=True)
         for sidecar in reversed(started):
             await sidecar.stop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 
 

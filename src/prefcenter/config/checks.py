@@ -6,6 +6,7 @@ and says what to write instead.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -68,6 +69,44 @@ def validate(settings: Settings) -> None:
     _check_key_quality(settings)
     _check_topic_digests(settings)
     _check_retention(settings)
+    _check_hardening(settings)
+
+
+def _check_hardening(settings: Settings) -> None:
+    """Rates need at least one request per window; proxies must be addresses."""
+    for name in ("page_rate", "api_rate", "api_failure_rate", "smtp_connection_rate",
+                 "smtp_message_rate"):  # fmt: skip
+        rate = getattr(settings, name)
+        if rate is not None and (rate.count < 1 or rate.window.total_seconds() <= 0):
+            raise ConfigError(
+                f"Setting {name.upper()} allows no request at all; write COUNT/DURATION with "
+                "COUNT of 1 or more (e.g. 60/1m), or off.",
+                name=name,
+                value=f"{rate.count}/{rate.window}",
+            )
+    for value in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"Setting TRUSTED_PROXIES has item {value!r}; write IP addresses or networks "
+                "such as 10.0.0.1 or 10.0.0.0/8, comma-separated.",
+                name="trusted_proxies",
+                value=value,
+            ) from None
+    if settings.smtp_session_limit < settings.smtp_timeout:
+        raise ConfigError(
+            f"Setting SMTP_SESSION_LIMIT ({settings.smtp_session_limit}) is shorter than "
+            f"SMTP_TIMEOUT ({settings.smtp_timeout}); make it longer (e.g. 10m).",
+            name="smtp_session_limit",
+            value=str(settings.smtp_session_limit),
+        )
+    if bool(settings.smtp_tls_cert) != bool(settings.smtp_tls_key):
+        raise ConfigError(
+            "Settings SMTP_TLS_CERT and SMTP_TLS_KEY go together; set both files, or neither.",
+            name="smtp_tls_cert",
+            value=settings.smtp_tls_cert,
+        )
 
 
 def _check_retention(settings: Settings) -> None:
@@ -81,7 +120,7 @@ def _check_retention(settings: Settings) -> None:
             name="contact_retention",
             value=str(settings.contact_retention),
         )
-    for name in ("exception_retention", "contact_retention"):
+    for name in ("exception_retention", "contact_retention", "exception_open_retention"):
         if getattr(settings, name) < timedelta(days=1):
             raise ConfigError(
                 f"Setting {name.upper()} is {getattr(settings, name)}; keep at least 1 day "

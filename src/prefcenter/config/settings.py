@@ -40,7 +40,9 @@ class Settings:
 
     database: str = _setting(
         "sqlite:///var/prefcenter.db",
-        "Store URL: sqlite:///path.db (one host) or postgresql://user@host/db (many hosts).",
+        "Store URL: sqlite:///path.db (one host) or postgresql://user@host/db (many hosts). "
+        "Percent-encode @ : / ? # in a user name or password (@ is %40); messages show "
+        "the user-info as ***.",
     )
     secret: tuple[Secret, ...] = _factory(
         tuple,
@@ -282,6 +284,64 @@ class Settings:
     sms_stop_reply: str = _setting("", "TwiML reply to an opt-out keyword; empty: none.")
     sms_start_reply: str = _setting("", "TwiML reply to an opt-in keyword; empty: none.")
     sms_help_reply: str = _setting("", "TwiML reply to a help keyword; empty: none.")
+    # -- hardening against outsiders (issue 20): rates, proxies, sessions, queue, TLS --
+    trusted_proxies: tuple[str, ...] = _factory(
+        tuple,
+        "Reverse proxies (IP addresses or CIDR networks, comma-separated) whose "
+        "X-Forwarded-For names the client for rate limits; empty: the peer is the client.",
+        kind="list",
+    )
+    page_rate: FrequencyCap | None = _setting(
+        FrequencyCap(120, timedelta(minutes=1)),
+        "Page requests (/u, /p, anything but a genuine one-click POST) per client address, "
+        "as COUNT/DURATION: a burst of COUNT, refilled over DURATION; past it 429; off "
+        "disables.",
+        kind="cap",
+    )
+    api_rate: FrequencyCap | None = _setting(
+        FrequencyCap(1200, timedelta(minutes=1)),
+        "/v1 requests per API key, as COUNT/DURATION (429 past it); off disables.",
+        kind="cap",
+    )
+    api_failure_rate: FrequencyCap | None = _setting(
+        FrequencyCap(10, timedelta(minutes=1)),
+        "/v1 requests without a valid API key per client address, as COUNT/DURATION; past "
+        "it every /v1 request from that address gets 429 (key guessing slows down).",
+        kind="cap",
+    )
+    smtp_connection_rate: FrequencyCap | None = _setting(
+        FrequencyCap(60, timedelta(minutes=1)),
+        "SMTP connections per client address, as COUNT/DURATION (421 past it); off disables.",
+        kind="cap",
+    )
+    smtp_message_rate: FrequencyCap | None = _setting(
+        FrequencyCap(300, timedelta(minutes=1)),
+        "SMTP messages (MAIL commands) per client address, as COUNT/DURATION (452 past it, "
+        "so the sender retries later); off disables.",
+        kind="cap",
+    )
+    smtp_session_limit: timedelta = _setting(
+        timedelta(minutes=10),
+        "Longest SMTP session, however busy (421 and close after it; a transaction under "
+        "way is answered first).",
+        kind="duration",
+    )
+    exception_budget: int = _setting(
+        256 * 1024 * 1024,
+        "Bytes of mail all open exception items may hold together; past it a message that "
+        "would open another is answered 452 (retried later) and an error is logged.",
+        kind="int",
+    )
+    exception_open_retention: timedelta = _setting(
+        timedelta(days=30),
+        "How long an open (undecided) exception keeps its mail; purge then erases the mail, "
+        "keeps the item open with its summary.",
+        kind="duration",
+    )
+    smtp_tls_cert: str = _setting(
+        "", "PEM certificate chain for STARTTLS on the SMTP sidecar; empty: no STARTTLS."
+    )
+    smtp_tls_key: str = _setting("", "PEM private key for SMTP_TLS_CERT (reread on SIGHUP).")
 
     @property
     def var_path(self) -> Path:

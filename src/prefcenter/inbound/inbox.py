@@ -15,19 +15,20 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from email.utils import getaddresses
 from typing import TYPE_CHECKING
 
 from prefcenter.bounces.policy import BounceAction
 from prefcenter.bounces.reasons import Reason, is_permanent
 from prefcenter.errors import InvalidInput, TokenError
 from prefcenter.inbound.arf import Complaint, parse_complaint
-from prefcenter.inbound.auth import DnsFunc, authenticate
+from prefcenter.inbound.auth import AuthResult, DnsFunc, Suffixes, authenticate
 from prefcenter.inbound.dsn import Bounce, BounceKind, RecipientStatus, parse_bounce
 from prefcenter.inbound.kinds import is_other_report, looks_like_bounce, machine_made
-from prefcenter.inbound.mailbox import Mailbox, MailboxKind, token_in_uri
+from prefcenter.inbound.mailbox import Mailbox, MailboxKind, parse_recipient, token_in_uri
 from prefcenter.inbound.message import InboundMessage, parse_message
 from prefcenter.inbound.proof import complaint_proof, find_proof, result_for, token_identity
-from prefcenter.inbound.replies import classify_reply
+from prefcenter.inbound.replies import ReplyClass, asks_to_stop, classify_reply, own_text
 from prefcenter.model import ExceptionItem, Identity, Source
 from prefcenter.tokens import Purpose
 
@@ -102,6 +103,14 @@ class Inbox:
         self.center = center
         self.settings = center.settings
         self.dnsfunc = dnsfunc
+        self._suffixes: Suffixes | None = None
+
+    @property
+    def suffixes(self) -> Suffixes:
+        """The Public Suffix List, loaded on first use (about 0.1 s)."""
+        if self._suffixes is None:
+            self._suffixes = Suffixes()
+        return self._suffixes
 
     def prepare(
         self, raw: bytes, mailboxes: Sequence[Mailbox], mail_from: str | None = None
@@ -239,11 +248,15 @@ class Inbox:
             message,
             trusted_authserv_ids=self.settings.trusted_authserv_ids,
             dnsfunc=self.dnsfunc,
+            suffixes=self.suffixes,
         )
         address = message.from_address
         if not auth.authenticated or address is None:
             why = f"Unsubscribe request without a token from an unproven sender: {auth.reason}"
             return self._exception(message, mailbox, why, evidence)
+        not_ours = self._not_written_to_us(message, auth, reply)
+        if not_ours:
+            return self._exception(message, mailbox, f"A signed message, but {not_ours}", evidence)
         try:
             identity = self.center.identity(address)
         except InvalidInput:
@@ -251,6 +264,48 @@ class Inbox:
             return self._exception(message, mailbox, why, evidence)
         detail = f"plain unsubscribe, sender proven by {auth.method} ({auth.domain})"
         return self._suppress(mailbox, [identity], detail, Source.MAILTO, evidence)
+
+    def _not_written_to_us(
+        self, message: InboundMessage, auth: AuthResult, reply: ReplyClass
+    ) -> str:
+        """Why a proven message is not its author's request to us, or ``""``.
+
+        Anyone can re-send a person's signed mail (``lunch on friday?``) to our address:
+        the signature proves who wrote it, not to whom. It is a request only when a
+        ``To`` or ``Cc`` covered by the signature names our unsubscribe mailbox and the
+        author asks to stop: in a signed subject, or in their own words of a body the
+        signature covers whole. A trusted DMARC pass without any aligned signature rests
+        on SPF: the author's own servers handed this message to us, which nobody else
+        can replay, so there the fields themselves are read.
+        """
+        by_envelope = auth.method == "authentication-results" and not auth.signed
+        signed = {"to", "cc", "subject"} if by_envelope else auth.signed
+        named: list[str] = []
+        for field in ("to", "cc"):
+            values = message.headers(field)
+            if len(values) > 1:  # RFC 5322 allows one; a second may be a forger's
+                return f"it has {len(values)} {field.capitalize()} fields."
+            addresses = [address for _, address in getaddresses(values)]
+            if any(self._is_unsubscribe(address) for address in addresses):
+                named.append(field)
+        if not named:
+            return "its To and Cc do not name our unsubscribe address."
+        if not any(field in signed for field in named):
+            return "its signature does not cover the To or Cc that names our address."
+        subject = "subject" in signed and asks_to_stop(message.subject)
+        whole_body = auth.whole_body or by_envelope
+        body = (
+            whole_body
+            and reply.unsubscribe_intent
+            and asks_to_stop(own_text(message.text())[:4000])
+        )
+        if not (subject or body):
+            return "neither its signed subject nor its author's own words ask to stop."
+        return ""
+
+    def _is_unsubscribe(self, address: str) -> bool:
+        mailbox = parse_recipient(address, self.settings.mail_domain)
+        return mailbox is not None and mailbox.kind is MailboxKind.UNSUBSCRIBE
 
     def _not_a_report(
         self, message: InboundMessage, mailbox: Mailbox, what: str, evidence: str

@@ -64,6 +64,11 @@ class ReplyClass:
     reason: str
 
 
+def asks_to_stop(text: str) -> bool:
+    """Whether ``text`` (a subject, or a person's own words) asks to stop the mail."""
+    return bool(_INTENT.search(text))
+
+
 def own_text(text: str) -> str:
     """The text the sender wrote above any quoted original."""
     match = _QUOTE_START.search(text)

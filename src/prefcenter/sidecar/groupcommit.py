@@ -26,7 +26,7 @@ from typing import Any
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.changes import Changes, SuppressRequest
-from prefcenter.errors import StoreError, StoreUnavailable
+from prefcenter.errors import QueueFull, StoreError, StoreUnavailable
 from prefcenter.sidecar.metrics import Metrics
 
 #: A change to commit: called with the transaction object of ``center.transaction()``.
@@ -267,6 +267,10 @@ class GroupCommitter:
             with self._center.transaction() as transaction:
                 results = _apply(transaction, operations)
                 before_commit()
+        except QueueFull:  # the exceptions queue is full for one message, not the others
+            if len(operations) == 1:
+                raise
+            return [self._commit_one(operation) for operation in operations]
         except (StoreError, OSError):
             self._metrics.store_latency("commit", time.perf_counter() - started)
             raise

@@ -37,6 +37,7 @@ class Metrics:
         self._batched_requests = 0
         self._webhook_events: dict[tuple[str, str], int] = defaultdict(int)
         self._webhook_failures: dict[tuple[str, str], int] = defaultdict(int)
+        self._ready: bool | None = None
 
     def request(self, route: str, method: str, status: int) -> None:
         """Count one answered request by route template, method and status.
@@ -69,6 +70,11 @@ class Metrics:
                     counts[index] += 1
             self._latency_sum[operation] += seconds
             self._latency_count[operation] += 1
+
+    def readiness(self, ready: bool) -> None:
+        """Record the outcome of the last readiness probe (a committed tiny write)."""
+        with self._lock:
+            self._ready = ready
 
     def batch(self, size: int) -> None:
         """Count one group commit of ``size`` requests."""
@@ -155,6 +161,17 @@ class Metrics:
                     f'prefcenter_webhook_failures_total{{provider="{provider}",'
                     f'status="{status}"}} {value}'
                 )
+            lines += [
+                "# HELP prefcenter_up The process answers (liveness, as /healthz).",
+                "# TYPE prefcenter_up gauge",
+                "prefcenter_up 1",
+            ]
+            if self._ready is not None:
+                lines += [
+                    "# HELP prefcenter_ready A write could commit at the last probe (/readyz).",
+                    "# TYPE prefcenter_ready gauge",
+                    f"prefcenter_ready {int(self._ready)}",
+                ]
         return "\n".join(lines) + "\n"
 
 

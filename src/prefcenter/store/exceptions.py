@@ -77,6 +77,13 @@ class ExceptionRows(Statements):
             return exception_from_row(self._one(select, [evidence])), False
         return exception_from_row(row), True
 
+    def open_exception_bytes(self) -> int:
+        """Bytes of mail all open items hold together (EXCEPTION_BUDGET counts these)."""
+        row = self._one(
+            "SELECT COALESCE(SUM(LENGTH(raw)), 0) FROM exceptions WHERE status = 'open'"
+        )
+        return int(row[0]) if row is not None else 0
+
     def close_exception(
         self, item_id: int, *, status: str, resolution: str, at: datetime
     ) -> ExceptionItem:

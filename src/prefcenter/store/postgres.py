@@ -42,9 +42,50 @@ class PostgresSession(SqlSession):
 
 
 def redact(url: str) -> str:
-    """The URL without its password (``user:pw@`` or ``password=`` in the query)."""
-    url = re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
+    """The URL without its user-info or a ``password=`` in the query.
+
+    The whole user-info part (everything between ``//`` and the last ``@`` before the
+    host's path) becomes ``***``, whatever it holds: a password with an unencoded ``@``
+    (which must be written ``%40``) is masked whole, never half shown.
+    """
+    scheme, slashes, rest = url.partition("//")
+    if slashes:
+        authority_end = len(rest)
+        for mark in "/?#":
+            found = rest.find(mark)
+            if found != -1:
+                authority_end = min(authority_end, found)
+        # An unencoded "/", "?" or "#" inside a password ends the authority early: then
+        # mask up to the last "@" anywhere, which can only hide more, never less.
+        at = rest.rfind("@", 0, authority_end)
+        if at == -1 and "@" in rest:
+            at = rest.rfind("@")
+        if at != -1:
+            rest = "***" + rest[at:]
+        url = scheme + slashes + rest
     return re.sub(r"([?&]password=)[^&]*", r"\1***", url, flags=re.IGNORECASE)
+
+
+def secret_parts(url: str) -> tuple[str, ...]:
+    """The pieces of ``url``'s user-info (and ``password=``) that a driver may quote back.
+
+    libpq reads ``user:p@ss@host`` as user ``user``, password ``p`` and host
+    ``ss@host``, and names that host in its error: :func:`scrub` hides every piece.
+    """
+    _, slashes, rest = url.partition("//")
+    parts: list[str] = []
+    if slashes and "@" in rest:
+        info = rest[: rest.rfind("@")]
+        parts += [piece for piece in re.split(r"[:@/?#]", info) if len(piece) >= 3]
+    parts += re.findall(r"[?&]password=([^&]{3,})", url, flags=re.IGNORECASE)
+    return tuple(sorted(set(parts), key=len, reverse=True))
+
+
+def scrub(text: str, parts: tuple[str, ...]) -> str:
+    """``text`` with every piece of :func:`secret_parts` replaced by ``***``."""
+    for part in parts:
+        text = text.replace(part, "***")
+    return text
 
 
 #: Connection failures a retry will not fix (libpq's wording; the errors carry no code).
@@ -70,12 +111,16 @@ def has_store(url: str, *, timeout: float = POOL_TIMEOUT) -> bool:
         with psycopg.connect(url, connect_timeout=max(1, round(timeout))) as conn:
             row = conn.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()
     except psycopg.Error as error:
-        raise translate(error, redact(url)) from None
+        raise translate(error, redact(url), secret_parts(url)) from None
     return bool(row and row[0])
 
 
-def translate(error: BaseException, url: str) -> StoreUnavailable:
-    """A psycopg error as the exception callers handle: busy, misconfigured or unavailable."""
+def translate(error: BaseException, url: str, hide: tuple[str, ...] = ()) -> StoreUnavailable:
+    """A psycopg error as the exception callers handle: busy, misconfigured or unavailable.
+
+    ``url`` is already redacted; ``hide`` (:func:`secret_parts`) is taken out of the
+    driver's own message, which may quote a mis-parsed password as a host name.
+    """
     if isinstance(
         error,
         psycopg.errors.SerializationFailure
@@ -86,7 +131,7 @@ def translate(error: BaseException, url: str) -> StoreUnavailable:
         return StoreBusy(
             f"PostgreSQL store {url!r} hit a conflict ({type(error).__name__}); retry."
         )
-    text = str(error).strip()[:200]
+    text = scrub(str(error).strip(), hide)[:200]
     if isinstance(error, psycopg.errors.InsufficientPrivilege):
         return StoreMisconfigured(
             f"PostgreSQL store {url!r} refused a statement ({text}); grant the role "
@@ -123,6 +168,7 @@ class PostgresStore(SqlStore):
                 "pip install 'prefcenter[postgres]'."
             )
         self.url = redact(url)
+        self._hide = secret_parts(url)
         self.dialect = Dialect(
             name="postgresql",
             placeholder="%s",
@@ -166,7 +212,7 @@ class PostgresStore(SqlStore):
             raise
 
     def _translate(self, error: BaseException) -> StoreUnavailable:
-        return translate(error, self.url)
+        return translate(error, self.url, self._hide)
 
     def _session(self, conn: Any) -> SqlSession:
         return PostgresSession(conn, self.dialect)

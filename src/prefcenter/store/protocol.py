@@ -216,10 +216,18 @@ class Session(Protocol):
         dry_run: bool,
         limit: int = ...,
         audit_before: datetime | None = None,
+        open_before: datetime | None = None,
     ) -> tuple[int, int]:
         """Erase the mail of up to ``limit`` exception items closed before ``mail_before``
-        and delete up to ``limit`` contact ledger rows from before ``contacts_before``,
-        oldest first; how many of each. With ``dry_run`` only count them (all)."""
+        (and of open ones received before ``open_before``) and delete up to ``limit``
+        contact ledger rows from before ``contacts_before``, oldest first; how many of
+        each. With ``dry_run`` only count them (all)."""
+
+    def open_exception_bytes(self) -> int:
+        """Bytes of mail all open exception items hold together."""
+
+    def probe_write(self) -> None:
+        """A committed write that changes nothing (readiness); raises what a write raises."""
 
     def open_exception(
         self,

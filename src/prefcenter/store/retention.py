@@ -4,9 +4,11 @@ Two kinds of data outlive their use. A closed exception item keeps the whole inb
 message (a person's words, and in returned originals other people's mail); once the
 item is decided and ``exception_retention`` has passed, the message is replaced by a
 placeholder and the summary by ``[purged]``, and the item keeps its id, status, dates
-and resolution. The contact ledger keeps every send; rows older than
-``contact_retention`` are deleted. Suppressions and audit events are never purged:
-they are the opt-out and its proof.
+and resolution. An item nobody decides keeps its mail for ``exception_open_retention``
+(from receipt); then the mail is replaced by the same placeholder, and the item stays
+open with its summary, so a person can still see what came and decide it. The contact
+ledger keeps every send; rows older than ``contact_retention`` are deleted. Suppressions
+and audit events are never purged: they are the opt-out and its proof.
 """
 
 # SQL is assembled only from constants in this package; values always go as parameters.
@@ -37,6 +39,14 @@ _CLOSED_MAIL = (
 )
 
 
+#: Open items whose mail is still there: the placeholder starts with this mark.
+_PURGED_MARK = b"X-Prefcenter-Purged:"
+_OPEN_MAIL = (
+    "FROM exceptions WHERE status = 'open' AND received_at < ? "
+    f"AND substr(raw, 1, {len(_PURGED_MARK)}) <> ?"
+)
+
+
 def purged_placeholder(at: datetime) -> bytes:
     """What replaces a closed item's mail once its retention has passed."""
     why = "This message was erased on {day}, its retention period having passed."
@@ -58,6 +68,7 @@ class RetentionRows(Statements):
         dry_run: bool,
         limit: int = PURGE_CHUNK,
         audit_before: datetime | None = None,
+        open_before: datetime | None = None,
     ) -> tuple[int, int]:
         """Erase the mail of up to ``limit`` items closed before ``mail_before`` and delete
         up to ``limit`` ledger rows from before ``contacts_before``; (items, rows).
@@ -69,8 +80,11 @@ class RetentionRows(Statements):
         audit = to_ms(mail_before if audit_before is None else audit_before)
         mail = [audit, to_ms(mail_before), ERASED, PURGED]
         contacts = [to_ms(contacts_before)]
+        undecided = [to_ms(open_before), _PURGED_MARK] if open_before is not None else None
         if dry_run:
             items = self._one(f"SELECT COUNT(*) {_CLOSED_MAIL}", mail)[0]
+            if undecided is not None:
+                items += self._one(f"SELECT COUNT(*) {_OPEN_MAIL}", undecided)[0]
             rows = self._one("SELECT COUNT(*) FROM contacts WHERE at < ?", contacts)[0]
             return int(items), int(rows)
         items = self._exec(
@@ -78,6 +92,12 @@ class RetentionRows(Statements):
             f"(SELECT id {_CLOSED_MAIL} ORDER BY id LIMIT ?)",
             [purged_placeholder(at), PURGED, *mail, limit],
         )
+        if undecided is not None:  # open items keep their summary: still to be decided
+            items += self._exec(
+                f"UPDATE exceptions SET raw = ? WHERE id IN (SELECT id {_OPEN_MAIL} "
+                "ORDER BY id LIMIT ?)",
+                [purged_placeholder(at), *undecided, limit],
+            )
         # Ids grow with time, so the oldest rows come first and the scan stops early.
         rows = self._exec(
             "DELETE FROM contacts WHERE id IN "

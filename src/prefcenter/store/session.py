@@ -227,6 +227,11 @@ class SqlSession(PersonRows, RetentionRows, IndexRows, ABC):
         return int(row[0])
 
     # -- writes ------------------------------------------------------------------
+    def probe_write(self) -> None:
+        """Rewrite one meta row with its own value: a write that changes nothing but must
+        reach the disk (readiness: a held lock, a read-only file or a full disk fail it)."""
+        self._exec("UPDATE meta SET value = value WHERE key = ?", ["schema_version"])
+
     def register_topic(self, digest: bytes, name: str) -> None:
         added = self._exec(
             "INSERT INTO topics(digest, name) VALUES (?, ?) ON CONFLICT DO NOTHING",

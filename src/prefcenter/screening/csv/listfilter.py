@@ -20,6 +20,14 @@ Two readers give the same records (property tests compare them on arbitrary inpu
 A quote that opens and never closes (or swallows the address column) would make csv
 read the rows after it as one field and silently lose those people, so the lines
 reader refuses such a record, naming the line the quote opened on.
+
+No line may be longer than ``max_line`` characters (:data:`MAX_LINE`, a mebibyte of
+text: a list row is a few hundred): a longer one is refused with its line number, so
+one endless line cannot make the reader hold the whole file.
+
+Rows are copied as they are, so a cell that a spreadsheet would run as a formula
+(``=``, ``+``, ``-``, ``@``, tab or CR first: CSV injection) stays in the output; the
+summary counts such cells (``formula_cells``) so the command can warn.
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Reason
 from prefcenter.screening.csv.blocks import bare_cr, key_of, split_block
+from prefcenter.screening.csv.cells import count_formula_cells
 from prefcenter.screening.csv.shape import (
     address_columns,
     ascii_compatible,
@@ -58,6 +67,8 @@ _AHEAD = 2
 BLOCK = 1 << 20
 #: Records per screened chunk on the line-by-line path.
 _LINE_CHUNK = 10_000
+#: Longest line read, in characters (line break included).
+MAX_LINE = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +87,8 @@ class FilterSummary:
         address_columns: other columns (names, or indexes without a header) where most
             of the first rows look like addresses: what to suggest when the chosen
             column is mostly invalid.
+        formula_cells: cells read that start like a spreadsheet formula (``=``, ``+``,
+            ``-``, ``@``, tab, CR); they are copied unchanged.
     """
 
     read: int
@@ -86,6 +99,7 @@ class FilterSummary:
     blank: int = 0
     encoding: str = "utf-8"
     address_columns: tuple[str | int, ...] = ()
+    formula_cells: int = 0
 
     @property
     def invalid(self) -> int:
@@ -115,6 +129,7 @@ class FilterSummary:
             "header": self.header,
             "column": self.column,
             "encoding": self.encoding,
+            "formula_cells": self.formula_cells,
         }
 
 
@@ -128,6 +143,7 @@ def filter_csv(
     on_progress: Callable[[int], None] | None = None,
     block_size: int = BLOCK,
     rejects: IO[bytes] | None = None,
+    max_line: int = MAX_LINE,
 ) -> FilterSummary:
     """Copy the sendable rows of ``source`` to ``sink`` unchanged, and count the rest.
 
@@ -143,9 +159,11 @@ def filter_csv(
         on_progress: called after each block with the number of bytes consumed so far.
         block_size: characters per block; 0 reads line by line (the reference reader).
         rejects: where refused rows go (binary), as read, after a ``reason`` first column.
+        max_line: longest line accepted, in characters.
 
     Raises:
-        InvalidInput: the address column cannot be found, the start of the file is not
+        InvalidInput: a line is longer than ``max_line``, the address column cannot be
+            found, the start of the file is not
             text (NUL characters), a quote opened on some line never closes or takes in
             the address column, or the text (an address: Latin-1 read as UTF-8) does not decode.
     """
@@ -166,7 +184,7 @@ def filter_csv(
     text = io.TextIOWrapper(buffered, encoding=encoding, errors=errors, newline="")
     out = io.TextIOWrapper(sink, encoding=encoding, errors=errors, newline="")
     refused = None if rejects is None else io.TextIOWrapper(rejects, encoding, errors, "")
-    run = _Run(text, out, buffered, screen, on_progress, refused)
+    run = _Run(text, out, buffered, screen, on_progress, refused, max_line)
     try:
         run.all(column, block_size)
     except UnicodeError:
@@ -196,10 +214,15 @@ class _Run:
         screen: Screener,
         on_progress: Callable[[int], None] | None,
         rejects: io.TextIOWrapper | None = None,
+        max_line: int = MAX_LINE,
     ) -> None:
         self.text, self.out, self.raw, self.rejects = text, out, raw, rejects
         self.sample: list[str] = []
         self.first_row: list[str] = []
+        self.max_line = max_line
+        #: Lines of the file read so far by the block reader (for error messages).
+        self.lines = 0
+        self.formulas = 0
         self.submit = cast(
             "Callable[[list[str]], Callable[[], list[Reason | None]]]",
             getattr(screen, "submit", None) or _at_once(screen),
@@ -227,17 +250,18 @@ class _Run:
             address_columns=address_columns(
                 self.sample, self.delimiter, self.index, self.first_row if self.header else []
             ),
+            formula_cells=self.formulas,
         )
 
     def all(self, column: str | None, block_size: int) -> None:
         """The first record by lines (it decides header and column), the rest in blocks
         (or by lines with ``block_size`` 0, or from where a record spans lines)."""
-        first_line = self.text.readline()
+        first_line = self._readline(1)
         if not first_line:
             return
         self.delimiter = sniff_delimiter(first_line)
         taken: list[str] = []
-        lines = _lines(itertools.chain([first_line], self.text), taken)
+        lines = _lines(self._bounded(first_line, 2), taken)
         reader = csv.reader(lines, delimiter=self.delimiter, strict=False)
         records = _records(reader, taken)
         first = next(records, None)
@@ -249,6 +273,7 @@ class _Run:
         raw_text, row, start = first
         self.header, self.index, self.name = choose_column(row, column)
         self.first_row = row
+        self.formulas += count_formula_cells(raw_text, self.delimiter)
         if start:
             self._check_quotes(raw_text, row, start, last=True)
         if self.header:
@@ -261,6 +286,7 @@ class _Run:
             # In a block each record and each blank line is one line: so the lines read
             # before a leftover are this offset plus the records and blanks counted.
             offset = reader.line_num - self.read - self.blank
+            self.lines = reader.line_num
             leftover = self.blocks(block_size)
             if leftover is not None:
                 taken.clear()
@@ -317,6 +343,7 @@ class _Run:
                 continue
             if start:
                 self._check_quotes(raw_text, row, start, last=False)
+            self.formulas += count_formula_cells(raw_text, self.delimiter)
             raws.append(raw_text)
             values.append(_field(row, self.index))
             if len(raws) == _LINE_CHUNK:
@@ -369,13 +396,46 @@ class _Run:
             body = pending + block
             cut = body.rfind("\n") + 1
             if not cut:
+                if len(body) > self.max_line:
+                    raise self._too_long(self.lines + 1)
                 pending = body
                 continue
+            if body.find("\n") >= self.max_line:  # a line begun in the pending part
+                raise self._too_long(self.lines + 1)
             pending = body[cut:]
+            if len(pending) > self.max_line:
+                raise self._too_long(self.lines + body.count("\n") + 1)
             if not self._block(body[: cut - 1], terminated=True):
-                rest = pending + self.text.readline() if pending else ""
-                return itertools.chain(io.StringIO(body[:cut] + rest, newline=""), self.text)
+                lines = body.count("\n", 0, cut)
+                rest = pending + self._readline(self.lines + lines + 1) if pending else ""
+                rest_lines = 1 if rest else 0
+                remaining = self._bounded("", self.lines + lines + rest_lines + 1)
+                return itertools.chain(io.StringIO(body[:cut] + rest, newline=""), remaining)
+            self.lines += body.count("\n", 0, cut)
             self._progress()
+
+    def _readline(self, number: int) -> str:
+        """The next line, which is line ``number`` of the file; refused when too long."""
+        line = self.text.readline(self.max_line + 1)
+        if len(line) > self.max_line:
+            raise self._too_long(number)
+        return line
+
+    def _bounded(self, first: str, number: int) -> Iterator[str]:
+        """``first`` (unless empty), then every further line from line ``number`` on."""
+        if first:
+            yield first
+        while line := self._readline(number):
+            yield line
+            number += 1
+
+    def _too_long(self, number: int) -> InvalidInput:
+        return InvalidInput(
+            f"Line {number} of the list is over {self.max_line} characters long (a list "
+            "row is a few hundred); fix or remove that line and run again.",
+            value=number,
+            reason="line too long",
+        )
 
     def _block(self, joined: str, *, terminated: bool) -> bool:
         """Screen a block of whole lines (the break after the last one taken off, if it
@@ -388,6 +448,7 @@ class _Run:
             return self._block_by_csv(joined.split("\n"), separator)
         lines, values, blank = split
         self.blank += blank
+        self.formulas += count_formula_cells(joined, self.delimiter)
         if values:
             self.take(lines, values, separator)
         return True
@@ -401,6 +462,7 @@ class _Run:
             self.blank += rows.count([])
             lines = [line for line, row in zip(lines, rows, strict=True) if row]
             rows = [row for row in rows if row]
+        self.formulas += count_formula_cells("\n".join(lines), self.delimiter)
         if rows:
             self.take(lines, [_field(row, self.index) for row in rows], separator)
         return True

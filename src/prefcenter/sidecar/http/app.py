@@ -47,6 +47,7 @@ from prefcenter.sidecar.http.state import (
     api_key_hashes,
     request_id_of,
 )
+from prefcenter.sidecar.http.throttle import Throttle
 from prefcenter.sidecar.metrics import Metrics
 from prefcenter.topics import topic_digest
 
@@ -95,6 +96,10 @@ _PAGE_TEXT = {
     422: (
         N_("That did not work"),
         N_("A value in the form could not be used. Go back and check it."),
+    ),
+    429: (
+        N_("Too many requests"),
+        N_("Please wait a minute, then open the link again."),
     ),
     503: (
         N_("Please try again shortly"),
@@ -260,14 +265,28 @@ def create_app(
     )
 
     async def healthz(request: Request) -> Response:
-        try:
-            await sidecar.store_call(center.ping, operation="ping")
-        except StoreError:  # down, or hanging past STORE_TIMEOUT: JSON for the prober too
-            body = {"status": "unavailable", "request_id": request_id_of(request)}
-            return JSONResponse(body, 503, headers={"retry-after": RETRY_AFTER, **API_HEADERS})
+        # Liveness: the process answers. It never touches the store, so a store outage
+        # does not get a healthy process restarted; /readyz says whether writes commit.
         return JSONResponse({"status": "ok"}, headers=API_HEADERS)
 
+    async def probe() -> bool:
+        """Whether a tiny write commits now (counted in /metrics as prefcenter_ready)."""
+        try:
+            await sidecar.store_call(center.ready, operation="probe")
+        except (StoreError, OSError):  # down, read-only, full, locked, or past STORE_TIMEOUT
+            metrics.readiness(False)
+            return False
+        metrics.readiness(True)
+        return True
+
+    async def readyz(request: Request) -> Response:
+        if await probe():
+            return JSONResponse({"status": "ready"}, headers=API_HEADERS)
+        body = {"status": "unavailable", "request_id": request_id_of(request)}
+        return JSONResponse(body, 503, headers={"retry-after": RETRY_AFTER, **API_HEADERS})
+
     async def metrics_page(request: Request) -> Response:
+        await probe()
         return PlainTextResponse(
             metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
@@ -286,6 +305,7 @@ def create_app(
         *manage.routes(),
         *api.routes(),
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_page, methods=["GET"]),
         *([Route("/logo", logo, methods=["GET"])] if logo_path else []),
     ]
@@ -297,7 +317,10 @@ def create_app(
     }
     app = SidecarApp(
         routes=routes,
-        middleware=[Middleware(RequestContext, metrics=metrics, ids=sidecar.request_ids)],
+        middleware=[
+            Middleware(RequestContext, metrics=metrics, ids=sidecar.request_ids),
+            Middleware(Throttle, settings=settings, sidecar=sidecar, errors=error_response),
+        ],
         exception_handlers=handlers,
     )
     app.fast_path = OneClickFastPath(app.full_stack, sidecar, error_response)

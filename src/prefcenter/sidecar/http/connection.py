@@ -93,6 +93,7 @@ class OneClickProtocol(GuardedProtocol):
         self.click_keep_alive = True
 
     def on_headers_complete(self) -> None:
+        self.check_head()
         if not self._take():
             super().on_headers_complete()
 

@@ -10,8 +10,10 @@ faces the internet directly (the Containerfile listens on 0.0.0.0), so:
   ``request_timeout`` seconds of its first byte, or of the connection's opening for the
   first request; otherwise the connection gets ``408`` and is closed;
 - a request's head (request line and headers) may be at most ``max_head_bytes``
-  (checked after each chunk read, so at most one chunk more is held); beyond that the
-  connection gets ``431`` and is closed;
+  however its bytes arrive: a head still arriving is checked after each chunk read (so
+  at most one chunk more is held), and a head that ends inside the chunk that holds it
+  is measured when it is complete, before the request is dispatched; beyond the limit
+  the connection gets ``431`` and is closed;
 - a whole request may be at most ``max_request_bytes``, more than any route reads
   (a chunked body's trailers would otherwise grow without bound); beyond that ``413``.
 
@@ -36,6 +38,10 @@ _REASONS = {
 }
 
 
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a request that was refused."""
+
+
 class GuardedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with a request deadline and caps on the head and the whole.
 
@@ -52,6 +58,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.chunk_bytes = 0
         #: When the request now arriving began (None while none is arriving).
         self.request_started: float | None = self.loop.time()
         self.head_bytes = 0
@@ -60,6 +67,7 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self.request_bytes += len(data)
+        self.chunk_bytes = len(data)
         if self.in_head:
             self.head_bytes += len(data)
         super().data_received(data)  # a chunk may end the head and carry body bytes
@@ -77,8 +85,27 @@ class GuardedProtocol(HttpToolsProtocol):
         self.in_head = True  # counted from the next chunk (this one may hold a body too)
 
     def on_headers_complete(self) -> None:
+        self.check_head()
         self.head_arrived()
         super().on_headers_complete()
+
+    def check_head(self) -> None:
+        """Refuse a complete head over ``max_head_bytes`` before it is dispatched.
+
+        The head is at most the bytes counted for it plus the chunk now parsed (which may
+        hold a whole pipelined request), so only a head that could be too big is measured.
+        """
+        if self.head_bytes + self.chunk_bytes <= self.max_head_bytes:
+            return
+        size = len(self.url) + 14 + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        if size > self.max_head_bytes:
+            self.refuse(431, f"The request head is over {self.max_head_bytes} bytes.")
+            raise _Refused  # httptools stops parsing; uvicorn's 400 is not sent (closing)
+
+    def send_400_response(self, msg: str) -> None:
+        if self.transport.is_closing():  # refused already (431): nothing more to say
+            return
+        super().send_400_response(msg)
 
     def on_message_complete(self) -> None:
         self.request_arrived()

@@ -100,6 +100,9 @@ class HttpSidecar:
             access_log=False,
             log_level=log_level,
             server_header=False,
+            # The client address is read in sidecar/http/throttle.py, from TRUSTED_PROXIES only
+            # (uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1).
+            proxy_headers=False,
             timeout_keep_alive=15,
             timeout_graceful_shutdown=int(graceful_timeout),
         )

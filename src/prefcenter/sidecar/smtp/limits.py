@@ -1,10 +1,19 @@
-"""Limits of the SMTP sidecar that aiosmtpd does not have: connections and line length.
+"""Limits of the SMTP sidecar that aiosmtpd does not have: connections, rates, time, lines.
 
 aiosmtpd caps message size and counts commands per session, but not connections, and
 refuses any line over 1,000 octets with a permanent 500 — real bounce notices carry
 longer lines. :class:`LimitedSMTP` admits a connection only through a
-:class:`ConnectionGate` (421 when full), accepts lines up to the size cap, and counts
-only the client's silence against the idle timeout, never the time our hooks take.
+:class:`ConnectionGate` (421 when full, or when the client address has opened
+connections faster than ``SMTP_CONNECTION_RATE``), accepts lines up to the size cap,
+and bounds time two ways:
+
+- the idle timeout (``SMTP_TIMEOUT``) counts only the client's silence: any bytes
+  arriving (a command, or a line of a message body) start it again, and the time our
+  hooks take (a commit) never counts;
+- the whole session lasts at most ``SMTP_SESSION_LIMIT``, however busy the client
+  keeps it (a ``NOOP`` every 50 s, a body sent a line a minute): then ``421 4.4.2`` and
+  close. A message still arriving is cut (its sender retries it); a commit under way
+  is answered first.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
+from prefcenter.sidecar.ratelimit import TokenBuckets, retry_after
 from prefcenter.sidecar.smtp.path import plain_path
 
 log = logging.getLogger("prefcenter.smtp")
@@ -27,11 +37,21 @@ class ConnectionGate:
     Args:
         total: most sessions at once.
         per_ip: most sessions at once from one client address.
+        rate: new connections per client address over time (None: no limit).
+        session_limit: longest session in seconds (None: no limit).
     """
 
-    def __init__(self, total: int, per_ip: int) -> None:
+    def __init__(
+        self,
+        total: int,
+        per_ip: int,
+        rate: TokenBuckets | None = None,
+        session_limit: float | None = None,
+    ) -> None:
         self.total = total
         self.per_ip = per_ip
+        self.rate = rate
+        self.session_limit = session_limit
         self._by_ip: Counter[str] = Counter()
         self.sessions: set[LimitedSMTP] = set()
 
@@ -81,6 +101,8 @@ class LimitedSMTP(SMTP):
         self.line_length_limit = line_limit
         self._gate = gate
         self._admitted: str | None = None
+        self._in_hook = False
+        self._session_timer: asyncio.TimerHandle | None = None
         super().__init__(handler, **kwargs)
 
     def _peer_ip(self) -> str:
@@ -89,6 +111,17 @@ class LimitedSMTP(SMTP):
 
     async def _handle_client(self) -> None:
         ip = self._peer_ip()
+        rate = self._gate.rate
+        wait = rate.take(ip) if rate is not None else 0.0
+        if wait:
+            log.warning("refused a connection: the client's connection rate was reached")
+            await self.push(
+                f"421 4.7.0 Too many connections from your address; try again in "
+                f"{retry_after(wait)} seconds"
+            )
+            if self.transport is not None:
+                self.transport.close()
+            return
         if not self._gate.admit(ip):
             log.warning("refused a connection: connection limit reached")
             await self.push("421 4.7.0 Too many connections; try again later")
@@ -97,9 +130,33 @@ class LimitedSMTP(SMTP):
             return
         self._admitted = ip
         self._gate.sessions.add(self)
+        limit = self._gate.session_limit
+        if limit is not None:
+            self._session_timer = self.loop.call_later(limit, self._session_over)
         await super()._handle_client()
 
+    def _session_over(self) -> None:
+        """The session has lasted SMTP_SESSION_LIMIT: say so and close, after a commit."""
+        transport = self.transport
+        if not isinstance(transport, asyncio.WriteTransport) or transport.is_closing():
+            return
+        if self._in_hook:  # our commit is under way: its reply first, then close
+            self._session_timer = self.loop.call_later(1.0, self._session_over)
+            return
+        log.info("closed an SMTP session at its time limit")
+        transport.write(b"421 4.4.2 Session time limit reached; closing\r\n")
+        transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        # Only silence counts against the idle timeout: aiosmtpd restarts it per command,
+        # not while a message body arrives line by line.
+        super().data_received(data)
+        if not self._in_hook and self._timeout_handle is not None and self.transport is not None:
+            self._reset_timeout()
+
     def connection_lost(self, error: Exception | None) -> None:
+        if self._session_timer is not None:
+            self._session_timer.cancel()
         if self._admitted is not None:
             self._gate.release(self._admitted)
             self._gate.sessions.discard(self)
@@ -112,9 +169,11 @@ class LimitedSMTP(SMTP):
         # stops while our hook runs and starts again once its reply is ready.
         if self._timeout_handle is not None:
             self._timeout_handle.cancel()
+        self._in_hook = True
         try:
             return await super()._call_handler_hook(command, *args)
         finally:
+            self._in_hook = False
             if self.transport is not None:
                 self._reset_timeout()
 

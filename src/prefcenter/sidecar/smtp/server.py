@@ -15,18 +15,20 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prefcenter.config import Settings, split_hostport
-from prefcenter.errors import TokenMalformed
+from prefcenter.errors import ConfigError, QueueFull, TokenMalformed
 from prefcenter.inbound.auth import DnsFunc
 from prefcenter.inbound.inbox import Inbox, Outcome, Plan, log_outcomes
 from prefcenter.inbound.mailbox import Mailbox, MailboxKind, parse_recipient
 from prefcenter.inbound.notify import OPENED, OVERDUE, Notice, Notifier
 from prefcenter.sidecar.groupcommit import GroupCommitter, Prepared
 from prefcenter.sidecar.metrics import Metrics
+from prefcenter.sidecar.ratelimit import buckets, retry_after
 from prefcenter.sidecar.smtp.limits import (
     RCPT_OVERRUN,
     ConnectionGate,
@@ -34,6 +36,7 @@ from prefcenter.sidecar.smtp.limits import (
     command_limits,
     wait_until,
 )
+from prefcenter.sidecar.smtp.tls import server_context
 from prefcenter.tokens import Purpose
 
 if TYPE_CHECKING:
@@ -42,6 +45,12 @@ if TYPE_CHECKING:
 log = logging.getLogger("prefcenter.smtp")
 
 TEMPFAIL = "451 4.3.0 Temporary failure; nothing was recorded, please retry"
+
+#: The one answer to every message committed, whatever it did (no membership oracle).
+ACCEPTED = "250 2.0.0 Message accepted"
+
+#: The answer when open exception items hold their whole byte budget.
+QUEUE_FULL = "452 4.3.1 Insufficient system storage; please retry later"
 
 TEMPFAIL_SLOW = "451 4.3.0 Temporary failure; the store did not answer in time, please retry"
 
@@ -79,6 +88,22 @@ class SmtpHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 Recipient OK"
 
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd hook name
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        rate = self.sidecar.message_rate
+        peer = session.peer[0] if isinstance(session.peer, tuple) else str(session.peer)
+        wait = rate.take(peer) if rate is not None else 0.0
+        if wait:
+            log.warning("refused a message: the client's message rate was reached")
+            return (
+                "452 4.7.0 Too many messages from your address; try again in "
+                f"{retry_after(wait)} seconds"
+            )
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         mailboxes = [
             mailbox
@@ -102,6 +127,16 @@ class SmtpHandler:
                 "message not recorded within %.0f s, answered 451", self.sidecar.reply_timeout
             )
             return TEMPFAIL_SLOW
+        except QueueFull as error:
+            # Loud, never silent: mail waits at its senders until a person decides.
+            log.error(
+                "exceptions queue full: open items hold %d of EXCEPTION_BUDGET %d bytes; "
+                "a message for a person was answered 452 (the sender retries). Decide or "
+                "purge open items (prefcenter exceptions), or raise the budget.",
+                error.held,
+                error.budget,
+            )
+            return QUEUE_FULL
         except Exception as error:
             log.warning("message not recorded, answered 451: %s", type(error).__name__)
             return TEMPFAIL
@@ -111,8 +146,9 @@ class SmtpHandler:
         for outcome in outcomes:
             self.sidecar.metrics.inbound(outcome.mailbox.split("+")[0], outcome.action)
         self.sidecar.announce(outcomes)
-        summary = ", ".join(sorted({outcome.action for outcome in outcomes})) or "nothing"
-        return f"250 2.0.0 Message accepted ({summary})"
+        # One reply whatever happened: what the store knows (mailed, suppressed, never
+        # seen) must not show to whoever sent the message. The log has the outcome.
+        return ACCEPTED
 
     async def _decide_and_commit(
         self, raw: bytes, mailboxes: list[Mailbox], mail_from: str | None
@@ -176,7 +212,17 @@ class SmtpSidecar:
         self.handler = SmtpHandler(self)
         self.committer: GroupCommitter | None = None
         self.host, self.port = split_hostport("smtp", settings.smtp)
-        self.gate = ConnectionGate(settings.max_connections, settings.max_connections_per_ip)
+        self.gate = ConnectionGate(
+            settings.max_connections,
+            settings.max_connections_per_ip,
+            rate=buckets(settings.smtp_connection_rate),
+            session_limit=settings.smtp_session_limit.total_seconds(),
+        )
+        self.message_rate = buckets(settings.smtp_message_rate)
+        #: STARTTLS, when a certificate is configured (new sessions take the newest).
+        self.tls: ssl.SSLContext | None = None
+        if settings.smtp_tls_cert:
+            self.tls = server_context(settings.smtp_tls_cert, settings.smtp_tls_key)
         self.workers = workers
         self.sweep_interval = sweep_interval
         self.reply_timeout = (
@@ -202,7 +248,24 @@ class SmtpSidecar:
             timeout=self.settings.smtp_timeout.total_seconds(),
             command_call_limit=command_limits(),
             loop=asyncio.get_running_loop(),
+            tls_context=self.tls,
         )
+
+    def reload_tls(self) -> bool:
+        """Read the certificate and key again (on SIGHUP); True when the new pair is in use.
+
+        Sessions already open keep the certificate they have; a pair that cannot be used
+        is logged and the one in use is kept.
+        """
+        if not self.settings.smtp_tls_cert:
+            return False
+        try:
+            self.tls = server_context(self.settings.smtp_tls_cert, self.settings.smtp_tls_key)
+        except ConfigError as error:
+            log.error("STARTTLS certificate not reloaded, the old one stays: %s", error)
+            return False
+        log.info("STARTTLS certificate reloaded")
+        return True
 
     async def start(self) -> None:
         """Listen on ``settings.smtp``; afterwards ``.port`` is the bound port."""
