@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -108,6 +109,19 @@ def stop_postgres(pgdata: Path, user: str | None) -> None:
             os.kill(pid, signal.SIGINT)
 
 
+def pgdata_outside_pytest(tmp_path: Path) -> Path:
+    """A PostgreSQL data directory outside pytest's temporary tree.
+
+    As root, pgserver runs PostgreSQL as its own user; every pytest session start (any
+    other one on the machine too) sets ``/tmp/pytest-of-USER`` back to mode 0700, and
+    initdb or a restart then fails with "Permission denied". The caller removes the
+    directory's parent (named after ``tmp_path``, for the reader of a failure).
+    """
+    parent = Path(tempfile.mkdtemp(prefix=f"prefcenter-pg-{tmp_path.name[:30]}-"))
+    parent.chmod(0o755)
+    return parent / "pgdata"
+
+
 def start_postgres(config: pytest.Config, pgdata: Path) -> Any:
     """A pgserver server on ``pgdata``, recorded so that the session checks it ended."""
     try:
@@ -120,8 +134,8 @@ def start_postgres(config: pytest.Config, pgdata: Path) -> Any:
 
 def finish_postgres(server: Any, pgdata: Path) -> None:
     """Stop the server on ``pgdata`` whichever process serves it now, and release it."""
+    server.cleanup()  # stops the process pgserver started, if that one still serves
     stop_postgres(pgdata, getattr(server, "system_user", None))
-    server.cleanup()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -157,12 +171,13 @@ def postgres_server(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[Any]:
     """A real PostgreSQL started by pgserver for the whole session."""
-    pgdata = tmp_path_factory.mktemp("pgdata")
+    pgdata = pgdata_outside_pytest(tmp_path_factory.getbasetemp())
     server = start_postgres(pytestconfig, pgdata)
     try:
         yield server
     finally:
         finish_postgres(server, pgdata)
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
 @pytest.fixture
@@ -184,7 +199,7 @@ def own_postgres(
 
     Stopped at the end whatever the test left it in (running, stopped, restarted).
     """
-    pgdata = tmp_path / "pgdata"
+    pgdata = pgdata_outside_pytest(tmp_path)
     server = start_postgres(pytestconfig, pgdata)
     from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
@@ -219,6 +234,7 @@ def own_postgres(
         yield server.get_uri(), stop, start
     finally:
         finish_postgres(server, pgdata)
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

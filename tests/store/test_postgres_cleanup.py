@@ -3,6 +3,7 @@ check catches one left running."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from tests.conftest import (
     STARTED_POSTGRES,
     finish_postgres,
+    pgdata_outside_pytest,
     running_postmaster,
     start_postgres,
     stop_postgres,
@@ -26,7 +28,7 @@ def test_a_restarted_server_is_stopped_at_the_end(
 ) -> None:
     from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
 
-    pgdata = tmp_path / "pgdata"
+    pgdata = pgdata_outside_pytest(tmp_path)
     server = start_postgres(pytestconfig, pgdata)
     user = getattr(server, "system_user", None)
     first = running_postmaster(pgdata)
@@ -35,8 +37,11 @@ def test_a_restarted_server_is_stopped_at_the_end(
     pg_ctl(["-w", "-m", "fast", "restart"], pgdata=pgdata, user=user, timeout=60)
     second = running_postmaster(pgdata)
     assert second is not None and second != first
-    finish_postgres(server, pgdata)
-    assert running_postmaster(pgdata) is None
+    try:
+        finish_postgres(server, pgdata)
+        assert running_postmaster(pgdata) is None
+    finally:
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
 @pytest.mark.timeout(120)
@@ -45,7 +50,7 @@ def test_the_session_fails_while_a_started_server_runs(tmp_path: Path) -> None:
 
     from tests import conftest
 
-    pgdata = tmp_path / "pgdata"
+    pgdata = pgdata_outside_pytest(tmp_path)
     server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
     try:
         stash = pytest.Stash()
@@ -63,3 +68,4 @@ def test_the_session_fails_while_a_started_server_runs(tmp_path: Path) -> None:
     finally:
         stop_postgres(pgdata, getattr(server, "system_user", None))
         server.cleanup()
+        shutil.rmtree(pgdata.parent, ignore_errors=True)

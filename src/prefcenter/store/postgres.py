@@ -9,6 +9,7 @@ lock. Serialization failures and deadlocks raise :class:`StoreBusy`, which
 from __future__ import annotations
 
 import re
+import select
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -148,6 +149,22 @@ def translate(error: BaseException, url: str, hide: tuple[str, ...] = ()) -> Sto
     )
 
 
+def check_idle(conn: Any) -> None:
+    """Raise if a pooled connection is no longer usable; no round trip when it is.
+
+    An idle connection has nothing to read: the server sends nothing unasked. So a
+    readable socket means the server closed it (end of file, or a termination notice
+    after a restart, a failover or an idle timeout) or sent a notice, and only then is
+    the pool's full check (an empty query) run. Checking every connection that way
+    cost a round trip per ``check``, as much as the lookup itself.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    readable, _, _ = select.select([conn.fileno()], [], [], 0)
+    if readable:
+        psycopg_pool.ConnectionPool.check_connection(conn)
+
+
 class PostgresStore(SqlStore):
     """A store in one PostgreSQL database, shared by every host.
 
@@ -189,8 +206,8 @@ class PostgresStore(SqlStore):
             timeout=timeout,
             open=False,
             # A connection the server closed (a restart, a failover) is found before it
-            # is handed out, not by the request that uses it: one round trip each time.
-            check=psycopg_pool.ConnectionPool.check_connection,
+            # is handed out, not by the request that uses it (see `check_idle`).
+            check=check_idle,
             # The pool's own reconnecting backs off exponentially (1, 2, 4 ... 64 s), so
             # after a long outage it could wait a minute past the server's return. It
             # gives up after a few seconds instead, and waiting requests then open
