@@ -45,8 +45,8 @@ from prefcenter.center import PreferenceCenter
 from prefcenter.config import load_settings
 from prefcenter.identity import canonical_email
 from prefcenter.model import Channel, Scope, Source
-from prefcenter.topics import NO_TOPIC
 from prefcenter.store.codes import to_ms
+from prefcenter.topics import NO_TOPIC
 
 SECRET = "bench-secret-0123456789abcdef0123"
 PEPPER = "bench-pepper-0123456789abcdef0123"

@@ -92,7 +92,7 @@ def test_a_version_one_postgres_database_upgrades_in_place(
         row = conn.execute("SELECT to_regclass('sent_messages')").fetchone()
         assert row is not None and row[0] is not None
         # Issue 26: the table was rebuilt compact, and a reporting role keeps its grant.
-        types = dict(
+        types: dict[str, str] = dict(
             conn.execute(
                 "SELECT column_name, data_type FROM information_schema.columns "
                 "WHERE table_name = 'suppressions'"
