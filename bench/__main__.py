@@ -5,8 +5,9 @@ run one after another, in name order, each in this process. ``--quick`` is passe
 the modules whose command line accepts it (the rest run with their defaults). Naming
 modules (``store``, ``filter``) runs only those. ``--backend postgresql`` runs the
 benchmarks that use a store (store, filter, http, smtp) on a PostgreSQL that pgserver
-starts (and stops) for each, skipping the others. The exit status is 1 when a module
-raised or returned a non-zero exit status.
+starts (and stops) for each, skipping the others. ``--scale 10m`` runs only
+``bench_scale`` (1M and 10M suppressions; otherwise it skips itself). The exit status
+is 1 when a module raised or returned a non-zero exit status.
 """
 
 from __future__ import annotations
@@ -42,8 +43,17 @@ def main(argv: list[str] | None = None) -> int:
         help="the store the store, filter, http and smtp benchmarks run on (PostgreSQL: "
         "started by pgserver for each)",
     )
+    parser.add_argument(
+        "--scale",
+        default=None,
+        help="run only the scale benchmark up to this many suppressions (1m or 10m: minutes)",
+    )
     parser.add_argument("names", nargs="*", help="benchmarks to run (default: all)")
     args = parser.parse_args(argv)
+    if args.scale is not None:
+        from bench import bench_scale
+
+        return bench_scale.main(["--scale", args.scale, "--backend", args.backend])
     failed = []
     for name in modules(args.names):
         module = importlib.import_module(f"bench.{name}")
