@@ -349,6 +349,12 @@ class Settings:
         "sidecars on one database need PROCESSES x POOL_SIZE below its max_connections.",
         kind="int",
     )
+    reuse_port: bool = _setting(
+        False,
+        "Let several serve processes on one host listen on the same HTTP and SMTP ports "
+        "(SO_REUSEPORT, Linux: the kernel spreads connections across them).",
+        kind="bool",
+    )
     filter_memory: int = _setting(
         200,
         "MiB that filter may hold of the store's rules and of the people already seen; "
