@@ -37,6 +37,20 @@ PAGE = 5000
 RETRIES = 5
 
 
+def retry_busy(work: Callable[[], T]) -> T:
+    """``work()``, run again (at most :data:`RETRIES` times in all, backing off) while it
+    raises :class:`StoreBusy`: a deadlock or serialization failure that PostgreSQL ended
+    by rolling the transaction back, or a SQLite lock that outlasted its wait. ``work``
+    must open its own transaction, so each try starts from scratch.
+    """
+    for attempt in range(RETRIES - 1):
+        try:
+            return work()
+        except StoreBusy:
+            time.sleep(0.01 * 2**attempt)
+    return work()
+
+
 class SqlStore(ABC):
     """The shared half of the SQLite and PostgreSQL stores."""
 
