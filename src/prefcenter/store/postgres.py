@@ -39,7 +39,12 @@ class PostgresSession(SqlSession):
     """Chunks of hashes travel as one ``bytea[]`` parameter."""
 
     def _match_many(self, hashes: Sequence[bytes]) -> tuple[str, list[Any]]:
-        return "= ANY(%s)", [list(hashes)]
+        # A semi-join on the unnested array, not ``= ANY(array)``: for a filter's chunk
+        # of 10,000 hashes the planner costed ``= ANY`` as a scan of the whole table
+        # (a parallel sequential scan: 0.4 s a chunk at a million suppressions, ten
+        # times that at ten million); unnest is estimated at 100 rows, so each hash is
+        # one primary-key probe and a chunk costs the same whatever the store's size.
+        return "IN (SELECT unnest(%s::bytea[]))", [list(hashes)]
 
 
 def redact(url: str) -> str:
