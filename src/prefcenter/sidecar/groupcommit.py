@@ -28,7 +28,7 @@ from prefcenter.center import PreferenceCenter
 from prefcenter.changes import Changes, SuppressRequest
 from prefcenter.errors import QueueFull, StoreError, StoreUnavailable
 from prefcenter.sidecar.metrics import Metrics
-from prefcenter.store.base import retry_busy
+from prefcenter.store.base import retry_conflicts
 
 #: A change to commit: called with the transaction object of ``center.transaction()``.
 Change = Callable[[Changes], Any]
@@ -274,7 +274,7 @@ class GroupCommitter:
         try:
             # Several sidecars on one PostgreSQL: a deadlock or serialization failure
             # rolls the group back; it is tried again (bounded), not answered 503.
-            results = retry_busy(attempt)
+            results = retry_conflicts(attempt)
         except QueueFull:  # the exceptions queue is full for one message, not the others
             if len(operations) == 1:
                 raise
@@ -300,7 +300,7 @@ class GroupCommitter:
                 return _apply(transaction, [operation])[0]
 
         try:
-            result = retry_busy(attempt)
+            result = retry_conflicts(attempt)
         except Exception as error:
             return error
         finally:

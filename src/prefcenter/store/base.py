@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from prefcenter.errors import StoreBusy
+from prefcenter.errors import StoreBusy, StoreConflict
 from prefcenter.model import Contact, Event, Suppression
 from prefcenter.store.codes import KINDS, from_ms, to_ms
 from prefcenter.store.protocol import Violation
@@ -37,16 +37,17 @@ PAGE = 5000
 RETRIES = 5
 
 
-def retry_busy(work: Callable[[], T]) -> T:
+def retry_conflicts(work: Callable[[], T]) -> T:
     """``work()``, run again (at most :data:`RETRIES` times in all, backing off) while it
-    raises :class:`StoreBusy`: a deadlock or serialization failure that PostgreSQL ended
-    by rolling the transaction back, or a SQLite lock that outlasted its wait. ``work``
-    must open its own transaction, so each try starts from scratch.
+    raises :class:`StoreConflict`: a deadlock or serialization failure that PostgreSQL
+    ended by rolling the transaction back. ``work`` opens its own transaction, so each
+    try starts from scratch. A lock that outlasted its wait (``StoreBusy``) is not
+    retried here: the caller's own deadline already went into that wait.
     """
     for attempt in range(RETRIES - 1):
         try:
             return work()
-        except StoreBusy:
+        except StoreConflict:
             time.sleep(0.01 * 2**attempt)
     return work()
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from prefcenter.errors import StoreBusy, StoreMisconfigured, StoreUnavailable
+from prefcenter.errors import StoreBusy, StoreConflict, StoreMisconfigured, StoreUnavailable
 from prefcenter.store.base import SqlStore
 from prefcenter.store.rows import Dialect
 from prefcenter.store.schema import check_meta, postgres_migrations
@@ -131,9 +131,13 @@ def translate(error: BaseException, url: str, hide: tuple[str, ...] = ()) -> Sto
         error,
         psycopg.errors.SerializationFailure
         | psycopg.errors.DeadlockDetected
-        | psycopg.errors.TransactionRollback
-        | psycopg.errors.LockNotAvailable,
+        | psycopg.errors.TransactionRollback,
     ):
+        return StoreConflict(
+            f"PostgreSQL store {url!r} rolled a transaction back ({type(error).__name__}); "
+            "run it again."
+        )
+    if isinstance(error, psycopg.errors.LockNotAvailable):
         return StoreBusy(
             f"PostgreSQL store {url!r} hit a conflict ({type(error).__name__}); retry."
         )
