@@ -16,9 +16,11 @@ from typing import Any
 
 from prefcenter.errors import StoreBusy, StoreConflict, StoreMisconfigured, StoreUnavailable
 from prefcenter.store.base import SqlStore
+from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import Dialect
 from prefcenter.store.schema import check_meta, postgres_migrations
 from prefcenter.store.session import SqlSession
+from prefcenter.store.sqlite import _rows as _sqlite_rows
 
 try:  # optional dependency: prefcenter[postgres]
     import psycopg
@@ -45,6 +47,77 @@ class PostgresSession(SqlSession):
         # times that at ten million); unnest is estimated at 100 rows, so each hash is
         # one primary-key probe and a chunk costs the same whatever the store's size.
         return "IN (SELECT unnest(%s::bytea[]))", [list(hashes)]
+
+    def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
+        """Append every suppress event and add its suppression: two statements in all.
+
+        What ``append_event`` and ``suppress`` write one request at a time (three round
+        trips each, the group commit's cost on PostgreSQL), as one ``INSERT ... SELECT
+        FROM unnest(...)`` per table, in key order (so two sidecars inserting the same
+        people take their row locks in the same order). ``RETURNING`` says which rows
+        were new: an event already stored is a replay (False, and its suppression is
+        not written); a suppression already stored answers False. Returns None, having
+        written nothing, when one key appears twice in the group (the caller then goes
+        one by one, which decides which of the two came first).
+        """
+        if not items:
+            return []
+        events, rules = _sqlite_rows(items)
+        order = sorted(range(len(items)), key=lambda index: bytes(items[index][0].identity_hash))
+        event_keys = [_event_key(events, index) for index in range(len(items))]
+        rule_keys = [_rule_key(rules, index) for index in range(len(items))]
+        if len(set(event_keys)) < len(items) or len(set(rule_keys)) < len(items):
+            return None
+        columns = list(zip(*(events[i * 11 : i * 11 + 11] for i in order), strict=True))
+        new_events = {
+            _event_key(row, 0)
+            for row in self.conn.execute(BATCH_EVENTS, [list(column) for column in columns])
+        }
+        written = [key in new_events or key[-1] is None for key in event_keys]
+        # NULL evidence never conflicts, so those events are always new.
+        wanted = [i for i in order if written[i]]
+        result = [False] * len(items)
+        if not wanted:
+            return result
+        columns = list(zip(*(rules[i * 8 : i * 8 + 8] for i in wanted), strict=True))
+        added = {
+            (bytes(h), int(scope), bytes(topic))
+            for h, scope, topic in self.conn.execute(
+                BATCH_RULES, [list(column) for column in columns]
+            )
+        }
+        for index in wanted:
+            result[index] = rule_keys[index] in added
+        return result
+
+
+#: ``SqlSession.append_event`` for many rows: the columns as arrays, one per parameter.
+BATCH_EVENTS = (
+    "INSERT INTO events(at, hash, channel, action, source, scope, topic, reason, evidence, "
+    "requested_at, detail) SELECT * FROM unnest(%s::bigint[], %s::bytea[], %s::text[], "
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], "
+    "%s::text[]) ON CONFLICT DO NOTHING "
+    "RETURNING at, hash, channel, action, source, scope, topic, reason, evidence, "
+    "requested_at, detail"
+)
+#: ``SqlSession.suppress`` for many rows (never person-wide).
+BATCH_RULES = (
+    "INSERT INTO suppressions(hash, scope, topic, channel, all_channels, created_at, "
+    "source, reason) SELECT * FROM unnest(%s::bytea[], %s::smallint[], %s::bytea[], "
+    "%s::smallint[], %s::smallint[], %s::bigint[], %s::smallint[], %s::text[]) "
+    "ON CONFLICT DO NOTHING RETURNING hash, scope, topic"
+)
+
+
+def _event_key(flat: Sequence[Any], index: int) -> tuple[Any, ...]:
+    """The unique key of event ``index`` of a flat row list (``events_once``)."""
+    row = flat[index * 11 : index * 11 + 11]
+    return (bytes(row[1]), row[3], row[5], row[6], row[10], row[8])
+
+
+def _rule_key(flat: Sequence[Any], index: int) -> tuple[bytes, int, bytes]:
+    row = flat[index * 8 : index * 8 + 8]
+    return (bytes(row[0]), int(row[1]), bytes(row[2]))
 
 
 def redact(url: str) -> str:
