@@ -356,7 +356,7 @@ class Settings:
         kind="bool",
     )
     filter_memory: int = _setting(
-        128,
+        200,
         "MiB that filter may hold of the store's rules and of the people already seen; "
         "past it, it asks the store per chunk and keeps who was seen on disk.",
         kind="int",
