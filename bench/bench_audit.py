@@ -1,6 +1,6 @@
 """The audit log and the contact ledger when large: history, a month's report, purge.
 
-Fills the store with N audit events over one year (default 1,000,000; about five per
+Fills the store with N audit events over one year (default 100,000; about five per
 person) and N contact-ledger rows over 430 days (so about 7 % are past the default
 400-day CONTACT_RETENTION), written straight into the tables (``COPY`` on PostgreSQL),
 then measures:
@@ -150,7 +150,9 @@ def purge(center: Any) -> dict[str, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rows", default="1000000", help="event counts, comma-separated")
+    parser.add_argument(
+        "--rows", default="100000", help="event counts, comma-separated (1000000,10000000)"
+    )
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
     add_option(parser)
     args = parser.parse_args(argv)
