@@ -129,7 +129,12 @@ def start_postgres(config: pytest.Config, pgdata: Path) -> Any:
     except ImportError:
         skip_or_fail("pgserver is not installed")
     config.stash.setdefault(STARTED_POSTGRES, []).append(pgdata)
-    return pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    try:
+        return pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    except BaseException:  # initdb or the start failed: leave no directory behind
+        if pgdata.parent.name.startswith("prefcenter-pg-"):
+            shutil.rmtree(pgdata.parent, ignore_errors=True)
+        raise
 
 
 def finish_postgres(server: Any, pgdata: Path) -> None:

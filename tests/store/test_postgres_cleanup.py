@@ -51,7 +51,11 @@ def test_the_session_fails_while_a_started_server_runs(tmp_path: Path) -> None:
     from tests import conftest
 
     pgdata = pgdata_outside_pytest(tmp_path)
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    except BaseException:
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
+        raise
     try:
         stash = pytest.Stash()
         stash[STARTED_POSTGRES] = [pgdata]
