@@ -18,7 +18,10 @@ it did not change, so the sum is an upper bound).
 Targets: at least 300,000 rows/s, within 3x of the copy, flat memory apart from the
 set of people already seen (duplicate detection needs it).
 
-Run: ``python -m bench.bench_filter [--quick] [--rows N] [--keep DIR]``.
+With ``--backend postgresql`` the store is a PostgreSQL started by pgserver (filled with
+``COPY``), and the filter asks it as it asks SQLite.
+
+Run: ``python -m bench.bench_filter [--quick] [--rows N] [--keep DIR] [--backend B]``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.backend import add_option, database
 
 _REPORT_RSS = """
 import resource, sys
@@ -113,25 +118,33 @@ def counts(rows: int) -> dict[str, int]:
     }
 
 
-def _values(work: Path) -> dict[str, str]:
-    return {"database": f"sqlite:///{work / 'bench.db'}", "secret": SECRET, "pepper": PEPPER,
-            "var_dir": str(work / "var"), "frequency_cap": "off"}  # fmt: skip
+def _values(work: Path, url: str | None = None) -> dict[str, str]:
+    return {"database": url or f"sqlite:///{work / 'bench.db'}", "secret": SECRET,
+            "pepper": PEPPER, "var_dir": str(work / "var"), "frequency_cap": "off"}  # fmt: skip
 
 
-def _setup(work: Path, rows: int) -> None:
+def _setup(work: Path, rows: int, url: str | None) -> None:
     from prefcenter.config import load_settings
 
     generate(work / "list.csv", rows)
     generate(work / "small.csv", rows // 10)
-    fill_store(load_settings(_values(work), environ={}, generate_dev_keys=False), rows)
+    fill_store(load_settings(_values(work, url), environ={}, generate_dev_keys=False), rows)
 
 
 def fill_store(settings: Any, rows: int) -> None:
-    """Suppress every person with i % 10 < 3, in large transactions."""
+    """Suppress every person with i % 10 < 3, in large transactions (on PostgreSQL with
+    ``COPY``: the same suppressions, without their events)."""
     from prefcenter.center import PreferenceCenter
     from prefcenter.model import Source
 
     with PreferenceCenter(settings) as center:
+        if not settings.database.startswith("sqlite"):
+            from bench.backend import bulk_suppress
+
+            ids = center.identities
+            hashes = (ids.hash_key(ids.canonical(person(i))) for i in range(rows) if i % 10 < 3)
+            bulk_suppress(settings.database, hashes, at_ms=1_700_000_000_000)
+            return
         batch = 20_000
         for start in range(0, rows, batch):
             with center.transaction() as tx:
@@ -166,45 +179,53 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--keep", type=Path, default=None, help="work in DIR and keep it")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each contender (best kept)")
     parser.add_argument("--setup-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--database", default=None, help=argparse.SUPPRESS)
+    add_option(parser)
     args = parser.parse_args(argv)
     rows = args.rows or (100_000 if args.quick else 1_000_000)
     if args.setup_only:
-        _setup(args.keep, rows)
+        _setup(args.keep, rows, args.database)
         return {}
 
     with tempfile.TemporaryDirectory() as scratch:
         work = args.keep or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")}
-        env.update({f"PREFCENTER_{k.upper()}": v for k, v in _values(work).items()})
+        with database(args.backend, work, "filter") as url:
+            return _measure(work, rows, args.rounds, url)
 
-        started = time.perf_counter()
-        # In a child, so that this process stays small (see `timed`).
-        subprocess.run([sys.executable, "-m", "bench.bench_filter", "--setup-only",
-                        "--rows", str(rows), "--keep", str(work)], check=True)  # fmt: skip
-        expected, small = counts(rows), counts(rows // 10)
-        print(f"setup: {rows:,} rows and {expected['suppressed']:,} suppressions "
-              f"in {time.perf_counter() - started:.1f}s", file=sys.stderr)  # fmt: skip
 
-        python = sys.executable
-        filter_cmd = [python, "-c", MEASURED, "filter", "--json"]
-        commands = {
-            "copy": [python, "-c", COPY, str(work / "list.csv"), str(work / "copy.csv")],
-            "pass": [python, "-c", PASSTHROUGH, str(work / "list.csv"), str(work / "pass.csv")],
-            "filter": [*filter_cmd, str(work / "list.csv"), "-o", str(work / "out.csv")],
-            "small": [*filter_cmd, str(work / "small.csv"), "-o", str(work / "small-out.csv")],
-        }
-        # Contenders in turns, best of the rounds: load from other work hits them alike.
-        best: dict[str, tuple[float, tuple[int, int], str]] = {}
-        for _ in range(args.rounds):
-            for name, command in commands.items():
-                seconds, rss, output = timed(command, env)
-                if name not in best or seconds < best[name][0]:
-                    best[name] = (seconds, rss, output)
-        copy_s, copy_rss, _ = best["copy"]
-        pass_s, pass_rss, _ = best["pass"]
-        filter_s, filter_rss, out = best["filter"]
-        small_s, small_rss, small_out = best["small"]
+def _measure(work: Path, rows: int, rounds: int, url: str) -> dict[str, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")}
+    env.update({f"PREFCENTER_{k.upper()}": v for k, v in _values(work, url).items()})
+
+    started = time.perf_counter()
+    # In a child, so that this process stays small (see `timed`).
+    subprocess.run([sys.executable, "-m", "bench.bench_filter", "--setup-only",
+                    "--rows", str(rows), "--keep", str(work), "--database", url],
+                   check=True)  # fmt: skip
+    expected, small = counts(rows), counts(rows // 10)
+    print(f"setup: {rows:,} rows and {expected['suppressed']:,} suppressions "
+          f"in {time.perf_counter() - started:.1f}s", file=sys.stderr)  # fmt: skip
+
+    python = sys.executable
+    filter_cmd = [python, "-c", MEASURED, "filter", "--json"]
+    commands = {
+        "copy": [python, "-c", COPY, str(work / "list.csv"), str(work / "copy.csv")],
+        "pass": [python, "-c", PASSTHROUGH, str(work / "list.csv"), str(work / "pass.csv")],
+        "filter": [*filter_cmd, str(work / "list.csv"), "-o", str(work / "out.csv")],
+        "small": [*filter_cmd, str(work / "small.csv"), "-o", str(work / "small-out.csv")],
+    }
+    # Contenders in turns, best of the rounds: load from other work hits them alike.
+    best: dict[str, tuple[float, tuple[int, int], str]] = {}
+    for _ in range(rounds):
+        for name, command in commands.items():
+            seconds, rss, output = timed(command, env)
+            if name not in best or seconds < best[name][0]:
+                best[name] = (seconds, rss, output)
+    copy_s, copy_rss, _ = best["copy"]
+    pass_s, pass_rss, _ = best["pass"]
+    filter_s, filter_rss, out = best["filter"]
+    small_s, small_rss, small_out = best["small"]
 
     summary = json.loads(out)
     for name, value in expected.items():

@@ -7,10 +7,12 @@ keep-alive connections, so the client's cost does not land on the server's core.
 1. hello-world: a bare Starlette route answering ``POST /hello`` with a short text.
 2. one-click: ``POST /u/{token}`` with ``List-Unsubscribe=One-Click``, one distinct
    address per request, so every answer is a real write, answered only after its group
-   commit (SQLite, WAL, ``synchronous=FULL``).
+   commit (SQLite, WAL, ``synchronous=FULL``; or, with ``--backend postgresql``, a
+   PostgreSQL started by pgserver with its default ``fsync`` and ``synchronous_commit``).
 
 Afterwards the store is counted: every 200 must be a stored suppression.
-Targets: one-click throughput >= 50% of hello-world, one-click p99 <= 50 ms.
+Targets: one-click throughput >= 50% of hello-world (PostgreSQL: >= 35%), one-click
+p99 <= 50 ms.
 
 Run: ``python -m bench.bench_http [--seconds 3] [--rounds 3] [--connections 64]``.
 """
@@ -26,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.backend import add_option, database
 
 BODY = b"List-Unsubscribe=One-Click"
 
@@ -123,7 +127,7 @@ def _run_load(
 
 
 async def _serve_and_measure(
-    seconds: float, connections: int, rounds: int, tmp: Path
+    seconds: float, connections: int, rounds: int, tmp: Path, url: str
 ) -> dict[str, Any]:
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -136,7 +140,7 @@ async def _serve_and_measure(
 
     settings = load_settings(
         {
-            "database": f"sqlite:///{tmp / 'bench.db'}",
+            "database": url,
             "secret": "bench-secret-0123456789abcdef0123",
             "pepper": "bench-pepper-0123456789abcdef0123",
             "var_dir": str(tmp / "var"),
@@ -220,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--switch-interval", type=float, default=None, help="sys.setswitchinterval for the server"
     )
+    add_option(parser)
     args = parser.parse_args(argv)
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
@@ -229,8 +234,10 @@ def main(argv: list[str] | None = None) -> int:
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    with tempfile.TemporaryDirectory() as tmp:
-        result = runner(_serve_and_measure(args.seconds, args.connections, args.rounds, Path(tmp)))
+    with tempfile.TemporaryDirectory() as tmp, database(args.backend, Path(tmp), "http") as url:
+        result = runner(
+            _serve_and_measure(args.seconds, args.connections, args.rounds, Path(tmp), url)
+        )
     for name, runs in (("hello-world", result["hello"]), ("one-click", result["one_click"])):
         for run in runs:
             print(f"{name:12s}: {run['per_second']:8.0f} req/s  p50 {run['p50_ms']:6.1f} ms  "
@@ -247,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ok_200 = sum(run["statuses"].get("200", 0) for run in result["one_click"])
     print(f"median      : hello-world {hello_rate:.0f} req/s (p99 {hello_p99:.1f} ms), "
           f"one-click {click_rate:.0f} req/s (p99 {click_p99:.1f} ms)")  # fmt: skip
-    print(f"ratio       : {ratio:.0%} of hello-world (target >= 50%), "
+    target = 0.5 if args.backend == "sqlite" else 0.35
+    print(f"ratio       : {ratio:.0%} of hello-world (target >= {target:.0%}), "
           f"one-click p99 {click_p99:.1f} ms (target <= 50 ms)")  # fmt: skip
     print(f"CPU ratio   : hello-world CPU per request / one-click CPU per request = "
           f"{cpu_ratio:.0%} (the throughput ratio a CPU-bound server would reach)")  # fmt: skip
@@ -257,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['stored']} suppressions stored for {ok_200} answers 200")  # fmt: skip
     if any(run["exhausted"] for run in result["one_click"]):
         print("note: ran out of prepared tokens before the time was up", file=sys.stderr)
-    failed = ratio < 0.5 or click_p99 > 50 or result["stored"] != ok_200
+    failed = ratio < target or click_p99 > 50 or result["stored"] != ok_200
     return 1 if failed else 0
 
 

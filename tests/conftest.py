@@ -9,8 +9,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -70,19 +73,116 @@ def settings(tmp_path: Path) -> Settings:
     return make_settings(tmp_path)
 
 
-@pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """A real PostgreSQL started by pgserver for the whole session."""
+#: The data directories of every PostgreSQL this session started (checked at its end).
+STARTED_POSTGRES = pytest.StashKey[list[Path]]()
+
+
+def running_postmaster(pgdata: Path) -> int | None:
+    """The process id of the PostgreSQL serving ``pgdata``, or None if none runs.
+
+    Read from ``postmaster.pid``; a process id that now belongs to another program
+    (reused after the server ended) does not count.
+    """
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if b"postgres" in command else None
+
+
+def stop_postgres(pgdata: Path, user: str | None) -> None:
+    """Stop the PostgreSQL serving ``pgdata`` (fast shutdown), if one runs.
+
+    pgserver's own cleanup stops only the server process it started: after a test
+    restarted the server (a new process), it would leave that one running.
+    """
+    if running_postmaster(pgdata) is None:
+        return
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
+    with contextlib.suppress(subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user=user, timeout=60)
+    pid = running_postmaster(pgdata)
+    if pid is not None:  # pg_ctl failed: end it as pg_ctl would have (SIGINT: fast)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+
+
+def pgdata_outside_pytest(tmp_path: Path) -> Path:
+    """A PostgreSQL data directory outside pytest's temporary tree.
+
+    As root, pgserver runs PostgreSQL as its own user; every pytest session start (any
+    other one on the machine too) sets ``/tmp/pytest-of-USER`` back to mode 0700, and
+    initdb or a restart then fails with "Permission denied". The caller removes the
+    directory's parent (named after ``tmp_path``, for the reader of a failure).
+    """
+    parent = Path(tempfile.mkdtemp(prefix=f"prefcenter-pg-{tmp_path.name[:30]}-"))
+    parent.chmod(0o755)
+    return parent / "pgdata"
+
+
+def start_postgres(config: pytest.Config, pgdata: Path) -> Any:
+    """A pgserver server on ``pgdata``, recorded so that the session checks it ended."""
     try:
         import pgserver
     except ImportError:
         skip_or_fail("pgserver is not installed")
-    pgdata = tmp_path_factory.mktemp("pgdata")
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    config.stash.setdefault(STARTED_POSTGRES, []).append(pgdata)
+    try:
+        return pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+    except BaseException:  # initdb or the start failed: leave no directory behind
+        if pgdata.parent.name.startswith("prefcenter-pg-"):
+            shutil.rmtree(pgdata.parent, ignore_errors=True)
+        raise
+
+
+def finish_postgres(server: Any, pgdata: Path) -> None:
+    """Stop the server on ``pgdata`` whichever process serves it now, and release it."""
+    server.cleanup()  # stops the process pgserver started, if that one still serves
+    stop_postgres(pgdata, getattr(server, "system_user", None))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if a PostgreSQL a test started is still running, and stop it.
+
+    Servers left behind pile up on a developer's machine run after run.
+    """
+    left = [
+        (pgdata, pid)
+        for pgdata in session.config.stash.get(STARTED_POSTGRES, [])
+        if (pid := running_postmaster(pgdata)) is not None
+    ]
+    if not left:
+        return
+    for pgdata, _ in left:
+        stop_postgres(pgdata, "pgserver" if os.geteuid() == 0 else None)
+    named = ", ".join(f"{pgdata} (pid {pid})" for pgdata, pid in left)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    text = (
+        f"PostgreSQL servers started by tests were still running at the end: {named}; "
+        "they are stopped now. Stop every server a test starts in its fixture's teardown "
+        "(finish_postgres in tests/conftest.py)."
+    )
+    if reporter is not None:
+        reporter.write_line(text, red=True)
+    else:
+        print(text, file=sys.stderr)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(scope="session")
+def postgres_server(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[Any]:
+    """A real PostgreSQL started by pgserver for the whole session."""
+    pgdata = pgdata_outside_pytest(tmp_path_factory.getbasetemp())
+    server = start_postgres(pytestconfig, pgdata)
     try:
         yield server
     finally:
-        server.cleanup()
+        finish_postgres(server, pgdata)
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
 @pytest.fixture
@@ -97,15 +197,17 @@ def postgres_url(postgres_server: Any, request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def own_postgres(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
-    """A PostgreSQL of this test's own (it is stopped mid-test): URL, stop(), start()."""
-    try:
-        import pgserver
-        from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
-    except ImportError:
-        skip_or_fail("pgserver is not installed")
-    pgdata = tmp_path / "pgdata"
-    server = pgserver.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
+def own_postgres(
+    tmp_path: Path, pytestconfig: pytest.Config
+) -> Iterator[tuple[str, Callable[[], None], Callable[[], None]]]:
+    """A PostgreSQL of this test's own (it is stopped mid-test): URL, stop(), start().
+
+    Stopped at the end whatever the test left it in (running, stopped, restarted).
+    """
+    pgdata = pgdata_outside_pytest(tmp_path)
+    server = start_postgres(pytestconfig, pgdata)
+    from pgserver._commands import pg_ctl  # type: ignore[attr-defined]
+
     user = getattr(server, "system_user", None)
     socket_dir = (pgdata / "postmaster.pid").read_text().splitlines()[4]
     log = pgdata / "restart.log"
@@ -136,9 +238,8 @@ def own_postgres(tmp_path: Path) -> Iterator[tuple[str, Callable[[], None], Call
     try:
         yield server.get_uri(), stop, start
     finally:
-        with contextlib.suppress(Exception):
-            start()
-        server.cleanup()
+        finish_postgres(server, pgdata)
+        shutil.rmtree(pgdata.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TypeVar
 
-from prefcenter.errors import StoreUnavailable
+from prefcenter.errors import StoreConflict, StoreUnavailable
 from prefcenter.model import Event, Suppression
 from prefcenter.store.protocol import Session, Store, Violation
 
@@ -27,6 +27,8 @@ class FaultyStore:
     Attributes:
         fail: writes (``transaction``, ``run``) and ``ping`` raise ``StoreUnavailable``.
         commit_delay: seconds every transaction is held open before it commits.
+        busy: this many next transactions end in ``StoreConflict`` (a deadlock or
+            serialization failure) after their body ran, and are rolled back.
         commits: transactions committed through this store.
         entered: set once a transaction has been entered (tests wait for "in a commit").
     """
@@ -36,6 +38,7 @@ class FaultyStore:
         self.url = store.url
         self.fail = False
         self.commit_delay = 0.0
+        self.busy = 0
         self.commits = 0
         self.entered = threading.Event()
 
@@ -51,6 +54,11 @@ class FaultyStore:
             yield session
             if self.commit_delay:
                 threading.Event().wait(self.commit_delay)
+            if self.busy:  # a deadlock found at commit: everything written is rolled back
+                self.busy -= 1
+                raise StoreConflict(
+                    "PostgreSQL store 'test' rolled it back (injected); run it again."
+                )
         self.commits += 1
 
     def transaction(self) -> AbstractContextManager[Session]:

@@ -383,13 +383,18 @@ class PreferenceCenter(Changes):
                 cap.count if cap else None, cap.window if cap else None,
             )  # fmt: skip
 
+        # FILTER_MEMORY bounds what the screen holds (issue 26); a phone screen that also
+        # asks the sibling channel splits it between its two screens.
+        memory = self.settings.filter_memory * 2**20
         sibling = PHONE_SIBLING.get(chan)
         if sibling is None or what is not Kind.MARKETING:
-            return Screen(send(chan), expected_rows, parallel=parallel)
+            return Screen(send(chan), expected_rows, parallel=parallel, memory=memory)
         if self.settings.phone_opt_out != "texts_and_calls":
-            return Screen(send(chan), expected_rows, parallel=parallel)
-        other = Screen(send(sibling), expected_rows)
-        return PhoneScreen(send(chan), expected_rows, parallel=parallel, other=other)
+            return Screen(send(chan), expected_rows, parallel=parallel, memory=memory)
+        other = Screen(send(sibling), expected_rows, memory=memory // 2)
+        return PhoneScreen(
+            send(chan), expected_rows, parallel=parallel, memory=memory // 2, other=other
+        )
 
     # -- reading what is stored -------------------------------------------------------
     def preferences(self, recipient: Recipient, *, channel: Channel | str = "email") -> Preferences:

@@ -56,7 +56,11 @@ class Core:
         self.topics: set[str] = set()
         self._topics_lock = threading.Lock()
         if store is None:
-            store = open_store(settings.database, fingerprint=self.identities.fingerprint())
+            store = open_store(
+                settings.database,
+                fingerprint=self.identities.fingerprint(),
+                pool_size=settings.pool_size,
+            )
         self.store: Store = store
 
     def now(self) -> datetime:

@@ -26,6 +26,7 @@ working for callers who do not know prefcenter::
      └── StoreError                           the suppression store failed
           ├── StoreUnavailable (OSError)      cannot reach or write the database: retry later
           │    └── StoreBusy                  a lock or conflict outlasted the bounded wait
+          │         └── StoreConflict         a deadlock or serialization failure, rolled back
           ├── PepperMismatch (ValueError)     the store was created with another hashing pepper
           ├── SchemaTooNew (RuntimeError)     the database was written by a newer prefcenter
           └── MigrationError (RuntimeError)   a store copy refused or rolled back (non-empty target)
@@ -162,6 +163,12 @@ class StoreBusy(StoreUnavailable):
     """A lock or serialization conflict lasted longer than the bounded wait; retry later."""
 
 
+class StoreConflict(StoreBusy):
+    """The database rolled the transaction back to end a deadlock or a serialization
+    failure with another one (several sidecars on one PostgreSQL); nothing of it was
+    committed, and running it again at once usually succeeds."""
+
+
 class PepperMismatch(StoreError, ValueError):
     """The store was created with another pepper, so no stored key would match."""
 
@@ -188,6 +195,7 @@ __all__ = [
     "ReasonRequired",
     "SchemaTooNew",
     "StoreBusy",
+    "StoreConflict",
     "StoreError",
     "StoreUnavailable",
     "TokenError",

@@ -8,8 +8,10 @@ import io
 import json
 import os
 import pty
+import stat
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -122,6 +124,27 @@ def test_an_unwritable_output_is_one_clear_line(
         "pass -o with a file in a folder that exists and that you may write to."
     )
     assert not target.parent.exists()
+
+
+@pytest.mark.parametrize("command", [["filter", "list.csv"], ["export"]], ids=["filter", "export"])
+def test_output_to_a_fifo_is_written_in_place_not_replaced(
+    prefcenter_sqlite: Prefcenter, command: list[str]
+) -> None:
+    """-o naming a device or a pipe (/dev/null, a FIFO) writes into it: replacing it with
+    a regular file, as a file output is replaced, would turn root's /dev/null into one."""
+    (prefcenter_sqlite.tmp_path / "list.csv").write_bytes(LIST)
+    fifo = prefcenter_sqlite.tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = prefcenter_sqlite(*command, "-o", str(fifo))
+    reader.join(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert received and received[0].startswith(
+        b"id,Email" if command[0] == "filter" else b"address"
+    )
 
 
 @pytest.mark.parametrize("command", [["export"], ["history", "alice@example.com"]])

@@ -497,3 +497,24 @@ def test_export_pages_through_every_suppression(center: PreferenceCenter) -> Non
         base.PAGE = original
     assert len(exported) == 46
     assert sorted(str(s.address) for s in exported) == sorted(people * 2)
+
+
+def test_events_pages_through_ties_in_time_once_each(
+    center: PreferenceCenter, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26: the log is paged on (time, id) from the period's start; events that
+    share a millisecond across a page boundary come once each, in id order."""
+    import prefcenter.store.base
+
+    monkeypatch.setattr(prefcenter.store.base, "PAGE", 2)
+    start = clock.now
+    for n in range(5):  # five at one instant, then two later
+        center.suppress(f"tie{n}@example.com", source=Source.ONE_CLICK)
+    clock.advance(minutes=1)
+    center.suppress("late1@example.com", source=Source.ONE_CLICK)
+    center.suppress("late2@example.com", source=Source.ONE_CLICK)
+    found = list(center.store.events())
+    assert len(found) == 7 and len({event.id for event in found}) == 7
+    assert [event.id for event in found] == sorted(event.id for event in found)
+    later = list(center.store.events(since=start + timedelta(seconds=30)))
+    assert [event.at for event in later] == [start + timedelta(minutes=1)] * 2

@@ -77,15 +77,35 @@ def test_a_version_one_postgres_database_upgrades_in_place(
 ) -> None:
     import psycopg
 
+    reader = "prefcenter_schema_reader"
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         assert postgres_migrations.apply(conn, target=1) == 1
         _version_one(conn, "%s")
+        conn.execute(
+            f"DO $$ BEGIN CREATE ROLE {reader}; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+        conn.execute(f"GRANT SELECT ON suppressions TO {reader}")
     with PreferenceCenter(make_settings(tmp_path, database=postgres_url)) as center:
         _check_upgraded(center)
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         assert postgres_migrations.version(conn) == postgres_migrations.latest >= 4
         row = conn.execute("SELECT to_regclass('sent_messages')").fetchone()
         assert row is not None and row[0] is not None
+        # Issue 26: the table was rebuilt compact, and a reporting role keeps its grant.
+        types: dict[str, str] = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = 'suppressions'"
+            ).fetchall()
+        )
+        assert types["scope"] == types["source"] == "smallint"
+        granted = conn.execute(
+            "SELECT privilege_type FROM information_schema.role_table_grants "
+            "WHERE table_name = 'suppressions' AND grantee = %s",
+            [reader],
+        ).fetchall()
+        assert granted == [("SELECT",)]
+        conn.execute(f"REVOKE ALL ON suppressions FROM {reader}")
 
 
 def test_another_pepper_is_refused(open_center: Callable[..., PreferenceCenter]) -> None:

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
@@ -57,9 +58,11 @@ def _output(path: str, mode: str, encoding: str | None = None) -> Iterator[IO[An
     Raises:
         InvalidInput: the file cannot be created (no such folder, no permission, ...).
     """
-    if path == "-":
-        with click.open_file(path, mode, encoding=encoding) as stdout:
-            yield stdout
+    if path == "-" or _special(path):
+        # stdout, or a device or pipe (/dev/null, a FIFO): written in place. Replacing
+        # it with a file would, for root, turn /dev/null into an ordinary file.
+        with click.open_file(path, mode, encoding=encoding) as stream:
+            yield stream
         return
     folder, name = os.path.split(os.path.abspath(path))
     try:
@@ -84,6 +87,14 @@ def _output(path: str, mode: str, encoding: str | None = None) -> Iterator[IO[An
         with suppress(OSError):
             os.unlink(partial)
         raise
+
+
+def _special(path: str) -> bool:
+    """Whether ``path`` exists and is not a regular file (a device, a FIFO, a socket)."""
+    try:
+        return not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def _summary_text(summary: FilterSummary) -> str:

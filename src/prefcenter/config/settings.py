@@ -342,6 +342,25 @@ class Settings:
         "", "PEM certificate chain for STARTTLS on the SMTP sidecar; empty: no STARTTLS."
     )
     smtp_tls_key: str = _setting("", "PEM private key for SMTP_TLS_CERT (reread on SIGHUP).")
+    # -- scale (issue 26) ------------------------------------------------------------
+    pool_size: int = _setting(
+        8,
+        "Most PostgreSQL connections one process (a sidecar, a CLI run) holds; several "
+        "sidecars on one database need PROCESSES x POOL_SIZE below its max_connections.",
+        kind="int",
+    )
+    reuse_port: bool = _setting(
+        False,
+        "Let several serve processes on one host listen on the same HTTP and SMTP ports "
+        "(SO_REUSEPORT, Linux: the kernel spreads connections across them).",
+        kind="bool",
+    )
+    filter_memory: int = _setting(
+        200,
+        "MiB that filter may hold of the store's rules and of the people already seen; "
+        "past it, it asks the store per chunk and keeps who was seen on disk.",
+        kind="int",
+    )
 
     @property
     def var_path(self) -> Path:

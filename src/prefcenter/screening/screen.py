@@ -36,6 +36,9 @@ from prefcenter.store.rule_index import BLOCK_REASONS, RuleIndex
 INDEX_RATIO = 4
 #: Largest index held in memory, in store rows (about 100 bytes each).
 INDEX_LIMIT = 2_000_000
+#: Bytes one index entry or one person seen takes in memory: a 16-byte hash object and
+#: its dictionary slot (91 measured with tracemalloc), rounded up for the table's growth.
+ROW_BYTES = 100
 #: Lists shorter than this never read the index (nor count the store's rows).
 INDEX_MIN_ROWS = 10_000
 
@@ -72,12 +75,17 @@ class Screen:
         index_limit: largest store (in rows) read whole into memory; 0 never reads it.
         parallel: let :meth:`submit` hash in a forked worker process where that can
             help (:mod:`prefcenter.screening.worker`); for large lists.
+        memory: bytes the screen may hold (``FILTER_MEMORY``), when given: half for the
+            index (which sets ``index_limit``), half for the people seen, past which
+            they move to a temporary file. Neither grows with the store beyond that:
+            a larger store is asked per chunk.
     """
 
     send: Send
     expected_rows: int | None = None
     index_limit: int = INDEX_LIMIT
     parallel: bool = False
+    memory: int | None = None
     rows: int = 0
     _seen: Seen = field(default_factory=Seen)
     _index: RuleIndex | None = None
@@ -85,6 +93,12 @@ class Screen:
     _worker: HashWorker | None = None
     _worker_tried: bool = False
     _worker_decides: bool = False
+
+    def __post_init__(self) -> None:
+        if self.memory is not None:
+            rows = max(0, self.memory // 2 // ROW_BYTES)
+            self.index_limit = rows
+            self._seen = Seen(limit=max(1, rows))
 
     def __enter__(self) -> Screen:
         return self

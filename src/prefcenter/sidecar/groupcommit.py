@@ -28,6 +28,7 @@ from prefcenter.center import PreferenceCenter
 from prefcenter.changes import Changes, SuppressRequest
 from prefcenter.errors import QueueFull, StoreError, StoreUnavailable
 from prefcenter.sidecar.metrics import Metrics
+from prefcenter.store.base import retry_conflicts
 
 #: A change to commit: called with the transaction object of ``center.transaction()``.
 Change = Callable[[Changes], Any]
@@ -263,10 +264,17 @@ class GroupCommitter:
     ) -> list[Any]:
         """Commit in one transaction; isolate a failing operation if needed."""
         started = time.perf_counter()
-        try:
+
+        def attempt() -> list[Any]:
             with self._center.transaction() as transaction:
-                results = _apply(transaction, operations)
+                applied = _apply(transaction, operations)
                 before_commit()
+            return applied
+
+        try:
+            # Several sidecars on one PostgreSQL: a deadlock or serialization failure
+            # rolls the group back; it is tried again (bounded), not answered 503.
+            results = retry_conflicts(attempt)
         except QueueFull:  # the exceptions queue is full for one message, not the others
             if len(operations) == 1:
                 raise
@@ -286,9 +294,13 @@ class GroupCommitter:
 
     def _commit_one(self, operation: Change | SuppressRequest) -> Any:
         started = time.perf_counter()
-        try:
+
+        def attempt() -> Any:
             with self._center.transaction() as transaction:
-                result = _apply(transaction, [operation])[0]
+                return _apply(transaction, [operation])[0]
+
+        try:
+            result = retry_conflicts(attempt)
         except Exception as error:
             return error
         finally:

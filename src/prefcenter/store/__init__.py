@@ -11,7 +11,7 @@ from prefcenter.errors import ConfigError
 from prefcenter.store.protocol import NewEvent, Session, Store, Violation
 
 
-def open_store(url: str, *, fingerprint: str) -> Store:
+def open_store(url: str, *, fingerprint: str, pool_size: int = 8) -> Store:
     """Open (creating or upgrading) the store a URL names.
 
     ``sqlite:///relative/path.db`` and ``sqlite:////absolute/path.db`` name a SQLite file;
@@ -30,7 +30,7 @@ def open_store(url: str, *, fingerprint: str) -> Store:
     if url.startswith(("postgresql://", "postgres://")):
         from prefcenter.store.postgres import PostgresStore
 
-        return PostgresStore(url, fingerprint=fingerprint)
+        return PostgresStore(url, fingerprint=fingerprint, max_size=max(1, pool_size))
     from prefcenter.store.postgres import redact
 
     shown = redact(url)  # the scheme stays: it is what is wrong

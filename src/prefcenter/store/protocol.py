@@ -281,7 +281,7 @@ class Store(Protocol):
     def events(
         self, since: datetime | None = None, until: datetime | None = None
     ) -> Iterator[Event]:
-        """Audit events with ``since <= at < until``, in id order."""
+        """Audit events with ``since <= at < until``, oldest first (ties in id order)."""
 
     def violations(self, grace: timedelta) -> list[Violation]:
         """Contacts recorded more than ``grace`` after a suppression that blocks them."""

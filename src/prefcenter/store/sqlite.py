@@ -198,6 +198,10 @@ def _insert_rows(
 
 
 HASH_SIZE = 16
+#: Bytes of the database file mapped for reading (SQLite maps the first this many). The
+#: mapped pages are the kernel's page cache, shared and reclaimable, not the process's
+#: own memory; they count in its RSS once touched.
+MMAP_BYTES = 4 << 30
 #: Pause between tries to switch a file other processes are opening to WAL.
 _WAL_SWITCH_RETRY_S = 0.01
 #: WAL pages between automatic checkpoints (64 MiB of 4 KiB pages). Against SQLite's
@@ -311,6 +315,11 @@ class SqliteStore(SqlStore):
             # indexes dirty a page per row, and a longer interval copies a page that
             # several commits changed back into the database once.
             conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
+            # Reads through a memory map of the file (writes still go through the WAL and
+            # its fsync): past the page cache, a lookup copied pages in with a system
+            # call each, 22-32 us a probe in an 8M-row table against 2 us mapped, which
+            # made filter against 10M suppressions ten times slower than against 1M.
+            conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         except sqlite3.Error as error:
             raise translate(error, self.path, self.busy_timeout_ms) from None
         self._local.conn = conn

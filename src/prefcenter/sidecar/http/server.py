@@ -82,6 +82,7 @@ class HttpSidecar:
         default_host, default_port = parse_listen(settings.http)
         self.host = host if host is not None else default_host
         self._requested_port = port if port is not None else default_port
+        self._reuse_port = settings.reuse_port
         self.app = app if app is not None else create_app(center, settings, sns_fetcher=sns_fetcher)
         self._config = uvicorn.Config(
             self.app,
@@ -133,6 +134,8 @@ class HttpSidecar:
         sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self._reuse_port:  # several serve processes on one port (REUSE_PORT)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.bind((self.host, self._requested_port))
             sock.listen(2048)
             sock.setblocking(False)

@@ -277,7 +277,9 @@ class SmtpSidecar:
             self.center, self.metrics, max_batch=256, timeout=self.reply_timeout
         )
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._session, self.host, self.port)
+        self._server = await loop.create_server(
+            self._session, self.host, self.port, reuse_port=self.settings.reuse_port or None
+        )
         self.port = int(self._server.sockets[0].getsockname()[1])
         self._sweeper = loop.create_task(self._sweep_forever())
         log.info("SMTP sidecar listening on %s:%d", self.host, self.port)

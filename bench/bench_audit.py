@@ -1,0 +1,193 @@
+"""The audit log and the contact ledger when large: history, a month's report, purge.
+
+Fills the store with N audit events over one year (default 100,000; about five per
+person) and N contact-ledger rows over 430 days (so about 7 % are past the default
+400-day CONTACT_RETENTION), written straight into the tables (``COPY`` on PostgreSQL),
+then measures:
+
+- ``history`` of one person (mean and p99 over 300 people);
+- ``report`` over the last 30 days (``build_report``: pages through that month's events);
+- ``purge``: deleting the ledger rows past retention, in its chunks of 5,000 (audit
+  events are never purged: they are the proof of each opt-out);
+- bytes per event and per ledger row (table and indexes).
+
+Run at two sizes (``--rows 1000000,10000000``) to see the growth; 100M is
+extrapolated from them (docs/operations.md).
+
+Run: ``python -m bench.bench_audit [--rows N[,N]] [--backend postgresql]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.backend import add_option, database, store_bytes
+
+SECRET = "bench-secret-0123456789abcdef0123"
+PEPPER = "bench-pepper-0123456789abcdef0123"
+END = datetime(2026, 12, 1, tzinfo=UTC)
+DAY_MS = 86_400_000
+EVENTS_PER_PERSON = 5
+
+
+def person(i: int) -> str:
+    return f"member{i}@example{i % 11}.org"
+
+
+def _event_rows(center: Any, start: int, stop: int, total: int) -> Iterator[tuple[Any, ...]]:
+    """Events ``start..stop`` of ``total`` spread evenly over the year before END."""
+    from prefcenter.identity import canonical_email
+    from prefcenter.store.codes import to_ms
+
+    hash_key, folding = center.identities.hash_key, center.identities.folding
+    end = to_ms(END)
+    span = 365 * DAY_MS
+    for i in range(start, stop):
+        key = hash_key("email:" + canonical_email(person(i // EVENTS_PER_PERSON), folding))
+        at = end - span + span * i // total
+        action = ("suppress", "resubscribe", "opt-out", "opt-in", "soft-bounce")[i % 5]
+        yield (at, key, "email", action, "one-click", "global", "", None, f"e{i}", at, "")
+
+
+def _contact_rows(center: Any, start: int, stop: int, total: int) -> Iterator[tuple[Any, ...]]:
+    from prefcenter.identity import canonical_email
+    from prefcenter.store.codes import to_ms
+
+    hash_key, folding = center.identities.hash_key, center.identities.folding
+    end = to_ms(END)
+    span = 430 * DAY_MS
+    for i in range(start, stop):
+        key = hash_key("email:" + canonical_email(person(i // EVENTS_PER_PERSON), folding))
+        yield (key, end - span + span * i // total, 0, b"", "bench", f"<{i}@bench>")
+
+
+EVENT_COLUMNS = (
+    "at, hash, channel, action, source, scope, topic, reason, evidence, requested_at, detail"
+)
+CONTACT_COLUMNS = "hash, at, kind, topic, sender, message_id"
+
+
+def fill(center: Any, url: str, start: int, stop: int, total: int) -> None:
+    """Write events and contacts ``start..stop`` (of a final ``total``)."""
+    batch = 200_000
+    if url.startswith("sqlite"):
+        conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        for first in range(start, stop, batch):
+            last = min(stop, first + batch)
+            conn.execute("BEGIN")
+            conn.executemany(
+                f"INSERT INTO events({EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                _event_rows(center, first, last, total),
+            )
+            conn.executemany(
+                f"INSERT INTO contacts({CONTACT_COLUMNS}) VALUES (?,?,?,?,?,?)",
+                _contact_rows(center, first, last, total),
+            )
+            conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as pg:
+        for first in range(start, stop, batch):
+            last = min(stop, first + batch)
+            with pg.transaction(), pg.cursor() as cursor:
+                with cursor.copy(f"COPY events({EVENT_COLUMNS}) FROM STDIN") as copy:
+                    for row in _event_rows(center, first, last, total):
+                        copy.write_row(row)
+                with cursor.copy(f"COPY contacts({CONTACT_COLUMNS}) FROM STDIN") as copy:
+                    for row in _contact_rows(center, first, last, total):
+                        copy.write_row(row)
+        pg.execute("VACUUM (ANALYZE) events")
+        pg.execute("VACUUM (ANALYZE) contacts")
+
+
+def measure(center: Any, url: str, rows: int) -> dict[str, float]:
+    from prefcenter.report import build_report
+
+    result: dict[str, float] = {"rows": float(rows)}
+    people = rows // EVENTS_PER_PERSON
+    latencies = []
+    for _ in range(300):
+        who = person(random.randrange(people))
+        started = time.perf_counter()
+        found = center.history(who)
+        latencies.append(time.perf_counter() - started)
+        assert len(found) == EVENTS_PER_PERSON, (who, len(found))
+    latencies.sort()
+    result["history_mean_ms"] = 1e3 * sum(latencies) / len(latencies)
+    result["history_p99_ms"] = 1e3 * latencies[int(len(latencies) * 0.99)]
+
+    started = time.perf_counter()
+    report = build_report(center, since=END - timedelta(days=30), until=END, now=END)
+    result["report_month_s"] = time.perf_counter() - started
+    result["report_month_events"] = float(report.total_requests)
+
+    table, _ = store_bytes(url, "events")
+    result["bytes_per_event"] = table / rows
+    table, _ = store_bytes(url, "contacts")
+    result["bytes_per_contact"] = table / rows
+    return result
+
+
+def purge(center: Any) -> dict[str, float]:
+    started = time.perf_counter()
+    done = center.purge()
+    seconds = time.perf_counter() - started
+    return {"purge_s": seconds, "purged_contacts": float(done.contacts)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--rows", default="100000", help="event counts, comma-separated (1000000,10000000)"
+    )
+    parser.add_argument("--quick", action="store_true", help="100,000 rows")
+    add_option(parser)
+    args = parser.parse_args(argv)
+    sizes = [100_000] if args.quick else [int(part) for part in args.rows.split(",")]
+    from prefcenter.center import PreferenceCenter
+    from prefcenter.config import load_settings
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-audit-") as scratch:
+        tmp = Path(scratch)
+        for size in sizes:
+            # A fresh store per size: purge changes the ledger.
+            with database(args.backend, tmp / str(size), f"audit{size}") as url:
+                values = {"database": url, "secret": SECRET, "pepper": PEPPER,
+                          "var_dir": str(tmp / "var")}  # fmt: skip
+                settings = load_settings(values, environ={}, generate_dev_keys=False)
+                center = PreferenceCenter(settings, clock=lambda: END)
+                started = time.perf_counter()
+                fill(center, url, 0, size, size)
+                build = time.perf_counter() - started
+                figures = {"build_s": build, **measure(center, url, size), **purge(center)}
+                center.close()
+                results.append(figures)
+                print(json.dumps({k: round(v, 3) for k, v in figures.items()}), flush=True)
+    print(f"\n{args.backend}: | events (and ledger rows) | build s | history ms | "
+          "report, last 30 days, s | purge s (rows) | bytes/event | bytes/ledger row |"
+          )  # fmt: skip
+    for r in results:
+        print(f"| {r['rows']:,.0f} | {r['build_s']:.0f} | {r['history_mean_ms']:.2f} / "
+              f"{r['history_p99_ms']:.2f} | {r['report_month_s']:.2f} "
+              f"({r['report_month_events']:,.0f} events) | {r['purge_s']:.1f} "
+              f"({r['purged_contacts']:,.0f}) | {r['bytes_per_event']:.0f} | "
+              f"{r['bytes_per_contact']:.0f} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
