@@ -73,6 +73,9 @@ CAP_FORM = "write COUNT/DURATION such as 3/7d or 10/1w (DURATION in s, m, h, d o
         ("brand_color", "blue", "Setting BRAND_COLOR has value 'blue'; write a colour like #1d4ed8."),
         ("topics", "weekly", "Setting TOPICS has item 'weekly'; write id=Label pairs separated by ';'."),
         ("topics", "weekly=Weekly news,offers=Offers", "Setting TOPICS has item 'weekly=Weekly news,offers=Offers'; write id=Label pairs separated by ';'."),
+        ("console", "8081", "Setting CONSOLE has value '8081'; write HOST:PORT such as 127.0.0.1:8080."),
+        ("console", "0.0.0.0:8080", "Setting CONSOLE has value '0.0.0.0:8080', the HTTP port; give the console a port of its own (the default is 127.0.0.1:8081) or leave it empty."),
+        ("console_header_role", "boss", "Setting CONSOLE_HEADER_ROLE has value 'boss'; write viewer, agent or admin, or leave it empty to refuse names that are not operators."),
     ],
 )  # fmt: skip
 def test_bad_values_are_named_word_for_word(name: str, value: str, message: str) -> None:
@@ -80,6 +83,12 @@ def test_bad_values_are_named_word_for_word(name: str, value: str, message: str)
         load_settings(environ={f"PREFCENTER_{name.upper()}": value}, generate_dev_keys=False)
     assert str(caught.value) == message
     assert caught.value.name == name
+
+
+def test_the_console_can_be_turned_off() -> None:
+    settings = load_settings(environ={"PREFCENTER_CONSOLE": ""}, generate_dev_keys=False)
+    assert settings.console == ""
+    assert settings_table()[0].name == "database"
 
 
 def test_unknown_setting_is_refused(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ working for callers who do not know prefcenter::
      │    ├── TokenSignatureInvalid           tampered, truncated or signed with an unknown key
      │    └── TokenWrongPurpose               a valid token used where another kind belongs
      ├── NotFound (LookupError)               no such exception item or record
+ ├── NotAllowed (PermissionError)         a console login refused, or a role without the right
      ├── DkimError (ValueError)               a DKIM key or signature we cannot use
      ├── WorkerFailed (RuntimeError)          a helper process stopped mid-way: run again
      ├── WebhookError (ValueError)            a provider's webhook we will not act on: .provider
@@ -105,6 +106,14 @@ class TokenWrongPurpose(TokenError):
 
 class NotFound(PrefcenterError, LookupError):
     """A record that was asked for by id does not exist."""
+
+
+class NotAllowed(PrefcenterError, PermissionError):
+    """An operator who may not do this: a refused login (.reason) or a role too low."""
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class DkimError(PrefcenterError, ValueError):

@@ -51,6 +51,8 @@ class Source(StrEnum):
     LIBRARY = "library"
     #: An email service provider's or SMS gateway's webhook (issue 22).
     WEBHOOK = "webhook"
+    #: An operator in the operator console (issue 24).
+    CONSOLE = "console"
 
 
 class Action(StrEnum):
@@ -71,6 +73,10 @@ class Action(StrEnum):
     EXCEPTION_OPENED = "exception-opened"
     EXCEPTION_RESOLVED = "exception-resolved"
     FEEDBACK = "feedback"
+    #: Console sessions (issue 24): ``detail`` names the operator.
+    OPERATOR_LOGIN = "operator-login"
+    OPERATOR_LOGOUT = "operator-logout"
+    OPERATOR_LOCKED = "operator-locked"
 
 
 #: Answers to the optional "why?" after an unsubscribe (``Changes.record_feedback``).

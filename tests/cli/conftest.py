@@ -38,6 +38,8 @@ class Prefcenter:
             PREFCENTER_VAR_DIR=str(self.tmp_path / "var"),
             PREFCENTER_MAIL_DOMAIN="unsub.example.com",
             PREFCENTER_BASE_URL="https://prefs.example.com",
+            # A free port: the default 127.0.0.1:8081 may be taken by a parallel run.
+            PREFCENTER_CONSOLE="127.0.0.1:0",
         )
         env.update(self.env)
         env.update(extra)

@@ -86,6 +86,7 @@ class ServerProcess:
         env.update({f"PREFCENTER_{k.upper()}": v for k, v in self.values.items()})
         env["PREFCENTER_HTTP"] = f"127.0.0.1:{self.http_port}"
         env["PREFCENTER_SMTP"] = f"127.0.0.1:{self.smtp_port}"
+        env["PREFCENTER_CONSOLE"] = ""  # off: these runs exercise the public sidecars
         env["PYTHONUNBUFFERED"] = "1"
         env.update(self.extra_env)
         return env

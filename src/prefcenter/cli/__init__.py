@@ -6,7 +6,17 @@ One module per group of commands; importing this package registers them all on
 
 from __future__ import annotations
 
-from prefcenter.cli import init, lists, migrate, ops, people, serve
+from prefcenter.cli import init, lists, migrate, operators, ops, people, serve
 from prefcenter.cli._app import EXIT_CODES, main
 
-__all__ = ["EXIT_CODES", "init", "lists", "main", "migrate", "ops", "people", "serve"]
+__all__ = [
+    "EXIT_CODES",
+    "init",
+    "lists",
+    "main",
+    "migrate",
+    "operators",
+    "ops",
+    "people",
+    "serve",
+]

@@ -56,7 +56,7 @@ async def purge_daily(
 
 
 async def run_sidecars(
-    center: PreferenceCenter, settings: Settings, *, http: bool, smtp: bool
+    center: PreferenceCenter, settings: Settings, *, http: bool, smtp: bool, console: bool = True
 ) -> None:
     """Start the sidecars, wait for SIGTERM or SIGINT, then stop them gracefully.
 
@@ -82,6 +82,10 @@ async def run_sidecars(
         from prefcenter.sidecar.smtp.server import SmtpSidecar
 
         sidecars.append(SmtpSidecar(center, settings, metrics=metrics))
+    if console and settings.console:  # its own listener, never the public HTTP port
+        from prefcenter.sidecar.console import ConsoleSidecar
+
+        sidecars.append(ConsoleSidecar(center, settings))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -113,7 +117,15 @@ async def run_sidecars(
             loop.remove_signal_handler(sig)
 
 
+def _kind(sidecar: Any) -> str:
+    if type(sidecar).__name__ == "ConsoleSidecar":
+        return "console"
+    return "HTTP" if hasattr(sidecar, "url") else "SMTP"
+
+
 def _where(sidecar: Any) -> str:
+    if _kind(sidecar) == "console":
+        return f"the operator console on {sidecar.url}"
     if hasattr(sidecar, "url"):
         return f"HTTP on {sidecar.url}"
     return f"SMTP on {sidecar.host}:{sidecar.port}"
@@ -125,12 +137,12 @@ class CannotListen(click.ClickException):
     exit_code = 2
 
     def __init__(self, sidecar: Any, error: OSError) -> None:
-        kind = "HTTP" if hasattr(sidecar, "url") else "SMTP"
+        kind = _kind(sidecar)
         where = f"{sidecar.host}:{getattr(sidecar, '_requested_port', sidecar.port)}"
         super().__init__(
             f"The {kind} sidecar cannot listen on {where} ({error.strerror or error}); "
             f"stop what uses it, or pass --{kind.lower()} HOST:PORT (or set "
-            f"PREFCENTER_{kind}=HOST:PORT, as `make run` needs)."
+            f"PREFCENTER_{kind.upper()}=HOST:PORT, as `make run` needs)."
         )
 
 
@@ -139,11 +151,20 @@ class CannotListen(click.ClickException):
               help="Where the HTTP sidecar listens; default: PREFCENTER_HTTP.")  # fmt: skip
 @click.option("--smtp", "smtp_address", metavar="HOST:PORT", default=None,
               help="Where the SMTP sidecar listens; default: PREFCENTER_SMTP.")  # fmt: skip
+@click.option("--console", "console_address", metavar="HOST:PORT", default=None,
+              help="Where the operator console listens; default: PREFCENTER_CONSOLE.")  # fmt: skip
 @click.option("--no-http", is_flag=True, help="Run only the SMTP sidecar.")
+@click.option("--no-console", is_flag=True, help="Do not run the operator console.")
 @click.option("--no-smtp", is_flag=True, help="Run only the HTTP sidecar.")
 @pass_cli
 def serve(
-    cli: Cli, http_address: str | None, smtp_address: str | None, no_http: bool, no_smtp: bool
+    cli: Cli,
+    http_address: str | None,
+    smtp_address: str | None,
+    console_address: str | None,
+    no_http: bool,
+    no_smtp: bool,
+    no_console: bool,
 ) -> None:
     """Run the HTTP and SMTP sidecars until SIGTERM or SIGINT.
 
@@ -151,18 +172,24 @@ def serve(
     Example:
       prefcenter serve --http 0.0.0.0:8080 --smtp 0.0.0.0:25
     """
-    if no_http and no_smtp:
-        raise click.UsageError("--no-http and --no-smtp together leave nothing to serve.")
     cli.overrides.update({"http": http_address} if http_address else {})
     cli.overrides.update({"smtp": smtp_address} if smtp_address else {})
+    cli.overrides.update({"console": console_address} if console_address else {})
     settings = cli.settings()
+    if no_http and no_smtp and (no_console or not settings.console):
+        # Without the other two, the console alone may run (in a process of its own).
+        raise click.UsageError("--no-http and --no-smtp together leave nothing to serve.")
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
     import asyncio
 
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(run_sidecars(cli.center(), settings, http=not no_http, smtp=not no_smtp))
+        runner.run(
+            run_sidecars(
+                cli.center(), settings, http=not no_http, smtp=not no_smtp, console=not no_console
+            )
+        )
 
 
 def _loop_factory() -> Any:

@@ -65,6 +65,7 @@ def validate(settings: Settings) -> None:
             value=settings.phone_opt_out,
         )
     _check_pages(settings)
+    _check_console(settings)
     _check_key_sizes(settings)
     _check_key_quality(settings)
     _check_topic_digests(settings)
@@ -106,6 +107,27 @@ def _check_hardening(settings: Settings) -> None:
             "Settings SMTP_TLS_CERT and SMTP_TLS_KEY go together; set both files, or neither.",
             name="smtp_tls_cert",
             value=settings.smtp_tls_cert,
+        )
+
+
+def _check_console(settings: Settings) -> None:
+    """The console listens apart from the public port; its header role is a role."""
+    if settings.console:
+        _, port = split_hostport("console", settings.console)
+        _, http_port = split_hostport("http", settings.http)
+        if port == http_port and port != 0:
+            raise ConfigError(
+                f"Setting CONSOLE has value {settings.console!r}, the HTTP port; give the "
+                "console a port of its own (the default is 127.0.0.1:8081) or leave it empty.",
+                name="console",
+                value=settings.console,
+            )
+    if settings.console_header_role not in ("", "viewer", "agent", "admin"):
+        raise ConfigError(
+            f"Setting CONSOLE_HEADER_ROLE has value {settings.console_header_role!r}; write "
+            "viewer, agent or admin, or leave it empty to refuse names that are not operators.",
+            name="console_header_role",
+            value=settings.console_header_role,
         )
 
 

@@ -236,6 +236,31 @@ class Settings:
     notify_webhook: str = _setting("", "URL that gets a JSON POST for each exception.")
     notify_email: str = _setting("", "Operations address mailed for each exception.")
     notify_relay: str = _setting("127.0.0.1:25", "HOST:PORT of the relay for NOTIFY_EMAIL.")
+    # -- the operator console (issue 24) ---------------------------------------------
+    console: str = _setting(
+        "127.0.0.1:8081",
+        "HOST:PORT the operator console listens on (never the HTTP port); empty turns it off.",
+    )
+    console_idle_timeout: timedelta = _setting(
+        timedelta(minutes=30),
+        "A console session ends after this long without a request.",
+        kind="duration",
+    )
+    console_session_max: timedelta = _setting(
+        timedelta(hours=12),
+        "A console session ends this long after its login, however busy.",
+        kind="duration",
+    )
+    console_user_header: str = _setting(
+        "",
+        "Request header naming the operator, set by an authenticating proxy (single sign-on); "
+        "honoured only from TRUSTED_PROXIES. Empty: operators log in with a password.",
+    )
+    console_header_role: str = _setting(
+        "viewer",
+        "Role of a CONSOLE_USER_HEADER name that is not an operator (viewer, agent or admin); "
+        "empty refuses such names. A named operator keeps their own role.",
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
     # -- provider webhooks and SMS keywords (issue 22); an empty key turns its route off
     ses_topic_arns: tuple[str, ...] = _factory(
@@ -288,7 +313,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = _factory(
         tuple,
         "Reverse proxies (IP addresses or CIDR networks, comma-separated) whose "
-        "X-Forwarded-For names the client for rate limits; empty: the peer is the client.",
+        "X-Forwarded-For names the client for rate limits (and whose CONSOLE_USER_HEADER "
+        "and X-Forwarded-Proto the console believes); empty: the peer is the client.",
         kind="list",
     )
     page_rate: FrequencyCap | None = _setting(

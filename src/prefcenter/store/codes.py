@@ -29,6 +29,7 @@ SOURCE_CODE = {
     Source.IMPORT: 8,
     Source.LIBRARY: 9,
     Source.WEBHOOK: 10,
+    Source.CONSOLE: 11,
 }
 SCOPES = {code: value for value, code in SCOPE_CODE.items()}
 CHANNELS = {code: value for value, code in CHANNEL_CODE.items()}

@@ -26,6 +26,7 @@ from prefcenter.model import (
     Suppression,
 )
 from prefcenter.policy import Rules
+from prefcenter.store.console import DayCount, Operator
 from prefcenter.store.rows import Present
 from prefcenter.store.rule_index import RuleIndex
 
@@ -138,6 +139,68 @@ class Session(Protocol):
 
     def exception(self, item_id: int) -> ExceptionItem | None:
         """One exception item."""
+
+    # -- the operator console (issue 24; SQL in store/console.py) ------------------
+    def operator(self, name: str) -> Operator | None:
+        """One operator by login name."""
+
+    def operators(self) -> list[Operator]:
+        """Every operator, by name."""
+
+    def add_operator(self, name: str, role: str, password_hash: str, at: datetime) -> bool:
+        """Add an operator; False when the name is taken."""
+
+    def update_operator(
+        self,
+        name: str,
+        *,
+        password_hash: str | None = None,
+        totp_secret: str | None = None,
+        disabled: bool | None = None,
+        new_generation: bool = False,
+    ) -> bool:
+        """Change an operator's password, second factor or state; clears the lockout."""
+
+    def login_failed(self, name: str, locked_until: datetime | None) -> None:
+        """Count a failed login (and lock the operator until ``locked_until``)."""
+
+    def login_succeeded(self, name: str, at: datetime) -> None:
+        """Clear the failures and record the login."""
+
+    def exception_page(
+        self,
+        *,
+        status: str,
+        mailbox: str | None,
+        due_before: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[ExceptionItem], int]:
+        """A page of the queue by due time, without the messages, and the matching count."""
+
+    def exception_mailboxes(self) -> list[str]:
+        """The mailboxes the queue has items from."""
+
+    def exception_counts(self, now: datetime) -> tuple[int, int]:
+        """Open items and how many are overdue at ``now``."""
+
+    def event_facts(
+        self, since: datetime, until: datetime, actions: Sequence[str], edges_ms: Sequence[int]
+    ) -> list[tuple[datetime, str, str, str, int, int]]:
+        """Events counted per day, action, source, channel and time-to-honour bucket."""
+
+    def violations_between(
+        self, since: datetime, until: datetime, grace: timedelta
+    ) -> list[tuple[Suppression, Contact]]:
+        """Contacts sent in the period more than ``grace`` after a stop that blocks them."""
+
+    def sends_by_day(self, since: datetime, until: datetime) -> list[DayCount]:
+        """Contacts recorded per UTC day."""
+
+    def contact_counts(
+        self, identity_hash: bytes, week: datetime, month: datetime
+    ) -> list[tuple[int, int, int]]:
+        """Per kind code: contacts since ``week`` and since ``month``."""
 
     # -- writes ------------------------------------------------------------------
     def register_topic(self, digest: bytes, name: str) -> None:

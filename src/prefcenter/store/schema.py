@@ -186,9 +186,41 @@ def _sqlite_compact_suppressions(conn: Any) -> None:
     del conn
 
 
+#: Issue 24, both backends: the operator console's operators. A password is kept only
+#: as its argon2 hash; ``failures`` and ``locked_until`` are the login lockout;
+#: ``generation`` grows on every password reset or disable, which ends the operator's
+#: open sessions (the session cookie names the generation it was issued for).
+OPERATORS = (
+    "CREATE TABLE IF NOT EXISTS operators(name TEXT PRIMARY KEY, role TEXT NOT NULL, "
+    "password_hash TEXT NOT NULL, totp_secret TEXT, disabled INTEGER NOT NULL DEFAULT 0, "
+    "failures INTEGER NOT NULL DEFAULT 0, locked_until BIGINT, "
+    "generation INTEGER NOT NULL DEFAULT 1, created_at BIGINT NOT NULL, "
+    "last_login_at BIGINT)",
+    # The console's queue filters by mailbox and lists the mailboxes: from the index,
+    # never from rows that hold whole messages.
+    "CREATE INDEX IF NOT EXISTS exceptions_mailbox ON exceptions(status, mailbox, due_at)",
+    # The report counts today's sends and finds today's violations by time, on every
+    # request: without this, each one reads the whole contact ledger.
+    "CREATE INDEX IF NOT EXISTS contacts_at ON contacts(at)",
+)
+
+
+def _sqlite_operators(conn: Any) -> None:
+    """Issue 24: the console's operators table."""
+    for ddl in OPERATORS:
+        conn.execute(ddl)
+
+
 sqlite_migrations = Migrations(
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    (_sqlite_v1, _sqlite_v2, _sqlite_v3, _sqlite_sent_messages, _sqlite_compact_suppressions),
+    (
+        _sqlite_v1,
+        _sqlite_v2,
+        _sqlite_v3,
+        _sqlite_sent_messages,
+        _sqlite_compact_suppressions,
+        _sqlite_operators,
+    ),
 )
 
 
@@ -277,6 +309,7 @@ postgres_migrations = Migrations(
         # Issue 21: the sent_messages table (keyed Message-ID hashes, for proof).
         _pg(*(ddl.format(blob="BYTEA", int="BIGINT", without_rowid="") for ddl in SENT_MESSAGES)),
         _pg(*PG_COMPACT_SUPPRESSIONS),
+        _pg(*OPERATORS),  # issue 24: the console's operators
     ),
     placeholder="%s",
     meta_exists="SELECT to_regclass('meta') IS NOT NULL",

@@ -39,6 +39,7 @@ from prefcenter.store.codes import (
     to_ms,
     topic_key,
 )
+from prefcenter.store.console import ConsoleRows
 from prefcenter.store.person import PersonRows
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.retention import RetentionRows
@@ -57,7 +58,7 @@ from prefcenter.store.rows import (
 from prefcenter.store.rule_index import IndexRows
 
 
-class SqlSession(PersonRows, RetentionRows, IndexRows, ABC):
+class SqlSession(PersonRows, RetentionRows, IndexRows, ConsoleRows, ABC):
     """Reads and writes on one connection; the backend owns begin, commit and rollback."""
 
     def __init__(self, conn: Any, dialect: Dialect) -> None:
