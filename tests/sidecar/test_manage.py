@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from prefcenter.model import Source
-from prefcenter.sidecar.http.manage import PER_ADDRESS, Buckets
+from prefcenter.sidecar.http.manage import PER_ADDRESS, Limits
 from tests.conftest import free_port
 from tests.sidecar.conftest import LiveSidecar, live_sidecar, sidecar_settings
 
@@ -100,12 +100,18 @@ def test_links_per_address_are_limited_with_the_same_answer(
     assert [m["To"] for m in messages] == [KNOWN] * PER_ADDRESS + ["other@example.org"]
 
 
-def test_buckets_refill_over_the_hour() -> None:
-    buckets = Buckets(2)
-    assert [buckets.allow("k", now=0.0) for _ in range(3)] == [True, True, False]
-    assert buckets.allow("k", now=1800.0)  # half an hour: one token back
-    assert not buckets.allow("k", now=1800.0)
-    assert buckets.allow("other", now=0.0)
+def test_the_manage_limits_refill_over_the_hour() -> None:
+    now = [0.0]
+    limits = Limits()
+    buckets = limits.per_address
+    buckets.clock = lambda: now[0]
+    assert [buckets.take("k") == 0.0 for _ in range(PER_ADDRESS + 1)] == [True] * PER_ADDRESS + [
+        False
+    ]
+    now[0] = 3600 / PER_ADDRESS  # one token back
+    assert buckets.take("k") == 0.0
+    assert buckets.take("k") > 0.0
+    assert buckets.take("other") == 0.0
 
 
 def test_the_page_is_off_unless_configured(tmp_path: Path) -> None:

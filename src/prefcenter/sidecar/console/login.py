@@ -19,6 +19,8 @@ from prefcenter.sidecar.console.state import (
     LOGIN_COOKIE,
     console_of,
 )
+from prefcenter.sidecar.ratelimit import client_address as rate_client
+from prefcenter.sidecar.ratelimit import parse_networks, retry_after
 
 
 # -- logging in and out ----------------------------------------------------------------
@@ -57,11 +59,16 @@ async def login_post(request: Request) -> Response:
             "The login form was too old or not sent from this console. Open the login page "
             "again; nothing was changed.",
         )
-    client = client_address(request)
-    if not console.throttle.allow(client):
-        wait = console.throttle.retry_after(client)
+    # Behind a trusted proxy, each client has its own bucket (sidecar/ratelimit.py).
+    client = rate_client(
+        client_address(request),
+        request.headers.get("x-forwarded-for"),
+        parse_networks(console.settings.trusted_proxies),
+    )
+    if (seconds := console.throttle.take(client)) > 0:
+        wait = retry_after(seconds)
         response = _login(request, 429, f"Too many attempts; wait {wait} seconds, then try again.")
-        response.headers["retry-after"] = str(wait)
+        response.headers["retry-after"] = wait
         return response
     name = str(form.get("name", "")).strip().lower()[:64]
     try:

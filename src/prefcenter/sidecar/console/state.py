@@ -21,6 +21,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from prefcenter.center import PreferenceCenter
 from prefcenter.config import Settings
 from prefcenter.operators import Login, Operators, allows
 from prefcenter.report.trends import DayCache
@@ -35,9 +36,9 @@ from prefcenter.sidecar.console.auth import (
     session_from,
     sso_nonce,
 )
-from prefcenter.sidecar.console.throttle import LoginThrottle
 from prefcenter.sidecar.http.palette import Palette, palette
 from prefcenter.sidecar.http.state import RequestIds
+from prefcenter.sidecar.ratelimit import TokenBuckets
 
 T = TypeVar("T")
 
@@ -97,12 +98,14 @@ class ListResult:
 class Console:
     """Everything a console route needs, kept on ``app.state.console``."""
 
-    center: Any
+    center: PreferenceCenter
     settings: Settings
     templates: jinja2.Environment
     keys: Keys
     operators: Operators
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
+    #: Login attempts per client address: ten at once, then one every six seconds (the
+    #: per-operator lockout, in the store, is what stops guessing one name).
+    throttle: TokenBuckets = field(default_factory=lambda: TokenBuckets(10, 60.0))
     request_ids: RequestIds = field(default_factory=RequestIds)
     results: dict[str, ListResult] = field(default_factory=dict)
     #: The report's complete past days, counted once (today is read on every request).

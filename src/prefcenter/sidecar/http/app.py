@@ -49,6 +49,7 @@ from prefcenter.sidecar.http.state import (
 )
 from prefcenter.sidecar.http.throttle import Throttle
 from prefcenter.sidecar.metrics import Metrics
+from prefcenter.sidecar.ratelimit import parse_networks
 from prefcenter.topics import topic_digest
 
 #: Seconds a client should wait before retrying when the store is down.
@@ -328,7 +329,7 @@ def create_app(
     app.router.redirect_slashes = False
     app.state.sidecar = sidecar
     app.hook_endpoint = hooks.HooksEndpoint(hooks.Hooks(sidecar, receivers), status_for)
-    app.state.manage_limits = manage.Limits()
+    app.state.manage_limits = manage.Limits(proxies=parse_networks(settings.trusted_proxies))
     return app
 
 

@@ -7,8 +7,8 @@ to an address the store knows, at most ``PER_ADDRESS`` times an hour per address
 client may ask ``PER_CLIENT`` times an hour (then ``429``). Sending happens after the
 answer, so the answer takes as long for every address. Off unless ``MANAGE_PAGE`` is on.
 
-The limits are a minimal in-memory token bucket per key (per process); the hardening
-issue's shared limiter (``sidecar/ratelimit.py``) should replace it once on main.
+The limits are token buckets (:mod:`prefcenter.sidecar.ratelimit`, per process), the
+client's address read as every other limit reads it (``TRUSTED_PROXIES``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import smtplib
-import time
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -31,12 +30,12 @@ from prefcenter.errors import InvalidInput
 from prefcenter.sidecar.http.i18n import N_
 from prefcenter.sidecar.http.state import Sidecar, sidecar_of
 from prefcenter.sidecar.http.web import read_form
+from prefcenter.sidecar.ratelimit import Network, TokenBuckets, client_address
 
 #: Links mailed per address per hour, and requests per client per hour.
 PER_ADDRESS = 3
 PER_CLIENT = 20
 _HOUR = 3600.0
-_MAX_KEYS = 100_000
 SUBJECT = N_("Your preferences at %(company)s")
 BODY = N_(
     "Open this link to choose what you get from %(company)s, or to unsubscribe:\n\n%(link)s"
@@ -45,32 +44,12 @@ BODY = N_(
 
 
 @dataclass
-class Buckets:
-    """Token buckets by key: ``capacity`` requests per hour each, refilled evenly."""
-
-    capacity: int
-    _state: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def allow(self, key: str, now: float | None = None) -> bool:
-        """Take one token for ``key``; False when it has none left."""
-        moment = time.monotonic() if now is None else now
-        tokens, last = self._state.get(key, (float(self.capacity), moment))
-        tokens = min(self.capacity, tokens + (moment - last) * self.capacity / _HOUR)
-        if len(self._state) >= _MAX_KEYS:
-            self._state.clear()  # a flood of keys: forget them all rather than grow
-        if tokens < 1:
-            self._state[key] = (tokens, moment)
-            return False
-        self._state[key] = (tokens - 1, moment)
-        return True
-
-
-@dataclass
 class Limits:
     """The manage page's limits and the mails it still has to send (kept referenced)."""
 
-    per_address: Buckets = field(default_factory=lambda: Buckets(PER_ADDRESS))
-    per_client: Buckets = field(default_factory=lambda: Buckets(PER_CLIENT))
+    proxies: tuple[Network, ...] = ()
+    per_address: TokenBuckets = field(default_factory=lambda: TokenBuckets(PER_ADDRESS, _HOUR))
+    per_client: TokenBuckets = field(default_factory=lambda: TokenBuckets(PER_CLIENT, _HOUR))
     sending: set[asyncio.Task[None]] = field(default_factory=set)
 
 
@@ -85,8 +64,9 @@ async def manage_post(request: Request) -> Response:
     sidecar = _enabled(request)
     lang = sidecar.language_of(request)
     limits: Limits = request.app.state.manage_limits
-    client = request.client.host if request.client else "?"
-    if not limits.per_client.allow(client):
+    peer = request.client.host if request.client else "?"
+    client = client_address(peer, request.headers.get("x-forwarded-for"), limits.proxies)
+    if limits.per_client.take(client):
         raise HTTPException(429, "Too many requests from this client; try again in an hour.")
     form = await read_form(request)
     address = str(form.get("address", "")).strip()[:320]
@@ -103,7 +83,7 @@ async def _maybe_send(sidecar: Sidecar, limits: Limits, address: str, lang: str)
     except InvalidInput:
         return
     # Keyed by the identity hash: spellings of one address share a bucket; no clear address.
-    if not limits.per_address.allow(hashlib.sha256(identity.hash).hexdigest()):
+    if limits.per_address.take(hashlib.sha256(identity.hash).hexdigest()):
         return
     known = await sidecar.store_call(_known, sidecar, address)
     if known:
@@ -152,4 +132,4 @@ def routes() -> list[Route]:
     ]
 
 
-__all__ = ["Buckets", "Limits", "routes"]
+__all__ = ["Limits", "routes"]
