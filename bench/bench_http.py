@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.backend import add_option, database
+from bench.webhooks_on import MODES, webhooks_on
 
 BODY = b"List-Unsubscribe=One-Click"
 
@@ -127,7 +128,7 @@ def _run_load(
 
 
 async def _serve_and_measure(
-    seconds: float, connections: int, rounds: int, tmp: Path, url: str
+    seconds: float, connections: int, rounds: int, tmp: Path, url: str, webhooks: str = "off"
 ) -> dict[str, Any]:
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -156,6 +157,7 @@ async def _serve_and_measure(
         generate_dev_keys=False,
     )
     center = PreferenceCenter(settings)
+    stop_webhooks = webhooks_on(center, webhooks)
     per_round = int(seconds * 25000) + 1000
     started = time.perf_counter()
     paths = [
@@ -189,12 +191,13 @@ async def _serve_and_measure(
     finally:
         await sidecar.stop()
         await hello_server.stop()
+    hooks = await asyncio.to_thread(stop_webhooks)
     stored = sum(1 for _ in center.export())
     center.close()
     batches = _metric(rendered, "prefcenter_group_commits_total")
     batched = _metric(rendered, "prefcenter_group_commit_requests_total")
     commit_seconds = _metric(rendered, 'prefcenter_store_seconds_sum{operation="commit"}')
-    return {"hello": hello_runs, "one_click": click_runs, "stored": stored,
+    return {"hello": hello_runs, "one_click": click_runs, "stored": stored, "webhooks": hooks,
             "commits": batches, "mean_batch": batched / batches if batches else 0.0,
             "mean_commit_ms": 1000 * commit_seconds / batches if batches else 0.0}  # fmt: skip
 
@@ -225,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
         "--switch-interval", type=float, default=None, help="sys.setswitchinterval for the server"
     )
     add_option(parser)
+    parser.add_argument("--webhooks", choices=MODES, default="off",
+                        help="queue: every change also writes its outbox row; deliver: and "
+                        "the worker POSTs them to a local receiver")  # fmt: skip
     args = parser.parse_args(argv)
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
@@ -236,7 +242,9 @@ def main(argv: list[str] | None = None) -> int:
         runner = asyncio.run
     with tempfile.TemporaryDirectory() as tmp, database(args.backend, Path(tmp), "http") as url:
         result = runner(
-            _serve_and_measure(args.seconds, args.connections, args.rounds, Path(tmp), url)
+            _serve_and_measure(
+                args.seconds, args.connections, args.rounds, Path(tmp), url, args.webhooks
+            )
         )
     for name, runs in (("hello-world", result["hello"]), ("one-click", result["one_click"])):
         for run in runs:
@@ -263,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
           f"mean {result['mean_batch']:.1f} requests and {result['mean_commit_ms']:.1f} ms "
           "per commit; "
           f"{result['stored']} suppressions stored for {ok_200} answers 200")  # fmt: skip
+    if args.webhooks != "off":
+        print(f"webhooks    : {args.webhooks}, {result['webhooks']}")
     if any(run["exhausted"] for run in result["one_click"]):
         print("note: ran out of prepared tokens before the time was up", file=sys.stderr)
     failed = ratio < target or click_p99 > 50 or result["stored"] != ok_200

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.backend import add_option, database
+from bench.webhooks_on import MODES, webhooks_on
 
 MESSAGE = (
     b"From: reader@bench.example.org\r\nSubject: unsubscribe\r\n"
@@ -124,7 +125,7 @@ def _total(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 async def _measure(
-    seconds: float, connections: int, rounds: int, tmp: Path, url: str
+    seconds: float, connections: int, rounds: int, tmp: Path, url: str, webhooks: str = "off"
 ) -> dict[str, Any]:
     from aiosmtpd.smtp import SMTP
 
@@ -150,6 +151,7 @@ async def _measure(
         generate_dev_keys=False,
     )
     center = PreferenceCenter(settings)
+    stop_webhooks = webhooks_on(center, webhooks)
     loop = asyncio.get_running_loop()
     try:
         count = int(seconds * 5000) + 2000 * rounds
@@ -183,10 +185,11 @@ async def _measure(
             await baseline.wait_closed()
             await sidecar.stop()
         base, ours = _total(base_runs), _total(our_runs)
+        hooks = await asyncio.to_thread(stop_webhooks)
         stored = sum(1 for _ in center.export())
     finally:
         center.close()
-    return {"baseline": base, "sidecar": ours, "stored": stored}
+    return {"baseline": base, "sidecar": ours, "stored": stored, "webhooks": hooks}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,9 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=5)
     add_option(parser)
+    parser.add_argument("--webhooks", choices=MODES, default="off",
+                        help="queue: every change also writes its outbox row; deliver: and "
+                        "the worker POSTs them to a local receiver")  # fmt: skip
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp, database(args.backend, Path(tmp), "smtp") as url:
-        result = asyncio.run(_measure(args.seconds, args.connections, args.rounds, Path(tmp), url))
+        result = asyncio.run(
+            _measure(args.seconds, args.connections, args.rounds, Path(tmp), url, args.webhooks)
+        )
+    if args.webhooks != "off":
+        print(f"webhooks: {args.webhooks}, {result['webhooks']}")
     base, ours = result["baseline"], result["sidecar"]
     ratio = ours["per_second"] / base["per_second"]
     accepted = ours["codes"].get("250", 0)

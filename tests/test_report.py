@@ -92,8 +92,9 @@ def test_report_json_shape() -> None:
     data = report_data(make_report())
     assert set(data) == {
         "since", "until", "requests", "feedback", "time_to_honour", "exceptions", "violations",
-        "bounces", "machine_mail_kept",
+        "bounces", "machine_mail_kept", "webhooks",
     }  # fmt: skip
+    assert data["webhooks"] == []
     assert data["requests"] == {
         "total": 6, "by_source": {"cli": {"email": 2}, "one-click": {"email": 1, "sms": 3}}
     }  # fmt: skip
@@ -107,3 +108,18 @@ def test_report_json_shape() -> None:
     assert item["sender"] == "crm"
     assert item["late_by_seconds"] == 3 * 86400
     assert item["sent_at"] == "2024-05-04T10:00:00+00:00"
+
+
+def test_report_shows_dead_lettered_webhooks_without_the_query() -> None:
+    report = make_report()
+    report.webhooks.update(
+        {("https://crm.example.com/hook?token=s3cret", "pending"): 4,
+         ("https://crm.example.com/hook?token=s3cret", "dead"): 2}
+    )  # fmt: skip
+    text = format_report(report)
+    assert "Webhooks: 4 pending, 2 dead-lettered" in text
+    assert "https://crm.example.com/hook  dead 2" in text
+    assert "s3cret" not in text and "webhooks retry" in text
+    assert {"endpoint": "https://crm.example.com/hook", "state": "dead", "count": 2} in (
+        report_data(report)["webhooks"]
+    )

@@ -16,10 +16,11 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import prefcenter
-from prefcenter import config, errors, migrate, model, tokens
+from prefcenter import config, errors, model, tokens
 from prefcenter.center import PreferenceCenter
 from prefcenter.changes import SuppressRequest
 from prefcenter.screening.screen import Screen
+from prefcenter.store import migrate
 from tools.docgen import write_or_check
 
 _HEADER = """\
@@ -246,7 +247,7 @@ def render() -> str:
         else:
             out += _describe(name, obj)
 
-    out += ["## Migration (`prefcenter.migrate`)", ""]
+    out += ["## Migration (`prefcenter.store.migrate`)", ""]
     for name in ("migrate", "MigrationReport"):
         out += _describe(name, getattr(migrate, name))
 

@@ -21,6 +21,14 @@ from prefcenter.changes import Changes
 from prefcenter.config import Settings, load_settings
 from prefcenter.core import Core, Recipient
 from prefcenter.errors import InvalidInput, PepperMismatch
+from prefcenter.feed import (
+    FeedPage,
+    check_limit,
+    decode_cursor,
+    encode_cursor,
+    page,
+    page_text,
+)
 from prefcenter.headers import Links, MessageT, refuse_breaks
 from prefcenter.inputs import aware, choice
 from prefcenter.model import (
@@ -440,6 +448,42 @@ class PreferenceCenter(Changes):
     def export(self) -> Iterator[Suppression]:
         """Every suppression, with the clear address where it is known."""
         return self.store.export()
+
+    def feed(self, after: str | None = None, limit: int = 100) -> FeedPage:
+        """The audit events after cursor ``after`` (None: from the first), in commit order.
+
+        Pass the page's ``cursor`` back to read on; an empty page keeps the cursor. An
+        event that commits late on PostgreSQL is never skipped (docs/store.md).
+
+        Raises:
+            InvalidInput: the cursor was not made by this feed, or ``limit`` is not 1-1000.
+        """
+        position = decode_cursor(after)
+        size = check_limit(limit)
+        return page(self.store.read(lambda session: session.feed(position, size)), position)
+
+    def feed_text(self, after: str | None = None, limit: int = 100) -> tuple[str, str]:
+        """:meth:`feed` as the JSON text of the events array and the next cursor (what
+        ``GET /v1/events`` sends: the store writes each event's JSON).
+
+        Raises:
+            InvalidInput: as :meth:`feed`.
+        """
+        position = decode_cursor(after)
+        size = check_limit(limit)
+        return page_text(self.store.read(lambda session: session.feed(position, size)), position)
+
+    def feed_end(self) -> str:
+        """The cursor after the newest event: a new consumer that wants no history starts here."""
+        return encode_cursor(self.store.read(lambda session: session.feed_end()))
+
+    def webhook_outbox(self) -> dict[tuple[str, str], int]:
+        """Webhook deliveries waiting, by (endpoint URL, ``pending`` or ``dead``)."""
+        return self.store.read(lambda session: session.outbox_counts())
+
+    def retry_dead_webhooks(self) -> int:
+        """Queue every dead-lettered webhook delivery again, due now; how many."""
+        return self.store.run(lambda session: session.outbox_retry_dead())
 
     def exceptions(self, *, status: str | None = "open") -> list[ExceptionItem]:
         """Queued inbound mail; overdue first, then oldest. ``status=None`` lists all."""

@@ -26,6 +26,8 @@ from tests.sidecar.conftest import (
 ALICE = "alice@example.org"
 ROUTES = ["/v1/check", "/v1/check/batch", "/v1/links", "/v1/sends", "/v1/suppress",
           "/v1/resubscribe", "/v1/history"]  # fmt: skip
+#: The GET routes (the change feed; its key checks are in test_events.py).
+GET_ROUTES = ["/v1/events"]
 
 
 @pytest.mark.parametrize("route", ROUTES)
@@ -208,10 +210,10 @@ def test_openapi_document_describes_every_route(live: LiveSidecar) -> None:
     with live.client() as client:
         document = client.get("/v1/openapi.json").json()
     assert document["openapi"] == "3.1.0"
-    assert sorted(document["paths"]) == sorted(ROUTES)
+    assert sorted(document["paths"]) == sorted([*ROUTES, *GET_ROUTES])
     paths = {getattr(route, "path", "") for route in live.sidecar.app.routes}
     app_routes = {path for path in paths if path.startswith("/v1/")}
-    assert app_routes - {"/v1/openapi.json"} == set(ROUTES)
+    assert app_routes - {"/v1/openapi.json"} == {*ROUTES, *GET_ROUTES}
 
 
 def test_unknown_api_route_is_json_404(live: LiveSidecar) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from prefcenter.model import Source
 from prefcenter.sidecar.metrics import LATENCY_BUCKETS, Metrics
-from tests.sidecar.conftest import LiveSidecar
+from tests.sidecar.conftest import LiveSidecar, live_sidecar, sidecar_settings
 from tests.sidecar.helpers import FORM, ONE_CLICK, unsubscribe_path
+from tests.webhooks.conftest import SECRET
 
 # One sample line of the text format: name{labels} value.
 SAMPLE = re.compile(r'^[a-z_]+(\{([a-z_]+="([^"\\]|\\.)*",?)+\})? [0-9.e+-]+$')
@@ -101,3 +104,21 @@ def test_invented_methods_share_one_series() -> None:
         'prefcenter_http_requests_total{route="/u/{token}",method="POST",status="200"} 1',
         'prefcenter_http_requests_total{route="/u/{token}",method="other",status="405"} 300',
     ]
+
+
+def test_the_webhook_outbox_gauge_counts_pending_and_dead(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:9/hook?token=not-shown"
+    settings = sidecar_settings(tmp_path, events_webhook_url=url, events_webhook_secret=SECRET)
+    with live_sidecar(settings) as server:
+        server.real_center.store.run(lambda session: session.sync_endpoints([url]))
+        server.real_center.suppress("a@example.org", source=Source.CLI)
+        server.real_center.suppress("b@example.org", source=Source.CLI)
+        (row, _) = server.real_center.store.read(lambda s: s.outbox_due(1, 2**62, 10))
+        server.real_center.store.run(
+            lambda s: s.outbox_failed(row.id, attempts=9, next_at=0, dead=True, error="HTTP 500")
+        )
+        with server.client() as client:
+            text = client.get("/metrics").text
+    assert 'prefcenter_webhook_outbox{endpoint="1",state="pending"} 1' in text
+    assert 'prefcenter_webhook_outbox{endpoint="1",state="dead"} 1' in text
+    assert "not-shown" not in text

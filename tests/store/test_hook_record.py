@@ -28,7 +28,9 @@ def test_a_sendgrid_batch_is_written_once(center: PreferenceCenter) -> None:
     assert center.check("leaver@example.com").source is Source.WEBHOOK
     assert center.check("grouper@example.com", "news").scope is Scope.TOPIC
     actions = [event.action for event in center.history("blocked@example.com")]
-    assert actions == [Action.SOFT_BOUNCE]
+    # SendGrid's "blocked" is a refusal about us (policy): evidence, never a point against
+    # the recipient (the bounce policy, issue 21).
+    assert actions == [Action.BOUNCE]
     (event,) = center.history("leaver@example.com")
     assert event.evidence == "sendgrid:ZmFrZS11bnN1Yi0wMDU"
     # A webhook never adds a clear address to the store.
@@ -60,12 +62,15 @@ def test_every_kind_on_both_stores(center: PreferenceCenter) -> None:
 
 
 def test_a_single_stop_is_a_suppress_request(center: PreferenceCenter) -> None:
-    stop = HookEvent("postmark", EventKind.HARD_BOUNCE, "john@example.com", Channel.EMAIL, "p:1")
+    stop = HookEvent("postmark", EventKind.COMPLAINT, "john@example.com", Channel.EMAIL, "p:1")
     request = stop_request(center, stop)
-    assert request is not None and request.hard and request.source is Source.BOUNCE
+    assert request is not None and request.hard and request.source is Source.COMPLAINT
     assert request.recipient.address == ""  # type: ignore[union-attr]  # the hash only
     with center.transaction() as tx:
         assert tx.suppress_many([request, request]) == [True, False]
     assert center.check("john@example.com").reason is Reason.HARD_SUPPRESSED
     invalid = HookEvent("postmark", EventKind.SUPPRESS, "nobody", Channel.EMAIL, "p:2")
     assert stop_request(center, invalid) is None
+    # A bounce is no plain stop: the bounce policy decides it, inside record().
+    bounce = HookEvent("postmark", EventKind.HARD_BOUNCE, "john@example.com", Channel.EMAIL, "p:3")
+    assert stop_request(center, bounce) is None

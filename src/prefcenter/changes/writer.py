@@ -173,9 +173,14 @@ class Changes:
             )
 
         def work(session: Session) -> list[bool]:
-            for identity, topic, *_ in planned:
-                if identity.address or topic is not None:
-                    self._bind.prepare(session, identity, topic)
+            addresses = [(i.hash, i.address) for i, *_ in planned if i.address]
+            if addresses:
+                session.remember_many(addresses)
+            # A topic this center registered in a committed transaction needs no statement.
+            known = self._bind.core.topics
+            for topic in {topic for _, topic, *_ in planned if topic is not None}:
+                if topic not in known:
+                    session.register_topic(topic_digest(topic), topic)
             done = session.suppress_batch(
                 [(event, topic_digest(topic)) for _, topic, event, *_ in planned]
             )

@@ -6,11 +6,13 @@ One module per group of commands; importing this package registers them all on
 
 from __future__ import annotations
 
-from prefcenter.cli import init, lists, migrate, operators, ops, people, serve
+from prefcenter.cli import esp, feed, init, lists, migrate, operators, ops, people, serve
 from prefcenter.cli._app import EXIT_CODES, main
 
 __all__ = [
     "EXIT_CODES",
+    "esp",
+    "feed",
     "init",
     "lists",
     "main",

@@ -11,12 +11,14 @@ import stat
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
+from datetime import datetime
 from typing import IO, Any
 
 import click
 
 from prefcenter.cli._app import (
     Cli,
+    When,
     channel_option,
     json_option,
     kind_option,
@@ -26,6 +28,7 @@ from prefcenter.cli._app import (
     topic_option,
 )
 from prefcenter.errors import InvalidInput, MostlyInvalid
+from prefcenter.esp import EXPORT_FORMATS, provider_lines
 from prefcenter.model import Suppression
 from prefcenter.screening.csv.cells import neutralise
 from prefcenter.screening.csv.listfilter import FilterSummary, filter_csv
@@ -267,14 +270,19 @@ def _json_lines(items: Iterator[Suppression]) -> Iterator[str]:
 
 
 @main.command()
-@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv",
-              show_default=True, help="Output format.")  # fmt: skip
+@click.option("--format", "fmt", type=click.Choice(["csv", "json", *EXPORT_FORMATS]), default="csv",
+              show_default=True,
+              help="Output format: ours (csv, json) or a provider's import file.")  # fmt: skip
 @click.option("-o", "--output", default="-", type=click.Path(dir_okay=False, allow_dash=True),
               help="File to write; default: stdout.")  # fmt: skip
 @click.option("--all", "include_unknown", is_flag=True,
-              help="Also export suppressions whose address is not known (hash only).")  # fmt: skip
+              help="Also export suppressions whose address is not known (hash only; "
+              "csv and json only).")  # fmt: skip
+@click.option("--since", type=When(), default=None,
+              help="Only suppressions made since: 2024-05-01, an ISO time, or 7d (ago), "
+              "for incremental pushes.")  # fmt: skip
 @pass_cli
-def export(cli: Cli, fmt: str, output: str, include_unknown: bool) -> None:
+def export(cli: Cli, fmt: str, output: str, include_unknown: bool, since: datetime | None) -> None:
     """Write the active suppressions, for syncing to an email service provider.
 
     A CSV cell that starts with = + - @ tab or CR gets a leading ' so that a spreadsheet
@@ -284,25 +292,35 @@ def export(cli: Cli, fmt: str, output: str, include_unknown: bool) -> None:
     only if a sender, the CLI or the API named it; an erased person's opt-out holds by
     hash alone. How many were left out is said on stderr.
 
+    --format sendgrid, ses, postmark or mailgun writes what that provider's suppression
+    import takes (docs/import-export.md); with --since a cron line keeps it in sync.
+
     \b
     Example:
       prefcenter export --format csv -o suppressions.csv
+      prefcenter export --format ses --since 1d -o ses-import.csv
     """
     hash_only = 0
+    provider = fmt in EXPORT_FORMATS
+    if provider and include_unknown:
+        raise click.UsageError(f"--all needs an address-less format (csv, json), not {fmt}.")
 
-    def known(items: Iterator[Suppression]) -> Iterator[Suppression]:
+    def chosen(items: Iterator[Suppression]) -> Iterator[Suppression]:
         nonlocal hash_only
         for item in items:
-            if item.address:
+            if since is not None and item.created_at < since:
+                continue
+            if item.address or include_unknown:
                 yield item
             else:
                 hash_only += 1
 
     with _output(output, "w", encoding="utf-8") as sink:
-        items: Iterator[Suppression] = iter(cli.center().export())
-        if not include_unknown:
-            items = known(items)
-        lines = _csv_lines(items) if fmt == "csv" else _json_lines(items)
+        items = chosen(iter(cli.center().export()))
+        if provider:
+            lines = provider_lines(fmt, items)
+        else:
+            lines = _csv_lines(items) if fmt == "csv" else _json_lines(items)
         for chunk in lines:
             sink.write(chunk)
     if hash_only:

@@ -25,7 +25,7 @@ def migrate(cli: Cli, target: str, chunk_size: int) -> None:
       prefcenter --database sqlite:///var/prefcenter.db migrate \\
         --to postgresql://prefcenter@db.internal/prefcenter
     """
-    from prefcenter.migrate import migrate as copy_store
+    from prefcenter.store.migrate import migrate as copy_store
 
     settings = cli.settings()
 

@@ -95,6 +95,18 @@ async def run_sidecars(
     loop.add_signal_handler(signal.SIGHUP, lambda: [reload() for reload in reloads])
     started: list[Any] = []
     purging = asyncio.create_task(purge_daily(center))
+    worker: Any = None
+    if settings.events_webhook_url:
+        from prefcenter.webhooks.process import WorkerProcess
+
+        # Registered before anything listens: every change from the first request on
+        # is queued, whenever the worker process gets going.
+        urls = list(settings.events_webhook_url)
+        center.store.run(lambda session: session.sync_endpoints(urls))
+        # Its own process: delivering costs more Python than answering a one-click, and
+        # would otherwise take the sidecar's interpreter lock from it.
+        worker = WorkerProcess()
+        worker.start()
     try:
         for sidecar in sidecars:
             try:
@@ -113,6 +125,8 @@ async def run_sidecars(
         await asyncio.gather(purging, return_exceptions=True)
         for sidecar in reversed(started):
             await sidecar.stop()
+        if worker is not None:
+            await asyncio.to_thread(worker.stop)
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
 

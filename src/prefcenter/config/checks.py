@@ -6,6 +6,8 @@ and says what to write instead.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import os
 import re
@@ -71,6 +73,7 @@ def validate(settings: Settings) -> None:
     _check_topic_digests(settings)
     _check_retention(settings)
     _check_hardening(settings)
+    _check_webhooks(settings)
 
 
 def _check_hardening(settings: Settings) -> None:
@@ -288,3 +291,42 @@ def is_placeholder(value: str) -> bool:
     """Whether a key reads like an example someone was meant to replace."""
     lowered = value.lower()
     return any(word in lowered for word in PLACEHOLDER_WORDS)
+
+
+def _check_webhooks(settings: Settings) -> None:
+    """Issue 23: every change webhook URL is http(s), and a usable whsec_ secret signs them."""
+    for url in settings.events_webhook_url:
+        if not url.lower().startswith(("http://", "https://")) or len(url) < 10:
+            raise ConfigError(
+                f"Setting EVENTS_WEBHOOK_URL has an entry {url[:80]!r}; write absolute http(s) "
+                "URLs separated by commas, e.g. https://crm.example.com/hooks/prefcenter.",
+                name="events_webhook_url",
+                value=url[:80],
+            )
+    secret = settings.events_webhook_secret
+    if secret is None:
+        if settings.events_webhook_url:
+            raise ConfigError(
+                "Setting EVENTS_WEBHOOK_URL is set but EVENTS_WEBHOOK_SECRET is not; set it to "
+                "whsec_ and the base64 of 32 random bytes (the receiver verifies with it).",
+                name="events_webhook_secret",
+            )
+        return
+    if webhook_key(secret.reveal()) is None:
+        raise ConfigError(
+            "Setting EVENTS_WEBHOOK_SECRET is not whsec_ followed by the base64 of 24 to 64 "
+            'bytes; make one with: python -c "import base64, os; '
+            "print('whsec_' + base64.b64encode(os.urandom(32)).decode())\"",
+            name="events_webhook_secret",
+        )
+
+
+def webhook_key(secret: str) -> bytes | None:
+    """The HMAC key of a ``whsec_`` secret, or None when it is not one."""
+    if not secret.startswith("whsec_"):
+        return None
+    try:
+        key = base64.b64decode(secret[len("whsec_") :], validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if 24 <= len(key) <= 64 else None

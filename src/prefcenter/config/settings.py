@@ -387,6 +387,37 @@ class Settings:
         "past it, it asks the store per chunk and keeps who was seen on disk.",
         kind="int",
     )
+    # -- issue 23: outgoing webhooks of the change feed (Standard Webhooks) ---------------
+    events_webhook_url: tuple[str, ...] = _factory(
+        tuple,
+        "URLs (http or https, comma-separated) that `serve` POSTs every change to, signed "
+        "as Standard Webhooks specifies; empty: no webhooks.",
+        kind="list",
+    )
+    events_webhook_secret: Secret | None = _setting(
+        None,
+        "Signing secret of the change webhooks: whsec_ and the base64 of 24 to 64 random "
+        "bytes (the form Standard Webhooks libraries take); needed with EVENTS_WEBHOOK_URL.",
+        kind="secret",
+        shown="(none)",
+    )
+    events_webhook_timeout: timedelta = _setting(
+        timedelta(seconds=10),
+        "How long one webhook delivery may take before it counts as failed.",
+        kind="duration",
+    )
+    events_webhook_max_backoff: timedelta = _setting(
+        timedelta(minutes=5),
+        "Longest wait between retries of a failed webhook delivery (the wait doubles from "
+        "1 s up to this).",
+        kind="duration",
+    )
+    events_webhook_give_up: timedelta = _setting(
+        timedelta(days=3),
+        "A delivery still failing this long after its change is dead-lettered (shown by "
+        "`report` and /metrics; `webhooks retry` queues it again).",
+        kind="duration",
+    )
 
     @property
     def var_path(self) -> Path:

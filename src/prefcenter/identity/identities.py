@@ -114,6 +114,24 @@ class Identities:
             for value, key in zip(values, canonical, strict=True)
         ]
 
+    def parse_many(self, values: Sequence[str]) -> list[Identity | None]:
+        """``parse(value)`` for each email address, None where it raises; in bulk (the
+        canonicalising and hashing of :meth:`locate_many`), for imports."""
+        canonical = fast_emails(values, self.folding)
+        found: list[Identity | None] = []
+        copy = self._email_hash.copy
+        for value, address in zip(values, canonical, strict=True):
+            if address is None:
+                try:
+                    found.append(self.parse(value))
+                except InvalidRecipient:
+                    found.append(None)
+                continue
+            state = copy()
+            state.update(address.encode())
+            found.append(Identity(Channel.EMAIL, address, "email:" + address, state.digest()))
+        return found
+
     def _try_locate(self, value: str, channel: Channel | str) -> bytes | None:
         try:
             return self.locate(value, channel)[1]

@@ -125,6 +125,8 @@ class Report:
     bounces: dict[str, int] = field(default_factory=dict)
     machine_mail_kept: int = 0
     feedback: dict[str, int] = field(default_factory=dict)
+    #: Webhook deliveries waiting: (endpoint URL, ``pending`` or ``dead``) -> rows.
+    webhooks: dict[tuple[str, str], int] = field(default_factory=dict)
 
     @property
     def total_requests(self) -> int:
@@ -220,6 +222,7 @@ def build_report(
         grace=grace,
         bounces=dict(sorted(bounces.items())),
         machine_mail_kept=center.store.counts().get("machine_mail_kept", 0),
+        webhooks=center.webhook_outbox(),
     )
 
 
@@ -313,8 +316,21 @@ def format_report(report: Report) -> str:
             + (f" via {v.source.value}" if v.source else "")
             + f", sent {format_duration(v.late_by)} after"
         )
+    if report.webhooks:
+        pending = sum(n for (_, state), n in report.webhooks.items() if state == "pending")
+        dead = sum(n for (_, state), n in report.webhooks.items() if state == "dead")
+        lines += ["", f"Webhooks: {pending} pending, {dead} dead-lettered"]
+        for (url, state), count in sorted(report.webhooks.items()):
+            lines.append(f"  {_endpoint_name(url)}  {state} {count}")
+        if dead:
+            lines.append("  (`prefcenter webhooks retry` queues the dead-lettered ones again)")
     lines.extend(report.notes)
     return "\n".join(lines)
+
+
+def _endpoint_name(url: str) -> str:
+    """An endpoint URL without its query (which may carry a token)."""
+    return url.split("?", 1)[0]
 
 
 def report_data(report: Report) -> dict[str, Any]:
@@ -374,4 +390,8 @@ def report_data(report: Report) -> dict[str, Any]:
                 for v in report.violations
             ],
         },
+        "webhooks": [
+            {"endpoint": _endpoint_name(url), "state": state, "count": count}
+            for (url, state), count in sorted(report.webhooks.items())
+        ],
     }

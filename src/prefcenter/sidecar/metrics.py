@@ -175,5 +175,22 @@ class Metrics:
         return "\n".join(lines) + "\n"
 
 
+def outbox_lines(urls: tuple[str, ...], counts: dict[tuple[str, str], int]) -> str:
+    """The webhook outbox gauge: rows by endpoint (its 1-based place in
+    EVENTS_WEBHOOK_URL, never the URL, which may carry a token) and state."""
+    lines = [
+        "# HELP prefcenter_webhook_outbox Webhook deliveries waiting, by endpoint and state "
+        "(dead: dead-lettered, see `prefcenter webhooks retry`).",
+        "# TYPE prefcenter_webhook_outbox gauge",
+    ]
+    for number, url in enumerate(urls, start=1):
+        for state in ("pending", "dead"):
+            value = counts.get((url, state), 0)
+            lines.append(
+                f'prefcenter_webhook_outbox{{endpoint="{number}",state="{state}"}} {value}'
+            )
+    return "\n".join(lines) + "\n"
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -27,6 +27,7 @@ from prefcenter.model import (
 )
 from prefcenter.policy import Rules
 from prefcenter.store.console import DayCount, Operator
+from prefcenter.store.feed import OutboxRow
 from prefcenter.store.rows import Present
 from prefcenter.store.rule_index import RuleIndex
 
@@ -202,12 +203,48 @@ class Session(Protocol):
     ) -> list[tuple[int, int, int]]:
         """Per kind code: contacts since ``week`` and since ``month``."""
 
+    def feed(self, after: tuple[int, int], limit: int) -> list[tuple[int, int, str]]:
+        """Up to ``limit`` audit events after feed position ``after``, in commit order,
+        as (tx, id, JSON payload)."""
+
+    def feed_end(self) -> tuple[int, int]:
+        """The feed position of the newest event the feed would hand out now."""
+
+    def outbox_due(self, endpoint: int, now_ms: int, limit: int) -> list[OutboxRow]:
+        """Webhook deliveries due now, in commit order, keeping each person's order."""
+
+    def outbox_counts(self) -> dict[tuple[str, str], int]:
+        """Outbox rows by (endpoint url, ``pending`` or ``dead``)."""
+
     # -- writes ------------------------------------------------------------------
+    def sync_endpoints(self, urls: Sequence[str]) -> dict[str, int]:
+        """Make ``urls`` the webhook endpoints new events are queued for; url -> id."""
+
+    def outbox_delivered(self, ids: Sequence[int]) -> None:
+        """Remove delivered outbox rows."""
+
+    def outbox_failed(
+        self, row_id: int, *, attempts: int, next_at: int, dead: bool, error: str
+    ) -> None:
+        """Record a failed delivery: retry at ``next_at`` (ms), or dead-letter it."""
+
+    def outbox_retry_dead(self) -> int:
+        """Queue every dead-lettered delivery again; how many."""
+
+    def outbox_lease(self, holder: str, now_ms: int, until_ms: int) -> bool:
+        """Take or renew the delivery lease (one worker per store); True if held."""
+
+    def outbox_release(self, holder: str) -> None:
+        """Give up the delivery lease."""
+
     def register_topic(self, digest: bytes, name: str) -> None:
         """Remember the name of a topic digest (idempotent)."""
 
     def remember(self, identity_hash: bytes, address: str) -> None:
         """Keep the clear address beside the hash, unless it was forgotten."""
+
+    def remember_many(self, pairs: Sequence[tuple[bytes, str]]) -> None:
+        """``remember`` for each (hash, address), in as few statements as the backend can."""
 
     def append_event(self, event: NewEvent) -> bool:
         """Append an audit event; False when the same change with the same evidence exists."""

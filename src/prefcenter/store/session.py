@@ -40,6 +40,7 @@ from prefcenter.store.codes import (
     topic_key,
 )
 from prefcenter.store.console import ConsoleRows
+from prefcenter.store.feed import FeedRows
 from prefcenter.store.person import PersonRows
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.retention import RetentionRows
@@ -58,7 +59,7 @@ from prefcenter.store.rows import (
 from prefcenter.store.rule_index import IndexRows
 
 
-class SqlSession(PersonRows, RetentionRows, IndexRows, ConsoleRows, ABC):
+class SqlSession(PersonRows, RetentionRows, IndexRows, ConsoleRows, FeedRows, ABC):
     """Reads and writes on one connection; the backend owns begin, commit and rollback."""
 
     def __init__(self, conn: Any, dialect: Dialect) -> None:
@@ -256,6 +257,10 @@ class SqlSession(PersonRows, RetentionRows, IndexRows, ConsoleRows, ABC):
             "INSERT INTO identities(hash, address) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [identity_hash, address],
         )
+
+    def remember_many(self, pairs: Sequence[tuple[bytes, str]]) -> None:
+        for identity_hash, address in pairs:
+            self.remember(identity_hash, address)
 
     def append_event(self, event: NewEvent) -> bool:
         row = self._one(

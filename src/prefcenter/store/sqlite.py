@@ -49,6 +49,14 @@ class SqliteSession(SqlSession):
             raise ValueError(f"Identity hashes are {HASH_SIZE} bytes; got another length.")
         return CUT, [len(keys), blob]
 
+    def remember_many(self, pairs: Sequence[tuple[bytes, str]]) -> None:
+        """Keep the addresses beside their hashes with multi-row INSERTs (an import
+        names thousands at once); a forgotten identity's row stays as it is."""
+        values: list[Any] = []
+        for identity_hash, address in pairs:
+            values += (bytearray(identity_hash), address)
+        _insert_rows(self.conn, BATCH_IDENTITY, values, len(pairs))
+
     def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
         """Append every suppress event and add its suppression: a few multi-row INSERTs.
 
@@ -155,6 +163,11 @@ BATCH_EVENT = (
     "INSERT INTO events(at, hash, channel, action, source, scope, topic, reason, evidence, "
     "requested_at, detail) VALUES ",
     "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    " ON CONFLICT DO NOTHING",
+)
+BATCH_IDENTITY = (
+    "INSERT INTO identities(hash, address) VALUES ",
+    "(?, ?)",
     " ON CONFLICT DO NOTHING",
 )
 BATCH_SUPPRESSION = (

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from prefcenter.errors import InvalidInput, StoreUnavailable
+from prefcenter.feed import MAX_PAGE
 from prefcenter.model import Channel, Kind, Source
 from prefcenter.sidecar.http.openapi import MAX_BATCH, MAX_BODY, document, request_fields
 from prefcenter.sidecar.http.state import API_HEADERS, Sidecar, request_id_of, sidecar_of
@@ -271,6 +272,30 @@ async def history(request: Request) -> Response:
     return _json({"events": [asdict(event) for event in events]})
 
 
+async def events(request: Request) -> Response:
+    """GET /v1/events: the change feed, a page of events after the cursor ``after``."""
+    sidecar = _authorize(request)
+    query = request.query_params
+    unknown = sorted(set(query) - {"after", "limit"})
+    if unknown:
+        raise InvalidInput(
+            f"Query parameter {unknown[0][:40]!r} is not one of this route's: after, limit.",
+            value=unknown[0][:40],
+        )
+    limit_text = query.get("limit", "100")
+    if not limit_text.isdigit() or len(limit_text) > 5:
+        raise InvalidInput(
+            f"Query parameter 'limit' must be a whole number from 1 to {MAX_PAGE}.",
+            value="limit",
+        )
+    events, cursor = await sidecar.store_call(
+        sidecar.center.feed_text, query.get("after") or None, int(limit_text)
+    )
+    # The cursor first: a consumer can ask for the next page before parsing this one.
+    body = f'{{"cursor":"{cursor}","events":{events}}}'.encode()
+    return Response(body, media_type="application/json", headers=API_HEADERS)
+
+
 async def openapi(request: Request) -> Response:
     """GET /v1/openapi.json: the description of this API (no key needed)."""
     return JSONResponse(document(sidecar_of(request).settings.base_url))
@@ -287,4 +312,5 @@ def routes() -> list[Route]:
         Route("/v1/suppress", suppress, methods=["POST"]),
         Route("/v1/resubscribe", resubscribe, methods=["POST"]),
         Route("/v1/history", history, methods=["POST"]),
+        Route("/v1/events", events, methods=["GET"]),
     ]

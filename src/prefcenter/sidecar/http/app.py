@@ -48,7 +48,7 @@ from prefcenter.sidecar.http.state import (
     request_id_of,
 )
 from prefcenter.sidecar.http.throttle import Throttle
-from prefcenter.sidecar.metrics import Metrics
+from prefcenter.sidecar.metrics import Metrics, outbox_lines
 from prefcenter.sidecar.ratelimit import parse_networks
 from prefcenter.topics import topic_digest
 
@@ -288,9 +288,15 @@ def create_app(
 
     async def metrics_page(request: Request) -> Response:
         await probe()
-        return PlainTextResponse(
-            metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+        text = metrics.render()
+        if settings.events_webhook_url:
+            try:
+                outbox = await sidecar.store_call(center.webhook_outbox)
+            except StoreError:
+                outbox = None  # the store is down: the other families still answer
+            if outbox is not None:
+                text += outbox_lines(settings.events_webhook_url, outbox)
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     async def logo(request: Request) -> Response:
         # LOGO names a file (checked at start): served from memory, cached a day.

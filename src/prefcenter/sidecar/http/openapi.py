@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefcenter.feed import MAX_PAGE
 from prefcenter.model import Action, Channel, Kind, Reason, Scope, Source
 from prefcenter.version import __version__
 
@@ -191,6 +192,41 @@ _SCHEMAS: dict[str, Any] = {
         },
         ["events"],
     ),
+    "ChangeEvent": _obj(
+        {
+            "id": {
+                "type": "string",
+                "description": "The audit event's id (the webhook-id of its webhook is evt_ID).",
+            },
+            "kind": {"type": "string", "enum": [a.value for a in Action]},
+            "channel": _NULL_STRING,
+            "topic": _NULL_STRING,
+            "scope": {"type": ["string", "null"], "enum": [*(s.value for s in Scope), None]},
+            "reason": _NULL_STRING,
+            "source": {"type": "string", "enum": [s.value for s in Source]},
+            "time": {"type": "string", "format": "date-time"},
+            "requested_at": {"type": ["string", "null"], "format": "date-time"},
+            "detail": _NULL_STRING,
+            "identity_hash": _NULL_STRING,
+            "address": {
+                "type": "string",
+                "description": "Only when the store keeps the clear address; a hash-only or "
+                "forgotten identity is named by identity_hash alone.",
+            },
+        },
+        ["id", "kind", "source", "time"],
+    ),
+    "Changes": _obj(
+        {
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/ChangeEvent"}},
+            "cursor": {
+                "type": "string",
+                "description": "Opaque; pass it as 'after' to read on. Unchanged when no "
+                "event is new.",
+            },
+        },
+        ["events", "cursor"],
+    ),
     "Error": _obj(
         {
             "error": _obj(
@@ -246,6 +282,37 @@ def _post(summary: str, request: str, response: str) -> dict[str, Any]:
     }
 
 
+def _events() -> dict[str, Any]:
+    ok = {"application/json": {"schema": {"$ref": "#/components/schemas/Changes"}}}
+    return {
+        "get": {
+            "summary": "Every change, in commit order, after a cursor (the change feed).",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {
+                    "name": "after",
+                    "in": "query",
+                    "required": False,
+                    "description": "The cursor of the last page read; none: from the first event.",
+                    "schema": {"type": "string", "maxLength": 80},
+                },
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "required": False,
+                    "schema": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "maximum": MAX_PAGE,
+                        "default": 100,
+                    },
+                },
+            ],
+            "responses": {"200": {"description": "OK", "content": ok}, **_ERRORS},
+        }
+    }
+
+
 def request_fields(schema: str) -> frozenset[str]:
     """The fields a request body of ``schema`` may have."""
     return frozenset(_SCHEMAS[schema]["properties"])
@@ -276,6 +343,7 @@ def document(base_url: str) -> dict[str, Any]:
                 "Lift an opt-out; needs a reason.", "ResubscribeRequest", "Changed"
             ),
             "/v1/history": _post("Audit events of one recipient.", "HistoryRequest", "History"),
+            "/v1/events": _events(),
         },
         "components": {
             "schemas": _SCHEMAS,

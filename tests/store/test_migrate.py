@@ -1,4 +1,4 @@
-"""prefcenter.migrate: a populated SQLite store copied into a real PostgreSQL answers the same."""
+"""prefcenter.store.migrate: a populated SQLite store copied into a real PostgreSQL answers the same."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from prefcenter.center import PreferenceCenter
 from prefcenter.cli import main
 from prefcenter.config import Settings
 from prefcenter.errors import MigrationError
-from prefcenter.migrate import TABLES, migrate
 from prefcenter.model import Source
+from prefcenter.store.migrate import TABLES, migrate
 from tests.conftest import make_settings
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

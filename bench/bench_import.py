@@ -1,0 +1,108 @@
+"""``prefcenter import`` of a 1,000,000-row provider export, against a plain ``csv`` copy.
+
+The file is a SendGrid bounces export (``email,created,reason,status``), one distinct
+address per row. The baseline, in the same run: ``csv.reader`` to ``csv.writer`` of the
+same file (the least any importer must do). The import runs as the real command in a
+child process on a fresh SQLite store; its peak memory is read for a tenth of the rows
+and for all of them (flat memory: the two must be close).
+
+Targets: >= 100,000 rows/s; <= 5x the copy; peak memory independent of the row count.
+
+Run: ``python -m bench.bench_import [--rows 1000000] [--quick]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SECRET = "bench-secret-0123456789abcdef0123"
+PEPPER = "bench-pepper-0123456789abcdef0123"
+
+
+def write_export(path: Path, rows: int) -> None:
+    """A SendGrid bounces export of ``rows`` distinct addresses."""
+    with path.open("w", newline="", encoding="utf-8") as sink:
+        writer = csv.writer(sink)
+        writer.writerow(["email", "created", "reason", "status"])
+        for n in range(rows):
+            writer.writerow([
+                f"reader{n}@bench{n % 97}.example.org", 1_443_651_125 + n,
+                "550 5.1.1 The email account that you tried to reach does not exist.", "5.1.1",
+            ])  # fmt: skip
+
+
+def copy_seconds(path: Path, out: Path) -> float:
+    """The baseline: read every row with csv.reader and write it with csv.writer."""
+    started = time.perf_counter()
+    with path.open(newline="", encoding="utf-8") as source, out.open("w", newline="") as sink:
+        writer = csv.writer(sink)
+        for row in csv.reader(source):
+            writer.writerow(row)
+    return time.perf_counter() - started
+
+
+def run_import(path: Path, tmp: Path, name: str) -> tuple[float, dict[str, object], int]:
+    """The real command on a fresh store: (seconds, its JSON summary, peak RSS in KiB)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")}
+    env.update(
+        PREFCENTER_DATABASE=f"sqlite:///{tmp / (name + '.db')}",
+        PREFCENTER_SECRET=SECRET,
+        PREFCENTER_PEPPER=PEPPER,
+        PREFCENTER_VAR_DIR=str(tmp / "var"),
+    )
+    # The store must exist (import does not create one): a first open makes it.
+    subprocess.run([sys.executable, "-c", _CREATE], env=env, check=True)
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "prefcenter", "import", "--format", "sendgrid", "--json",
+         str(path)],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, json.loads(done.stdout), peak
+
+
+_CREATE = "from prefcenter.center import PreferenceCenter; PreferenceCenter.from_env().close()"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure and print; exit 1 when a target is missed."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="100,000 rows")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    rows = 100_000 if args.quick else args.rows
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        small, big = tmp / "small.csv", tmp / "big.csv"
+        write_export(small, rows // 10)
+        write_export(big, rows)
+        size_mb = big.stat().st_size / 1e6
+        copy = copy_seconds(big, tmp / "copy.csv")
+        _, small_summary, small_peak = run_import(small, tmp, "small")
+        seconds, summary, peak = run_import(big, tmp, "big")
+    rate = rows / seconds
+    ratio = seconds / copy
+    print(f"file        : {rows} rows, {size_mb:.0f} MB (SendGrid bounces export)")
+    print(f"csv copy    : {copy:.2f} s, {rows / copy:,.0f} rows/s")
+    print(f"import      : {seconds:.2f} s, {rate:,.0f} rows/s (target >= 100,000), "
+          f"{ratio:.1f}x the copy (target <= 5x); {summary}")  # fmt: skip
+    print(f"peak memory : {small_peak / 1024:.0f} MB for {rows // 10} rows "
+          f"({small_summary['added']} added), {peak / 1024:.0f} MB for {rows}")  # fmt: skip
+    flat = peak <= small_peak * 1.5
+    missed = rate < 100_000 or ratio > 5 or summary["added"] != rows or not flat
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

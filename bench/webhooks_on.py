@@ -1,0 +1,84 @@
+"""Turn the change webhooks on inside a benchmark: ``--webhooks queue`` or ``deliver``.
+
+``queue`` registers an endpoint, so every committed change also writes its outbox row in
+the same transaction (the cost on the one-click and SMTP paths), and nothing delivers.
+``deliver`` also runs the outbox worker beside the server as ``serve`` does (a
+``prefcenter webhooks run`` process), POSTing every change to a receiver in another
+process that answers 204: the whole cost of webhooks being on, on the same cores.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+MODES = ("off", "queue", "deliver")
+SECRET = "whsec_" + base64.b64encode(b"bench-webhook-secret-0123456789ab").decode()
+_RECEIVER = """
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+s = ThreadingHTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"""
+
+
+def webhooks_on(center: Any, mode: str) -> Callable[[], dict[str, int]]:
+    """Switch webhooks on for ``center``'s store; returns stop() -> what was delivered."""
+    if mode == "off":
+        return lambda: {}
+    if mode == "queue":
+        center.store.run(lambda session: session.sync_endpoints(["http://127.0.0.1:9/bench"]))
+        return lambda: {"queued": sum(center.webhook_outbox().values())}
+    receiver = subprocess.Popen(
+        [sys.executable, "-c", _RECEIVER], stdout=subprocess.PIPE, text=True
+    )
+    assert receiver.stdout is not None
+    url = f"http://127.0.0.1:{receiver.stdout.readline().strip()}/hook"
+    center.store.run(lambda session: session.sync_endpoints([url]))
+    settings = center.settings
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")}
+    env.update(
+        PREFCENTER_DATABASE=settings.database,
+        PREFCENTER_SECRET=settings.secret[-1].reveal(),
+        PREFCENTER_PEPPER=settings.pepper.reveal() if settings.pepper else "",
+        PREFCENTER_VAR_DIR=settings.var_dir,
+        PREFCENTER_EVENTS_WEBHOOK_URL=url,
+        PREFCENTER_EVENTS_WEBHOOK_SECRET=SECRET,
+        PREFCENTER_LOG_LEVEL="warning",
+    )
+    # As `serve` runs it: a worker process beside the server (`prefcenter webhooks run`).
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "prefcenter", "webhooks", "run", "--parent", str(os.getpid())],
+        env=env,
+    )
+
+    def stop() -> dict[str, int]:
+        deadline = time.monotonic() + 120
+        while center.webhook_outbox() and time.monotonic() < deadline:
+            time.sleep(0.2)  # let the worker catch up, then count
+        left = sum(center.webhook_outbox().values())
+        worker.terminate()
+        worker.wait(30)
+        receiver.terminate()
+        receiver.wait(10)
+        return {"left": left}
+
+    return stop
+
+
+__all__ = ["MODES", "SECRET", "webhooks_on"]

@@ -1,0 +1,197 @@
+"""The rows of a provider's suppression export, streamed: CSV with a header, or JSON.
+
+Providers hand their lists out as CSV (dashboard exports, import files) or as the JSON
+their list APIs answer: an array of objects, an object wrapping one (``{"items": [...]}``,
+``{"Suppressions": [...]}``), or one object per line. :func:`records` yields each row as
+a dict of lower-cased field names to text, reading the file in chunks, so memory stays
+flat however long the list is.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from prefcenter.errors import InvalidInput
+
+#: Bytes read at a time from a JSON export.
+_CHUNK = 1 << 16
+#: Largest single JSON object accepted (one suppression is a few hundred bytes).
+_MAX_OBJECT = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One row of an export: its line (CSV) or position (JSON), and its fields."""
+
+    number: int
+    fields: dict[str, str]
+
+
+def records(stream: IO[str], *, header: bool = True) -> Iterator[Record]:
+    """The rows of a CSV or JSON export (told apart by its first character).
+
+    ``header=False`` reads a CSV without a header row as ``address, reason`` (the form
+    of SES's bulk import file).
+
+    Raises:
+        InvalidInput: the JSON is malformed.
+    """
+    first = _peek(stream)
+    if first in ("[", "{"):
+        yield from _json_records(stream)
+        return
+    yield from _csv_records(stream, header=header)
+
+
+def _peek(stream: IO[str]) -> str:
+    """The first character that is not blank (a BOM too), left unread for the parser."""
+    while True:
+        position = stream.tell()
+        char = stream.read(1)
+        if not char:
+            return ""
+        if char not in " \t\r\n\ufeff":
+            stream.seek(position)
+            return char
+
+
+def _csv_records(stream: IO[str], *, header: bool) -> Iterator[Record]:
+    reader = csv.reader(stream)
+    if header:
+        names = next(reader, None)
+        if names is None:
+            return
+        names = [name.strip().lower().lstrip("\ufeff") for name in names]
+    else:
+        names = ["address", "reason"]
+    width = len(names)
+    for row in reader:
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if len(row) < width:
+            row = row + [""] * (width - len(row))
+        yield Record(reader.line_num, dict(zip(names, row, strict=False)))
+
+
+def _json_records(stream: IO[str]) -> Iterator[Record]:
+    """Every JSON object of the outermost array (or each line's object, JSON lines)."""
+    decoder = json.JSONDecoder()
+    buffer = ""
+    position = 0
+    number = 0
+    in_array = False
+    done = False
+    while not done:
+        chunk = stream.read(_CHUNK)
+        done = not chunk
+        buffer = buffer[position:] + chunk
+        position = 0
+        while True:
+            while position < len(buffer) and buffer[position] in " \t\r\n,":
+                position += 1
+            if position >= len(buffer):
+                break
+            char = buffer[position]
+            if char == "]":
+                return  # the list ends; what follows is paging (a token, a next URL)
+            if char == "[":
+                position += 1
+                in_array = True
+                continue
+            if not in_array and char == "{" and _wraps_an_array(buffer, position):
+                # {"items": [ ... ]}: step inside to the array's first element.
+                position = buffer.index("[", position) + 1
+                in_array = True
+                continue
+            if char == "}" or char == '"' or char.isdigit() or char in "-tfn":
+                # The rest of a wrapping object (a paging token, a closing brace): skip
+                # one JSON value or punctuation at a time.
+                position = _skip(buffer, position, decoder, done)
+                if position < 0:
+                    position = -position - 1
+                    break
+                continue
+            try:
+                value, end = decoder.raw_decode(buffer, position)
+            except json.JSONDecodeError as error:
+                if not done and len(buffer) - position < _MAX_OBJECT:
+                    break  # the object continues in the next chunk
+                raise InvalidInput(
+                    f"The JSON export is malformed near character {error.pos}; export it "
+                    "again, or convert it to CSV.",
+                    reason="json",
+                ) from None
+            position = end
+            if isinstance(value, dict):
+                number += 1
+                yield Record(number, {str(k).lower(): _text(v) for k, v in value.items()})
+
+
+def _wraps_an_array(buffer: str, position: int) -> bool:
+    """Whether the object starting at ``position`` opens with ``"key": [``."""
+    head = buffer[position : position + 200]
+    colon = head.find(":")
+    return colon > 0 and head[colon + 1 :].lstrip().startswith("[")
+
+
+def _skip(buffer: str, position: int, decoder: json.JSONDecoder, done: bool) -> int:
+    """Past one JSON scalar (or a ``}`` / ``:``); ``-position - 1`` when it is cut off."""
+    char = buffer[position]
+    if char == "}":
+        return position + 1
+    try:
+        _, end = decoder.raw_decode(buffer, position)
+    except json.JSONDecodeError:
+        if not done:
+            return -position - 1
+        raise InvalidInput(
+            "The JSON export is malformed; export it again, or convert it to CSV.",
+            reason="json",
+        ) from None
+    while end < len(buffer) and buffer[end] in " \t\r\n:":
+        end += 1
+    return end
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ",".join(_text(item) for item in value)
+    return json.dumps(value) if isinstance(value, dict) else str(value)
+
+
+class CountingReader(io.RawIOBase):
+    """A binary file that counts the bytes read from it (for a progress bar)."""
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self.raw = raw
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self.raw.seek(offset, whence)
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self.raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.count += len(data)
+        return len(data)
+
+
+__all__ = ["CountingReader", "Record", "records"]

@@ -1,0 +1,163 @@
+"""The outbox worker against a real receiver: every change once, signed, in each person's order,
+retried with backoff, dead-lettered, and queued again on request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from prefcenter.center import PreferenceCenter
+from prefcenter.model import Source
+from prefcenter.webhooks.worker import WebhookWorker
+from tests.conftest import make_settings
+from tests.webhooks.conftest import SECRET
+from tests.webhooks.receiver import Receiver
+
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+class Clock:
+    """One hand-moved clock for the center (datetime) and the worker (epoch seconds)."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def seconds(self) -> float:
+        return self.now.timestamp()
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def setup(
+    database: str, tmp_path: Path, receiver: Receiver, clock: Clock
+) -> Iterator[Callable[..., tuple[PreferenceCenter, WebhookWorker]]]:
+    made: list[tuple[PreferenceCenter, WebhookWorker]] = []
+
+    def make(**overrides: Any) -> tuple[PreferenceCenter, WebhookWorker]:
+        settings = make_settings(
+            tmp_path,
+            database=database,
+            events_webhook_url=receiver.url,
+            events_webhook_secret=SECRET,
+            **overrides,
+        )
+        center = PreferenceCenter(settings, clock=clock)
+        worker = WebhookWorker(center, clock=clock.seconds, holder="test")
+        worker.round()  # registers the endpoint: changes from now on are queued
+        made.append((center, worker))
+        return center, worker
+
+    yield make
+    for center, worker in made:
+        worker.stop()
+        center.close()
+
+
+def drain(worker: WebhookWorker) -> None:
+    for _ in range(20):
+        if not worker.round():
+            return
+    raise AssertionError("the outbox did not drain in 20 rounds")
+
+
+def test_every_change_arrives_once_signed_with_its_payload(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver
+) -> None:
+    center, worker = setup()
+    center.suppress("a@example.com", source=Source.ONE_CLICK, reason="one click")
+    center.set_topic("b@example.com", "news", False, source=Source.WEB)
+    center.forget("c@example.com", source=Source.CLI)
+    drain(worker)
+    bodies = sorted(receiver.bodies(), key=lambda b: int(b["data"]["id"]))  # people in parallel
+    assert receiver.bad_signatures == 0
+    assert [b["type"] for b in bodies] == [
+        "prefcenter.suppress",
+        "prefcenter.opt-out",
+        "prefcenter.forget",
+    ]
+    first = bodies[0]["data"]
+    assert first["address"] == "a@example.com" and first["reason"] == "one click"
+    assert first["source"] == "one-click" and first["scope"] == "global"
+    assert bodies[2]["data"]["address"] is None  # forgotten: its hash only
+    assert sorted(receiver.ids) == sorted(f"evt_{b['data']['id']}" for b in bodies)
+    assert center.webhook_outbox() == {}
+
+
+def test_one_persons_failure_holds_back_only_that_person(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver, clock: Clock
+) -> None:
+    center, worker = setup()
+    alice = center.identity("alice@example.com").hash_hex
+    receiver.fail = {alice}
+    center.suppress("alice@example.com", source=Source.CLI, topic="news")
+    center.suppress("bob@example.com", source=Source.CLI)
+    center.suppress("alice@example.com", source=Source.CLI)
+    worker.round()
+    assert [b["data"]["address"] for b in receiver.bodies()] == ["bob@example.com"]
+    worker.round()  # alice waits for her retry: nothing is sent out of order
+    assert len(receiver.bodies()) == 1
+    assert center.webhook_outbox() == {(receiver.url, "pending"): 2}
+    receiver.fail = set()
+    clock.advance(seconds=1.5)  # the first retry is due within 1 s
+    drain(worker)
+    bodies = receiver.bodies()
+    assert [(b["data"]["address"], b["data"]["topic"]) for b in bodies[1:]] == [
+        ("alice@example.com", "news"),
+        ("alice@example.com", None),
+    ]
+
+
+def test_backoff_doubles_then_the_delivery_is_dead_lettered_and_retried(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver, clock: Clock
+) -> None:
+    center, worker = setup(events_webhook_give_up="1h", events_webhook_max_backoff="8s")
+    receiver.fail = "all"
+    center.suppress("a@example.com", source=Source.CLI)
+    waits = []
+    for _ in range(6):
+        assert worker.round()
+        (row,) = center.store.read(lambda s: s.outbox_due(1, 2**62, 10))
+        waits.append(row.next_at / 1000 - clock.seconds())
+        clock.advance(seconds=waits[-1])
+    assert 0.5 <= waits[0] <= 1 and 1 <= waits[1] <= 2 and 2 <= waits[2] <= 4
+    assert all(4 <= wait <= 8 for wait in waits[4:])  # capped at the maximum
+    clock.advance(hours=1)
+    worker.round()
+    assert center.webhook_outbox() == {(receiver.url, "dead"): 1}
+    assert not worker.round()  # dead rows are not tried again
+    receiver.fail = set()
+    assert center.retry_dead_webhooks() == 1
+    drain(worker)
+    assert len(receiver.bodies()) == 1 and center.webhook_outbox() == {}
+
+
+def test_a_second_worker_waits_for_the_lease(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver, clock: Clock
+) -> None:
+    center, worker = setup()
+    other = WebhookWorker(center, holder="other", clock=clock.seconds)
+    try:
+        center.suppress("a@example.com", source=Source.CLI)
+        assert not other.round()
+        assert worker.round()
+        assert len(receiver.bodies()) == 1
+        clock.advance(seconds=11)  # the first worker stopped renewing: the lease runs out
+        center.suppress("b@example.com", source=Source.CLI)
+        assert other.round()
+        assert len(receiver.bodies()) == 2
+    finally:
+        other.client.close()
