@@ -21,7 +21,18 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from prefcenter.errors import InvalidInput
-from prefcenter.model import Action, Channel, Event, ExceptionItem, Kind, Scope, Source, show_time
+from prefcenter.model import (
+    Action,
+    Channel,
+    Contact,
+    Event,
+    ExceptionItem,
+    Kind,
+    Scope,
+    Source,
+    Suppression,
+    show_time,
+)
 
 if TYPE_CHECKING:
     from prefcenter.center import PreferenceCenter
@@ -242,9 +253,15 @@ def _bounce_outcome(event: Event) -> str | None:
 
 def _violation(found: StoredViolation) -> Violation:
     """Flatten one row of ``store.violations`` into what the report shows."""
-    contact, suppression = found.contact, found.suppression
+    return as_violation(found.suppression, found.contact, found.identity_hash)
+
+
+def as_violation(
+    suppression: Suppression, contact: Contact, identity_hash: str | None = None
+) -> Violation:
+    """A send recorded after the suppression that blocks it, as the report shows it."""
     return Violation(
-        identity_hash=found.identity_hash,
+        identity_hash=contact.identity_hash if identity_hash is None else identity_hash,
         channel=contact.channel,
         topic=contact.topic,
         kind=contact.kind,

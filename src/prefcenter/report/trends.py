@@ -15,8 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from prefcenter.model import Action, Contact, Source, Suppression
-from prefcenter.report.compliance import OPT_OUT_ACTIONS, REQUEST_ACTIONS, Violation
+from prefcenter.model import Action, Source
+from prefcenter.report.compliance import (
+    OPT_OUT_ACTIONS,
+    REQUEST_ACTIONS,
+    Violation,
+    as_violation,
+)
 
 if TYPE_CHECKING:
     from prefcenter.center import PreferenceCenter
@@ -166,7 +171,7 @@ def _count_days(center: PreferenceCenter, since: datetime, until: datetime) -> d
     for row in sends:
         days[row.day.date()] = _replace(days[row.day.date()], sends=row.count)
     for suppression, contact in found:
-        days[contact.at.date()].violations.append(_as_violation(suppression, contact))
+        days[contact.at.date()].violations.append(as_violation(suppression, contact))
     return days
 
 
@@ -174,23 +179,6 @@ def _replace(day: _Day, **changes: int) -> _Day:
     values = {name: getattr(day, name) for name in _Day.__slots__}
     values.update(changes)
     return _Day(**values)
-
-
-def _as_violation(suppression: Suppression, contact: Contact) -> Violation:
-    return Violation(
-        identity_hash=contact.identity_hash,
-        channel=contact.channel,
-        topic=contact.topic,
-        kind=contact.kind,
-        sent_at=contact.at,
-        sender=contact.sender,
-        message_id=contact.message_id,
-        opted_out_at=suppression.created_at,
-        scope=suppression.scope,
-        source=suppression.source,
-        late_by=contact.at - suppression.created_at,
-        address=suppression.address,
-    )
 
 
 def build_trends(
