@@ -38,3 +38,13 @@ def test_only_config_reads_the_environment() -> None:
         if re.search(r"os\.environ|os\.getenv", path.read_text())
     ]
     assert readers == ["config/loading.py"]
+
+
+def test_no_two_test_modules_share_a_name() -> None:
+    """pytest imports test modules by their base name (the suites have no __init__.py):
+    a second ``test_worker.py`` in another folder stops the whole run at collection."""
+    tests = Path(__file__).resolve().parent
+    names = [
+        path.name for path in tests.rglob("*.py") if path.name not in ("conftest.py", "__init__.py")
+    ]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
