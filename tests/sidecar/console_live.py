@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,10 @@ def seed(center: PreferenceCenter) -> ExceptionItem:
     for number in range(3):
         center.record_sent("caller@example.org", sender="crm", message_id=f"<m{number}@x>")
     center.suppress("gone@example.org", source=Source.WEB, reason="unsubscribed on the page")
-    center.record_sent("gone@example.org", sender="campaigns", message_id="<late@x>")
+    # Strictly after the opt-out (a violation is a send later than it, to the millisecond:
+    # on a quiet machine both calls can fall in the same one).
+    late = center.now() + timedelta(milliseconds=2)
+    center.record_sent("gone@example.org", sender="campaigns", message_id="<late@x>", at=late)
     center.suppress("bounced@example.org", hard=True, source=Source.BOUNCE, reason="5.1.1")
     return item
 
