@@ -20,6 +20,7 @@ committed.
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -175,8 +176,9 @@ class FeedRows(Statements):
             if bytes(row[6]) not in waiting
         ]
 
+    @abstractmethod
     def _match_many(self, hashes: Sequence[bytes]) -> tuple[str, list[Any]]:
-        raise NotImplementedError  # the backend's session provides it
+        """A ``hash <match>`` fragment for a chunk of hashes (each backend's session)."""
 
     def outbox_delivered(self, ids: Sequence[int]) -> None:
         """Remove delivered rows."""
