@@ -32,6 +32,8 @@ from prefcenter.store.schema import check_meta, sqlite_migrations
 from prefcenter.store.session import SqlSession
 
 BUSY_TIMEOUT_MS = 5000
+#: How long close() waits for an interrupted statement to give its connection back.
+_INTERRUPTED_GRACE_S = 2.0
 log = logging.getLogger("prefcenter.store")
 T = TypeVar("T")
 
@@ -269,7 +271,9 @@ class SqliteStore(SqlStore):
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
         self.dialect = Dialect(name="sqlite", placeholder="?", blob="BLOB")
-        self._connections: list[sqlite3.Connection] = []
+        # Every connection with its guard: held while a thread works on the connection,
+        # so close() never frees one under a statement (an abandoned worker thread).
+        self._opened: list[tuple[sqlite3.Connection, threading.RLock]] = []
         self._lock = threading.Lock()
         self._closed = False
         created = not Path(self.path).exists()
@@ -308,9 +312,13 @@ class SqliteStore(SqlStore):
             time.sleep(_WAL_SWITCH_RETRY_S)
 
     def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
+        return self._lease(self._local)[0]
+
+    def _lease(self, local: threading.local) -> tuple[sqlite3.Connection, threading.RLock]:
+        """This thread's connection and its guard, opened on first use."""
+        lease: tuple[sqlite3.Connection, threading.RLock] | None = getattr(local, "lease", None)
+        if lease is not None:
+            return lease
         if self._closed:
             raise StoreUnavailable(f"Store {self.url!r} is closed; open a new one.")
         try:
@@ -335,48 +343,61 @@ class SqliteStore(SqlStore):
             conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         except sqlite3.Error as error:
             raise translate(error, self.path, self.busy_timeout_ms) from None
-        self._local.conn = conn
+        lease = (conn, threading.RLock())
         with self._lock:
-            self._connections.append(conn)
-        return conn
+            if not self._closed:
+                self._opened.append(lease)
+                local.lease = lease
+                return lease
+        conn.close()  # closed while this one was opening
+        raise StoreUnavailable(f"Store {self.url!r} is closed; open a new one.")
+
+    @contextmanager
+    def _using(self) -> Iterator[sqlite3.Connection]:
+        """This thread's connection, guarded against :meth:`close` for the duration."""
+        conn, guard = self._lease(self._local)
+        with guard:
+            if self._closed:
+                raise StoreUnavailable(f"Store {self.url!r} is closed; open a new one.")
+            yield conn
 
     def _session(self, conn: Any) -> SqlSession:
         return SqliteSession(conn, self.dialect)
 
     @contextmanager
     def _begin(self) -> Iterator[sqlite3.Connection]:
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as error:
-            raise translate(error, self.path, self.busy_timeout_ms) from None
-        try:
-            yield conn
-        except BaseException as failure:
-            _rollback(conn)
-            if _unavailable(failure):
-                raise translate(failure, self.path, self.busy_timeout_ms) from None
-            raise
-        try:
-            conn.execute("COMMIT")
-        except sqlite3.Error as error:
-            _rollback(conn)
-            raise translate(error, self.path, self.busy_timeout_ms) from None
+        with self._using() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as error:
+                raise translate(error, self.path, self.busy_timeout_ms) from None
+            try:
+                yield conn
+            except BaseException as failure:
+                _rollback(conn)
+                if _unavailable(failure):
+                    raise translate(failure, self.path, self.busy_timeout_ms) from None
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.Error as error:
+                _rollback(conn)
+                raise translate(error, self.path, self.busy_timeout_ms) from None
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         # Autocommit: each read is one statement and so one consistent snapshot.
-        conn = self._connection()
-        try:
-            yield conn
-        except (sqlite3.OperationalError, sqlite3.DatabaseError) as error:
-            _rollback(conn)
-            if not _unavailable(error):
+        with self._using() as conn:
+            try:
+                yield conn
+            except (sqlite3.OperationalError, sqlite3.DatabaseError) as error:
+                _rollback(conn)
+                if not _unavailable(error):
+                    raise
+                raise translate(error, self.path, self.busy_timeout_ms) from None
+            except BaseException:
+                _rollback(conn)
                 raise
-            raise translate(error, self.path, self.busy_timeout_ms) from None
-        except BaseException:
-            _rollback(conn)
-            raise
 
     def read(self, work: Callable[[SqlSession], T]) -> T:
         """:meth:`SqlStore.read` without a context manager per call: ``check``'s hot path.
@@ -387,31 +408,49 @@ class SqliteStore(SqlStore):
         current: SqlSession | None = getattr(self._local, "session", None)
         if current is not None:
             return work(current)
-        reader: SqlSession | None = getattr(self._local, "reader", None)
+        local = self._local
+        reader: SqlSession | None = getattr(local, "reader", None)
         if reader is None:
-            reader = self._local.reader = self._session(self._connection())
-        try:
-            return work(reader)
-        except BaseException as failure:
-            _rollback(reader.conn)
-            if _unavailable(failure):
-                raise translate(failure, self.path, self.busy_timeout_ms) from None
-            raise
+            reader = local.reader = self._session(self._lease(local)[0])
+        with local.lease[1]:
+            if self._closed:
+                raise StoreUnavailable(f"Store {self.url!r} is closed; open a new one.")
+            try:
+                return work(reader)
+            except BaseException as failure:
+                _rollback(reader.conn)
+                if _unavailable(failure):
+                    raise translate(failure, self.path, self.busy_timeout_ms) from None
+                raise
 
     def _after_forget(self) -> None:
         # The WAL still holds old page images with the erased address; copy the current
         # pages back and truncate it. A reader mid-snapshot makes this wait (busy timeout)
         # or give up; the next forget or SQLite's own checkpoint then finishes the job.
-        with contextlib.suppress(sqlite3.Error):
-            self._connection().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        with contextlib.suppress(sqlite3.Error), self._using() as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def close(self) -> None:
+        """Close every connection, each once no thread works on it.
+
+        A thread still inside a statement (a request abandoned after STORE_TIMEOUT) is
+        given the busy timeout to finish, then interrupted; freeing a connection under a
+        running statement would crash the process.
+        """
         with self._lock:
             self._closed = True
-            connections, self._connections = self._connections, []
-        for conn in connections:
-            conn.close()
+            opened, self._opened = self._opened, []
         self._local = threading.local()
+        for conn, guard in opened:
+            if not guard.acquire(timeout=self.busy_timeout_ms / 1000):
+                conn.interrupt()
+                if not guard.acquire(timeout=_INTERRUPTED_GRACE_S):
+                    log.warning("a connection to %s is still in use; left to its thread", self.url)
+                    continue
+            try:
+                conn.close()
+            finally:
+                guard.release()
 
 
 def _create_private(path: str) -> None:
