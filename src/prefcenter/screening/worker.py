@@ -43,8 +43,9 @@ SLOTS = 2 * DEPTH
 SLOT = 8 << 20
 
 Hasher = Callable[[list[str]], list["bytes | None"]]
-#: What the worker does with a chunk's hashes, in order; its answer must marshal.
-Finisher = Callable[[list["bytes | None"]], Any]
+#: What the worker does with a chunk's hashes, in order, told whether it hashed them
+#: itself (or the main process did); its answer must marshal.
+Finisher = Callable[[list["bytes | None"], bool], Any]
 T = TypeVar("T")
 
 _VALUES, _HASHES = b"V", b"H"  # what a task carries
@@ -227,6 +228,7 @@ def _answer(hashes: Hasher, finish: Finisher, task: bytes) -> bytes | None:
     """The marshalled answer to one task; None if it cannot be given."""
     try:
         kind, body = task[:1], marshal.loads(task[1:])  # noqa: S302 - from the main process
-        return marshal.dumps(finish(hashes(body) if kind == _VALUES else body))
+        own = kind == _VALUES
+        return marshal.dumps(finish(hashes(body) if own else body, own))
     except Exception:  # the main process reports the failure
         return None
