@@ -75,7 +75,9 @@ class Screen:
             list use the index from its first chunk.
         index_limit: largest store (in rows) read whole into memory; 0 never reads it.
         parallel: let :meth:`submit` hash in a forked worker process where that can
-            help (:mod:`prefcenter.screening.worker`); for large lists.
+            help (:mod:`prefcenter.screening.worker`); for large lists. The store's
+            connections are closed before the fork (``Store.release``): no other thread
+            may use the store meanwhile.
         memory: bytes the screen may hold (``FILTER_MEMORY``), when given: half for the
             index (which sets ``index_limit``), half for the people seen, past which
             they move to a temporary file. Neither grows with the store beyond that:
