@@ -9,8 +9,10 @@ measured again, so the growth is visible. At each size:
 - ``check``: mean and p99 wall time of 2,000 random people (half suppressed);
 - ``filter`` in the library: ``PreferenceCenter.filter`` of 200,000 people (30 % suppressed);
 - ``filter`` on the command line: 1,000,000 CSV rows (30 % suppressed), rows per
-  second (wall, interpreter start included) and peak RSS of the command and of its hash
-  worker (VmHWM; the worker is a fork sharing pages, so the sum is an upper bound);
+  second (wall, interpreter start included), its time against a plain csv copy of the
+  same file (run just before), peak RSS of the command and of its hash worker (VmHWM;
+  the worker is a fork sharing pages, so the sum is an upper bound) and the CPU seconds
+  of each (``--filter-only URL`` measures only this, on a store built and kept earlier);
 - one-click: 300 unsubscribes, each its own transaction and commit (``fsync``), p50/p99;
 - bytes per suppression: the table and its indexes, and the whole file or database.
 
@@ -46,6 +48,10 @@ def report():
     own = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")][0]
     worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print("peak", own, worker, file=sys.stderr)
+    main, child = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                       resource.RUSAGE_CHILDREN))
+    print("cpu", main.ru_utime + main.ru_stime, child.ru_utime + child.ru_stime,
+          file=sys.stderr)
 atexit.register(report)
 sys.argv = ["prefcenter", *sys.argv[1:]]
 runpy.run_module("prefcenter", run_name="__main__")
@@ -132,27 +138,7 @@ def measure_size(center: Any, url: str, tmp: Path, rows: int) -> dict[str, float
     assert sum(outcome.counts().values()) >= LIBRARY_ROWS * 3 // 10
     result["filter_library_rows_per_s"] = LIBRARY_ROWS / seconds
 
-    # filter, command line.
-    list_path = tmp / f"list-{rows}.csv"
-    _write_list(list_path, rows)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")}
-    env.update(PREFCENTER_DATABASE=url, PREFCENTER_SECRET=SECRET, PREFCENTER_PEPPER=PEPPER,
-               PREFCENTER_VAR_DIR=str(tmp / "var"), PREFCENTER_FREQUENCY_CAP="off")  # fmt: skip
-    command = [sys.executable, "-c", MEASURED, "filter", "--json", str(list_path),
-               "-o", str(tmp / "out.csv")]  # fmt: skip
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"filter failed: {done.stderr[-2000:]}")
-    summary = json.loads(done.stdout)
-    expected = sum(1 for j in range(min(LIST_ROWS, rows)) if j % 10 < 3)
-    assert summary["suppressed"] == expected, summary
-    peak = [line.split() for line in done.stderr.splitlines() if line.startswith("peak ")][-1]
-    result["filter_cli_rows_per_s"] = LIST_ROWS / seconds
-    result["filter_cli_rss_mb"] = int(peak[1]) / 1024
-    result["filter_cli_worker_rss_mb"] = int(peak[2]) / 1024
-    list_path.unlink()
+    result.update(filter_cli(url, tmp, rows))
 
     # one-click: one transaction and commit each.
     latencies = []
@@ -173,12 +159,61 @@ def measure_size(center: Any, url: str, tmp: Path, rows: int) -> dict[str, float
     return result
 
 
+def filter_cli(url: str, tmp: Path, rows: int) -> dict[str, float]:
+    """``prefcenter filter`` of LIST_ROWS rows against a store of ``rows`` (built by
+    this bench): rows per second, the time against a plain csv copy of the same file
+    (the baseline, run just before), peak RSS and CPU seconds of the command and of
+    its hash worker."""
+    from bench.bench_filter import COPY
+
+    list_path = tmp / f"list-{rows}.csv"
+    _write_list(list_path, rows)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")}
+    env.update(PREFCENTER_DATABASE=url, PREFCENTER_SECRET=SECRET, PREFCENTER_PEPPER=PEPPER,
+               PREFCENTER_VAR_DIR=str(tmp / "var"), PREFCENTER_FREQUENCY_CAP="off")  # fmt: skip
+    started = time.perf_counter()
+    copy = [sys.executable, "-c", COPY, str(list_path), str(tmp / "copy.csv")]
+    subprocess.run(copy, env=env, capture_output=True, check=True)
+    copy_seconds = time.perf_counter() - started
+    command = [sys.executable, "-c", MEASURED, "filter", "--json", str(list_path),
+               "-o", str(tmp / "out.csv")]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"filter failed: {done.stderr[-2000:]}")
+    summary = json.loads(done.stdout)
+    expected = sum(1 for j in range(min(LIST_ROWS, rows)) if j % 10 < 3)
+    assert summary["suppressed"] == expected, summary
+    lines = [line.split() for line in done.stderr.splitlines()]
+    peak = [line for line in lines if line[:1] == ["peak"]][-1]
+    cpu = [line for line in lines if line[:1] == ["cpu"]][-1]
+    list_path.unlink()
+    return {
+        "filter_cli_rows_per_s": LIST_ROWS / seconds,
+        "filter_cli_vs_copy": seconds / copy_seconds,
+        "filter_cli_rss_mb": int(peak[1]) / 1024,
+        "filter_cli_worker_rss_mb": int(peak[2]) / 1024,
+        "filter_cli_cpu_s": float(cpu[1]),
+        "filter_cli_worker_cpu_s": float(cpu[2]),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--scale", default=None, help="largest store: 100k, 1m or 10m")
     parser.add_argument("--keep", type=Path, default=None, help="work in DIR and keep it")
+    parser.add_argument("--filter-only", metavar="URL", default=None,
+                        help="only the CLI filter, against a store this bench built earlier "
+                        "(with --scale: its size) and kept")  # fmt: skip
     add_option(parser)
     args = parser.parse_args(argv)
+    if args.filter_only:
+        rows = _sizes(args.scale or "10m")[-1]
+        with tempfile.TemporaryDirectory(prefix="bench-scale-") as scratch:
+            figures = filter_cli(args.filter_only, args.keep or Path(scratch), rows)
+        print(json.dumps({"suppressions": rows, **{k: round(v, 2) for k, v in figures.items()}}))
+        return 0
     if args.scale is None:
         print("skipped: pass --scale 10m (builds ten million suppressions, minutes)")
         return 0

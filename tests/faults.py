@@ -81,6 +81,9 @@ class FaultyStore:
     def close(self) -> None:
         self._store.close()
 
+    def release(self, *, mapped: bool = True) -> None:
+        self._store.release(mapped=mapped)
+
     def export(self) -> Iterator[Suppression]:
         return self._store.export()
 

@@ -378,7 +378,10 @@ class PreferenceCenter(Changes):
         remembers who it has seen (second spellings are ``Reason.DUPLICATE``), so use
         one per list and close it (``with``). ``expected_rows`` (an estimate of the
         list's length) lets a large list read the store's rules into memory at once;
-        ``parallel`` lets ``Screen.submit`` hash chunks in a forked worker process.
+        ``parallel`` lets ``Screen.submit`` hash chunks in a forked worker process, which
+        also asks the store on a connection of its own: before forking, the screen
+        closes the store's connections (``Store.release``), so pass it only where no
+        other thread uses the store meanwhile (``prefcenter filter`` does).
         """
         topic = check_topic(topic)
         cap = self.settings.frequency_cap

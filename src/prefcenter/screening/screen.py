@@ -27,7 +27,7 @@ from typing import Any, cast
 from prefcenter.model import Kind, Reason
 from prefcenter.policy import judge
 from prefcenter.screening.seen import Seen
-from prefcenter.screening.worker import HashWorker, can_fork_worker
+from prefcenter.screening.worker import Finisher, HashWorker, can_fork_worker
 from prefcenter.store.protocol import Store
 from prefcenter.store.rule_index import BLOCK_REASONS, RuleIndex
 
@@ -45,6 +45,7 @@ INDEX_MIN_ROWS = 10_000
 #: Reasons as one byte each, in the answers of a worker that decides (0: may be sent).
 _CODES: tuple[Reason | None, ...] = (
     None, *BLOCK_REASONS, Reason.FREQUENCY_CAP, Reason.INVALID, Reason.DUPLICATE,
+    Reason.PAUSED, Reason.FREQUENCY_CEILING,
 )  # fmt: skip
 _CODE_OF = {reason: code for code, reason in enumerate(_CODES)}
 
@@ -74,7 +75,9 @@ class Screen:
             list use the index from its first chunk.
         index_limit: largest store (in rows) read whole into memory; 0 never reads it.
         parallel: let :meth:`submit` hash in a forked worker process where that can
-            help (:mod:`prefcenter.screening.worker`); for large lists.
+            help (:mod:`prefcenter.screening.worker`); for large lists. The store's
+            connections are closed before the fork (``Store.release``): no other thread
+            may use the store meanwhile.
         memory: bytes the screen may hold (``FILTER_MEMORY``), when given: half for the
             index (which sets ``index_limit``), half for the people seen, past which
             they move to a temporary file. Neither grows with the store beyond that:
@@ -147,16 +150,25 @@ class Screen:
     def _start_worker(self) -> HashWorker | None:
         if not self._worker_tried:
             self._worker_tried = True
+            # Read before the fork, so that the worker decides from it.
+            index = self._index or self._maybe_index()
+            # No connection, and no thread of a connection pool, crosses the fork: each
+            # process opens its own on its next question (so PostgreSQL's pool, whose
+            # threads made forking unsafe, no longer keeps the worker from starting).
+            # Unmapped: a large store is probed all over, and every page a memory map
+            # touched would count in the process's memory (FILTER_MEMORY bounds it).
+            store = self.send.store
+            store.release(mapped=False)
             if can_fork_worker():
-                # Read before the fork, so that the worker decides from it.
-                index = self._index or self._maybe_index()
                 seen = self._seen
-                finish: Callable[[list[bytes | None]], object] = (
-                    partial(_repeats_in_worker, seen)
+                finish: Finisher = (
+                    partial(_ask_in_worker, self, seen)
                     if index is None
                     else partial(_decide_in_worker, index, seen)
                 )
-                self._worker = HashWorker(self.send.hashes, finish, seen.close)
+                self._worker = HashWorker(
+                    self.send.hashes, finish, partial(_close_in_worker, seen, store)
+                )
                 self._worker_decides = index is not None
         return self._worker
 
@@ -171,8 +183,14 @@ class Screen:
             codes, ruled = cast("tuple[bytes, list[tuple[int, bytes]]]", answer)
             self.rows += len(codes)
             return self._from_codes(codes, ruled)
-        hashes, repeats = cast("tuple[list[bytes | None], list[int]]", answer)
-        return self._decide(hashes if local is None else local, repeats)
+        if local is None:  # the worker hashed the chunk, and asked the store about it
+            codes = cast("bytes", answer)
+            self.rows += len(codes)
+            return list(map(_CODES.__getitem__, codes))
+        # This process hashed the chunk (the worker was behind): it asks the store too,
+        # while the worker finds the repeats.
+        self.rows += len(local)
+        return self._ask(local, cast("list[int]", answer))
 
     def decide(self, hashes: list[bytes | None]) -> list[Reason | None]:
         """As calling the screen, for values already hashed (``Identities.locate_many``;
@@ -191,6 +209,10 @@ class Screen:
         index = self._index or self._maybe_index()
         if index is not None:
             return self._from_codes(*_codes_from_index(index, hashes, repeats))
+        return self._ask(hashes, repeats)
+
+    def _ask(self, hashes: list[bytes | None], repeats: list[int]) -> list[Reason | None]:
+        """A chunk decided by asking the store (``repeats``: positions of second spellings)."""
         reasons: list[Reason | None] = [None] * len(hashes)
         self._judge(set(hashes), enumerate(hashes), reasons, blocks=True)
         if None in hashes:
@@ -263,8 +285,10 @@ class Screen:
         send = self.send
         with_cap = send.cap_window is not None
         if self._index_rows is None:
+            # Counted up to just past the limit: whether it is exceeded is all that counts.
+            limit = self.index_limit + 1
             self._index_rows = send.store.read(
-                lambda session: session.rule_rows(session.present(), with_cap=with_cap)
+                lambda session: session.rule_rows(session.present(), with_cap=with_cap, limit=limit)
             )
         size = self._index_rows
         if size > self.index_limit or size > INDEX_RATIO * rows:
@@ -307,14 +331,27 @@ def _codes_from_index(
 # -- run in the worker process (forked with the screen's state) ----------------------
 
 
-def _repeats_in_worker(seen: Seen, hashes: list[bytes | None]) -> object:
-    """Without an index: the hashes and their repeats; the main process decides."""
-    return hashes, seen.duplicates(hashes)
+def _ask_in_worker(screen: Screen, seen: Seen, hashes: list[bytes | None], own: bool) -> object:
+    """Without an index: a chunk the worker hashed (``own``) is asked of the store on the
+    worker's own connection, a code per row; of a chunk the main process hashed (and asks
+    about), only the repeats, which only the worker can tell."""
+    repeats = seen.duplicates(hashes)
+    if not own:
+        return repeats
+    return bytes(map(_CODE_OF.__getitem__, screen._ask(hashes, repeats)))
 
 
-def _decide_in_worker(index: RuleIndex, seen: Seen, hashes: list[bytes | None]) -> object:
+def _decide_in_worker(
+    index: RuleIndex, seen: Seen, hashes: list[bytes | None], own: bool
+) -> object:
     """From the index, in the worker: what :func:`_codes_from_index` answers."""
     return _codes_from_index(index, hashes, seen.duplicates(hashes))
+
+
+def _close_in_worker(seen: Seen, store: Store) -> None:
+    """At the end of the list: drop the spill file, and the worker's own connection."""
+    seen.close()
+    store.close()
 
 
 #: Reasons of the other phone channel that refuse here too (the SMS/voice rule).

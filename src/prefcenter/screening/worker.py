@@ -3,8 +3,9 @@
 Keyed BLAKE2b costs about a microsecond a row from Python and duplicate detection about
 half that; neither needs the store. So a screen of a large list may fork one worker that
 hashes each chunk and finishes it (the screen says how: find the repeats, and look the
-people up in the screen's in-memory index when it has one), in order, while the main
-process reads and writes. Whenever the worker is :data:`DEPTH` chunks behind, the main
+people up in the screen's in-memory index when it has one, or ask the store on a
+connection of the worker's own when it has none), in order, while the main process
+reads and writes. Whenever the worker is :data:`DEPTH` chunks behind, the main
 process hashes the next chunk itself and sends only the hashes, so the two cores share
 the work whatever else the machine is doing. The worker holds the only copy of what
 finishing remembers (who was seen), so every chunk passes through it; if it dies, the
@@ -14,7 +15,9 @@ The worker is forked, so it inherits the pepper: no secret is passed, only addre
 or hashes (marshalled). Chunks and answers travel through memory the two processes
 share, in slots, and the pipes carry only which slot is ready: neither process waits on
 a full pipe, so neither can stall the other. A chunk too large for a slot goes through
-the pipe with the worker otherwise idle. The worker never touches the store.
+the pipe with the worker otherwise idle. The worker inherits no store connection (the
+screen closes them before the fork); what ``finish`` asks of the store goes through
+connections the worker opens itself.
 """
 
 from __future__ import annotations
@@ -43,8 +46,9 @@ SLOTS = 2 * DEPTH
 SLOT = 8 << 20
 
 Hasher = Callable[[list[str]], list["bytes | None"]]
-#: What the worker does with a chunk's hashes, in order; its answer must marshal.
-Finisher = Callable[[list["bytes | None"]], Any]
+#: What the worker does with a chunk's hashes, in order, told whether it hashed them
+#: itself (or the main process did); its answer must marshal.
+Finisher = Callable[[list["bytes | None"], bool], Any]
 T = TypeVar("T")
 
 _VALUES, _HASHES = b"V", b"H"  # what a task carries
@@ -227,6 +231,7 @@ def _answer(hashes: Hasher, finish: Finisher, task: bytes) -> bytes | None:
     """The marshalled answer to one task; None if it cannot be given."""
     try:
         kind, body = task[:1], marshal.loads(task[1:])  # noqa: S302 - from the main process
-        return marshal.dumps(finish(hashes(body) if kind == _VALUES else body))
+        own = kind == _VALUES
+        return marshal.dumps(finish(hashes(body) if own else body, own))
     except Exception:  # the main process reports the failure
         return None

@@ -46,7 +46,9 @@ class PostgresSession(SqlSession):
         # (a parallel sequential scan: 0.4 s a chunk at a million suppressions, ten
         # times that at ten million); unnest is estimated at 100 rows, so each hash is
         # one primary-key probe and a chunk costs the same whatever the store's size.
-        return "IN (SELECT unnest(%s::bytea[]))", [list(hashes)]
+        # ``%b``: the array goes in binary; psycopg's text form escapes every byte of
+        # every hash in Python (2.4 µs a hash against 0.3, measured on 23,000-hash chunks).
+        return "IN (SELECT unnest(%b::bytea[]))", [list(hashes)]
 
     def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
         """Append every suppress event and add its suppression: two statements in all.
@@ -280,22 +282,9 @@ class PostgresStore(SqlStore):
             psycopg.connect(url, connect_timeout=max(1, round(timeout))).close()
         except psycopg.Error as error:
             raise self._translate(error) from None
-        self._pool = psycopg_pool.ConnectionPool(
-            url,
-            min_size=1,
-            max_size=max_size,
-            kwargs={"autocommit": True},
-            timeout=timeout,
-            open=False,
-            # A connection the server closed (a restart, a failover) is found before it
-            # is handed out, not by the request that uses it (see `check_idle`).
-            check=check_idle,
-            # The pool's own reconnecting backs off exponentially (1, 2, 4 ... 64 s), so
-            # after a long outage it could wait a minute past the server's return. It
-            # gives up after a few seconds instead, and waiting requests then open
-            # connections themselves, at once.
-            reconnect_timeout=RECONNECT_TIMEOUT,
-        )
+        self._url, self._max_size, self._timeout = url, max_size, timeout
+        self._pool = self._new_pool()
+        self._released = self._closed = False
         try:
             self._pool.open(wait=True, timeout=timeout)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
@@ -310,6 +299,34 @@ class PostgresStore(SqlStore):
             self._pool.close()
             raise
 
+    def _new_pool(self) -> Any:
+        """A pool, not yet open."""
+        return psycopg_pool.ConnectionPool(
+            self._url,
+            min_size=1,
+            max_size=self._max_size,
+            kwargs={"autocommit": True},
+            timeout=self._timeout,
+            open=False,
+            # A connection the server closed (a restart, a failover) is found before it
+            # is handed out, not by the request that uses it (see `check_idle`).
+            check=check_idle,
+            # The pool's own reconnecting backs off exponentially (1, 2, 4 ... 64 s), so
+            # after a long outage it could wait a minute past the server's return. It
+            # gives up after a few seconds instead, and waiting requests then open
+            # connections themselves, at once.
+            reconnect_timeout=RECONNECT_TIMEOUT,
+        )
+
+    def release(self, *, mapped: bool = True) -> None:
+        """Close the pool (its connections and threads); the next call opens a new one
+        (see ``Store.release``; PostgreSQL maps nothing into this process)."""
+        if self._closed:
+            return  # a closed store stays closed
+        self._pool.close()
+        self._pool = self._new_pool()
+        self._released = True
+
     def _translate(self, error: BaseException) -> StoreUnavailable:
         return translate(error, self.url, self._hide)
 
@@ -318,6 +335,13 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
+        if self._released:
+            self._released = False
+            try:
+                self._pool.open(wait=True, timeout=self._timeout)
+            except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+                self._released = True
+                raise self._translate(error) from None
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -346,4 +370,5 @@ class PostgresStore(SqlStore):
         return
 
     def close(self) -> None:
+        self._closed = True
         self._pool.close()

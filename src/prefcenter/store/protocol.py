@@ -90,8 +90,9 @@ class Session(Protocol):
     ) -> dict[bytes, int]:
         """hash -> 0 (hard), 1 (global), 2 (``topic``) for hashes a suppression blocks."""
 
-    def rule_rows(self, present: Present, *, with_cap: bool) -> int:
-        """How many rows :meth:`rule_index` would read (suppressions and other rules)."""
+    def rule_rows(self, present: Present, *, with_cap: bool, limit: int | None = None) -> int:
+        """How many rows :meth:`rule_index` would read (suppressions and other rules);
+        each table counted up to ``limit`` rows, when given."""
 
     def rule_index(
         self,
@@ -374,6 +375,16 @@ class Store(Protocol):
 
     def close(self) -> None:
         """Close every connection."""
+
+    def release(self, *, mapped: bool = True) -> None:
+        """Close every connection (and a pool's threads) but stay open: the next call
+        opens new ones. A process about to fork calls it, so that the child inherits no
+        connection and no thread; no other thread may be using the store meanwhile.
+
+        ``mapped=False``: the new connections read a SQLite file through a page cache
+        of fixed size instead of a memory map, so that a process reading much of a
+        large store once (``prefcenter filter``) does not grow by every page it touched.
+        """
 
     def export(self) -> Iterator[Suppression]:
         """Every suppression, with the clear address where known."""

@@ -49,14 +49,21 @@ class RuleIndex:
 class IndexRows(Statements):
     """The whole-table reads behind :class:`RuleIndex`; part of the session."""
 
-    def rule_rows(self, present: Present, *, with_cap: bool) -> int:
-        """How many rows the index would be read from (what it costs, and its size)."""
+    def rule_rows(self, present: Present, *, with_cap: bool, limit: int | None = None) -> int:
+        """How many rows the index would be read from (what it costs, and its size);
+        each table counted up to ``limit`` rows at most, when given: a store larger than
+        the index may hold is not read through just to be counted."""
         tables = ["suppressions"]
         tables += [name for name, used in zip(_OPTIONAL, present, strict=True) if used]
         if not with_cap and "contacts" in tables:
             tables.remove("contacts")
-        counted = " + ".join(f"(SELECT count(*) FROM {table})" for table in tables)
-        return int(self._one(f"SELECT {counted}")[0])
+        if limit is None:
+            counted = " + ".join(f"(SELECT count(*) FROM {table})" for table in tables)
+            return int(self._one(f"SELECT {counted}")[0])
+        counted = " + ".join(
+            f"(SELECT count(*) FROM (SELECT 1 FROM {table} LIMIT ?) AS rows)" for table in tables
+        )
+        return int(self._one(f"SELECT {counted}", [limit] * len(tables))[0])
 
     def rule_index(
         self,

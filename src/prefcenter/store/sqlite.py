@@ -276,6 +276,7 @@ class SqliteStore(SqlStore):
         self._opened: list[tuple[sqlite3.Connection, threading.RLock]] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._map_bytes = MMAP_BYTES
         created = not Path(self.path).exists()
         try:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -340,7 +341,7 @@ class SqliteStore(SqlStore):
             # its fsync): past the page cache, a lookup copied pages in with a system
             # call each, 22-32 us a probe in an 8M-row table against 2 us mapped, which
             # made filter against 10M suppressions ten times slower than against 1M.
-            conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+            conn.execute(f"PRAGMA mmap_size={self._map_bytes}")
         except sqlite3.Error as error:
             raise translate(error, self.path, self.busy_timeout_ms) from None
         lease = (conn, threading.RLock())
@@ -437,8 +438,17 @@ class SqliteStore(SqlStore):
         given the busy timeout to finish, then interrupted; freeing a connection under a
         running statement would crash the process.
         """
+        self._close_connections(closed=True)
+
+    def release(self, *, mapped: bool = True) -> None:
+        """Close every connection; the next call opens a new one, memory-mapped or not
+        (see ``Store.release``)."""
+        self._close_connections(closed=False)
+        self._map_bytes = MMAP_BYTES if mapped else 0
+
+    def _close_connections(self, *, closed: bool) -> None:
         with self._lock:
-            self._closed = True
+            self._closed = self._closed or closed
             opened, self._opened = self._opened, []
         self._local = threading.local()
         for conn, guard in opened:

@@ -11,6 +11,7 @@ only counts such cells (:func:`count_formula_cells`) and warns.
 
 from __future__ import annotations
 
+import functools
 import re
 
 #: The first characters that make a spreadsheet read a cell as a formula (OWASP).
@@ -27,16 +28,21 @@ def count_formula_cells(text: str, delimiter: str) -> int:
 
     A tab cannot start a cell of a tab-separated list, and a carriage return followed by
     a line feed is a line ending, so those count only where they cannot be either.
-    Plain substring searches rule most blocks out before the pattern runs.
     """
-    starts = "=+-@\r" + ("" if delimiter == "\t" else "\t")
-    before = (delimiter, "\n", delimiter + '"', '\n"')
-    head = text[:2].lstrip('"')[:1]
-    if (not head or head not in starts) and not any(
-        edge + c in text for edge in before for c in starts
-    ):
-        return 0
+    at_delimiter, at_line, first = _formula_patterns(delimiter)
+    # A cell starts the text, or follows a delimiter or a line feed. Each edge gets a
+    # pattern that begins with its own literal character, which ``re`` finds with a
+    # fast scan; one pattern for both edges (a character class first) is ten times slower.
+    count = len(at_delimiter.findall(text)) + (first.match(text) is not None)
+    return count + (len(at_line.findall(text)) if "\n" in text else 0)
+
+
+@functools.lru_cache(maxsize=16)
+def _formula_patterns(delimiter: str) -> tuple[re.Pattern[str], re.Pattern[str], re.Pattern[str]]:
     tab = "" if delimiter == "\t" else "\t"
-    cell = rf'(?:^|{re.escape(delimiter)})"?(?:[=+\-@{tab}]|\r(?!\n|$))'
-    pattern = re.compile(cell, re.MULTILINE)
-    return len(pattern.findall(text))
+    start = rf'"?(?:[=+\-@{tab}]|\r(?!\n|\Z))'
+    return (
+        re.compile(re.escape(delimiter) + start),
+        re.compile("\n" + start),
+        re.compile(start),
+    )
