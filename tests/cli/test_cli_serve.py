@@ -157,6 +157,10 @@ def wait_for(condition: Callable[[], object], what: str, seconds: float = 30.0) 
         time.sleep(0.05)
 
 
+def niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -165,9 +169,9 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start_with_console(serve: Callable[..., subprocess.Popen[str]]) -> tuple[
-    subprocess.Popen[str], str, int
-]:
+def start_with_console(
+    serve: Callable[..., subprocess.Popen[str]],
+) -> tuple[subprocess.Popen[str], str, int]:
     """``serve`` with its console: the process, the console's URL, the console's pid."""
     process = serve("--http", "127.0.0.1:0", "--smtp", "127.0.0.1:0")
     assert process.stderr is not None
@@ -189,6 +193,8 @@ def test_serve_runs_the_console_in_a_child_it_restarts_and_stops(
     process, url, child = start_with_console(serve)
     with open(f"/proc/{child}/cmdline", "rb") as cmdline:
         assert b"--listen-fd" in cmdline.read()
+    # CONSOLE_NICE (10): the console leaves the CPU to one-click on a busy machine.
+    assert niceness(child) == min(19, niceness(process.pid) + 10)
     os.kill(child, signal.SIGKILL)
     # The parent keeps the socket: this request waits in its backlog for the new child.
     assert httpx.get(url + "/login", timeout=60).status_code == 200

@@ -7,8 +7,10 @@ the console's address itself (a busy port is its usual one-line error, and port 
 known at once), hands the listening socket to ``prefcenter serve --no-http --no-smtp``
 started beside it with the same settings, restarts that child if it dies (connections
 wait in the socket's backlog meanwhile: the parent keeps it open), and stops it on the
-way out. The child has its own store connections, logs to the same standard error, and
-dies with its parent (``PR_SET_PDEATHSIG`` on Linux, and a check of its parent).
+way out. The child has its own store connections, logs to the same standard error, runs
+at a lower CPU priority (``CONSOLE_NICE``, default 10: on a busy machine the kernel
+serves one-click first, and pages wait a little instead), and dies with its parent
+(``PR_SET_PDEATHSIG`` on Linux, and a check of its parent).
 """
 
 from __future__ import annotations
@@ -98,7 +100,9 @@ class ConsoleProcess:
         """
         if self._socket is not None:
             raise RuntimeError("ConsoleProcess.start() was called twice; call stop() first.")
-        self._socket = listening_socket(self.host, self._requested_port, reuse_port=self._reuse_port)
+        self._socket = listening_socket(
+            self.host, self._requested_port, reuse_port=self._reuse_port
+        )
         self.port = self._socket.getsockname()[1]
         self._spawn()
         self._watcher = threading.Thread(target=self._watch, name="console-watch", daemon=True)
@@ -178,6 +182,9 @@ async def serve_handed_socket(center: object, settings: Settings, fd: int, paren
     from prefcenter.sidecar.console.server import ConsoleSidecar
 
     die_with_parent()
+    # Pages may wait; one-click answers should not: on a busy machine the kernel gives
+    # this process the CPU the sidecars leave (CONSOLE_NICE).
+    os.nice(settings.console_nice)
     # Ctrl-C reaches the whole process group: the parent stops us in its own order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.getppid() != parent:
