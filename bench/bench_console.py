@@ -143,6 +143,7 @@ class OneProcess:
 def environment(settings: Any) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")},
+        "PREFCENTER_CONSOLE_NICE": os.environ.get("PREFCENTER_CONSOLE_NICE", "10"),
         "PREFCENTER_DATABASE": settings.database,
         "PREFCENTER_SECRET": SECRET,
         "PREFCENTER_PEPPER": PEPPER,
@@ -294,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a tenth of the store")
     parser.add_argument("--runs", type=int, default=3, help="one-click runs per layout")
     parser.add_argument("--store", metavar="DIR", help="build the store here, or reuse it")
+    parser.add_argument("--console-nice", metavar="N", help="CONSOLE_NICE for serve's console")
     parser.add_argument("--one-process", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one_process:
@@ -323,6 +325,8 @@ def main(argv: list[str] | None = None) -> int:
             + (f"built in {time.perf_counter() - started:.0f} s" if not built else "reused")
         )
         print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
+        if args.console_nice is not None:
+            os.environ["PREFCENTER_CONSOLE_NICE"] = args.console_nice
         return measure(center, settings, rows, args.runs)
 
 

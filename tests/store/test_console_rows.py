@@ -107,6 +107,22 @@ def test_the_report_counts_days_and_keeps_past_ones(
     assert len(cache.days) == 7  # each complete past day of either period, counted once
 
 
+def test_todays_counts_are_kept_a_few_seconds(center: PreferenceCenter, clock: Clock) -> None:
+    cache = DayCache()
+    center.suppress("a@example.org", source=Source.ONE_CLICK)
+    first = build_trends(center, days=7, cache=cache)
+    assert first.counted_at == clock.now
+    center.suppress("b@example.org", source=Source.ONE_CLICK)
+    center.open_exception(mailbox="unsubscribe", why="free text", raw=b"x", evidence="<1>")
+    clock.advance(seconds=cache.today_ttl.total_seconds() - 1)
+    again = build_trends(center, days=7, cache=cache)
+    assert again.by_source.counts["one-click"][-1] == 1 and again.counted_at == first.counted_at
+    assert again.open_exceptions == 1  # the queue is counted on every report
+    clock.advance(seconds=1)
+    later = build_trends(center, days=7, cache=cache)
+    assert later.by_source.counts["one-click"][-1] == 2 and later.counted_at == clock.now
+
+
 def test_a_story_holds_linked_identities_contacts_and_history(center: PreferenceCenter) -> None:
     center.link("pat@example.org", "+14155550100", second_channel="sms", source=Source.CLI)
     center.suppress("pat@example.org", source=Source.WEB, reason="asked")

@@ -74,6 +74,7 @@ class Trends:
         violation_count: all of them.
         sends: contacts recorded per day (label ``sent``).
         bounces, complaints: per day.
+        counted_at: when today's counts were read (a cache may keep them a few seconds).
     """
 
     since: datetime
@@ -89,6 +90,7 @@ class Trends:
     sends: list[int]
     bounces: list[int]
     complaints: list[int]
+    counted_at: datetime | None = None
 
     def rates(self) -> list[tuple[date, int, float | None, float | None]]:
         """Per day: sends, bounce rate and complaint rate (None on a day without sends)."""
@@ -124,11 +126,21 @@ class DayCache:
 
     ttl: timedelta = timedelta(minutes=10)
     days: dict[date, tuple[datetime, _Day]] = field(default_factory=dict)
+    #: Today's counts are read again once this old: a reload within it costs no read of
+    #: the day's events (thousands of rows on a busy day), and shows them that old.
+    today_ttl: timedelta = timedelta(seconds=15)
+    today: tuple[datetime, date, _Day] | None = None
 
     def fresh(self, day: date, now: datetime) -> _Day | None:
         """The cached counts of ``day`` if younger than ``ttl``."""
         found = self.days.get(day)
         return found[1] if found is not None and now - found[0] < self.ttl else None
+
+    def fresh_today(self, day: date, now: datetime) -> tuple[datetime, _Day] | None:
+        """Today's cached counts and when they were read, if younger than ``today_ttl``."""
+        if self.today is None or self.today[1] != day or now - self.today[0] >= self.today_ttl:
+            return None
+        return self.today[0], self.today[2]
 
 
 def _count_days(center: PreferenceCenter, since: datetime, until: datetime) -> dict[date, _Day]:
@@ -191,7 +203,7 @@ def build_trends(
     """Count the last ``days`` UTC days (today included) from the center's store.
 
     With a ``cache``, complete past days are counted once (per ``cache.ttl``) and only
-    today is read each time.
+    today is read, at most every ``cache.today_ttl``; the queue counts are read each time.
     """
     now = now or center.now()
     today = datetime.combine(now.date(), datetime.min.time(), tzinfo=UTC)
@@ -206,7 +218,11 @@ def build_trends(
             cache.days[day] = (now, counted)
         for day in [day for day in cache.days if day < day_list[0] - KEEP_DAYS]:
             del cache.days[day]  # past any period the console offers
-    counted_today = _count_days(center, today, until)[today.date()]
+    cached_today = cache.fresh_today(today.date(), now)
+    if cached_today is None:
+        cached_today = now, _count_days(center, today, until)[today.date()]
+        cache.today = (now, today.date(), cached_today[1])
+    counted_at, counted_today = cached_today
     per_day = [cache.days[day][1] for day in day_list[:-1]] + [counted_today]
     open_count, overdue = center.store.read(lambda session: session.exception_counts(now))
     honour = [0] * (len(HONOUR_EDGES) + 1)
@@ -233,6 +249,7 @@ def build_trends(
         sends=[d.sends for d in per_day],
         bounces=[d.bounces for d in per_day],
         complaints=[d.complaints for d in per_day],
+        counted_at=counted_at,
     )
 
 

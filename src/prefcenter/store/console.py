@@ -189,11 +189,19 @@ class ConsoleRows(Statements):
         return items, total
 
     def exception_mailboxes(self) -> list[str]:
-        rows = self._rows(
-            "SELECT DISTINCT mailbox FROM exceptions WHERE status IN ('open', 'resolved', "
-            "'dismissed') ORDER BY 1"
-        )
-        return [str(row[0]) for row in rows]
+        """The mailboxes items came from, any status: one index probe per mailbox (a
+        DISTINCT would read every item's index entry, 10,000 for a queue that size)."""
+        found: set[str] = set()
+        for status in ("open", "resolved", "dismissed"):
+            rows = self._rows(
+                "WITH RECURSIVE m(name) AS (SELECT MIN(mailbox) FROM exceptions WHERE "
+                "status = ? UNION ALL SELECT (SELECT MIN(mailbox) FROM exceptions WHERE "
+                "status = ? AND mailbox > m.name) FROM m WHERE m.name IS NOT NULL) "
+                "SELECT name FROM m WHERE name IS NOT NULL",
+                [status, status],
+            )
+            found.update(str(row[0]) for row in rows)
+        return sorted(found)
 
     def exception_counts(self, now: datetime) -> tuple[int, int]:
         """Open items, and how many of them are overdue at ``now``."""
