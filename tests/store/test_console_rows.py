@@ -95,6 +95,8 @@ def test_the_report_counts_days_and_keeps_past_ones(
     assert first.by_source.total("one-click") == 1 and first.by_source.total("mailto") == 1
     assert first.by_channel.total("email") == 3
     assert first.honoured_in_time == (2, 3)  # the mailto one waited three days
+    times = first.honour_times  # exact, as `prefcenter report` gives them
+    assert (times.count, times.median, times.p95) == (3, timedelta(0), timedelta(days=3))
     assert dict(first.honour)["2-3 days"] == 0 and dict(first.honour)["3-10 days"] == 1
     assert first.bounces[-1] == 1 and first.sends[-1] == 1
     assert [v.message_id for v in first.violations] == ["<late>"]

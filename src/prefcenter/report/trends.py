@@ -11,6 +11,9 @@ below 0.1 % and never reach 0.3 % (Gmail's sender guidelines, 2024).
 
 from __future__ import annotations
 
+import math
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,6 +22,7 @@ from prefcenter.model import Action, Source
 from prefcenter.report.compliance import (
     OPT_OUT_ACTIONS,
     REQUEST_ACTIONS,
+    HonourTimes,
     Violation,
     as_violation,
 )
@@ -75,6 +79,8 @@ class Trends:
         sends: contacts recorded per day (label ``sent``).
         bounces, complaints: per day.
         counted_at: when today's counts were read (a cache may keep them a few seconds).
+        honour_times: median, p95 and maximum time to honour over the period's opt-outs
+            (exact: the same figures as ``prefcenter report``).
     """
 
     since: datetime
@@ -91,6 +97,7 @@ class Trends:
     bounces: list[int]
     complaints: list[int]
     counted_at: datetime | None = None
+    honour_times: HonourTimes = field(default_factory=lambda: HonourTimes(count=0))
 
     def rates(self) -> list[tuple[date, int, float | None, float | None]]:
         """Per day: sends, bounce rate and complaint rate (None on a day without sends)."""
@@ -113,6 +120,8 @@ class _Day:
     complaints: int
     sends: int
     violations: list[Violation]
+    #: Milliseconds from request to change of each opt-out, sorted.
+    delays: array[int] = field(default_factory=lambda: array("q"))
 
 
 @dataclass
@@ -130,6 +139,17 @@ class DayCache:
     #: the day's events (thousands of rows on a busy day), and shows them that old.
     today_ttl: timedelta = timedelta(seconds=15)
     today: tuple[datetime, date, _Day] | None = None
+    #: The past days' delays of the last period asked for, merged (key: its days and
+    #: when each was counted), so a report sorts only today's.
+    merged: tuple[tuple[object, ...], array[int]] | None = None
+
+    def past_delays(self, days: Sequence[date]) -> array[int]:
+        """The delays of the complete past ``days`` (all cached), in one sorted array."""
+        key = tuple((day, self.days[day][0]) for day in days)
+        if self.merged is None or self.merged[0] != key:
+            runs = [self.days[day][1].delays for day in days]
+            self.merged = key, array("q", sorted(delay for run in runs for delay in run))
+        return self.merged[1]
 
     def fresh(self, day: date, now: datetime) -> _Day | None:
         """The cached counts of ``day`` if younger than ``ttl``."""
@@ -156,13 +176,14 @@ def _count_days(center: PreferenceCenter, since: datetime, until: datetime) -> d
 
     every = sorted(set(requests) | set(problems))
 
-    def read(session: Session) -> tuple[list[tuple[datetime, str, str, str, int, int]], Any]:
+    def read(session: Session) -> tuple[list[tuple[datetime, str, str, str, int, int]], Any, Any]:
         return (
             session.event_facts(since, until, every, edges),
             session.sends_by_day(since, until),
+            session.honour_delays(since, until, opt_outs),
         )
 
-    facts, sends = center.store.read(read)
+    facts, sends, delays = center.store.read(read)
     found = center.store.read(lambda session: session.violations_between(since, until, grace))
     days: dict[date, _Day] = {}
     day = since.date()
@@ -182,9 +203,15 @@ def _count_days(center: PreferenceCenter, since: datetime, until: datetime) -> d
             days[moment.date()] = _replace(counted, **{kind: getattr(counted, kind) + count})
     for row in sends:
         days[row.day.date()] = _replace(days[row.day.date()], sends=row.count)
+    for number, delay in delays:  # by day, then delay: each day's array comes sorted
+        days[date.fromordinal(_EPOCH + number)].delays.append(max(0, delay))
     for suppression, contact in found:
         days[contact.at.date()].violations.append(as_violation(suppression, contact))
     return days
+
+
+#: ``date.toordinal`` of 1970-01-01: a UTC day number plus this is its ordinal.
+_EPOCH = date(1970, 1, 1).toordinal()
 
 
 def _replace(day: _Day, **changes: int) -> _Day:
@@ -233,6 +260,7 @@ def build_trends(
     in_time = sum(
         count for (_, edge), count in zip(HONOUR_EDGES, honour, strict=False) if edge <= HONOUR_LINE
     )
+    past = cache.past_delays(day_list[:-1])
     violations = [v for counted in per_day for v in counted.violations]
     violations.sort(key=lambda v: v.sent_at, reverse=True)
     return Trends(
@@ -250,7 +278,39 @@ def build_trends(
         bounces=[d.bounces for d in per_day],
         complaints=[d.complaints for d in per_day],
         counted_at=counted_at,
+        honour_times=honour_times(past, counted_today.delays),
     )
+
+
+def honour_times(past: Sequence[int], today: Sequence[int]) -> HonourTimes:
+    """Median, p95 (nearest rank) and maximum of two sorted runs of milliseconds, as
+    :func:`prefcenter.report.compliance.honour_times` defines them, without merging."""
+    count = len(past) + len(today)
+    if not count:
+        return HonourTimes(count=0)
+
+    def at(rank: int) -> timedelta:
+        return timedelta(milliseconds=kth_smallest(past, today, rank))
+
+    middle = count // 2
+    median = at(middle + 1) if count % 2 else (at(middle) + at(middle + 1)) / 2
+    return HonourTimes(
+        count=count, median=median, p95=at(max(1, math.ceil(0.95 * count))), max=at(count)
+    )
+
+
+def kth_smallest(a: Sequence[int], b: Sequence[int], k: int) -> int:
+    """The ``k``-th smallest (1-based) of two sorted sequences together, in O(log n)."""
+    low, high = max(0, k - len(b)), min(k, len(a))
+    while low < high:  # the fewest taken from a such that a[i] >= b[k - i - 1]
+        taken = (low + high) // 2
+        if a[taken] < b[k - taken - 1]:
+            low = taken + 1
+        else:
+            high = taken
+    from_a = a[low - 1] if low > 0 else None
+    from_b = b[k - low - 1] if k - low > 0 else None
+    return max(v for v in (from_a, from_b) if v is not None)
 
 
 def _series(days: list[date], counts: list[dict[str, int]]) -> Series:
@@ -266,4 +326,6 @@ __all__ = [
     "Series",
     "Trends",
     "build_trends",
+    "honour_times",
+    "kth_smallest",
 ]

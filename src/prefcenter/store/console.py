@@ -234,6 +234,19 @@ class ConsoleRows(Statements):
             for r in rows
         ]
 
+    def honour_delays(
+        self, since: datetime, until: datetime, actions: Sequence[str]
+    ) -> list[tuple[int, int]]:
+        """(UTC day number, milliseconds from request to change) of each event of
+        ``actions`` in the period, by day then delay: the exact time-to-honour figures."""
+        marks = ", ".join("?" for _ in actions)
+        rows = self._rows(
+            f"SELECT at / {DAY_MS}, at - COALESCE(requested_at, at) FROM events "
+            f"WHERE at >= ? AND at < ? AND action IN ({marks}) ORDER BY 1, 2",
+            [to_ms(since), to_ms(until), *actions],
+        )
+        return [(int(row[0]), int(row[1])) for row in rows]
+
     def violations_between(
         self, since: datetime, until: datetime, grace: timedelta
     ) -> list[tuple[Suppression, Contact]]:
