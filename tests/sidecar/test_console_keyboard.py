@@ -16,7 +16,7 @@ import pytest
 
 from prefcenter.model import Action, Reason
 from prefcenter.report.story import build_story
-from tests.sidecar.console_live import PASSWORD, SENDER, LiveConsole, console_settings, live_console
+from tests.sidecar.console_live import PASSWORD, LiveConsole, console_settings, live_console
 from tests.sidecar.test_accessibility import _tab_to
 
 pytestmark = pytest.mark.browser
