@@ -228,11 +228,10 @@ def serve(
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             runner.run(serve_handed_socket(cli.center(), settings, listen_fd, parent))
         return
-    # The child gets what this process was given as options, as PREFCENTER_* variables
-    # (the environment and the configuration file it inherits): nothing secret in argv.
-    console_env = {f"PREFCENTER_{k.upper()}": str(v) for k, v in cli.overrides.items()}
-    if cli.config_file:
-        console_env["PREFCENTER_CONFIG"] = cli.config_file
+    from prefcenter.config import child_environment
+
+    # The console's child loads the settings this process did: nothing secret in argv.
+    console_env = child_environment(cli.overrides, cli.config_file)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(
             run_sidecars(

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Mapping
 
-from prefcenter.config import Settings
+from prefcenter.config import Settings, child_environment
 from prefcenter.errors import ConfigError
 from prefcenter.sidecar.http.server import listening_socket, parse_listen
 from prefcenter.webhooks.process import die_with_parent
@@ -48,8 +48,8 @@ class ConsoleProcess:
 
     Args:
         settings: ``settings.console`` is where to listen (port 0 picks a free one).
-        env: settings for the child beyond this process's environment, as
-            ``PREFCENTER_*`` variables (what ``serve`` was given as options).
+        env: the child's environment (``config.child_environment``: this process's,
+            with what ``serve`` was given as options); None: this process's.
         host, port: override ``settings.console``.
 
     Raises:
@@ -76,7 +76,7 @@ class ConsoleProcess:
         self._requested_port = default_port if port is None else port
         self._reuse_port = settings.reuse_port
         self.port = 0
-        self.env = {**os.environ, **(env or {}), "PREFCENTER_CONSOLE": settings.console}
+        self.env = {**(env or child_environment({})), "PREFCENTER_CONSOLE": settings.console}
         self.proc: subprocess.Popen[bytes] | None = None
         self.restarts = 0
         self._started = 0.0
