@@ -30,10 +30,10 @@ def serve(prefcenter_sqlite: Prefcenter) -> Iterator[Callable[..., subprocess.Po
     """Start ``prefcenter serve``; whatever happens, kill it and close its pipes after."""
     started: list[subprocess.Popen[str]] = []
 
-    def start(*args: str) -> subprocess.Popen[str]:
+    def start(*args: str, **env: str) -> subprocess.Popen[str]:
         process = subprocess.Popen(
             [sys.executable, "-m", "prefcenter", "serve", *args],
-            env=prefcenter_sqlite.environment(),
+            env=prefcenter_sqlite.environment(**env),
             cwd=prefcenter_sqlite.tmp_path,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -232,3 +232,17 @@ def test_serve_on_a_busy_console_port_is_one_line(prefcenter_sqlite: Prefcenter)
         "use); stop what uses it, or pass --console HOST:PORT (or set "
         "PREFCENTER_CONSOLE=HOST:PORT, as `make run` needs)."
     )
+
+
+def test_an_empty_console_setting_starts_no_console(
+    serve: Callable[..., subprocess.Popen[str]],
+) -> None:
+    process = serve("--http", "127.0.0.1:0", "--smtp", "127.0.0.1:0", PREFCENTER_CONSOLE="")
+    assert process.stderr is not None
+    for line in process.stderr:
+        if READY.search(line):
+            break
+    assert "console" not in line
+    assert children(process.pid) == []
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
