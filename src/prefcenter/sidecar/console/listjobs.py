@@ -207,7 +207,8 @@ class ListChecks:
         return check
 
     def of(self, owner: str) -> list[Check]:
-        """``owner``'s checks still kept, newest first."""
+        """``owner``'s checks still kept, newest first (the expired ones are removed)."""
+        self.sweep()
         found = [self.get(folder.name, owner) for folder in self._folders()]
         return sorted((c for c in found if c), key=lambda c: c.created, reverse=True)
 
