@@ -8,9 +8,9 @@ in, and measures over loopback, every client in a process of its own:
 
 - every console page, ``ROUNDS`` requests each: p50 and p95 in milliseconds, and the
   p95 against the login page (a template and no store read) measured in the same run;
-- one-click POSTs (p50, p95) alone and while another process (at the lowest CPU
-  priority: it stands in for the operator's own machine) browses the console without
-  pause, in alternating batches, ``--runs`` times: the ratio of the two p95s,
+- one-click POSTs (p50, p95) alone and while another process browses the console
+  without pause (and counts the pages it got), in alternating batches, ``--runs``
+  times: the ratio of the two p95s,
   beside the ratio between the alone batches themselves (the noise of this machine);
 - the same with the console inside the sidecar's process (as ``serve`` ran it before
   issue 24's second pass), for comparison.
@@ -227,12 +227,13 @@ def one_clicks(center: PreferenceCenter, url: str, start: int, count: int) -> li
 TURNS, BATCH = 8, 50
 
 
-def browse(url: str, first: int, browsing: Any, stop: Any) -> None:
+def browse(url: str, first: int, browsing: Any, stop: Any, pages: Any) -> None:
     """The operator (a process of its own): the queue, a person, the report and an item,
-    round and round, while ``browsing`` is set."""
-    # The operator's browser runs on their own machine, not beside the sidecar: here it
-    # takes only the CPU nothing else wants, so what one-click feels is the console's work.
-    os.nice(19)
+    round and round, while ``browsing`` is set; counts the pages in ``pages``.
+
+    It runs at the same priority as the sidecar: the operator's browser would run on
+    their own machine, so here its CPU counts against one-click (a conservative bench).
+    """
     operator = log_in(url)
     try:
         while not stop.is_set():
@@ -240,6 +241,8 @@ def browse(url: str, first: int, browsing: Any, stop: Any) -> None:
                 continue
             for path in ("/queue", f"/person?q={PERSON}", "/report", f"/queue/{first}"):
                 operator.get(path)
+                with pages.get_lock():
+                    pages.value += 1
     finally:
         operator.close()
 
@@ -251,6 +254,9 @@ class Turns:
     even: list[float] = field(default_factory=list)
     odd: list[float] = field(default_factory=list)
     busy: list[float] = field(default_factory=list)
+    #: Console pages served during the busy batches, and the seconds those took.
+    pages: int = 0
+    seconds: float = 0.0
 
     @property
     def alone(self) -> list[float]:
@@ -264,7 +270,8 @@ class Turns:
             f"browsing p50 {statistics.median(busy):.1f} p95 {p95(busy):.1f} ms; "
             f"p95 ratio {p95(busy) / p95(alone):.2f}x, p50 ratio "
             f"{statistics.median(busy) / statistics.median(alone):.2f}x "
-            f"(alone vs alone p95 {noise:.2f}x)"
+            f"(alone vs alone p95 {noise:.2f}x); the operator got "
+            f"{self.pages / max(self.seconds, 1e-9):.0f} pages/s"
         )
 
 
@@ -274,8 +281,8 @@ def turns(
     """One-click latencies alone and while another process browses the console without
     pause, measured in alternating batches."""
     context = multiprocessing.get_context("spawn")
-    browsing, stop = context.Event(), context.Event()
-    browser = context.Process(target=browse, args=(console_url, first, browsing, stop))
+    browsing, stop, pages = context.Event(), context.Event(), context.Value("i", 0)
+    browser = context.Process(target=browse, args=(console_url, first, browsing, stop, pages))
     browser.start()
     found = Turns()
     try:
@@ -286,7 +293,10 @@ def turns(
             (found.even if turn % 2 == 0 else found.odd).extend(alone)
             browsing.set()
             time.sleep(0.3)  # the operator is browsing before the batch starts
+            before, began = pages.value, time.perf_counter()
             found.busy += one_clicks(center, http_url, start + (2 * turn + 1) * BATCH, BATCH)
+            found.pages += pages.value - before
+            found.seconds += time.perf_counter() - began
     finally:
         stop.set()
         browsing.set()
