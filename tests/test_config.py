@@ -76,6 +76,7 @@ CAP_FORM = "write COUNT/DURATION such as 3/7d or 10/1w (DURATION in s, m, h, d o
         ("console", "8081", "Setting CONSOLE has value '8081'; write HOST:PORT such as 127.0.0.1:8080."),
         ("console", "0.0.0.0:8080", "Setting CONSOLE has value '0.0.0.0:8080', the HTTP port; give the console a port of its own (the default is 127.0.0.1:8081) or leave it empty."),
         ("console_header_role", "boss", "Setting CONSOLE_HEADER_ROLE has value 'boss'; write viewer, agent or admin, or leave it empty to refuse names that are not operators."),
+        ("console_nice", "20", "Setting CONSOLE_NICE has value '20'; write a niceness from 0 (the console gets as much CPU as the sidecars) to 19 (the least)."),
     ],
 )  # fmt: skip
 def test_bad_values_are_named_word_for_word(name: str, value: str, message: str) -> None:

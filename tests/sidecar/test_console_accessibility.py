@@ -2,12 +2,15 @@
 
 Each state an operator can reach is audited: the login (and a refused one), the queue,
 an item (and a refused resolution), a person (and a refused search), the report, the
-list check and its result, and the refusal pages. (axe-core is a script, so these
+list check, a check running and its result, and the refusal pages. (axe-core is a script, so these
 contexts allow scripts; the pages carry none.)
 """
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,9 +38,23 @@ def _states(live: LiveConsole, page: Any, upload: Path) -> list[tuple[str, Calla
         page.get_by_role("button", name="Dismiss").click()
 
     def list_result() -> None:
+        from playwright.sync_api import expect
+
         page.goto(url + "/lists")
         page.get_by_label("CSV file").set_input_files(str(upload))
         page.get_by_role("button", name="Check the list").click()
+        expect(page.get_by_role("status").locator("h2")).to_contain_text(
+            "rows may be sent", timeout=30_000
+        )
+
+    def list_running() -> None:
+        # A check another console process is screening (its status file, as it writes it).
+        folder = live.settings.var_path / "console-lists" / ("R" * 16)
+        folder.mkdir(parents=True, exist_ok=True)
+        status = {"owner": "ada", "name": "big.csv", "state": "running", "size": 4000,
+                  "done": 1000, "created": time.time(), "pid": os.getppid()}  # fmt: skip
+        (folder / "status.json").write_text(json.dumps(status))
+        page.goto(url + "/lists/" + "R" * 16 + "?still=1")  # the same page, not reloading
 
     def viewer_refused() -> None:
         log_in("vic")
@@ -59,6 +76,8 @@ def _states(live: LiveConsole, page: Any, upload: Path) -> list[tuple[str, Calla
         ("report", lambda: page.goto(url + "/report")),
         ("lists", lambda: page.goto(url + "/lists")),
         ("lists-result", list_result),
+        ("lists-with-checks", lambda: page.goto(url + "/lists")),
+        ("list-running", list_running),
         ("not-found", lambda: page.goto(url + "/queue/99999")),
         ("viewer-person", viewer_refused),
     ]

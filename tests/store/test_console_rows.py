@@ -95,6 +95,8 @@ def test_the_report_counts_days_and_keeps_past_ones(
     assert first.by_source.total("one-click") == 1 and first.by_source.total("mailto") == 1
     assert first.by_channel.total("email") == 3
     assert first.honoured_in_time == (2, 3)  # the mailto one waited three days
+    times = first.honour_times  # exact, as `prefcenter report` gives them
+    assert (times.count, times.median, times.p95) == (3, timedelta(0), timedelta(days=3))
     assert dict(first.honour)["2-3 days"] == 0 and dict(first.honour)["3-10 days"] == 1
     assert first.bounces[-1] == 1 and first.sends[-1] == 1
     assert [v.message_id for v in first.violations] == ["<late>"]
@@ -105,6 +107,22 @@ def test_the_report_counts_days_and_keeps_past_ones(
     assert second.by_source.counts["web"][-1] == 1
     assert second.violation_count == 1
     assert len(cache.days) == 7  # each complete past day of either period, counted once
+
+
+def test_todays_counts_are_kept_a_few_seconds(center: PreferenceCenter, clock: Clock) -> None:
+    cache = DayCache()
+    center.suppress("a@example.org", source=Source.ONE_CLICK)
+    first = build_trends(center, days=7, cache=cache)
+    assert first.counted_at == clock.now
+    center.suppress("b@example.org", source=Source.ONE_CLICK)
+    center.open_exception(mailbox="unsubscribe", why="free text", raw=b"x", evidence="<1>")
+    clock.advance(seconds=cache.today_ttl.total_seconds() - 1)
+    again = build_trends(center, days=7, cache=cache)
+    assert again.by_source.counts["one-click"][-1] == 1 and again.counted_at == first.counted_at
+    assert again.open_exceptions == 1  # the queue is counted on every report
+    clock.advance(seconds=1)
+    later = build_trends(center, days=7, cache=cache)
+    assert later.by_source.counts["one-click"][-1] == 2 and later.counted_at == clock.now
 
 
 def test_a_story_holds_linked_identities_contacts_and_history(center: PreferenceCenter) -> None:

@@ -1,4 +1,9 @@
-"""``prefcenter serve``: the HTTP and SMTP sidecars in one process."""
+"""``prefcenter serve``: the HTTP and SMTP sidecars in one process, the console beside it.
+
+The operator console runs in a child process of its own (``sidecar/console/process.py``)
+whenever this process also serves HTTP or SMTP: its pages would otherwise take the
+interpreter lock from one-click answers. Alone (``--no-http --no-smtp``) it runs here.
+"""
 
 from __future__ import annotations
 
@@ -56,12 +61,19 @@ async def purge_daily(
 
 
 async def run_sidecars(
-    center: PreferenceCenter, settings: Settings, *, http: bool, smtp: bool, console: bool = True
+    center: PreferenceCenter,
+    settings: Settings,
+    *,
+    http: bool,
+    smtp: bool,
+    console: bool = True,
+    console_env: dict[str, str] | None = None,
 ) -> None:
     """Start the sidecars, wait for SIGTERM or SIGINT, then stop them gracefully.
 
     ``stop()`` lets in-flight requests and SMTP transactions finish; the caller closes
-    the store afterwards.
+    the store afterwards. Beside HTTP or SMTP the console is a child process, started
+    with this environment plus ``console_env`` (the ``PREFCENTER_*`` of the options).
     """
     # Imported here so that `import prefcenter.cli` never loads the servers (nor asyncio:
     # every command would pay for it).
@@ -82,7 +94,11 @@ async def run_sidecars(
         from prefcenter.sidecar.smtp.server import SmtpSidecar
 
         sidecars.append(SmtpSidecar(center, settings, metrics=metrics))
-    if console and settings.console:  # its own listener, never the public HTTP port
+    if console and settings.console and (http or smtp):  # its own listener and process
+        from prefcenter.sidecar.console.process import ConsoleProcess
+
+        sidecars.append(ConsoleProcess(settings, env=console_env))
+    elif console and settings.console:  # the console alone: this process is its own
         from prefcenter.sidecar.console import ConsoleSidecar
 
         sidecars.append(ConsoleSidecar(center, settings))
@@ -132,7 +148,7 @@ async def run_sidecars(
 
 
 def _kind(sidecar: Any) -> str:
-    if type(sidecar).__name__ == "ConsoleSidecar":
+    if getattr(sidecar, "kind", "") == "console":
         return "console"
     return "HTTP" if hasattr(sidecar, "url") else "SMTP"
 
@@ -170,6 +186,10 @@ class CannotListen(click.ClickException):
 @click.option("--no-http", is_flag=True, help="Run only the SMTP sidecar.")
 @click.option("--no-console", is_flag=True, help="Do not run the operator console.")
 @click.option("--no-smtp", is_flag=True, help="Run only the HTTP sidecar.")
+@click.option("--listen-fd", type=int, default=None, hidden=True,
+              help="Serve the console on this inherited socket (serve's own child).")  # fmt: skip
+@click.option("--parent", type=int, default=None, hidden=True,
+              help="Exit when this process (the serve that started us) is gone.")  # fmt: skip
 @pass_cli
 def serve(
     cli: Cli,
@@ -179,8 +199,12 @@ def serve(
     no_http: bool,
     no_smtp: bool,
     no_console: bool,
+    listen_fd: int | None,
+    parent: int | None,
 ) -> None:
-    """Run the HTTP and SMTP sidecars until SIGTERM or SIGINT.
+    """Run the HTTP and SMTP sidecars, and the operator console, until SIGTERM or SIGINT.
+
+    The console runs in a child process of its own, restarted if it dies.
 
     \b
     Example:
@@ -198,10 +222,25 @@ def serve(
     )
     import asyncio
 
+    if listen_fd is not None and parent is not None:  # the console child of a serve
+        from prefcenter.sidecar.console.process import serve_handed_socket
+
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(serve_handed_socket(cli.center(), settings, listen_fd, parent))
+        return
+    from prefcenter.config import child_environment
+
+    # The console's child loads the settings this process did: nothing secret in argv.
+    console_env = child_environment(cli.overrides, cli.config_file)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(
             run_sidecars(
-                cli.center(), settings, http=not no_http, smtp=not no_smtp, console=not no_console
+                cli.center(),
+                settings,
+                http=not no_http,
+                smtp=not no_smtp,
+                console=not no_console,
+                console_env=console_env,
             )
         )
 

@@ -6,7 +6,7 @@ types, :mod:`~prefcenter.config.checks` the checks of a whole configuration and
 :mod:`~prefcenter.config.loading` the only reader of the process environment.
 """
 
-from prefcenter.config.loading import load_settings, with_dev_keys
+from prefcenter.config.loading import child_environment, load_settings, with_dev_keys
 from prefcenter.config.settings import ENV_PREFIX, Settings, SettingSpec, settings_table
 from prefcenter.config.types import FrequencyCap, Secret, parse_duration, split_hostport
 
@@ -16,6 +16,7 @@ __all__ = [
     "Secret",
     "SettingSpec",
     "Settings",
+    "child_environment",
     "load_settings",
     "parse_duration",
     "settings_table",

@@ -114,7 +114,8 @@ def _check_hardening(settings: Settings) -> None:
 
 
 def _check_console(settings: Settings) -> None:
-    """The console listens apart from the public port; its header role is a role."""
+    """The console listens apart from the public port; its header role is a role; its
+    niceness is one the kernel knows."""
     if settings.console:
         _, port = split_hostport("console", settings.console)
         _, http_port = split_hostport("http", settings.http)
@@ -131,6 +132,13 @@ def _check_console(settings: Settings) -> None:
             "viewer, agent or admin, or leave it empty to refuse names that are not operators.",
             name="console_header_role",
             value=settings.console_header_role,
+        )
+    if not 0 <= settings.console_nice <= 19:
+        raise ConfigError(
+            f"Setting CONSOLE_NICE has value '{settings.console_nice}'; write a niceness from 0 "
+            "(the console gets as much CPU as the sidecars) to 19 (the least).",
+            name="console_nice",
+            value=str(settings.console_nice),
         )
 
 

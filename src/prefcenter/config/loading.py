@@ -22,7 +22,7 @@ from prefcenter.config.settings import ENV_PREFIX, Settings
 from prefcenter.config.types import MIN_KEY_BYTES, Secret, byte_count, convert
 from prefcenter.errors import ConfigError
 
-__all__ = ["load_settings", "with_dev_keys"]
+__all__ = ["child_environment", "load_settings", "with_dev_keys"]
 
 log = logging.getLogger("prefcenter.config")
 
@@ -171,3 +171,20 @@ def _generate(path: Path) -> str:
         path.name.upper(),
     )
     return key
+
+
+def child_environment(
+    overrides: Mapping[str, object], config_file: str | None = None
+) -> dict[str, str]:
+    """The environment for a child ``prefcenter`` process that must load the settings
+    this one did: this process's environment, plus ``overrides`` (what the command line
+    set) as ``PREFCENTER_*`` variables and the configuration file as ``PREFCENTER_CONFIG``.
+
+    Variables rather than options: a child's command line is visible to every user of
+    the host, and a store URL may hold a password.
+    """
+    env = dict(os.environ)
+    env.update({f"{ENV_PREFIX}{name.upper()}": str(value) for name, value in overrides.items()})
+    if config_file:
+        env[f"{ENV_PREFIX}CONFIG"] = config_file
+    return env

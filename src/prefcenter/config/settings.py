@@ -261,6 +261,12 @@ class Settings:
         "Role of a CONSOLE_USER_HEADER name that is not an operator (viewer, agent or admin); "
         "empty refuses such names. A named operator keeps their own role.",
     )
+    console_nice: int = _setting(
+        10,
+        "Niceness (0-19) of the console's own process beside HTTP or SMTP in `serve`: the "
+        "higher, the more CPU it leaves to one-click on a busy machine; 0: equal shares.",
+        kind="int",
+    )
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")
     # -- provider webhooks and SMS keywords (issue 22); an empty key turns its route off
     ses_topic_arns: tuple[str, ...] = _factory(

@@ -11,6 +11,9 @@ below 0.1 % and never reach 0.3 % (Gmail's sender guidelines, 2024).
 
 from __future__ import annotations
 
+import math
+from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -19,6 +22,7 @@ from prefcenter.model import Action, Source
 from prefcenter.report.compliance import (
     OPT_OUT_ACTIONS,
     REQUEST_ACTIONS,
+    HonourTimes,
     Violation,
     as_violation,
 )
@@ -74,6 +78,9 @@ class Trends:
         violation_count: all of them.
         sends: contacts recorded per day (label ``sent``).
         bounces, complaints: per day.
+        counted_at: when today's counts were read (a cache may keep them a few seconds).
+        honour_times: median, p95 and maximum time to honour over the period's opt-outs
+            (exact: the same figures as ``prefcenter report``).
     """
 
     since: datetime
@@ -89,6 +96,8 @@ class Trends:
     sends: list[int]
     bounces: list[int]
     complaints: list[int]
+    counted_at: datetime | None = None
+    honour_times: HonourTimes = field(default_factory=lambda: HonourTimes(count=0))
 
     def rates(self) -> list[tuple[date, int, float | None, float | None]]:
         """Per day: sends, bounce rate and complaint rate (None on a day without sends)."""
@@ -111,6 +120,8 @@ class _Day:
     complaints: int
     sends: int
     violations: list[Violation]
+    #: Milliseconds from request to change of each opt-out, sorted.
+    delays: array[int] = field(default_factory=lambda: array("q"))
 
 
 @dataclass
@@ -124,11 +135,32 @@ class DayCache:
 
     ttl: timedelta = timedelta(minutes=10)
     days: dict[date, tuple[datetime, _Day]] = field(default_factory=dict)
+    #: Today's counts are read again once this old: a reload within it costs no read of
+    #: the day's events (thousands of rows on a busy day), and shows them that old.
+    today_ttl: timedelta = timedelta(seconds=15)
+    today: tuple[datetime, date, _Day] | None = None
+    #: The past days' delays of the last period asked for, merged (key: its days and
+    #: when each was counted), so a report sorts only today's.
+    merged: tuple[tuple[object, ...], array[int]] | None = None
+
+    def past_delays(self, days: Sequence[date]) -> array[int]:
+        """The delays of the complete past ``days`` (all cached), in one sorted array."""
+        key = tuple((day, self.days[day][0]) for day in days)
+        if self.merged is None or self.merged[0] != key:
+            runs = [self.days[day][1].delays for day in days]
+            self.merged = key, array("q", sorted(delay for run in runs for delay in run))
+        return self.merged[1]
 
     def fresh(self, day: date, now: datetime) -> _Day | None:
         """The cached counts of ``day`` if younger than ``ttl``."""
         found = self.days.get(day)
         return found[1] if found is not None and now - found[0] < self.ttl else None
+
+    def fresh_today(self, day: date, now: datetime) -> tuple[datetime, _Day] | None:
+        """Today's cached counts and when they were read, if younger than ``today_ttl``."""
+        if self.today is None or self.today[1] != day or now - self.today[0] >= self.today_ttl:
+            return None
+        return self.today[0], self.today[2]
 
 
 def _count_days(center: PreferenceCenter, since: datetime, until: datetime) -> dict[date, _Day]:
@@ -144,13 +176,14 @@ def _count_days(center: PreferenceCenter, since: datetime, until: datetime) -> d
 
     every = sorted(set(requests) | set(problems))
 
-    def read(session: Session) -> tuple[list[tuple[datetime, str, str, str, int, int]], Any]:
+    def read(session: Session) -> tuple[list[tuple[datetime, str, str, str, int, int]], Any, Any]:
         return (
             session.event_facts(since, until, every, edges),
             session.sends_by_day(since, until),
+            session.honour_delays(since, until, opt_outs),
         )
 
-    facts, sends = center.store.read(read)
+    facts, sends, delays = center.store.read(read)
     found = center.store.read(lambda session: session.violations_between(since, until, grace))
     days: dict[date, _Day] = {}
     day = since.date()
@@ -170,9 +203,15 @@ def _count_days(center: PreferenceCenter, since: datetime, until: datetime) -> d
             days[moment.date()] = _replace(counted, **{kind: getattr(counted, kind) + count})
     for row in sends:
         days[row.day.date()] = _replace(days[row.day.date()], sends=row.count)
+    for number, delay in delays:  # by day, then delay: each day's array comes sorted
+        days[date.fromordinal(_EPOCH + number)].delays.append(max(0, delay))
     for suppression, contact in found:
         days[contact.at.date()].violations.append(as_violation(suppression, contact))
     return days
+
+
+#: ``date.toordinal`` of 1970-01-01: a UTC day number plus this is its ordinal.
+_EPOCH = date(1970, 1, 1).toordinal()
 
 
 def _replace(day: _Day, **changes: int) -> _Day:
@@ -191,7 +230,7 @@ def build_trends(
     """Count the last ``days`` UTC days (today included) from the center's store.
 
     With a ``cache``, complete past days are counted once (per ``cache.ttl``) and only
-    today is read each time.
+    today is read, at most every ``cache.today_ttl``; the queue counts are read each time.
     """
     now = now or center.now()
     today = datetime.combine(now.date(), datetime.min.time(), tzinfo=UTC)
@@ -206,7 +245,11 @@ def build_trends(
             cache.days[day] = (now, counted)
         for day in [day for day in cache.days if day < day_list[0] - KEEP_DAYS]:
             del cache.days[day]  # past any period the console offers
-    counted_today = _count_days(center, today, until)[today.date()]
+    cached_today = cache.fresh_today(today.date(), now)
+    if cached_today is None:
+        cached_today = now, _count_days(center, today, until)[today.date()]
+        cache.today = (now, today.date(), cached_today[1])
+    counted_at, counted_today = cached_today
     per_day = [cache.days[day][1] for day in day_list[:-1]] + [counted_today]
     open_count, overdue = center.store.read(lambda session: session.exception_counts(now))
     honour = [0] * (len(HONOUR_EDGES) + 1)
@@ -217,6 +260,7 @@ def build_trends(
     in_time = sum(
         count for (_, edge), count in zip(HONOUR_EDGES, honour, strict=False) if edge <= HONOUR_LINE
     )
+    past = cache.past_delays(day_list[:-1])
     violations = [v for counted in per_day for v in counted.violations]
     violations.sort(key=lambda v: v.sent_at, reverse=True)
     return Trends(
@@ -233,7 +277,40 @@ def build_trends(
         sends=[d.sends for d in per_day],
         bounces=[d.bounces for d in per_day],
         complaints=[d.complaints for d in per_day],
+        counted_at=counted_at,
+        honour_times=honour_times(past, counted_today.delays),
     )
+
+
+def honour_times(past: Sequence[int], today: Sequence[int]) -> HonourTimes:
+    """Median, p95 (nearest rank) and maximum of two sorted runs of milliseconds, as
+    :func:`prefcenter.report.compliance.honour_times` defines them, without merging."""
+    count = len(past) + len(today)
+    if not count:
+        return HonourTimes(count=0)
+
+    def at(rank: int) -> timedelta:
+        return timedelta(milliseconds=kth_smallest(past, today, rank))
+
+    middle = count // 2
+    median = at(middle + 1) if count % 2 else (at(middle) + at(middle + 1)) / 2
+    return HonourTimes(
+        count=count, median=median, p95=at(max(1, math.ceil(0.95 * count))), max=at(count)
+    )
+
+
+def kth_smallest(a: Sequence[int], b: Sequence[int], k: int) -> int:
+    """The ``k``-th smallest (1-based) of two sorted sequences together, in O(log n)."""
+    low, high = max(0, k - len(b)), min(k, len(a))
+    while low < high:  # the fewest taken from a such that a[i] >= b[k - i - 1]
+        taken = (low + high) // 2
+        if a[taken] < b[k - taken - 1]:
+            low = taken + 1
+        else:
+            high = taken
+    from_a = a[low - 1] if low > 0 else None
+    from_b = b[k - low - 1] if k - low > 0 else None
+    return max(v for v in (from_a, from_b) if v is not None)
 
 
 def _series(days: list[date], counts: list[dict[str, int]]) -> Series:
@@ -249,4 +326,6 @@ __all__ = [
     "Series",
     "Trends",
     "build_trends",
+    "honour_times",
+    "kth_smallest",
 ]

@@ -191,6 +191,11 @@ class Session(Protocol):
     ) -> list[tuple[datetime, str, str, str, int, int]]:
         """Events counted per day, action, source, channel and time-to-honour bucket."""
 
+    def honour_delays(
+        self, since: datetime, until: datetime, actions: Sequence[str]
+    ) -> list[tuple[int, int]]:
+        """(day number, request-to-change milliseconds) per event, by day then delay."""
+
     def violations_between(
         self, since: datetime, until: datetime, grace: timedelta
     ) -> list[tuple[Suppression, Contact]]:

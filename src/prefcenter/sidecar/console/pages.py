@@ -30,5 +30,6 @@ def routes() -> list[Route]:
         Route("/report/{table}.csv", report.report_csv, methods=["GET"]),
         Route("/lists", lists.lists_page, methods=["GET"]),
         Route("/lists", lists.lists_post, methods=["POST"]),
+        Route("/lists/{key}", lists.list_status, methods=["GET"]),
         Route("/lists/{key}/{part}.csv", lists.lists_download, methods=["GET"]),
     ]

@@ -109,6 +109,7 @@ def _report(trends: Trends) -> dict[str, Any]:
     return {
         "trends": trends,
         "period": period,
+        "counted_at": trends.counted_at.strftime("%H:%M:%S") if trends.counted_at else "",
         "charts": {
             "requests": requests,
             "channels": channels,

@@ -17,9 +17,14 @@ class ConsoleSidecar(HttpSidecar):
     The peer address is taken as it connected: uvicorn's ``X-Forwarded-For`` rewriting is
     off, so only ``TRUSTED_PROXIES`` decides whom the sign-on header is believed from.
 
+    ``prefcenter serve`` runs it in a child process (``process.py``) on a socket it bound;
+    ``sock`` is that socket.
+
     Raises:
         ConfigError: ``CONSOLE`` is empty (the console is off) or not ``HOST:PORT``.
     """
+
+    kind = "console"
 
     def __init__(
         self,

@@ -9,15 +9,12 @@ changes nothing. Refusals are pages that say what happened and what to do.
 from __future__ import annotations
 
 import functools
-import secrets
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio.to_thread
 import jinja2
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -36,6 +33,7 @@ from prefcenter.sidecar.console.auth import (
     session_from,
     sso_nonce,
 )
+from prefcenter.sidecar.console.listjobs import ListChecks
 from prefcenter.sidecar.http.palette import Palette, palette
 from prefcenter.sidecar.http.state import RequestIds
 from prefcenter.sidecar.ratelimit import TokenBuckets
@@ -54,9 +52,6 @@ PAGE_HEADERS = {
 }
 #: Largest form the console reads (an uploaded list for the list check).
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
-#: List-check results kept for download, and for how long.
-MAX_RESULTS = 20
-RESULT_SECONDS = 3600.0
 
 _ROLE_WORDS = {"agent": "an agent or an admin", "admin": "an admin"}
 
@@ -82,18 +77,6 @@ class Who:
         return allows(self.role, needed)
 
 
-@dataclass(frozen=True, slots=True)
-class ListResult:
-    """A finished list check: the two files and the summary, kept for download."""
-
-    owner: str
-    created: float
-    name: str
-    sendable: bytes
-    rejects: bytes
-    summary: dict[str, Any]
-
-
 @dataclass
 class Console:
     """Everything a console route needs, kept on ``app.state.console``."""
@@ -107,9 +90,13 @@ class Console:
     #: per-operator lockout, in the store, is what stops guessing one name).
     throttle: TokenBuckets = field(default_factory=lambda: TokenBuckets(10, 60.0))
     request_ids: RequestIds = field(default_factory=RequestIds)
-    results: dict[str, ListResult] = field(default_factory=dict)
     #: The report's complete past days, counted once (today is read on every request).
     days: DayCache = field(default_factory=DayCache)
+
+    @functools.cached_property
+    def lists(self) -> ListChecks:
+        """The list checks, on disk under ``VAR_DIR/console-lists``."""
+        return ListChecks(self.settings.var_path / "console-lists")
 
     @functools.cached_property
     def colours(self) -> Palette:
@@ -212,7 +199,7 @@ class Console:
             "Ask an admin to add you with `prefcenter operators add`.",
         )
 
-    def check_form(self, who: Who, form: FormData) -> None:
+    def check_form(self, who: Who, form: Mapping[str, Any]) -> None:
         """Refuse a form whose CSRF token is missing or not this operator's (403)."""
         if not self.keys.csrf_valid(who.nonce, str(form.get("csrf", ""))):
             raise Refused(
@@ -221,17 +208,6 @@ class Console:
                 "The form was not sent from this console session, so nothing was changed. "
                 "Open the page again and repeat the change.",
             )
-
-    def keep_result(self, result: ListResult) -> str:
-        """Keep a list check's files for an hour (the oldest go past :data:`MAX_RESULTS`)."""
-        now = time.time()
-        for key in [k for k, r in self.results.items() if now - r.created > RESULT_SECONDS]:
-            del self.results[key]
-        while len(self.results) >= MAX_RESULTS:
-            del self.results[next(iter(self.results))]
-        key = secrets.token_urlsafe(12)
-        self.results[key] = result
-        return key
 
 
 def console_of(request: Request) -> Console:
@@ -250,7 +226,6 @@ __all__ = [
     "MAX_UPLOAD_BYTES",
     "PAGE_HEADERS",
     "Console",
-    "ListResult",
     "Who",
     "console_of",
     "login_redirect",

@@ -40,6 +40,30 @@ def parse_listen(value: str, name: str = "http") -> tuple[str, int]:
     return host, int(port)
 
 
+def listening_socket(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A non-blocking TCP socket bound to ``host:port`` and listening (port 0: a free one).
+
+    Raises:
+        OSError: the address cannot be bound (in use, not local, no permission).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY on accepted connections only
+    # when the listening socket's proto says TCP; with proto 0, Nagle plus delayed ACKs
+    # add ~40 ms to every response written in two parts (head, then body).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:  # several serve processes on one port (REUSE_PORT)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 class HttpSidecar:
     """The HTTP sidecar as a start/stop object.
 
@@ -55,6 +79,8 @@ class HttpSidecar:
         app: serve this ASGI app instead of ``create_app(center, settings)`` (the
             benchmark serves a bare hello-world app with the very same uvicorn config).
         sns_fetcher: fetches SNS certificates for ``/hooks/ses`` (tests serve a local CA's).
+        sock: serve on this listening socket instead of binding one (a parent process
+            bound it and handed it over; see ``sidecar/console/process.py``).
 
     Usage::
 
@@ -78,11 +104,13 @@ class HttpSidecar:
         max_request_bytes: int = GuardedProtocol.max_request_bytes,
         app: Starlette | None = None,
         sns_fetcher: Fetcher | None = None,
+        sock: socket.socket | None = None,
     ) -> None:
         default_host, default_port = parse_listen(settings.http)
         self.host = host if host is not None else default_host
         self._requested_port = port if port is not None else default_port
         self._reuse_port = settings.reuse_port
+        self._given = sock
         self.app = app if app is not None else create_app(center, settings, sns_fetcher=sns_fetcher)
         self._config = uvicorn.Config(
             self.app,
@@ -127,21 +155,11 @@ class HttpSidecar:
         """
         if self._server is not None:
             raise RuntimeError("HttpSidecar.start() was called twice; call stop() first.")
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY on accepted connections only
-        # when the listening socket's proto says TCP; with proto 0, Nagle plus delayed ACKs
-        # add ~40 ms to every response written in two parts (head, then body).
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self._reuse_port:  # several serve processes on one port (REUSE_PORT)
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            sock.bind((self.host, self._requested_port))
-            sock.listen(2048)
+        if self._given is not None:
+            sock, self._given = self._given, None
             sock.setblocking(False)
-        except OSError:
-            sock.close()
-            raise
+        else:
+            sock = listening_socket(self.host, self._requested_port, reuse_port=self._reuse_port)
         self._socket = sock
         self.port = sock.getsockname()[1]
         server = uvicorn.Server(self._config)
