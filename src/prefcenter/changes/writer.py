@@ -36,7 +36,6 @@ from prefcenter.model import (
     Action,
     Channel,
     ExceptionItem,
-    Identity,
     Kind,
     Scope,
     Source,

@@ -8,13 +8,16 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
 from prefcenter.cli._app import Cli, emit_json, json_option, main, pass_cli
 from prefcenter.esp import FORMATS, KINDS, CountingReader, import_records, records
 from prefcenter.esp.providers import kind_from_name
+
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar  # the type click.progressbar returns
 
 
 @contextmanager
@@ -87,17 +90,26 @@ def import_(
                 shown = ";".join(f"{k}={v}" for k, v in fields.items())
                 writer.writerow([number, why, shown])
 
-        on_chunk = None
+        on_chunk = on_write = None
         if counter is not None and size and sys.stderr.isatty():
-            bar = stack.enter_context(
-                click.progressbar(length=size, label="importing", file=sys.stderr)
+            reading = stack.enter_context(
+                click.progressbar(length=size, label="reading ", file=sys.stderr)
             )
             done = 0
+            bars: list[ProgressBar[int]] = []
 
             def on_chunk() -> None:
                 nonlocal done
-                bar.update(counter.count - done)
+                reading.update(counter.count - done)
                 done = counter.count
+
+            def on_write(written: int, total: int) -> None:
+                # Pass two (rows in hash order, a key range a transaction): its own bar.
+                if not bars:
+                    reading.render_finish()
+                    bar = click.progressbar(length=total, label="writing ", file=sys.stderr)
+                    bars.append(stack.enter_context(bar))
+                bars[0].update(written - bars[0].pos)
 
         summary = import_records(
             center,
@@ -107,6 +119,7 @@ def import_(
             topic=topic,
             on_reject=on_reject,
             on_chunk=on_chunk,
+            on_write=on_write,
         )
     if as_json:
         emit_json(summary.as_dict())

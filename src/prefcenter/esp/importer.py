@@ -36,6 +36,7 @@ CHUNK = 5000
 #: Rows written per transaction (whole spool buckets, so a group may hold more).
 GROUP = 32768
 
+
 @dataclass
 class ImportSummary:
     """What an import did."""
@@ -99,11 +100,12 @@ def import_records(
     with HashSpool(spool_dir) as spool:
         _read(center, rows, read, fmt, kind, chosen, summary, spool, on_reject, on_chunk)
         written = 0
-        for group in spool.groups(GROUP):
-            _write(center, group, summary)
-            written += len(group)
-            if on_write is not None:
-                on_write(written, spool.rows)
+        with center.store.bulk():
+            for group in spool.groups(GROUP):
+                _write(center, group, summary)
+                written += len(group)
+                if on_write is not None:
+                    on_write(written, spool.rows)
     return summary
 
 
