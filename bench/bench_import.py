@@ -68,7 +68,7 @@ def run_import(path: Path, tmp: Path, url: str) -> tuple[float, dict[str, object
     child = subprocess.Popen(
         [sys.executable, "-m", "prefcenter", "import", "--format", "sendgrid", "--json",
          str(path)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env=env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert child.stdout is not None
     out = child.stdout.read()
