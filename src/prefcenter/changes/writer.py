@@ -165,10 +165,11 @@ class Changes:
     ) -> list[bool]:
         """``suppress_many`` of events already built and checked (each a global, topic or
         hard ``SUPPRESS`` with its topic), and the addresses to keep beside their hashes:
-        for imports, which check a file's rows once while reading it.
+        for imports, which check a file's rows once while reading it. One transaction;
+        one result per item, as ``suppress_many`` answers.
 
         Raises:
-            InvalidInput: the store refuses a row; nothing is written.
+            StoreUnavailable: the store cannot be written; nothing is.
         """
 
         def one(session: Session, item: tuple[NewEvent, str | None]) -> bool:
