@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import IO, TYPE_CHECKING
@@ -24,8 +26,15 @@ if TYPE_CHECKING:
 def _source(path: str) -> Iterator[tuple[IO[str], CountingReader | None, int]]:
     """The file as text (a seekable one, read in chunks), its byte counter and size."""
     if path == "-":
-        data = sys.stdin.buffer.read()  # standard input cannot seek: the peek needs it
-        yield io.StringIO(data.decode("utf-8-sig")), None, 0
+        # Standard input cannot seek (the peek at the first character needs to): it is
+        # copied to a temporary file a block at a time, so memory stays flat here too.
+        with tempfile.TemporaryFile() as copy:
+            shutil.copyfileobj(sys.stdin.buffer, copy, 1 << 20)
+            size = copy.tell()
+            copy.seek(0)
+            counter = CountingReader(copy)
+            text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 16), "utf-8-sig", newline="")
+            yield text, counter, size
         return
     with open(path, "rb") as raw:
         counter = CountingReader(raw)
