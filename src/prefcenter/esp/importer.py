@@ -102,7 +102,8 @@ def import_records(
         written = 0
         with center.store.bulk():
             for group in spool.groups(GROUP):
-                _write(center, group, summary)
+                for layer in _layers(group):
+                    _write(center, layer, summary)
                 written += len(group)
                 if on_write is not None:
                     on_write(written, spool.rows)
@@ -180,6 +181,28 @@ def _read(
         if len(batch) >= CHUNK:
             flush()
     flush()
+
+
+def _layers(group: list[Row]) -> list[list[Row]]:
+    """``group`` (sorted by hash) as transactions in which no person appears twice: each
+    person's first row, then each one's second, and so on (their file order).
+
+    One person listed twice (two bounces on two dates) is rare; PostgreSQL's bulk write
+    gives up on a group that names someone twice and goes one row at a time, so such
+    a group is split instead.
+    """
+    keys = [row[0] for row in group]
+    if len(set(keys)) == len(keys):
+        return [group]
+    layers: list[list[Row]] = [[]]
+    depth, previous = 0, None
+    for key, row in zip(keys, group, strict=True):
+        depth = depth + 1 if key == previous else 0
+        previous = key
+        if depth == len(layers):
+            layers.append([])
+        layers[depth].append(row)
+    return layers
 
 
 def _write(center: PreferenceCenter, group: list[Row], summary: ImportSummary) -> None:
