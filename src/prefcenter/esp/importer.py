@@ -126,6 +126,7 @@ def _read(
     into ``spool`` as (hash, channel, address, kind, topic, reason, evidence,
     requested_at in microseconds or None)."""
     now = center.now()
+    prefix = f"import:{fmt}:"
     batch: list[tuple[Record, Entry]] = []
     topics: dict[str, str | None] = {}
 
@@ -160,7 +161,7 @@ def _read(
             at = entry.at
             ready.append((
                 identity.hash, identity.channel.value, identity.address, which, chosen,
-                entry.reason[:500], f"import:{fmt}:{which}:{entry.date_text}",
+                entry.reason[:500], f"{prefix}{which}:{entry.date_text}",
                 None if at is None else (at - _EPOCH) // _MICROSECOND,
             ))  # fmt: skip
         batch.clear()
@@ -168,16 +169,18 @@ def _read(
         if on_chunk is not None:
             on_chunk()
 
+    keep = batch.append
     for record in rows:
         summary.rows += 1
         try:
             entry = read(record, kind)
-            if entry.at is not None and entry.at > now:
+            at = entry.at
+            if at is not None and at > now:
                 raise Reject(f"date {entry.date_text[:40]!r} is in the future")
         except (Reject, InvalidInput) as error:
             reject(record, _why(error))
             continue
-        batch.append((record, entry))
+        keep((record, entry))
         if len(batch) >= CHUNK:
             flush()
     flush()
