@@ -146,3 +146,23 @@ def test_an_import_writes_with_the_smaller_sqlite_cache_and_gives_it_back(
     import_records(center, records(io.StringIO(export(50))), "sendgrid")
     assert during == [-BULK_CACHE_KIB]
     assert cache() == before == -CACHE_KIB
+
+
+def test_progress_is_reported_per_chunk_read_and_per_group_written(
+    center: PreferenceCenter, counted: dict[str, list[Any]]
+) -> None:
+    chunks: list[int] = []
+    writes: list[tuple[int, int]] = []
+    text = export(ROWS) + "not-an-address,1600000000,gone,5.1.1\n"
+    summary = import_records(
+        center,
+        records(io.StringIO(text)),
+        "sendgrid",
+        on_chunk=lambda: chunks.append(1),
+        on_write=lambda written, total: writes.append((written, total)),
+    )
+    assert summary.rejected == 1
+    assert len(chunks) == len(counted["spooled"]) >= ROWS // CHUNK
+    assert [total for _, total in writes] == [ROWS] * len(writes)
+    assert [written for written, _ in writes] == sorted({written for written, _ in writes})
+    assert writes[-1] == (ROWS, ROWS)
