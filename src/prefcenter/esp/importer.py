@@ -65,6 +65,8 @@ OnWrite = Callable[[int, int], None]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _CHANNELS = {channel.value: channel for channel in Channel}
+#: ``channel.value`` without the enum's descriptor, once per row.
+_CHANNEL_VALUES = {channel: channel.value for channel in Channel}
 
 
 def import_records(
@@ -160,7 +162,7 @@ def _read(
                 chosen = None if which in HARD_KINDS else topic
             at = entry.at
             ready.append((
-                identity.hash, identity.channel.value, identity.address, which, chosen,
+                identity.hash, _CHANNEL_VALUES[identity.channel], identity.address, which, chosen,
                 entry.reason[:500], f"{prefix}{which}:{entry.date_text}",
                 None if at is None else (at - _EPOCH) // _MICROSECOND,
             ))  # fmt: skip
