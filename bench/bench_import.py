@@ -3,26 +3,29 @@
 The file is a SendGrid bounces export (``email,created,reason,status``), one distinct
 address per row. The baseline, in the same run: ``csv.reader`` to ``csv.writer`` of the
 same file (the least any importer must do). The import runs as the real command in a
-child process on a fresh SQLite store; its peak memory is read for a tenth of the rows
-and for all of them (flat memory: the two must be close).
+child process on a fresh store (SQLite, or PostgreSQL with ``--backend``); its peak
+memory is read for a tenth of the rows and for all of them (flat memory: the two must be
+close).
 
 Targets: >= 100,000 rows/s; <= 5x the copy; peak memory independent of the row count.
 
-Run: ``python -m bench.bench_import [--rows 1000000] [--quick]``.
+Run: ``python -m bench.bench_import [--rows 1000000] [--quick] [--backend postgresql]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.backend import add_option, postgres
 
 SECRET = "bench-secret-0123456789abcdef0123"
 PEPPER = "bench-pepper-0123456789abcdef0123"
@@ -50,11 +53,11 @@ def copy_seconds(path: Path, out: Path) -> float:
     return time.perf_counter() - started
 
 
-def run_import(path: Path, tmp: Path, name: str) -> tuple[float, dict[str, object], int]:
+def run_import(path: Path, tmp: Path, url: str) -> tuple[float, dict[str, object], int]:
     """The real command on a fresh store: (seconds, its JSON summary, peak RSS in KiB)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")}
     env.update(
-        PREFCENTER_DATABASE=f"sqlite:///{tmp / (name + '.db')}",
+        PREFCENTER_DATABASE=url,
         PREFCENTER_SECRET=SECRET,
         PREFCENTER_PEPPER=PEPPER,
         PREFCENTER_VAR_DIR=str(tmp / "var"),
@@ -62,14 +65,20 @@ def run_import(path: Path, tmp: Path, name: str) -> tuple[float, dict[str, objec
     # The store must exist (import does not create one): a first open makes it.
     subprocess.run([sys.executable, "-c", _CREATE], env=env, check=True)
     started = time.perf_counter()
-    done = subprocess.run(
+    child = subprocess.Popen(
         [sys.executable, "-m", "prefcenter", "import", "--format", "sendgrid", "--json",
          str(path)],
-        env=env, capture_output=True, text=True, check=True,
+        env=env, stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
+    assert child.stdout is not None
+    out = child.stdout.read()
+    # This child's own peak (RUSAGE_CHILDREN would be the largest of every child so far).
+    _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, json.loads(done.stdout), peak
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise SystemExit(f"prefcenter import failed with status {child.returncode}")
+    return seconds, json.loads(out), usage.ru_maxrss
 
 
 _CREATE = "from prefcenter.center import PreferenceCenter; PreferenceCenter.from_env().close()"
@@ -80,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
+    add_option(parser)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     rows = 100_000 if args.quick else args.rows
     with tempfile.TemporaryDirectory() as name:
@@ -89,11 +99,19 @@ def main(argv: list[str] | None = None) -> int:
         write_export(big, rows)
         size_mb = big.stat().st_size / 1e6
         copy = copy_seconds(big, tmp / "copy.csv")
-        _, small_summary, small_peak = run_import(small, tmp, "small")
-        seconds, summary, peak = run_import(big, tmp, "big")
+        with contextlib.ExitStack() as stack:
+            if args.backend == "sqlite":
+                small_url, big_url = (f"sqlite:///{tmp / name}.db" for name in ("small", "big"))
+            else:
+                server = stack.enter_context(postgres(tmp / "pg"))
+                small_url, big_url = server.database("small"), server.database("big")
+            _, small_summary, small_peak = run_import(small, tmp, small_url)
+            seconds, summary, peak = run_import(big, tmp, big_url)
     rate = rows / seconds
     ratio = seconds / copy
-    print(f"file        : {rows} rows, {size_mb:.0f} MB (SendGrid bounces export)")
+    print(f"load average: {os.getloadavg()[0]:.2f} (1 min) at the end")
+    print(f"file        : {rows} rows, {size_mb:.0f} MB (SendGrid bounces export), "
+          f"store: {args.backend}")  # fmt: skip
     print(f"csv copy    : {copy:.2f} s, {rows / copy:,.0f} rows/s")
     print(f"import      : {seconds:.2f} s, {rate:,.0f} rows/s (target >= 100,000), "
           f"{ratio:.1f}x the copy (target <= 5x); {summary}")  # fmt: skip

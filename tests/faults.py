@@ -67,6 +67,9 @@ class FaultyStore:
     def session(self) -> AbstractContextManager[Session]:
         return self._store.session()
 
+    def bulk(self) -> AbstractContextManager[None]:
+        return self._store.bulk()
+
     def read(self, work: Callable[[Session], T]) -> T:
         return self._store.read(work)
 

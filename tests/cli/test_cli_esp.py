@@ -41,6 +41,18 @@ def test_the_list_comes_from_the_file_name_or_the_option(prefcenter: Prefcenter)
         assert center.suppressions("xavier@example.com")[0].topic == "news"
 
 
+def test_import_from_standard_input_is_the_same_as_from_the_file(prefcenter: Prefcenter) -> None:
+    text = (DATA / "sendgrid_spam_reports.csv").read_text(encoding="utf-8")
+    piped = prefcenter("import", "--format", "sendgrid", "--json", "-", input=text)
+    assert piped.returncode == 0, piped.stderr
+    assert json.loads(piped.stdout) == {
+        "rows": 2, "added": 2, "already_known": 0, "rejected": 0, "by_kind": {"spam": 2}
+    }  # fmt: skip
+    again = prefcenter("import", "--format", "sendgrid", "--json",
+                       str(DATA / "sendgrid_spam_reports.csv"))  # fmt: skip
+    assert json.loads(again.stdout)["already_known"] == 2
+
+
 def test_ses_import_file_without_a_header(prefcenter: Prefcenter) -> None:
     done = prefcenter(
         "import", "--format", "ses", "--no-header", "--json", str(DATA / "ses_import.csv")

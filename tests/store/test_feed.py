@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prefcenter.center import PreferenceCenter
+from prefcenter.changes import SuppressRequest
 from prefcenter.errors import InvalidInput
 from prefcenter.feed import decode_cursor, encode_cursor, payload
 from prefcenter.model import Source
@@ -197,4 +198,33 @@ def test_the_json_the_store_writes_is_the_python_payload(
         for event in center.store.events():
             address = session.address(bytes.fromhex(event.identity_hash))
             expected.append(payload(FeedEvent(0, event, address)))
+    assert center.feed(None, 1000).events == expected
+
+
+def test_every_millisecond_prints_as_the_python_payload(
+    open_center: Callable[..., PreferenceCenter], clock: Clock
+) -> None:
+    """The store prints times with one ``strftime`` (SQLite: ``%f`` of a float); every
+    millisecond, at the edges of a second too, must print as ``payload`` does."""
+    draw = random.Random(23)
+    span = int((clock.now - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds())
+    seconds = [0, 1, 59, 951_782_400, span - 1, *(draw.randrange(span) for _ in range(40))]
+    moments = [
+        datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=second, milliseconds=ms)
+        for second in seconds
+        for ms in (0, 1, 499, 500, 501, 998, 999, draw.randrange(1000))
+    ]
+    center = open_center()
+    requests = [
+        SuppressRequest(f"r{n}@example.com", Source.IMPORT, evidence=f"t{n}", requested_at=at)
+        for n, at in enumerate(moments)
+        if at <= clock.now
+    ]
+    center.suppress_many(requests)
+    with center.store.session() as session:
+        expected = [
+            payload(FeedEvent(0, event, session.address(bytes.fromhex(event.identity_hash))))
+            for event in center.store.events()
+        ]
+    assert len(expected) == len(requests)
     assert center.feed(None, 1000).events == expected

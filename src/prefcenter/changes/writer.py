@@ -36,7 +36,6 @@ from prefcenter.model import (
     Action,
     Channel,
     ExceptionItem,
-    Identity,
     Kind,
     Scope,
     Source,
@@ -144,7 +143,8 @@ class Changes:
             InvalidRecipient, InvalidInput: a request cannot be used; nothing is written.
         """
         at = self._core.now()
-        planned: list[tuple[Identity, str | None, NewEvent, Scope, str]] = []
+        items: list[tuple[NewEvent, str | None]] = []
+        addresses: list[tuple[bytes, str]] = []
         for request in requests:
             identity = self._bind.subject(request.recipient, request.channel)
             topic = None if request.hard else check_topic(request.topic)
@@ -155,38 +155,51 @@ class Changes:
                 identity.channel, scope, topic, request.reason or None, request.evidence,
                 requested(request.requested_at, at),
             )  # fmt: skip
-            planned.append((identity, topic, event, scope, request.reason))
+            items.append((event, topic))
+            if identity.address:
+                addresses.append((identity.hash, identity.address))
+        return self.suppress_events(items, addresses)
 
-        def one(session: Session, plan: tuple[Identity, str | None, NewEvent, Scope, str]) -> bool:
-            identity, topic, event, scope, reason = plan
+    def suppress_events(
+        self, items: Sequence[tuple[NewEvent, str | None]], addresses: Sequence[tuple[bytes, str]]
+    ) -> list[bool]:
+        """``suppress_many`` of events already built and checked (each a global, topic or
+        hard ``SUPPRESS`` with its topic), and the addresses to keep beside their hashes:
+        for imports, which check a file's rows once while reading it. One transaction;
+        one result per item, as ``suppress_many`` answers.
+
+        Raises:
+            StoreUnavailable: the store cannot be written; nothing is.
+        """
+
+        def one(session: Session, item: tuple[NewEvent, str | None]) -> bool:
+            event, topic = item
             if not session.append_event(event):
                 return False
             return session.suppress(
-                identity.hash,
-                identity.channel,
-                scope,
+                event.identity_hash,
+                event.channel or Channel.EMAIL,
+                event.scope or Scope.GLOBAL,
                 topic_digest(topic),
                 all_channels=False,
-                reason=reason,
+                reason=event.reason or "",
                 source=event.source,
-                at=at,
+                at=event.at,
             )
 
         def work(session: Session) -> list[bool]:
-            addresses = [(i.hash, i.address) for i, *_ in planned if i.address]
             if addresses:
                 session.remember_many(addresses)
             # A topic this center registered in a committed transaction needs no statement.
             known = self._bind.core.topics
-            for topic in {topic for _, topic, *_ in planned if topic is not None}:
-                if topic not in known:
-                    session.register_topic(topic_digest(topic), topic)
-            done = session.suppress_batch(
-                [(event, topic_digest(topic)) for _, topic, event, *_ in planned]
-            )
+            digests = {topic: topic_digest(topic) for topic in {topic for _, topic in items}}
+            for topic, digest in digests.items():
+                if topic is not None and topic not in known:
+                    session.register_topic(digest, topic)
+            done = session.suppress_batch([(event, digests[topic]) for event, topic in items])
             if done is not None:
                 return done
-            return [one(session, plan) for plan in planned]
+            return [one(session, item) for item in items]
 
         return self._bind.run(work)
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import click
 
@@ -16,13 +18,23 @@ from prefcenter.cli._app import Cli, emit_json, json_option, main, pass_cli
 from prefcenter.esp import FORMATS, KINDS, CountingReader, import_records, records
 from prefcenter.esp.providers import kind_from_name
 
+if TYPE_CHECKING:
+    from click._termui_impl import ProgressBar  # the type click.progressbar returns
+
 
 @contextmanager
 def _source(path: str) -> Iterator[tuple[IO[str], CountingReader | None, int]]:
     """The file as text (a seekable one, read in chunks), its byte counter and size."""
     if path == "-":
-        data = sys.stdin.buffer.read()  # standard input cannot seek: the peek needs it
-        yield io.StringIO(data.decode("utf-8-sig")), None, 0
+        # Standard input cannot seek (the peek at the first character needs to): it is
+        # copied to a temporary file a block at a time, so memory stays flat here too.
+        with tempfile.TemporaryFile() as copy:
+            shutil.copyfileobj(sys.stdin.buffer, copy, 1 << 20)
+            size = copy.tell()
+            copy.seek(0)
+            counter = CountingReader(copy)
+            text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 16), "utf-8-sig", newline="")
+            yield text, counter, size
         return
     with open(path, "rb") as raw:
         counter = CountingReader(raw)
@@ -87,17 +99,26 @@ def import_(
                 shown = ";".join(f"{k}={v}" for k, v in fields.items())
                 writer.writerow([number, why, shown])
 
-        on_chunk = None
+        on_chunk = on_write = None
         if counter is not None and size and sys.stderr.isatty():
-            bar = stack.enter_context(
-                click.progressbar(length=size, label="importing", file=sys.stderr)
+            reading = stack.enter_context(
+                click.progressbar(length=size, label="reading ", file=sys.stderr)
             )
             done = 0
+            bars: list[ProgressBar[int]] = []
 
             def on_chunk() -> None:
                 nonlocal done
-                bar.update(counter.count - done)
+                reading.update(counter.count - done)
                 done = counter.count
+
+            def on_write(written: int, total: int) -> None:
+                # Pass two (rows in hash order, a key range a transaction): its own bar.
+                if not bars:
+                    reading.render_finish()
+                    bar = click.progressbar(length=total, label="writing ", file=sys.stderr)
+                    bars.append(stack.enter_context(bar))
+                bars[0].update(written - bars[0].pos)
 
         summary = import_records(
             center,
@@ -107,6 +128,7 @@ def import_(
             topic=topic,
             on_reject=on_reject,
             on_chunk=on_chunk,
+            on_write=on_write,
         )
     if as_json:
         emit_json(summary.as_dict())

@@ -13,8 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import IO
+from typing import IO, NamedTuple
 
 from prefcenter.errors import InvalidInput
 
@@ -24,9 +23,9 @@ _CHUNK = 1 << 16
 _MAX_OBJECT = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One row of an export: its line (CSV) or position (JSON), and its fields."""
+class Record(NamedTuple):
+    """One row of an export: its line (CSV) or position (JSON), and its fields (a tuple:
+    an import makes one per row)."""
 
     number: int
     fields: dict[str, str]

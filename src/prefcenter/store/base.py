@@ -84,6 +84,12 @@ class SqlStore(ABC):
 
     # -- sessions ----------------------------------------------------------------
     @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """This thread's writes in between are an import's, in key order, a key range a
+        transaction: the backend may keep less in memory (SQLite shrinks its page cache)."""
+        yield
+
+    @contextmanager
     def transaction(self) -> Iterator[SqlSession]:
         current: SqlSession | None = getattr(self._local, "session", None)
         if current is not None and getattr(self._local, "writing", False):

@@ -49,13 +49,15 @@ def _json(build: str, hex_of: str, time_of: str) -> str:
     )
 
 
-#: Milliseconds since the epoch as ``YYYY-MM-DDTHH:MM:SS.mmmZ``, in integers (no float
-#: rounding), NULL for NULL.
+#: Milliseconds since the epoch as ``YYYY-MM-DDTHH:MM:SS.mmmZ``, NULL for NULL.
 _SQLITE_JSON = _json(
     "json_object",
     "lower(hex(e.hash))",
-    "CASE WHEN {0} IS NULL THEN NULL ELSE strftime('%Y-%m-%dT%H:%M:%S', {0} / 1000, "
-    "'unixepoch') || '.' || printf('%03d', {0} % 1000) || 'Z' END",
+    # %f is SS.SSS. SQLite turns the float into whole milliseconds (rounding) before it
+    # prints, so whole milliseconds print exactly (tests/store/test_feed.py holds every
+    # edge of a second to Python's form). One call instead of a CASE, a printf and three
+    # concatenations: the largest cost per event of a page.
+    "strftime('%Y-%m-%dT%H:%M:%fZ', {0} / 1000.0, 'unixepoch')",
 )
 _PG_JSON = (
     _json(

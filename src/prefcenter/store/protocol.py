@@ -359,6 +359,10 @@ class Store(Protocol):
 
     url: str
 
+    def bulk(self) -> AbstractContextManager[None]:
+        """This thread's writes in between are an import's, a key range a transaction."""
+        ...
+
     def transaction(self) -> AbstractContextManager[Session]:
         """One durable transaction; a nested call on the same thread joins the outer one.
 

@@ -213,6 +213,10 @@ def _insert_rows(
 
 
 HASH_SIZE = 16
+#: Page cache of each connection, in KiB.
+CACHE_KIB = 65536
+#: Page cache of a connection while it writes an import (``SqliteStore.bulk``), in KiB.
+BULK_CACHE_KIB = 16384
 #: Bytes of the database file mapped for reading (SQLite maps the first this many). The
 #: mapped pages are the kernel's page cache, shared and reclaimable, not the process's
 #: own memory; they count in its RSS once touched.
@@ -332,7 +336,7 @@ class SqliteStore(SqlStore):
             # Privacy: deleted or overwritten content (an erased address) is zeroed on disk.
             conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA temp_store=MEMORY")
-            conn.execute("PRAGMA cache_size=-65536")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             # Checkpoint every WAL_CHECKPOINT_PAGES instead of SQLite's 1,000: random-keyed
             # indexes dirty a page per row, and a longer interval copies a page that
             # several commits changed back into the database once.
@@ -364,6 +368,21 @@ class SqliteStore(SqlStore):
 
     def _session(self, conn: Any) -> SqlSession:
         return SqliteSession(conn, self.dialect)
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """An import's writes keep :data:`BULK_CACHE_KIB` of page cache on this thread's
+        connection: each transaction covers one narrow range of keys, whose pages fit, and
+        the import's memory stays the same however long its file (64 MiB of cache filled
+        up as the tables grew: 131 MB at 100,000 rows, 154 MB at 500,000, against 101 and
+        106 MB with 16 MiB, at the same speed)."""
+        with self._using() as conn:
+            conn.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+        try:
+            yield
+        finally:
+            with self._using() as conn:
+                conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
     @contextmanager
     def _begin(self) -> Iterator[sqlite3.Connection]:
