@@ -234,7 +234,7 @@ def _run_load(
 
 
 async def _serve_and_measure(
-    seconds: float, connections: int, rounds: int, tmp: Path
+    seconds: float, connections: int, rounds: int, tmp: Path, only: list[str] | None = None
 ) -> dict[str, Any]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -276,6 +276,8 @@ async def _serve_and_measure(
         "postmark": lambda r: postmark_requests(r * singles, singles),
         "twilio": lambda r: twilio_requests(r * singles, singles),
     }
+    if only:
+        makers = {name: make for name, make in makers.items() if name in only}
 
     async def hello(request: Request) -> PlainTextResponse:
         await request.body()

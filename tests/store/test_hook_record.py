@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from prefcenter.bounces.policy import BounceReason
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Action, Channel, Reason, Scope, Source
 from prefcenter.providers import sendgrid
@@ -71,6 +72,42 @@ def test_a_single_stop_is_a_suppress_request(center: PreferenceCenter) -> None:
     assert center.check("john@example.com").reason is Reason.HARD_SUPPRESSED
     invalid = HookEvent("postmark", EventKind.SUPPRESS, "nobody", Channel.EMAIL, "p:2")
     assert stop_request(center, invalid) is None
-    # A bounce is no plain stop: the bounce policy decides it, inside record().
-    bounce = HookEvent("postmark", EventKind.HARD_BOUNCE, "john@example.com", Channel.EMAIL, "p:3")
-    assert stop_request(center, bounce) is None
+    # A hard bounce about us (policy words) is no stop: the bounce policy records it.
+    about_us = HookEvent(
+        "postmark", EventKind.HARD_BOUNCE, "john@example.com", Channel.EMAIL, "p:3",
+        fields=(("details", "550 5.7.1 blocked by policy"),),
+    )  # fmt: skip
+    assert stop_request(center, about_us) is None
+    soft = HookEvent("postmark", EventKind.SOFT_BOUNCE, "john@example.com", Channel.EMAIL, "p:4")
+    assert stop_request(center, soft) is None
+
+
+def test_a_batched_hard_bounce_writes_what_record_bounce_writes(center: PreferenceCenter) -> None:
+    def bounce(address: str, evidence: str) -> HookEvent:
+        details = (("details", "smtp;550 5.1.1 The email account does not exist."),)
+        return HookEvent(
+            "postmark", EventKind.HARD_BOUNCE, address, Channel.EMAIL, evidence,
+            reason="HardBounce", fields=details,
+        )  # fmt: skip
+
+    batched = bounce("dead@example.com", "postmark:bounce:1")
+    request = stop_request(center, batched)
+    assert request is not None and request.hard and request.source is Source.BOUNCE
+    with center.transaction() as tx:
+        assert tx.suppress_many([request]) == [True]
+        assert tx.suppress_many([request]) == [False]  # a replay changes nothing
+    alone = bounce("gone@example.com", "postmark:bounce:2")
+    outcome = center.record_bounce(
+        "gone@example.com", reason=BounceReason.USER_UNKNOWN, permanent=True,
+        evidence=alone.evidence, source=Source.BOUNCE, detail=alone.audit_reason,
+    )  # fmt: skip
+    assert outcome.suppressed
+    (one,) = center.history("dead@example.com")
+    (other,) = center.history("gone@example.com")
+    assert one.reason == other.reason and one.reason.startswith("bounce: user-unknown (postmark:")
+    same = ("action", "source", "scope", "topic", "channel", "detail")
+    assert [getattr(one, name) for name in same] == [getattr(other, name) for name in same]
+    decisions = [center.check(address) for address in ("dead@example.com", "gone@example.com")]
+    assert [(d.reason, d.scope, d.source) for d in decisions] == 2 * [
+        (Reason.HARD_SUPPRESSED, Scope.HARD, Source.BOUNCE)
+    ]
