@@ -341,6 +341,19 @@ class Settings:
         "it every /v1 request from that address gets 429 (key guessing slows down).",
         kind="cap",
     )
+    hook_rate: FrequencyCap | None = _setting(
+        None,
+        "/hooks requests per client address, as COUNT/DURATION (429 past it); off (the "
+        "default): providers send bursts from a few addresses and some never retry.",
+        kind="cap",
+    )
+    hook_failure_rate: FrequencyCap | None = _setting(
+        FrequencyCap(60, timedelta(minutes=1)),
+        "/hooks requests refused (bad signature or credentials, unknown topic, malformed) "
+        "per client address, as COUNT/DURATION; past it every /hooks request from that "
+        "address gets 429 until the bucket refills; off disables.",
+        kind="cap",
+    )
     smtp_connection_rate: FrequencyCap | None = _setting(
         FrequencyCap(60, timedelta(minutes=1)),
         "SMTP connections per client address, as COUNT/DURATION (421 past it); off disables.",
