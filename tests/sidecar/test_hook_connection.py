@@ -154,9 +154,7 @@ def test_however_the_bytes_arrive_the_hook_reads_the_whole_body(
 def test_a_body_past_the_limit_still_gets_413(hooked: tuple[LiveSidecar, _Counting]) -> None:
     live, counting = hooked
     body = b"[" + b" " * hooks.MAX_BODY + b"]"
-    head = (
-        f"POST /hooks/postmark HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
-    ).encode()
+    head = b"POST /hooks/postmark HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
     with live.raw(PATIENCE) as sock:
         sock.sendall(head)
         for start in range(0, len(body), 1 << 20):
