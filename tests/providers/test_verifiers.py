@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -76,6 +77,8 @@ def test_sns_any_signed_field_changed_is_refused(field: str, extra: str) -> None
         "https://user@sns.eu-west-1.amazonaws.com/cert.pem",
         "https://sqs.eu-west-1.amazonaws.com/cert.pem",
         "https://sns.amazonaws.com/cert.pem",
+        "https://sns.cn-north-1.amazonaws.com.cn.evil.example/cert.pem",
+        "https://sns.cn-north-1.amazonaws.cn/cert.pem",
     ],
 )
 def test_sns_certificate_host_is_pinned(url: str) -> None:
@@ -95,6 +98,24 @@ def test_sns_pinned_hosts() -> None:
     assert sns.pinned("https://sns.us-east-1.amazonaws.com/x.pem")
     assert sns.pinned("https://sns.ap-southeast-2.amazonaws.com/x.pem")
     assert sns.pinned("https://sns.us-gov-west-1.amazonaws.com/x.pem")
+    assert sns.pinned("https://sns.cn-north-1.amazonaws.com.cn/x.pem")  # the China partition
+    assert sns.pinned("https://sns.cn-northwest-1.amazonaws.com.cn/x.pem")
+
+
+def test_sns_certificate_must_chain_to_the_trust_store() -> None:
+    """With a trust store, only a certificate its authorities issued is used."""
+    trusted = sns.CertificateCache(CA.fetch, trust=sns.trust_store(CA.ca_pem))
+    message = CA.sign(sns_notification({"notificationType": "Bounce"}))
+    sns.verify(message, trusted.key(CERT_URL))  # issued by the trusted CA: used
+    stranger = LocalCA()
+    refused = sns.CertificateCache(CA.fetch, trust=sns.trust_store(stranger.ca_pem))
+    with pytest.raises(WebhookUnauthorized, match="does not chain to SES_TRUST_BUNDLE"):
+        refused.key(CERT_URL)
+    later = datetime.now(UTC) + timedelta(days=60)  # past the certificate's dates
+    with pytest.raises(WebhookUnauthorized):
+        sns.CertificateCache(CA.fetch, trust=sns.trust_store(CA.ca_pem)).key(CERT_URL, later)
+    with pytest.raises(ValueError, match="PEM"):
+        sns.trust_store(b"not a certificate")
 
 
 def test_ses_refuses_unknown_topic_before_any_fetch() -> None:

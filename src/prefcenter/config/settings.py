@@ -272,6 +272,12 @@ class Settings:
     ses_topic_arns: tuple[str, ...] = _factory(
         tuple, "SNS topic ARNs POST /hooks/ses accepts and confirms, comma-separated.", kind="list"
     )
+    ses_trust_bundle: str = _setting(
+        "",
+        "PEM file of the authorities an SNS signing certificate must chain to (Amazon's "
+        "roots and the intermediates that issue them: SNS serves the certificate alone); "
+        "empty: the pinned sns.<region>.amazonaws.com host and its TLS are the trust.",
+    )
     sendgrid_webhook_public_key: str = _setting(
         "", "SendGrid's Signed Event Webhook verification key (base64), for /hooks/sendgrid."
     )

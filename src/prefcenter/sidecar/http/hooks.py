@@ -22,12 +22,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio.to_thread
+from cryptography.x509.verification import Store
 from starlette.types import Receive, Scope, Send
 
 from prefcenter.config import Settings
-from prefcenter.errors import WebhookForbidden, WebhookUnauthorized
+from prefcenter.errors import ConfigError, WebhookForbidden, WebhookUnauthorized
 from prefcenter.identity import canonical_phone
 from prefcenter.providers import generic, mailgun, postmark, sendgrid, ses, sns, twilio
 from prefcenter.providers.event import EventKind, HookEvent
@@ -88,7 +90,7 @@ class Receivers:
 
     def __init__(self, settings: Settings, fetcher: sns.Fetcher | None = None) -> None:
         self.fetch = fetcher or sns.fetch_https
-        self.certificates = sns.CertificateCache(self.fetch)
+        self.certificates = sns.CertificateCache(self.fetch, trust=_trust(settings))
         self.topic_arns = frozenset(settings.ses_topic_arns)
         key = settings.sendgrid_webhook_public_key
         self.sendgrid_key = sendgrid.public_key(key) if key else None
@@ -102,6 +104,22 @@ class Receivers:
             # phonenumbers loads its tables on first use (about a second): here, at
             # start-up, rather than on the event loop under the first text's request.
             canonical_phone("+14155550100")
+
+
+def _trust(settings: Settings) -> Store | None:
+    """The SNS trust store of ``SES_TRUST_BUNDLE`` (None when it is empty)."""
+    path = settings.ses_trust_bundle
+    if not path:
+        return None
+    try:
+        return sns.trust_store(Path(path).read_bytes())
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"Setting SES_TRUST_BUNDLE names {path!r}, which cannot be read as PEM "
+            f"certificates ({error}); point it at a PEM file of CA certificates, or empty it.",
+            name="ses_trust_bundle",
+            value=path,
+        ) from None
 
 
 def _off(setting: str) -> HookError:
