@@ -327,6 +327,27 @@ def test_mailgun_forged_stale_and_reused_token_change_nothing(hooked: LiveSideca
     assert blocked(hooked, "dave@example.com") is Reason.ALLOWED
 
 
+def test_a_mailgun_token_seen_by_one_replica_is_refused_by_another(hooked: LiveSidecar) -> None:
+    """The tokens are kept in the store: a second sidecar on it refuses a replayed one."""
+    headers = {"content-type": "application/json"}
+    genuine = mailgun_body(MAILGUN_KEY, load("mailgun_complained.json"), token="r" * 50)
+    reused = json.loads(genuine)
+    reused["event-data"] = load("mailgun_unsubscribed.json")
+    with live_sidecar(hooked.settings) as replica:
+        with hooked.client() as client:
+            assert (
+                client.post("/hooks/mailgun", content=genuine, headers=headers).status_code == 200
+            )
+        with replica.client() as client:
+            answer = client.post("/hooks/mailgun", content=json.dumps(reused), headers=headers)
+            assert answer.status_code == 401, answer.text
+            assert "already used" in answer.json()["error"]["message"]
+            # The genuine request redelivered to the replica is a no-op, not a refusal.
+            again = client.post("/hooks/mailgun", content=genuine, headers=headers)
+            assert again.status_code == 200 and again.json()["changed"] == 0
+    assert blocked(hooked, "dave@example.com") is Reason.ALLOWED
+
+
 # -- Twilio -----------------------------------------------------------------------------
 
 

@@ -4,6 +4,8 @@ transaction, a replay changing nothing, only hashes kept."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import timedelta
 
 from prefcenter.bounces.policy import BounceReason
 from prefcenter.center import PreferenceCenter
@@ -12,6 +14,7 @@ from prefcenter.providers import sendgrid
 from prefcenter.providers.event import EventKind, HookEvent
 from prefcenter.providers.record import record, stop_request
 from tests.providers.signing import load
+from tests.store.conftest import Clock
 
 
 def _write(center: PreferenceCenter, events: list[HookEvent]) -> tuple[int, int, int, int, int]:
@@ -112,3 +115,21 @@ def test_a_batched_hard_bounce_writes_what_record_bounce_writes(center: Preferen
     assert [(d.reason, d.scope, d.source) for d in decisions] == 2 * [
         (Reason.HARD_SUPPRESSED, Scope.HARD, Source.BOUNCE)
     ]
+
+
+def test_webhook_tokens_are_admitted_once_per_body_and_forgotten(
+    open_center: Callable[..., PreferenceCenter], clock: Clock
+) -> None:
+    """Mailgun's one-use tokens live in the store, so every replica on it sees them."""
+    center, replica = open_center(), open_center()
+    window = timedelta(minutes=30)
+    one, two = b"1" * 32, b"2" * 32
+    with center.transaction() as tx:
+        assert tx.admit_token(b"t" * 32, one, window)
+        assert tx.admit_token(b"t" * 32, one, window)  # a redelivery: the same body
+        assert not tx.admit_token(b"t" * 32, two, window)  # the signature replayed
+    assert center.admit_token(b"u" * 32, two, window)  # a store transaction of its own
+    assert not replica.admit_token(b"u" * 32, one, window)  # another process on the store
+    clock.advance(minutes=30, seconds=1)
+    assert center.admit_token(b"t" * 32, two, window)  # forgotten after the window
+    assert not center.admit_token(b"t" * 32, one, window)

@@ -22,12 +22,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import anyio.to_thread
 from cryptography.x509.verification import Store
 from starlette.types import Receive, Scope, Send
 
+from prefcenter.changes import Changes
 from prefcenter.config import Settings
 from prefcenter.errors import ConfigError, WebhookForbidden, WebhookUnauthorized
 from prefcenter.identity import canonical_phone
@@ -78,7 +80,7 @@ class HookAnswer:
 
 
 class Receivers:
-    """What the hooks keep between requests: keys, the SNS certificates, Mailgun tokens.
+    """What the hooks keep between requests: keys and the SNS certificates.
 
     Args:
         settings: the provider settings (``SES_TOPIC_ARNS``...).
@@ -94,7 +96,6 @@ class Receivers:
         self.topic_arns = frozenset(settings.ses_topic_arns)
         key = settings.sendgrid_webhook_public_key
         self.sendgrid_key = sendgrid.public_key(key) if key else None
-        self.mailgun_tokens = mailgun.Tokens()
         secrets = [secret.reveal() for secret in settings.generic_webhook_secret]
         self.generic = generic.verifiers(secrets)
         self.keywords = Keywords.with_extra(
@@ -146,11 +147,27 @@ class Hooks:
             "generic": self.generic,
         }
 
-    async def commit(self, provider: str, events: list[HookEvent]) -> Recorded:
-        """Write ``events`` in the next group commit; returns once it committed."""
+    async def commit(
+        self,
+        provider: str,
+        events: list[HookEvent],
+        guard: Callable[[Changes], None] | None = None,
+    ) -> Recorded:
+        """Write ``events`` in the next group commit; returns once it committed.
+
+        ``guard`` runs first in the same transaction and may refuse the request by
+        raising (then nothing of it is written).
+        """
         center = self.sidecar.center
-        single = stop_request(center, events[0]) if len(events) == 1 else None
-        if all(event.kind is EventKind.IGNORE for event in events):
+        single = stop_request(center, events[0]) if len(events) == 1 and not guard else None
+        if guard is not None:
+
+            def guarded(tx: Changes) -> Recorded:
+                guard(tx)
+                return record(tx, center, events)
+
+            recorded: Recorded = await self.sidecar.committer.submit(guarded)
+        elif all(event.kind is EventKind.IGNORE for event in events):
             recorded = Recorded(len(events), 0, 0, len(events), 0, 0)  # nothing to write
         elif single is not None:
             # One stop: queued as one-clicks are, so concurrent webhooks share one
@@ -162,9 +179,14 @@ class Hooks:
         self.sidecar.metrics.webhook(provider, recorded)
         return recorded
 
-    async def committed(self, provider: str, events: list[HookEvent]) -> HookAnswer:
-        """Commit ``events`` and answer what they did, as JSON."""
-        recorded = await self.commit(provider, events)
+    async def committed(
+        self,
+        provider: str,
+        events: list[HookEvent],
+        guard: Callable[[Changes], None] | None = None,
+    ) -> HookAnswer:
+        """Commit ``events`` (after ``guard``) and answer what they did, as JSON."""
+        recorded = await self.commit(provider, events, guard)
         return _json(
             {
                 "events": recorded.events,
@@ -233,9 +255,19 @@ class Hooks:
         key = self.settings.mailgun_webhook_signing_key
         if key is None:
             raise _off("MAILGUN_WEBHOOK_SIGNING_KEY")
-        tokens = self.receivers.mailgun_tokens
-        event = mailgun.verify(request.body, key.reveal(), time.time(), tokens)
-        return await self.committed("mailgun", mailgun.parse(event))
+        signed = mailgun.verify(request.body, key.reveal(), time.time())
+        window = timedelta(seconds=mailgun.TOKEN_WINDOW)
+
+        def admit(tx: Changes) -> None:
+            # In the store, in the events' own transaction: every replica refuses a token
+            # any of them has seen with another body, and a failed commit forgets it.
+            if not tx.admit_token(signed.token, signed.body, window):
+                raise WebhookUnauthorized(
+                    "This Mailgun token was already used with another body; nothing was changed.",
+                    provider="mailgun",
+                )
+
+        return await self.committed("mailgun", mailgun.parse(signed.event), admit)
 
     async def twilio(self, request: HookRequest) -> HookAnswer:
         """An inbound SMS, answered with TwiML."""
