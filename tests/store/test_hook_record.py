@@ -12,7 +12,7 @@ from prefcenter.center import PreferenceCenter
 from prefcenter.model import Action, Channel, Reason, Scope, Source
 from prefcenter.providers import sendgrid
 from prefcenter.providers.event import EventKind, HookEvent
-from prefcenter.providers.record import record, stop_request
+from prefcenter.providers.record import bounce_reason, record, stop_request
 from tests.providers.signing import load
 from tests.store.conftest import Clock
 
@@ -133,3 +133,19 @@ def test_webhook_tokens_are_admitted_once_per_body_and_forgotten(
     clock.advance(minutes=30, seconds=1)
     assert center.admit_token(b"t" * 32, two, window)  # forgotten after the window
     assert not center.admit_token(b"t" * 32, one, window)
+
+
+def test_a_bounce_is_judged_by_its_words_not_by_the_names_around_it() -> None:
+    """A stream or message id that reads like a reason does not make a bounce "about us"."""
+    named = (("type", "HardBounce"), ("details", ""), ("stream", "spam-digest"),
+             ("message", "policy-5.7.1"))  # fmt: skip
+    bounce = HookEvent(
+        "postmark", EventKind.HARD_BOUNCE, "a@example.com", Channel.EMAIL, "p:1",
+        reason="HardBounce", fields=named,
+    )  # fmt: skip
+    assert bounce_reason(bounce) is BounceReason.USER_UNKNOWN
+    about_us = HookEvent(
+        "postmark", EventKind.HARD_BOUNCE, "a@example.com", Channel.EMAIL, "p:2",
+        reason="HardBounce", fields=(("details", "550 5.7.1 rejected as spam"), *named[2:]),
+    )  # fmt: skip
+    assert bounce_reason(about_us) is BounceReason.FILTERED

@@ -200,13 +200,21 @@ def _apply(tx: Changes, event: HookEvent, identity: Identity, topic: str | None)
     return outcome.suppressed
 
 
+#: Provider fields that name things (a message, stream, group, list, sender), never why a
+#: delivery failed: a stream called "spam-digest" must not make a dead address "about us".
+_NAMES = frozenset({"message", "stream", "group", "list", "source", "destination", "to"})
+
+
 def bounce_reason(event: HookEvent) -> BounceReason:
     """The reason for a provider's bounce, from its status and words.
 
-    A provider that calls a bounce permanent without saying why is taken at its word
-    (the address is dead); its words win when they say the refusal was about us.
+    Read from the event's reason and the provider fields that describe the failure
+    (type, status, the server's words), not from identifiers. A provider that calls a
+    bounce permanent without saying why is taken at its word (the address is dead); its
+    words win when they say the refusal was about us.
     """
-    reason = reason_of("", event.audit_reason)
+    words = [event.reason, *(value for name, value in event.fields if name not in _NAMES)]
+    reason = reason_of("", " ".join(word for word in words if word))
     if reason is BounceReason.UNDECIDED and event.kind is EventKind.HARD_BOUNCE:
         return BounceReason.USER_UNKNOWN
     return reason
