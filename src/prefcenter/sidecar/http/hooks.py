@@ -48,6 +48,9 @@ MAX_BODY = 4 * 1024 * 1024
 RETRY_AFTER = "30"
 _JSON = b"application/json"
 _XML = b"application/xml"
+_COUNTS = (
+    b'{"events": %d, "changed": %d, "unchanged": %d, "ignored": %d, "invalid": %d, "queued": %d}'
+)
 _RAW_API_HEADERS = [(k.encode(), v.encode()) for k, v in API_HEADERS.items()]
 
 
@@ -187,15 +190,17 @@ class Hooks:
     ) -> HookAnswer:
         """Commit ``events`` (after ``guard``) and answer what they did, as JSON."""
         recorded = await self.commit(provider, events, guard)
-        return _json(
-            {
-                "events": recorded.events,
-                "changed": recorded.changed,
-                "unchanged": recorded.unchanged,
-                "ignored": recorded.ignored,
-                "invalid": recorded.invalid,
-                "queued": recorded.exceptions,
-            }
+        # What json.dumps writes for these six counts, without building a dict per request.
+        return HookAnswer(
+            _COUNTS
+            % (
+                recorded.events,
+                recorded.changed,
+                recorded.unchanged,
+                recorded.ignored,
+                recorded.invalid,
+                recorded.exceptions,
+            )
         )
 
     async def ses(self, request: HookRequest) -> HookAnswer:
