@@ -60,6 +60,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "page_rate": "off",
         "api_rate": "off",
         "api_failure_rate": "off",
+        "hook_failure_rate": "off",
         "smtp_connection_rate": "off",
         "smtp_message_rate": "off",
     }

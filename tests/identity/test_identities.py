@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -17,6 +18,7 @@ from prefcenter.identity import (
     fast_email,
     slow_email,
 )
+from prefcenter.identity.phone import parsed_phone
 from prefcenter.model import Channel
 from tests.strategies import address_like, any_text
 
@@ -136,6 +138,45 @@ def test_canonical_phone(written: str, e164: str) -> None:
 def test_invalid_phones(written: str, reason: str) -> None:
     with pytest.raises(InvalidRecipient, match=reason):
         canonical_phone(written)
+
+
+def _both_paths(compact: str) -> tuple[str, str]:
+    """What canonical_phone (short path first) and the full parse alone give for ``compact``."""
+    answers = []
+    for convert in (canonical_phone, lambda number: parsed_phone(number, number)):
+        try:
+            answers.append(convert(compact))
+        except InvalidRecipient as error:
+            answers.append(f"refused: {error.reason}")
+    return answers[0], answers[1]
+
+
+_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+@given(st.sampled_from(_CODES), st.text("0123456789", min_size=0, max_size=14))
+@example(1, "4155550100")  # the short path
+@example(44, "02079460958")  # a national prefix after the country code: stripped
+@example(1, "14155550100")  # NANPA's national prefix 1: stripped
+@example(39, "0612345678")  # Italian leading zero: kept
+@example(800, "12345678")  # a non-geographic code
+@example(1, "415555")  # too short for the country
+@example(1, "03200591457")  # a leading zero the full parse refuses for +1
+@example(55, "9039967606")  # Brazil's carrier-selection prefix 90: stripped
+@example(86, "113837217850")  # China's prefix matched inside a possible length
+@example(261, "4429744")  # Madagascar's transform rule adds digits: +261 20 4429744
+def test_the_short_path_agrees_with_the_full_parse(code: int, national: str) -> None:
+    compact = f"+{code}{national}"
+    if not re.fullmatch(r"\+[1-9][0-9]{6,14}", compact):
+        return  # refused before either path (tested above)
+    fast, full = _both_paths(compact)
+    assert fast == full
+
+
+@given(st.from_regex(r"\+[1-9][0-9]{6,14}", fullmatch=True))
+def test_the_short_path_agrees_on_any_e164_shape(compact: str) -> None:
+    fast, full = _both_paths(compact)
+    assert fast == full
 
 
 @given(st.text("0123456789 +-()", max_size=20))

@@ -37,6 +37,20 @@ def load(name: str) -> Any:
     return json.loads((DATA / name).read_text(encoding="utf-8"))
 
 
+_CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=False, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+    encipher_only=False, decipher_only=False,
+)  # fmt: skip
+
+
+_CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=False, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+    encipher_only=False, decipher_only=False,
+)  # fmt: skip
+
+
 class LocalCA:
     """A local authority and the SNS signing certificate it issued (RSA 2048)."""
 
@@ -53,6 +67,7 @@ class LocalCA:
             .not_valid_before(now - timedelta(days=1))
             .not_valid_after(now + timedelta(days=30))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(_CA_KEY_USAGE, critical=True)  # the Web PKI asks it of a CA
             .sign(self.ca_key, hashes.SHA256())
         )
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -67,6 +82,8 @@ class LocalCA:
             .sign(self.ca_key, hashes.SHA256())
         )
         self.pem = self.certificate.public_bytes(serialization.Encoding.PEM)
+        #: The authority's own certificate, as a trust bundle holds it.
+        self.ca_pem = self.ca.public_bytes(serialization.Encoding.PEM)
         #: Every URL fetched, in order (certificates and subscription confirmations).
         self.fetched: list[str] = []
 

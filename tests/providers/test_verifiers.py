@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -76,6 +77,8 @@ def test_sns_any_signed_field_changed_is_refused(field: str, extra: str) -> None
         "https://user@sns.eu-west-1.amazonaws.com/cert.pem",
         "https://sqs.eu-west-1.amazonaws.com/cert.pem",
         "https://sns.amazonaws.com/cert.pem",
+        "https://sns.cn-north-1.amazonaws.com.cn.evil.example/cert.pem",
+        "https://sns.cn-north-1.amazonaws.cn/cert.pem",
     ],
 )
 def test_sns_certificate_host_is_pinned(url: str) -> None:
@@ -95,6 +98,24 @@ def test_sns_pinned_hosts() -> None:
     assert sns.pinned("https://sns.us-east-1.amazonaws.com/x.pem")
     assert sns.pinned("https://sns.ap-southeast-2.amazonaws.com/x.pem")
     assert sns.pinned("https://sns.us-gov-west-1.amazonaws.com/x.pem")
+    assert sns.pinned("https://sns.cn-north-1.amazonaws.com.cn/x.pem")  # the China partition
+    assert sns.pinned("https://sns.cn-northwest-1.amazonaws.com.cn/x.pem")
+
+
+def test_sns_certificate_must_chain_to_the_trust_store() -> None:
+    """With a trust store, only a certificate its authorities issued is used."""
+    trusted = sns.CertificateCache(CA.fetch, trust=sns.trust_store(CA.ca_pem))
+    message = CA.sign(sns_notification({"notificationType": "Bounce"}))
+    sns.verify(message, trusted.key(CERT_URL))  # issued by the trusted CA: used
+    stranger = LocalCA()
+    refused = sns.CertificateCache(CA.fetch, trust=sns.trust_store(stranger.ca_pem))
+    with pytest.raises(WebhookUnauthorized, match="does not chain to SES_TRUST_BUNDLE"):
+        refused.key(CERT_URL)
+    later = datetime.now(UTC) + timedelta(days=60)  # past the certificate's dates
+    with pytest.raises(WebhookUnauthorized):
+        sns.CertificateCache(CA.fetch, trust=sns.trust_store(CA.ca_pem)).key(CERT_URL, later)
+    with pytest.raises(ValueError, match="PEM"):
+        sns.trust_store(b"not a certificate")
 
 
 def test_ses_refuses_unknown_topic_before_any_fetch() -> None:
@@ -166,22 +187,23 @@ def test_sendgrid_unmapped_group_stops_everything_and_its_rejoin_lifts_nothing()
 @given(token=st.text("abcdef0123456789", min_size=10, max_size=50), index=st.integers(min_value=0))
 def test_mailgun_signature_verifies_and_any_change_is_refused(token: str, index: int) -> None:
     body = mailgun_body("signing-key", load("mailgun_complained.json"), token=token)
-    mailgun.verify(body, "signing-key", time.time(), mailgun.Tokens())
+    signed = mailgun.verify(body, "signing-key", time.time())
+    assert signed.token == mailgun.token_key(token) and len(signed.body) == 32
     data = json.loads(body)
     data["signature"]["signature"] = _flip(data["signature"]["signature"].encode(), index).decode(
         "latin-1"
     )
     with pytest.raises(WebhookUnauthorized):
-        mailgun.verify(json.dumps(data).encode(), "signing-key", time.time(), mailgun.Tokens())
+        mailgun.verify(json.dumps(data).encode(), "signing-key", time.time())
 
 
-def test_mailgun_tokens_forget_after_max_age() -> None:
-    tokens = mailgun.Tokens()
-    tokens.admit("t", b"one", 1000.0)
-    tokens.admit("t", b"one", 1001.0)  # a redelivery
-    with pytest.raises(WebhookUnauthorized):
-        tokens.admit("t", b"two", 1002.0)
-    tokens.admit("t", b"two", 1000.0 + mailgun.MAX_AGE + 1)  # stale by now anyway
+def test_mailgun_stale_timestamps_are_refused() -> None:
+    body = mailgun_body("signing-key", load("mailgun_complained.json"), token="t" * 20)
+    stamp = float(json.loads(body)["signature"]["timestamp"])
+    mailgun.verify(body, "signing-key", stamp + mailgun.MAX_AGE)  # just in the window
+    for now in (stamp + mailgun.MAX_AGE + 1, stamp - mailgun.MAX_AGE - 1):
+        with pytest.raises(WebhookUnauthorized, match="stale"):
+            mailgun.verify(body, "signing-key", now)
 
 
 # -- Twilio -------------------------------------------------------------------------------------

@@ -51,6 +51,7 @@ def server_values(database: str, tmp_path: Path, **extra: str) -> dict[str, str]
         "page_rate": "off",
         "api_rate": "off",
         "api_failure_rate": "off",
+        "hook_failure_rate": "off",
         "smtp_connection_rate": "off",
         "smtp_message_rate": "off",
     }

@@ -12,6 +12,7 @@ import pytest
 
 from prefcenter.errors import ConfigError
 from prefcenter.model import Source
+from prefcenter.sidecar.http.app import SidecarApp
 from prefcenter.sidecar.http.state import api_key_hashes
 from prefcenter.tokens import Purpose
 from tests.conftest import make_settings
@@ -210,7 +211,13 @@ def test_openapi_document_describes_every_route(live: LiveSidecar) -> None:
     with live.client() as client:
         document = client.get("/v1/openapi.json").json()
     assert document["openapi"] == "3.1.0"
-    assert sorted(document["paths"]) == sorted([*ROUTES, *GET_ROUTES])
+    app = live.sidecar.app
+    assert isinstance(app, SidecarApp) and app.hook_endpoint is not None
+    hooks = [f"/hooks/{provider}" for provider in app.hook_endpoint.hooks.handlers]
+    assert sorted(document["paths"]) == sorted([*ROUTES, *GET_ROUTES, *hooks])
+    for hook in hooks:  # every scheme a hook names is declared
+        for scheme in document["paths"][hook]["post"]["security"]:
+            assert set(scheme) <= set(document["components"]["securitySchemes"])
     paths = {getattr(route, "path", "") for route in live.sidecar.app.routes}
     app_routes = {path for path in paths if path.startswith("/v1/")}
     assert app_routes - {"/v1/openapi.json"} == {*ROUTES, *GET_ROUTES}

@@ -19,7 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
+from prefcenter.center import PreferenceCenter
+from prefcenter.errors import ConfigError
 from prefcenter.model import Action, Reason, Scope
+from prefcenter.sidecar.http.app import create_app
 from tests.providers.signing import (
     TOPIC_ARN,
     LocalCA,
@@ -141,6 +144,29 @@ def test_ses_tampered_or_foreign_certificate_changes_nothing(
         assert client.post("/hooks/ses", content=b"\xff").status_code == 400
     assert blocked(hooked, "victim@example.com") is Reason.ALLOWED
     assert blocked(hooked, "gone@example.com") is Reason.ALLOWED
+
+
+def test_ses_trust_bundle_admits_only_certificates_its_authorities_issued(
+    tmp_path: Path, ca: LocalCA
+) -> None:
+    """SES_TRUST_BUNDLE: the signing certificate must chain to it (the local CA here)."""
+    message = ca.sign(sns_notification(load("ses_bounce_permanent.json")))
+    for name, bundle, status in (("ours", ca.ca_pem, 200), ("theirs", LocalCA().ca_pem, 401)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "cas.pem").write_bytes(bundle)
+        settings = sidecar_settings(
+            tmp_path / name,
+            ses_topic_arns=TOPIC_ARN,
+            ses_trust_bundle=str(tmp_path / name / "cas.pem"),
+        )
+        with live_sidecar(settings, sns_fetcher=ca.fetch) as live, live.client() as client:
+            answer = post_sns(client, message)
+            assert answer.status_code == status, answer.text
+            expected = Reason.HARD_SUPPRESSED if status == 200 else Reason.ALLOWED
+            assert blocked(live, "gone@example.com") is expected
+    unreadable = sidecar_settings(tmp_path, ses_trust_bundle=str(tmp_path / "missing.pem"))
+    with PreferenceCenter(unreadable) as center, pytest.raises(ConfigError, match="SES_TRUST"):
+        create_app(center, unreadable)
 
 
 def test_ses_transient_bounce_is_counted_and_complaint_and_subscription_honoured(
@@ -298,6 +324,27 @@ def test_mailgun_forged_stale_and_reused_token_change_nothing(hooked: LiveSideca
         reused["event-data"] = event
         answer = client.post("/hooks/mailgun", content=json.dumps(reused), headers=headers)
         assert answer.status_code == 401
+    assert blocked(hooked, "dave@example.com") is Reason.ALLOWED
+
+
+def test_a_mailgun_token_seen_by_one_replica_is_refused_by_another(hooked: LiveSidecar) -> None:
+    """The tokens are kept in the store: a second sidecar on it refuses a replayed one."""
+    headers = {"content-type": "application/json"}
+    genuine = mailgun_body(MAILGUN_KEY, load("mailgun_complained.json"), token="r" * 50)
+    reused = json.loads(genuine)
+    reused["event-data"] = load("mailgun_unsubscribed.json")
+    with live_sidecar(hooked.settings) as replica:
+        with hooked.client() as client:
+            assert (
+                client.post("/hooks/mailgun", content=genuine, headers=headers).status_code == 200
+            )
+        with replica.client() as client:
+            answer = client.post("/hooks/mailgun", content=json.dumps(reused), headers=headers)
+            assert answer.status_code == 401, answer.text
+            assert "already used" in answer.json()["error"]["message"]
+            # The genuine request redelivered to the replica is a no-op, not a refusal.
+            again = client.post("/hooks/mailgun", content=genuine, headers=headers)
+            assert again.status_code == 200 and again.json()["changed"] == 0
     assert blocked(hooked, "dave@example.com") is Reason.ALLOWED
 
 

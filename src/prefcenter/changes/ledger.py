@@ -20,7 +20,16 @@ from prefcenter.model import Action, Channel, Contact, Kind, Scope, Source
 from prefcenter.store.protocol import Session
 from prefcenter.topics import NO_TOPIC, check_topic, topic_digest
 
-__all__ = ["BounceOutcome", "Ledger"]
+__all__ = ["BounceOutcome", "Ledger", "hard_bounce_reason"]
+
+
+def hard_bounce_reason(reason: BounceReason, detail: str = "") -> str:
+    """The reason a hard suppression made by one bounce is written with (≤ 500 chars).
+
+    ``record_bounce`` and the webhooks' batched hard bounces (``suppress_many`` with
+    ``hard=True``) write the same words, so the audit log reads alike either way.
+    """
+    return f"bounce: {reason.value}{f' ({detail})' if detail else ''}"[:500]
 
 
 class Ledger:
@@ -197,10 +206,10 @@ class Ledger:
                 score = bounce_score(earlier, at, settings.bounce_quiet_period)
             if action is BounceAction.HARD:
                 # One event: the hard suppression itself, its reason the bounce's.
-                hard_reason = f"bounce: {why.value}{f' ({detail})' if detail else ''}"
+                hard_reason = hard_bounce_reason(why, detail)
                 hard = self._bind.event(
                     identity, Action.SUPPRESS, origin, at,
-                    scope=Scope.HARD, reason=hard_reason[:500], evidence=evidence,
+                    scope=Scope.HARD, reason=hard_reason, evidence=evidence,
                 )  # fmt: skip
                 if not session.append_event(hard):
                     return BounceOutcome(action, 0, False, replay=True)

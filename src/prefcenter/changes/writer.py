@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from prefcenter.bounces.policy import BounceReason
@@ -300,6 +300,16 @@ class Changes:
             return changed
 
         return self._bind.record(identity, name, event, choose)
+
+    def admit_token(self, token: bytes, body: bytes, window: timedelta) -> bool:
+        """Remember a signed request's one-use ``token`` with its ``body`` (both digests).
+
+        True when the token is new or comes back with the same body (a redelivery),
+        False when it comes with another one (a replayed signature). Tokens are kept for
+        ``window``, then forgotten. No audit event: a token is no change of mind.
+        """
+        at = self._core.now()
+        return self._bind.run(lambda session: session.admit_token(token, body, at, at - window))
 
     def record_feedback(
         self,

@@ -272,6 +272,12 @@ class Settings:
     ses_topic_arns: tuple[str, ...] = _factory(
         tuple, "SNS topic ARNs POST /hooks/ses accepts and confirms, comma-separated.", kind="list"
     )
+    ses_trust_bundle: str = _setting(
+        "",
+        "PEM file of the authorities an SNS signing certificate must chain to (Amazon's "
+        "roots and the intermediates that issue them: SNS serves the certificate alone); "
+        "empty: the pinned sns.<region>.amazonaws.com host and its TLS are the trust.",
+    )
     sendgrid_webhook_public_key: str = _setting(
         "", "SendGrid's Signed Event Webhook verification key (base64), for /hooks/sendgrid."
     )
@@ -339,6 +345,19 @@ class Settings:
         FrequencyCap(10, timedelta(minutes=1)),
         "/v1 requests without a valid API key per client address, as COUNT/DURATION; past "
         "it every /v1 request from that address gets 429 (key guessing slows down).",
+        kind="cap",
+    )
+    hook_rate: FrequencyCap | None = _setting(
+        None,
+        "/hooks requests per client address, as COUNT/DURATION (429 past it); off (the "
+        "default): providers send bursts from a few addresses and some never retry.",
+        kind="cap",
+    )
+    hook_failure_rate: FrequencyCap | None = _setting(
+        FrequencyCap(60, timedelta(minutes=1)),
+        "/hooks requests refused (bad signature or credentials, unknown topic, malformed) "
+        "per client address, as COUNT/DURATION; past it every /hooks request from that "
+        "address gets 429 until the bucket refills; off disables.",
         kind="cap",
     )
     smtp_connection_rate: FrequencyCap | None = _setting(

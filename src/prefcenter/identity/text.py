@@ -23,6 +23,8 @@ def invalid(value: str, reason: str, fix: str) -> InvalidRecipient:
 
 def refuse_controls(value: str) -> None:
     """Raise InvalidRecipient when ``value`` holds a control character or line break."""
+    if value.isprintable():  # no Cc, Zl or Zp anywhere (nor other unprintables): the usual case
+        return
     if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in value.strip()):
         raise invalid(
             value,

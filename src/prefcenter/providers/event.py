@@ -115,7 +115,9 @@ def text(data: Mapping[str, Any], name: str, provider: str, *, required: bool = 
         WebhookMalformed: the field is missing (and required) or not a string or number.
     """
     value = data.get(name)
-    if isinstance(value, str | int) and not isinstance(value, bool):
+    if type(value) is str:  # the usual case, first: this runs for every field read
+        return value
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
         return str(value)
     if value is None and not required:
         return ""

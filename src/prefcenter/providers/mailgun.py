@@ -4,8 +4,10 @@ Mailgun signs each request with HMAC-SHA256 of ``timestamp + token`` under the H
 webhook signing key (``MAILGUN_WEBHOOK_SIGNING_KEY``) and puts ``timestamp``, ``token``
 and ``signature`` in the body's ``signature`` object. The signature does not cover the
 event, so a captured request could be replayed with another body: timestamps older than
-:data:`MAX_AGE` are refused, and a token is accepted for one body only
-(:class:`Tokens`). Mapping (Mailgun's "Webhooks" and "Events" pages):
+:data:`MAX_AGE` are refused, and a token is accepted for one body only. The tokens seen
+are kept in the store (``Changes.admit_token``, for :data:`TOKEN_WINDOW`), so every
+sidecar process and replica on it refuses a token any of them has seen. Mapping
+(Mailgun's "Webhooks" and "Events" pages):
 
 - ``failed`` with ``severity`` ``permanent`` → hard bounce, ``temporary`` → soft bounce
   (a ``reason`` of ``suppress-bounce``, ``suppress-complaint`` or
@@ -15,11 +17,10 @@ event, so a captured request could be replayed with another body: timestamps old
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import hmac
-import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from prefcenter.errors import WebhookMalformed, WebhookUnauthorized
@@ -29,6 +30,9 @@ from prefcenter.providers.event import EventKind, HookEvent, load_json, short, t
 PROVIDER = "mailgun"
 #: Oldest (and furthest in the future) a signed timestamp may be, in seconds.
 MAX_AGE = 15 * 60
+#: How long a token is remembered: a timestamp up to MAX_AGE ahead of the clock stays
+#: acceptable until MAX_AGE after it, so a token must outlive its first sight by both.
+TOKEN_WINDOW = 2 * MAX_AGE
 _SUPPRESSED = {
     "suppress-bounce": EventKind.HARD_BOUNCE,
     "suppress-complaint": EventKind.COMPLAINT,
@@ -36,48 +40,32 @@ _SUPPRESSED = {
 }
 
 
-class Tokens:
-    """Signed tokens seen within :data:`MAX_AGE`: a token may come back only with its body.
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """A Mailgun request whose signature and timestamp were verified.
 
-    A redelivery of the same request (the same token, the same body) is allowed: it
-    changes nothing in the store. The same token with another body is a forgery.
-    Kept in memory per sidecar process; bounded by ``limit`` (oldest forgotten first).
+    Attributes:
+        event: the ``event-data`` object.
+        token: the one-use key the store must admit (:func:`token_key`), and
+        body: the digest of the body it may come with (see :meth:`Changes.admit_token`).
     """
 
-    def __init__(self, limit: int = 100_000) -> None:
-        self._seen: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
-        self._limit = limit
-        self._lock = threading.Lock()
-
-    def admit(self, token: str, body: bytes, now: float) -> None:
-        """Accept ``token`` for ``body``; refuse it for any other body.
-
-        Raises:
-            WebhookUnauthorized: the token was seen with another body.
-        """
-        digest = hashlib.sha256(body).digest()
-        with self._lock:
-            while self._seen:
-                oldest = next(iter(self._seen.values()))
-                if now - oldest[0] <= MAX_AGE and len(self._seen) < self._limit:
-                    break
-                self._seen.popitem(last=False)
-            seen = self._seen.get(token)
-            if seen is not None and not hmac.compare_digest(seen[1], digest):
-                raise WebhookUnauthorized(
-                    "This Mailgun token was already used with another body; nothing was changed.",
-                    provider=PROVIDER,
-                )
-            if seen is None:
-                self._seen[token] = (now, digest)
+    event: Mapping[str, Any]
+    token: bytes
+    body: bytes
 
 
-def verify(body: bytes, key: str, now: float, tokens: Tokens) -> Mapping[str, Any]:
-    """Check the body's signature, its age and its token; return the ``event-data``.
+def token_key(token: str) -> bytes:
+    """The key a Mailgun token is remembered by in the store (a digest, never the token)."""
+    return hashlib.sha256(f"{PROVIDER}:{token}".encode()).digest()
+
+
+def verify(body: bytes, key: str, now: float) -> Signed:
+    """Check the body's signature and its age; the token is for the store to admit.
 
     Raises:
         WebhookMalformed: no ``signature`` or ``event-data`` object.
-        WebhookUnauthorized: a wrong signature, a stale timestamp or a reused token.
+        WebhookUnauthorized: a wrong signature or a stale timestamp.
     """
     data = load_json(body, PROVIDER)
     signature = data.get("signature") if isinstance(data, dict) else None
@@ -106,8 +94,7 @@ def verify(body: bytes, key: str, now: float, tokens: Tokens) -> Mapping[str, An
             "now; a stale request is refused (check this host's clock).",
             provider=PROVIDER,
         )
-    tokens.admit(token, body, now)
-    return event
+    return Signed(event, token_key(token), hashlib.sha256(body).digest())
 
 
 def parse(event: Mapping[str, Any]) -> list[HookEvent]:
@@ -153,4 +140,4 @@ def parse(event: Mapping[str, Any]) -> list[HookEvent]:
     ]
 
 
-__all__ = ["MAX_AGE", "PROVIDER", "Tokens", "parse", "verify"]
+__all__ = ["MAX_AGE", "PROVIDER", "TOKEN_WINDOW", "Signed", "parse", "token_key", "verify"]

@@ -21,10 +21,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from prefcenter.bounces.policy import BounceReason
+from prefcenter.bounces.policy import BounceAction, BounceReason, bounce_action
 from prefcenter.bounces.reasons import reason_of
 from prefcenter.center import PreferenceCenter
 from prefcenter.changes import Changes, SuppressRequest
+from prefcenter.changes.ledger import hard_bounce_reason
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Identity, Source
 from prefcenter.providers.event import EventKind, HookEvent
@@ -89,9 +90,10 @@ def record(tx: Changes, center: PreferenceCenter, events: Sequence[HookEvent]) -
         except InvalidInput:
             invalid += 1
             continue
-        if event.kind in _STOPS:
+        stop = _request(event, identity, topic)
+        if stop is not None:
             # Opt-outs, hard bounces and complaints of a batch: a few statements in all.
-            run.append(_request(event, identity, topic))
+            run.append(stop)
             continue
         flush()
         if _apply(tx, event, identity, topic):
@@ -109,13 +111,14 @@ _STOPS = {
 
 
 def stop_request(center: PreferenceCenter, event: HookEvent) -> SuppressRequest | None:
-    """The ``SuppressRequest`` a stop event (opt-out, complaint) writes.
+    """The ``SuppressRequest`` a stop event (opt-out, complaint, dead address) writes.
 
-    None for any other event, or one whose address or number cannot be used. The group
-    commit writes consecutive requests from many webhooks in one ``suppress_many``, as
-    it does one-clicks: what a single-event webhook (Postmark, Twilio) should use.
+    None for any other event (a soft bounce, a hard bounce about us), or one whose
+    address or number cannot be used. The group commit writes consecutive requests from
+    many webhooks in one ``suppress_many``, as it does one-clicks: what a single-event
+    webhook (Postmark, Twilio) should use.
     """
-    if event.kind not in _STOPS:
+    if event.kind not in _STOPS and event.kind is not EventKind.HARD_BOUNCE:
         return None
     try:
         identity, topic = _subject(center, event)
@@ -132,15 +135,33 @@ def _subject(center: PreferenceCenter, event: HookEvent) -> tuple[Identity, str 
     return Identity(parsed.channel, "", "", parsed.hash), _topic(event)
 
 
-def _request(event: HookEvent, identity: Identity, topic: str | None) -> SuppressRequest:
+def _request(event: HookEvent, identity: Identity, topic: str | None) -> SuppressRequest | None:
+    """The stop ``event`` writes, or None when it is not a stop (see :func:`stop_request`)."""
+    source = _STOPS.get(event.kind)
+    if source is not None:
+        return SuppressRequest(
+            identity,
+            source,
+            topic=topic,
+            channel=event.channel,
+            reason=event.audit_reason,
+            evidence=event.evidence,
+            hard=event.kind is EventKind.COMPLAINT,
+        )
+    if event.kind is not EventKind.HARD_BOUNCE:
+        return None
+    why = bounce_reason(event)
+    if bounce_action(why, permanent=True, proven=True) is not BounceAction.HARD:
+        return None  # about us (policy, content, size): the bounce policy records it
+    # The hard suppression record_bounce writes for a dead address, word for word: the
+    # same audit event and state, and a replay changes nothing either way.
     return SuppressRequest(
         identity,
-        _STOPS[event.kind],
-        topic=topic,
+        Source.BOUNCE,
         channel=event.channel,
-        reason=event.audit_reason,
+        reason=hard_bounce_reason(why, event.audit_reason),
         evidence=event.evidence,
-        hard=event.kind is EventKind.COMPLAINT,
+        hard=True,
     )
 
 
@@ -179,13 +200,21 @@ def _apply(tx: Changes, event: HookEvent, identity: Identity, topic: str | None)
     return outcome.suppressed
 
 
+#: Provider fields that name things (a message, stream, group, list, sender), never why a
+#: delivery failed: a stream called "spam-digest" must not make a dead address "about us".
+_NAMES = frozenset({"message", "stream", "group", "list", "source", "destination", "to"})
+
+
 def bounce_reason(event: HookEvent) -> BounceReason:
     """The reason for a provider's bounce, from its status and words.
 
-    A provider that calls a bounce permanent without saying why is taken at its word
-    (the address is dead); its words win when they say the refusal was about us.
+    Read from the event's reason and the provider fields that describe the failure
+    (type, status, the server's words), not from identifiers. A provider that calls a
+    bounce permanent without saying why is taken at its word (the address is dead); its
+    words win when they say the refusal was about us.
     """
-    reason = reason_of("", event.audit_reason)
+    words = [event.reason, *(value for name, value in event.fields if name not in _NAMES)]
+    reason = reason_of("", " ".join(word for word in words if word))
     if reason is BounceReason.UNDECIDED and event.kind is EventKind.HARD_BOUNCE:
         return BounceReason.USER_UNKNOWN
     return reason

@@ -6,6 +6,13 @@ the certificate that verifies it in ``SigningCertURL``. Anyone can send a messag
 names their own certificate, so the URL must be ``https://sns.<region>.amazonaws.com/``
 and end in ``.pem``; the certificate is fetched over verified TLS from that host, and
 kept. The fetcher is injectable: tests serve certificates made by a local authority.
+
+With a trust store (``SES_TRUST_BUNDLE``: Amazon's roots and the intermediates that
+issue SNS signing certificates), the certificate must also chain to it
+(``cryptography.x509.verification``; the CA certificates are held to the Web PKI's
+rules, the signing certificate to none beyond its signature and dates). SNS serves the
+signing certificate alone, without its intermediate, so the bundle must hold the
+intermediates too; without a bundle the pinned host and its verified TLS are the trust.
 """
 
 from __future__ import annotations
@@ -24,14 +31,17 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.verification import ExtensionPolicy, PolicyBuilder, Store, VerificationError
 
 from prefcenter.errors import WebhookMalformed, WebhookUnauthorized
 
 #: Fetches a URL's body: ``fetch(url) -> bytes``. Raises OSError when it cannot.
 Fetcher = Callable[[str], bytes]
 
-#: The only hosts a SigningCertURL or SubscribeURL may name (no China or GovCloud partitions).
-HOST = re.compile(r"sns\.[a-z]{2}(?:-[a-z]+)+-\d\.amazonaws\.com")
+#: The only hosts a SigningCertURL or SubscribeURL may name: ``sns.<region>.amazonaws.com``,
+#: GovCloud's regions included, and the China partition's ``sns.<region>.amazonaws.com.cn``
+#: (the pattern of AWS's own sns-validator, with the region spelled out).
+HOST = re.compile(r"sns\.[a-z]{2}(?:-[a-z]+)+-\d\.amazonaws\.com(?:\.cn)?")
 #: Fields signed, in order, by message type (the SNS developer guide,
 #: "Verifying the signatures of Amazon SNS messages").
 SIGNED_FIELDS = {
@@ -99,15 +109,31 @@ def string_to_sign(message: Mapping[str, Any]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def trust_store(pem: bytes) -> Store:
+    """The certificate authorities in ``pem`` (one or more PEM certificates) as a store.
+
+    Raises:
+        ValueError: no certificate could be read.
+    """
+    certificates = x509.load_pem_x509_certificates(pem)
+    if not certificates:
+        raise ValueError("no PEM certificate")
+    return Store(certificates)
+
+
 class CertificateCache:
     """SNS signing certificates by URL: fetched once through ``fetcher``, then kept.
 
-    Thread-safe; at most ``limit`` certificates (SNS rotates them rarely).
+    Thread-safe; at most ``limit`` certificates (SNS rotates them rarely). With
+    ``trust``, a certificate must chain to it as well (see the module's docstring).
     """
 
-    def __init__(self, fetcher: Fetcher = fetch_https, *, limit: int = 64) -> None:
+    def __init__(
+        self, fetcher: Fetcher = fetch_https, *, limit: int = 64, trust: Store | None = None
+    ) -> None:
         self._fetcher = fetcher
         self._limit = limit
+        self._trust = trust
         self._keys: dict[str, rsa.RSAPublicKey] = {}
         self._lock = threading.Lock()
 
@@ -149,6 +175,8 @@ class CertificateCache:
             raise WebhookUnauthorized(
                 f"The SNS certificate at {url[:200]!r} is not valid now.", provider="ses"
             )
+        if self._trust is not None:
+            self._chain(certificate, moment, url)
         key = certificate.public_key()
         if not isinstance(key, rsa.RSAPublicKey):
             raise WebhookUnauthorized(
@@ -158,6 +186,29 @@ class CertificateCache:
             if len(self._keys) < self._limit:
                 self._keys[url] = key
         return key
+
+    def _chain(self, certificate: x509.Certificate, moment: datetime, url: str) -> None:
+        """Raise WebhookUnauthorized unless ``certificate`` chains to the trust store."""
+        assert self._trust is not None
+        verifier = (
+            PolicyBuilder()
+            .store(self._trust)
+            .time(moment)
+            .extension_policies(
+                ca_policy=ExtensionPolicy.webpki_defaults_ca(),
+                # A signing certificate, not a TLS server's: no name or usage required.
+                ee_policy=ExtensionPolicy.permit_all(),
+            )
+            .build_client_verifier()
+        )
+        try:
+            verifier.verify(certificate, [])
+        except VerificationError as error:
+            raise WebhookUnauthorized(
+                f"The SNS certificate at {url[:200]!r} does not chain to SES_TRUST_BUNDLE "
+                f"({str(error)[:120]}); add the intermediate that issued it to the bundle.",
+                provider="ses",
+            ) from None
 
 
 def verify(message: Mapping[str, Any], key: rsa.RSAPublicKey) -> None:
@@ -196,5 +247,6 @@ __all__ = [
     "fetch_https",
     "pinned",
     "string_to_sign",
+    "trust_store",
     "verify",
 ]

@@ -51,11 +51,11 @@ def form(body: bytes) -> list[tuple[str, str]]:
     if not body:
         return fields
     try:
-        pairs = body.split(b"&")
+        pairs = body.decode("utf-8").split("&")
         if len(pairs) > MAX_FIELDS:
             raise ValueError("too many fields")
         for pair in pairs:
-            name, equals, value = pair.partition(b"=")
+            name, equals, value = pair.partition("=")
             if not equals:
                 raise ValueError("a field without =")
             fields.append((_unquote(name), _unquote(value)))
@@ -68,11 +68,11 @@ def form(body: bytes) -> list[tuple[str, str]]:
     return fields
 
 
-def _unquote(raw: bytes) -> str:
+def _unquote(raw: str) -> str:
     # Most of Twilio's values need no unescaping at all; the rest go through urllib.
-    if b"%" in raw or b"+" in raw:
-        return unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
-    return raw.decode("utf-8")
+    if "%" in raw or "+" in raw:
+        return unquote_to_bytes(raw.replace("+", " ")).decode("utf-8")
+    return raw
 
 
 def signature(token: str, url: str, fields: Sequence[tuple[str, str]]) -> str:

@@ -295,6 +295,15 @@ class Session(Protocol):
     def record_sent_message(self, digest: bytes, identity_hash: bytes, at: datetime) -> None:
         """Remember that the message with this keyed Message-ID digest went to the identity."""
 
+    def admit_token(self, token: bytes, body: bytes, at: datetime, since: datetime) -> bool:
+        """Remember a signed request's one-use ``token`` (a digest) with its ``body``'s.
+
+        True when the token is new, or was seen with the same body (a redelivery);
+        False when it was seen with another body (a replayed signature: refuse it).
+        Tokens remembered before ``since`` are forgotten first. Shared by every process
+        on the store, so no replica accepts what another has seen.
+        """
+
     def link(self, first: bytes, second: bytes, at: datetime) -> bool:
         """Put two identities in one person group; True if they were not already."""
 

@@ -237,6 +237,22 @@ def _sqlite_feed(conn: Any) -> None:
         conn.execute(ddl)
 
 
+#: Issue 22: one-use tokens of signed webhook requests (Mailgun's), shared by every
+#: process on the store; rows older than the provider's timestamp window are deleted as
+#: new ones arrive.
+WEBHOOK_TOKENS = (
+    "CREATE TABLE webhook_tokens(token {blob} PRIMARY KEY, body {blob} NOT NULL, "
+    "at {int} NOT NULL){without_rowid}",
+    "CREATE INDEX webhook_tokens_at ON webhook_tokens(at)",
+)
+
+
+def _sqlite_webhook_tokens(conn: Any) -> None:
+    """Issue 22: the webhook_tokens table (Mailgun's one-use tokens, for every replica)."""
+    for ddl in WEBHOOK_TOKENS:
+        conn.execute(ddl.format(blob="BLOB", int="INTEGER", without_rowid=" WITHOUT ROWID"))
+
+
 sqlite_migrations = Migrations(
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     (
@@ -247,6 +263,7 @@ sqlite_migrations = Migrations(
         _sqlite_compact_suppressions,
         _sqlite_operators,
         _sqlite_feed,
+        _sqlite_webhook_tokens,
     ),
 )
 
@@ -363,6 +380,8 @@ postgres_migrations = Migrations(
             "CREATE TRIGGER events_outbox AFTER INSERT ON events FOR EACH ROW "
             "EXECUTE FUNCTION prefcenter_outbox()",
         ),
+        # Issue 22: Mailgun's one-use tokens, shared by every sidecar on the database.
+        _pg(*(ddl.format(blob="BYTEA", int="BIGINT", without_rowid="") for ddl in WEBHOOK_TOKENS)),
     ),
     placeholder="%s",
     meta_exists="SELECT to_regclass('meta') IS NOT NULL",

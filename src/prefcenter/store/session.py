@@ -10,6 +10,7 @@ so the contract tests exercise the same statements on both databases.
 
 from __future__ import annotations
 
+import hmac
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
@@ -393,6 +394,16 @@ class SqlSession(PersonRows, RetentionRows, IndexRows, ConsoleRows, FeedRows, AB
             "INSERT INTO sent_messages(digest, hash, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [digest, identity_hash, to_ms(at)],
         )
+
+    def admit_token(self, token: bytes, body: bytes, at: datetime, since: datetime) -> bool:
+        self._exec("DELETE FROM webhook_tokens WHERE at < ?", [to_ms(since)])
+        if self._exec(
+            "INSERT INTO webhook_tokens(token, body, at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [token, body, to_ms(at)],
+        ):
+            return True
+        row = self._one("SELECT body FROM webhook_tokens WHERE token = ?", [token])
+        return row is not None and hmac.compare_digest(bytes(row[0]), body)
 
     def link(self, first: bytes, second: bytes, at: datetime) -> bool:
         self._lock_links()

@@ -28,12 +28,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
-from prefcenter.sidecar.http import oneclick
-from prefcenter.sidecar.http.endpoint import Link, OneClick, OneClickFastPath
+from prefcenter.sidecar.http import hooks, oneclick
+from prefcenter.sidecar.http.endpoint import Answer, Link, OneClick, OneClickFastPath
 from prefcenter.sidecar.http.guard import GuardedProtocol
+from prefcenter.sidecar.http.hooks import HooksEndpoint
 
 log = logging.getLogger("prefcenter.sidecar")
 
@@ -91,6 +93,10 @@ class OneClickProtocol(GuardedProtocol):
         self.click_link: Link | None = None
         self.click_body = b""
         self.click_keep_alive = True
+        # While a hook's body arrives (its body in click_body): the endpoint, path, query.
+        self.hook_endpoint: HooksEndpoint | None = None
+        self.hook_path: str | None = None
+        self.hook_query = ""
 
     def on_headers_complete(self) -> None:
         self.check_head()
@@ -98,16 +104,15 @@ class OneClickProtocol(GuardedProtocol):
             super().on_headers_complete()
 
     def _take(self) -> bool:
-        """Take the request when the fast path can answer it; False leaves it to uvicorn."""
+        """Take the request when it can be answered here; False leaves it to uvicorn."""
         app = self.sidecar_app
-        if app is None or not self.url.startswith(b"/u/"):
+        url = self.url
+        if app is None or not (url.startswith(b"/u/") or url.startswith(b"/hooks/")):
             return False
-        fast = app.fast_path
         parser = self.parser
         cycle = self.cycle
         if (
-            fast is None
-            or parser.get_method() != b"POST"
+            parser.get_method() != b"POST"
             or (cycle is not None and not cycle.response_complete)  # pipelined: queue it
             or self.flow.write_paused  # uvicorn's answer waits for the client to read
             or self.expect_100_continue  # uvicorn sends the 100 when the app reads
@@ -115,30 +120,58 @@ class OneClickProtocol(GuardedProtocol):
             or parser.should_upgrade()
         ):
             return False
-        token = self.url[3:]
+        version = parser.get_http_version()
+        keep_alive = version != "1.0" and parser.should_keep_alive()
+        if url.startswith(b"/hooks/"):
+            return self._take_hook(app, keep_alive)
+        fast = app.fast_path
+        if fast is None:
+            return False
+        token = url[3:]
         link = fast.link(token.decode("ascii")) if token.isascii() else None
         if link is None:  # a bad token, or a topic to read from the store: the route
             return False
         self.head_arrived()
-        version = parser.get_http_version()
-        self.click_keep_alive = version != "1.0" and parser.should_keep_alive()
+        self.click_keep_alive = keep_alive
         self.click_fast, self.click_link, self.click_body = fast, link, b""
         scope = cast(dict[str, Any], self.scope)  # for the error page, should the commit fail
-        scope["method"], scope["path"], scope["raw_path"] = "POST", self.url.decode(), self.url
+        scope["method"], scope["path"], scope["raw_path"] = "POST", url.decode(), url
         scope["query_string"], scope["app"] = b"", app
         if version != "1.1":
             scope["http_version"] = version
         return True
 
+    def _take_hook(self, app: SidecarApp, keep_alive: bool) -> bool:
+        """Take ``POST /hooks/{provider}`` for a hook the app serves."""
+        endpoint = app.hook_endpoint
+        path, _, query = self.url.partition(b"?")
+        if (
+            endpoint is None
+            or not self.url.isascii()
+            or b"%" in path  # uvicorn unquotes it; no hook's path needs that
+            or b"#" in self.url
+            or not endpoint.serves(path.decode())
+        ):
+            return False
+        self.head_arrived()
+        self.hook_endpoint, self.hook_path = endpoint, path.decode()
+        self.hook_query, self.click_body = query.decode(), b""
+        self.click_keep_alive = keep_alive
+        return True
+
     def on_body(self, body: bytes) -> None:
-        if self.click_link is None:
+        if self.click_link is None and self.hook_path is None:
             super().on_body(body)
             return
         self.click_body += body
-        if len(self.click_body) > oneclick.MAX_BODY:  # not a one-click body
+        limit = oneclick.MAX_BODY if self.hook_path is None else hooks.MAX_BODY
+        if len(self.click_body) > limit:  # not a one-click body; a hook's 413 (uvicorn's way)
             self._hand_over()
 
     def on_message_complete(self) -> None:
+        if self.hook_path is not None:
+            self._start_hook()
+            return
         fast, link, body = self.click_fast, self.click_link, self.click_body
         if fast is None or link is None:
             super().on_message_complete()
@@ -156,9 +189,42 @@ class OneClickProtocol(GuardedProtocol):
         answer = functools.partial(self._answer, fast, click, exchange, scope)
         click.future.add_done_callback(answer)
 
+    def _start_hook(self) -> None:
+        """Run the hook in a task; its answer is written when the task ends."""
+        endpoint, path, query, body = (
+            self.hook_endpoint, self.hook_path, self.hook_query, self.click_body
+        )  # fmt: skip
+        assert endpoint is not None and path is not None
+        self.hook_endpoint, self.hook_path, self.click_body = None, None, b""
+        self.request_arrived()
+        exchange = _Exchange(self.click_keep_alive)
+        self.cycle = exchange  # type: ignore[assignment]  # see _Exchange
+        peer = str(self.client[0]) if self.client else "unknown"
+        reader = functools.partial(_given, body)
+        answering = endpoint.answer("POST", path, query, self.headers, reader, peer)
+        task = self.loop.create_task(self._hook(exchange, answering))
+        # uvicorn waits for its connections' tasks on a graceful shutdown: this one too.
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _hook(self, exchange: _Exchange, answering: Awaitable[Answer]) -> None:
+        """Await a hook's answer (the endpoint answers every error itself) and write it."""
+        try:
+            answer = await answering
+        except asyncio.CancelledError:  # only when the server is forced down
+            exchange.response_complete = True
+            self.transport.close()
+            raise
+
+        def last_resort() -> bytes:
+            return b"".join(self._head(500, [])) + _SERVER_ERROR % b"-"
+
+        self._finish(exchange, lambda: answer, last_resort)
+
     def shutdown(self) -> None:
-        """On a graceful stop: a one-click whose body is still arriving is answered, then closed."""
-        if self.click_link is not None:
+        """On a graceful stop: a request whose body is still arriving here is answered,
+        then the connection closed."""
+        if self.click_link is not None or self.hook_path is not None:
             self.click_keep_alive = False
             return
         super().shutdown()
@@ -167,6 +233,7 @@ class OneClickProtocol(GuardedProtocol):
         """Give the request to uvicorn as if its head had just arrived, with the body so far."""
         body = self.click_body
         self.click_fast, self.click_link, self.click_body = None, None, b""
+        self.hook_endpoint, self.hook_path = None, None
         super().on_headers_complete()
         if body:
             super().on_body(body)
@@ -179,9 +246,22 @@ class OneClickProtocol(GuardedProtocol):
         scope: dict[str, Any],
         _: asyncio.Future[Any],
     ) -> None:
-        """Write the answer once the commit is done; then the next request may start."""
+        """Write a one-click's answer once its commit is done."""
+        self._finish(
+            exchange,
+            lambda: fast.answer(click, scope),
+            lambda: self._last_resort(fast, click.request_id),
+        )
+
+    def _finish(
+        self,
+        exchange: _Exchange,
+        produce: Callable[[], Answer],
+        last_resort: Callable[[], bytes],
+    ) -> None:
+        """Write the answer ``produce`` gives; then the next request may start."""
         try:
-            status, headers, body = fast.answer(click, scope)
+            status, headers, body = produce()
             if self.transport.is_closing():  # the client left; the change still stands
                 exchange.response_complete = True
                 return
@@ -192,9 +272,9 @@ class OneClickProtocol(GuardedProtocol):
             exchange.response_started = True
             self.transport.write(b"".join(parts))
         except Exception as error:  # even the error page failed: what uvicorn would send
-            self.logger.error("Exception answering a one-click", exc_info=error)
+            self.logger.error("Exception answering a request on the connection", exc_info=error)
             if not exchange.response_started and not self.transport.is_closing():
-                self.transport.write(self._last_resort(fast, click.request_id))
+                self.transport.write(last_resort())
             keep_alive = False
         exchange.response_complete = True
         if not keep_alive:
@@ -274,3 +354,8 @@ def protocol_class(
         return type("PrefcenterGuardedProtocol", (GuardedProtocol,), limits)
     attributes = {"sidecar_app": app if isinstance(app, SidecarApp) else None, **limits}
     return type("PrefcenterHttpProtocol", (OneClickProtocol,), attributes)
+
+
+async def _given(body: bytes, _length: str) -> bytes:
+    """A hook's body, read already on the connection."""
+    return body

@@ -22,17 +22,23 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 
 import anyio.to_thread
+from cryptography.x509.verification import Store
 from starlette.types import Receive, Scope, Send
 
+from prefcenter.changes import Changes
 from prefcenter.config import Settings
-from prefcenter.errors import WebhookForbidden, WebhookUnauthorized
+from prefcenter.errors import ConfigError, WebhookForbidden, WebhookUnauthorized
+from prefcenter.identity import canonical_phone
 from prefcenter.providers import generic, mailgun, postmark, sendgrid, ses, sns, twilio
 from prefcenter.providers.event import EventKind, HookEvent
 from prefcenter.providers.keywords import Keyword, Keywords
 from prefcenter.providers.record import Recorded, record, stop_request
 from prefcenter.sidecar.http.state import API_HEADERS, Sidecar
+from prefcenter.sidecar.ratelimit import buckets, client_address, parse_networks, retry_after
 
 log = logging.getLogger("prefcenter.sidecar.hooks")
 
@@ -42,6 +48,9 @@ MAX_BODY = 4 * 1024 * 1024
 RETRY_AFTER = "30"
 _JSON = b"application/json"
 _XML = b"application/xml"
+_COUNTS = (
+    b'{"events": %d, "changed": %d, "unchanged": %d, "ignored": %d, "invalid": %d, "queued": %d}'
+)
 _RAW_API_HEADERS = [(k.encode(), v.encode()) for k, v in API_HEADERS.items()]
 
 
@@ -74,7 +83,7 @@ class HookAnswer:
 
 
 class Receivers:
-    """What the hooks keep between requests: keys, the SNS certificates, Mailgun tokens.
+    """What the hooks keep between requests: keys and the SNS certificates.
 
     Args:
         settings: the provider settings (``SES_TOPIC_ARNS``...).
@@ -86,16 +95,35 @@ class Receivers:
 
     def __init__(self, settings: Settings, fetcher: sns.Fetcher | None = None) -> None:
         self.fetch = fetcher or sns.fetch_https
-        self.certificates = sns.CertificateCache(self.fetch)
+        self.certificates = sns.CertificateCache(self.fetch, trust=_trust(settings))
         self.topic_arns = frozenset(settings.ses_topic_arns)
         key = settings.sendgrid_webhook_public_key
         self.sendgrid_key = sendgrid.public_key(key) if key else None
-        self.mailgun_tokens = mailgun.Tokens()
         secrets = [secret.reveal() for secret in settings.generic_webhook_secret]
         self.generic = generic.verifiers(secrets)
         self.keywords = Keywords.with_extra(
             settings.sms_stop_words, settings.sms_start_words, settings.sms_help_words
         )
+        if settings.twilio_auth_token is not None:
+            # phonenumbers loads its tables on first use (about a second): here, at
+            # start-up, rather than on the event loop under the first text's request.
+            canonical_phone("+14155550100")
+
+
+def _trust(settings: Settings) -> Store | None:
+    """The SNS trust store of ``SES_TRUST_BUNDLE`` (None when it is empty)."""
+    path = settings.ses_trust_bundle
+    if not path:
+        return None
+    try:
+        return sns.trust_store(Path(path).read_bytes())
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"Setting SES_TRUST_BUNDLE names {path!r}, which cannot be read as PEM "
+            f"certificates ({error}); point it at a PEM file of CA certificates, or empty it.",
+            name="ses_trust_bundle",
+            value=path,
+        ) from None
 
 
 def _off(setting: str) -> HookError:
@@ -122,11 +150,27 @@ class Hooks:
             "generic": self.generic,
         }
 
-    async def commit(self, provider: str, events: list[HookEvent]) -> Recorded:
-        """Write ``events`` in the next group commit; returns once it committed."""
+    async def commit(
+        self,
+        provider: str,
+        events: list[HookEvent],
+        guard: Callable[[Changes], None] | None = None,
+    ) -> Recorded:
+        """Write ``events`` in the next group commit; returns once it committed.
+
+        ``guard`` runs first in the same transaction and may refuse the request by
+        raising (then nothing of it is written).
+        """
         center = self.sidecar.center
-        single = stop_request(center, events[0]) if len(events) == 1 else None
-        if all(event.kind is EventKind.IGNORE for event in events):
+        single = stop_request(center, events[0]) if len(events) == 1 and not guard else None
+        if guard is not None:
+
+            def guarded(tx: Changes) -> Recorded:
+                guard(tx)
+                return record(tx, center, events)
+
+            recorded: Recorded = await self.sidecar.committer.submit(guarded)
+        elif all(event.kind is EventKind.IGNORE for event in events):
             recorded = Recorded(len(events), 0, 0, len(events), 0, 0)  # nothing to write
         elif single is not None:
             # One stop: queued as one-clicks are, so concurrent webhooks share one
@@ -138,18 +182,25 @@ class Hooks:
         self.sidecar.metrics.webhook(provider, recorded)
         return recorded
 
-    async def committed(self, provider: str, events: list[HookEvent]) -> HookAnswer:
-        """Commit ``events`` and answer what they did, as JSON."""
-        recorded = await self.commit(provider, events)
-        return _json(
-            {
-                "events": recorded.events,
-                "changed": recorded.changed,
-                "unchanged": recorded.unchanged,
-                "ignored": recorded.ignored,
-                "invalid": recorded.invalid,
-                "queued": recorded.exceptions,
-            }
+    async def committed(
+        self,
+        provider: str,
+        events: list[HookEvent],
+        guard: Callable[[Changes], None] | None = None,
+    ) -> HookAnswer:
+        """Commit ``events`` (after ``guard``) and answer what they did, as JSON."""
+        recorded = await self.commit(provider, events, guard)
+        # What json.dumps writes for these six counts, without building a dict per request.
+        return HookAnswer(
+            _COUNTS
+            % (
+                recorded.events,
+                recorded.changed,
+                recorded.unchanged,
+                recorded.ignored,
+                recorded.invalid,
+                recorded.exceptions,
+            )
         )
 
     async def ses(self, request: HookRequest) -> HookAnswer:
@@ -209,9 +260,19 @@ class Hooks:
         key = self.settings.mailgun_webhook_signing_key
         if key is None:
             raise _off("MAILGUN_WEBHOOK_SIGNING_KEY")
-        tokens = self.receivers.mailgun_tokens
-        event = mailgun.verify(request.body, key.reveal(), time.time(), tokens)
-        return await self.committed("mailgun", mailgun.parse(event))
+        signed = mailgun.verify(request.body, key.reveal(), time.time())
+        window = timedelta(seconds=mailgun.TOKEN_WINDOW)
+
+        def admit(tx: Changes) -> None:
+            # In the store, in the events' own transaction: every replica refuses a token
+            # any of them has seen with another body, and a failed commit forgets it.
+            if not tx.admit_token(signed.token, signed.body, window):
+                raise WebhookUnauthorized(
+                    "This Mailgun token was already used with another body; nothing was changed.",
+                    provider="mailgun",
+                )
+
+        return await self.committed("mailgun", mailgun.parse(signed.event), admit)
 
     async def twilio(self, request: HookRequest) -> HookAnswer:
         """An inbound SMS, answered with TwiML."""
@@ -248,8 +309,29 @@ class Hooks:
         return await self.committed("generic", events)
 
 
+#: A raw response: status, headers, body.
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+#: Reads the request's body, given its Content-Length header ("" when absent).
+BodyReader = Callable[[str], Awaitable[bytes]]
+#: Refusals that count against the client's failure bucket: only an outsider (or a
+#: misconfigured sender) sends them, and each cost a verification.
+_FAILURES = frozenset({400, 401, 403})
+
+
 class HooksEndpoint:
-    """Raw ASGI for ``/hooks/...``: request id, metrics, errors, and the hook itself.
+    """``/hooks/...`` answered without the middleware: request id, rate limits, metrics,
+    errors, and the hook itself.
+
+    Two callers: the HTTP connection (:mod:`~prefcenter.sidecar.http.connection`, which
+    skips ASGI for these too) and, as raw ASGI in front of the middleware, any request
+    that reaches the app. Both go through :meth:`answer`.
+
+    Rate limits (:mod:`~prefcenter.sidecar.ratelimit`), per client address (the peer,
+    or the nearest untrusted ``X-Forwarded-For`` hop behind ``TRUSTED_PROXIES``):
+    ``HOOK_RATE`` for every request (off by default: providers send bursts from a few
+    addresses, and Twilio never retries a text), and ``HOOK_FAILURE_RATE`` for refused
+    ones (400, 401, 403): once an address has used it up, its every ``/hooks`` request
+    is answered 429 with ``Retry-After`` before anything is read or verified.
 
     Args:
         hooks: the hooks.
@@ -261,31 +343,71 @@ class HooksEndpoint:
         self.status_for = status_for
         self._metrics = hooks.sidecar.metrics
         self._ids = hooks.sidecar.request_ids
+        settings = hooks.settings
+        self.requests = buckets(settings.hook_rate)
+        self.failures = buckets(settings.hook_failure_rate)
+        self.proxies = parse_networks(settings.trusted_proxies)
 
     @staticmethod
     def handles(scope: Scope) -> bool:
         """True for every HTTP request under ``/hooks/``."""
         return bool(scope["type"] == "http" and scope["path"].startswith("/hooks/"))
 
+    def serves(self, path: str) -> bool:
+        """True when ``path`` names a hook (``/hooks/twilio``...)."""
+        return path.startswith("/hooks/") and path[len("/hooks/") :] in self.hooks.handlers
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        peer = scope.get("client")
+        status, headers, content = await self.answer(
+            scope["method"],
+            scope["path"],
+            scope.get("query_string", b"").decode("latin-1"),
+            scope["headers"],
+            lambda length: _read(receive, length),
+            str(peer[0]) if peer else "unknown",
+        )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    async def answer(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        raw_headers: list[tuple[bytes, bytes]],
+        body: BodyReader,
+        peer: str,
+    ) -> Answer:
+        """The whole response to one request under ``/hooks/``; raises nothing.
+
+        Args:
+            method, path, query: of the request (``query`` without the ``?``).
+            raw_headers: the request's headers, names in lower case.
+            body: reads the body (413 past :data:`MAX_BODY`); called once the request
+                may go on (after the rate limits).
+            peer: the connection's remote address.
+        """
         request_id = self._ids.next()
-        scope.setdefault("state", {})["request_id"] = request_id
-        path: str = scope["path"]
         provider = path[len("/hooks/") :]
         handler = self.hooks.handlers.get(provider)
         route = f"/hooks/{provider}" if handler is not None else "unmatched"
         extra: list[tuple[bytes, bytes]] = []
+        client = peer
         try:
             if handler is None:
                 raise HookError(404, "No such webhook; POST to /hooks/ses, /hooks/sendgrid, ...")
-            if scope["method"] != "POST":
+            if method != "POST":
                 raise HookError(405, "Webhooks accept POST only.", {"allow": "POST"})
             headers = {
-                name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+                name.decode("latin-1"): value.decode("latin-1") for name, value in raw_headers
             }
-            body = await _read(receive, headers.get("content-length", ""))
-            query = scope.get("query_string", b"").decode("latin-1")
-            answer = await handler(HookRequest(path, query, headers, body))
+            if self.proxies:
+                forwarded = headers.get("x-forwarded-for")
+                client = client_address(peer, forwarded, self.proxies)
+            self._throttle(client)
+            data = await body(headers.get("content-length", ""))
+            answer = await handler(HookRequest(path, query, headers, data))
             status, content, content_type = 200, answer.body, answer.content_type
             extra = answer.headers
         except Exception as error:
@@ -293,6 +415,8 @@ class HooksEndpoint:
             content_type = _JSON
             if handler is not None:
                 self._metrics.webhook_failure(provider, status)
+            if status in _FAILURES and self.failures is not None:
+                self.failures.take(client)
             if status >= 500 and status != 503:  # a bug: keep the traceback (no addresses in it)
                 log.error("Webhook %s failed (request %s)", route, request_id, exc_info=error)
         raw = [
@@ -302,9 +426,21 @@ class HooksEndpoint:
             *extra,
             (b"x-request-id", request_id.encode()),
         ]
-        self._metrics.request(route, scope["method"], status)
-        await send({"type": "http.response.start", "status": status, "headers": raw})
-        await send({"type": "http.response.body", "body": content})
+        self._metrics.request(route, method, status)
+        return status, raw, content
+
+    def _throttle(self, client: str) -> None:
+        """Raise 429 when ``client`` is past ``HOOK_FAILURE_RATE`` or ``HOOK_RATE``."""
+        wait = self.failures.waiting(client) if self.failures is not None else 0.0
+        if not wait and self.requests is not None:
+            wait = self.requests.take(client)
+        if wait:
+            seconds = retry_after(wait)
+            raise HookError(
+                429,
+                f"Too many webhook requests from this address; retry after {seconds} seconds.",
+                {"retry-after": seconds},
+            )
 
     def _refusal(
         self, error: Exception, request_id: str
@@ -349,6 +485,8 @@ async def _read(receive: Receive, length: str) -> bytes:
 
 __all__ = [
     "MAX_BODY",
+    "Answer",
+    "BodyReader",
     "HookAnswer",
     "HookError",
     "HookRequest",

@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document of the /v1 API, written next to the limits it states.
+"""The OpenAPI 3.1 document of the /v1 API and the /hooks receivers, written next to the
+limits it states.
 
 ``api.py`` validates requests against these same limits; ``test_openapi_fuzz.py`` runs
 schemathesis against the live document so the two cannot drift apart silently.
@@ -313,6 +314,84 @@ def _events() -> dict[str, Any]:
     }
 
 
+_HOOK_RESULT = _obj(
+    {
+        "events": {"type": "integer", "description": "Events read from the request."},
+        "changed": {"type": "integer", "description": "Events that changed the store."},
+        "unchanged": {"type": "integer", "description": "Already recorded (a replay)."},
+        "ignored": {"type": "integer", "description": "Nothing to do (a delivery, HELP...)."},
+        "invalid": {"type": "integer", "description": "Address or number unusable: skipped."},
+        "queued": {"type": "integer", "description": "Sent to the exceptions queue."},
+    },
+    ["events", "changed", "unchanged", "ignored", "invalid", "queued"],
+)
+_HOOK_ERRORS = {
+    "400": _error("Not the provider's shape (nothing changed)."),
+    "401": _error("Bad signature or credentials, a stale timestamp or a reused token."),
+    "404": _error("This webhook is off: its setting is empty."),
+    "413": _error("Body over 4 MiB."),
+    "429": _error("Too many refused requests (HOOK_FAILURE_RATE) or requests (HOOK_RATE)."),
+    "503": _error("The store could not commit; nothing changed. The provider retries."),
+}
+#: The hooks: (provider, summary, request content type, security scheme or None, body).
+_HOOKS: list[tuple[str, str, str, str | None, dict[str, Any]]] = [
+    ("ses", "Amazon SES notifications through SNS (signed inside the body; "
+     "SubscriptionConfirmation for topics in SES_TOPIC_ARNS).", "text/plain", None,
+     {"type": "object", "description": "An SNS message (Type, MessageId, TopicArn, Message, "
+      "Timestamp, SignatureVersion, Signature, SigningCertURL...)."}),
+    ("sendgrid", "SendGrid's signed Event Webhook: a batch of events.", "application/json",
+     "sendgrid", {"type": "array", "items": {"type": "object"},
+                  "description": "Events (email, event, sg_event_id, ...)."}),
+    ("postmark", "One Postmark Bounce, SpamComplaint or SubscriptionChange record.",
+     "application/json", "postmark", {"type": "object"}),
+    ("mailgun", "One signed Mailgun event (signature inside the body).", "application/json",
+     None, _obj({"signature": {"type": "object"}, "event-data": {"type": "object"}},
+                ["signature", "event-data"])),
+    ("twilio", "An inbound SMS from Twilio, answered with TwiML.",
+     "application/x-www-form-urlencoded", "twilio",
+     _obj({"From": {"type": "string"}, "Body": {"type": "string"},
+           "MessageSid": {"type": "string"}}, ["From", "MessageSid"])),
+    ("generic", "One Standard Webhooks signed event: suppress, resubscribe, bounce or "
+     "complaint.", "application/json", "standard-webhooks", {"type": "object"}),
+]  # fmt: skip
+_HOOK_SECURITY = {
+    "sendgrid": {"type": "apiKey", "in": "header", "name": "X-Twilio-Email-Event-Webhook-Signature",
+                 "description": "ECDSA P-256 over X-Twilio-Email-Event-Webhook-Timestamp + body, "
+                 "checked with SENDGRID_WEBHOOK_PUBLIC_KEY."},
+    "postmark": {"type": "http", "scheme": "basic",
+                 "description": "POSTMARK_WEBHOOK_USER and _PASSWORD."},
+    "twilio": {"type": "apiKey", "in": "header", "name": "X-Twilio-Signature",
+               "description": "HMAC-SHA1 of BASE_URL + path and the sorted form fields, "
+               "keyed with TWILIO_AUTH_TOKEN."},
+    "standard-webhooks": {"type": "apiKey", "in": "header", "name": "webhook-signature",
+                          "description": "Standard Webhooks: webhook-id, webhook-timestamp and "
+                          "webhook-signature, keyed with GENERIC_WEBHOOK_SECRET."},
+}  # fmt: skip
+
+
+def _hook(summary: str, content_type: str, security: str | None, body: Any) -> dict[str, Any]:
+    ok: dict[str, Any] = {"application/json": {"schema": _HOOK_RESULT}}
+    if content_type.endswith("urlencoded"):  # Twilio: TwiML, the reply text from settings
+        ok = {"application/xml": {"schema": {"type": "string"}}}
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "description": "Answered 200 only after the store committed every event; a replay "
+        "(the same provider event id) changes nothing. See docs/integrations.md.",
+        "security": [{security: []}] if security else [],
+        "requestBody": {"required": True, "content": {content_type: {"schema": body}}},
+        "responses": {"200": {"description": "Committed", "content": ok}, **_HOOK_ERRORS},
+    }
+    return {"post": operation}
+
+
+def hook_paths() -> dict[str, Any]:
+    """The ``/hooks/...`` paths of the OpenAPI document."""
+    return {
+        f"/hooks/{provider}": _hook(summary, content_type, security, body)
+        for provider, summary, content_type, security, body in _HOOKS
+    }
+
+
 def request_fields(schema: str) -> frozenset[str]:
     """The fields a request body of ``schema`` may have."""
     return frozenset(_SCHEMAS[schema]["properties"])
@@ -344,9 +423,13 @@ def document(base_url: str) -> dict[str, Any]:
             ),
             "/v1/history": _post("Audit events of one recipient.", "HistoryRequest", "History"),
             "/v1/events": _events(),
+            **hook_paths(),
         },
         "components": {
             "schemas": _SCHEMAS,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                **_HOOK_SECURITY,
+            },
         },
     }
