@@ -196,20 +196,22 @@ def _insert_rows(
 
     One statement runs as one ``sqlite3_step``: the commit thread gives up and takes back
     the GIL once per statement instead of once per row (``executemany``), and under load
-    every take-back waits for the event loop.
+    every take-back waits for the event loop. The rows are counted with each statement's
+    own count (``sqlite3_changes``), not ``total_changes``, which also counts what
+    triggers write: the webhook outbox's trigger adds a row per event (issue 23).
     """
     head, row, tail = statement
     width = len(values) // rows if rows else 0
-    before = conn.total_changes
+    written = 0
     start = 0
     while start < rows:
         count = min(rows - start, _ROWS_PER_INSERT)
         if count >= _ROW_STEP:
             count -= count % _ROW_STEP
         parameters = values if count == rows else values[start * width : (start + count) * width]
-        conn.execute(head + ", ".join([row] * count) + tail, parameters)
+        written += conn.execute(head + ", ".join([row] * count) + tail, parameters).rowcount
         start += count
-    return conn.total_changes - before == rows
+    return written == rows
 
 
 HASH_SIZE = 16
