@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 MODES = ("off", "queue", "deliver")
@@ -37,7 +38,16 @@ s.serve_forever()
 """
 
 
-def webhooks_on(center: Any, mode: str) -> Callable[[], dict[str, int]]:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used so far (Linux; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
+
+
+def webhooks_on(center: Any, mode: str) -> Callable[[], dict[str, float]]:
     """Switch webhooks on for ``center``'s store; returns stop() -> what was delivered."""
     if mode == "off":
         return lambda: {}
@@ -67,16 +77,20 @@ def webhooks_on(center: Any, mode: str) -> Callable[[], dict[str, int]]:
         env=env,
     )
 
-    def stop() -> dict[str, int]:
+    def stop() -> dict[str, float]:
         deadline = time.monotonic() + 120
         while center.webhook_outbox() and time.monotonic() < deadline:
             time.sleep(0.2)  # let the worker catch up, then count
         left = sum(center.webhook_outbox().values())
+        cpu = {
+            "worker_cpu_s": _cpu_seconds(worker.pid),
+            "receiver_cpu_s": _cpu_seconds(receiver.pid),
+        }
         worker.terminate()
         worker.wait(30)
         receiver.terminate()
         receiver.wait(10)
-        return {"left": left}
+        return {"left": left, **cpu}
 
     return stop
 

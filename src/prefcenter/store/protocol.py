@@ -229,13 +229,15 @@ class Session(Protocol):
     def outbox_delivered(self, ids: Sequence[int]) -> None:
         """Remove delivered outbox rows."""
 
-    def outbox_failed(
-        self, row_id: int, *, attempts: int, next_at: int, dead: bool, error: str
-    ) -> None:
-        """Record a failed delivery: retry at ``next_at`` (ms), or dead-letter it."""
+    def outbox_failed(self, ids: Sequence[int], *, next_at: int, dead: bool, error: str) -> None:
+        """Record a failed delivery of rows ``ids``: retry at ``next_at`` (ms), or
+        dead-letter them."""
+
+    def outbox_retire(self) -> int:
+        """Dead-letter the pending rows of endpoints no longer configured; how many."""
 
     def outbox_retry_dead(self) -> int:
-        """Queue every dead-lettered delivery again; how many."""
+        """Queue every dead-lettered delivery of an active endpoint again; how many."""
 
     def outbox_lease(self, holder: str, now_ms: int, until_ms: int) -> bool:
         """Take or renew the delivery lease (one worker per store); True if held."""
