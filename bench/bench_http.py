@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.backend import add_option, databases
-from bench.webhooks_on import MODES, webhooks_on
+from bench.webhooks_on import webhook_modes, webhooks_on
 
 BODY = b"List-Unsubscribe=One-Click"
 
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         "--switch-interval", type=float, default=None, help="sys.setswitchinterval for the server"
     )
     add_option(parser)
-    parser.add_argument("--webhooks", default="off", type=_modes,
+    parser.add_argument("--webhooks", default="off", type=webhook_modes,
                         help="comma-separated, each measured in the same rounds: off; queue "
                         "(every change also writes its outbox row); deliver (and the worker "
                         "POSTs them to a local receiver), e.g. off,queue,deliver")  # fmt: skip
@@ -309,16 +309,6 @@ def main(argv: list[str] | None = None) -> int:
             print("note: ran out of prepared tokens before the time was up", file=sys.stderr)
         failed = failed or ratio < target or click_p99 > 50 or mode["stored"] != ok_200
     return 1 if failed else 0
-
-
-def _modes(text: str) -> list[str]:
-    modes = [mode.strip() for mode in text.split(",") if mode.strip()]
-    unknown = [mode for mode in modes if mode not in MODES]
-    if not modes or unknown or len(set(modes)) != len(modes):
-        raise argparse.ArgumentTypeError(
-            f"{text!r}: write distinct modes from {', '.join(MODES)}, separated by commas"
-        )
-    return modes
 
 
 def _print_run(name: str, run: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ process that answers 204: the whole cost of webhooks being on, on the same cores
 
 from __future__ import annotations
 
+import argparse
 import base64
 import os
 import subprocess
@@ -36,6 +37,17 @@ s = ThreadingHTTPServer(("127.0.0.1", 0), H)
 print(s.server_address[1], flush=True)
 s.serve_forever()
 """
+
+
+def webhook_modes(text: str) -> list[str]:
+    """``--webhooks off,queue,deliver``: the modes to measure, in order."""
+    modes = [mode.strip() for mode in text.split(",") if mode.strip()]
+    unknown = [mode for mode in modes if mode not in MODES]
+    if not modes or unknown or len(set(modes)) != len(modes):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: write distinct modes from {', '.join(MODES)}, separated by commas"
+        )
+    return modes
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -95,4 +107,4 @@ def webhooks_on(center: Any, mode: str) -> Callable[[], dict[str, float]]:
     return stop
 
 
-__all__ = ["MODES", "SECRET", "webhooks_on"]
+__all__ = ["MODES", "SECRET", "webhook_modes", "webhooks_on"]

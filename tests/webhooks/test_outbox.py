@@ -51,3 +51,22 @@ def test_moving_to_a_new_endpoint_dead_letters_the_old_ones_rows(
         assert center.retry_dead_webhooks() == 0  # nothing would deliver them
         center.store.run(lambda session: session.sync_endpoints(["http://127.0.0.1:9/a"]))
         assert center.retry_dead_webhooks() == 1  # the URL is back: queued again
+
+
+def test_bookkeeping_commits_are_visible_and_leave_later_commits_durable(
+    database: str, tmp_path: Path
+) -> None:
+    """``run(durable=False)`` (the worker's deletes) commits; the next transaction on the
+    same connection waits for the disk again (SQLite: synchronous back to FULL)."""
+    with PreferenceCenter(make_settings(tmp_path, database=database)) as center:
+        center.store.run(lambda session: session.sync_endpoints(["http://127.0.0.1:9/a"]))
+        center.suppress("a@example.com", source=Source.CLI)
+        (row,) = center.store.read(lambda session: session.outbox_due(1, 2**62, 10))
+        center.store.run(lambda session: session.outbox_delivered([row.id]), durable=False)
+        assert center.webhook_outbox() == {}
+        if database.startswith("sqlite"):
+            level = center.store.run(lambda session: session._one("PRAGMA synchronous"))
+            assert level is not None and level[0] == 2  # FULL
+        else:
+            setting = center.store.run(lambda session: session._one("SHOW synchronous_commit"))
+            assert setting is not None and setting[0] == "on"

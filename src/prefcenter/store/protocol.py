@@ -374,8 +374,15 @@ class Store(Protocol):
     def read(self, work: Callable[[Session], T]) -> T:
         """``work(session)`` in a read session; the cheap form of :meth:`session`."""
 
-    def run(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in a transaction, retrying the whole of it on lock conflicts."""
+    def run(self, work: Callable[[Session], T], *, durable: bool = True) -> T:
+        """Run ``work`` in a transaction, retrying the whole of it on lock conflicts.
+
+        ``durable=False`` returns without waiting for the disk to hold the commit: a
+        crash may undo it, never corrupt or reorder it (a later durable commit makes it
+        durable too). Only for writes whose loss is harmless, the webhook worker's own
+        bookkeeping (a lost delete sends a change again); never for a change someone is
+        told was made. It keeps the worker's turns at SQLite's single write lock short.
+        """
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""

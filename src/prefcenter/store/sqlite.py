@@ -368,24 +368,45 @@ class SqliteStore(SqlStore):
         return SqliteSession(conn, self.dialect)
 
     @contextmanager
-    def _begin(self) -> Iterator[sqlite3.Connection]:
+    def _begin(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        local = self._local
         with self._using() as conn:
+            # The level can change only between transactions: NORMAL just for this one,
+            # FULL again right after, and before any durable one if that failed.
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                if not durable:
+                    local.relaxed = True
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                elif getattr(local, "relaxed", False):
+                    conn.execute("PRAGMA synchronous=FULL")
+                    local.relaxed = False
             except sqlite3.Error as error:
                 raise translate(error, self.path, self.busy_timeout_ms) from None
             try:
-                yield conn
-            except BaseException as failure:
-                _rollback(conn)
-                if _unavailable(failure):
-                    raise translate(failure, self.path, self.busy_timeout_ms) from None
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as error:
-                _rollback(conn)
-                raise translate(error, self.path, self.busy_timeout_ms) from None
+                yield from self._write(conn)
+            finally:
+                if not durable:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("PRAGMA synchronous=FULL")
+                        local.relaxed = False
+
+    def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise translate(error, self.path, self.busy_timeout_ms) from None
+        try:
+            yield conn
+        except BaseException as failure:
+            _rollback(conn)
+            if _unavailable(failure):
+                raise translate(failure, self.path, self.busy_timeout_ms) from None
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            _rollback(conn)
+            raise translate(error, self.path, self.busy_timeout_ms) from None
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
