@@ -168,32 +168,18 @@ class FeedRows(Statements):
         )
         if not rows:
             return []
-        waiting: set[bytes] = set()
-        hashes = list({bytes(row[4]) for row in rows})
-        for start in range(0, len(hashes), 500):
-            match, params = self._match_many(hashes[start : start + 500])
-            waiting.update(
-                bytes(found[0])
-                for found in self._rows(
-                    "SELECT DISTINCT hash FROM outbox WHERE endpoint = ? AND state = 0 "
-                    f"AND next_at > ? AND hash {match}",
-                    [endpoint, now_ms, *params],
-                )
+        # Only rows that failed carry attempts > 0: the partial index outbox_retry.
+        waiting = {
+            bytes(found[0])
+            for found in self._rows(
+                "SELECT DISTINCT hash FROM outbox WHERE endpoint = ? AND attempts > 0 "
+                "AND state = 0 AND next_at > ?",
+                [endpoint, now_ms],
             )
-        return [
-            OutboxRow(
-                int(row[0]),
-                int(row[1]),
-                int(row[2]),
-                int(row[3]),
-                bytes(row[4]),
-                int(row[5]),
-                str(row[6]),
-                str(row[7]),
-            )
-            for row in rows
-            if bytes(row[4]) not in waiting
-        ]
+        }
+        if not waiting:  # the usual case: the rows as the database gave them
+            return [OutboxRow(*row) for row in rows]
+        return [OutboxRow(*row) for row in rows if bytes(row[4]) not in waiting]
 
     @abstractmethod
     def _match_many(self, hashes: Sequence[bytes]) -> tuple[str, list[Any]]:

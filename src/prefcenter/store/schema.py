@@ -237,6 +237,17 @@ def _sqlite_feed(conn: Any) -> None:
         conn.execute(ddl)
 
 
+#: Issue 23, second pass: the people whose webhook delivery waits for a retry, found
+#: without reading every pending row. Partial: only rows that failed at least once, so
+#: the trigger's inserts (attempts 0, on every change's commit) never touch it.
+OUTBOX_RETRY = "CREATE INDEX outbox_retry ON outbox(endpoint, hash) WHERE attempts > 0"
+
+
+def _sqlite_outbox_retry(conn: Any) -> None:
+    """Issue 23 (second pass): the partial index of outbox rows waiting for a retry."""
+    conn.execute(OUTBOX_RETRY)
+
+
 sqlite_migrations = Migrations(
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     (
@@ -247,6 +258,7 @@ sqlite_migrations = Migrations(
         _sqlite_compact_suppressions,
         _sqlite_operators,
         _sqlite_feed,
+        _sqlite_outbox_retry,
     ),
 )
 
@@ -363,6 +375,7 @@ postgres_migrations = Migrations(
             "CREATE TRIGGER events_outbox AFTER INSERT ON events FOR EACH ROW "
             "EXECUTE FUNCTION prefcenter_outbox()",
         ),
+        _pg(OUTBOX_RETRY),  # issue 23, second pass: rows waiting for a webhook retry
     ),
     placeholder="%s",
     meta_exists="SELECT to_regclass('meta') IS NOT NULL",
