@@ -14,7 +14,9 @@ Afterwards the store is counted: every 200 must be a stored suppression.
 Targets: one-click throughput >= 50% of hello-world (PostgreSQL: >= 35%), one-click
 p99 <= 50 ms.
 
-Run: ``python -m bench.bench_http [--seconds 3] [--rounds 3] [--connections 64]``.
+Run: ``python -m bench.bench_http [--seconds 3] [--rounds 3] [--connections 64]``;
+``--webhooks off,queue,deliver`` measures one-click with the change webhooks off, queued
+and delivering, one store and sidecar each, in the same alternating rounds.
 """
 
 from __future__ import annotations

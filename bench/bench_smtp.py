@@ -14,7 +14,8 @@ Target: sidecar throughput >= 50% of the baseline (PostgreSQL: >= 35%).
 
 Both are measured in alternating rounds (default 5) so they see the same machine load.
 
-Run: ``python -m bench.bench_smtp [--seconds 10] [--connections 16] [--rounds 5]``.
+Run: ``python -m bench.bench_smtp [--seconds 10] [--connections 16] [--rounds 5]``;
+``--webhooks off,queue,deliver`` measures each webhooks mode in the same rounds.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
-"""Turn the change webhooks on inside a benchmark: ``--webhooks queue`` or ``deliver``.
+"""Turn the change webhooks on inside a benchmark: ``--webhooks off,queue,deliver``.
 
 ``queue`` registers an endpoint, so every committed change also writes its outbox row in
 the same transaction (the cost on the one-click and SMTP paths), and nothing delivers.
 ``deliver`` also runs the outbox worker beside the server as ``serve`` does (a
 ``prefcenter webhooks run`` process), POSTing every change to a receiver in another
-process that answers 204: the whole cost of webhooks being on, on the same cores.
+process that answers 204: the whole cost of webhooks being on, on the same cores. Its
+stop() reports what was left undelivered and the CPU seconds the worker and the
+receiver used.
 """
 
 from __future__ import annotations
