@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, cast
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Action, Scope, Source
@@ -64,9 +65,7 @@ def test_bookkeeping_commits_are_visible_and_leave_later_commits_durable(
         (row,) = center.store.read(lambda session: session.outbox_due(1, 2**62, 10))
         center.store.run(lambda session: session.outbox_delivered([row.id]), durable=False)
         assert center.webhook_outbox() == {}
-        if database.startswith("sqlite"):
-            level = center.store.run(lambda session: session._one("PRAGMA synchronous"))
-            assert level is not None and level[0] == 2  # FULL
-        else:
-            setting = center.store.run(lambda session: session._one("SHOW synchronous_commit"))
-            assert setting is not None and setting[0] == "on"
+        sqlite = database.startswith("sqlite")
+        query = "PRAGMA synchronous" if sqlite else "SHOW synchronous_commit"
+        (level,) = center.store.run(lambda session: cast(Any, session)._one(query))
+        assert level == (2 if sqlite else "on")  # SQLite: 2 is FULL
