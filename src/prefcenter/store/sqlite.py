@@ -159,8 +159,8 @@ _VALUES: dict[Any, str] = {
 }
 
 #: The statements of ``SqlSession.append_event`` and ``SqlSession.suppress`` as (head,
-#: one row's placeholders, tail), for many rows at once: ``total_changes`` counts the
-#: rows written, as RETURNING would.
+#: one row's placeholders, tail), for many rows at once: each statement's row count says
+#: how many were written, as RETURNING would (``_insert_rows``).
 BATCH_EVENT = (
     "INSERT INTO events(at, hash, channel, action, source, scope, topic, reason, evidence, "
     "requested_at, detail) VALUES ",
