@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("prefcenter.webhooks")
 
-#: Rows read per endpoint per round.
+#: Most rows read per endpoint per round (at least 500, else one full batch per lane).
 READ = 2000
 #: Lanes (sequences of deliveries) sent at the same time.
 CONCURRENCY = 16
@@ -83,8 +83,8 @@ class Tally:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def _due(session: Session, *, endpoint: int, now_ms: int) -> list[OutboxRow]:
-    return session.outbox_due(endpoint, now_ms, READ)
+def _due(session: Session, *, endpoint: int, now_ms: int, limit: int) -> list[OutboxRow]:
+    return session.outbox_due(endpoint, now_ms, limit)
 
 
 def _iso(ms: int) -> str:
@@ -166,6 +166,8 @@ class WebhookWorker:
         )
         self.holder = holder or f"{socket.gethostname()}:{settings.http}"
         self.batch = settings.events_webhook_batch
+        #: Rows per round: a full batch for every lane, so a busy round's requests are full.
+        self.read = min(READ, max(500, self.batch * CONCURRENCY))
         self.max_backoff = settings.events_webhook_max_backoff.total_seconds()
         self.give_up = settings.events_webhook_give_up
         self.clock = clock
@@ -234,10 +236,12 @@ class WebhookWorker:
         for url, endpoint in self._endpoints.items():
             if self._resting.get(endpoint, 0.0) > now:
                 continue
-            rows = store.read(functools.partial(_due, endpoint=endpoint, now_ms=now_ms))
+            rows = store.read(
+                functools.partial(_due, endpoint=endpoint, now_ms=now_ms, limit=self.read)
+            )
             if rows:
                 attempted = True
-                self.full = self.full or len(rows) >= READ
+                self.full = self.full or len(rows) >= self.read
                 self._deliver(url, endpoint, rows, now)
         return attempted
 
