@@ -96,6 +96,16 @@ def database(backend: str, work: Path, name: str = "bench") -> Iterator[str]:
         yield server.database(name)
 
 
+@contextlib.contextmanager
+def databases(backend: str, work: Path, names: list[str]) -> Iterator[list[str]]:
+    """Fresh store URLs, one per name, on ``backend`` (PostgreSQL: one server for all)."""
+    if backend == "sqlite":
+        yield [f"sqlite:///{work / (name + '.db')}" for name in names]
+        return
+    with postgres(work / "pg") as server:
+        yield [server.database(name) for name in names]
+
+
 def bulk_suppress(url: str, hashes: Iterable[bytes], *, at_ms: int, batch: int = 200_000) -> int:
     """Insert a global e-mail suppression (source: import) for each hash, directly.
 

@@ -14,7 +14,9 @@ Afterwards the store is counted: every 200 must be a stored suppression.
 Targets: one-click throughput >= 50% of hello-world (PostgreSQL: >= 35%), one-click
 p99 <= 50 ms.
 
-Run: ``python -m bench.bench_http [--seconds 3] [--rounds 3] [--connections 64]``.
+Run: ``python -m bench.bench_http [--seconds 3] [--rounds 3] [--connections 64]``;
+``--webhooks off,queue,deliver`` measures one-click with the change webhooks off, queued
+and delivering, one store and sidecar each, in the same alternating rounds.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.backend import add_option, database
-from bench.webhooks_on import MODES, webhooks_on
+from bench.backend import add_option, databases
+from bench.webhooks_on import webhook_modes, webhooks_on
 
 BODY = b"List-Unsubscribe=One-Click"
 
@@ -128,8 +130,10 @@ def _run_load(
 
 
 async def _serve_and_measure(
-    seconds: float, connections: int, rounds: int, tmp: Path, url: str, webhooks: str = "off"
+    seconds: float, connections: int, rounds: int, tmp: Path, urls: list[str], modes: list[str]
 ) -> dict[str, Any]:
+    """Hello-world and one-click in alternating rounds; one one-click sidecar (and store)
+    per webhooks mode, each measured once per round, so the modes see the same load."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import PlainTextResponse
@@ -139,67 +143,91 @@ async def _serve_and_measure(
     from prefcenter.config import load_settings
     from prefcenter.sidecar.http.server import HttpSidecar
 
-    settings = load_settings(
-        {
-            "database": url,
-            "secret": "bench-secret-0123456789abcdef0123",
-            "pepper": "bench-pepper-0123456789abcdef0123",
-            "var_dir": str(tmp / "var"),
-            "base_url": "http://127.0.0.1",
-            "http": "127.0.0.1:0",
-            # Rate limits on (their cost is measured) but never reached: the load comes
-            # from one address, far faster than any real client.
-            "page_rate": "1000000000/1m",
-            "smtp_connection_rate": "1000000000/1m",
-            "smtp_message_rate": "1000000000/1m",
-        },
-        environ={},
-        generate_dev_keys=False,
-    )
-    center = PreferenceCenter(settings)
-    stop_webhooks = webhooks_on(center, webhooks)
     per_round = int(seconds * 25000) + 1000
-    started = time.perf_counter()
-    paths = [
-        "/u/" + center.unsubscribe_url(f"reader{n}@bench.example.org").rsplit("/u/", 1)[1]
-        for n in range(per_round * rounds)
-    ]
-    print(f"made {len(paths)} tokens in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+    centers, stops, tokens, sidecars = [], [], [], []
+    for url, mode in zip(urls, modes, strict=True):
+        settings = load_settings(
+            {
+                "database": url,
+                "secret": "bench-secret-0123456789abcdef0123",
+                "pepper": "bench-pepper-0123456789abcdef0123",
+                "var_dir": str(tmp / "var"),
+                "base_url": "http://127.0.0.1",
+                "http": "127.0.0.1:0",
+                # Rate limits on (their cost is measured) but never reached: the load
+                # comes from one address, far faster than any real client.
+                "page_rate": "1000000000/1m",
+                "smtp_connection_rate": "1000000000/1m",
+                "smtp_message_rate": "1000000000/1m",
+            },
+            environ={},
+            generate_dev_keys=False,
+        )
+        center = PreferenceCenter(settings)
+        centers.append(center)
+        stops.append(webhooks_on(center, mode))
+        started = time.perf_counter()
+        tokens.append(
+            [
+                "/u/" + center.unsubscribe_url(f"reader{n}@bench.example.org").rsplit("/u/", 1)[1]
+                for n in range(per_round * rounds)
+            ]
+        )
+        print(f"{mode}: made {per_round * rounds} tokens in {time.perf_counter() - started:.1f}s",
+              file=sys.stderr)  # fmt: skip
+        sidecars.append(HttpSidecar(center, settings, port=0))
 
     async def hello(request: Request) -> PlainTextResponse:
         return PlainTextResponse("hello")
 
     bare = Starlette(routes=[Route("/hello", hello, methods=["POST"])])
-    hello_server = HttpSidecar(center, settings, port=0, app=bare)  # same uvicorn config
-    sidecar = HttpSidecar(center, settings, port=0)
-    hello_runs, click_runs = [], []
+    hello_server = HttpSidecar(centers[0], centers[0].settings, port=0, app=bare)
+    hello_runs: list[dict[str, Any]] = []
+    click_runs: list[list[dict[str, Any]]] = [[] for _ in modes]
     await hello_server.start()
-    await sidecar.start()
+    for sidecar in sidecars:
+        await sidecar.start()
     try:
-        # Alternate the two, so drift in a shared machine's load hits both alike.
+        # Alternate, so drift in a shared machine's load hits every server alike.
         for index in range(rounds):
             hello_runs.append(
                 await asyncio.to_thread(
                     _run_load, hello_server.port, ["/hello"], seconds, connections, tmp
                 )
             )
-            batch = paths[index * per_round : (index + 1) * per_round]
-            click_runs.append(
-                await asyncio.to_thread(_run_load, sidecar.port, batch, seconds, connections, tmp)
-            )
-        rendered = sidecar.app.state.sidecar.metrics.render()
+            for number, sidecar in enumerate(sidecars):
+                batch = tokens[number][index * per_round : (index + 1) * per_round]
+                click_runs[number].append(
+                    await asyncio.to_thread(
+                        _run_load, sidecar.port, batch, seconds, connections, tmp
+                    )
+                )
+        rendered = [sidecar.app.state.sidecar.metrics.render() for sidecar in sidecars]
     finally:
-        await sidecar.stop()
+        for sidecar in sidecars:
+            await sidecar.stop()
         await hello_server.stop()
-    hooks = await asyncio.to_thread(stop_webhooks)
-    stored = sum(1 for _ in center.export())
-    center.close()
-    batches = _metric(rendered, "prefcenter_group_commits_total")
-    batched = _metric(rendered, "prefcenter_group_commit_requests_total")
-    commit_seconds = _metric(rendered, 'prefcenter_store_seconds_sum{operation="commit"}')
-    return {"hello": hello_runs, "one_click": click_runs, "stored": stored, "webhooks": hooks,
-            "commits": batches, "mean_batch": batched / batches if batches else 0.0,
-            "mean_commit_ms": 1000 * commit_seconds / batches if batches else 0.0}  # fmt: skip
+    results = []
+    for number, mode in enumerate(modes):
+        hooks = await asyncio.to_thread(stops[number])
+        stored = sum(1 for _ in centers[number].export())
+        centers[number].close()
+        text = rendered[number]
+        batches = _metric(text, "prefcenter_group_commits_total")
+        batched = _metric(text, "prefcenter_group_commit_requests_total")
+        commit_seconds = _metric(text, 'prefcenter_store_seconds_sum{operation="commit"}')
+        results.append(
+            {
+                "mode": mode,
+                "one_click": click_runs[number],
+                "stored": stored,
+                "webhooks": hooks,
+                "commits": batches,
+                "mean_batch": batched / batches if batches else 0.0,
+                "mean_commit_ms": 1000 * commit_seconds / batches if batches else 0.0,
+            }
+        )
+    return {"hello": hello_runs, "modes": results}
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
@@ -228,9 +256,10 @@ def main(argv: list[str] | None = None) -> int:
         "--switch-interval", type=float, default=None, help="sys.setswitchinterval for the server"
     )
     add_option(parser)
-    parser.add_argument("--webhooks", choices=MODES, default="off",
-                        help="queue: every change also writes its outbox row; deliver: and "
-                        "the worker POSTs them to a local receiver")  # fmt: skip
+    parser.add_argument("--webhooks", default="off", type=webhook_modes,
+                        help="comma-separated, each measured in the same rounds: off; queue "
+                        "(every change also writes its outbox row); deliver (and the worker "
+                        "POSTs them to a local receiver), e.g. off,queue,deliver")  # fmt: skip
     args = parser.parse_args(argv)
     if args.switch_interval is not None:
         sys.setswitchinterval(args.switch_interval)
@@ -240,43 +269,54 @@ def main(argv: list[str] | None = None) -> int:
         runner: Any = uvloop.run
     except ImportError:
         runner = asyncio.run
-    with tempfile.TemporaryDirectory() as tmp, database(args.backend, Path(tmp), "http") as url:
+    names = [f"http_{mode}" for mode in args.webhooks]
+    with tempfile.TemporaryDirectory() as tmp, databases(args.backend, Path(tmp), names) as urls:
         result = runner(
             _serve_and_measure(
-                args.seconds, args.connections, args.rounds, Path(tmp), url, args.webhooks
+                args.seconds, args.connections, args.rounds, Path(tmp), urls, args.webhooks
             )
         )
-    for name, runs in (("hello-world", result["hello"]), ("one-click", result["one_click"])):
-        for run in runs:
-            print(f"{name:12s}: {run['per_second']:8.0f} req/s  p50 {run['p50_ms']:6.1f} ms  "
-                  f"p99 {run['p99_ms']:6.1f} ms  server CPU {run['server_cpu_us']:5.0f} us/req  "
-                  f"statuses {run['statuses']}")  # fmt: skip
+    for run in result["hello"]:
+        _print_run("hello-world", run)
+    for mode in result["modes"]:
+        for run in mode["one_click"]:
+            _print_run(
+                f"one-click {mode['mode']}" if len(result["modes"]) > 1 else "one-click", run
+            )
     hello_rate = _median(result["hello"], "per_second")
-    click_rate = _median(result["one_click"], "per_second")
-    click_p99 = _median(result["one_click"], "p99_ms")
     hello_p99 = _median(result["hello"], "p99_ms")
-    ratio = click_rate / hello_rate
-    cpu_ratio = _median(result["hello"], "server_cpu_us") / _median(
-        result["one_click"], "server_cpu_us"
-    )
-    ok_200 = sum(run["statuses"].get("200", 0) for run in result["one_click"])
-    print(f"median      : hello-world {hello_rate:.0f} req/s (p99 {hello_p99:.1f} ms), "
-          f"one-click {click_rate:.0f} req/s (p99 {click_p99:.1f} ms)")  # fmt: skip
+    print(f"median      : hello-world {hello_rate:.0f} req/s (p99 {hello_p99:.1f} ms)")
     target = 0.5 if args.backend == "sqlite" else 0.35
-    print(f"ratio       : {ratio:.0%} of hello-world (target >= {target:.0%}), "
-          f"one-click p99 {click_p99:.1f} ms (target <= 50 ms)")  # fmt: skip
-    print(f"CPU ratio   : hello-world CPU per request / one-click CPU per request = "
-          f"{cpu_ratio:.0%} (the throughput ratio a CPU-bound server would reach)")  # fmt: skip
-    print(f"group commit: {result['commits']:.0f} commits, "
-          f"mean {result['mean_batch']:.1f} requests and {result['mean_commit_ms']:.1f} ms "
-          "per commit; "
-          f"{result['stored']} suppressions stored for {ok_200} answers 200")  # fmt: skip
-    if args.webhooks != "off":
-        print(f"webhooks    : {args.webhooks}, {result['webhooks']}")
-    if any(run["exhausted"] for run in result["one_click"]):
-        print("note: ran out of prepared tokens before the time was up", file=sys.stderr)
-    failed = ratio < target or click_p99 > 50 or result["stored"] != ok_200
+    failed = False
+    for mode in result["modes"]:
+        runs = mode["one_click"]
+        click_rate = _median(runs, "per_second")
+        click_p99 = _median(runs, "p99_ms")
+        ratio = click_rate / hello_rate
+        cpu_ratio = _median(result["hello"], "server_cpu_us") / _median(runs, "server_cpu_us")
+        ok_200 = sum(run["statuses"].get("200", 0) for run in runs)
+        label = f"webhooks {mode['mode']}: " if len(result["modes"]) > 1 else ""
+        print(f"{label}one-click {click_rate:.0f} req/s (p99 {click_p99:.1f} ms)")
+        print(f"ratio       : {ratio:.0%} of hello-world (target >= {target:.0%}), "
+              f"one-click p99 {click_p99:.1f} ms (target <= 50 ms)")  # fmt: skip
+        print(f"CPU ratio   : hello-world CPU per request / one-click CPU per request = "
+              f"{cpu_ratio:.0%} (the throughput ratio a CPU-bound server would reach)")  # fmt: skip
+        print(f"group commit: {mode['commits']:.0f} commits, "
+              f"mean {mode['mean_batch']:.1f} requests and {mode['mean_commit_ms']:.1f} ms "
+              "per commit; "
+              f"{mode['stored']} suppressions stored for {ok_200} answers 200")  # fmt: skip
+        if mode["mode"] != "off":
+            print(f"webhooks    : {mode['mode']}, {mode['webhooks']}")
+        if any(run["exhausted"] for run in runs):
+            print("note: ran out of prepared tokens before the time was up", file=sys.stderr)
+        failed = failed or ratio < target or click_p99 > 50 or mode["stored"] != ok_200
     return 1 if failed else 0
+
+
+def _print_run(name: str, run: dict[str, Any]) -> None:
+    print(f"{name:12s}: {run['per_second']:8.0f} req/s  p50 {run['p50_ms']:6.1f} ms  "
+          f"p99 {run['p99_ms']:6.1f} ms  server CPU {run['server_cpu_us']:5.0f} us/req  "
+          f"statuses {run['statuses']}")  # fmt: skip
 
 
 if __name__ == "__main__":

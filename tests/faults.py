@@ -73,9 +73,9 @@ class FaultyStore:
     def read(self, work: Callable[[Session], T]) -> T:
         return self._store.read(work)
 
-    def run(self, work: Callable[[Session], T]) -> T:
+    def run(self, work: Callable[[Session], T], *, durable: bool = True) -> T:
         self._check()
-        return self._store.run(work)
+        return self._store.run(work, durable=durable)
 
     def ping(self) -> None:
         self._check()

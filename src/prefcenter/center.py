@@ -485,7 +485,8 @@ class PreferenceCenter(Changes):
         return self.store.read(lambda session: session.outbox_counts())
 
     def retry_dead_webhooks(self) -> int:
-        """Queue every dead-lettered webhook delivery again, due now; how many."""
+        """Queue every dead-lettered webhook delivery to an endpoint still configured
+        again, due now; how many."""
         return self.store.run(lambda session: session.outbox_retry_dead())
 
     def exceptions(self, *, status: str | None = "open") -> list[ExceptionItem]:

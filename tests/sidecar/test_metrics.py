@@ -115,7 +115,7 @@ def test_the_webhook_outbox_gauge_counts_pending_and_dead(tmp_path: Path) -> Non
         server.real_center.suppress("b@example.org", source=Source.CLI)
         (row, _) = server.real_center.store.read(lambda s: s.outbox_due(1, 2**62, 10))
         server.real_center.store.run(
-            lambda s: s.outbox_failed(row.id, attempts=9, next_at=0, dead=True, error="HTTP 500")
+            lambda s: s.outbox_failed([row.id], next_at=0, dead=True, error="HTTP 500")
         )
         with server.client() as client:
             text = client.get("/metrics").text

@@ -13,7 +13,10 @@ from standardwebhooks.webhooks import Webhook
 class Receiver:
     """Verifies each POST with the ``standardwebhooks`` package and keeps what arrived.
 
-    ``fail`` (a set of identity hashes, or ``"all"``) answers 500 for those people.
+    ``deliveries`` holds each accepted body, ``ids`` each one's ``webhook-id``, and
+    ``changes`` every change it carried (one, or a batch's ``data.events``).
+    ``fail`` (a set of identity hashes, or ``"all"``) answers 500 to a delivery that
+    carries one of those people.
     """
 
     def __init__(self, secret: str, port: int = 0) -> None:
@@ -21,6 +24,8 @@ class Receiver:
         self.lock = threading.Lock()
         self.deliveries: list[dict[str, Any]] = []
         self.ids: list[str] = []
+        self.changes: list[dict[str, Any]] = []
+        self.refused_ids: list[str] = []
         self.bad_signatures = 0
         self.fail: set[str] | str = set()
         self.arrived = threading.Condition(self.lock)
@@ -51,15 +56,23 @@ class Receiver:
                     self.send_response(400)
                     self.end_headers()
                     return
-                person = data["data"].get("identity_hash")
+                changes = (
+                    data["data"]["events"]
+                    if data["type"] == "prefcenter.changes"
+                    else [data["data"]]
+                )
+                people = {change.get("identity_hash") for change in changes}
                 fail = receiver.fail
-                if fail == "all" or (isinstance(fail, set) and person in fail):
+                if fail == "all" or (isinstance(fail, set) and people & fail):
+                    with receiver.lock:
+                        receiver.refused_ids.append(headers["webhook-id"])
                     self.send_response(500)
                     self.end_headers()
                     return
                 with receiver.arrived:
                     receiver.deliveries.append(data)
                     receiver.ids.append(headers["webhook-id"])
+                    receiver.changes.extend(changes)
                     receiver.arrived.notify_all()
                 self.send_response(204)
                 self.end_headers()
@@ -81,9 +94,16 @@ class Receiver:
             self.server = None
 
     def wait_for(self, count: int, timeout: float) -> bool:
-        """Wait until at least ``count`` distinct webhook-ids arrived."""
+        """Wait until at least ``count`` distinct changes (event ids) arrived."""
         with self.arrived:
-            return self.arrived.wait_for(lambda: len(set(self.ids)) >= count, timeout)
+            return self.arrived.wait_for(
+                lambda: len({change["id"] for change in self.changes}) >= count, timeout
+            )
+
+    def change_ids(self) -> set[str]:
+        """The distinct ids of the changes that arrived."""
+        with self.lock:
+            return {change["id"] for change in self.changes}
 
     def bodies(self) -> list[dict[str, Any]]:
         with self.lock:

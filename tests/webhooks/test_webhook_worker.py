@@ -1,5 +1,6 @@
-"""The outbox worker against a real receiver: every change once, signed, in each person's order,
-retried with backoff, dead-lettered, and queued again on request."""
+"""The outbox worker against a real receiver: every change once, signed, alone or in
+batches, in each person's order, retried with backoff, dead-lettered, and queued again
+on request; an endpoint that is down rests, a removed one is dead-lettered."""
 
 from __future__ import annotations
 
@@ -77,7 +78,7 @@ def drain(worker: WebhookWorker) -> None:
 def test_every_change_arrives_once_signed_with_its_payload(
     setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver
 ) -> None:
-    center, worker = setup()
+    center, worker = setup(events_webhook_batch=1)
     center.suppress("a@example.com", source=Source.ONE_CLICK, reason="one click")
     center.set_topic("b@example.com", "news", False, source=Source.WEB)
     center.forget("c@example.com", source=Source.CLI)
@@ -100,7 +101,7 @@ def test_every_change_arrives_once_signed_with_its_payload(
 def test_one_persons_failure_holds_back_only_that_person(
     setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver, clock: Clock
 ) -> None:
-    center, worker = setup()
+    center, worker = setup(events_webhook_batch=1)
     alice = center.identity("alice@example.com").hash_hex
     receiver.fail = {alice}
     center.suppress("alice@example.com", source=Source.CLI, topic="news")
@@ -142,7 +143,7 @@ def test_backoff_doubles_then_the_delivery_is_dead_lettered_and_retried(
     receiver.fail = set()
     assert center.retry_dead_webhooks() == 1
     drain(worker)
-    assert len(receiver.bodies()) == 1 and center.webhook_outbox() == {}
+    assert len(receiver.changes) == 1 and center.webhook_outbox() == {}
 
 
 def test_a_second_worker_waits_for_the_lease(
@@ -161,3 +162,97 @@ def test_a_second_worker_waits_for_the_lease(
         assert len(receiver.bodies()) == 2
     finally:
         other.client.close()
+
+
+def test_a_batch_carries_changes_in_commit_order_under_one_signature(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver
+) -> None:
+    center, worker = setup()  # the default: up to 100 changes per delivery
+    center.suppress("a@example.com", source=Source.ONE_CLICK, reason="one click")
+    center.set_topic("b@example.com", "news", False, source=Source.WEB)
+    center.forget("c@example.com", source=Source.CLI)
+    drain(worker)
+    (body,) = receiver.bodies()  # verified by the standardwebhooks package
+    assert receiver.bad_signatures == 0
+    assert body["type"] == "prefcenter.changes"
+    events = body["data"]["events"]
+    assert [e["kind"] for e in events] == ["suppress", "opt-out", "forget"]
+    assert body["timestamp"] == events[-1]["time"]
+    assert events[0]["address"] == "a@example.com" and events[2]["address"] is None
+    (message_id,) = receiver.ids
+    assert message_id.startswith("batch_")
+    assert center.webhook_outbox() == {}
+
+
+def test_many_changes_go_in_few_deliveries_each_person_in_order(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver
+) -> None:
+    center, worker = setup(events_webhook_batch=10)
+    people = [f"p{n}@example.com" for n in range(30)]
+    for round_number in range(4):
+        for address in people:
+            center.set_topic(address, f"t{round_number}", False, source=Source.API)
+    drain(worker)
+    assert receiver.bad_signatures == 0
+    assert all(len(body["data"]["events"]) <= 10 for body in receiver.bodies())
+    assert len(receiver.ids) == worker.tally.requests <= 120 // 10 + 16
+    assert len(receiver.changes) == len(receiver.change_ids()) == 120
+    for address in people:
+        person = center.identity(address).hash_hex
+        topics = [c["topic"] for c in receiver.changes if c["identity_hash"] == person]
+        assert topics == ["t0", "t1", "t2", "t3"]
+
+
+def test_a_batch_sent_again_has_the_same_webhook_id(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver, clock: Clock
+) -> None:
+    center, worker = setup()
+    receiver.fail = "all"
+    center.suppress("a@example.com", source=Source.CLI)
+    center.suppress("b@example.com", source=Source.CLI)
+    assert worker.round()
+    receiver.fail = set()
+    clock.advance(seconds=1.5)
+    drain(worker)
+    assert receiver.ids == receiver.refused_ids  # the receiver can tell it is the same one
+    assert receiver.ids[0].startswith("batch_") and len(receiver.changes) == 2
+
+
+def test_an_endpoint_that_is_down_rests_until_its_retry_is_due(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver, clock: Clock
+) -> None:
+    center, worker = setup()
+    receiver.down()
+    center.suppress("a@example.com", source=Source.CLI)
+    assert worker.round()  # connection refused
+    center.suppress("b@example.com", source=Source.CLI)  # someone else, due at once
+    assert not worker.round()  # the endpoint rests: nothing is tried
+    assert worker.tally.requests == 1
+    receiver.up()
+    clock.advance(seconds=1.5)  # the first retry is due within 1 s
+    drain(worker)
+    assert receiver.change_ids() == {str(e.id) for e in center.store.events()}
+    assert center.webhook_outbox() == {}
+
+
+def test_the_rows_of_a_removed_endpoint_are_dead_lettered_not_left_pending(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver, clock: Clock
+) -> None:
+    center, _worker = setup()
+    receiver.down()  # nothing goes out to the old endpoint
+    center.suppress("a@example.com", source=Source.CLI)
+    center.suppress("b@example.com", source=Source.CLI)
+    other = Receiver(SECRET)
+    try:
+        moved = WebhookWorker(center, urls=[other.url], holder="test", clock=clock.seconds)
+        try:
+            moved.round()  # the endpoints are now [other]: the old one's rows are retired
+            center.suppress("c@example.com", source=Source.CLI)
+            drain(moved)
+            assert center.webhook_outbox() == {(receiver.url, "dead"): 2}
+            assert center.retry_dead_webhooks() == 0  # nothing would deliver them
+            assert [c["address"] for c in other.changes] == ["c@example.com"]
+        finally:
+            moved.stop()
+    finally:
+        other.down()

@@ -90,7 +90,7 @@ def webhooks_status(cli: Cli, as_json: bool) -> None:
 @webhooks.command("retry")
 @pass_cli
 def webhooks_retry(cli: Cli) -> None:
-    """Queue every dead-lettered delivery again (the running `serve` sends them).
+    """Queue the dead-lettered deliveries of configured endpoints again (`serve` sends them).
 
     \b
     Example:

@@ -311,6 +311,13 @@ def _check_webhooks(settings: Settings) -> None:
                 name="events_webhook_url",
                 value=url[:80],
             )
+    if not 1 <= settings.events_webhook_batch <= 1000:
+        raise ConfigError(
+            f"Setting EVENTS_WEBHOOK_BATCH has value {settings.events_webhook_batch}; write a "
+            "number of changes per delivery from 1 (each change alone) to 1000.",
+            name="events_webhook_batch",
+            value=str(settings.events_webhook_batch),
+        )
     secret = settings.events_webhook_secret
     if secret is None:
         if settings.events_webhook_url:

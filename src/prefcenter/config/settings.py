@@ -437,6 +437,13 @@ class Settings:
         "1 s up to this).",
         kind="duration",
     )
+    events_webhook_batch: int = _setting(
+        100,
+        "Most changes one webhook delivery carries. 1: each change alone, as "
+        '{"type": "prefcenter.KIND", "data": CHANGE}; more: {"type": "prefcenter.changes", '
+        '"data": {"events": [CHANGE, ...]}}, up to this many in commit order (1 to 1000).',
+        kind="int",
+    )
     events_webhook_give_up: timedelta = _setting(
         timedelta(days=3),
         "A delivery still failing this long after its change is dead-lettered (shown by "

@@ -177,7 +177,8 @@ class Metrics:
 
 def outbox_lines(urls: tuple[str, ...], counts: dict[tuple[str, str], int]) -> str:
     """The webhook outbox gauge: rows by endpoint (its 1-based place in
-    EVENTS_WEBHOOK_URL, never the URL, which may carry a token) and state."""
+    EVENTS_WEBHOOK_URL, never the URL, which may carry a token) and state; the rows of
+    endpoints no longer configured as ``endpoint="removed"``."""
     lines = [
         "# HELP prefcenter_webhook_outbox Webhook deliveries waiting, by endpoint and state "
         "(dead: dead-lettered, see `prefcenter webhooks retry`).",
@@ -188,6 +189,12 @@ def outbox_lines(urls: tuple[str, ...], counts: dict[tuple[str, str], int]) -> s
             value = counts.get((url, state), 0)
             lines.append(
                 f'prefcenter_webhook_outbox{{endpoint="{number}",state="{state}"}} {value}'
+            )
+    for state in ("pending", "dead"):  # the worker dead-letters them when it starts
+        removed = sum(n for (url, kind), n in counts.items() if kind == state and url not in urls)
+        if removed:
+            lines.append(
+                f'prefcenter_webhook_outbox{{endpoint="removed",state="{state}"}} {removed}'
             )
     return "\n".join(lines) + "\n"
 

@@ -63,8 +63,9 @@ class SqlStore(ABC):
 
     # -- provided by the backend -------------------------------------------------
     @abstractmethod
-    def _begin(self) -> AbstractContextManager[Any]:
-        """A connection inside a write transaction that commits on exit."""
+    def _begin(self, durable: bool = True) -> AbstractContextManager[Any]:
+        """A connection inside a write transaction that commits on exit (without waiting
+        for the disk when not ``durable``: see :meth:`run`)."""
 
     @abstractmethod
     def _read(self) -> AbstractContextManager[Any]:
@@ -90,12 +91,12 @@ class SqlStore(ABC):
         yield
 
     @contextmanager
-    def transaction(self) -> Iterator[SqlSession]:
+    def transaction(self, durable: bool = True) -> Iterator[SqlSession]:
         current: SqlSession | None = getattr(self._local, "session", None)
         if current is not None and getattr(self._local, "writing", False):
             yield current  # nested: the outer transaction commits everything at once
             return
-        with self._begin() as conn:
+        with self._begin(durable) as conn:
             session = self._session(conn)
             self._local.session, self._local.writing = session, True
             try:
@@ -128,14 +129,19 @@ class SqlStore(ABC):
         with self._read() as conn:
             return work(self._session(conn))
 
-    def run(self, work: Callable[[SqlSession], T]) -> T:
-        """Run ``work`` in one transaction; on a lock conflict retry the whole of it."""
+    def run(self, work: Callable[[SqlSession], T], *, durable: bool = True) -> T:
+        """Run ``work`` in one transaction; on a lock conflict retry the whole of it.
+
+        ``durable=False`` commits without waiting for the disk (SQLite
+        ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit = off``), for the webhook
+        worker's bookkeeping only; see the protocol's ``Store.run``.
+        """
         if getattr(self._local, "writing", False):
             with self.transaction() as session:
                 return work(session)
         for attempt in range(RETRIES):
             try:
-                with self.transaction() as session:
+                with self.transaction(durable) as session:
                     return work(session)
             except StoreBusy:
                 if attempt == RETRIES - 1:

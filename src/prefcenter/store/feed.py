@@ -26,16 +26,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefcenter.model import Event
-from prefcenter.store.rows import Statements, event_from_row
+from prefcenter.store.rows import Statements
 
 #: Outbox states.
 PENDING = 0
 DEAD = 2
-
-_COLUMNS = (
-    "e.id, e.at, e.hash, e.action, e.source, e.channel, e.scope, e.topic, e.reason, "
-    "e.evidence, e.requested_at, e.detail, i.address"
-)
 
 
 def _json(build: str, hex_of: str, time_of: str) -> str:
@@ -91,12 +86,27 @@ class FeedEvent:
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
-    """One pending delivery of one event to one endpoint."""
+    """One pending delivery of one event to one endpoint.
+
+    Attributes:
+        id: the outbox row's id.
+        attempts: failed attempts so far.
+        next_at: when it is due, milliseconds since the epoch.
+        event_id: the audit event's id.
+        identity_hash: the person's identity hash (deliveries keep each person's order).
+        at_ms: when the change happened, milliseconds since the epoch.
+        kind: the event's action (``suppress``, ``opt-out``...).
+        body: the event's JSON payload, written by the database (``feed.payload``'s shape).
+    """
 
     id: int
     attempts: int
     next_at: int
-    item: FeedEvent
+    event_id: int
+    identity_hash: bytes
+    at_ms: int
+    kind: str
+    body: str
 
 
 class FeedRows(Statements):
@@ -146,37 +156,32 @@ class FeedRows(Statements):
 
     def outbox_due(self, endpoint: int, now_ms: int, limit: int) -> list[OutboxRow]:
         """Pending rows of ``endpoint`` due at ``now_ms``, in commit order, leaving out
-        every person whose earlier row waits for a retry (their order is kept)."""
+        every person whose earlier row waits for a retry (their order is kept). Each
+        row's JSON is written by the database, as for the feed's pages."""
         fence = f"AND o.tx < {_PG_FENCE} " if self._fenced() else ""
+        build = _PG_JSON if self._fenced() else _SQLITE_JSON
         rows = self._rows(
-            f"SELECT o.id, o.attempts, o.next_at, o.tx, {_COLUMNS} FROM outbox o "
-            "JOIN events e ON e.id = o.event_id LEFT JOIN identities i ON i.hash = e.hash "
+            f"SELECT o.id, o.attempts, o.next_at, e.id, o.hash, e.at, e.action, {build} "
+            "FROM outbox o JOIN events e ON e.id = o.event_id "
+            "LEFT JOIN identities i ON i.hash = e.hash "
             f"WHERE o.endpoint = ? AND o.state = 0 AND o.next_at <= ? {fence}"
             "ORDER BY o.tx, o.id LIMIT ?",
             [endpoint, now_ms, limit],
         )
         if not rows:
             return []
-        hashes = list({bytes(row[6]) for row in rows})
-        match, params = self._match_many(hashes)
+        # Only rows that failed carry attempts > 0: the partial index outbox_retry.
         waiting = {
             bytes(found[0])
             for found in self._rows(
-                "SELECT DISTINCT hash FROM outbox WHERE endpoint = ? AND state = 0 "
-                f"AND next_at > ? AND hash {match}",
-                [endpoint, now_ms, *params],
+                "SELECT DISTINCT hash FROM outbox WHERE endpoint = ? AND attempts > 0 "
+                "AND state = 0 AND next_at > ?",
+                [endpoint, now_ms],
             )
         }
-        return [
-            OutboxRow(
-                int(row[0]),
-                int(row[1]),
-                int(row[2]),
-                FeedEvent(int(row[3]), event_from_row(row[4:]), row[16]),
-            )
-            for row in rows
-            if bytes(row[6]) not in waiting
-        ]
+        if not waiting:  # the usual case: the rows as the database gave them
+            return [OutboxRow(*row) for row in rows]
+        return [OutboxRow(*row) for row in rows if bytes(row[4]) not in waiting]
 
     @abstractmethod
     def _match_many(self, hashes: Sequence[bytes]) -> tuple[str, list[Any]]:
@@ -189,19 +194,35 @@ class FeedRows(Statements):
             marks = ", ".join("?" * len(chunk))
             self._exec(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)
 
-    def outbox_failed(
-        self, row_id: int, *, attempts: int, next_at: int, dead: bool, error: str
-    ) -> None:
-        """Record a failed attempt: retry at ``next_at``, or dead-letter the row."""
-        self._exec(
-            "UPDATE outbox SET attempts = ?, next_at = ?, state = ?, last_error = ? WHERE id = ?",
-            [attempts, next_at, DEAD if dead else PENDING, error[:500], row_id],
+    def outbox_failed(self, ids: Sequence[int], *, next_at: int, dead: bool, error: str) -> None:
+        """Record a failed attempt of rows ``ids`` (one delivery): count it, and retry
+        them at ``next_at`` (ms) or dead-letter them."""
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            self._exec(
+                "UPDATE outbox SET attempts = attempts + 1, next_at = ?, state = ?, "
+                f"last_error = ? WHERE id IN ({marks})",
+                [next_at, DEAD if dead else PENDING, error[:500], *chunk],
+            )
+
+    def outbox_retire(self) -> int:
+        """Dead-letter the pending rows of endpoints no longer in EVENTS_WEBHOOK_URL (nothing
+        delivers them; ``webhooks retry`` queues them again if the URL comes back); how
+        many."""
+        return self._exec(
+            "UPDATE outbox SET state = ?, last_error = ? WHERE state = ? AND endpoint IN "
+            "(SELECT id FROM webhook_endpoints WHERE active = 0)",
+            [DEAD, "endpoint removed from EVENTS_WEBHOOK_URL", PENDING],
         )
 
     def outbox_retry_dead(self) -> int:
-        """Put every dead-lettered row back in the queue, due now; how many."""
+        """Put every dead-lettered row of an active endpoint back in the queue, due now;
+        how many."""
         return self._exec(
-            "UPDATE outbox SET state = 0, attempts = 0, next_at = 0 WHERE state = ?", [DEAD]
+            "UPDATE outbox SET state = ?, attempts = 0, next_at = 0 WHERE state = ? AND "
+            "endpoint IN (SELECT id FROM webhook_endpoints WHERE active = 1)",
+            [PENDING, DEAD],
         )
 
     def outbox_counts(self) -> dict[tuple[str, str], int]:

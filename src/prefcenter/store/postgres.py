@@ -376,8 +376,10 @@ class PostgresStore(SqlStore):
             raise self._translate(error) from None
 
     @contextmanager
-    def _begin(self) -> Iterator[Any]:
+    def _begin(self, durable: bool = True) -> Iterator[Any]:
         with self._connection() as conn, conn.transaction():
+            if not durable:  # this transaction only
+                conn.execute("SET LOCAL synchronous_commit = off")
             yield conn
 
     @contextmanager

@@ -229,13 +229,15 @@ class Session(Protocol):
     def outbox_delivered(self, ids: Sequence[int]) -> None:
         """Remove delivered outbox rows."""
 
-    def outbox_failed(
-        self, row_id: int, *, attempts: int, next_at: int, dead: bool, error: str
-    ) -> None:
-        """Record a failed delivery: retry at ``next_at`` (ms), or dead-letter it."""
+    def outbox_failed(self, ids: Sequence[int], *, next_at: int, dead: bool, error: str) -> None:
+        """Record a failed delivery of rows ``ids``: retry at ``next_at`` (ms), or
+        dead-letter them."""
+
+    def outbox_retire(self) -> int:
+        """Dead-letter the pending rows of endpoints no longer configured; how many."""
 
     def outbox_retry_dead(self) -> int:
-        """Queue every dead-lettered delivery again; how many."""
+        """Queue every dead-lettered delivery of an active endpoint again; how many."""
 
     def outbox_lease(self, holder: str, now_ms: int, until_ms: int) -> bool:
         """Take or renew the delivery lease (one worker per store); True if held."""
@@ -385,8 +387,15 @@ class Store(Protocol):
     def read(self, work: Callable[[Session], T]) -> T:
         """``work(session)`` in a read session; the cheap form of :meth:`session`."""
 
-    def run(self, work: Callable[[Session], T]) -> T:
-        """Run ``work`` in a transaction, retrying the whole of it on lock conflicts."""
+    def run(self, work: Callable[[Session], T], *, durable: bool = True) -> T:
+        """Run ``work`` in a transaction, retrying the whole of it on lock conflicts.
+
+        ``durable=False`` returns without waiting for the disk to hold the commit: a
+        crash may undo it, never corrupt or reorder it (a later durable commit makes it
+        durable too). Only for writes whose loss is harmless, the webhook worker's own
+        bookkeeping (a lost delete sends a change again); never for a change someone is
+        told was made. It keeps the worker's turns at SQLite's single write lock short.
+        """
 
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""

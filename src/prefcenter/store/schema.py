@@ -253,6 +253,17 @@ def _sqlite_webhook_tokens(conn: Any) -> None:
         conn.execute(ddl.format(blob="BLOB", int="INTEGER", without_rowid=" WITHOUT ROWID"))
 
 
+#: Issue 23, second pass: the people whose webhook delivery waits for a retry, found
+#: without reading every pending row. Partial: only rows that failed at least once, so
+#: the trigger's inserts (attempts 0, on every change's commit) never touch it.
+OUTBOX_RETRY = "CREATE INDEX outbox_retry ON outbox(endpoint, hash) WHERE attempts > 0"
+
+
+def _sqlite_outbox_retry(conn: Any) -> None:
+    """Issue 23 (second pass): the partial index of outbox rows waiting for a retry."""
+    conn.execute(OUTBOX_RETRY)
+
+
 sqlite_migrations = Migrations(
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     (
@@ -264,6 +275,7 @@ sqlite_migrations = Migrations(
         _sqlite_operators,
         _sqlite_feed,
         _sqlite_webhook_tokens,
+        _sqlite_outbox_retry,
     ),
 )
 
@@ -382,6 +394,7 @@ postgres_migrations = Migrations(
         ),
         # Issue 22: Mailgun's one-use tokens, shared by every sidecar on the database.
         _pg(*(ddl.format(blob="BYTEA", int="BIGINT", without_rowid="") for ddl in WEBHOOK_TOKENS)),
+        _pg(OUTBOX_RETRY),  # issue 23, second pass: rows waiting for a webhook retry
     ),
     placeholder="%s",
     meta_exists="SELECT to_regclass('meta') IS NOT NULL",

@@ -159,8 +159,8 @@ _VALUES: dict[Any, str] = {
 }
 
 #: The statements of ``SqlSession.append_event`` and ``SqlSession.suppress`` as (head,
-#: one row's placeholders, tail), for many rows at once: ``total_changes`` counts the
-#: rows written, as RETURNING would.
+#: one row's placeholders, tail), for many rows at once: each statement's row count says
+#: how many were written, as RETURNING would (``_insert_rows``).
 BATCH_EVENT = (
     "INSERT INTO events(at, hash, channel, action, source, scope, topic, reason, evidence, "
     "requested_at, detail) VALUES ",
@@ -196,20 +196,22 @@ def _insert_rows(
 
     One statement runs as one ``sqlite3_step``: the commit thread gives up and takes back
     the GIL once per statement instead of once per row (``executemany``), and under load
-    every take-back waits for the event loop.
+    every take-back waits for the event loop. The rows are counted with each statement's
+    own count (``sqlite3_changes``), not ``total_changes``, which also counts what
+    triggers write: the webhook outbox's trigger adds a row per event (issue 23).
     """
     head, row, tail = statement
     width = len(values) // rows if rows else 0
-    before = conn.total_changes
+    written = 0
     start = 0
     while start < rows:
         count = min(rows - start, _ROWS_PER_INSERT)
         if count >= _ROW_STEP:
             count -= count % _ROW_STEP
         parameters = values if count == rows else values[start * width : (start + count) * width]
-        conn.execute(head + ", ".join([row] * count) + tail, parameters)
+        written += conn.execute(head + ", ".join([row] * count) + tail, parameters).rowcount
         start += count
-    return conn.total_changes - before == rows
+    return written == rows
 
 
 HASH_SIZE = 16
@@ -385,24 +387,45 @@ class SqliteStore(SqlStore):
                 conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
     @contextmanager
-    def _begin(self) -> Iterator[sqlite3.Connection]:
+    def _begin(self, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        local = self._local
         with self._using() as conn:
+            # The level can change only between transactions: NORMAL just for this one,
+            # FULL again right after, and before any durable one if that failed.
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                if not durable:
+                    local.relaxed = True
+                    conn.execute("PRAGMA synchronous=NORMAL")
+                elif getattr(local, "relaxed", False):
+                    conn.execute("PRAGMA synchronous=FULL")
+                    local.relaxed = False
             except sqlite3.Error as error:
                 raise translate(error, self.path, self.busy_timeout_ms) from None
             try:
-                yield conn
-            except BaseException as failure:
-                _rollback(conn)
-                if _unavailable(failure):
-                    raise translate(failure, self.path, self.busy_timeout_ms) from None
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.Error as error:
-                _rollback(conn)
-                raise translate(error, self.path, self.busy_timeout_ms) from None
+                yield from self._write(conn)
+            finally:
+                if not durable:
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("PRAGMA synchronous=FULL")
+                        local.relaxed = False
+
+    def _write(self, conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            raise translate(error, self.path, self.busy_timeout_ms) from None
+        try:
+            yield conn
+        except BaseException as failure:
+            _rollback(conn)
+            if _unavailable(failure):
+                raise translate(failure, self.path, self.busy_timeout_ms) from None
+            raise
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            _rollback(conn)
+            raise translate(error, self.path, self.busy_timeout_ms) from None
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

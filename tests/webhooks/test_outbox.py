@@ -1,0 +1,71 @@
+"""The outbox in the store: the trigger's rows join the change's own commit without
+knocking a group commit off its batch path, and removed endpoints are dead-lettered."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+from prefcenter.center import PreferenceCenter
+from prefcenter.model import Action, Scope, Source
+from prefcenter.store.protocol import NewEvent, Session
+from tests.conftest import make_settings
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_a_group_of_suppressions_takes_the_batch_path_with_the_outbox_on(
+    database: str, tmp_path: Path
+) -> None:
+    """The outbox trigger writes a row per event; the batch insert must not count those
+    as its own rows (it would undo the group and write it again one by one)."""
+    with PreferenceCenter(make_settings(tmp_path, database=database)) as center:
+        center.store.run(lambda session: session.sync_endpoints(["http://127.0.0.1:9/a"]))
+        hashes = [center.identity(f"p{n}@example.com").hash for n in range(40)]
+        items = [
+            (NewEvent(NOW, h, Action.SUPPRESS, Source.ONE_CLICK, scope=Scope.GLOBAL), b"")
+            for h in hashes
+        ]
+
+        def batch(session: Session) -> list[bool] | None:
+            return session.suppress_batch(items)
+
+        assert center.store.run(batch) == [True] * 40
+        assert center.webhook_outbox() == {("http://127.0.0.1:9/a", "pending"): 40}
+        assert len(list(center.store.events())) == 40
+
+
+def test_moving_to_a_new_endpoint_dead_letters_the_old_ones_rows(
+    database: str, tmp_path: Path
+) -> None:
+    with PreferenceCenter(make_settings(tmp_path, database=database)) as center:
+        center.store.run(lambda session: session.sync_endpoints(["http://127.0.0.1:9/a"]))
+        center.suppress("a@example.com", source=Source.CLI)
+        center.store.run(lambda session: session.sync_endpoints(["http://127.0.0.1:9/b"]))
+        center.suppress("b@example.com", source=Source.CLI)
+        assert center.store.run(lambda session: session.outbox_retire()) == 1
+        assert center.webhook_outbox() == {
+            ("http://127.0.0.1:9/a", "dead"): 1,
+            ("http://127.0.0.1:9/b", "pending"): 1,
+        }
+        assert center.retry_dead_webhooks() == 0  # nothing would deliver them
+        center.store.run(lambda session: session.sync_endpoints(["http://127.0.0.1:9/a"]))
+        assert center.retry_dead_webhooks() == 1  # the URL is back: queued again
+
+
+def test_bookkeeping_commits_are_visible_and_leave_later_commits_durable(
+    database: str, tmp_path: Path
+) -> None:
+    """``run(durable=False)`` (the worker's deletes) commits; the next transaction on the
+    same connection waits for the disk again (SQLite: synchronous back to FULL)."""
+    with PreferenceCenter(make_settings(tmp_path, database=database)) as center:
+        center.store.run(lambda session: session.sync_endpoints(["http://127.0.0.1:9/a"]))
+        center.suppress("a@example.com", source=Source.CLI)
+        (row,) = center.store.read(lambda session: session.outbox_due(1, 2**62, 10))
+        center.store.run(lambda session: session.outbox_delivered([row.id]), durable=False)
+        assert center.webhook_outbox() == {}
+        sqlite = database.startswith("sqlite")
+        query = "PRAGMA synchronous" if sqlite else "SHOW synchronous_commit"
+        (level,) = center.store.run(lambda session: cast(Any, session)._one(query))
+        assert level == (2 if sqlite else "on")  # SQLite: 2 is FULL
