@@ -155,12 +155,17 @@ def machine_for(center: PreferenceCenter, clock: Clock) -> type[RuleBasedStateMa
                 source=Source.CLI,
                 evidence=evidence,
             )
+            # A resubscribe that lifts nothing writes nothing, so its evidence is not
+            # kept either: the same request later, once something blocks, is applied.
+            key = (who, "resubscribe", scope, name, "", evidence)
             expected = False
-            if self.model.once(who, "resubscribe", scope, name, "", evidence):
+            if evidence is None or key not in self.model.requests:
                 expected = self.model.lift(who, scope, name)
                 if name is not None and self.model.topics.get((who, name)) is False:
                     self.model.topics[(who, name)] = True
                     expected = True
+                if expected and evidence is not None:
+                    self.model.requests.add(key)
             assert changed == expected
 
         @rule(
