@@ -41,7 +41,15 @@ def fill_log(center: PreferenceCenter, clock: Clock) -> None:
         (13, Action.SOFT_BOUNCE, Source.BOUNCE, Channel.EMAIL, "", None, None),
         (14, Action.BOUNCE, Source.BOUNCE, Channel.EMAIL, "policy", None, None),
         (15, Action.BOUNCE, Source.COMPLAINT, Channel.EMAIL, "", None, None),
-        (16, Action.SUPPRESS, Source.BOUNCE, Channel.EMAIL, "", "bounce: user-unknown (550 5.1.1)", 5),
+        (
+            16,
+            Action.SUPPRESS,
+            Source.BOUNCE,
+            Channel.EMAIL,
+            "",
+            "bounce: user-unknown (550 5.1.1)",
+            5,
+        ),
         (17, Action.SUPPRESS, Source.BOUNCE, Channel.EMAIL, "", "bounce: user-unknown", 5),
         (18, Action.SUPPRESS, Source.BOUNCE, Channel.EMAIL, "", "bounce:no-such-domain ( x )", 3),
         (19, Action.SUPPRESS, Source.BOUNCE, Channel.EMAIL, "", "bounce score 5 (mailbox-full)", 1),
@@ -52,9 +60,7 @@ def fill_log(center: PreferenceCenter, clock: Clock) -> None:
         (61, Action.SUPPRESS, Source.ONE_CLICK, Channel.EMAIL, "", None, 1),  # after
     ]
     with center.store.transaction() as session:
-        for number, (minutes, action, source, channel, detail, reason, before) in enumerate(
-            cases
-        ):
+        for number, (minutes, action, source, channel, detail, reason, before) in enumerate(cases):
             at = start + timedelta(minutes=minutes, milliseconds=number)
             requested = None if before is None else at - timedelta(seconds=before)
             event = NewEvent(
@@ -96,9 +102,7 @@ def test_sums_in_sql_equal_the_event_by_event_reading(
     assert (empty.requests, empty.bounces, empty.feedback) == ({}, {}, {})
 
 
-def test_report_shows_violations_of_its_period_only(
-    center: PreferenceCenter, clock: Clock
-) -> None:
+def test_report_shows_violations_of_its_period_only(center: PreferenceCenter, clock: Clock) -> None:
     start = clock.now
     center.suppress("alice@example.com", source=Source.ONE_CLICK)
     clock.advance(days=30)

@@ -27,6 +27,7 @@ from typing import Any
 from prefcenter.center import PreferenceCenter
 from prefcenter.changes import Changes, SuppressRequest
 from prefcenter.errors import QueueFull, StoreError, StoreUnavailable
+from prefcenter.inbound.inbox import Plan
 from prefcenter.sidecar.metrics import Metrics
 from prefcenter.store.base import retry_conflicts
 
@@ -342,17 +343,42 @@ def _decide(operation: Operation) -> Change | SuppressRequest | Exception:
 
 
 def _apply(transaction: Changes, operations: list[Change | SuppressRequest]) -> list[Any]:
-    """Every operation's result, in order; runs of ``SuppressRequest`` share one call."""
-    results: list[Any] = []
+    """Every operation's result, in order.
+
+    Consecutive suppressions share one ``suppress_many`` call: a ``SuppressRequest``
+    (one-click) and an inbound message whose plan only suppresses (a mailto
+    unsubscribe, a complaint) alike. On PostgreSQL that is a few statements for the
+    whole group instead of a few per message.
+    """
+    results: list[Any] = [None] * len(operations)
     run: list[SuppressRequest] = []
-    for operation in operations:
+    # (operation's index, how many of ``run`` are its, the plan to finish or None)
+    owners: list[tuple[int, int, Plan | None]] = []
+
+    def flush() -> None:
+        done = transaction.suppress_many(run)
+        start = 0
+        for index, count, plan in owners:
+            part = done[start : start + count]
+            results[index] = part[0] if plan is None else plan.finish(part)
+            start += count
+        run.clear()
+        owners.clear()
+
+    for index, operation in enumerate(operations):
         if isinstance(operation, SuppressRequest):
             run.append(operation)
+            owners.append((index, 1, None))
             continue
+        if isinstance(operation, Plan):
+            requests = operation.suppress_requests()
+            if requests:
+                run.extend(requests)
+                owners.append((index, len(requests), operation))
+                continue
         if run:
-            results += transaction.suppress_many(run)
-            run = []
-        results.append(operation(transaction))
+            flush()
+        results[index] = operation(transaction)
     if run:
-        results += transaction.suppress_many(run)
+        flush()
     return results
