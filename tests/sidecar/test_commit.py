@@ -140,16 +140,16 @@ def test_a_request_after_close_is_committed_beside_the_draining_thread() -> None
         await asyncio.sleep(0)
         closing = asyncio.create_task(committer.close())
         for _ in range(1000):  # close() let go of its thread: it drains on its own
-            if committer._thread is None:
+            if not committer._threads:
                 break
             await asyncio.sleep(0)
-        assert committer._thread is None
+        assert not committer._threads
         late = asyncio.create_task(committer.submit(_request("late")))
         for _ in range(1000):  # the late request started a second thread
-            if committer._thread is not None:
+            if committer._threads:
                 break
             await asyncio.sleep(0)
-        assert committer._thread is not None
+        assert committer._threads
         center.gate.set()
         return await asyncio.gather(first, *queued, late, closing)
 
@@ -205,3 +205,38 @@ def test_mail_that_only_suppresses_joins_one_click_in_one_suppress_many() -> Non
     assert [o.action for o in outcomes[3]] == ["exception"]
     assert [(o.action, o.identity) for o in outcomes[4]] == [("suppressed", "mail")]
     assert outcomes[5] is False
+
+
+def test_two_writers_commit_two_groups_at_once() -> None:
+    # PostgreSQL's committer: the second group's transaction begins while the first
+    # is still open (both wait at the barrier, which breaks unless both are inside).
+    center = Recorder()
+    both_inside = threading.Barrier(2, timeout=10)
+    inner = center.transaction
+
+    begun = iter(range(1000))
+
+    @contextlib.contextmanager
+    def transaction() -> Iterator[Any]:
+        with inner() as tx:
+            if next(begun) < 2:  # the first two groups
+                both_inside.wait()
+            yield tx
+
+    center.transaction = transaction  # type: ignore[method-assign]
+
+    started: list[threading.Thread] = []
+
+    async def main() -> list[Any]:
+        committer = GroupCommitter(cast(PreferenceCenter, center), Metrics(), writers=2)
+        waits = [committer.submit(_request(f"r{n}")) for n in range(40)]
+        outcomes = await asyncio.gather(*waits)
+        started.extend(committer._threads)
+        await committer.close()
+        return outcomes
+
+    assert asyncio.run(main()) == [True] * 40
+    assert len(started) == 2
+    committed = [e for transaction in center.committed for call in transaction for e in call]
+    assert sorted(committed) == sorted(f"r{n}" for n in range(40))
+    assert not [thread for thread in started if thread.is_alive()]
