@@ -221,9 +221,20 @@ def build_report(
         violations=violations,
         grace=grace,
         bounces=tally.bounces,
-        machine_mail_kept=center.store.counts().get("machine_mail_kept", 0),
+        machine_mail_kept=_kept_mail(center),
         webhooks=center.webhook_outbox(),
     )
+
+
+def _kept_mail(center: PreferenceCenter) -> int:
+    """Machine-made mail kept for audit: one index range, not ``store.counts()`` (which
+    counts whole tables: 9 of a 13-second report at ten million events)."""
+    _, kept = center.store.read(
+        lambda session: session.exception_page(
+            status="audit", mailbox=None, due_before=None, limit=0, offset=0
+        )
+    )
+    return kept
 
 
 @dataclass(frozen=True, slots=True)
