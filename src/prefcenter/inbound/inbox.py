@@ -261,7 +261,9 @@ class Inbox:
         except TokenError as error:
             why = f"The unsubscribe token is not valid ({error.reason or type(error).__name__})."
             return self._exception(message, mailbox, why, evidence)
-        identity = self.center.identity_from_claims(claims)
+        # The change needs the hash only: no store read per message for the address
+        # (on PostgreSQL a round trip in the commit thread, before every group).
+        identity = self.center.identity_from_claims(claims, address=False)
         topic = self.center.topic_name(claims.topic_digest) if claims.has_topic else None
         detail = f"mailto unsubscribe{f' from topic {topic}' if topic else ''}"
         if claims.has_topic and topic is None:
