@@ -313,7 +313,7 @@ def tally_store(center: PreferenceCenter, since: datetime | None, until: datetim
     opt_outs = sorted(action.value for action in OPT_OUT_ACTIONS)
 
     def read(session: Session) -> tuple[list[EventGroup], list[tuple[int, int]]]:
-        return session.event_groups(low, high), session.honour_delays(low, high, opt_outs)
+        return session.event_groups(low, high), session.delay_counts(low, high, opt_outs)
 
     groups, delays = center.store.read(read)
     counter = _Counter()

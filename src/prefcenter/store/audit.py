@@ -75,7 +75,7 @@ class AuditRows(Statements):
             for row in rows
         ]
 
-    def honour_delays(
+    def delay_counts(
         self, since_ms: int, until_ms: int, actions: Sequence[str]
     ) -> list[tuple[int, int]]:
         """(delay in ms, events) for events of ``actions`` in the period, shortest first.

@@ -205,7 +205,7 @@ class Session(Protocol):
     def event_groups(self, since_ms: int, until_ms: int) -> list[EventGroup]:
         """The period's audit events grouped by what the compliance report reads of them."""
 
-    def honour_delays(
+    def delay_counts(
         self, since_ms: int, until_ms: int, actions: Sequence[str]
     ) -> list[tuple[int, int]]:
         """(request-to-commit delay in ms, events) of ``actions`` in the period, shortest first."""
