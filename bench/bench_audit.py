@@ -3,10 +3,14 @@
 Fills the store with N audit events over one year (default 100,000; about five per
 person) and N contact-ledger rows over 430 days (so about 7 % are past the default
 400-day CONTACT_RETENTION), written straight into the tables (``COPY`` on PostgreSQL),
-then measures:
+and a global suppression for one person in ten (their sends go to the next person,
+except one ledger row in 20,000: the violations the report finds), then measures:
 
 - ``history`` of one person (mean and p99 over 300 people);
-- ``report`` over the last 30 days (``build_report``: pages through that month's events);
+- ``report`` over the last 30 days (``build_report``: the month's events counted by the
+  database, and the month's sends joined to the stops that block them), beside the
+  event-by-event reading it replaced (``tally_events``) and the join of every contact
+  with every suppression (``store.violations``) that it no longer does;
 - ``purge``: deleting the ledger rows past retention, in its chunks of 5,000 (audit
   events are never purged: they are the proof of each opt-out);
 - bytes per event and per ledger row (table and indexes).
@@ -31,7 +35,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.backend import add_option, database, store_bytes
+from bench.backend import add_option, bulk_suppress, database, store_bytes
 
 SECRET = "bench-secret-0123456789abcdef0123"
 PEPPER = "bench-pepper-0123456789abcdef0123"
@@ -40,8 +44,24 @@ DAY_MS = 86_400_000
 EVENTS_PER_PERSON = 5
 
 
+#: One person in ten has a global suppression (from a year and a month before END).
+SUPPRESSED_EVERY = 10
+#: One ledger row in this many is a send to a suppressed person: a violation.
+VIOLATION_EVERY = 20_000
+
+
 def person(i: int) -> str:
     return f"member{i}@example{i % 11}.org"
+
+
+def suppressed(p: int) -> bool:
+    return p % SUPPRESSED_EVERY == 3
+
+
+def _contact_person(i: int) -> int:
+    """Whom ledger row ``i`` went to: its person, or the next when that one opted out."""
+    p = i // EVENTS_PER_PERSON
+    return p + 1 if suppressed(p) and i % VIOLATION_EVERY != 15 else p
 
 
 def _event_rows(center: Any, start: int, stop: int, total: int) -> Iterator[tuple[Any, ...]]:
@@ -67,7 +87,7 @@ def _contact_rows(center: Any, start: int, stop: int, total: int) -> Iterator[tu
     end = to_ms(END)
     span = 430 * DAY_MS
     for i in range(start, stop):
-        key = hash_key("email:" + canonical_email(person(i // EVENTS_PER_PERSON), folding))
+        key = hash_key("email:" + canonical_email(person(_contact_person(i)), folding))
         yield (key, end - span + span * i // total, 0, b"", "bench", f"<{i}@bench>")
 
 
@@ -78,8 +98,19 @@ CONTACT_COLUMNS = "hash, at, kind, topic, sender, message_id"
 
 
 def fill(center: Any, url: str, start: int, stop: int, total: int) -> None:
-    """Write events and contacts ``start..stop`` (of a final ``total``)."""
+    """Write events and contacts ``start..stop`` (of a final ``total``), and the
+    suppressions of the people of ``0..total``."""
+    from prefcenter.identity import canonical_email
+    from prefcenter.store.codes import to_ms
+
     batch = 200_000
+    hash_key, folding = center.identities.hash_key, center.identities.folding
+    people = range(0, total // EVENTS_PER_PERSON + 1)
+    bulk_suppress(
+        url,
+        (hash_key("email:" + canonical_email(person(p), folding)) for p in people if suppressed(p)),
+        at_ms=to_ms(END) - 400 * DAY_MS,
+    )
     if url.startswith("sqlite"):
         conn = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
         for first in range(start, stop, batch):
@@ -113,8 +144,9 @@ def fill(center: Any, url: str, start: int, stop: int, total: int) -> None:
         pg.execute("VACUUM (ANALYZE) contacts")
 
 
-def measure(center: Any, url: str, rows: int) -> dict[str, float]:
+def measure(center: Any, url: str, rows: int, *, by_event: bool) -> dict[str, float]:
     from prefcenter.report import build_report
+    from prefcenter.report.compliance import tally_events, tally_store
 
     result: dict[str, float] = {"rows": float(rows)}
     people = rows // EVENTS_PER_PERSON
@@ -129,10 +161,29 @@ def measure(center: Any, url: str, rows: int) -> dict[str, float]:
     result["history_mean_ms"] = 1e3 * sum(latencies) / len(latencies)
     result["history_p99_ms"] = 1e3 * latencies[int(len(latencies) * 0.99)]
 
+    month = END - timedelta(days=30)
     started = time.perf_counter()
-    report = build_report(center, since=END - timedelta(days=30), until=END, now=END)
+    report = build_report(center, since=month, until=END, now=END)
     result["report_month_s"] = time.perf_counter() - started
     result["report_month_events"] = float(report.total_requests)
+    result["report_month_violations"] = float(len(report.violations))
+    started = time.perf_counter()
+    counted = tally_store(center, month, END)
+    result["sums_sql_s"] = time.perf_counter() - started
+    grace = center.settings.violation_grace
+    started = time.perf_counter()
+    center.store.read(lambda session: session.violations_between(month, END, grace))
+    result["violations_month_s"] = time.perf_counter() - started
+    if by_event:
+        # What the report did before: every event of the month into Python, and every
+        # contact joined with every suppression.
+        started = time.perf_counter()
+        assert tally_events(center.store.events(month, END)) == counted
+        result["sums_python_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        every = center.store.violations(grace)
+        result["violations_all_s"] = time.perf_counter() - started
+        result["violations_all"] = float(len(every))
 
     table, _ = store_bytes(url, "events")
     result["bytes_per_event"] = table / rows
@@ -154,6 +205,11 @@ def main(argv: list[str] | None = None) -> int:
         "--rows", default="100000", help="event counts, comma-separated (1000000,10000000)"
     )
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
+    parser.add_argument(
+        "--no-by-event",
+        action="store_true",
+        help="skip the event-by-event reading and the whole-ledger join (minutes at 10M)",
+    )
     add_option(parser)
     args = parser.parse_args(argv)
     sizes = [100_000] if args.quick else [int(part) for part in args.rows.split(",")]
@@ -173,19 +229,27 @@ def main(argv: list[str] | None = None) -> int:
                 started = time.perf_counter()
                 fill(center, url, 0, size, size)
                 build = time.perf_counter() - started
-                figures = {"build_s": build, **measure(center, url, size), **purge(center)}
+                figures = {
+                    "build_s": build,
+                    **measure(center, url, size, by_event=not args.no_by_event),
+                    **purge(center),
+                }
                 center.close()
                 results.append(figures)
                 print(json.dumps({k: round(v, 3) for k, v in figures.items()}), flush=True)
     print(f"\n{args.backend}: | events (and ledger rows) | build s | history ms | "
-          "report, last 30 days, s | purge s (rows) | bytes/event | bytes/ledger row |"
-          )  # fmt: skip
+          "report, last 30 days, s | sums SQL / by event s | violations month / all s | "
+          "purge s (rows) | bytes/event | bytes/ledger row |")  # fmt: skip
     for r in results:
+        by_event = r.get("sums_python_s", float("nan"))
+        every = r.get("violations_all_s", float("nan"))
         print(f"| {r['rows']:,.0f} | {r['build_s']:.0f} | {r['history_mean_ms']:.2f} / "
               f"{r['history_p99_ms']:.2f} | {r['report_month_s']:.2f} "
-              f"({r['report_month_events']:,.0f} events) | {r['purge_s']:.1f} "
-              f"({r['purged_contacts']:,.0f}) | {r['bytes_per_event']:.0f} | "
-              f"{r['bytes_per_contact']:.0f} |")  # fmt: skip
+              f"({r['report_month_events']:,.0f} events, {r['report_month_violations']:,.0f} "
+              f"violations) | {r['sums_sql_s']:.2f} / "
+              f"{by_event:.2f} | {r['violations_month_s']:.2f} / {every:.2f} | "
+              f"{r['purge_s']:.1f} ({r['purged_contacts']:,.0f}) | "
+              f"{r['bytes_per_event']:.0f} | {r['bytes_per_contact']:.0f} |")  # fmt: skip
     return 0
 
 

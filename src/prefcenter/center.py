@@ -221,12 +221,18 @@ class PreferenceCenter(Changes):
         """Check a token's signature and purpose. Raises TokenError (a ValueError)."""
         return self.signer.verify(token, purpose)
 
-    def identity_from_claims(self, claims: Claims) -> Identity:
-        """The identity a token names; ``address`` is "" unless the store knows it."""
+    def identity_from_claims(self, claims: Claims, *, address: bool = True) -> Identity:
+        """The identity a token names; ``address`` is "" unless the store knows it.
+
+        ``address=False`` does not ask the store (``address`` is ""): enough to write a
+        change, which needs only the hash and channel.
+        """
+        if not address:
+            return Identity(claims.channel, "", "", bytes(claims.identity_hash))
         with self.store.session() as session:
-            address = session.address(claims.identity_hash) or ""
-        key = f"{claims.channel.value}:{address}" if address else ""
-        return Identity(claims.channel, address, key, bytes(claims.identity_hash))
+            known = session.address(claims.identity_hash) or ""
+        key = f"{claims.channel.value}:{known}" if known else ""
+        return Identity(claims.channel, known, key, bytes(claims.identity_hash))
 
     def topic_name(self, digest: bytes) -> str | None:
         """The topic a token's digest stands for; None for all marketing or unknown."""

@@ -14,6 +14,7 @@ import pytest
 from prefcenter.center import PreferenceCenter
 from prefcenter.changes import SuppressRequest
 from prefcenter.errors import StoreUnavailable
+from prefcenter.inbound.inbox import Outcome, Plan, SuppressWrite
 from prefcenter.model import Source
 from prefcenter.sidecar.groupcommit import GroupCommitter
 from prefcenter.sidecar.metrics import Metrics
@@ -37,7 +38,11 @@ class Recorder:
         class Transaction:
             def suppress_many(self, requests: list[SuppressRequest]) -> list[bool]:
                 ran.append([request.evidence for request in requests])
-                return [True] * len(requests)
+                # A replayed evidence ("old...") changes nothing.
+                return [not str(request.evidence).startswith("old") for request in requests]
+
+            def note(self, what: str) -> None:
+                ran.append(what)
 
         center.entered.set()
         yield Transaction()
@@ -135,16 +140,16 @@ def test_a_request_after_close_is_committed_beside_the_draining_thread() -> None
         await asyncio.sleep(0)
         closing = asyncio.create_task(committer.close())
         for _ in range(1000):  # close() let go of its thread: it drains on its own
-            if committer._thread is None:
+            if not committer._threads:
                 break
             await asyncio.sleep(0)
-        assert committer._thread is None
+        assert not committer._threads
         late = asyncio.create_task(committer.submit(_request("late")))
         for _ in range(1000):  # the late request started a second thread
-            if committer._thread is not None:
+            if committer._threads:
                 break
             await asyncio.sleep(0)
-        assert committer._thread is not None
+        assert committer._threads
         center.gate.set()
         return await asyncio.gather(first, *queued, late, closing)
 
@@ -159,3 +164,79 @@ def test_taking_more_than_is_queued_takes_what_there_is() -> None:
     committer = GroupCommitter(cast(PreferenceCenter, Recorder()), Metrics())
     committer._pending.extend([(_request("a"), None), (_request("b"), None)])  # type: ignore[list-item]
     assert [operation.evidence for operation, _ in committer._take(5)] == ["a", "b"]  # type: ignore[union-attr]
+
+
+def _mail(*evidence: str, mailbox: str = "unsubscribe") -> Plan:
+    """A message's plan that only suppresses: one write per evidence."""
+    return Plan(
+        [SuppressWrite((_request(e),), mailbox, "mailto unsubscribe", e[:4]) for e in evidence]
+    )
+
+
+def test_mail_that_only_suppresses_joins_one_click_in_one_suppress_many() -> None:
+    center = Recorder()
+
+    def other(tx: Any) -> Outcome:
+        tx.note("exception")
+        return Outcome("postmaster", "exception", "for a person")
+
+    operations: list[Any] = [
+        _request("click-1"),
+        _mail("mail-1", "old-2"),  # two mailboxes: one new suppression, one replay
+        _mail("old-3"),
+        Plan([other]),  # not only suppressing: runs on its own, in its place
+        _mail("mail-4"),
+        _request("old-click"),
+    ]
+
+    async def main() -> list[Any]:
+        committer = GroupCommitter(cast(PreferenceCenter, center), Metrics(), timeout=5)
+        outcomes = await asyncio.gather(*(committer.submit(op) for op in operations))
+        await committer.close()
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    assert center.committed == [
+        [["click-1", "mail-1", "old-2", "old-3"], "exception", ["mail-4", "old-click"]]
+    ]
+    assert outcomes[0] is True
+    assert [o.action for o in outcomes[1]] == ["suppressed", "unchanged"]
+    assert [o.action for o in outcomes[2]] == ["unchanged"]
+    assert [o.action for o in outcomes[3]] == ["exception"]
+    assert [(o.action, o.identity) for o in outcomes[4]] == [("suppressed", "mail")]
+    assert outcomes[5] is False
+
+
+def test_two_writers_commit_two_groups_at_once() -> None:
+    # PostgreSQL's committer: the second group's transaction begins while the first
+    # is still open (both wait at the barrier, which breaks unless both are inside).
+    center = Recorder()
+    both_inside = threading.Barrier(2, timeout=10)
+    inner = center.transaction
+
+    begun = iter(range(1000))
+
+    @contextlib.contextmanager
+    def transaction() -> Iterator[Any]:
+        with inner() as tx:
+            if next(begun) < 2:  # the first two groups
+                both_inside.wait()
+            yield tx
+
+    center.transaction = transaction  # type: ignore[method-assign]
+
+    started: list[threading.Thread] = []
+
+    async def main() -> list[Any]:
+        committer = GroupCommitter(cast(PreferenceCenter, center), Metrics(), writers=2)
+        waits = [committer.submit(_request(f"r{n}")) for n in range(40)]
+        outcomes = await asyncio.gather(*waits)
+        started.extend(committer._threads)
+        await committer.close()
+        return outcomes
+
+    assert asyncio.run(main()) == [True] * 40
+    assert len(started) == 2
+    committed = [e for transaction in center.committed for call in transaction for e in call]
+    assert sorted(committed) == sorted(f"r{n}" for n in range(40))
+    assert not [thread for thread in started if thread.is_alive()]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from prefcenter.bounces.policy import BounceAction
 from prefcenter.bounces.reasons import Reason, is_permanent
+from prefcenter.changes import SuppressRequest
 from prefcenter.errors import InvalidInput, TokenError
 from prefcenter.inbound.arf import Complaint, parse_complaint
 from prefcenter.inbound.auth import AuthResult, DnsFunc, Suffixes, authenticate
@@ -69,6 +70,33 @@ class Outcome:
 Write = Callable[["Changes"], Outcome]
 
 
+@dataclass(frozen=True, slots=True)
+class SuppressWrite:
+    """A write that only suppresses: the group commit may join its requests to other
+    messages' in one ``suppress_many`` (a few statements for a burst, not a few each).
+
+    Attributes:
+        requests: the suppressions, one per identity.
+        mailbox: the mailbox's stable spelling.
+        detail: why, for the outcome and the log.
+        identity: the short hash of the first identity.
+    """
+
+    requests: tuple[SuppressRequest, ...]
+    mailbox: str
+    detail: str
+    identity: str
+
+    def __call__(self, tx: Changes) -> Outcome:
+        return self.outcome(tx.suppress_many(self.requests))
+
+    def outcome(self, changed: Sequence[bool]) -> Outcome:
+        """The outcome, given ``suppress_many``'s result for each of ``requests``."""
+        return Outcome(
+            self.mailbox, "suppressed" if any(changed) else "unchanged", self.detail, self.identity
+        )
+
+
 class Plan:
     """The writes one message causes, decided in advance; call it with a transaction."""
 
@@ -77,6 +105,28 @@ class Plan:
 
     def __call__(self, tx: Changes) -> list[Outcome]:
         return [write(tx) for write in self.writes]
+
+    def suppress_requests(self) -> list[SuppressRequest] | None:
+        """Every suppression of the plan when suppressing is all it does, else None.
+
+        The group commit then writes them with other messages' (``suppress_many``) and
+        hands their results to :meth:`finish` instead of calling the plan.
+        """
+        writes = [write for write in self.writes if isinstance(write, SuppressWrite)]
+        if not writes or len(writes) < len(self.writes):
+            return None
+        return [request for write in writes for request in write.requests]
+
+    def finish(self, changed: Sequence[bool]) -> list[Outcome]:
+        """The outcomes, given ``suppress_many``'s result for each of :meth:`suppress_requests`."""
+        outcomes: list[Outcome] = []
+        start = 0
+        for write in self.writes:
+            assert isinstance(write, SuppressWrite)
+            stop = start + len(write.requests)
+            outcomes.append(write.outcome(changed[start:stop]))
+            start = stop
+        return outcomes
 
 
 def log_outcomes(outcomes: list[Outcome]) -> None:
@@ -192,23 +242,14 @@ class Inbox:
         topic: str | None = None,
         hard: bool = False,
     ) -> Write:
-        def write(tx: Changes) -> Outcome:
-            changed = False
-            for identity in identities:
-                changed |= tx.suppress(
-                    identity,
-                    topic=topic,
-                    channel=identity.channel,
-                    hard=hard,
-                    reason=detail,
-                    source=source,
-                    evidence=evidence,
-                    requested_at=None,
-                )
-            action = "suppressed" if changed else "unchanged"
-            return Outcome(mailbox.key, action, detail, identities[0].short)
-
-        return write
+        requests = tuple(
+            SuppressRequest(
+                recipient=identity, source=source, topic=topic, channel=identity.channel,
+                reason=detail, evidence=evidence, hard=hard,
+            )
+            for identity in identities
+        )  # fmt: skip
+        return SuppressWrite(requests, mailbox.key, detail, identities[0].short)
 
     def _tokened_unsubscribe(
         self, message: InboundMessage, mailbox: Mailbox, evidence: str
@@ -220,7 +261,9 @@ class Inbox:
         except TokenError as error:
             why = f"The unsubscribe token is not valid ({error.reason or type(error).__name__})."
             return self._exception(message, mailbox, why, evidence)
-        identity = self.center.identity_from_claims(claims)
+        # The change needs the hash only: no store read per message for the address
+        # (on PostgreSQL a round trip in the commit thread, before every group).
+        identity = self.center.identity_from_claims(claims, address=False)
         topic = self.center.topic_name(claims.topic_digest) if claims.has_topic else None
         detail = f"mailto unsubscribe{f' from topic {topic}' if topic else ''}"
         if claims.has_topic and topic is None:

@@ -27,6 +27,7 @@ from typing import Any
 from prefcenter.center import PreferenceCenter
 from prefcenter.changes import Changes, SuppressRequest
 from prefcenter.errors import QueueFull, StoreError, StoreUnavailable
+from prefcenter.inbound.inbox import Plan
 from prefcenter.sidecar.metrics import Metrics
 from prefcenter.store.base import retry_conflicts
 
@@ -63,6 +64,11 @@ class GroupCommitter:
         max_batch: most operations in one transaction (bounds the time one commit holds
             the write lock and the work lost to one failure).
         timeout: longest wait for a commit before the caller gets ``StoreUnavailable``.
+        writers: commit threads. One for SQLite (one writer at a time). PostgreSQL takes
+            two: while one group waits for its COMMIT to reach the disk, the next group's
+            statements run on another connection, and the server folds commits that
+            arrive together into one WAL flush. Each group is still answered only after
+            its own COMMIT.
     """
 
     def __init__(
@@ -72,21 +78,24 @@ class GroupCommitter:
         *,
         max_batch: int = 512,
         timeout: float = 25.0,
+        writers: int = 1,
     ) -> None:
         self._center = center
         self._timeout = timeout
         self._metrics = metrics
         self._max_batch = max_batch
+        self._writers = max(1, writers)
         # Appended to by the event loop only, popped by the commit thread only: each is
         # one atomic deque operation, so the hot path takes no lock. (A lock here made
         # the loop wait whenever the commit thread held it and then the GIL.)
         self._pending: collections.deque[tuple[Operation, asyncio.Future[Any]]] = (
             collections.deque()
         )
-        self._ready = threading.Condition()  # the commit thread waits here for work
-        # Set by the commit thread (holding ``_ready``) before it looks for work one last
-        # time and waits; read by the loop after each append, so one of them sees the other.
-        self._idle = False
+        self._ready = threading.Condition()  # the commit threads wait here for work
+        # Commit threads waiting for work: counted by each (holding ``_ready``) before it
+        # looks for work one last time and waits; read by the loop after each append, so
+        # one of them sees the other.
+        self._idle = 0
         self._wake_scheduled = False  # the loop's own: a _wake is already on its way
         # (deadline, future) in submission order; every wait is ``timeout`` long, so the
         # oldest deadline comes first and one timer, set for it, watches them all.
@@ -94,7 +103,7 @@ class GroupCommitter:
         self._watchdog: asyncio.TimerHandle | None = None
         # Started with the first submit and ended by close(), so a stopped sidecar
         # holds no thread.
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, operation: Operation) -> Any:
@@ -117,7 +126,7 @@ class GroupCommitter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._pending.append((operation, future))
-        if not self._wake_scheduled and (self._thread is None or self._idle):
+        if not self._wake_scheduled and (not self._threads or self._idle):
             # After this loop iteration: the other requests already read join the batch.
             self._wake_scheduled = True
             loop.call_soon(self._wake, loop)
@@ -131,21 +140,24 @@ class GroupCommitter:
         return future
 
     def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start the commit thread, or wake it if it waits for work."""
+        """Start the commit threads, or wake one that waits for work."""
         self._wake_scheduled = False
         with self._ready:
-            if self._thread is None:
+            if not self._threads:
                 if self._pending:
                     self._start(loop)
             elif self._idle:
-                self._idle = False
                 self._ready.notify()
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Start a commit thread (the lock is held)."""
+        """Start the commit threads (the lock is held)."""
         self._loop = loop
-        self._thread = threading.Thread(target=self._run, name="prefcenter-commit", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name="prefcenter-commit", daemon=True)
+            for _ in range(self._writers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def _expire(self) -> None:
         loop = asyncio.get_running_loop()
@@ -164,12 +176,13 @@ class GroupCommitter:
     async def close(self) -> None:
         """Wait until every submitted operation has been committed or failed."""
         with self._ready:
-            if self._thread is None and self._pending:  # submitted, thread not started yet
+            if not self._threads and self._pending:  # submitted, threads not started yet
                 self._start(asyncio.get_running_loop())
-            thread, self._thread = self._thread, None
+            threads, self._threads = self._threads, []
             self._ready.notify_all()  # a thread no longer current ends once all is done
-        if thread is not None:
-            await asyncio.to_thread(thread.join)  # it empties the queue first
+        for thread in threads:
+            await asyncio.to_thread(thread.join)  # they empty the queue first
+        if threads:
             await asyncio.sleep(0)  # let the last results reach their requests
         if self._watchdog is not None:
             self._watchdog.cancel()
@@ -201,10 +214,10 @@ class GroupCommitter:
             batch = self._take(self._batch_size(len(self._pending), bool(held)))
             if not batch and not held:
                 with ready:
-                    self._idle = True  # first, then look: an append now sees it and wakes us
-                    while not self._pending and self._thread is me:
+                    self._idle += 1  # first, then look: an append now sees it and wakes us
+                    while not self._pending and me in self._threads:
                         ready.wait()
-                    self._idle = False
+                    self._idle -= 1
                 if not self._pending:
                     return  # closed, and nothing left
                 continue
@@ -309,6 +322,12 @@ class GroupCommitter:
         return result
 
 
+def writers_for(center: PreferenceCenter) -> int:
+    """Commit threads worth running on the center's store: SQLite has one writer at a
+    time; PostgreSQL overlaps one group's COMMIT with the next group's statements."""
+    return 1 if center.store.url.startswith("sqlite") else 2
+
+
 #: Fewer pending operations than twice this are never split (see ``_batch_size``): a
 #: commit's fixed cost would outweigh the overlap.
 _MIN_SPLIT = 8
@@ -342,17 +361,42 @@ def _decide(operation: Operation) -> Change | SuppressRequest | Exception:
 
 
 def _apply(transaction: Changes, operations: list[Change | SuppressRequest]) -> list[Any]:
-    """Every operation's result, in order; runs of ``SuppressRequest`` share one call."""
-    results: list[Any] = []
+    """Every operation's result, in order.
+
+    Consecutive suppressions share one ``suppress_many`` call: a ``SuppressRequest``
+    (one-click) and an inbound message whose plan only suppresses (a mailto
+    unsubscribe, a complaint) alike. On PostgreSQL that is a few statements for the
+    whole group instead of a few per message.
+    """
+    results: list[Any] = [None] * len(operations)
     run: list[SuppressRequest] = []
-    for operation in operations:
+    # (operation's index, how many of ``run`` are its, the plan to finish or None)
+    owners: list[tuple[int, int, Plan | None]] = []
+
+    def flush() -> None:
+        done = transaction.suppress_many(run)
+        start = 0
+        for index, count, plan in owners:
+            part = done[start : start + count]
+            results[index] = part[0] if plan is None else plan.finish(part)
+            start += count
+        run.clear()
+        owners.clear()
+
+    for index, operation in enumerate(operations):
         if isinstance(operation, SuppressRequest):
             run.append(operation)
+            owners.append((index, 1, None))
             continue
+        if isinstance(operation, Plan):
+            requests = operation.suppress_requests()
+            if requests:
+                run.extend(requests)
+                owners.append((index, len(requests), operation))
+                continue
         if run:
-            results += transaction.suppress_many(run)
-            run = []
-        results.append(operation(transaction))
+            flush()
+        results[index] = operation(transaction)
     if run:
-        results += transaction.suppress_many(run)
+        flush()
     return results

@@ -26,6 +26,7 @@ from prefcenter.model import (
     Suppression,
 )
 from prefcenter.policy import Rules
+from prefcenter.store.audit import EventGroup
 from prefcenter.store.console import DayCount, Operator
 from prefcenter.store.feed import OutboxRow
 from prefcenter.store.rows import Present
@@ -200,6 +201,14 @@ class Session(Protocol):
         self, since: datetime, until: datetime, grace: timedelta
     ) -> list[tuple[Suppression, Contact]]:
         """Contacts sent in the period more than ``grace`` after a stop that blocks them."""
+
+    def event_groups(self, since_ms: int, until_ms: int) -> list[EventGroup]:
+        """The period's audit events grouped by what the compliance report reads of them."""
+
+    def delay_counts(
+        self, since_ms: int, until_ms: int, actions: Sequence[str]
+    ) -> list[tuple[int, int]]:
+        """(request-to-commit delay in ms, events) of ``actions`` in the period, shortest first."""
 
     def sends_by_day(self, since: datetime, until: datetime) -> list[DayCount]:
         """Contacts recorded per UTC day."""

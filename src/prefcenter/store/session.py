@@ -28,6 +28,7 @@ from prefcenter.model import (
     Suppression,
 )
 from prefcenter.policy import EMPTY, Block, Rules
+from prefcenter.store.audit import AuditRows
 from prefcenter.store.codes import (
     CHANNEL_CODE,
     KIND_CODE,
@@ -60,7 +61,7 @@ from prefcenter.store.rows import (
 from prefcenter.store.rule_index import IndexRows
 
 
-class SqlSession(PersonRows, RetentionRows, IndexRows, ConsoleRows, FeedRows, ABC):
+class SqlSession(PersonRows, RetentionRows, IndexRows, ConsoleRows, AuditRows, FeedRows, ABC):
     """Reads and writes on one connection; the backend owns begin, commit and rollback."""
 
     def __init__(self, conn: Any, dialect: Dialect) -> None:
