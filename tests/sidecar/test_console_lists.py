@@ -160,3 +160,29 @@ def test_old_checks_and_the_oldest_beyond_the_limit_are_removed(tmp_path: Path) 
     key, _ = checks.new()  # sweeps first: room for this one
     left = {p.name for p in (tmp_path / "lists").iterdir()}
     assert left == set(made[: MAX_KEPT - 1]) | {key}
+
+
+class _FinishingWhileAsked(ListChecks):
+    """The worker writes its result and ends just as a status page asks whether it lives."""
+
+    def _alive(self, key: str, pid: int) -> bool:
+        self._write(key, owner="abe", name="l.csv", state="done", size=10, done=10, summary={})
+        return False
+
+
+def test_a_check_that_finishes_while_its_page_is_read_shows_done_not_interrupted(
+    tmp_path: Path,
+) -> None:
+    checks = _FinishingWhileAsked(tmp_path / "lists")
+    key, _ = checks.new()
+    checks._write(key, owner="abe", name="l.csv", state="running", size=10, done=5)
+    seen = checks.get(key, "abe")
+    assert seen is not None and seen.state == "done"
+
+
+def test_a_check_whose_worker_is_gone_shows_interrupted(tmp_path: Path) -> None:
+    checks = ListChecks(tmp_path / "lists")
+    key, _ = checks.new()
+    checks._write(key, owner="abe", name="l.csv", state="running", size=10, done=5)
+    seen = checks.get(key, "abe")  # no worker of this process screens it
+    assert seen is not None and seen.state == "interrupted"

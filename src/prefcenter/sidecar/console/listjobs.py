@@ -195,16 +195,27 @@ class ListChecks:
         """The check ``key`` if ``owner`` started it (None otherwise, or if it is gone)."""
         if not _KEY.match(key):
             return None
+        check, pid = self._read(key, owner)
+        if check is None or check.state != "running" or self._alive(key, pid):
+            return check
+        # The worker may have written its result and ended between the two reads: only
+        # a file that still says running once its worker is gone was cut short.
+        check, pid = self._read(key, owner)
+        if check is not None and check.state == "running":
+            return dataclasses.replace(check, state="interrupted")
+        return check
+
+    def _read(self, key: str, owner: str) -> tuple[Check | None, int]:
+        """The check's ``status.json`` and the process that wrote it (None: not there or
+        not ``owner``'s)."""
         try:
             data = json.loads((self.root / key / "status.json").read_text())
         except (OSError, ValueError):
-            return None
+            return None, 0
         if data.get("owner") != owner:
-            return None
+            return None, 0
         check = Check(key=key, **{k: v for k, v in data.items() if k != "pid"})
-        if check.state == "running" and not self._alive(key, int(data.get("pid", 0))):
-            return dataclasses.replace(check, state="interrupted")
-        return check
+        return check, int(data.get("pid", 0))
 
     def of(self, owner: str) -> list[Check]:
         """``owner``'s checks still kept, newest first (the expired ones are removed)."""
