@@ -194,6 +194,29 @@ def store_bytes(url: str, table: str = "suppressions") -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+def sidecar_settings(url: str, var_dir: Path, **listen: str) -> Any:
+    """Settings for a benchmarked sidecar on ``url``: fixed keys, ``listen`` (``http``,
+    ``smtp``, ``base_url``, ``mail_domain``...), and rate limits on but out of reach."""
+    from prefcenter.config import load_settings
+
+    return load_settings(
+        {
+            "database": url,
+            "secret": "bench-secret-0123456789abcdef0123",
+            "pepper": "bench-pepper-0123456789abcdef0123",
+            "var_dir": str(var_dir),
+            **listen,
+            # Rate limits on (their cost is measured) but never reached: the load comes
+            # from one address, far faster than any real client.
+            "page_rate": "1000000000/1m",
+            "smtp_connection_rate": "1000000000/1m",
+            "smtp_message_rate": "1000000000/1m",
+        },
+        environ={},
+        generate_dev_keys=False,
+    )
+
+
 def timer() -> float:
     """Wall-clock seconds: on PostgreSQL half the work is the server's, not this process's."""
     return time.perf_counter()

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.backend import add_option, databases
+from bench.backend import add_option, databases, sidecar_settings
 from bench.webhooks_on import webhook_modes, webhooks_on
 
 BODY = b"List-Unsubscribe=One-Click"
@@ -140,28 +140,13 @@ async def _serve_and_measure(
     from starlette.routing import Route
 
     from prefcenter.center import PreferenceCenter
-    from prefcenter.config import load_settings
     from prefcenter.sidecar.http.server import HttpSidecar
 
     per_round = int(seconds * 25000) + 1000
     centers, stops, tokens, sidecars = [], [], [], []
     for url, mode in zip(urls, modes, strict=True):
-        settings = load_settings(
-            {
-                "database": url,
-                "secret": "bench-secret-0123456789abcdef0123",
-                "pepper": "bench-pepper-0123456789abcdef0123",
-                "var_dir": str(tmp / "var"),
-                "base_url": "http://127.0.0.1",
-                "http": "127.0.0.1:0",
-                # Rate limits on (their cost is measured) but never reached: the load
-                # comes from one address, far faster than any real client.
-                "page_rate": "1000000000/1m",
-                "smtp_connection_rate": "1000000000/1m",
-                "smtp_message_rate": "1000000000/1m",
-            },
-            environ={},
-            generate_dev_keys=False,
+        settings = sidecar_settings(
+            url, tmp / "var", base_url="http://127.0.0.1", http="127.0.0.1:0"
         )
         center = PreferenceCenter(settings)
         centers.append(center)

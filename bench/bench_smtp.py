@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.backend import add_option, databases
+from bench.backend import add_option, databases, sidecar_settings
 from bench.webhooks_on import webhook_modes, webhooks_on
 
 MESSAGE = (
@@ -133,7 +133,6 @@ async def _measure(
     from aiosmtpd.smtp import SMTP
 
     from prefcenter.center import PreferenceCenter
-    from prefcenter.config import load_settings
     from prefcenter.sidecar.smtp.server import SmtpSidecar
 
     loop = asyncio.get_running_loop()
@@ -142,22 +141,8 @@ async def _measure(
     count = int(seconds * 5000) + 2000 * rounds
     try:
         for url, mode in zip(urls, modes, strict=True):
-            settings = load_settings(
-                {
-                    "database": url,
-                    "secret": "bench-secret-0123456789abcdef0123",
-                    "pepper": "bench-pepper-0123456789abcdef0123",
-                    "var_dir": str(tmp / "var"),
-                    "mail_domain": "unsub.example.com",
-                    "smtp": "127.0.0.1:0",
-                    # Rate limits on (their cost is measured) but never reached: the load
-                    # comes from one address, far faster than any real client.
-                    "page_rate": "1000000000/1m",
-                    "smtp_connection_rate": "1000000000/1m",
-                    "smtp_message_rate": "1000000000/1m",
-                },
-                environ={},
-                generate_dev_keys=False,
+            settings = sidecar_settings(
+                url, tmp / "var", mail_domain="unsub.example.com", smtp="127.0.0.1:0"
             )
             center = PreferenceCenter(settings)
             centers.append(center)

@@ -381,7 +381,6 @@ class Store(Protocol):
 
     def bulk(self) -> AbstractContextManager[None]:
         """This thread's writes in between are an import's, a key range a transaction."""
-        ...
 
     def transaction(self) -> AbstractContextManager[Session]:
         """One durable transaction; a nested call on the same thread joins the outer one.
