@@ -43,6 +43,24 @@ MAX_PAUSE_S = 30.0
 STOP_S = 15.0
 
 
+def console_address(
+    settings: Settings, host: str | None = None, port: int | None = None
+) -> tuple[str, int]:
+    """Where the console listens: ``settings.console``, with ``host``/``port`` instead
+    where given (the console in this process and in its child agree).
+
+    Raises:
+        ConfigError: ``CONSOLE`` is empty (the console is off) or not ``HOST:PORT``.
+    """
+    if not settings.console:
+        raise ConfigError(
+            "Setting CONSOLE is empty, so the console is off; set it to HOST:PORT.",
+            name="console",
+        )
+    default_host, default_port = parse_listen(settings.console, "console")
+    return (default_host if host is None else host, default_port if port is None else port)
+
+
 class ConsoleProcess:
     """The console as a supervised child process, with the start/stop of a sidecar.
 
@@ -66,14 +84,7 @@ class ConsoleProcess:
         host: str | None = None,
         port: int | None = None,
     ) -> None:
-        if not settings.console:
-            raise ConfigError(
-                "Setting CONSOLE is empty, so the console is off; set it to HOST:PORT.",
-                name="console",
-            )
-        default_host, default_port = parse_listen(settings.console, "console")
-        self.host = default_host if host is None else host
-        self._requested_port = default_port if port is None else port
+        self.host, self._requested_port = console_address(settings, host, port)
         self._reuse_port = settings.reuse_port
         self.port = 0
         self.env = {**(env or child_environment({})), "PREFCENTER_CONSOLE": settings.console}
@@ -206,4 +217,4 @@ async def serve_handed_socket(center: object, settings: Settings, fd: int, paren
         loop.remove_signal_handler(signal.SIGTERM)
 
 
-__all__ = ["ConsoleProcess", "serve_handed_socket"]
+__all__ = ["ConsoleProcess", "console_address", "serve_handed_socket"]

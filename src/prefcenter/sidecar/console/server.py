@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from prefcenter.config import Settings
-from prefcenter.errors import ConfigError
 from prefcenter.sidecar.console.app import create_console_app
+from prefcenter.sidecar.console.process import console_address
 from prefcenter.sidecar.console.state import MAX_UPLOAD_BYTES
-from prefcenter.sidecar.http.server import HttpSidecar, parse_listen
+from prefcenter.sidecar.http.server import HttpSidecar
 
 
 class ConsoleSidecar(HttpSidecar):
@@ -35,19 +35,14 @@ class ConsoleSidecar(HttpSidecar):
         port: int | None = None,
         **options: Any,
     ) -> None:
-        if not settings.console:
-            raise ConfigError(
-                "Setting CONSOLE is empty, so the console is off; set it to HOST:PORT.",
-                name="console",
-            )
-        default_host, default_port = parse_listen(settings.console, "console")
+        host, port = console_address(settings, host, port)
         options.setdefault("max_request_bytes", MAX_UPLOAD_BYTES + 256 * 1024)
         options.setdefault("request_timeout", 300.0)  # a large list on a slow line
         super().__init__(
             center,
             settings,
-            host=default_host if host is None else host,
-            port=default_port if port is None else port,
+            host=host,
+            port=port,
             app=create_console_app(center, settings),
             **options,
         )
