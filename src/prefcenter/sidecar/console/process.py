@@ -27,8 +27,8 @@ import time
 from collections.abc import Mapping
 
 from prefcenter.config import Settings, child_environment
-from prefcenter.errors import ConfigError
-from prefcenter.sidecar.http.server import listening_socket, parse_listen
+from prefcenter.sidecar.console.address import console_address
+from prefcenter.sidecar.http.server import listening_socket
 from prefcenter.webhooks.process import die_with_parent
 
 log = logging.getLogger("prefcenter.console")
@@ -41,24 +41,6 @@ STEADY_S = 10.0
 MAX_PAUSE_S = 30.0
 #: Seconds the child gets to finish in-flight pages after SIGTERM.
 STOP_S = 15.0
-
-
-def console_address(
-    settings: Settings, host: str | None = None, port: int | None = None
-) -> tuple[str, int]:
-    """Where the console listens: ``settings.console``, with ``host``/``port`` instead
-    where given (the console in this process and in its child agree).
-
-    Raises:
-        ConfigError: ``CONSOLE`` is empty (the console is off) or not ``HOST:PORT``.
-    """
-    if not settings.console:
-        raise ConfigError(
-            "Setting CONSOLE is empty, so the console is off; set it to HOST:PORT.",
-            name="console",
-        )
-    default_host, default_port = parse_listen(settings.console, "console")
-    return (default_host if host is None else host, default_port if port is None else port)
 
 
 class ConsoleProcess:
@@ -217,4 +199,4 @@ async def serve_handed_socket(center: object, settings: Settings, fd: int, paren
         loop.remove_signal_handler(signal.SIGTERM)
 
 
-__all__ = ["ConsoleProcess", "console_address", "serve_handed_socket"]
+__all__ = ["ConsoleProcess", "serve_handed_socket"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from prefcenter.config import Settings
+from prefcenter.sidecar.console.address import console_address
 from prefcenter.sidecar.console.app import create_console_app
-from prefcenter.sidecar.console.process import console_address
 from prefcenter.sidecar.console.state import MAX_UPLOAD_BYTES
 from prefcenter.sidecar.http.server import HttpSidecar
 
