@@ -161,7 +161,7 @@ def sendgrid_requests(key: Any, start: int, count: int) -> list[bytes]:
             for n in range(BATCH)
         ]  # fmt: skip
         body = json.dumps(events).encode()
-        stamp = "1764499200"
+        stamp = str(int(time.time()))  # within SENDGRID_TIMESTAMP_TOLERANCE
         signature = key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))
         headers = {
             "Content-Type": "application/json",

@@ -154,6 +154,37 @@ def test_sendgrid_verify_accepts_signed_and_refuses_any_flipped_bit(
 
 
 @FAST
+@given(age=st.integers(min_value=-10 * 86400, max_value=10 * 86400))
+def test_sendgrid_timestamp_is_refused_exactly_past_the_tolerance(age: int) -> None:
+    key = sendgrid.public_key(SENDGRID.public)
+    now = 1_900_000_000
+    body = b'[{"event": "unsubscribe"}]'
+    headers = {k.lower(): v for k, v in SENDGRID.headers(body, str(now - age)).items()}
+    sendgrid.verify(key, body, headers, now, 0)  # 0: no check
+    tolerance = 72 * 3600
+    if abs(age) <= tolerance:
+        sendgrid.verify(key, body, headers, now, tolerance)
+    else:
+        with pytest.raises(WebhookUnauthorized, match="SENDGRID_TIMESTAMP_TOLERANCE"):
+            sendgrid.verify(key, body, headers, now, tolerance)
+
+
+@pytest.mark.parametrize("stamp", ["", "soon", "-5", "1e9", "9" * 30, " "])
+def test_sendgrid_signed_timestamp_that_is_no_time_is_refused_when_checked(stamp: str) -> None:
+    key = sendgrid.public_key(SENDGRID.public)
+    body = b"[]"
+    headers = {k.lower(): v for k, v in SENDGRID.headers(body, stamp).items()}
+    if stamp == "":  # the helper signs the current time in place of an empty stamp
+        headers[sendgrid.TIMESTAMP_HEADER] = ""
+        with pytest.raises(WebhookUnauthorized):
+            sendgrid.verify(key, body, headers, time.time(), 3600)
+        return
+    sendgrid.verify(key, body, headers)  # genuinely signed: fine without the check
+    with pytest.raises(WebhookUnauthorized, match="SENDGRID_TIMESTAMP_TOLERANCE"):
+        sendgrid.verify(key, body, headers, time.time(), 3600)
+
+
+@FAST
 @given(body=st.binary(max_size=200))
 def test_sendgrid_parse_refuses_or_reads_any_body(body: bytes) -> None:
     with contextlib.suppress(WebhookMalformed):

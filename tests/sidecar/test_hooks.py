@@ -235,6 +235,27 @@ def test_sendgrid_tampered_batch_changes_nothing(
     assert blocked(hooked, "leaver@example.com") is Reason.ALLOWED
 
 
+def test_sendgrid_stale_timestamp_is_refused_and_a_day_old_retry_honoured(
+    hooked: LiveSidecar, sendgrid_key: SendGridKey
+) -> None:
+    body = json.dumps(load("sendgrid_batch.json")).encode()
+    four_days = str(int(time.time()) - 4 * 86400)
+    a_day = str(int(time.time()) - 86400)  # SendGrid retries for up to 24 hours
+    with hooked.client() as client:
+        stale = client.post(
+            "/hooks/sendgrid", content=body, headers=sendgrid_key.headers(body, four_days)
+        )
+        assert stale.status_code == 401
+        assert "SENDGRID_TIMESTAMP_TOLERANCE" in stale.json()["error"]["message"]
+        assert blocked(hooked, "leaver@example.com") is Reason.ALLOWED
+        assert event_count(hooked, "leaver@example.com") == 0
+        retry = client.post(
+            "/hooks/sendgrid", content=body, headers=sendgrid_key.headers(body, a_day)
+        )
+        assert retry.status_code == 200, retry.text
+    assert blocked(hooked, "leaver@example.com") is Reason.UNSUBSCRIBED_GLOBAL
+
+
 def test_sendgrid_batch_of_a_thousand_is_one_transaction(
     hooked: LiveSidecar, sendgrid_key: SendGridKey
 ) -> None:

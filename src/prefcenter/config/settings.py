@@ -281,6 +281,12 @@ class Settings:
     sendgrid_webhook_public_key: str = _setting(
         "", "SendGrid's Signed Event Webhook verification key (base64), for /hooks/sendgrid."
     )
+    sendgrid_timestamp_tolerance: timedelta = _setting(
+        timedelta(hours=72),
+        "Refuse a SendGrid request whose signed timestamp is further than this from the "
+        "host's clock (SendGrid retries for up to 24 hours and may not re-sign); 0s: no check.",
+        kind="duration",
+    )
     sendgrid_asm_groups: dict[str, str] = _factory(
         dict,
         "SendGrid unsubscribe groups as id=topic pairs separated by ';' (12345=news); "

@@ -74,11 +74,28 @@ def public_key(value: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(key: ec.EllipticCurvePublicKey, body: bytes, headers: Mapping[str, str]) -> None:
-    """Check the signature of ``timestamp + body``.
+def verify(
+    key: ec.EllipticCurvePublicKey,
+    body: bytes,
+    headers: Mapping[str, str],
+    now: float | None = None,
+    tolerance: float = 0.0,
+) -> None:
+    """Check the signature of ``timestamp + body``, then how old the timestamp is.
+
+    SendGrid documents no window for its timestamp, and retries a batch "for up to 24
+    hours after the event occurs" without saying whether a retry is signed anew; a replay
+    changes nothing anyway (each event's ``sg_event_id`` is its evidence). So the age is
+    checked only against a generous ``tolerance`` (seconds; 0 turns the check off), which
+    refuses a request captured days ago, never SendGrid's own retries.
+
+    Args:
+        now: the host's clock (Unix seconds); needed when ``tolerance`` is set.
+        tolerance: largest distance, either way, between the signed timestamp and ``now``.
 
     Raises:
-        WebhookUnauthorized: a header is missing or the signature does not match.
+        WebhookUnauthorized: a header is missing, the signature does not match, or the
+            timestamp is further than ``tolerance`` from ``now``.
     """
     signature = headers.get(SIGNATURE_HEADER, "")
     timestamp = headers.get(TIMESTAMP_HEADER, "")
@@ -91,6 +108,17 @@ def verify(key: ec.EllipticCurvePublicKey, body: bytes, headers: Mapping[str, st
             "SENDGRID_WEBHOOK_PUBLIC_KEY; nothing was changed.",
             provider=PROVIDER,
         ) from None
+    if tolerance and now is not None:
+        stamp = timestamp.strip()
+        age = now - int(stamp) if stamp.isdigit() and len(stamp) < 16 else None
+        if age is None or abs(age) > tolerance:
+            raise WebhookUnauthorized(
+                f"The SendGrid timestamp {short(timestamp, 20)!r} is more than "
+                f"{tolerance:.0f} seconds from this host's clock "
+                "(SENDGRID_TIMESTAMP_TOLERANCE); nothing was changed. Check the clock, or "
+                "raise the setting (0s turns the check off).",
+                provider=PROVIDER,
+            )
 
 
 def parse(body: bytes, groups: Mapping[str, str]) -> list[HookEvent]:

@@ -233,7 +233,8 @@ class Hooks:
         key = self.receivers.sendgrid_key
         if key is None:
             raise _off("SENDGRID_WEBHOOK_PUBLIC_KEY")
-        sendgrid.verify(key, request.body, request.headers)
+        tolerance = self.settings.sendgrid_timestamp_tolerance.total_seconds()
+        sendgrid.verify(key, request.body, request.headers, time.time(), tolerance)
         events = sendgrid.parse(request.body, self.settings.sendgrid_asm_groups)
         return await self.committed("sendgrid", events)
 
