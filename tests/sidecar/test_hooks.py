@@ -53,11 +53,34 @@ def sendgrid_key() -> SendGridKey:
     return SendGridKey()
 
 
+#: The store behind ``hooked``: SQLite unless a test asks for both (``BOTH_STORES``).
 @pytest.fixture
-def hooked(tmp_path: Path, ca: LocalCA, sendgrid_key: SendGridKey) -> Iterator[LiveSidecar]:
-    """A live sidecar with every provider configured."""
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+#: Runs a test on a SQLite file and on a real PostgreSQL (pgserver): the same promises
+#: (honoured, a replay changes nothing, a forgery changes nothing) on both stores.
+BOTH_STORES = pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
+
+
+@pytest.fixture
+def hooked(
+    tmp_path: Path,
+    ca: LocalCA,
+    sendgrid_key: SendGridKey,
+    backend: str,
+    request: pytest.FixtureRequest,
+) -> Iterator[LiveSidecar]:
+    """A live sidecar with every provider configured, on the ``backend`` store."""
+    database = f"sqlite:///{tmp_path / 'prefcenter.db'}"
+    if backend == "postgres":
+        database = request.getfixturevalue("postgres_url")
     settings = sidecar_settings(
         tmp_path,
+        database=database,
         base_url=PUBLIC,
         ses_topic_arns=TOPIC_ARN,
         sendgrid_webhook_public_key=sendgrid_key.public,
@@ -109,6 +132,7 @@ def test_ses_confirms_a_configured_topic_and_refuses_another(
 
 
 @pytest.mark.parametrize("version", ["1", "2"])
+@BOTH_STORES
 def test_ses_permanent_bounce_is_a_hard_stop_once(
     hooked: LiveSidecar, ca: LocalCA, version: str
 ) -> None:
@@ -128,6 +152,7 @@ def test_ses_permanent_bounce_is_a_hard_stop_once(
     assert ca.fetched.count(message["SigningCertURL"]) == 1  # fetched once, then cached
 
 
+@BOTH_STORES
 def test_ses_tampered_or_foreign_certificate_changes_nothing(
     hooked: LiveSidecar, ca: LocalCA
 ) -> None:
@@ -187,6 +212,7 @@ def test_ses_transient_bounce_is_counted_and_complaint_and_subscription_honoured
 # -- SendGrid ---------------------------------------------------------------------------
 
 
+@BOTH_STORES
 def test_sendgrid_batch_is_honoured_once(hooked: LiveSidecar, sendgrid_key: SendGridKey) -> None:
     body = json.dumps(load("sendgrid_batch.json")).encode()
     with hooked.client() as client:
@@ -212,6 +238,7 @@ def test_sendgrid_batch_is_honoured_once(hooked: LiveSidecar, sendgrid_key: Send
     assert event_count(hooked, "delivered@example.com") == 0
 
 
+@BOTH_STORES
 def test_sendgrid_tampered_batch_changes_nothing(
     hooked: LiveSidecar, sendgrid_key: SendGridKey
 ) -> None:
@@ -281,6 +308,7 @@ def postmark(client: httpx.Client, name: str, password: str = POSTMARK_PASSWORD)
     return client.post("/hooks/postmark", json=load(name), auth=(POSTMARK_USER, password))
 
 
+@BOTH_STORES
 def test_postmark_records_are_honoured_once(hooked: LiveSidecar) -> None:
     with hooked.client() as client:
         for name in (
@@ -297,6 +325,7 @@ def test_postmark_records_are_honoured_once(hooked: LiveSidecar) -> None:
     assert blocked(hooked, "unsubscriber@example.com", topic="deals") is Reason.ALLOWED
 
 
+@BOTH_STORES
 def test_postmark_wrong_credentials_change_nothing(hooked: LiveSidecar) -> None:
     with hooked.client() as client:
         answer = postmark(client, "postmark_bounce.json", password="wrong-password-here")
@@ -309,6 +338,7 @@ def test_postmark_wrong_credentials_change_nothing(hooked: LiveSidecar) -> None:
 # -- Mailgun ----------------------------------------------------------------------------
 
 
+@BOTH_STORES
 def test_mailgun_events_are_honoured_once(hooked: LiveSidecar) -> None:
     with hooked.client() as client:
         for name in (
@@ -330,6 +360,7 @@ def test_mailgun_events_are_honoured_once(hooked: LiveSidecar) -> None:
     assert blocked(hooked, "dave@example.com") is Reason.UNSUBSCRIBED_GLOBAL
 
 
+@BOTH_STORES
 def test_mailgun_forged_stale_and_reused_token_change_nothing(hooked: LiveSidecar) -> None:
     event = load("mailgun_unsubscribed.json")
     headers = {"content-type": "application/json"}
@@ -390,6 +421,7 @@ def sms(body: str, number: str = "+14155550123") -> dict[str, str]:
     }
 
 
+@BOTH_STORES
 def test_twilio_stop_start_help_and_free_text(hooked: LiveSidecar) -> None:
     number = "+14155550123"
     with hooked.client() as client:
@@ -428,6 +460,7 @@ def test_twilio_recorded_advanced_opt_out_is_honoured(hooked: LiveSidecar) -> No
     assert decision.scope is Scope.GLOBAL
 
 
+@BOTH_STORES
 def test_twilio_bad_signature_or_internal_url_changes_nothing(hooked: LiveSidecar) -> None:
     params = sms("STOP", "+14155550199")
     with hooked.client() as client:
@@ -452,6 +485,7 @@ def test_twilio_bad_signature_or_internal_url_changes_nothing(hooked: LiveSideca
 # -- generic (Standard Webhooks) ----------------------------------------------------------
 
 
+@BOTH_STORES
 def test_generic_event_is_honoured_once_and_forgery_refused(hooked: LiveSidecar) -> None:
     body = json.dumps(
         {
