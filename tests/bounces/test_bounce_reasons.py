@@ -326,6 +326,25 @@ def test_the_literal_prefilter_never_hides_a_match(words: list[str], noise: str)
             assert needs is None or any(need in text for need in needs), pattern.pattern[:60]
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(WORDS, max_size=40), st.text(max_size=40))
+def test_the_literals_found_in_one_pass_are_exactly_those_in_the_text(
+    words: list[str], noise: str
+) -> None:
+    """The automaton finds every needed literal the text holds, overlapping or not, and
+    no other: a pattern is skipped only when none of what it needs is there."""
+    text = " ".join([*words, noise]).lower()
+    found = {reasons._LITERALS[index] for index in reasons._Words(text)._present}
+    assert found == {literal for literal in reasons._LITERALS if literal in text}
+
+
+@pytest.mark.parametrize("text", ["550 5.1.1 user unknown \ud800", "\udfff mailbox full"])
+def test_a_lone_surrogate_in_a_diagnostic_is_read_like_any_text(text: str) -> None:
+    # JSON bodies may carry "\ud800"; such a string cannot be encoded as UTF-8.
+    expected = reasons.Reason.USER_UNKNOWN if "unknown" in text else reasons.Reason.MAILBOX_FULL
+    assert reasons.reason_of("", text) is expected
+
+
 PATTERNS = [
     reasons._USER_UNKNOWN, reasons._HOST_UNKNOWN, reasons._MAILBOX_FULL, reasons._TOO_BIG,
     reasons._FILTERED, reasons._POLICY, reasons._SUSPENDED, reasons._EXPIRED,

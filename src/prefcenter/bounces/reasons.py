@@ -17,6 +17,8 @@ import importlib
 import re
 from typing import Any
 
+from ahocorasick_rs import AhoCorasick
+
 from prefcenter.bounces.policy import ABOUT_US, ADDRESS_REASONS, BounceReason
 
 #: The vocabulary lives with the bounce policy; ``Reason`` is its name here.
@@ -285,18 +287,31 @@ _NEEDS: dict[int, tuple[str, ...] | None] = {}
 
 
 class _Words:
-    """Each pattern searched at most once per text (a diagnostic is read many ways)."""
+    """Each pattern searched at most once per text (a diagnostic is read many ways).
+
+    Which of every pattern's needed literals (:func:`_needed`) the text holds is found
+    in one pass (:data:`_FINDER`, an Aho-Corasick automaton over all of them); a pattern
+    none of whose literals is there cannot match and is never run.
+    """
+
+    __slots__ = ("_found", "_present", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self._found: dict[int, bool] = {}
+        try:
+            found = _FINDER.find_matches_as_indexes(text, True)
+        except UnicodeEncodeError:  # a lone surrogate (JSON allows "\\ud800"): one by one
+            self._present = {i for i, literal in enumerate(_LITERALS) if literal in text}
+        else:
+            self._present = {index for index, _, _ in found}
 
     def __call__(self, pattern: re.Pattern[str]) -> bool:
         key = id(pattern)
         found = self._found.get(key)
         if found is None:
-            needs = _NEEDS.get(key)
-            if needs is not None and not any(map(self.text.__contains__, needs)):
+            needs = _NEED_IDS.get(key)
+            if needs is not None and needs.isdisjoint(self._present):
                 found = False
             else:
                 found = pattern.search(self.text) is not None
@@ -324,6 +339,16 @@ for _pattern in (
     _EXPIRED, _DELAYED, _NETWORK, _SYSTEM, _ON_HOLD, _LISTED, _SENDER, _DNS_TROUBLE,
 ):  # fmt: skip
     _NEEDS[id(_pattern)] = _needed(_PARSE(_pattern.pattern, _pattern.flags))
+
+#: Every literal some pattern needs, found all at once (overlapping) in a text.
+_LITERALS = sorted({need for needs in _NEEDS.values() if needs for need in needs})
+_FINDER = AhoCorasick(_LITERALS)
+#: Per pattern (by id), the indexes in _LITERALS of what it needs; absent: run it always.
+_NEED_IDS: dict[int, frozenset[int]] = {
+    key: frozenset(_LITERALS.index(need) for need in needs)
+    for key, needs in _NEEDS.items()
+    if needs is not None
+}
 
 _WEAK = (
     (_ON_HOLD, Reason.ON_HOLD),
