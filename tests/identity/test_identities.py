@@ -201,6 +201,27 @@ def test_parse_gives_channel_qualified_key_and_hash() -> None:
     assert sms.hash != voice.hash
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(address_like, any_text), st.sampled_from(["email", Channel.EMAIL]))
+def test_parse_of_a_plain_address_is_the_channel_key_and_its_keyed_hash(
+    value: str, channel: str
+) -> None:
+    """The short path of ``parse`` (a plain address, hashed from a prepared state) gives
+    what the general one does: ``canonical`` and ``hash_key`` of it, or the same refusal."""
+    try:
+        key = IDS.canonical(value, channel)
+    except InvalidRecipient as error:
+        with pytest.raises(InvalidRecipient) as raised:
+            IDS.parse(value, channel)
+        assert str(raised.value) == str(error)
+        return
+    identity = IDS.parse(value, channel)
+    assert (identity.channel, identity.key, identity.hash) == (
+        Channel.EMAIL, key, IDS.hash_key(key)
+    )  # fmt: skip
+    assert identity.address == key.partition(":")[2]
+
+
 def test_hash_depends_on_the_pepper() -> None:
     other = Identities(b"another-pepper-0123456789abcdef")
     assert other.parse("alice@example.com").hash != IDS.parse("alice@example.com").hash

@@ -68,6 +68,13 @@ class Identities:
         Raises:
             InvalidRecipient: the value cannot be canonicalised on that channel.
         """
+        if channel == Channel.EMAIL and type(value) is str and ":" not in value:
+            # The hot path (webhook events, one at a time): a plain address on the email
+            # channel, hashed from the prepared state as parse_many does.
+            address = canonical_email(value, self.folding)
+            state = self._email_hash.copy()
+            state.update(address.encode())
+            return Identity(Channel.EMAIL, address, "email:" + address, state.digest())
         key = self.canonical(value, channel)
         prefix, _, address = key.partition(":")
         return Identity(Channel(prefix), address, key, self.hash_key(key))
