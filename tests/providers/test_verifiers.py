@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from prefcenter.errors import WebhookError, WebhookMalformed, WebhookUnauthorized
 from prefcenter.providers import generic, mailgun, postmark, sendgrid, ses, sns, twilio
-from prefcenter.providers.event import EventKind, mask_addresses
+from prefcenter.providers.event import EventKind, mask_addresses, short
 from tests.providers.signing import (
     CERT_URL,
     TOPIC_ARN,
@@ -325,3 +325,20 @@ def test_sendgrid_one_broken_event_does_not_refuse_the_batch() -> None:
     assert good.kind is EventKind.SUPPRESS
     assert broken.kind is EventKind.IGNORE
     assert "'email'" in broken.reason
+
+
+_SPACES = " \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u1680\u2000\u2028\u2029\u202f\u3000"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    value=st.one_of(
+        st.text(alphabet=st.sampled_from([*_SPACES, "a", "b", "\u200b"]), max_size=30),
+        st.text(max_size=30),
+        st.integers(),
+    ),
+    limit=st.integers(min_value=0, max_value=40),
+)
+def test_short_is_one_line_with_single_spaces_whatever_the_value(value: object, limit: int) -> None:
+    """The fast path for a value already on one line gives what splitting and joining does."""
+    assert short(value, limit) == " ".join(str(value).split())[:limit]

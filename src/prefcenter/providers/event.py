@@ -129,6 +129,14 @@ def text(data: Mapping[str, Any], name: str, provider: str, *, required: bool = 
 
 def short(value: object, limit: int = 120) -> str:
     """A provider value as one short line of text (no line breaks, at most ``limit``)."""
+    if (
+        type(value) is str
+        and value.isprintable()  # no whitespace but " " (Unicode's others are not printable)
+        and "  " not in value
+        and value[:1] != " "
+        and value[-1:] != " "
+    ):
+        return value[:limit]  # already one line with single spaces: the usual case
     text = " ".join(str(value).split())
     return text[:limit]
 
