@@ -83,6 +83,21 @@ def test_api_keys_have_their_own_buckets(http: LiveSidecar) -> None:
         assert second.post("/v1/check", json=body).status_code == 200
 
 
+def test_the_change_feed_has_its_own_bucket_per_key(tmp_path: Path) -> None:
+    """A consumer catching up reads past API_RATE (FEED_RATE), and its pages leave the
+    key's API_RATE for its other calls; past FEED_RATE it gets 429 too."""
+    settings = sidecar_settings(tmp_path, api_rate="3/1m", feed_rate="8/1m")
+    body = {"recipient": "someone@example.org"}
+    with live_sidecar(settings) as server, server.api(API_KEY) as api:
+        for _ in range(8):
+            assert api.get("/v1/events", params={"limit": 1000}).status_code == 200
+        refused = api.get("/v1/events")
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        for _ in range(3):  # the key's API_RATE is untouched by the feed
+            assert api.post("/v1/check", json=body).status_code == 200
+        assert api.post("/v1/check", json=body).status_code == 429
+
+
 def test_guessing_api_keys_slows_the_address_down(http: LiveSidecar) -> None:
     body = {"recipient": "someone@example.org"}
     with http.client() as client:

@@ -118,7 +118,7 @@ def webhooks_discard(cli: Cli, endpoint: str, yes: bool) -> None:
         counts = center.webhook_outbox()
         dead = sum(n for (url, state), n in counts.items()
                    if state == "dead" and endpoint in (url, url.split("?", 1)[0]))  # fmt: skip
-        raise click.UsageError(
+        raise click.ClickException(  # exit 1, nothing deleted
             f"{endpoint.split('?', 1)[0]} has {dead} dead-lettered deliveries; add --yes to "
             "delete them for good."
         )

@@ -23,14 +23,11 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from prefcenter.model import Event
 from prefcenter.store.rows import Statements
-
-if TYPE_CHECKING:
-    from prefcenter.store.protocol import NewEvent
 
 #: Outbox states.
 PENDING = 0
@@ -198,10 +195,6 @@ class FeedRows(Statements):
     def _match_many(self, hashes: Sequence[bytes]) -> tuple[str, list[Any]]:
         """A ``hash <match>`` fragment for a chunk of hashes (each backend's session)."""
 
-    @abstractmethod
-    def append_event(self, event: NewEvent) -> bool:
-        """Append an audit event (the session's)."""
-
     def outbox_delivered(self, ids: Sequence[int]) -> None:
         """Remove delivered rows."""
         for start in range(0, len(ids), 500):
@@ -240,27 +233,21 @@ class FeedRows(Statements):
             [PENDING, DEAD],
         )
 
-    def outbox_discard(self, endpoint: str, event: NewEvent) -> int:
+    def _outbox_discard(self, endpoint: str) -> int:
         """Delete the dead-lettered rows of the removed (inactive) endpoint ``endpoint``:
-        its URL, or its URL without the query as ``webhooks status`` shows it; and when
-        any were, append the audit ``event`` with their count as its reason. How many.
-        A configured endpoint's rows are left alone."""
+        its URL, or its URL without the query as ``webhooks status`` shows it; how many.
+        A configured endpoint's rows are left alone. (``outbox_discard`` audits it.)"""
         ids = [
             int(found[0])
             for found in self._rows("SELECT id, url FROM webhook_endpoints WHERE active = 0")
             if endpoint in (found[1], str(found[1]).split("?", 1)[0])
         ]
+        if not ids:
+            return 0
         marks = ", ".join("?" * len(ids))
-        count = (
-            self._exec(
-                f"DELETE FROM outbox WHERE state = ? AND endpoint IN ({marks})", [DEAD, *ids]
-            )
-            if ids
-            else 0
+        return self._exec(
+            f"DELETE FROM outbox WHERE state = ? AND endpoint IN ({marks})", [DEAD, *ids]
         )
-        if count:
-            self.append_event(replace(event, reason=f"{count} dead-lettered deliveries"))
-        return count
 
     def outbox_counts(self) -> dict[tuple[str, str], int]:
         """(endpoint url, ``pending`` or ``dead``) -> rows."""
