@@ -28,7 +28,8 @@ timeout) is left alone until that retry is due, instead of being tried with ever
 round's new rows. A delivery still failing ``EVENTS_WEBHOOK_GIVE_UP`` after its change
 is dead-lettered: it stays in the store, counted by ``report`` and ``/metrics``, until
 ``prefcenter webhooks retry`` queues it again. So are the rows of an endpoint removed
-from ``EVENTS_WEBHOOK_URL`` (nothing would ever deliver them).
+from ``EVENTS_WEBHOOK_URL`` (nothing would ever deliver them), until the URL comes back
+or ``prefcenter webhooks discard`` deletes them.
 """
 
 from __future__ import annotations
