@@ -377,7 +377,7 @@ class WebhookWorker:
         if not 200 <= response.status_code < 300:
             lane.margin += 1
             return Failure(rows, f"HTTP {response.status_code}", unreachable=False)
-        lane.margin -= 1
+        lane.margin = max(0, lane.margin - 1)  # a run of deliveries buys no refusals
         lane.delivered += [row.id for row in rows]
         return None
 
@@ -391,7 +391,8 @@ class Lane:
         failures: the deliveries that failed, each down to one person where possible.
         held: the people whose delivery failed: nothing more of theirs goes this round.
         sent: requests made.
-        margin: refused requests minus accepted ones (the lane stops at ``REFUSALS``).
+        margin: refused requests minus accepted ones, never below 0 (the lane stops at
+            ``REFUSALS``).
     """
 
     delivered: list[int] = field(default_factory=list)
