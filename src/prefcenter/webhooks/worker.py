@@ -80,8 +80,9 @@ SETTLE_S = 1.0
 #: First retry delay.
 FIRST_RETRY_S = 1.0
 #: A lane stops splitting refused batches (and sends nothing more this round) once its
-#: refused deliveries outnumber its accepted ones by this many: one refused person in a
-#: batch of 100 costs about 2 x 7 requests, a receiver refusing everything 8 per lane.
+#: refused requests outnumber its accepted ones by this many (the count never drops below
+#: 0, so a run of deliveries buys no refusals): one refused person in a batch of 100
+#: costs about 2 x 7 requests, a receiver refusing everything about 8 per lane.
 REFUSALS = 8
 
 
