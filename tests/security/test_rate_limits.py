@@ -98,6 +98,16 @@ def test_the_change_feed_has_its_own_bucket_per_key(tmp_path: Path) -> None:
         assert api.post("/v1/check", json=body).status_code == 429
 
 
+def test_a_consumer_catching_up_reads_past_the_default_api_rate(tmp_path: Path) -> None:
+    """With the defaults (API_RATE 1200/1m, FEED_RATE 12000/1m) a consumer reading page
+    after page gets no 429 where API_RATE alone would stop it."""
+    settings = sidecar_settings(tmp_path, api_rate="1200/1m")  # the default, named
+    assert settings.feed_rate is not None and settings.feed_rate.count == 12000
+    with live_sidecar(settings) as server, server.api(API_KEY) as api:
+        statuses = {api.get("/v1/events").status_code for _ in range(1300)}
+    assert statuses == {200}
+
+
 def test_guessing_api_keys_slows_the_address_down(http: LiveSidecar) -> None:
     body = {"recipient": "someone@example.org"}
     with http.client() as client:
