@@ -119,7 +119,7 @@ def test_report_shows_dead_lettered_webhooks_without_the_query() -> None:
     text = format_report(report)
     assert "Webhooks: 4 pending, 2 dead-lettered" in text
     assert "https://crm.example.com/hook  dead 2" in text
-    assert "s3cret" not in text and "webhooks retry" in text
+    assert "s3cret" not in text and "webhooks retry" in text and "webhooks discard" in text
     assert {"endpoint": "https://crm.example.com/hook", "state": "dead", "count": 2} in (
         report_data(report)["webhooks"]
     )

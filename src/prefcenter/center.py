@@ -32,6 +32,7 @@ from prefcenter.feed import (
 from prefcenter.headers import Links, MessageT, refuse_breaks
 from prefcenter.inputs import aware, choice
 from prefcenter.model import (
+    Action,
     Channel,
     Decision,
     Event,
@@ -42,6 +43,7 @@ from prefcenter.model import (
     Preferences,
     Purged,
     Refusal,
+    Source,
     Suppression,
 )
 from prefcenter.policy import PHONE_SIBLING, cover_phone, decide
@@ -49,6 +51,7 @@ from prefcenter.screening.refusals import chunks, hasher
 from prefcenter.screening.screen import PhoneScreen, Screen, Send
 from prefcenter.store import Store
 from prefcenter.store.exceptions import no_such_exception
+from prefcenter.store.protocol import NewEvent
 from prefcenter.store.retention import PURGE_CHUNK, PURGE_PAUSE_S
 from prefcenter.tokens import Claims, Purpose, TokenSigner
 from prefcenter.topics import NO_TOPIC, check_topic, topic_digest
@@ -494,6 +497,18 @@ class PreferenceCenter(Changes):
         """Queue every dead-lettered webhook delivery to an endpoint still configured
         again, due now; how many."""
         return self.store.run(lambda session: session.outbox_retry_dead())
+
+    def discard_dead_webhooks(self, endpoint: str, *, source: Source = Source.CLI) -> int:
+        """Delete the dead-lettered deliveries of ``endpoint`` (a URL no longer in
+        EVENTS_WEBHOOK_URL, its query optional), audited as ``webhooks-discarded``; how many."""
+        shown = endpoint.split("?")[0]  # a query may hold a secret: never in the audit log
+        if shown in {url.split("?")[0] for url in self.settings.events_webhook_url}:
+            raise InvalidInput(
+                f"Endpoint {shown!r} is still in EVENTS_WEBHOOK_URL; remove it, or send its "
+                "deliveries with `prefcenter webhooks retry`."
+            )
+        event = NewEvent(self.now(), b"", Action.WEBHOOKS_DISCARDED, source, detail=shown)
+        return self.store.run(lambda session: session.outbox_discard(endpoint, event))
 
     def exceptions(self, *, status: str | None = "open") -> list[ExceptionItem]:
         """Queued inbound mail; overdue first, then oldest. ``status=None`` lists all."""

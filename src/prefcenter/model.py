@@ -77,6 +77,9 @@ class Action(StrEnum):
     OPERATOR_LOGIN = "operator-login"
     OPERATOR_LOGOUT = "operator-logout"
     OPERATOR_LOCKED = "operator-locked"
+    #: An operator deleted a removed webhook endpoint's dead-lettered deliveries (issue
+    #: 23): ``detail`` is the endpoint (no query), ``reason`` how many.
+    WEBHOOKS_DISCARDED = "webhooks-discarded"
 
 
 #: Answers to the optional "why?" after an unsubscribe (``Changes.record_feedback``).

@@ -8,6 +8,7 @@ import sys
 
 from prefcenter.model import Source
 from tests.cli.conftest import Prefcenter, one_error_line
+from tests.webhooks.conftest import SECRET
 
 
 def test_events_print_json_lines_and_resume(prefcenter: Prefcenter) -> None:
@@ -52,3 +53,38 @@ def test_follow_prints_new_events_as_they_commit(prefcenter_sqlite: Prefcenter) 
         follower.wait(10)
         if follower.stdout is not None:
             follower.stdout.close()
+
+
+def test_webhooks_discard_asks_for_yes_then_deletes_a_removed_endpoints_dead_letters(
+    prefcenter: Prefcenter,
+) -> None:
+    with prefcenter.center() as center:
+        old = "http://127.0.0.1:9/old?token=s3cret"
+        center.store.run(lambda session: session.sync_endpoints([old]))
+        center.suppress("a@example.com", source=Source.CLI)
+        center.store.run(lambda session: session.sync_endpoints([]))
+        center.store.run(lambda session: session.outbox_retire())
+    asked = prefcenter("webhooks", "discard", "http://127.0.0.1:9/old")
+    assert asked.returncode == 1
+    assert "has 1 dead-lettered deliveries; add --yes" in one_error_line(asked)
+    assert "s3cret" not in asked.stderr
+    done = prefcenter("webhooks", "discard", "http://127.0.0.1:9/old", "--yes")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "discarded 1 dead-lettered deliveries\n"
+    assert prefcenter("webhooks", "status").stdout == "no webhook deliveries waiting\n"
+    lines = [json.loads(line) for line in prefcenter("events").stdout.splitlines()]
+    assert lines[-1]["kind"] == "webhooks-discarded"
+    assert lines[-1]["detail"] == "http://127.0.0.1:9/old" and lines[-1]["source"] == "cli"
+
+
+def test_webhooks_discard_refuses_a_configured_endpoint(prefcenter_sqlite: Prefcenter) -> None:
+    hook = "http://127.0.0.1:9/live"
+    result = prefcenter_sqlite(
+        "webhooks", "discard", hook, "--yes",
+        PREFCENTER_EVENTS_WEBHOOK_URL=hook, PREFCENTER_EVENTS_WEBHOOK_SECRET=SECRET,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        f"Error: Endpoint '{hook}' is still in EVENTS_WEBHOOK_URL; remove it, or send its "
+        "deliveries with `prefcenter webhooks retry`."
+    )

@@ -83,6 +83,31 @@ def test_api_keys_have_their_own_buckets(http: LiveSidecar) -> None:
         assert second.post("/v1/check", json=body).status_code == 200
 
 
+def test_the_change_feed_has_its_own_bucket_per_key(tmp_path: Path) -> None:
+    """A consumer catching up reads past API_RATE (FEED_RATE), and its pages leave the
+    key's API_RATE for its other calls; past FEED_RATE it gets 429 too."""
+    settings = sidecar_settings(tmp_path, api_rate="3/1m", feed_rate="8/1m")
+    body = {"recipient": "someone@example.org"}
+    with live_sidecar(settings) as server, server.api(API_KEY) as api:
+        for _ in range(8):
+            assert api.get("/v1/events", params={"limit": 1000}).status_code == 200
+        refused = api.get("/v1/events")
+        assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
+        for _ in range(3):  # the key's API_RATE is untouched by the feed
+            assert api.post("/v1/check", json=body).status_code == 200
+        assert api.post("/v1/check", json=body).status_code == 429
+
+
+def test_a_consumer_catching_up_reads_past_the_default_api_rate(tmp_path: Path) -> None:
+    """With the defaults (API_RATE 1200/1m, FEED_RATE 12000/1m) a consumer reading page
+    after page gets no 429 where API_RATE alone would stop it."""
+    settings = sidecar_settings(tmp_path, api_rate="1200/1m")  # the default, named
+    assert settings.feed_rate is not None and settings.feed_rate.count == 12000
+    with live_sidecar(settings) as server, server.api(API_KEY) as api:
+        statuses = {api.get("/v1/events").status_code for _ in range(1300)}
+    assert statuses == {200}
+
+
 def test_guessing_api_keys_slows_the_address_down(http: LiveSidecar) -> None:
     body = {"recipient": "someone@example.org"}
     with http.client() as client:

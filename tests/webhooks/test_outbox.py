@@ -7,10 +7,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+import pytest
+
 from prefcenter.center import PreferenceCenter
+from prefcenter.errors import InvalidInput
 from prefcenter.model import Action, Scope, Source
 from prefcenter.store.protocol import NewEvent, Session
 from tests.conftest import make_settings
+from tests.webhooks.conftest import SECRET
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -69,3 +73,57 @@ def test_bookkeeping_commits_are_visible_and_leave_later_commits_durable(
         query = "PRAGMA synchronous" if sqlite else "SHOW synchronous_commit"
         (level,) = center.store.run(lambda session: cast(Any, session)._one(query))
         assert level == (2 if sqlite else "on")  # SQLite: 2 is FULL
+
+
+def test_discarding_deletes_only_a_removed_endpoints_dead_rows_and_audits_it(
+    database: str, tmp_path: Path
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        database=database,
+        events_webhook_url="http://127.0.0.1:9/b",
+        events_webhook_secret=SECRET,
+    )
+    with PreferenceCenter(settings, clock=lambda: NOW) as center:
+        old = "http://127.0.0.1:9/a?token=s3cret"
+        center.store.run(lambda session: session.sync_endpoints([old]))
+        center.suppress("a@example.com", source=Source.CLI)
+        center.suppress("b@example.com", source=Source.CLI)
+        center.store.run(lambda session: session.sync_endpoints(["http://127.0.0.1:9/b"]))
+        center.suppress("c@example.com", source=Source.CLI)
+        center.store.run(lambda session: session.outbox_retire())
+        with pytest.raises(InvalidInput, match="still in EVENTS_WEBHOOK_URL"):
+            center.discard_dead_webhooks("http://127.0.0.1:9/b")
+        assert center.discard_dead_webhooks("http://127.0.0.1:9/elsewhere") == 0
+        assert center.discard_dead_webhooks("http://127.0.0.1:9/a") == 2  # as status shows it
+        # c, and the audit event itself (it goes out like every change)
+        assert center.webhook_outbox() == {("http://127.0.0.1:9/b", "pending"): 2}
+        (event,) = [e for e in center.store.events() if e.action == Action.WEBHOOKS_DISCARDED]
+        assert (
+            event.detail == "http://127.0.0.1:9/a" and event.reason == "2 dead-lettered deliveries"
+        )
+        assert event.source == Source.CLI and event.identity_hash == ""  # no person
+        assert center.discard_dead_webhooks(old) == 0  # nothing left, and no second event
+        assert sum(e.action == Action.WEBHOOKS_DISCARDED for e in center.store.events()) == 1
+
+
+def test_the_outbox_keeps_order_per_person_group(database: str, tmp_path: Path) -> None:
+    """A failed row of an email holds back a later row of a phone number linked to it."""
+    with PreferenceCenter(make_settings(tmp_path, database=database)) as center:
+        center.store.run(lambda session: session.sync_endpoints(["http://127.0.0.1:9/a"]))
+        center.link("a@example.com", "+14155550100", second_channel="sms", source=Source.API)
+        center.suppress("a@example.com", source=Source.CLI)
+        phone = center.identity("+14155550100", "sms").hash
+        rows = center.store.read(lambda session: session.outbox_due(1, 2**62, 10))
+        assert len({row.person for row in rows}) == 1  # link, suppress: one person
+        first = next(row for row in rows if row.kind == "suppress")
+        center.store.run(
+            lambda s: s.outbox_failed([first.id], next_at=2**61, dead=False, error="HTTP 500")
+        )
+        center.suppress("+14155550100", channel="sms", source=Source.CLI)
+        due = center.store.read(lambda session: session.outbox_due(1, 2**60, 10))
+        assert [row.identity_hash for row in due] == []  # the phone waits behind the email
+        center.suppress("z@example.com", source=Source.CLI)  # someone else is not held back
+        due = center.store.read(lambda session: session.outbox_due(1, 2**60, 10))
+        assert [row.identity_hash for row in due] == [center.identity("z@example.com").hash]
+        assert phone not in {row.identity_hash for row in due}

@@ -76,7 +76,7 @@ def test_a_delivery_verifies_with_the_reference_package_and_carries_every_change
         changes = changes[:1]
     rows = [
         OutboxRow(n, 0, 0, int(str(c["id"])), b"h" * 16, 1_700_000_000_123 + n, str(c["kind"]),
-                  json.dumps(c, ensure_ascii=False))
+                  json.dumps(c, ensure_ascii=False), b"h" * 16)
         for n, c in enumerate(changes)
     ]  # fmt: skip
     message_id, body = message_of(rows, batch=batch)

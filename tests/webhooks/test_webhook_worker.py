@@ -13,7 +13,7 @@ import pytest
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Source
-from prefcenter.webhooks.worker import WebhookWorker
+from prefcenter.webhooks.worker import REFUSALS, WebhookWorker
 from tests.conftest import make_settings
 from tests.webhooks.conftest import SECRET
 from tests.webhooks.receiver import Receiver
@@ -214,7 +214,8 @@ def test_a_batch_sent_again_has_the_same_webhook_id(
     receiver.fail = set()
     clock.advance(seconds=1.5)
     drain(worker)
-    assert receiver.ids == receiver.refused_ids  # the receiver can tell it is the same one
+    # The receiver can tell it is the same one (then each person alone was refused too).
+    assert receiver.ids == receiver.refused_ids[:1]
     assert receiver.ids[0].startswith("batch_") and len(receiver.changes) == 2
 
 
@@ -256,3 +257,87 @@ def test_the_rows_of_a_removed_endpoint_are_dead_lettered_not_left_pending(
             moved.stop()
     finally:
         other.down()
+
+
+def test_a_refused_person_in_a_batch_holds_back_only_that_person(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver, clock: Clock
+) -> None:
+    """Batches of 100: the receiver refuses every delivery that carries alice. Everyone
+    else's changes arrive at once, in this round and the next; none of alice's overtakes
+    her refused one, and they all arrive, in order, once she is accepted."""
+    center, worker = setup()
+    alice = center.identity("alice@example.com").hash_hex
+    receiver.fail = {alice}
+    others = [f"p{n}@example.com" for n in range(40)]
+    for number, address in enumerate(others):
+        center.set_topic(address, "t0", False, source=Source.API)
+        if number == 20:
+            center.set_topic("alice@example.com", "t0", False, source=Source.API)
+    center.set_topic("alice@example.com", "t1", False, source=Source.API)
+    assert worker.round()
+    assert len(receiver.change_ids()) == 40 and alice not in _people(receiver)
+    assert worker.tally.requests <= 2 * 7 + 1  # one refused person costs a bisection
+    for address in others:  # later changes of the others go out while alice waits
+        center.set_topic(address, "t1", False, source=Source.API)
+    center.set_topic("alice@example.com", "t2", False, source=Source.API)
+    clock.advance(seconds=0.2)  # alice's retry is not due yet
+    assert worker.round()
+    assert len(receiver.change_ids()) == 80 and alice not in _people(receiver)
+    assert center.webhook_outbox() == {(receiver.url, "pending"): 3}
+    receiver.fail = set()
+    clock.advance(seconds=1.5)  # her first retry is due within 1 s
+    drain(worker)
+    assert [c["topic"] for c in receiver.changes if c["identity_hash"] == alice] == [
+        "t0",
+        "t1",
+        "t2",
+    ]
+    for address in others:
+        person = center.identity(address).hash_hex
+        assert [c["topic"] for c in receiver.changes if c["identity_hash"] == person] == [
+            "t0",
+            "t1",
+        ]
+    assert center.webhook_outbox() == {}
+
+
+def test_a_receiver_refusing_everything_is_not_probed_person_by_person(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver
+) -> None:
+    center, worker = setup()
+    receiver.fail = "all"
+    for n in range(100):
+        center.suppress(f"p{n}@example.com", source=Source.CLI)
+    assert worker.round()
+    assert worker.tally.delivered == 0
+    assert worker.tally.requests <= REFUSALS + 2  # not one per person
+    assert center.webhook_outbox() == {(receiver.url, "pending"): 100}
+
+
+def test_a_linked_phone_waits_behind_its_email(
+    setup: Callable[..., tuple[PreferenceCenter, WebhookWorker]], receiver: Receiver, clock: Clock
+) -> None:
+    """Order is kept per person group: the receiver refuses the email's change, and the
+    later change of the phone number linked to it does not arrive before it."""
+    center, worker = setup(events_webhook_batch=1)
+    center.link("a@example.com", "+14155550100", second_channel="sms", source=Source.API)
+    drain(worker)
+    email = center.identity("a@example.com").hash_hex
+    phone = center.identity("+14155550100", "sms").hash_hex
+    receiver.fail = {email}
+    center.suppress("a@example.com", source=Source.CLI, topic="news")
+    center.suppress("+14155550100", channel="sms", source=Source.CLI)
+    center.suppress("b@example.com", source=Source.CLI)
+    linked = len(receiver.changes)  # the link event(s)
+    worker.round()
+    sent = {(c["identity_hash"], c["address"]) for c in receiver.changes[linked:]}
+    assert sent == {(center.identity("b@example.com").hash_hex, "b@example.com")}
+    receiver.fail = set()
+    clock.advance(seconds=1.5)
+    drain(worker)
+    kinds = [(c["identity_hash"], c["kind"]) for c in receiver.changes[-2:]]
+    assert kinds == [(email, "suppress"), (phone, "suppress")]
+
+
+def _people(receiver: Receiver) -> set[str]:
+    return {change["identity_hash"] for change in receiver.changes}

@@ -9,6 +9,7 @@ import click
 
 from prefcenter.cli._app import Cli, emit_json, json_option, main, pass_cli
 from prefcenter.feed import MAX_PAGE, encode_cursor
+from prefcenter.model import Source
 
 #: Seconds between polls of ``--follow`` when nothing is new.
 FOLLOW_POLL_S = 0.25
@@ -98,6 +99,31 @@ def webhooks_retry(cli: Cli) -> None:
     """
     count = cli.center().retry_dead_webhooks()
     click.echo(f"queued {count} dead-lettered deliveries again")
+
+
+@webhooks.command("discard")
+@click.argument("endpoint")
+@click.option("--yes", is_flag=True, help="Really delete them (without it: say how many).")
+@pass_cli
+def webhooks_discard(cli: Cli, endpoint: str, yes: bool) -> None:
+    """Delete the dead-lettered deliveries of ENDPOINT, a URL removed from EVENTS_WEBHOOK_URL
+    (as `webhooks status` shows it); audited. They can never be sent again.
+
+    \b
+    Example:
+      prefcenter webhooks discard https://old-crm.example.com/hooks --yes
+    """
+    center = cli.center()
+    if not yes:
+        counts = center.webhook_outbox()
+        dead = sum(n for (url, state), n in counts.items()
+                   if state == "dead" and endpoint in (url, url.split("?", 1)[0]))  # fmt: skip
+        raise click.ClickException(  # exit 1, nothing deleted
+            f"{endpoint.split('?', 1)[0]} has {dead} dead-lettered deliveries; add --yes to "
+            "delete them for good."
+        )
+    count = center.discard_dead_webhooks(endpoint, source=Source.CLI)
+    click.echo(f"discarded {count} dead-lettered deliveries")
 
 
 @webhooks.command("run")

@@ -78,7 +78,7 @@ def validate(settings: Settings) -> None:
 
 def _check_hardening(settings: Settings) -> None:
     """Rates need at least one request per window; proxies must be addresses."""
-    for name in ("page_rate", "api_rate", "api_failure_rate", "hook_rate",
+    for name in ("page_rate", "api_rate", "feed_rate", "api_failure_rate", "hook_rate",
                  "hook_failure_rate", "smtp_connection_rate", "smtp_message_rate"):  # fmt: skip
         rate = getattr(settings, name)
         if rate is not None and (rate.count < 1 or rate.window.total_seconds() <= 0):

@@ -344,7 +344,15 @@ class Settings:
     )
     api_rate: FrequencyCap | None = _setting(
         FrequencyCap(1200, timedelta(minutes=1)),
-        "/v1 requests per API key, as COUNT/DURATION (429 past it); off disables.",
+        "/v1 requests per API key but the feed's (FEED_RATE), as COUNT/DURATION (429 past "
+        "it); off disables.",
+        kind="cap",
+    )
+    feed_rate: FrequencyCap | None = _setting(
+        FrequencyCap(12000, timedelta(minutes=1)),
+        "GET /v1/events (change feed) pages per API key, as COUNT/DURATION, instead of "
+        "API_RATE (429 past it): 200 pages of 1,000 a second, so a consumer catching up "
+        "reads 200,000 events/s before it waits; off disables.",
         kind="cap",
     )
     api_failure_rate: FrequencyCap | None = _setting(

@@ -453,7 +453,10 @@ def format_report(report: Report) -> str:
         for (url, state), count in sorted(report.webhooks.items()):
             lines.append(f"  {_endpoint_name(url)}  {state} {count}")
         if dead:
-            lines.append("  (`prefcenter webhooks retry` queues the dead-lettered ones again)")
+            lines.append(
+                "  (`prefcenter webhooks retry` queues the dead-lettered ones again; "
+                "`prefcenter webhooks discard URL --yes` deletes a removed endpoint's)"
+            )
     lines.extend(report.notes)
     return "\n".join(lines)
 

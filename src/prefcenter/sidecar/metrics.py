@@ -181,7 +181,7 @@ def outbox_lines(urls: tuple[str, ...], counts: dict[tuple[str, str], int]) -> s
     endpoints no longer configured as ``endpoint="removed"``."""
     lines = [
         "# HELP prefcenter_webhook_outbox Webhook deliveries waiting, by endpoint and state "
-        "(dead: dead-lettered, see `prefcenter webhooks retry`).",
+        "(dead: dead-lettered, see `prefcenter webhooks retry` and `webhooks discard`).",
         "# TYPE prefcenter_webhook_outbox gauge",
     ]
     for number, url in enumerate(urls, start=1):

@@ -12,7 +12,8 @@ can appear behind the cursor later; a long transaction only delays the feed.
 The outbox is one row per (event, active endpoint), inserted by a trigger in the
 transaction that appends the event (``store/schema.py``). The worker reads it in the
 same (tx, id) order, so the changes of one person reach an endpoint in the order they
-committed.
+committed. A person here is a person group (``links``): an identity and every identity
+linked to it share one order, keyed by the group's id (an unlinked identity: its hash).
 """
 
 # SQL is assembled only from constants in this module; values always go as parameters.
@@ -97,6 +98,8 @@ class OutboxRow:
         at_ms: when the change happened, milliseconds since the epoch.
         kind: the event's action (``suppress``, ``opt-out``...).
         body: the event's JSON payload, written by the database (``feed.payload``'s shape).
+        person: the person the order is kept for: the identity's person group (``links``)
+            at the time of reading, or its own hash when it is linked to nothing.
     """
 
     id: int
@@ -107,6 +110,7 @@ class OutboxRow:
     at_ms: int
     kind: str
     body: str
+    person: bytes
 
 
 class FeedRows(Statements):
@@ -156,14 +160,23 @@ class FeedRows(Statements):
 
     def outbox_due(self, endpoint: int, now_ms: int, limit: int) -> list[OutboxRow]:
         """Pending rows of ``endpoint`` due at ``now_ms``, in commit order, leaving out
-        every person whose earlier row waits for a retry (their order is kept). Each
-        row's JSON is written by the database, as for the feed's pages."""
+        every person (group of linked identities) whose earlier row waits for a retry
+        (their order is kept). Each row's JSON is written by the database, as for the
+        feed's pages."""
         fence = f"AND o.tx < {_PG_FENCE} " if self._fenced() else ""
         build = _PG_JSON if self._fenced() else _SQLITE_JSON
+        # The person: the group in links (one primary-key lookup a row, about 1 us),
+        # else the hash; a store where nobody is linked skips the lookup.
+        linked = self._one("SELECT 1 FROM links LIMIT 1") is not None
+        person, links = (
+            ("COALESCE(l.group_id, o.hash)", "LEFT JOIN links l ON l.hash = o.hash ")
+            if linked
+            else ("o.hash", "")
+        )
         rows = self._rows(
-            f"SELECT o.id, o.attempts, o.next_at, e.id, o.hash, e.at, e.action, {build} "
-            "FROM outbox o JOIN events e ON e.id = o.event_id "
-            "LEFT JOIN identities i ON i.hash = e.hash "
+            f"SELECT o.id, o.attempts, o.next_at, e.id, o.hash, e.at, e.action, {build}, "
+            f"{person} FROM outbox o JOIN events e ON e.id = o.event_id "
+            f"LEFT JOIN identities i ON i.hash = e.hash {links}"
             f"WHERE o.endpoint = ? AND o.state = 0 AND o.next_at <= ? {fence}"
             "ORDER BY o.tx, o.id LIMIT ?",
             [endpoint, now_ms, limit],
@@ -174,14 +187,14 @@ class FeedRows(Statements):
         waiting = {
             bytes(found[0])
             for found in self._rows(
-                "SELECT DISTINCT hash FROM outbox WHERE endpoint = ? AND attempts > 0 "
-                "AND state = 0 AND next_at > ?",
+                f"SELECT DISTINCT {person} FROM outbox o {links}WHERE o.endpoint = ? "
+                "AND o.attempts > 0 AND o.state = 0 AND o.next_at > ?",
                 [endpoint, now_ms],
             )
         }
         if not waiting:  # the usual case: the rows as the database gave them
             return [OutboxRow(*row) for row in rows]
-        return [OutboxRow(*row) for row in rows if bytes(row[4]) not in waiting]
+        return [OutboxRow(*row) for row in rows if bytes(row[8]) not in waiting]
 
     @abstractmethod
     def _match_many(self, hashes: Sequence[bytes]) -> tuple[str, list[Any]]:
@@ -223,6 +236,22 @@ class FeedRows(Statements):
             "UPDATE outbox SET state = ?, attempts = 0, next_at = 0 WHERE state = ? AND "
             "endpoint IN (SELECT id FROM webhook_endpoints WHERE active = 1)",
             [PENDING, DEAD],
+        )
+
+    def _outbox_discard(self, endpoint: str) -> int:
+        """Delete the dead-lettered rows of the removed (inactive) endpoint ``endpoint``:
+        its URL, or its URL without the query as ``webhooks status`` shows it; how many.
+        A configured endpoint's rows are left alone. (``outbox_discard`` audits it.)"""
+        ids = [
+            int(found[0])
+            for found in self._rows("SELECT id, url FROM webhook_endpoints WHERE active = 0")
+            if endpoint in (found[1], str(found[1]).split("?", 1)[0])
+        ]
+        if not ids:
+            return 0
+        marks = ", ".join("?" * len(ids))
+        return self._exec(
+            f"DELETE FROM outbox WHERE state = ? AND endpoint IN ({marks})", [DEAD, *ids]
         )
 
     def outbox_counts(self) -> dict[tuple[str, str], int]:

@@ -248,6 +248,11 @@ class Session(Protocol):
     def outbox_retry_dead(self) -> int:
         """Queue every dead-lettered delivery of an active endpoint again; how many."""
 
+    def outbox_discard(self, endpoint: str, event: NewEvent) -> int:
+        """Delete the dead-lettered deliveries of a removed endpoint (its URL, or that
+        without the query) and, if there were any, append the audit ``event`` with
+        their count; how many."""
+
     def outbox_lease(self, holder: str, now_ms: int, until_ms: int) -> bool:
         """Take or renew the delivery lease (one worker per store); True if held."""
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hmac
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -284,6 +285,12 @@ class SqlSession(PersonRows, RetentionRows, IndexRows, ConsoleRows, AuditRows, F
             ],
         )
         return row is not None
+
+    def outbox_discard(self, endpoint: str, event: NewEvent) -> int:
+        count = self._outbox_discard(endpoint)
+        if count:  # the audit event carries how many
+            self.append_event(replace(event, reason=f"{count} dead-lettered deliveries"))
+        return count
 
     def _lock_links(self) -> None:
         if self.dialect.link_lock:

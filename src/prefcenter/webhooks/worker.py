@@ -12,16 +12,24 @@ Deliveries: up to ``EVENTS_WEBHOOK_BATCH`` changes in one signed POST, in commit
 one string join, one HMAC and one request, whatever it carries.
 
 Order: every person's rows go to one lane (one of up to 16 sequences of deliveries made
-at the same time), in commit order, and a lane stops at its first failure; a person
-whose delivery failed gets nothing more until that one succeeds, so each person's
-changes arrive in the order they happened. A failed delivery is retried after 1 s,
+at the same time), in commit order. A person is a person group: an identity and every
+identity linked to it (``links``) share one order, so a CRM that keeps one record per
+person never sees a phone number's change before an earlier one of the email it is
+linked to. A person whose delivery failed gets nothing more until that one succeeds, so
+each person's changes arrive in the order they happened; nobody else waits for them. A
+batch the receiver refuses (any answer but 2xx) is split in two by person and each half
+sent again, down to single people, so only those whose own delivery is refused are
+held back (a receiver refusing everything is not probed person by person: a lane stops
+splitting once its refusals outnumber its accepted deliveries by ``REFUSALS``). A
+transport error (the endpoint is down) stops the lane. A failed delivery is retried after 1 s,
 2 s, 4 s ... up to ``EVENTS_WEBHOOK_MAX_BACKOFF``; the wait is stored with the rows, so
 it survives restarts. An endpoint that cannot be reached at all (connection refused,
 timeout) is left alone until that retry is due, instead of being tried with every
 round's new rows. A delivery still failing ``EVENTS_WEBHOOK_GIVE_UP`` after its change
 is dead-lettered: it stays in the store, counted by ``report`` and ``/metrics``, until
 ``prefcenter webhooks retry`` queues it again. So are the rows of an endpoint removed
-from ``EVENTS_WEBHOOK_URL`` (nothing would ever deliver them).
+from ``EVENTS_WEBHOOK_URL`` (nothing would ever deliver them), until the URL comes back
+or ``prefcenter webhooks discard`` deletes them.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import random
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -70,6 +79,11 @@ POLL_S = 0.2
 SETTLE_S = 1.0
 #: First retry delay.
 FIRST_RETRY_S = 1.0
+#: A lane stops splitting refused batches (and sends nothing more this round) once its
+#: refused requests outnumber its accepted ones by this many (the count never drops below
+#: 0, so a run of deliveries buys no refusals): one refused person in a batch of 100
+#: costs about 2 x 7 requests, a receiver refusing everything about 8 per lane.
+REFUSALS = 8
 
 
 @dataclass
@@ -262,15 +276,14 @@ class WebhookWorker:
         lanes: list[list[OutboxRow]] = [[] for _ in range(lane_count)]
         lane_of: dict[bytes, int] = {}
         for row in rows:  # a person's rows stay in one lane, in commit order
-            lanes[lane_of.setdefault(row.identity_hash, len(lane_of) % lane_count)].append(row)
+            lanes[lane_of.setdefault(row.person, len(lane_of) % lane_count)].append(row)
         done: list[int] = []
         failures: list[Failure] = []
         requests = 0
-        for delivered, sent, failure in self._pool.map(lambda lane: self._send(url, lane), lanes):
-            done += delivered
-            requests += sent
-            if failure is not None:
-                failures.append(failure)
+        for lane in self._pool.map(lambda lane: self._send(url, lane), lanes):
+            done += lane.delivered
+            requests += lane.sent
+            failures += lane.failures
         give_up_ms = self.give_up // timedelta(milliseconds=1)
         now_ms = int(now * 1000)
         retries: list[tuple[Failure, int, list[int], list[int]]] = []
@@ -306,26 +319,92 @@ class WebhookWorker:
             self.tally.dead += dead_count
             self.tally.requests += requests
 
-    def _send(self, url: str, lane: list[OutboxRow]) -> tuple[list[int], int, Failure | None]:
-        """Deliver one lane's rows in order, ``batch`` at a time, stopping at the first
-        failure: (rows delivered, requests made, the failure)."""
-        delivered: list[int] = []
-        sent = 0
-        for start in range(0, len(lane), self.batch):
-            if self._stop.is_set():
+    def _send(self, url: str, rows: list[OutboxRow]) -> Lane:
+        """Deliver one lane's rows in commit order, ``batch`` at a time, leaving out the
+        later rows of every person whose delivery failed (their order is kept); stops
+        at a transport error or once refusals outnumber deliveries by ``REFUSALS``."""
+        lane = Lane()
+        todo = deque(rows)
+        while todo and not self._stop.is_set():
+            batch: list[OutboxRow] = []
+            while todo and len(batch) < self.batch:
+                row = todo.popleft()
+                if row.person not in lane.held:
+                    batch.append(row)
+            if not batch or not self._settle(url, batch, lane):
                 break
-            rows = lane[start : start + self.batch]
-            message_id, body = message_of(rows, batch=self.batch > 1)
-            headers = self.signer.headers(message_id, int(time.time()), body)  # the real send time
-            sent += 1
-            try:
-                response = self.client.post(url, content=body, headers=headers)
-            except httpx.HTTPError as error:
-                return delivered, sent, Failure(rows, type(error).__name__, unreachable=True)
-            if not 200 <= response.status_code < 300:
-                return delivered, sent, Failure(rows, f"HTTP {response.status_code}", False)
-            delivered += [row.id for row in rows]
-        return delivered, sent, None
+        return lane
+
+    def _settle(self, url: str, rows: list[OutboxRow], lane: Lane) -> bool:
+        """Deliver ``rows``; if refused, split them in two by person and send each half,
+        and so on, until every person in them is delivered or refused alone. False when
+        the lane should stop (the endpoint is down, or refuses everything)."""
+        failure = self._post(url, rows, lane)
+        if failure is None:
+            return True
+        if failure.unreachable:
+            lane.fail(failure)
+            return False
+        refused = deque([failure])
+        while refused:
+            failure = refused.popleft()
+            people = list(dict.fromkeys(row.person for row in failure.rows))
+            if len(people) == 1 or lane.margin >= REFUSALS or self._stop.is_set():
+                lane.fail(failure)
+                continue
+            first = set(people[: len(people) // 2])
+            for half in (
+                [row for row in failure.rows if row.person in first],
+                [row for row in failure.rows if row.person not in first],
+            ):
+                outcome = self._post(url, half, lane)
+                if outcome is not None and outcome.unreachable:  # down midway
+                    for waiting in (*refused, outcome):
+                        lane.fail(waiting)
+                    return False
+                if outcome is not None:
+                    refused.append(outcome)
+        return lane.margin < REFUSALS
+
+    def _post(self, url: str, rows: list[OutboxRow], lane: Lane) -> Failure | None:
+        """One signed POST of ``rows``: None if the receiver took it (2xx)."""
+        message_id, body = message_of(rows, batch=self.batch > 1)
+        headers = self.signer.headers(message_id, int(time.time()), body)  # the real send time
+        lane.sent += 1
+        try:
+            response = self.client.post(url, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            return Failure(rows, type(error).__name__, unreachable=True)
+        if not 200 <= response.status_code < 300:
+            lane.margin += 1
+            return Failure(rows, f"HTTP {response.status_code}", unreachable=False)
+        lane.margin = max(0, lane.margin - 1)  # a run of deliveries buys no refusals
+        lane.delivered += [row.id for row in rows]
+        return None
 
 
-__all__ = ["CONCURRENCY", "READ", "WebhookWorker", "message_of"]
+@dataclass
+class Lane:
+    """What one lane did in one round.
+
+    Attributes:
+        delivered: the rows the receiver took.
+        failures: the deliveries that failed, each down to one person where possible.
+        held: the people whose delivery failed: nothing more of theirs goes this round.
+        sent: requests made.
+        margin: refused requests minus accepted ones, never below 0 (the lane stops at
+            ``REFUSALS``).
+    """
+
+    delivered: list[int] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    held: set[bytes] = field(default_factory=set)
+    sent: int = 0
+    margin: int = 0
+
+    def fail(self, failure: Failure) -> None:
+        self.failures.append(failure)
+        self.held.update(row.person for row in failure.rows)
+
+
+__all__ = ["CONCURRENCY", "READ", "REFUSALS", "WebhookWorker", "message_of"]

@@ -6,6 +6,9 @@ error, its request id, counted in ``/metrics``). Buckets (:mod:`.ratelimit`):
 
 - pages (``/u``, ``/p``, anything else a browser or scanner asks) per client address;
 - ``/v1`` per API key (by its hash), so one busy client does not slow another;
+- the change feed ``GET /v1/events`` per API key in a bucket of its own
+  (``FEED_RATE``): a consumer catching up on a long history reads page after page, and
+  must neither be held to ``API_RATE`` nor use up the key's budget for its writes;
 - ``/v1`` without a valid key per client address: once that bucket is empty, every
   ``/v1`` request from the address waits for it, a right key included, so guessing keys
   goes at ``API_FAILURE_RATE`` at most.
@@ -34,6 +37,8 @@ from prefcenter.sidecar.ratelimit import buckets, client_address, parse_networks
 EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 #: /v1 paths that need no key (they count as pages).
 OPEN_API = frozenset({"/v1/openapi.json"})
+#: The change feed: its pages count against ``FEED_RATE``, not ``API_RATE``.
+FEED = "/v1/events"
 
 
 class Throttle:
@@ -41,7 +46,8 @@ class Throttle:
 
     Args:
         app: the rest of the stack.
-        settings: ``PAGE_RATE``, ``API_RATE``, ``API_FAILURE_RATE``, ``TRUSTED_PROXIES``.
+        settings: ``PAGE_RATE``, ``API_RATE``, ``FEED_RATE``, ``API_FAILURE_RATE``,
+            ``TRUSTED_PROXIES``.
         sidecar: checks API keys.
         errors: turns an exception into the error response (``app.error_response``).
     """
@@ -58,6 +64,7 @@ class Throttle:
         self.errors = errors
         self.pages = buckets(settings.page_rate)
         self.api = buckets(settings.api_rate)
+        self.feed = buckets(settings.feed_rate)
         self.failures = buckets(settings.api_failure_rate)
         self.proxies = parse_networks(settings.trusted_proxies)
 
@@ -101,7 +108,8 @@ class Throttle:
         key = key.strip()
         if scheme.lower() == "bearer" and key and self.sidecar.api_key_valid(key):
             digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()
-            return self.api.take(digest) if self.api is not None else 0.0
+            limit = self.feed if path == FEED else self.api
+            return limit.take(digest) if limit is not None else 0.0
         # A missing or wrong key: counted against the address; the route answers 401.
         return self.failures.take(client) if self.failures is not None else 0.0
 
