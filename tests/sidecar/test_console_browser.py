@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from prefcenter.model import Action, Reason
+from prefcenter.report.compliance import build_report
 from tests.sidecar.conftest import screenshot
 from tests.sidecar.console_live import (
     PASSWORD,
@@ -158,9 +159,20 @@ def test_see_the_report_and_download_a_table(
         if javascript:
             doc_screenshot(page, "report")
         with page.expect_download() as download:
-            page.get_by_role("link", name="CSV").nth(2).click()  # time to honour
+            page.locator('a[href^="/report/time-to-honour.csv"]').click()
         saved = Path(download.value.path()).read_text()
         assert saved.splitlines()[0] == "delay,opt-outs"
+        # The exact median, p95 and longest, as on the page (seconds).
+        with page.expect_download() as download:
+            page.locator('a[href^="/report/time-to-honour-summary.csv"]').click()
+        header, figures = Path(download.value.path()).read_text().splitlines()
+        assert header == "count,median_seconds,p95_seconds,max_seconds"
+        times = build_report(console.center).honour  # what `prefcenter report` says
+        exact = [times.median, times.p95, times.max]
+        assert figures.split(",") == [
+            str(times.count),
+            *(f"{t.total_seconds():.3f}" for t in exact if t is not None),
+        ]
     finally:
         context.close()
 
