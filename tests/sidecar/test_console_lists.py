@@ -220,3 +220,27 @@ def test_a_check_whose_worker_is_gone_shows_interrupted(tmp_path: Path) -> None:
     checks._write(key, owner="abe", name="l.csv", state="running", size=10, done=5)
     seen = checks.get(key, "abe")  # no worker of this process screens it
     assert seen is not None and seen.state == "interrupted"
+
+
+def test_a_process_start_time_is_read_whatever_the_process_calls_itself() -> None:
+    # The name in /proc/<pid>/stat is in parentheses and may hold spaces and ")" itself.
+    rename = (
+        "import ctypes, sys; sys.stdin.readline(); "
+        "ctypes.CDLL(None).prctl(15, b'a) b (c', 0, 0, 0); print('renamed', flush=True); "
+        "sys.stdin.readline()"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", rename], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as other:
+        assert other.stdin is not None and other.stdout is not None
+        try:
+            before = process_started(other.pid)
+            other.stdin.write("\n")
+            other.stdin.flush()
+            assert other.stdout.readline() == "renamed\n"
+            assert b"(a) b (c) " in Path(f"/proc/{other.pid}/stat").read_bytes()
+            assert before is not None and process_started(other.pid) == before
+        finally:
+            other.kill()
+            other.wait(10)
+    assert process_started(other.pid) is None  # gone
