@@ -153,7 +153,7 @@ class OneProcess:
 def environment(settings: Any) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")},
-        "PREFCENTER_CONSOLE_NICE": os.environ.get("PREFCENTER_CONSOLE_NICE", "10"),
+        **{k: v for k, v in os.environ.items() if k == "PREFCENTER_CONSOLE_NICE"},
         "PREFCENTER_DATABASE": settings.database,
         "PREFCENTER_SECRET": SECRET,
         "PREFCENTER_PEPPER": PEPPER,
