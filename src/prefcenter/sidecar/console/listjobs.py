@@ -37,7 +37,7 @@ log = logging.getLogger("prefcenter.console")
 #: How long a check's files are kept, and how many checks at most.
 KEEP_SECONDS = 3600.0
 MAX_KEPT = 20
-#: Checks screened at once by one console (a third waits for a turn to start).
+#: Checks screened at once by one console (a third is refused until one is done).
 MAX_RUNNING = 2
 #: Seconds between two writes of a running check's progress.
 PROGRESS_EVERY_S = 0.5
