@@ -116,6 +116,7 @@ def test_a_list_over_the_limit_is_refused_with_a_page_and_nothing_kept(
     assert "<h1>Upload too large</h1>" in page
     assert "The console checks lists of up to 64 MiB; this upload was larger" in page
     assert "Split the list into smaller files" in page
+    assert '<a href="/lists">Back to the list check</a>' in page
     assert _kept(console) == []  # the part written before the limit was removed
     # The console is still up, and the next list is checked.
     answer = client.post(
@@ -161,6 +162,7 @@ def test_two_checks_run_at_once_and_a_third_is_refused_until_one_is_done(
                 "Nothing was changed. 2 lists are being checked already; wait until one is "
                 "done, then upload this one again." in refused.text
             )
+            assert '<a href="/lists">Back to the list check</a>' in refused.text
             assert len(_kept(console)) == MAX_RUNNING  # nothing of the third was kept
         finally:
             release.set()

@@ -61,8 +61,16 @@ async def error_page(request: Request, error: Exception) -> Response:
     else:
         status = 503 if isinstance(error, StoreError | OSError) else 500
         title, message = _STATUS_TEXT[status]
+    # A refused list (too large, or a third at once) leads back to the list check form.
+    back = "/lists" if request.url.path.startswith("/lists") and status != 401 else ""
     response = console.render(
-        request, "problem.html", status, title=title, message=message, login=status == 401
+        request,
+        "problem.html",
+        status,
+        title=title,
+        message=message,
+        login=status == 401,
+        back=back,
     )
     if status == 401:
         response.delete_cookie(SESSION_COOKIE, path="/")

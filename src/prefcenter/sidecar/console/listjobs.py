@@ -95,7 +95,10 @@ class ListChecks:
     def __init__(self, root: Path, *, pace: Callable[[str, int], None] | None = None) -> None:
         self.root = root
         self.pace = pace
-        self._running: dict[str, threading.Thread] = {}
+        #: Keys of the checks this process is screening; a worker leaves it in the same
+        #: hold of the lock as it writes its result, so a page that reads the result
+        #: never finds its worker still counted as running.
+        self._running: set[str] = set()
         self._lock = threading.Lock()
         self._pid = os.getpid()
         self._started = process_started(self._pid)
@@ -122,7 +125,7 @@ class ListChecks:
     def busy(self) -> bool:
         """True when :data:`MAX_RUNNING` checks are screening in this process."""
         with self._lock:
-            return sum(t.is_alive() for t in self._running.values()) >= MAX_RUNNING
+            return len(self._running) >= MAX_RUNNING
 
     def discard(self, key: str) -> None:
         """Remove a check that never started (a refused or broken upload)."""
@@ -149,9 +152,13 @@ class ListChecks:
             daemon=True,
         )
         with self._lock:
-            self._running = {k: t for k, t in self._running.items() if t.is_alive()}
-            self._running[key] = worker
-        worker.start()
+            self._running.add(key)
+        try:
+            worker.start()
+        except BaseException:
+            with self._lock:
+                self._running.discard(key)
+            raise
 
     def _run(
         self,
@@ -204,10 +211,14 @@ class ListChecks:
         finally:
             with contextlib.suppress(OSError):
                 (folder / "upload").unlink()
-        self._write(
-            key, owner=owner, name=name, state=state, size=size, done=size,
-            summary=summary, error=error,
-        )  # fmt: skip
+            with self._lock:
+                try:
+                    self._write(
+                        key, owner=owner, name=name, state=state, size=size, done=size,
+                        summary=summary, error=error,
+                    )  # fmt: skip
+                finally:
+                    self._running.discard(key)
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, key: str, owner: str) -> Check | None:
@@ -255,8 +266,7 @@ class ListChecks:
             return False
         if pid == self._pid and (started is None or started == self._started):
             with self._lock:
-                worker = self._running.get(key)
-            return worker is not None and worker.is_alive()
+                return key in self._running
         try:
             os.kill(pid, 0)  # another console process (REUSE_PORT) may be screening it
         except ProcessLookupError:
@@ -276,7 +286,7 @@ class ListChecks:
         :data:`MAX_KEPT` - 1 (room for one more); never one screening in this process."""
         now = time.time() if now is None else now
         with self._lock:
-            running = {k for k, t in self._running.items() if t.is_alive()}
+            running = set(self._running)
         kept: list[tuple[float, Path]] = []
         for folder in self._folders():
             if folder.name in running:
