@@ -13,12 +13,21 @@ in, and measures over loopback, every client in a process of its own:
   times: the ratio of the two p95s,
   beside the ratio between the alone batches themselves (the noise of this machine);
 - the same with the console inside the sidecar's process (as ``serve`` ran it before
-  issue 24's second pass), for comparison.
+  issue 24's second pass), for comparison;
+- beside each: the CPU the sidecar spent per one-click and the time its threads waited
+  for a CPU (the kernel's run-queue wait) per one-click, alone and while browsing, and
+  the console's CPU per page: whether the operator's pages make one-click do more work,
+  or only wait its turn for a core.
+
+``--nice 0,5,10,19 --cycles 2`` measures only the one-click turns, for each
+``CONSOLE_NICE`` in turn (the order reversed every other cycle), and sums them up per
+value: how the console's CPU priority trades one-click's p95 against the pages.
 
 Target (issue 24): every page p95 <= 100 ms at this store size; one-click's p95 while
 browsing within noise of its p95 alone.
 
-Run: ``python -m bench.bench_console [--quick] [--runs 3] [--store DIR]``.
+Run: ``python -m bench.bench_console [--quick] [--runs 3] [--store DIR]
+[--nice 0,5,10,19 --cycles 2]``.
 """
 
 from __future__ import annotations
@@ -144,7 +153,7 @@ class OneProcess:
 def environment(settings: Any) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if not k.startswith("PREFCENTER_")},
-        "PREFCENTER_CONSOLE_NICE": os.environ.get("PREFCENTER_CONSOLE_NICE", "10"),
+        **{k: v for k, v in os.environ.items() if k == "PREFCENTER_CONSOLE_NICE"},
         "PREFCENTER_DATABASE": settings.database,
         "PREFCENTER_SECRET": SECRET,
         "PREFCENTER_PEPPER": PEPPER,
@@ -154,10 +163,58 @@ def environment(settings: Any) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class Servers:
+    """The servers under test: their URLs, and the processes that serve each."""
+
+    http_url: str
+    console_url: str
+    http_pid: int
+    console_pid: int
+
+
+def _stat(pid: int) -> list[bytes]:
+    """``/proc/<pid>/stat``'s fields from the 3rd on (the name may hold spaces)."""
+    stat = Path(f"/proc/{pid}/stat").read_bytes()
+    return stat[stat.rindex(b")") + 2 :].split()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user and system, all threads) process ``pid`` has used so far."""
+    fields = _stat(pid)
+    return (int(fields[14 - 3]) + int(fields[15 - 3])) / os.sysconf("SC_CLK_TCK")
+
+
+def waited_seconds(pid: int) -> float:
+    """Seconds the threads of process ``pid`` now alive have spent runnable but waiting
+    for a CPU (the 2nd field of each thread's ``schedstat``)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
+def child_of(pid: int, marker: str) -> int:
+    """The child process of ``pid`` whose command line holds ``marker`` (bounded wait)."""
+    for _ in range(200):
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, IndexError):
+                if (
+                    int(_stat(int(entry.name))[4 - 3]) == pid
+                    and marker.encode() in (entry / "cmdline").read_bytes()
+                ):
+                    return int(entry.name)
+        time.sleep(0.05)
+    raise RuntimeError(f"no child of {pid} with {marker!r}")
+
+
 @contextlib.contextmanager
-def serving(settings: Any, layout: str) -> Iterator[tuple[str, str]]:
-    """The servers in a subprocess: (HTTP URL, console URL). ``layout`` is ``serve`` (the
-    real command: the console in its child process) or ``one-process``."""
+def serving(settings: Any, layout: str) -> Iterator[Servers]:
+    """The servers in a subprocess. ``layout`` is ``serve`` (the real command: the
+    console in its child process) or ``one-process``."""
     if layout == "serve":
         argv = ["-m", "prefcenter", "serve", "--http", "127.0.0.1:0", "--no-smtp",
                 "--console", "127.0.0.1:0"]  # fmt: skip
@@ -173,7 +230,8 @@ def serving(settings: Any, layout: str) -> Iterator[tuple[str, str]]:
         assert process.stdout is not None
         for line in process.stdout:  # bounded: the server prints its ready line or exits
             if found := ready.search(line):
-                yield found[1], found[2]
+                console = child_of(process.pid, "--listen-fd") if layout == "serve" else 0
+                yield Servers(found[1], found[2], process.pid, console or process.pid)
                 return
         raise RuntimeError(f"{layout}: the servers did not start")
     finally:
@@ -257,6 +315,28 @@ class Turns:
     #: Console pages served during the busy batches, and the seconds those took.
     pages: int = 0
     seconds: float = 0.0
+    #: The sidecar's CPU seconds and run-queue wait over the alone and the busy batches;
+    #: the console's CPU seconds over the busy ones (the same process in ``one-process``).
+    cpu_alone: float = 0.0
+    cpu_busy: float = 0.0
+    wait_alone: float = 0.0
+    wait_busy: float = 0.0
+    console_cpu: float = 0.0
+    #: The browsing client's CPU seconds over the busy batches (it shares the cores).
+    client_cpu: float = 0.0
+
+    def per_click(self) -> str:
+        """CPU and run-queue wait per one-click, and the console's CPU per page."""
+        alone, busy = max(len(self.alone), 1), max(len(self.busy), 1)
+        return (
+            f"sidecar CPU per one-click {self.cpu_alone / alone * 1000:.2f} ms alone, "
+            f"{self.cpu_busy / busy * 1000:.2f} ms browsing; run-queue wait per one-click "
+            f"{self.wait_alone / alone * 1000:.2f} ms alone, "
+            f"{self.wait_busy / busy * 1000:.2f} ms browsing; per page: console CPU "
+            f"{self.console_cpu / max(self.pages, 1) * 1000:.1f} ms, browsing client CPU "
+            f"{self.client_cpu / max(self.pages, 1) * 1000:.1f} ms, "
+            f"{self.seconds / max(self.pages, 1) * 1000:.1f} ms from asking to the whole page"
+        )
 
     @property
     def alone(self) -> list[float]:
@@ -275,11 +355,18 @@ class Turns:
         )
 
 
-def turns(
-    center: PreferenceCenter, http_url: str, console_url: str, start: int, first: int
-) -> Turns:
+def turns(center: PreferenceCenter, servers: Servers, start: int, first: int) -> Turns:
     """One-click latencies alone and while another process browses the console without
     pause, measured in alternating batches."""
+    http_url, console_url = servers.http_url, servers.console_url
+
+    def usage() -> tuple[float, float, float]:
+        return (
+            cpu_seconds(servers.http_pid),
+            waited_seconds(servers.http_pid),
+            cpu_seconds(servers.console_pid),
+        )
+
     context = multiprocessing.get_context("spawn")
     browsing, stop, pages = context.Event(), context.Event(), context.Value("i", 0)
     browser = context.Process(target=browse, args=(console_url, first, browsing, stop, pages))
@@ -289,12 +376,23 @@ def turns(
         for turn in range(TURNS):
             browsing.clear()
             time.sleep(0.3)  # let a page in flight finish: "alone" means alone
+            cpu, wait, _ = usage()
             alone = one_clicks(center, http_url, start + 2 * turn * BATCH, BATCH)
+            after = usage()
+            found.cpu_alone += after[0] - cpu
+            found.wait_alone += after[1] - wait
             (found.even if turn % 2 == 0 else found.odd).extend(alone)
             browsing.set()
             time.sleep(0.3)  # the operator is browsing before the batch starts
             before, began = pages.value, time.perf_counter()
+            cpu, wait, console = usage()
+            client = cpu_seconds(browser.pid) if browser.pid else 0.0
             found.busy += one_clicks(center, http_url, start + (2 * turn + 1) * BATCH, BATCH)
+            after = usage()
+            found.client_cpu += (cpu_seconds(browser.pid) if browser.pid else 0.0) - client
+            found.cpu_busy += after[0] - cpu
+            found.wait_busy += after[1] - wait
+            found.console_cpu += after[2] - console
             found.pages += pages.value - before
             found.seconds += time.perf_counter() - began
     finally:
@@ -310,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="one-click runs per layout")
     parser.add_argument("--store", metavar="DIR", help="build the store here, or reuse it")
     parser.add_argument("--console-nice", metavar="N", help="CONSOLE_NICE for serve's console")
+    parser.add_argument(
+        "--nice", metavar="N,N", help="only the one-click turns, for each of these CONSOLE_NICE"
+    )
+    parser.add_argument("--cycles", type=int, default=2, help="rounds over --nice's values")
     parser.add_argument("--one-process", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one_process:
@@ -341,6 +443,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
         if args.console_nice is not None:
             os.environ["PREFCENTER_CONSOLE_NICE"] = args.console_nice
+        if args.nice:
+            return by_nice(center, settings, rows, [int(n) for n in args.nice.split(",")],
+                           args.cycles)  # fmt: skip
         return measure(center, settings, rows, args.runs)
 
 
@@ -401,8 +506,8 @@ def check_list(client: httpx.Client, count: int) -> str:
 def measure(center: PreferenceCenter, settings: Any, rows: int, runs: int) -> int:
     first = 1  # the first queued item
     worst = 0.0
-    with serving(settings, "serve") as (http_url, console_url):
-        client = log_in(console_url)
+    with serving(settings, "serve") as servers:
+        client = log_in(servers.console_url)
         checked = check_list(client, rows // 10)
         pages = {**pages_of(first), "list check, done": checked,
                  "list check, sendable file": checked + "/sendable.csv"}  # fmt: skip
@@ -417,14 +522,58 @@ def measure(center: PreferenceCenter, settings: Any, rows: int, runs: int) -> in
                 f"{p95(found) / base:>10.1f}x"
             )
         for run in range(runs):
-            measured = turns(center, http_url, console_url, rows * (3 + run), first)
-            print(measured.line(f"serve (console in its child process), run {run + 1}"), flush=True)
-    with serving(settings, "one-process") as (http_url, console_url):
-        measured = turns(center, http_url, console_url, rows * (3 + runs), first)
-        print(measured.line("console in the sidecar's process (before)"), flush=True)
+            measured = turns(center, servers, fresh(rows), first)
+            print(measured.line(f"serve (console in its child process), run {run + 1}"))
+            print("  " + measured.per_click(), flush=True)
+    with serving(settings, "one-process") as servers:
+        measured = turns(center, servers, fresh(rows), first)
+        print(measured.line("console in the sidecar's process (before)"))
+        print("  " + measured.per_click(), flush=True)
     print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     print(f"slowest page p95 {worst:.1f} ms (target <= {TARGET_MS:.0f} ms)")
     return 0 if worst <= TARGET_MS else 1
+
+
+def fresh(rows: int) -> int:
+    """The first of a range of people no earlier run clicked (a one-click that changes
+    nothing would be cheaper than a real one)."""
+    return rows * 3 + random.randrange(10**9) * 2 * TURNS * BATCH
+
+
+def by_nice(
+    center: PreferenceCenter, settings: Any, rows: int, nices: list[int], cycles: int
+) -> int:
+    """One-click turns for each ``CONSOLE_NICE`` in ``nices``, ``cycles`` times over."""
+    found: dict[int, list[Turns]] = {nice: [] for nice in nices}
+    for cycle in range(cycles):
+        for nice in nices if cycle % 2 == 0 else nices[::-1]:
+            os.environ["PREFCENTER_CONSOLE_NICE"] = str(nice)
+            with serving(settings, "serve") as servers:
+                measured = turns(center, servers, fresh(rows), 1)
+            found[nice].append(measured)
+            load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(measured.line(f"CONSOLE_NICE={nice}, cycle {cycle + 1} (load {load})"))
+            print("  " + measured.per_click(), flush=True)
+    print("summary (all cycles pooled):")
+    for nice, runs in found.items():
+        pooled = Turns(
+            even=[v for t in runs for v in t.even],
+            odd=[v for t in runs for v in t.odd],
+            busy=[v for t in runs for v in t.busy],
+            pages=sum(t.pages for t in runs),
+            seconds=sum(t.seconds for t in runs),
+            cpu_alone=sum(t.cpu_alone for t in runs),
+            cpu_busy=sum(t.cpu_busy for t in runs),
+            wait_alone=sum(t.wait_alone for t in runs),
+            wait_busy=sum(t.wait_busy for t in runs),
+            console_cpu=sum(t.console_cpu for t in runs),
+            client_cpu=sum(t.client_cpu for t in runs),
+        )
+        ratios = sorted(p95(t.busy) / p95(t.alone) for t in runs)
+        print(pooled.line(f"CONSOLE_NICE={nice}"))
+        print(f"  per-cycle p95 ratios {', '.join(f'{r:.2f}' for r in ratios)}; "
+              + pooled.per_click(), flush=True)  # fmt: skip
+    return 0
 
 
 if __name__ == "__main__":

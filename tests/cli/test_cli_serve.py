@@ -193,8 +193,8 @@ def test_serve_runs_the_console_in_a_child_it_restarts_and_stops(
     process, url, child = start_with_console(serve)
     with open(f"/proc/{child}/cmdline", "rb") as cmdline:
         assert b"--listen-fd" in cmdline.read()
-    # CONSOLE_NICE (10): the console leaves the CPU to one-click on a busy machine.
-    assert niceness(child) == min(19, niceness(process.pid) + 10)
+    # CONSOLE_NICE (5): the console leaves the CPU to one-click on a busy machine.
+    assert niceness(child) == min(19, niceness(process.pid) + 5)
     os.kill(child, signal.SIGKILL)
     # The parent keeps the socket: this request waits in its backlog for the new child.
     assert httpx.get(url + "/login", timeout=60).status_code == 200

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from prefcenter.model import Action, Reason
+from prefcenter.report.compliance import build_report
+from prefcenter.sidecar.console.state import MAX_UPLOAD_BYTES
 from tests.sidecar.conftest import screenshot
 from tests.sidecar.console_live import (
     PASSWORD,
@@ -158,9 +160,20 @@ def test_see_the_report_and_download_a_table(
         if javascript:
             doc_screenshot(page, "report")
         with page.expect_download() as download:
-            page.get_by_role("link", name="CSV").nth(2).click()  # time to honour
+            page.locator('a[href^="/report/time-to-honour.csv"]').click()
         saved = Path(download.value.path()).read_text()
         assert saved.splitlines()[0] == "delay,opt-outs"
+        # The exact median, p95 and longest, as on the page (seconds).
+        with page.expect_download() as download:
+            page.locator('a[href^="/report/time-to-honour-summary.csv"]').click()
+        header, figures = Path(download.value.path()).read_text().splitlines()
+        assert header == "count,median_seconds,p95_seconds,max_seconds"
+        times = build_report(console.center).honour  # what `prefcenter report` says
+        exact = [times.median, times.p95, times.max]
+        assert figures.split(",") == [
+            str(times.count),
+            *(f"{t.total_seconds():.3f}" for t in exact if t is not None),
+        ]
     finally:
         context.close()
 
@@ -219,3 +232,30 @@ def test_check_a_list(console: LiveConsole, browser: Any, tmp_path: Path) -> Non
         assert answer.text() == "email,name\nnew@example.org,New\n"
     finally:
         context.close()
+
+
+def test_a_list_over_the_limit_shows_a_page_that_says_so(
+    console: LiveConsole, browser: Any, tmp_path: Path
+) -> None:
+    big = tmp_path / "everyone.csv"  # on disk, read by the browser as it sends it
+    with big.open("wb") as out:
+        out.write(b"email\n")
+        block = b"someone.on.the.list@example.com\n" * 2048  # 64 KiB
+        for _ in range(MAX_UPLOAD_BYTES // len(block) + 1):
+            out.write(block)
+    context = browser.new_context(java_script_enabled=False, viewport=DOC_VIEWPORT)
+    page = context.new_page()
+    try:
+        log_in(page, console, "abe")
+        page.get_by_role("link", name="List check").click()
+        page.get_by_label("CSV file").set_input_files(str(big))
+        with page.expect_navigation():
+            page.get_by_role("button", name="Check the list").click()
+        assert page.get_by_role("heading", level=1).inner_text() == "Upload too large"
+        assert "lists of up to 64 MiB" in page.get_by_role("alert").inner_text()
+        page.get_by_role("link", name="Back to the list check").click()
+        assert page.get_by_role("heading", level=1).inner_text() == "Check a list before sending"
+    finally:
+        context.close()
+    folder = console.settings.var_path / "console-lists"
+    assert not folder.exists() or list(folder.iterdir()) == []

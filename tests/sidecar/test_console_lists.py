@@ -13,7 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from prefcenter.sidecar.console.listjobs import KEEP_SECONDS, MAX_KEPT, ListChecks
+from prefcenter.sidecar.console.listjobs import (
+    KEEP_SECONDS,
+    MAX_KEPT,
+    ListChecks,
+    process_started,
+)
 from tests.sidecar.console_live import LiveConsole, console_settings, csrf_of, live_console
 
 LIST = "email,name\ngone@example.org,Gone\nnew@example.org,New\nnot-an-address,X\n"
@@ -114,12 +119,17 @@ def test_a_file_that_is_not_text_fails_with_a_sentence(console: LiveConsole) -> 
     assert client.get(answer.headers["location"] + "/sendable.csv").status_code == 404
 
 
-def _status(live: LiveConsole, key: str, pid: int, owner: str = "abe") -> None:
-    """A check as another console process writes it while screening."""
+def _status(
+    live: LiveConsole, key: str, pid: int, owner: str = "abe", started: int | None = None
+) -> None:
+    """A check as another console process writes it while screening (``started``: that
+    process's start time; None: as a console before it was recorded wrote it)."""
     folder = _folder(live) / key
     folder.mkdir(parents=True)
     status = {"owner": owner, "name": "big.csv", "state": "running", "size": 4_000_000,
               "done": 1_000_000, "created": time.time(), "pid": pid}  # fmt: skip
+    if started is not None:
+        status["started"] = started
     (folder / "status.json").write_text(json.dumps(status))
 
 
@@ -141,6 +151,30 @@ def test_a_running_check_reloads_itself_until_asked_not_to(console: LiveConsole)
     page = client.get("/lists/" + "A" * 16)
     assert "refresh" not in page.headers
     assert "The check was interrupted" in page.text
+
+
+def test_a_check_whose_process_id_was_given_to_another_process_shows_interrupted(
+    console: LiveConsole,
+) -> None:
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        started = process_started(other.pid)
+        assert started is not None
+        _status(console, "A" * 16, other.pid, started=started)  # the process that wrote it
+        _status(console, "B" * 16, other.pid, started=started - 1)  # an earlier one, gone
+        # This console's own id, from a console that ran before it (a container restart).
+        own = process_started(os.getpid())
+        assert own is not None
+        _status(console, "C" * 16, os.getpid(), started=own - 1)
+        client = console.login("abe")
+        assert client.get("/lists/" + "A" * 16).headers["refresh"] == "2"
+        for key in ("B" * 16, "C" * 16):
+            page = client.get("/lists/" + key)
+            assert "refresh" not in page.headers
+            assert "The check was interrupted" in page.text
+    finally:
+        other.kill()
+        other.wait(10)
 
 
 def test_old_checks_and_the_oldest_beyond_the_limit_are_removed(tmp_path: Path) -> None:
@@ -165,7 +199,7 @@ def test_old_checks_and_the_oldest_beyond_the_limit_are_removed(tmp_path: Path) 
 class _FinishingWhileAsked(ListChecks):
     """The worker writes its result and ends just as a status page asks whether it lives."""
 
-    def _alive(self, key: str, pid: int) -> bool:
+    def _alive(self, key: str, pid: int, started: int | None) -> bool:
         self._write(key, owner="abe", name="l.csv", state="done", size=10, done=10, summary={})
         return False
 
@@ -186,3 +220,27 @@ def test_a_check_whose_worker_is_gone_shows_interrupted(tmp_path: Path) -> None:
     checks._write(key, owner="abe", name="l.csv", state="running", size=10, done=5)
     seen = checks.get(key, "abe")  # no worker of this process screens it
     assert seen is not None and seen.state == "interrupted"
+
+
+def test_a_process_start_time_is_read_whatever_the_process_calls_itself() -> None:
+    # The name in /proc/<pid>/stat is in parentheses and may hold spaces and ")" itself.
+    rename = (
+        "import ctypes, sys; sys.stdin.readline(); "
+        "ctypes.CDLL(None).prctl(15, b'a) b (c', 0, 0, 0); print('renamed', flush=True); "
+        "sys.stdin.readline()"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", rename], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as other:
+        assert other.stdin is not None and other.stdout is not None
+        try:
+            before = process_started(other.pid)
+            other.stdin.write("\n")
+            other.stdin.flush()
+            assert other.stdout.readline() == "renamed\n"
+            assert b"(a) b (c) " in Path(f"/proc/{other.pid}/stat").read_bytes()
+            assert before is not None and process_started(other.pid) == before
+        finally:
+            other.kill()
+            other.wait(10)
+    assert process_started(other.pid) is None  # gone

@@ -262,9 +262,10 @@ class Settings:
         "empty refuses such names. A named operator keeps their own role.",
     )
     console_nice: int = _setting(
-        10,
+        5,
         "Niceness (0-19) of the console's own process beside HTTP or SMTP in `serve`: the "
-        "higher, the more CPU it leaves to one-click on a busy machine; 0: equal shares.",
+        "higher, the more CPU it leaves to one-click on a busy machine, and the slower its "
+        "pages there; 0: equal shares.",
         kind="int",
     )
     log_level: str = _setting("info", "Log level: debug, info, warning, error.")

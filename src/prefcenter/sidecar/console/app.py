@@ -21,12 +21,18 @@ from prefcenter.errors import InvalidInput, NotAllowed, NotFound, PrefcenterErro
 from prefcenter.operators import Operators
 from prefcenter.sidecar.console import pages
 from prefcenter.sidecar.console.auth import SESSION_COOKIE, Keys, Refused
-from prefcenter.sidecar.console.state import Console, console_of
+from prefcenter.sidecar.console.listjobs import ListChecks
+from prefcenter.sidecar.console.state import MAX_UPLOAD_BYTES, Console, console_of
 
 _STATUS_TEXT = {
     404: ("Page not found", "There is nothing at this address in the console."),
     405: ("Not allowed", "This address does not accept that kind of request."),
-    413: ("Upload too large", "The upload was larger than the console accepts."),
+    413: (
+        "Upload too large",
+        f"The console checks lists of up to {MAX_UPLOAD_BYTES // 2**20} MiB; this upload was "
+        "larger, so nothing was kept. Split the list into smaller files, or ask whoever runs "
+        "prefcenter to check it with prefcenter filter.",
+    ),
     503: (
         "The store did not answer",
         "Nothing was changed. Try again in a minute; if it lasts, tell whoever runs prefcenter.",
@@ -55,16 +61,33 @@ async def error_page(request: Request, error: Exception) -> Response:
     else:
         status = 503 if isinstance(error, StoreError | OSError) else 500
         title, message = _STATUS_TEXT[status]
+    # A refused list (too large, or a third at once) leads back to the list check form.
+    back = "/lists" if request.url.path.startswith("/lists") and status != 401 else ""
     response = console.render(
-        request, "problem.html", status, title=title, message=message, login=status == 401
+        request,
+        "problem.html",
+        status,
+        title=title,
+        message=message,
+        login=status == 401,
+        back=back,
     )
     if status == 401:
         response.delete_cookie(SESSION_COOKIE, path="/")
     return response
 
 
-def create_console_app(center: Any, settings: Settings) -> Starlette:
-    """Build the console's ASGI app around an open ``PreferenceCenter`` (the caller closes it)."""
+def create_console_app(
+    center: Any, settings: Settings, *, list_checks: ListChecks | None = None
+) -> Starlette:
+    """Build the console's ASGI app around an open ``PreferenceCenter`` (the caller closes it).
+
+    Args:
+        center: the open center the pages read and change.
+        settings: the console's settings.
+        list_checks: where list checks are kept and run (None: under
+            ``VAR_DIR/console-lists``, as deployed; tests pass one that paces its checks).
+    """
     console = Console(
         center=center,
         settings=settings,
@@ -75,6 +98,7 @@ def create_console_app(center: Any, settings: Settings) -> Starlette:
         ),
         keys=Keys(settings),
         operators=Operators(center),
+        lists=list_checks or ListChecks(settings.var_path / "console-lists"),
     )
     handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]] = {
         Refused: error_page,

@@ -6,7 +6,9 @@ engine of ``prefcenter filter`` writes them (streamed: memory stays flat whateve
 list's size), and ``status.json``: who started it, how far it got (bytes of the upload
 read), and at the end the summary or the error. Status pages read only that file, so
 a check survives a page reload and its results survive a restart of the console (a
-check cut short by one is shown as interrupted). Checks are kept for
+check cut short by one is shown as interrupted: the file names the process screening
+it by its id and its start time, so a process that got the same id later is not
+mistaken for it). Checks are kept for
 :data:`KEEP_SECONDS`, at most :data:`MAX_KEPT` of them; the oldest go first.
 """
 
@@ -22,6 +24,7 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,7 @@ log = logging.getLogger("prefcenter.console")
 #: How long a check's files are kept, and how many checks at most.
 KEEP_SECONDS = 3600.0
 MAX_KEPT = 20
-#: Checks screened at once by one console (a third waits for a turn to start).
+#: Checks screened at once by one console (a third is refused until one is done).
 MAX_RUNNING = 2
 #: Seconds between two writes of a running check's progress.
 PROGRESS_EVERY_S = 0.5
@@ -44,6 +47,8 @@ _KEY = re.compile(r"^[A-Za-z0-9_-]{16}$")
 _BYTES_PER_ROW = 64
 
 PARTS = ("sendable", "rejects")
+#: What ``status.json`` holds beside a :class:`Check`'s fields: who is screening it.
+_WORKER_KEYS = ("pid", "started")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +83,25 @@ class Check:
 
 
 class ListChecks:
-    """The console's list checks, under ``root``; one per console process."""
+    """The console's list checks, under ``root``; one per console process.
 
-    def __init__(self, root: Path) -> None:
+    Args:
+        root: the folder the checks are kept in (made owner-only on first use).
+        pace: called in a check's worker with its key and the bytes screened so far,
+            once before screening starts and then at each progress note; the worker
+            waits for it to return (tests hold checks running with it; None: nothing).
+    """
+
+    def __init__(self, root: Path, *, pace: Callable[[str, int], None] | None = None) -> None:
         self.root = root
-        self._running: dict[str, threading.Thread] = {}
+        self.pace = pace
+        #: Keys of the checks this process is screening; a worker leaves it in the same
+        #: hold of the lock as it writes its result, so a page that reads the result
+        #: never finds its worker still counted as running.
+        self._running: set[str] = set()
         self._lock = threading.Lock()
+        self._pid = os.getpid()
+        self._started = process_started(self._pid)
 
     # -- starting --------------------------------------------------------------------------
     def new(self) -> tuple[str, Path]:
@@ -107,7 +125,7 @@ class ListChecks:
     def busy(self) -> bool:
         """True when :data:`MAX_RUNNING` checks are screening in this process."""
         with self._lock:
-            return sum(t.is_alive() for t in self._running.values()) >= MAX_RUNNING
+            return len(self._running) >= MAX_RUNNING
 
     def discard(self, key: str) -> None:
         """Remove a check that never started (a refused or broken upload)."""
@@ -134,9 +152,13 @@ class ListChecks:
             daemon=True,
         )
         with self._lock:
-            self._running = {k: t for k, t in self._running.items() if t.is_alive()}
-            self._running[key] = worker
-        worker.start()
+            self._running.add(key)
+        try:
+            worker.start()
+        except BaseException:
+            with self._lock:
+                self._running.discard(key)
+            raise
 
     def _run(
         self,
@@ -156,12 +178,16 @@ class ListChecks:
 
         def progress(done: int) -> None:
             nonlocal last
+            if self.pace is not None:
+                self.pace(key, done)
             if time.monotonic() - last >= PROGRESS_EVERY_S:
                 last = time.monotonic()
                 self._write(key, owner=owner, name=name, state="running", size=size, done=done)
 
         state, summary, error = "failed", None, ""
         try:
+            if self.pace is not None:
+                self.pace(key, 0)
             with (
                 center.screen(
                     topic, channel=channel, kind=kind, expected_rows=size // _BYTES_PER_ROW
@@ -185,37 +211,43 @@ class ListChecks:
         finally:
             with contextlib.suppress(OSError):
                 (folder / "upload").unlink()
-        self._write(
-            key, owner=owner, name=name, state=state, size=size, done=size,
-            summary=summary, error=error,
-        )  # fmt: skip
+            with self._lock:
+                try:
+                    self._write(
+                        key, owner=owner, name=name, state=state, size=size, done=size,
+                        summary=summary, error=error,
+                    )  # fmt: skip
+                finally:
+                    self._running.discard(key)
 
     # -- reading ---------------------------------------------------------------------------
     def get(self, key: str, owner: str) -> Check | None:
         """The check ``key`` if ``owner`` started it (None otherwise, or if it is gone)."""
         if not _KEY.match(key):
             return None
-        check, pid = self._read(key, owner)
-        if check is None or check.state != "running" or self._alive(key, pid):
+        check, worker = self._read(key, owner)
+        if check is None or check.state != "running" or self._alive(key, *worker):
             return check
         # The worker may have written its result and ended between the two reads: only
         # a file that still says running once its worker is gone was cut short.
-        check, pid = self._read(key, owner)
+        check, _ = self._read(key, owner)
         if check is not None and check.state == "running":
             return dataclasses.replace(check, state="interrupted")
         return check
 
-    def _read(self, key: str, owner: str) -> tuple[Check | None, int]:
-        """The check's ``status.json`` and the process that wrote it (None: not there or
-        not ``owner``'s)."""
+    def _read(self, key: str, owner: str) -> tuple[Check | None, tuple[int, int | None]]:
+        """The check's ``status.json`` (None: not there or not ``owner``'s), and the
+        process that wrote it: its id and start time (None: a file from before the
+        start time was recorded)."""
         try:
             data = json.loads((self.root / key / "status.json").read_text())
         except (OSError, ValueError):
-            return None, 0
+            return None, (0, None)
         if data.get("owner") != owner:
-            return None, 0
-        check = Check(key=key, **{k: v for k, v in data.items() if k != "pid"})
-        return check, int(data.get("pid", 0))
+            return None, (0, None)
+        check = Check(key=key, **{k: v for k, v in data.items() if k not in _WORKER_KEYS})
+        started = data.get("started")
+        return check, (int(data.get("pid", 0)), None if started is None else int(started))
 
     def of(self, owner: str) -> list[Check]:
         """``owner``'s checks still kept, newest first (the expired ones are removed)."""
@@ -227,18 +259,26 @@ class ListChecks:
         """The file of a finished check: ``sendable`` or ``rejects``."""
         return self.root / check.key / f"{part}.csv"
 
-    def _alive(self, key: str, pid: int) -> bool:
-        if pid == os.getpid():
+    def _alive(self, key: str, pid: int, started: int | None) -> bool:
+        """True while the worker that wrote ``status.json`` may still be screening it:
+        process ``pid``, started at ``started`` (clock ticks after boot)."""
+        if pid <= 0:
+            return False
+        if pid == self._pid and (started is None or started == self._started):
             with self._lock:
-                worker = self._running.get(key)
-            return worker is not None and worker.is_alive()
+                return key in self._running
         try:
             os.kill(pid, 0)  # another console process (REUSE_PORT) may be screening it
         except ProcessLookupError:
             return False
         except PermissionError:
-            return True
-        return pid > 0
+            pass
+        # A process id is handed out again once its process is gone (in a container the
+        # console may get the same one after every restart): it is the same process only
+        # if it started when the one that wrote the file did.
+        if started is None or self._started is None:
+            return True  # nothing to compare: a file from an older console, or no /proc
+        return process_started(pid) == started
 
     # -- keeping ---------------------------------------------------------------------------
     def sweep(self, now: float | None = None) -> None:
@@ -246,7 +286,7 @@ class ListChecks:
         :data:`MAX_KEPT` - 1 (room for one more); never one screening in this process."""
         now = time.time() if now is None else now
         with self._lock:
-            running = {k for k, t in self._running.items() if t.is_alive()}
+            running = set(self._running)
         kept: list[tuple[float, Path]] = []
         for folder in self._folders():
             if folder.name in running:
@@ -274,10 +314,38 @@ class ListChecks:
         old: dict[str, Any] = {}
         with contextlib.suppress(OSError, ValueError):
             old = json.loads((folder / "status.json").read_text())
-        data = {"created": old.get("created", time.time()), **status, "pid": os.getpid()}
+        data = {
+            "created": old.get("created", time.time()),
+            **status,
+            "pid": self._pid,
+            "started": self._started,
+        }
         temporary = folder / "status.tmp"
         temporary.write_text(json.dumps(data))
         temporary.replace(folder / "status.json")
 
 
-__all__ = ["KEEP_SECONDS", "MAX_KEPT", "MAX_RUNNING", "PARTS", "Check", "ListChecks"]
+def process_started(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks after boot (``/proc/<pid>/stat``'s
+    22nd field); None where there is no ``/proc`` or no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    # The 2nd field, the command's name in parentheses, may itself hold spaces and ")".
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    try:
+        return int(fields[22 - 3])
+    except (IndexError, ValueError):
+        return None
+
+
+__all__ = [
+    "KEEP_SECONDS",
+    "MAX_KEPT",
+    "MAX_RUNNING",
+    "PARTS",
+    "Check",
+    "ListChecks",
+    "process_started",
+]

@@ -8,8 +8,10 @@ known at once), hands the listening socket to ``prefcenter serve --no-http --no-
 started beside it with the same settings, restarts that child if it dies (connections
 wait in the socket's backlog meanwhile: the parent keeps it open), and stops it on the
 way out. The child has its own store connections, logs to the same standard error, runs
-at a lower CPU priority (``CONSOLE_NICE``, default 10: on a busy machine the kernel
-serves one-click first, and pages wait a little instead), and dies with its parent
+at a lower CPU priority (``CONSOLE_NICE``, default 5: on a busy machine the kernel
+serves one-click first, and pages wait a little instead; at 0 an operator browsing
+made one-click wait for a core, at 10 the pages took twice as long for no measurable
+gain to one-click: docs/performance.md), and dies with its parent
 (``PR_SET_PDEATHSIG`` on Linux, and a check of its parent).
 """
 

@@ -135,12 +135,27 @@ def report_tables(trends: Trends) -> dict[str, tuple[list[str], list[list[object
         ]
 
     rates = trends.rates()
+    times = trends.honour_times
     return {
         "requests-by-source": per_day(trends.by_source.counts),
         "requests-by-channel": per_day(trends.by_channel.counts),
         "time-to-honour": (
             ["delay", "opt-outs"],
             [[label, count] for label, count in trends.honour],
+        ),
+        # The exact figures over every opt-out of the period (not from the buckets), in
+        # seconds, as `prefcenter report --json` names them.
+        "time-to-honour-summary": (
+            ["count", "median_seconds", "p95_seconds", "max_seconds"],
+            [
+                [
+                    times.count,
+                    *(
+                        "" if t is None else f"{t.total_seconds():.3f}"
+                        for t in (times.median, times.p95, times.max)
+                    ),
+                ]
+            ],
         ),
         "rates": (
             ["day", "sent", "bounces", "complaints", "bounce_rate", "complaint_rate"],

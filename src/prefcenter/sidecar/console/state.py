@@ -86,17 +86,14 @@ class Console:
     templates: jinja2.Environment
     keys: Keys
     operators: Operators
+    #: The list checks, on disk under ``VAR_DIR/console-lists``.
+    lists: ListChecks
     #: Login attempts per client address: ten at once, then one every six seconds (the
     #: per-operator lockout, in the store, is what stops guessing one name).
     throttle: TokenBuckets = field(default_factory=lambda: TokenBuckets(10, 60.0))
     request_ids: RequestIds = field(default_factory=RequestIds)
     #: The report's complete past days, counted once (today is read on every request).
     days: DayCache = field(default_factory=DayCache)
-
-    @functools.cached_property
-    def lists(self) -> ListChecks:
-        """The list checks, on disk under ``VAR_DIR/console-lists``."""
-        return ListChecks(self.settings.var_path / "console-lists")
 
     @functools.cached_property
     def colours(self) -> Palette:
