@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from prefcenter.errors import StoreConflict, StoreUnavailable
 from prefcenter.model import Event, Suppression
-from prefcenter.store.protocol import Session, Store, Violation
+from prefcenter.store.protocol import NewEvent, Session, Store, Violation
 
 T = TypeVar("T")
 
@@ -76,6 +76,10 @@ class FaultyStore:
     def run(self, work: Callable[[Session], T], *, durable: bool = True) -> T:
         self._check()
         return self._store.run(work, durable=durable)
+
+    def suppress_alone(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
+        del items
+        return None  # writes go through transaction(), where the faults are injected
 
     def ping(self) -> None:
         self._check()

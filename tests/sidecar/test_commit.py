@@ -240,3 +240,32 @@ def test_two_writers_commit_two_groups_at_once() -> None:
     committed = [e for transaction in center.committed for call in transaction for e in call]
     assert sorted(committed) == sorted(f"r{n}" for n in range(40))
     assert not [thread for thread in started if thread.is_alive()]
+
+
+def test_alone_one_click_groups_skip_the_transaction_mixed_ones_keep_it() -> None:
+    # PostgreSQL's committer: a group of one-click suppressions only goes to the
+    # center's own suppress_many (one statement there); a group with anything else
+    # stays one transaction, in order.
+    center = Recorder()
+    alone: list[list[Any]] = []
+
+    def suppress_many(requests: list[SuppressRequest]) -> list[bool]:
+        alone.append([request.evidence for request in requests])
+        return [not str(request.evidence).startswith("old") for request in requests]
+
+    center.suppress_many = suppress_many  # type: ignore[attr-defined]
+
+    def note(tx: Any) -> str:
+        tx.note("other")
+        return "noted"
+
+    async def main(operations: list[Any]) -> list[Any]:
+        committer = GroupCommitter(cast(PreferenceCenter, center), Metrics(), alone=True)
+        result = await asyncio.gather(*(committer.submit(op) for op in operations))
+        await committer.close()
+        return result
+
+    assert asyncio.run(main([_request("c1"), _request("old-c2")])) == [True, False]
+    assert alone == [["c1", "old-c2"]] and center.committed == []
+    assert asyncio.run(main([_request("c3"), note])) == [True, "noted"]
+    assert center.committed == [[["c3"], "other"]]

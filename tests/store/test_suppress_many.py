@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from prefcenter.center import PreferenceCenter
 from prefcenter.changes import SuppressRequest
 from prefcenter.errors import InvalidInput
-from prefcenter.model import Source
+from prefcenter.model import Action, Scope, Source
+from prefcenter.store.protocol import NewEvent
 from prefcenter.store.sqlite import SqliteStore
+from prefcenter.topics import topic_digest
 from tests.store.conftest import START, Clock
 
 REQUESTED = START.replace(hour=8)
@@ -175,3 +177,48 @@ def test_any_mix_of_replays_and_repeats_answers_as_one_suppress_each(
         assert _stored(center, f"batch{run}{person}@example.com") == _stored(
             center, f"single{run}{person}@example.com"
         )
+
+
+def test_alone_is_one_committed_statement_on_postgresql_and_none_elsewhere(
+    center: PreferenceCenter,
+) -> None:
+    """PostgreSQL writes a group on its own as one autocommit statement: committed when
+    it returns (another connection sees it), the answers those of ``suppress_batch``. In
+    a transaction, and on SQLite, it answers None and writes nothing."""
+    requests = [
+        SuppressRequest("alone1@example.com", Source.ONE_CLICK, evidence="a1"),
+        SuppressRequest("alone2@example.com", Source.ONE_CLICK, topic="news", evidence="a2"),
+    ]
+    center.suppress_many([requests[0]])  # a replay next time: False, suppression kept
+    items = _events(center, requests, at=START)
+    with center.store.transaction():
+        assert center.store.suppress_alone(items) is None
+    if isinstance(center.store, SqliteStore):
+        assert center.store.suppress_alone(items) is None
+        assert center.check("alone2@example.com", topic="news").allowed
+        return
+    assert center.store.suppress_alone(items) == [False, True]
+    assert center.store.suppress_alone([items[1], items[1]]) is None  # a key twice
+    import psycopg  # only on PostgreSQL
+
+    with psycopg.connect(center.settings.database) as other:
+        row = other.execute("SELECT count(*) FROM events WHERE evidence = 'a2'").fetchone()
+    assert row == (1,)
+    assert not center.check("alone2@example.com", topic="news").allowed
+
+
+def _events(
+    center: PreferenceCenter, requests: list[SuppressRequest], *, at: Any
+) -> list[tuple[Any, bytes]]:
+    """The (event, topic digest) pairs ``suppress_many`` builds for ``requests``."""
+    pairs = []
+    for request in requests:
+        assert isinstance(request.recipient, str)
+        identity = center.identity(request.recipient, request.channel)
+        scope = Scope.TOPIC if request.topic else Scope.GLOBAL
+        event = NewEvent(
+            at, identity.hash, Action.SUPPRESS, request.source, identity.channel, scope,
+            request.topic, request.reason or None, request.evidence, None,
+        )  # fmt: skip
+        pairs.append((event, topic_digest(request.topic)))
+    return pairs

@@ -201,6 +201,18 @@ class Changes:
                 return done
             return [one(session, item) for item in items]
 
+        known = self._bind.core.topics
+        if (
+            self._bind.session is None
+            and not addresses
+            and all(topic is None or topic in known for _, topic in items)
+        ):
+            # Nothing to write but the batch: one statement is the whole transaction
+            # where the store can (PostgreSQL); None, and nothing written, otherwise.
+            rows = [(event, topic_digest(topic)) for event, topic in items]
+            done = self._bind.core.store.suppress_alone(rows)
+            if done is not None:
+                return done
         return self._bind.run(work)
 
     def resubscribe(

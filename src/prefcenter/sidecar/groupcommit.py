@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.changes import Changes, SuppressRequest
@@ -69,6 +69,11 @@ class GroupCommitter:
             statements run on another connection, and the server folds commits that
             arrive together into one WAL flush. Each group is still answered only after
             its own COMMIT.
+        alone: a group of one-click suppressions only is written by ``suppress_many``
+            outside a transaction, as one statement where the store can
+            (``Store.suppress_alone``: PostgreSQL, one round trip instead of four).
+            SQLite keeps its transaction, which hands the previous group's answers over
+            just before its COMMIT.
     """
 
     def __init__(
@@ -79,12 +84,14 @@ class GroupCommitter:
         max_batch: int = 512,
         timeout: float = 25.0,
         writers: int = 1,
+        alone: bool = False,
     ) -> None:
         self._center = center
         self._timeout = timeout
         self._metrics = metrics
         self._max_batch = max_batch
         self._writers = max(1, writers)
+        self._alone = alone
         # Appended to by the event loop only, popped by the commit thread only: each is
         # one atomic deque operation, so the hot path takes no lock. (A lock here made
         # the loop wait whenever the commit thread held it and then the GIL.)
@@ -279,6 +286,11 @@ class GroupCommitter:
         started = time.perf_counter()
 
         def attempt() -> list[Any]:
+            if self._alone and all(isinstance(item, SuppressRequest) for item in operations):
+                # Only one-click suppressions: on PostgreSQL one statement, committed on
+                # its own (``Store.suppress_alone``); the answers before it are committed.
+                before_commit()
+                return self._center.suppress_many(cast("list[SuppressRequest]", operations))
             with self._center.transaction() as transaction:
                 applied = _apply(transaction, operations)
                 before_commit()
@@ -326,6 +338,12 @@ def writers_for(center: PreferenceCenter) -> int:
     """Commit threads worth running on the center's store: SQLite has one writer at a
     time; PostgreSQL overlaps one group's COMMIT with the next group's statements."""
     return 1 if center.store.url.startswith("sqlite") else 2
+
+
+def alone_for(center: PreferenceCenter) -> bool:
+    """Whether one-click groups go to ``suppress_many`` outside a transaction: on
+    PostgreSQL, where that is one statement committed on its own."""
+    return not center.store.url.startswith("sqlite")
 
 
 #: Fewer pending operations than twice this are never split (see ``_batch_size``): a

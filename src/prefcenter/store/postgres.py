@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 import select
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from prefcenter.errors import StoreBusy, StoreConflict, StoreMisconfigured, StoreUnavailable
-from prefcenter.store.base import SqlStore
+from prefcenter.store.base import RETRIES, SqlStore
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import Dialect
 from prefcenter.store.schema import check_meta, postgres_migrations
@@ -64,71 +65,91 @@ class PostgresSession(SqlSession):
         )
 
     def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
-        """Append every suppress event and add its suppression: two statements in all.
+        """Append every suppress event and add its suppression: one statement in all.
 
         What ``append_event`` and ``suppress`` write one request at a time (three round
-        trips each, the group commit's cost on PostgreSQL), as one ``INSERT ... SELECT
-        FROM unnest(...)`` per table, in key order (so two sidecars inserting the same
-        people take their row locks in the same order). ``RETURNING`` says which rows
-        were new: an event already stored is a replay (False, and its suppression is
-        not written); a suppression already stored answers False. Returns None, having
-        written nothing, when one key appears twice in the group (the caller then goes
-        one by one, which decides which of the two came first).
+        trips each), as one ``INSERT ... SELECT FROM unnest(...)`` per table in one
+        statement (:data:`SUPPRESS_BATCH`), in key order (so two sidecars inserting the
+        same people take their row locks in the same order). An event already stored is
+        a replay (False, and its suppression is not written); a suppression already
+        stored answers False. Returns None, having written nothing, when one key appears
+        twice in the group (the caller then goes one by one, which decides which of the
+        two came first).
         """
-        if not items:
-            return []
-        events, rules = _sqlite_rows(items)
-        order = sorted(range(len(items)), key=lambda index: bytes(items[index][0].identity_hash))
-        event_keys = [_event_key(events, index) for index in range(len(items))]
-        rule_keys = [_rule_key(rules, index) for index in range(len(items))]
-        if len(set(event_keys)) < len(items) or len(set(rule_keys)) < len(items):
+        batch = suppress_parameters(items)
+        if batch is None:
             return None
-        columns = list(zip(*(events[i * 11 : i * 11 + 11] for i in order), strict=True))
-        new_events = {
-            _event_key(row, 0)
-            for row in self.conn.execute(
-                BATCH_EVENTS, [list(column) for column in columns], binary=True
-            )
-        }
-        written = [key in new_events or key[-1] is None for key in event_keys]
-        # NULL evidence never conflicts, so those events are always new.
-        wanted = [i for i in order if written[i]]
-        result = [False] * len(items)
-        if not wanted:
-            return result
-        columns = list(zip(*(rules[i * 8 : i * 8 + 8] for i in wanted), strict=True))
-        added = {
-            (bytes(h), int(scope), bytes(topic))
-            for h, scope, topic in self.conn.execute(
-                BATCH_RULES, [list(column) for column in columns], binary=True
-            )
-        }
-        for index in wanted:
-            result[index] = rule_keys[index] in added
+        return batch.results(self.conn.execute(SUPPRESS_BATCH, batch.parameters, binary=True))
+
+
+class SuppressBatch:
+    """The parameters of :data:`SUPPRESS_BATCH` for a group, and how to read its answer."""
+
+    def __init__(self, parameters: list[list[Any]], order: list[int]) -> None:
+        self.parameters = parameters
+        self._order = order
+
+    def results(self, rows: Any) -> list[bool]:
+        """One result per item, in the caller's order: True where a suppression was added
+        (the statement answers (ordinality, added) for each new event only)."""
+        result = [False] * len(self._order)
+        for number, added in rows:
+            result[self._order[number - 1]] = bool(added)
         return result
 
 
-#: ``SqlSession.append_event`` for many rows: the columns as arrays, one per parameter,
-#: sent in binary (``%b``: psycopg's text form escapes every element with a regex).
-BATCH_EVENTS = (
-    "INSERT INTO events(at, hash, channel, action, source, scope, topic, reason, evidence, "
-    "requested_at, detail) SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::text[], "
-    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], "
-    "%b::text[]) ON CONFLICT DO NOTHING "
-    "RETURNING at, hash, channel, action, source, scope, topic, reason, evidence, "
-    "requested_at, detail"
+def suppress_parameters(items: Sequence[tuple[NewEvent, bytes]]) -> SuppressBatch | None:
+    """:data:`SUPPRESS_BATCH`'s column arrays for ``items`` in key order, or None when an
+    event's or a suppression's key appears twice among them."""
+    events, rules = _sqlite_rows(items)
+    count = len(items)
+    event_keys = {_event_key(events, index) for index in range(count)}
+    rule_keys = {_rule_key(rules, index) for index in range(count)}
+    if len(event_keys) < count or len(rule_keys) < count:
+        return None
+    order = sorted(range(count), key=lambda index: bytes(items[index][0].identity_hash))
+    columns: list[list[Any]] = [[] for _ in range(15)]
+    for index in order:
+        row = events[index * 11 : index * 11 + 11]
+        rule = rules[index * 8 : index * 8 + 8]
+        # The suppression's own columns; its hash, time and reason are the event's.
+        row += (rule[1], rule[2], rule[3], rule[6])
+        for column, value in zip(columns, row, strict=True):
+            column.append(value)
+    return SuppressBatch(columns, order)
+
+
+#: ``SqlSession.append_event`` and ``SqlSession.suppress`` for many rows in one statement:
+#: the columns as arrays, one per parameter, sent in binary (``%b``: psycopg's text form
+#: escapes every element with a regex). The events go in first; only the rows whose
+#: event was new (joined back on the event's unique key) become suppressions. The answer
+#: is (ordinality, suppression added) for each new event. One statement instead of two
+#: (and, run on its own, no BEGIN and COMMIT: ``PostgresStore.suppress_alone``) halves
+#: the client's CPU per group commit (measured: 381 -> 218 us for 16 rows).
+SUPPRESS_BATCH = (
+    "WITH input AS (SELECT * FROM unnest(%b::bigint[], %b::bytea[], %b::text[], %b::text[], "
+    "%b::text[], %b::text[], %b::text[], %b::text[], %b::text[], %b::bigint[], %b::text[], "
+    "%b::smallint[], %b::bytea[], %b::smallint[], %b::smallint[]) WITH ORDINALITY "
+    "AS i(at, hash, channel, action, source, scope, topic, reason, evidence, requested_at, "
+    "detail, rule_scope, rule_topic, rule_channel, rule_source, n)), "
+    "new_events AS (INSERT INTO events(at, hash, channel, action, source, scope, topic, "
+    "reason, evidence, requested_at, detail) SELECT at, hash, channel, action, source, scope, "
+    "topic, reason, evidence, requested_at, detail FROM input ORDER BY n "
+    "ON CONFLICT DO NOTHING RETURNING hash, action, scope, topic, detail, evidence), "
+    "fresh AS (SELECT i.* FROM input i JOIN new_events e ON e.hash = i.hash "
+    "AND e.action = i.action AND e.scope = i.scope AND e.topic = i.topic "
+    "AND e.detail = i.detail AND e.evidence IS NOT DISTINCT FROM i.evidence), "
+    "added AS (INSERT INTO suppressions(hash, scope, topic, channel, all_channels, "
+    "created_at, source, reason) SELECT hash, rule_scope, rule_topic, rule_channel, 0, at, "
+    "rule_source, reason FROM fresh ORDER BY n ON CONFLICT DO NOTHING "
+    "RETURNING hash, scope, topic) "
+    "SELECT f.n, a.hash IS NOT NULL FROM fresh f LEFT JOIN added a ON a.hash = f.hash "
+    "AND a.scope = f.rule_scope AND a.topic = f.rule_topic"
 )
 #: ``SqlSession.remember`` for many rows.
 BATCH_IDENTITIES = (
     "INSERT INTO identities(hash, address) SELECT * FROM unnest(%b::bytea[], %b::text[]) "
     "ON CONFLICT DO NOTHING"
-)
-#: ``SqlSession.suppress`` for many rows (never person-wide).
-BATCH_RULES = (
-    "INSERT INTO suppressions(hash, scope, topic, channel, all_channels, created_at, "
-    "source, reason) SELECT * FROM unnest(%b::bytea[], %b::smallint[], %b::bytea[], "
-    "%b::smallint[], %b::smallint[], %b::bigint[], %b::smallint[], %b::text[]) "
-    "ON CONFLICT DO NOTHING RETURNING hash, scope, topic"
 )
 
 
@@ -386,6 +407,29 @@ class PostgresStore(SqlStore):
     def _read(self) -> Iterator[Any]:
         with self._connection() as conn:
             yield conn
+
+    def suppress_alone(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
+        """``suppress_batch`` in autocommit: the one statement is its own transaction, so a
+        group of one-click POSTs costs one round trip instead of four (BEGIN, two
+        INSERTs, COMMIT). psycopg returns only once the server reported ready for the
+        next query, which it does after the commit reached the disk
+        (``synchronous_commit`` as configured), so nothing is answered before it is
+        durable; a failed commit raises here like any failed statement."""
+        if getattr(self._local, "session", None) is not None:
+            return None  # a transaction is open on this thread: join it instead
+        batch = suppress_parameters(items)
+        if batch is None:
+            return None
+        for attempt in range(RETRIES):
+            try:
+                with self._connection() as conn:
+                    rows = conn.execute(SUPPRESS_BATCH, batch.parameters, binary=True)
+                    return batch.results(rows)
+            except StoreBusy:
+                if attempt == RETRIES - 1:
+                    raise
+                time.sleep(0.01 * 2**attempt)
+        raise AssertionError("unreachable")
 
     def _after_forget(self) -> None:
         # Old row versions stay in the heap until autovacuum reuses their space; PostgreSQL

@@ -410,6 +410,14 @@ class Store(Protocol):
         told was made. It keeps the worker's turns at SQLite's single write lock short.
         """
 
+    def suppress_alone(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
+        """:meth:`Session.suppress_batch` as a durable transaction of its own, when the
+        backend can write it as one statement (PostgreSQL: no BEGIN and COMMIT round
+        trips; the answer comes after the commit). None when it cannot (SQLite, a
+        transaction open on this thread, a key repeated): nothing was written, and the
+        caller writes the items in a transaction instead.
+        """
+
     def ping(self) -> None:
         """Raise StoreUnavailable unless the database answers."""
 

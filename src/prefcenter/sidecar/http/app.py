@@ -36,7 +36,7 @@ from prefcenter.errors import (
     WebhookUnauthorized,
 )
 from prefcenter.providers.sns import Fetcher
-from prefcenter.sidecar.groupcommit import GroupCommitter, writers_for
+from prefcenter.sidecar.groupcommit import GroupCommitter, alone_for, writers_for
 from prefcenter.sidecar.http import api, hooks, manage, web
 from prefcenter.sidecar.http.endpoint import OneClickFastPath
 from prefcenter.sidecar.http.i18n import N_
@@ -261,6 +261,7 @@ def create_app(
             metrics,
             timeout=settings.store_timeout.total_seconds(),
             writers=writers_for(center),
+            alone=alone_for(center),
         ),
         templates=_templates(),
         api_key_hashes=api_key_hashes(settings),

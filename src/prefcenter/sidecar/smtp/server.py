@@ -26,7 +26,7 @@ from prefcenter.inbound.auth import DnsFunc
 from prefcenter.inbound.inbox import Inbox, Outcome, Plan, log_outcomes
 from prefcenter.inbound.mailbox import Mailbox, MailboxKind, parse_recipient
 from prefcenter.inbound.notify import OPENED, OVERDUE, Notice, Notifier
-from prefcenter.sidecar.groupcommit import GroupCommitter, Prepared, writers_for
+from prefcenter.sidecar.groupcommit import GroupCommitter, Prepared, alone_for, writers_for
 from prefcenter.sidecar.metrics import Metrics
 from prefcenter.sidecar.ratelimit import buckets, retry_after
 from prefcenter.sidecar.smtp.limits import (
@@ -279,6 +279,7 @@ class SmtpSidecar:
             max_batch=256,
             timeout=self.reply_timeout,
             writers=writers_for(self.center),
+            alone=alone_for(self.center),
         )
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
