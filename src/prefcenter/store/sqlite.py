@@ -413,19 +413,45 @@ class SqliteStore(SqlStore):
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
-            raise translate(error, self.path, self.busy_timeout_ms) from None
+            raise self._failed_write(conn, error) from None
         try:
             yield conn
         except BaseException as failure:
             _rollback(conn)
             if _unavailable(failure):
-                raise translate(failure, self.path, self.busy_timeout_ms) from None
+                raise self._failed_write(conn, failure) from None
             raise
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as error:
             _rollback(conn)
-            raise translate(error, self.path, self.busy_timeout_ms) from None
+            raise self._failed_write(conn, error) from None
+
+    def _failed_write(self, conn: sqlite3.Connection, error: BaseException) -> Exception:
+        """The error to raise for a write that failed; a read-only connection is let go.
+
+        SQLite opens the file read-only, silently and for the connection's whole life,
+        when it cannot open it for writing (a read-only mount, an immutable file): a
+        thread whose first call came during such an outage would refuse every write
+        after it ended. Dropping the connection makes the next call open a writable one.
+        """
+        if _read_only(error):
+            self._let_go(conn)
+        return translate(error, self.path, self.busy_timeout_ms)
+
+    def _let_go(self, conn: sqlite3.Connection) -> None:
+        """Forget this thread's connection ``conn`` (held by this thread: no statement runs)."""
+        local = self._local
+        lease = getattr(local, "lease", None)
+        if lease is None or lease[0] is not conn:
+            return
+        with self._lock:
+            if lease in self._opened:
+                self._opened.remove(lease)
+        for name in ("lease", "reader", "relaxed"):
+            local.__dict__.pop(name, None)
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -527,6 +553,12 @@ def _busy(error: BaseException) -> bool:
     """The lock is held by another connection (as opposed to a broken file or disk)."""
     text = str(error)
     return "locked" in text or "busy" in text
+
+
+def _read_only(error: BaseException) -> bool:
+    """SQLITE_READONLY or one of its extended codes (the low byte is the primary code)."""
+    code = getattr(error, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF == sqlite3.SQLITE_READONLY
 
 
 def _unavailable(error: BaseException) -> bool:
