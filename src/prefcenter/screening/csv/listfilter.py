@@ -152,7 +152,9 @@ def filter_csv(
         sink: where sendable rows go (binary); the header, if any, is written first.
         screen: decides each chunk of addresses, in order (see :data:`Screener`). When it
             has a ``submit`` method (a ``Screen``), the next chunks are submitted while
-            the oldest is written, so a parallel screen keeps its worker busy.
+            the oldest is written, so a parallel screen keeps its worker busy; when it
+            has a ``window_rows`` attribute, that many rows are submitted before the
+            oldest answer is asked for (the screen decides them together).
         column: header name or 0-based index of the address column; guessed when None.
         encoding: text encoding; None reads a byte-order mark or assumes UTF-8. Bytes that
             do not decode are carried through unchanged (``surrogateescape``).
@@ -227,6 +229,9 @@ class _Run:
             "Callable[[list[str]], Callable[[], list[Reason | None]]]",
             getattr(screen, "submit", None) or _at_once(screen),
         )
+        #: Rows the screen may hold before the oldest answer is asked for (its window).
+        self.window = lambda: int(getattr(screen, "window_rows", 0))
+        self.ahead_rows = 0
         self.on_progress = on_progress
         self.ahead: deque[tuple[list[str], str, Callable[[], list[Reason | None]]]] = deque()
         self.counts: Counter[Reason | None] = Counter()
@@ -312,12 +317,15 @@ class _Run:
             keys = [key_of(value) for value in values]
         self.read += len(raws)
         self.ahead.append((raws, separator, self.submit(keys)))
-        if len(self.ahead) > _AHEAD:
+        self.ahead_rows += len(raws)
+        window = self.window()
+        while len(self.ahead) > _AHEAD and self.ahead_rows > window:
             self._write()
 
     def _write(self) -> None:
         """Write the sendable rows of the oldest chunk screened."""
         raws, separator, answer = self.ahead.popleft()
+        self.ahead_rows -= len(raws)
         reasons = answer()
         sendable = reasons.count(None)
         self.counts[None] += sendable
