@@ -248,11 +248,36 @@ class Screen:
         return reasons
 
     def _refused(self, people: list[bytes]) -> dict[bytes, Reason]:
-        """Distinct people (sorted, for the store's sake) asked of the store: the reason
-        each refused one is refused."""
-        reasons: list[Reason | None] = [None] * len(people)
-        self._judge(people, enumerate(people), reasons, blocks=True)
-        return {value: reason for value, reason in zip(people, reasons, strict=True) if reason}
+        """Distinct people asked of the store (a window's, in any order: the store puts
+        them in key order): the reason each refused one is refused."""
+        if not people:
+            return {}
+        send = self.send
+        with send.store.session() as session:
+            present = session.present()
+            blocked = session.blocks_many(
+                people, topic=send.topic_digest, marketing=send.kind is Kind.MARKETING,
+                present=present,
+            )  # fmt: skip
+            rules = {}
+            if any(present):
+                asked = [value for value in people if value not in blocked]
+                rules = session.rules_many(
+                    asked, at=send.at, cap_window=send.cap_window, blocks=False, present=present
+                )
+        refused = {value: BLOCK_REASONS[code] for value, code in blocked.items()}
+        for value, found in rules.items():
+            reason = judge(
+                found,
+                topic_digest=send.topic_digest,
+                kind=send.kind,
+                at=send.at,
+                cap_count=send.cap_count,
+                cap_window=send.cap_window,
+            ).reason
+            if reason is not Reason.ALLOWED:
+                refused[value] = reason
+        return refused
 
     def _from_codes(self, codes: bytes, ruled: list[tuple[int, bytes]]) -> list[Reason | None]:
         """Reasons from :func:`_codes_from_index`, the ``ruled`` people asked of the store."""

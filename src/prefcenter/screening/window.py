@@ -39,7 +39,8 @@ SPLIT_MIN = 20_000
 #: The middle of the key range (hashes are uniform): the worker takes the upper half.
 _MIDDLE = b"\x80"
 
-#: Asks the store about distinct hashes, sorted: the reason each refused one is refused.
+#: Asks the store about distinct hashes (the store sorts them): the reason each refused
+#: one is refused.
 Asker = Callable[[list[bytes]], dict[bytes, Reason]]
 Hasher = Callable[[list[str]], list["bytes | None"]]
 
@@ -123,12 +124,10 @@ class Window:
         """The store's answer for each distinct person, half of them asked by the worker."""
         worker = self._worker
         if worker is None or len(people) < SPLIT_MIN:
-            people.sort()
             return self._ask(people)
         worker.send_hashes([_ASK, *(value for value in people if value >= _MIDDLE)])
         lower = [value for value in people if value < _MIDDLE]
         del people[:]
-        lower.sort()
         refused = self._ask(lower)
         codes = self._codes
         pairs = cast("list[tuple[bytes, int]]", worker.receive())
@@ -158,6 +157,5 @@ def answer_in_worker(
         return seen.duplicates(hashes)
     people = cast("list[bytes]", hashes)
     del people[0]
-    people.sort()
     refused = ask(people)
     return [(value, code_of[reason]) for value, reason in refused.items()]

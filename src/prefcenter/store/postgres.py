@@ -63,16 +63,17 @@ class PostgresSession(SqlSession):
         planner knows how many there are) and joined on the key within the range they
         span, they are one merge join over that stretch of the index (docs/store.md).
         """
-        if len(hashes) < STAGE_MIN:
+        if not hashes or len(hashes) < STAGE_MIN:
             return super().blocks_many(hashes, topic=topic, marketing=marketing, present=present)
-        keys = sorted(hashes)
-        self._stage(keys)
+        # The server sorts them for the merge (in C, where Python's sort costs the
+        # client about half a microsecond a hash); only the range is found here.
+        self._stage(hashes)
         sql = STAGED_BLOCKS + (STAGED_LINKS if present.links else "") + STAGED_CODES
         coded = [int(marketing), topic_key(topic)]
-        args = [*coded, keys[0], keys[-1], *(coded if present.links else [])]
+        args = [*coded, min(hashes), max(hashes), *(coded if present.links else [])]
         return {bytes(value): code for value, code in self.conn.execute(sql, args)}
 
-    def _stage(self, keys: list[bytes]) -> None:
+    def _stage(self, keys: Sequence[bytes]) -> None:
         """``keys`` (16 bytes each) into this connection's temporary table, analysed."""
         data = b"".join([_ROW + key for key in keys])
         if len(data) != (len(_ROW) + HASH_SIZE) * len(keys):
