@@ -366,9 +366,10 @@ def test_filter_agrees_with_check(
                 assert not asked.indexed
             # And held in a window, asked in key order (PostgreSQL: staged in a
             # temporary table however few they are).
-            with monkeypatch.context() as patch, center.screen(
-                topic, kind=kind, parallel=True
-            ) as windowed:
+            with (
+                monkeypatch.context() as patch,
+                center.screen(topic, kind=kind, parallel=True) as windowed,
+            ):
                 patch.setattr(postgres, "STAGE_MIN", 0)
                 held = [windowed.submit(people[at : at + 3]) for at in range(0, len(people), 3)]
                 from_window = [reason for answer in held for reason in answer()]

@@ -84,8 +84,9 @@ class Window:
         elif worker.send_values(values):
             held = _Held(None)
         else:
-            held = _Held(self._hashes(values))
-            worker.send_hashes(held.hashes)  # for its repeats
+            hashes = self._hashes(values)
+            held = _Held(hashes)
+            worker.send_hashes(hashes)  # for its repeats
         self._held.append(held)
         return lambda: held.reasons if held.reasons is not None else self._decide(held)
 
@@ -107,7 +108,7 @@ class Window:
                 skip = set(again or ())
                 hashes = [v for at, v in enumerate(hashes) if v is not None and at not in skip]
             people += cast("list[bytes]", hashes)
-        refused = self._refused(people)
+        refused = cast("dict[bytes | None, Reason]", self._refused(people))
         for chunk in chunks:
             hashes = cast("list[bytes | None]", chunk.hashes)
             reasons = list(map(refused.get, hashes))

@@ -170,11 +170,11 @@ _CODE = (
 #: the upper half would scan the index from its start); the code is filtered after
 #: grouping, so it is not computed for every index entry the merge passes.
 STAGED_BLOCKS = (
-    f"SELECT hash, min(code) FROM (SELECT a.hash, {_CODE} AS code FROM staged_hashes a "
+    f"SELECT hash, min(code) FROM (SELECT a.hash, {_CODE} AS code FROM staged_hashes a "  # noqa: S608
     "JOIN suppressions s ON s.hash = a.hash WHERE s.hash BETWEEN %s AND %s"
 )
 STAGED_LINKS = (
-    f" UNION ALL SELECT a.hash, {_CODE} AS code FROM staged_hashes a "
+    f" UNION ALL SELECT a.hash, {_CODE} AS code FROM staged_hashes a "  # noqa: S608
     "JOIN links l ON l.hash = a.hash JOIN suppressions s ON s.hash = l.group_id "
     "WHERE s.all_channels = 1 AND l.group_id <> l.hash"
 )

@@ -229,8 +229,7 @@ class _Run:
             "Callable[[list[str]], Callable[[], list[Reason | None]]]",
             getattr(screen, "submit", None) or _at_once(screen),
         )
-        #: Rows the screen may hold before the oldest answer is asked for (its window).
-        self.window = lambda: int(getattr(screen, "window_rows", 0))
+        self.screen = screen
         self.ahead_rows = 0
         self.on_progress = on_progress
         self.ahead: deque[tuple[list[str], str, Callable[[], list[Reason | None]]]] = deque()
@@ -318,7 +317,8 @@ class _Run:
         self.read += len(raws)
         self.ahead.append((raws, separator, self.submit(keys)))
         self.ahead_rows += len(raws)
-        window = self.window()
+        # Rows the screen may hold before the oldest answer is asked for (its window).
+        window = int(getattr(self.screen, "window_rows", 0))
         while len(self.ahead) > _AHEAD and self.ahead_rows > window:
             self._write()
 
