@@ -42,7 +42,7 @@ def _person(i: int) -> str:
 
 
 #: Lowers the thresholds of the window's split and of PostgreSQL's staged table, so that
-#: a test-sized window (1 MiB of FILTER_MEMORY: 2,621 rows) takes both.
+#: a test-sized window (half of 1 MiB of FILTER_MEMORY: about 1,100 of these rows) takes both.
 SMALL_WINDOWS = """
 import prefcenter.screening.window, prefcenter.store.postgres
 prefcenter.screening.window.SPLIT_MIN = 100

@@ -83,7 +83,7 @@ def test_a_window_answers_as_chunks_do(
     with monkeypatch.context() as patch, center.screen(topic, parallel=True) as windowed:
         patch.setattr(postgres, "STAGE_MIN", 0)  # undone before the next example
         assert _held(windowed.submit, chunks, ahead) == expected
-        assert windowed.window_rows > 0 or not chunks
+        assert windowed.window_bytes > 0 or not chunks
 
 
 def _held(

@@ -143,7 +143,7 @@ def test_a_window_split_with_the_worker_answers_the_same(
     with center.screen(TOPIC, expected_rows=len(PEOPLE), parallel=True) as parallel:
         assert answers(parallel, ahead=ahead) == serial
         assert parallel._worker is not None
-        assert parallel._window is not None and parallel.window_rows > 0
+        assert parallel._window is not None and parallel.window_bytes > 0
 
 
 def test_a_killed_worker_is_an_error_not_a_wrong_answer(center: PreferenceCenter) -> None:

@@ -373,7 +373,7 @@ def test_filter_agrees_with_check(
                 patch.setattr(postgres, "STAGE_MIN", 0)
                 held = [windowed.submit(people[at : at + 3]) for at in range(0, len(people), 3)]
                 from_window = [reason for answer in held for reason in answer()]
-                assert windowed.window_rows > 0
+                assert windowed.window_bytes > 0
             for n, person in enumerate(people):
                 expected = center.check(person, topic, kind=kind).reason
                 assert refused.get(person, Reason.ALLOWED) is expected, (person, kind, topic)

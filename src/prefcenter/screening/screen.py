@@ -27,7 +27,7 @@ from typing import Any, cast
 from prefcenter.model import Kind, Reason
 from prefcenter.policy import judge
 from prefcenter.screening.seen import Seen
-from prefcenter.screening.window import WINDOW_ROW_BYTES, Window, answer_in_worker
+from prefcenter.screening.window import Window, answer_in_worker
 from prefcenter.screening.worker import Finisher, HashWorker, can_fork_worker
 from prefcenter.store.protocol import Store
 from prefcenter.store.rule_index import BLOCK_REASONS, RuleIndex
@@ -112,14 +112,15 @@ class Screen:
         self.close()
 
     @property
-    def window_rows(self) -> int:
-        """Rows a caller may submit before asking for the oldest answer (0: answer each
-        chunk as it comes). Non-zero once a parallel screen with a memory bound asks
-        the store rather than the index: chunks held together are asked about in key
-        order (:mod:`prefcenter.screening.window`)."""
+    def window_bytes(self) -> int:
+        """Memory a caller may spend holding submitted rows before it asks for the
+        oldest answer (0: answer each chunk as it comes): half of ``memory``, once a
+        parallel screen with a memory bound asks the store rather than the index;
+        chunks held together are asked about in key order
+        (:mod:`prefcenter.screening.window`)."""
         if self._window is None or self.memory is None:
             return 0
-        return max(1, self.memory // 2 // WINDOW_ROW_BYTES)
+        return max(1, self.memory // 2)
 
     @property
     def indexed(self) -> bool:

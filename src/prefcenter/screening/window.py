@@ -9,7 +9,7 @@ one after the other, while it is still in the page cache: 1.2-1.6 µs a person, 
 included (measured at ten million suppressions; docs/performance.md, issue 26).
 
 So a screen that may hold a window (the list filter's, whose reader keeps the rows of
-:attr:`Screen.window_rows` until they are decided) keeps each chunk's hashes until an
+:attr:`Screen.window_bytes` until they are decided) keeps each chunk's hashes until an
 answer is asked for, then decides every chunk held at once: repeats in list order, the
 distinct people sorted, split at the middle of the key range between this process and
 the worker (each half asked of the store on its own connection, in key order), and the
@@ -30,9 +30,6 @@ if TYPE_CHECKING:
     from prefcenter.screening.seen import Seen
     from prefcenter.screening.worker import HashWorker
 
-#: Bytes a held row costs the main process: its text and list slot in the reader
-#: (about 90 for a short row), its hash (57) and its entry among the people seen (40).
-WINDOW_ROW_BYTES = 200
 #: Fewer distinct people than this are asked about in one process (a split costs a
 #: round trip to the worker).
 SPLIT_MIN = 20_000
