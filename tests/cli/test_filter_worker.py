@@ -6,7 +6,10 @@ fork, so the worker starts on PostgreSQL too (it did not while the pool's thread
 and it opens its own connection to ask the store about the chunks it hashed. Both ways
 (the store read into the index, and the store asked per chunk because FILTER_MEMORY
 leaves no room for it) must give the counts a serial screen gives. The worker's
-existence is read from the command's own rusage of its children.
+existence is read from the command's own rusage of its children. Asked rather than
+indexed, the rows are held in windows (more than ten here, with second spellings
+across them), and a window's people split between the two processes and, on
+PostgreSQL, staged in a temporary table.
 """
 
 from __future__ import annotations
@@ -38,9 +41,24 @@ def _person(i: int) -> str:
     return f"reader{i}@example{i % 5}.org"
 
 
+#: Lowers the thresholds of the window's split and of PostgreSQL's staged table, so that
+#: a test-sized window (half of 1 MiB of FILTER_MEMORY: about 1,100 of these rows) takes both.
+SMALL_WINDOWS = """
+import prefcenter.screening.window, prefcenter.store.postgres
+prefcenter.screening.window.SPLIT_MIN = 100
+prefcenter.store.postgres.STAGE_MIN = 100
+"""
+
+
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("memory_mib", [200, 1], ids=["index", "asked-per-chunk"])
-def test_a_long_list_is_screened_by_a_worker(prefcenter: Prefcenter, memory_mib: int) -> None:
+@pytest.mark.parametrize(
+    ("memory_mib", "prelude"),
+    [(200, ""), (1, ""), (1, SMALL_WINDOWS)],
+    ids=["index", "asked-in-windows", "windows-split-and-staged"],
+)
+def test_a_long_list_is_screened_by_a_worker(
+    prefcenter: Prefcenter, memory_mib: int, prelude: str
+) -> None:
     rows = [f"{_person(i)},{PAD}" for i in range(ROWS)]
     rows += [_person(i).upper() + "," for i in range(0, ROWS, 10)]  # second spellings
     (prefcenter.tmp_path / "list.csv").write_text("email,note\n" + "\n".join(rows) + "\n")
@@ -51,7 +69,7 @@ def test_a_long_list_is_screened_by_a_worker(prefcenter: Prefcenter, memory_mib:
             changes.set_topic(_person(i), "news", subscribed=False, source=Source.WEB)
 
     result = subprocess.run(
-        [sys.executable, "-c", MEASURED, "filter", "list.csv", "--topic", "news",
+        [sys.executable, "-c", prelude + MEASURED, "filter", "list.csv", "--topic", "news",
          "-o", "out.csv", "--json"],
         env=prefcenter.environment(PREFCENTER_FILTER_MEMORY=str(memory_mib)),
         cwd=prefcenter.tmp_path, capture_output=True, text=True, timeout=240,

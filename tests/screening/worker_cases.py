@@ -24,7 +24,7 @@ import pytest
 from prefcenter.center import PreferenceCenter
 from prefcenter.errors import WorkerFailed
 from prefcenter.model import Reason, Source
-from prefcenter.screening import screen
+from prefcenter.screening import screen, window
 from prefcenter.screening import worker as hashworker
 from tests.conftest import make_settings
 
@@ -130,6 +130,20 @@ def test_the_fallback_paths_answer_the_same(
     with center.screen(TOPIC, expected_rows=expected, parallel=True) as parallel:
         assert answers(parallel, ahead=2) == serial
         assert parallel._worker is not None
+
+
+@pytest.mark.parametrize("ahead", [3, 100], ids=["windows-of-four-chunks", "one-window"])
+def test_a_window_split_with_the_worker_answers_the_same(
+    center: PreferenceCenter, monkeypatch: pytest.MonkeyPatch, ahead: int
+) -> None:
+    """Without the index, chunks held are decided together; with SPLIT_MIN lowered the
+    worker asks the store about the upper half of each window's people."""
+    serial = serial_answers(center)
+    monkeypatch.setattr(window, "SPLIT_MIN", 1)
+    with center.screen(TOPIC, expected_rows=len(PEOPLE), parallel=True) as parallel:
+        assert answers(parallel, ahead=ahead) == serial
+        assert parallel._worker is not None
+        assert parallel._window is not None and parallel.window_bytes > 0
 
 
 def test_a_killed_worker_is_an_error_not_a_wrong_answer(center: PreferenceCenter) -> None:

@@ -10,6 +10,7 @@ import pytest
 from prefcenter.center import PreferenceCenter, Recipient
 from prefcenter.errors import InvalidInput, ReasonRequired
 from prefcenter.model import Action, Channel, Kind, Reason, Scope, Source
+from prefcenter.store import postgres
 from tests.store.conftest import Clock
 
 ALICE = "alice@example.com"
@@ -330,7 +331,9 @@ def test_filter_stream_keeps_order_across_chunks(center: PreferenceCenter) -> No
     assert refused == expected
 
 
-def test_filter_agrees_with_check(center: PreferenceCenter, clock: Clock) -> None:
+def test_filter_agrees_with_check(
+    center: PreferenceCenter, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     center.pause("p@example.com", clock.now + timedelta(days=1), source=Source.WEB)
     center.set_frequency("f@example.com", 30, source=Source.WEB)
     center.record_sent("f@example.com")
@@ -361,11 +364,22 @@ def test_filter_agrees_with_check(center: PreferenceCenter, clock: Clock) -> Non
                 asked.index_limit = 0
                 from_store = asked(people)
                 assert not asked.indexed
+            # And held in a window, asked in key order (PostgreSQL: staged in a
+            # temporary table however few they are).
+            with (
+                monkeypatch.context() as patch,
+                center.screen(topic, kind=kind, parallel=True) as windowed,
+            ):
+                patch.setattr(postgres, "STAGE_MIN", 0)
+                held = [windowed.submit(people[at : at + 3]) for at in range(0, len(people), 3)]
+                from_window = [reason for answer in held for reason in answer()]
+                assert windowed.window_bytes > 0
             for n, person in enumerate(people):
                 expected = center.check(person, topic, kind=kind).reason
                 assert refused.get(person, Reason.ALLOWED) is expected, (person, kind, topic)
                 assert (from_index[n] or Reason.ALLOWED) is expected, (person, kind, topic)
                 assert (from_store[n] or Reason.ALLOWED) is expected, (person, kind, topic)
+                assert (from_window[n] or Reason.ALLOWED) is expected, (person, kind, topic)
 
 
 def test_transaction_commits_everything_or_nothing(center: PreferenceCenter) -> None:

@@ -423,8 +423,9 @@ class Settings:
     )
     filter_memory: int = _setting(
         200,
-        "MiB that filter may hold of the store's rules and of the people already seen; "
-        "past it, it asks the store per chunk and keeps who was seen on disk.",
+        "MiB that filter may hold of the store's rules (or, against a larger store, of the "
+        "list rows it asks about together) and of the people already seen; past it, it "
+        "asks the store per window and keeps who was seen on disk.",
         kind="int",
     )
     # -- issue 23: outgoing webhooks of the change feed (Standard Webhooks) ---------------

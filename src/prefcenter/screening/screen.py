@@ -27,6 +27,7 @@ from typing import Any, cast
 from prefcenter.model import Kind, Reason
 from prefcenter.policy import judge
 from prefcenter.screening.seen import Seen
+from prefcenter.screening.window import Window, answer_in_worker
 from prefcenter.screening.worker import Finisher, HashWorker, can_fork_worker
 from prefcenter.store.protocol import Store
 from prefcenter.store.rule_index import BLOCK_REASONS, RuleIndex
@@ -96,6 +97,7 @@ class Screen:
     _worker: HashWorker | None = None
     _worker_tried: bool = False
     _worker_decides: bool = False
+    _window: Window | None = None
 
     def __post_init__(self) -> None:
         if self.memory is not None:
@@ -108,6 +110,17 @@ class Screen:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    @property
+    def window_bytes(self) -> int:
+        """Memory a caller may spend holding submitted rows before it asks for the
+        oldest answer (0: answer each chunk as it comes): half of ``memory``, once a
+        parallel screen with a memory bound asks the store rather than the index;
+        chunks held together are asked about in key order
+        (:mod:`prefcenter.screening.window`)."""
+        if self._window is None or self.memory is None:
+            return 0
+        return max(1, self.memory // 2)
 
     @property
     def indexed(self) -> bool:
@@ -138,6 +151,8 @@ class Screen:
         """
         chunk = values if type(values) is list else list(values)  # a tuple works too
         worker = self._start_worker() if self.parallel else None
+        if self._window is not None:
+            return self._window.submit(chunk)
         if worker is None:
             hashes = self.send.hashes(chunk)
             return lambda: self.decide(hashes)
@@ -159,10 +174,16 @@ class Screen:
             # touched would count in the process's memory (FILTER_MEMORY bounds it).
             store = self.send.store
             store.release(mapped=False)
+            # Without the index, and with room to hold rows, chunks are held and asked
+            # about together in key order; the worker then only hashes (and asks about
+            # half of each window's people).
+            windowed = index is None and self.memory is not None
             if can_fork_worker():
                 seen = self._seen
                 finish: Finisher = (
-                    partial(_ask_in_worker, self, seen)
+                    partial(answer_in_worker, self._refused, _CODE_OF, seen)
+                    if windowed
+                    else partial(_ask_in_worker, self, seen)
                     if index is None
                     else partial(_decide_in_worker, index, seen)
                 )
@@ -170,6 +191,10 @@ class Screen:
                     self.send.hashes, finish, partial(_close_in_worker, seen, store)
                 )
                 self._worker_decides = index is not None
+            if windowed:
+                self._window = Window(
+                    self.send.hashes, self._refused, self._seen, self._worker, _CODES
+                )
         return self._worker
 
     def _stop_worker(self) -> None:
@@ -222,6 +247,38 @@ class Screen:
         for position in repeats:
             reasons[position] = Reason.DUPLICATE
         return reasons
+
+    def _refused(self, people: list[bytes]) -> dict[bytes, Reason]:
+        """Distinct people asked of the store (a window's, in any order: the store puts
+        them in key order): the reason each refused one is refused."""
+        if not people:
+            return {}
+        send = self.send
+        with send.store.session() as session:
+            present = session.present()
+            blocked = session.blocks_many(
+                people, topic=send.topic_digest, marketing=send.kind is Kind.MARKETING,
+                present=present,
+            )  # fmt: skip
+            rules = {}
+            if any(present):
+                asked = [value for value in people if value not in blocked]
+                rules = session.rules_many(
+                    asked, at=send.at, cap_window=send.cap_window, blocks=False, present=present
+                )
+        refused = {value: BLOCK_REASONS[code] for value, code in blocked.items()}
+        for value, found in rules.items():
+            reason = judge(
+                found,
+                topic_digest=send.topic_digest,
+                kind=send.kind,
+                at=send.at,
+                cap_count=send.cap_count,
+                cap_window=send.cap_window,
+            ).reason
+            if reason is not Reason.ALLOWED:
+                refused[value] = reason
+        return refused
 
     def _from_codes(self, codes: bytes, ruled: list[tuple[int, bytes]]) -> list[Reason | None]:
         """Reasons from :func:`_codes_from_index`, the ``ruled`` people asked of the store."""

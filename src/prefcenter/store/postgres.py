@@ -17,8 +17,9 @@ from typing import Any
 
 from prefcenter.errors import StoreBusy, StoreConflict, StoreMisconfigured, StoreUnavailable
 from prefcenter.store.base import RETRIES, SqlStore
+from prefcenter.store.codes import topic_key
 from prefcenter.store.protocol import NewEvent
-from prefcenter.store.rows import Dialect
+from prefcenter.store.rows import Dialect, Present
 from prefcenter.store.schema import check_meta, postgres_migrations
 from prefcenter.store.session import SqlSession
 from prefcenter.store.sqlite import _rows as _sqlite_rows
@@ -50,6 +51,55 @@ class PostgresSession(SqlSession):
         # ``%b``: the array goes in binary; psycopg's text form escapes every byte of
         # every hash in Python (2.4 µs a hash against 0.3, measured on 23,000-hash chunks).
         return "IN (SELECT unnest(%b::bytea[]))", [list(hashes)]
+
+    def blocks_many(
+        self, hashes: Sequence[bytes], *, topic: bytes, marketing: bool, present: Present
+    ) -> dict[bytes, int]:
+        """As :meth:`SqlSession.blocks_many`; many hashes at once (a list filter's window)
+        are copied into a temporary table and merged with the key in order.
+
+        Probed one by one through an array, each hash costs an index descent (4-7 µs of
+        server CPU at ten million suppressions). Copied in binary, analysed (so the
+        planner knows how many there are) and joined on the key within the range they
+        span, they are one merge join over that stretch of the index: cheaper when the
+        hashes are dense in it (at most :data:`MERGE_ROWS_PER_HASH` entries apart, from
+        the table's estimated size), which is when they are staged (docs/store.md).
+        """
+        if not hashes or len(hashes) < STAGE_MIN:
+            return super().blocks_many(hashes, topic=topic, marketing=marketing, present=present)
+        # The server sorts them for the merge (in C, where Python's sort costs the
+        # client about half a microsecond a hash); only the range is found here.
+        low, high = min(hashes), max(hashes)
+        if self._merged_rows(low, high) > MERGE_ROWS_PER_HASH * len(hashes):
+            return super().blocks_many(hashes, topic=topic, marketing=marketing, present=present)
+        self._stage(hashes)
+        sql = STAGED_BLOCKS + (STAGED_LINKS if present.links else "") + STAGED_CODES
+        coded = [int(marketing), topic_key(topic)]
+        args = [*coded, low, high, *(coded if present.links else [])]
+        return {bytes(value): code for value, code in self.conn.execute(sql, args)}
+
+    def _merged_rows(self, low: bytes, high: bytes) -> float:
+        """About how many suppressions a merge from ``low`` to ``high`` passes: the
+        table's estimated rows (0 before its first analysis) times the share of the key
+        space between them (hashes are uniform)."""
+        found = self.conn.execute(
+            "SELECT reltuples FROM pg_class WHERE oid = 'suppressions'::regclass"
+        ).fetchone()
+        rows = max(0.0, float(found[0])) if found else 0.0
+        share = (int.from_bytes(high[:8], "big") - int.from_bytes(low[:8], "big") + 1) / 2**64
+        return rows * share
+
+    def _stage(self, keys: Sequence[bytes]) -> None:
+        """``keys`` (16 bytes each) into this connection's temporary table, analysed."""
+        data = b"".join([_ROW + key for key in keys])
+        if len(data) != (len(_ROW) + HASH_SIZE) * len(keys):
+            raise ValueError(f"Identity hashes are {HASH_SIZE} bytes; got another length.")
+        conn = self.conn
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS staged_hashes(hash BYTEA NOT NULL)")
+        conn.execute("TRUNCATE staged_hashes")
+        with conn.cursor().copy("COPY staged_hashes(hash) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_COPY_HEADER + data + _COPY_TRAILER)
+        conn.execute("ANALYZE staged_hashes")
 
     def remember_many(self, pairs: Sequence[tuple[bytes, str]]) -> None:
         """Keep the addresses beside their hashes: one ``INSERT ... FROM unnest`` (an
@@ -96,6 +146,40 @@ class SuppressBatch:
         for number, added in rows:
             result[self._order[number - 1]] = bool(added)
         return result
+
+
+#: Hashes asked about at once from which ``blocks_many`` stages them in a temporary
+#: table (a list filter's window) rather than probing the key once per hash.
+STAGE_MIN = 50_000
+#: Index entries the merge may pass per hash asked about before probing is cheaper
+#: (measured at ten million suppressions: 10 a hash, 1.9-2.4 µs of server CPU a hash
+#: against 5-7 probing; 20, 3.8-4.5 against 4.3-6; 100, 23 against 7-8: about 0.2 µs
+#: an entry passed, so even at about 25).
+MERGE_ROWS_PER_HASH = 25
+HASH_SIZE = 16
+#: Binary COPY: the signature, flags and header extension; each row's field count and
+#: length (one 16-byte field); the end marker.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+_ROW = b"\x00\x01\x00\x00\x00\x10"
+_COPY_TRAILER = b"\xff\xff"
+_CODE = (
+    "CASE WHEN s.scope = 0 THEN 0 WHEN %s = 0 THEN 9 WHEN s.scope = 1 THEN 1 "
+    "WHEN s.scope = 2 AND s.topic = %s THEN 2 ELSE 9 END"
+)
+#: ``blocks_sql`` over the staged hashes. The key is bounded by the first and last
+#: hash, so the merge join reads only that stretch of the index (unbounded, a window of
+#: the upper half would scan the index from its start); the code is filtered after
+#: grouping, so it is not computed for every index entry the merge passes.
+STAGED_BLOCKS = (
+    f"SELECT hash, min(code) FROM (SELECT a.hash, {_CODE} AS code FROM staged_hashes a "  # noqa: S608
+    "JOIN suppressions s ON s.hash = a.hash WHERE s.hash BETWEEN %s AND %s"
+)
+STAGED_LINKS = (
+    f" UNION ALL SELECT a.hash, {_CODE} AS code FROM staged_hashes a "  # noqa: S608
+    "JOIN links l ON l.hash = a.hash JOIN suppressions s ON s.hash = l.group_id "
+    "WHERE s.all_channels = 1 AND l.group_id <> l.hash"
+)
+STAGED_CODES = ") AS found GROUP BY hash HAVING min(code) < 9"
 
 
 def suppress_parameters(items: Sequence[tuple[NewEvent, bytes]]) -> SuppressBatch | None:

@@ -63,6 +63,9 @@ Screener = Callable[[list[str]], list["Reason | None"]]
 #: Chunks screened ahead of the one being written, for a screen that can work on the
 #: next chunks meanwhile (one with ``submit``, like ``Screen``).
 _AHEAD = 2
+#: Bytes a row in flight takes besides its text: its string and list slot here (57),
+#: its hash (65) and its share of the screen's lists and answers (about 30).
+_HELD_ROW = 150
 #: Characters read per block (about a megabyte): a few tens of thousands of rows.
 BLOCK = 1 << 20
 #: Records per screened chunk on the line-by-line path.
@@ -152,7 +155,10 @@ def filter_csv(
         sink: where sendable rows go (binary); the header, if any, is written first.
         screen: decides each chunk of addresses, in order (see :data:`Screener`). When it
             has a ``submit`` method (a ``Screen``), the next chunks are submitted while
-            the oldest is written, so a parallel screen keeps its worker busy.
+            the oldest is written, so a parallel screen keeps its worker busy; when it
+            has a ``window_bytes`` attribute, rows are submitted until they take that
+            much memory before the oldest answer is asked for (the screen decides
+            them together).
         column: header name or 0-based index of the address column; guessed when None.
         encoding: text encoding; None reads a byte-order mark or assumes UTF-8. Bytes that
             do not decode are carried through unchanged (``surrogateescape``).
@@ -227,6 +233,10 @@ class _Run:
             "Callable[[list[str]], Callable[[], list[Reason | None]]]",
             getattr(screen, "submit", None) or _at_once(screen),
         )
+        self.screen = screen
+        #: Memory the rows in flight take (about), in all and per chunk.
+        self.held = 0
+        self.ahead_held: deque[int] = deque()
         self.on_progress = on_progress
         self.ahead: deque[tuple[list[str], str, Callable[[], list[Reason | None]]]] = deque()
         self.counts: Counter[Reason | None] = Counter()
@@ -312,12 +322,18 @@ class _Run:
             keys = [key_of(value) for value in values]
         self.read += len(raws)
         self.ahead.append((raws, separator, self.submit(keys)))
-        if len(self.ahead) > _AHEAD:
+        held = sum(map(len, raws)) + _HELD_ROW * len(raws)
+        self.ahead_held.append(held)
+        self.held += held
+        # What the screen may hold before the oldest answer is asked for (its window).
+        window = int(getattr(self.screen, "window_bytes", 0))
+        while len(self.ahead) > _AHEAD and self.held > window:
             self._write()
 
     def _write(self) -> None:
         """Write the sendable rows of the oldest chunk screened."""
         raws, separator, answer = self.ahead.popleft()
+        self.held -= self.ahead_held.popleft()
         reasons = answer()
         sendable = reasons.count(None)
         self.counts[None] += sendable
