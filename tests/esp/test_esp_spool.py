@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,7 @@ def test_reading_holds_one_chunk_and_writing_one_key_range(
     assert len(groups) >= ROWS // (GROUP + 3 * ROWS // BUCKETS)
     # In hash order: each group a range of whole buckets, after the one before.
     ranges = [(min(key[0] for key in group), max(key[0] for key in group)) for group in groups]
-    assert all(high < low for (_, high), (low, _) in zip(ranges, ranges[1:], strict=False))
+    assert all(high < low for (_, high), (low, _) in itertools.pairwise(ranges))
 
 
 def test_one_person_twice_in_a_file_is_one_suppression_and_two_events(

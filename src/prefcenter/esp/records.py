@@ -91,7 +91,9 @@ def _irregular(names: tuple[str, ...], rows: list[list[str]], before: int) -> Ta
     line = before
     for row in rows:
         # A row takes one line, plus one per line break inside its quoted values.
-        line += 1 + sum(value.count("\n") + value.count("\r") - value.count("\r\n") for value in row)
+        line += 1 + sum(
+            value.count("\n") + value.count("\r") - value.count("\r\n") for value in row
+        )
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
         kept.append(row + [""] * (width - len(row)) if len(row) < width else row)
