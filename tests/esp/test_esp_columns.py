@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -196,3 +197,43 @@ def test_a_chunk_reports_its_rejects_in_file_order_with_their_lines(
     assert "in the future" in rejected[1][1]
     (event,) = center.history("ok@example.com")
     assert event.requested_at == datetime(2015, 9, 30, 22, 12, 5, tzinfo=UTC)
+
+
+ROWS = st.lists(
+    st.tuples(
+        st.sampled_from(["a@example.com", "A@Example.com ", "b@example.org", "c@example.net"]),
+        st.sampled_from(["bounce", "spam", "unsubscribe", "topic"]),
+        st.sampled_from(["1600000000", "1600000001", "2020-01-01"]),
+        st.sampled_from(["", "news", "deals"]),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(ROWS)
+def test_any_export_imports_each_change_once_and_again_changes_nothing(
+    rows: list[tuple[str, str, str, str]],
+) -> None:
+    text = "address,kind,date,topic\n" + "".join(",".join(row) + "\n" for row in rows)
+    with tempfile.TemporaryDirectory() as name:
+        center = PreferenceCenter(make_settings(Path(name)))
+        try:
+            first = importer.import_stream(center, io.StringIO(text, newline=""), "csv")
+            usable = [row for row in rows if row[1] != "topic" or row[3]]
+            assert first.rows == len(rows) and first.rejected == len(rows) - len(usable)
+            changes = {(row[0].strip().lower(), row[1], row[2], row[3]) for row in usable}
+            hard = {"bounce", "spam"}
+            kept = {
+                (row[0].strip().lower(), "hard" if row[1] in hard else row[1], row[3] if row[1] == "topic" else "")
+                for row in usable
+            }  # fmt: skip
+            assert len(list(center.store.events())) == len(
+                {(a, k, d, t if k == "topic" else "") for a, k, d, t in changes}
+            )
+            assert first.added == len(kept) == sum(first.by_kind.values())
+            assert first.added + first.known == len(usable)
+            again = importer.import_stream(center, io.StringIO(text, newline=""), "csv")
+            assert (again.added, again.known) == (0, len(usable))
+        finally:
+            center.close()

@@ -174,3 +174,27 @@ def test_progress_is_reported_per_chunk_read_and_per_group_written(
     assert [total for _, total in writes] == [ROWS] * len(writes)
     assert [written for written, _ in writes] == sorted({written for written, _ in writes})
     assert writes[-1] == (ROWS, ROWS)
+
+
+def test_an_import_stopped_part_way_keeps_its_groups_and_finishes_when_run_again(
+    center: PreferenceCenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "GROUP", GROUP)
+    write = importer._write
+    done: list[int] = []
+
+    def stops_after_two(session: Session, group: ImportGroup) -> dict[str, int]:
+        if len(done) == 2:
+            raise KeyboardInterrupt
+        done.append(group.rows)
+        return write(session, group)
+
+    monkeypatch.setattr(importer, "_write", stops_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        import_records(center, records(io.StringIO(export(ROWS))), "sendgrid")
+    committed = len(list(center.store.events()))
+    assert committed == sum(done) and 0 < committed < ROWS
+    monkeypatch.setattr(importer, "_write", write)
+    again = import_records(center, records(io.StringIO(export(ROWS))), "sendgrid")
+    assert (again.added, again.known) == (ROWS - committed, committed)
+    assert len(list(center.store.events())) == ROWS
