@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 from prefcenter.center import PreferenceCenter
 from prefcenter.esp import import_records, records
-from prefcenter.model import Scope, Source
+from prefcenter.model import Action, Channel, Scope, Source
+from prefcenter.store.protocol import NewEvent
 
 
 def export(rows: int, repeat: int) -> str:
@@ -103,3 +104,27 @@ def test_an_import_into_a_store_with_rows_adds_only_what_is_new(center: Preferen
     assert (again.added, again.known, again.by_kind) == (0, 7, {})
     assert len([e for e in center.store.events() if e.source is Source.IMPORT]) == 6
     assert len(_outbox(center)) == len(queued)
+
+
+def test_every_bulk_write_path_queues_one_outbox_row_per_event(center: PreferenceCenter) -> None:
+    """The outbox trigger (a statement-level one on PostgreSQL) sees the events of an
+    import's merge, of ``suppress_events`` in one statement (the one-click group commit
+    without a transaction, ``Store.suppress_alone``) and of one ``suppress``."""
+    (endpoint,) = center.store.run(lambda s: s.sync_endpoints(["https://hooks.example/b"])).values()
+    import_records(center, records(io.StringIO(export(40, 0))), "sendgrid")
+    at = center.now()
+    items = [
+        (
+            NewEvent(at, center.identity(f"g{n}@store.example.org").hash, Action.SUPPRESS,
+                     Source.ONE_CLICK, Channel.EMAIL, Scope.GLOBAL, None, None, f"req-{n}"),
+            None,
+        )
+        for n in range(25)
+    ]  # fmt: skip
+    assert center.suppress_events(items, []) == [True] * 25
+    center.suppress("single@store.example.org", source=Source.API)
+    events = sorted(int(event.id) for event in center.store.events())
+    assert len(events) == 40 + 25 + 1
+    queued = _outbox(center)
+    assert [event for event, _ in queued] == events  # in event order, one each
+    assert {to for _, to in queued} == {endpoint}
