@@ -1,14 +1,16 @@
 """The import's bounded state: chunks while reading, key ranges while writing.
 
 Flat memory is checked structurally, never by timing or by the process's size: the
-importer is given small CHUNK and GROUP values, and every list it hands on is counted.
+importer is given small CHUNK and GROUP values, and every chunk it spools and every group
+it writes is counted.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,8 @@ from prefcenter.esp import import_records, importer, records
 from prefcenter.esp.records import Record
 from prefcenter.esp.spool import BUCKETS, HashSpool
 from prefcenter.model import Source
+from prefcenter.store.imports import WIDTH, ImportGroup
+from prefcenter.store.protocol import Session
 from prefcenter.store.sqlite import BULK_CACHE_KIB, CACHE_KIB
 from tests.conftest import make_settings
 
@@ -51,18 +55,19 @@ def counted(monkeypatch: pytest.MonkeyPatch, center: PreferenceCenter) -> dict[s
     monkeypatch.setattr(importer, "CHUNK", CHUNK)
     monkeypatch.setattr(importer, "GROUP", GROUP)
     seen: dict[str, list[Any]] = {"spooled": [], "written": []}
-    add, write = HashSpool.add, center.suppress_events
+    add, write = HashSpool.add, importer._write
 
-    def spool_add(spool: HashSpool, rows: Sequence[tuple[Any, ...]]) -> None:
-        seen["spooled"].append(len(rows))
-        add(spool, rows)
+    def spool_add(spool: HashSpool, values: list[Any]) -> None:
+        seen["spooled"].append(len(values) // WIDTH)
+        add(spool, values)
 
-    def suppress_events(items: Any, addresses: Any) -> list[bool]:
-        seen["written"].append([event.identity_hash for event, _ in items])
-        return write(items, addresses)
+    def written(session: Session, group: ImportGroup) -> dict[str, int]:
+        assert len(group.values) == group.rows * WIDTH
+        seen["written"].append(list(group.values[0::WIDTH]))
+        return write(session, group)
 
     monkeypatch.setattr(HashSpool, "add", spool_add)
-    monkeypatch.setattr(center, "suppress_events", suppress_events)
+    monkeypatch.setattr(importer, "_write", written)
     return seen
 
 
@@ -87,9 +92,9 @@ def test_reading_holds_one_chunk_and_writing_one_key_range(
     # bucket (a 256th of the rows, give or take).
     assert max(len(group) for group in groups) <= GROUP + 3 * ROWS // BUCKETS
     assert len(groups) >= ROWS // (GROUP + 3 * ROWS // BUCKETS)
-    # In hash order: sorted within each group, and each group after the one before.
-    flat = [key for group in groups for key in group]
-    assert flat == sorted(flat)
+    # In hash order: each group a range of whole buckets, after the one before.
+    ranges = [(min(key[0] for key in group), max(key[0] for key in group)) for group in groups]
+    assert all(high < low for (_, high), (low, _) in itertools.pairwise(ranges))
 
 
 def test_one_person_twice_in_a_file_is_one_suppression_and_two_events(
@@ -97,13 +102,12 @@ def test_one_person_twice_in_a_file_is_one_suppression_and_two_events(
 ) -> None:
     summary = import_records(center, records(io.StringIO(export(ROWS, repeat=50))), "sendgrid")
     assert (summary.added, summary.known) == (ROWS, 50)
-    # Both dates of one person land in one group (same hash, same bucket), written as
-    # two consecutive transactions: no transaction names anyone twice.
+    # Both dates of one person land in one group (same hash, same bucket): one
+    # transaction in which the earlier row (file order) adds the suppression.
     first = center.identity("p0@spool0.example.org").hash
     written = counted["written"]
-    assert all(len(set(keys)) == len(keys) for keys in written)
-    holding = [index for index, keys in enumerate(written) if first in keys]
-    assert len(holding) == 2 and holding[1] == holding[0] + 1
+    assert sum(keys.count(first) for keys in written) == 2
+    assert [keys.count(first) for keys in written if first in keys] == [2]
     assert sum(len(keys) for keys in written) == ROWS + 50
     events = [e for e in center.store.events() if e.identity_hash == first.hex()]
     assert [e.source for e in events] == [Source.IMPORT, Source.IMPORT]
@@ -111,20 +115,24 @@ def test_one_person_twice_in_a_file_is_one_suppression_and_two_events(
         "import:sendgrid:bounce:1600000000",
         "import:sendgrid:bounce:1700000000",
     ]
+    assert len(center.suppressions("p0@spool0.example.org")) == 1
     again = import_records(center, records(io.StringIO(export(ROWS, repeat=50))), "sendgrid")
     assert (again.added, again.known) == (0, ROWS + 50)
     assert len(list(center.store.events())) == ROWS + 50
 
 
-def test_the_spool_gives_back_every_row_sorted_and_removes_its_files(tmp_path: Path) -> None:
+def test_the_spool_gives_back_every_row_by_bucket_and_removes_its_files(tmp_path: Path) -> None:
     rows = [(bytes([n % 256, n // 256]) + bytes(14), f"row {n}", n) for n in range(5000)]
-    with HashSpool(str(tmp_path)) as spool:
+    with HashSpool(3, str(tmp_path)) as spool:
         for start in range(0, len(rows), 333):
-            spool.add(rows[start : start + 333])
+            spool.add([value for row in rows[start : start + 333] for value in row])
         assert spool.rows == len(rows)
-        back = [row for group in spool.groups(700) for row in group]
+        groups = list(spool.groups(700))
+    back = [row for values, count in groups for row in zip(*[iter(values)] * 3, strict=True)]
+    assert all(len(values) == 3 * count for values, count in groups)
     assert sorted(back) == sorted(rows)
-    assert back == sorted(rows, key=lambda row: row[0])
+    # Bucket by bucket (the first byte), each bucket's rows in the order they came.
+    assert back == sorted(rows, key=lambda row: row[0][0])
     assert list(tmp_path.iterdir()) == []
 
 
@@ -135,13 +143,13 @@ def test_an_import_writes_with_the_smaller_sqlite_cache_and_gives_it_back(
         return int(center.store.read(lambda s: s.conn.execute("PRAGMA cache_size").fetchone()[0]))  # type: ignore[attr-defined]
 
     during: list[int] = []
-    write = center.suppress_events
+    write = importer._write
 
-    def suppress_events(items: Any, addresses: Any) -> list[bool]:
-        during.append(cache())
-        return write(items, addresses)
+    def written(session: Session, group: ImportGroup) -> dict[str, int]:
+        during.append(int(session.conn.execute("PRAGMA cache_size").fetchone()[0]))  # type: ignore[attr-defined]
+        return write(session, group)
 
-    monkeypatch.setattr(center, "suppress_events", suppress_events)
+    monkeypatch.setattr(importer, "_write", written)
     before = cache()
     import_records(center, records(io.StringIO(export(50))), "sendgrid")
     assert during == [-BULK_CACHE_KIB]
@@ -166,3 +174,27 @@ def test_progress_is_reported_per_chunk_read_and_per_group_written(
     assert [total for _, total in writes] == [ROWS] * len(writes)
     assert [written for written, _ in writes] == sorted({written for written, _ in writes})
     assert writes[-1] == (ROWS, ROWS)
+
+
+def test_an_import_stopped_part_way_keeps_its_groups_and_finishes_when_run_again(
+    center: PreferenceCenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer, "GROUP", GROUP)
+    write = importer._write
+    done: list[int] = []
+
+    def stops_after_two(session: Session, group: ImportGroup) -> dict[str, int]:
+        if len(done) == 2:
+            raise KeyboardInterrupt
+        done.append(group.rows)
+        return write(session, group)
+
+    monkeypatch.setattr(importer, "_write", stops_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        import_records(center, records(io.StringIO(export(ROWS))), "sendgrid")
+    committed = len(list(center.store.events()))
+    assert committed == sum(done) and 0 < committed < ROWS
+    monkeypatch.setattr(importer, "_write", write)
+    again = import_records(center, records(io.StringIO(export(ROWS))), "sendgrid")
+    assert (again.added, again.known) == (ROWS - committed, committed)
+    assert len(list(center.store.events())) == ROWS

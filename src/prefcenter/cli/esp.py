@@ -15,7 +15,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from prefcenter.cli._app import Cli, emit_json, json_option, main, pass_cli
-from prefcenter.esp import FORMATS, KINDS, CountingReader, import_records, records
+from prefcenter.esp import FORMATS, KINDS, CountingReader, import_stream
 from prefcenter.esp.providers import kind_from_name
 
 if TYPE_CHECKING:
@@ -120,10 +120,11 @@ def import_(
                     bars.append(stack.enter_context(bar))
                 bars[0].update(written - bars[0].pos)
 
-        summary = import_records(
+        summary = import_stream(
             center,
-            records(text, header=not no_header),
+            text,
             fmt,
+            header=not no_header,
             kind=chosen,
             topic=topic,
             on_reject=on_reject,

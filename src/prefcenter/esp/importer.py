@@ -7,10 +7,12 @@ evidence names the format, list and date (the identity is in the event's key), s
 importing the same file again (or an overlapping later export) writes nothing twice.
 
 Two passes, so that memory stays flat and the store writes each index page about once:
-the file is read a chunk of :data:`CHUNK` rows at a time (canonicalised and hashed in
-bulk, rejects reported in file order) into a :class:`~prefcenter.esp.spool.HashSpool`;
-then the spool's buckets are written in hash order, one transaction per group of about
-:data:`GROUP` rows.
+the file is read a chunk of :data:`CHUNK` rows at a time, column by column (the
+provider's mapping, the dates, canonicalising and hashing, each one pass over the
+chunk's values; rejects reported in file order) into a
+:class:`~prefcenter.esp.spool.HashSpool`; then the spool's buckets are written in hash
+order, one transaction per group of about :data:`GROUP` rows, each staged and merged by
+the store in a few statements (:mod:`prefcenter.store.imports`).
 """
 
 from __future__ import annotations
@@ -18,23 +20,27 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import IO, TYPE_CHECKING, Any
 
 from prefcenter.errors import InvalidInput
-from prefcenter.esp.providers import HARD_KINDS, READERS, Entry, Reject
-from prefcenter.esp.records import Record
-from prefcenter.esp.spool import HashSpool, Row
-from prefcenter.model import Action, Channel, Scope, Source
-from prefcenter.store.protocol import NewEvent
-from prefcenter.topics import check_topic
+from prefcenter.esp.providers import HARD_KINDS, MAPPERS, Columns, Mapped, Reject, parse_date
+from prefcenter.esp.records import Record, Table, tables, tables_of
+from prefcenter.esp.spool import HashSpool
+from prefcenter.model import Scope
+from prefcenter.store.imports import NO_DATE, WIDTH, ImportGroup
+from prefcenter.topics import check_topic, topic_digest
 
 if TYPE_CHECKING:
     from prefcenter.center import PreferenceCenter
+    from prefcenter.store.protocol import Session
 
-#: Rows read, canonicalised and hashed at a time.
+#: Rows read, mapped, canonicalised and hashed at a time.
 CHUNK = 5000
 #: Rows written per transaction (whole spool buckets, so a group may hold more).
 GROUP = 32768
+#: Longest reason kept, in characters.
+REASON = 500
 
 
 @dataclass
@@ -64,14 +70,55 @@ OnWrite = Callable[[int, int], None]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-_CHANNELS = {channel.value: channel for channel in Channel}
-#: ``channel.value`` without the enum's descriptor, once per row.
-_CHANNEL_VALUES = {channel: channel.value for channel in Channel}
+#: A date of at most this many digits is Unix time read without a datetime (seconds up
+#: to 10**11, milliseconds above, as :func:`parse_date` reads it).
+_DIGITS = 13
+_SECONDS_UP_TO = 100_000_000_000
+
+
+def import_stream(
+    center: PreferenceCenter,
+    stream: IO[str],
+    fmt: str,
+    *,
+    header: bool = True,
+    kind: str | None = None,
+    topic: str | None = None,
+    on_reject: OnReject | None = None,
+    on_chunk: Callable[[], None] | None = None,
+    on_write: OnWrite | None = None,
+    spool_dir: str | None = None,
+) -> ImportSummary:
+    """:func:`import_tables` of a CSV or JSON export (a seekable text stream), read a
+    chunk at a time; ``header=False`` reads a CSV as ``address, reason`` lines."""
+    return import_tables(
+        center, tables(stream, header=header, size=CHUNK), fmt, kind=kind, topic=topic,
+        on_reject=on_reject, on_chunk=on_chunk, on_write=on_write, spool_dir=spool_dir,
+    )  # fmt: skip
 
 
 def import_records(
     center: PreferenceCenter,
     rows: Iterable[Record],
+    fmt: str,
+    *,
+    kind: str | None = None,
+    topic: str | None = None,
+    on_reject: OnReject | None = None,
+    on_chunk: Callable[[], None] | None = None,
+    on_write: OnWrite | None = None,
+    spool_dir: str | None = None,
+) -> ImportSummary:
+    """:func:`import_tables` of records (from :func:`~prefcenter.esp.records.records`)."""
+    return import_tables(
+        center, tables_of(rows, CHUNK), fmt, kind=kind, topic=topic, on_reject=on_reject,
+        on_chunk=on_chunk, on_write=on_write, spool_dir=spool_dir,
+    )  # fmt: skip
+
+
+def import_tables(
+    center: PreferenceCenter,
+    chunks: Iterable[Table],
     fmt: str,
     *,
     kind: str | None = None,
@@ -87,176 +134,190 @@ def import_records(
     ``kind`` forces the list (``bounce``, ``block``, ``spam``, ``unsubscribe``,
     ``group``) when the file does not say; ``topic`` makes unsubscribes topic opt-outs.
     ``on_chunk`` is called after each chunk is read, ``on_write`` after each group is
-    written. The spool's temporary files go in ``spool_dir`` (default: the system's).
+    written (each its own committed transaction: an interrupted import keeps what it
+    wrote, and running it again writes the rest). The spool's temporary files go in
+    ``spool_dir`` (default: the system's).
 
     Raises:
         InvalidInput: ``fmt`` is not a known format, or ``topic`` is not a topic name.
     """
-    read = READERS.get(fmt)
-    if read is None:
+    mapper = MAPPERS.get(fmt)
+    if mapper is None:
         raise InvalidInput(
-            f"Format {fmt!r} is not one of: {', '.join(READERS)}.", value=fmt, reason="format"
+            f"Format {fmt!r} is not one of: {', '.join(MAPPERS)}.", value=fmt, reason="format"
         )
-    chosen = check_topic(topic)
-    summary = ImportSummary()
-    with HashSpool(spool_dir) as spool:
-        _read(center, rows, read, fmt, kind, chosen, summary, spool, on_reject, on_chunk)
+    reading = _Reading(center, mapper, kind, check_topic(topic), on_reject)
+    summary = reading.summary
+    with HashSpool(WIDTH, spool_dir) as spool:
+        for table in chunks:
+            spool.add(reading.chunk(table))
+            if on_chunk is not None:
+                on_chunk()
+        names = {name for name in reading.topics.values() if name is not None}
+        digests = {name: topic_digest(name) for name in names}
+        prefix = f"import:{fmt}:"
         written = 0
         with center.store.bulk():
-            for group in spool.groups(GROUP):
-                for layer in _layers(group):
-                    _write(center, layer, summary)
-                written += len(group)
+            for values, rows in spool.groups(GROUP):
+                group = ImportGroup(values, rows, center.now(), prefix, digests)
+                added = center.store.run(partial(_write, group=group))
+                count = sum(added.values())
+                summary.added += count
+                summary.known += rows - count
+                for which, number in added.items():
+                    summary.by_kind[which] = summary.by_kind.get(which, 0) + number
+                written += rows
                 if on_write is not None:
                     on_write(written, spool.rows)
     return summary
 
 
-def _read(
-    center: PreferenceCenter,
-    rows: Iterable[Record],
-    read: Callable[[Record, str | None], Entry],
-    fmt: str,
-    kind: str | None,
-    topic: str | None,
-    summary: ImportSummary,
-    spool: HashSpool,
-    on_reject: OnReject | None,
-    on_chunk: Callable[[], None] | None,
-) -> None:
-    """Pass one: every row read, checked, canonicalised and hashed, a chunk at a time,
-    into ``spool`` as (hash, channel, address, kind, topic, reason, evidence,
-    requested_at in microseconds or None)."""
-    now = center.now()
-    prefix = f"import:{fmt}:"
-    batch: list[tuple[Record, Entry]] = []
-    topics: dict[str, str | None] = {}
+def _write(session: Session, group: ImportGroup) -> dict[str, int]:
+    for name, digest in group.digests.items():  # idempotent; a handful per import
+        session.register_topic(digest, name)
+    return session.import_group(group)
 
-    def reject(record: Record, why: str) -> None:
-        summary.rejected += 1
-        if on_reject is not None:
-            on_reject(record.number, why, record.fields)
 
-    def flush() -> None:
-        identities = center.identities.parse_many([entry.address for _, entry in batch])
-        ready: list[Row] = []
-        for (record, entry), identity in zip(batch, identities, strict=True):
-            if identity is None:
-                reject(record, _why_not_address(center, entry.address))
+class _Reading:
+    """Pass one: each chunk mapped, checked, canonicalised and hashed, column by column."""
+
+    def __init__(
+        self,
+        center: PreferenceCenter,
+        mapper: Callable[[Columns, str | None], Mapped],
+        kind: str | None,
+        topic: str | None,
+        on_reject: OnReject | None,
+    ) -> None:
+        self.center = center
+        self.mapper = mapper
+        self.kind = kind
+        self.topic = topic
+        self.on_reject = on_reject
+        self.summary = ImportSummary()
+        #: Each group name met, checked once: the topic, or None when it is not one.
+        self.topics: dict[str, str | None] = {} if topic is None else {topic: topic}
+        #: Each kind's scope and topic when the row names no group.
+        self.scopes = {
+            which: (Scope.HARD.value, "") if which in HARD_KINDS
+            else (Scope.TOPIC.value, topic) if topic else (Scope.GLOBAL.value, "")
+            for which in ("bounce", "block", "spam", "unsubscribe")
+        }  # fmt: skip
+
+    def chunk(self, table: Table) -> list[Any]:
+        """The usable rows of ``table``, flat as the spool keeps them; the rest reported."""
+        count = len(table.rows)
+        self.summary.rows += count
+        mapped = self.mapper(Columns(table), self.kind)
+        rejects = mapped.rejects
+        times = self._times(mapped.dates, rejects)
+        addresses = mapped.addresses
+        if rejects:  # canonicalise only what is still in
+            addresses = [("" if index in rejects else a) for index, a in enumerate(addresses)]
+        hashes, channels, canonical = self.center.identities.parse_columns(addresses)
+        if None in hashes:
+            for index, found in enumerate(hashes):
+                if found is None and index not in rejects:
+                    rejects[index] = _why_not_address(self.center, addresses[index])
+        scopes, topics = self._scopes(mapped, rejects)
+        reasons = mapped.reasons
+        if max(map(len, reasons), default=0) > REASON:
+            reasons = [reason[:REASON] for reason in reasons]
+        columns: list[list[Any]] = [
+            hashes, channels, canonical, mapped.kinds, scopes, topics, reasons, mapped.dates,
+            times,
+        ]  # fmt: skip
+        if rejects:
+            self._report(table, rejects)
+            kept = [index for index in range(count) if index not in rejects]
+            columns = [[column[index] for index in kept] for column in columns]
+        values: list[Any] = [None] * (len(columns[0]) * WIDTH)
+        for position, column in enumerate(columns):
+            values[position::WIDTH] = column
+        return values
+
+    def _times(self, dates: list[str], rejects: dict[int, str]) -> list[int]:
+        """Each date in milliseconds (:data:`NO_DATE` for none); a date that does not
+        parse, or is in the future, is a reject."""
+        times: list[int | None] = [
+            ((value * 1000 if (value := int(text)) <= _SECONDS_UP_TO else value)
+             if len(text) <= _DIGITS and text.isdigit() and text.isascii() else None)
+            for text in dates
+        ]  # fmt: skip
+        now = (self.center.now() - _EPOCH) // _MICROSECOND
+        for index, text in enumerate(dates):
+            if times[index] is not None:
                 continue
-            which = entry.kind
-            if which == "group":
-                name = entry.topic or ""
-                if name not in topics:
-                    try:
-                        topics[name] = check_topic(name)
-                    except InvalidInput as error:
-                        topics[name] = None
-                        reject(record, _why(error))
-                        continue
-                chosen = topics[name]
-                if chosen is None:
-                    reject(record, _why_topic(name))
-                    continue
-            else:
-                chosen = None if which in HARD_KINDS else topic
-            at = entry.at
-            ready.append((
-                identity.hash, _CHANNEL_VALUES[identity.channel], identity.address, which, chosen,
-                entry.reason[:500], f"{prefix}{which}:{entry.date_text}",
-                None if at is None else (at - _EPOCH) // _MICROSECOND,
-            ))  # fmt: skip
-        batch.clear()
-        spool.add(ready)
-        if on_chunk is not None:
-            on_chunk()
+            times[index] = NO_DATE
+            try:
+                moment = parse_date(text)
+            except Reject as error:
+                rejects.setdefault(index, str(error))
+                continue
+            if moment is None:
+                continue
+            micros = (moment - _EPOCH) // _MICROSECOND
+            if micros > now:
+                rejects.setdefault(index, _future(text))
+            times[index] = micros // 1000
+        found: list[int] = times  # type: ignore[assignment]  # every None replaced above
+        if found and max(found) * 1000 > now:
+            for index, (text, ms) in enumerate(zip(dates, found, strict=True)):
+                if ms * 1000 > now:
+                    rejects.setdefault(index, _future(text))
+        return found
 
-    keep = batch.append
-    for record in rows:
-        summary.rows += 1
-        try:
-            entry = read(record, kind)
-            at = entry.at
-            if at is not None and at > now:
-                raise Reject(f"date {entry.date_text[:40]!r} is in the future")
-        except (Reject, InvalidInput) as error:
-            reject(record, _why(error))
-            continue
-        keep((record, entry))
-        if len(batch) >= CHUNK:
-            flush()
-    flush()
+    def _scopes(self, mapped: Mapped, rejects: dict[int, str]) -> tuple[list[str], list[str]]:
+        """Each row's scope and topic (``""`` for none); a group that is not a topic name
+        is a reject."""
+        scopes: list[str] = []
+        topics: list[str] = []
+        known = self.scopes
+        for index, (which, group) in enumerate(zip(mapped.kinds, mapped.topics, strict=True)):
+            if which != "group":
+                scope, topic = known[which]
+                scopes.append(scope)
+                topics.append(topic or "")
+                continue
+            if group not in self.topics:
+                try:
+                    self.topics[group] = check_topic(group)
+                except InvalidInput:
+                    self.topics[group] = None
+            checked = self.topics[group]
+            if checked is None:
+                rejects.setdefault(index, _why_topic(group))
+            scopes.append(Scope.TOPIC.value)
+            topics.append(checked or "")
+        return scopes, topics
 
-
-def _layers(group: list[Row]) -> list[list[Row]]:
-    """``group`` (sorted by hash) as transactions in which no person appears twice: each
-    person's first row, then each one's second, and so on (their file order).
-
-    One person listed twice (two bounces on two dates) is rare; PostgreSQL's bulk write
-    gives up on a group that names someone twice and goes one row at a time, so such
-    a group is split instead.
-    """
-    keys = [row[0] for row in group]
-    if len(set(keys)) == len(keys):
-        return [group]
-    layers: list[list[Row]] = [[]]
-    depth, previous = 0, None
-    for key, row in zip(keys, group, strict=True):
-        depth = depth + 1 if key == previous else 0
-        previous = key
-        if depth == len(layers):
-            layers.append([])
-        layers[depth].append(row)
-    return layers
+    def _report(self, table: Table, rejects: dict[int, str]) -> None:
+        self.summary.rejected += len(rejects)
+        if self.on_reject is None:
+            return
+        for index in sorted(rejects):
+            fields = dict(zip(table.names, table.rows[index], strict=False))
+            self.on_reject(table.numbers[index], rejects[index], fields)
 
 
-def _write(center: PreferenceCenter, group: list[Row], summary: ImportSummary) -> None:
-    """Pass two: one group of spooled rows (sorted by hash) in one transaction."""
-    at = center.now()
-    items: list[tuple[NewEvent, str | None]] = []
-    addresses: list[tuple[bytes, str]] = []
-    append, remember = items.append, addresses.append
-    for key, channel, address, which, chosen, reason, evidence, micros in group:
-        scope = Scope.HARD if which in HARD_KINDS else Scope.TOPIC if chosen else Scope.GLOBAL
-        append((
-            NewEvent(
-                at, key, Action.SUPPRESS, Source.IMPORT, _CHANNELS[channel], scope, chosen,
-                reason or None, evidence,
-                None if micros is None else _EPOCH + micros * _MICROSECOND,
-            ),
-            chosen,
-        ))  # fmt: skip
-        if address:
-            remember((key, address))
-    results = center.suppress_events(items, addresses)
-    by_kind = summary.by_kind
-    for added, row in zip(results, group, strict=True):
-        if added:
-            summary.added += 1
-            by_kind[row[3]] = by_kind.get(row[3], 0) + 1
-        else:
-            summary.known += 1
+def _future(text: str) -> str:
+    return f"date {text[:40]!r} is in the future"
 
 
 def _why_not_address(center: PreferenceCenter, address: str) -> str:
     try:
         center.identity(address)
     except InvalidInput as error:
-        return _why(error)
+        return str(error).split(";")[0]
     return "not an address"
-
-
-def _why(error: Exception) -> str:
-    text = str(error)
-    return text if isinstance(error, Reject) else text.split(";")[0]
 
 
 def _why_topic(name: str) -> str:
     try:
         check_topic(name)
     except InvalidInput as error:
-        return _why(error)
+        return str(error).split(";")[0]
     return "not a topic"
 
 
-__all__ = ["CHUNK", "GROUP", "ImportSummary", "import_records"]
+__all__ = ["CHUNK", "GROUP", "ImportSummary", "import_records", "import_stream", "import_tables"]

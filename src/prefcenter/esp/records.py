@@ -5,6 +5,10 @@ their list APIs answer: an array of objects, an object wrapping one (``{"items":
 ``{"Suppressions": [...]}``), or one object per line. :func:`records` yields each row as
 a dict of lower-cased field names to text, reading the file in chunks, so memory stays
 flat however long the list is.
+
+:func:`tables` gives the same rows a chunk at a time, column-wise: the header once and
+each row as the CSV reader's list (no dict per row), which is what an import of a
+million-row export reads (``esp.columns`` maps a whole chunk at once).
 """
 
 from __future__ import annotations
@@ -12,7 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import IO, NamedTuple
 
 from prefcenter.errors import InvalidInput
@@ -29,6 +34,90 @@ class Record(NamedTuple):
 
     number: int
     fields: dict[str, str]
+
+
+class Table(NamedTuple):
+    """A chunk of rows that share their field names: each row's values in ``names``'
+    order (as long as ``names``: short rows are padded with ``""``), and each row's
+    line (CSV) or position (JSON)."""
+
+    names: tuple[str, ...]
+    rows: list[list[str]]
+    numbers: list[int]
+
+
+#: Names of a CSV without a header row (SES's bulk import file).
+NO_HEADER = ("address", "reason")
+
+
+def tables(stream: IO[str], *, header: bool = True, size: int = 5000) -> Iterator[Table]:
+    """The rows of a CSV or JSON export (as :func:`records`), ``size`` at a time.
+
+    Raises:
+        InvalidInput: the JSON is malformed.
+    """
+    if _peek(stream) in ("[", "{"):
+        yield from tables_of(_json_records(stream), size)
+        return
+    reader = csv.reader(stream)
+    if header:
+        first = next(reader, None)
+        if first is None:
+            return
+        names = tuple(name.strip().lower().lstrip("\ufeff") for name in first)
+    else:
+        names = NO_HEADER
+    width = len(names)
+    while True:
+        before = reader.line_num
+        rows = list(islice(reader, size))
+        if not rows:
+            return
+        regular = width > 1 and min(map(len, rows)) >= width
+        if regular and reader.line_num - before == len(rows):
+            # One line a row, none blank or short: the common case, no work per row.
+            yield Table(names, rows, list(range(before + 1, before + 1 + len(rows))))
+            continue
+        yield _irregular(names, rows, before)
+
+
+def _irregular(names: tuple[str, ...], rows: list[list[str]], before: int) -> Table:
+    """A chunk with blank lines, short rows or values spanning lines, as :func:`records`
+    reads them: blank lines left out, short rows padded, each row numbered by the line
+    it ends on."""
+    width = len(names)
+    kept: list[list[str]] = []
+    numbers: list[int] = []
+    line = before
+    for row in rows:
+        # A row takes one line, plus one per line break inside its quoted values.
+        line += 1 + sum(
+            value.count("\n") + value.count("\r") - value.count("\r\n") for value in row
+        )
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        kept.append(row + [""] * (width - len(row)) if len(row) < width else row)
+        numbers.append(line)
+    return Table(names, kept, numbers)
+
+
+def tables_of(rows: Iterable[Record], size: int = 5000) -> Iterator[Table]:
+    """:class:`Record` values as tables: consecutive records with the same field names
+    (a JSON export's objects usually all have the same) share one, up to ``size`` rows."""
+    names: tuple[str, ...] = ()
+    chunk: list[list[str]] = []
+    numbers: list[int] = []
+    for record in rows:
+        fields = record.fields
+        keys = tuple(fields)
+        if keys != names or len(chunk) >= size:
+            if chunk:
+                yield Table(names, chunk, numbers)
+            names, chunk, numbers = keys, [], []
+        chunk.append(list(fields.values()))
+        numbers.append(record.number)
+    if chunk:
+        yield Table(names, chunk, numbers)
 
 
 def records(stream: IO[str], *, header: bool = True) -> Iterator[Record]:
@@ -67,7 +156,7 @@ def _csv_records(stream: IO[str], *, header: bool) -> Iterator[Record]:
             return
         names = [name.strip().lower().lstrip("\ufeff") for name in names]
     else:
-        names = ["address", "reason"]
+        names = list(NO_HEADER)
     width = len(names)
     for row in reader:
         if not row or (len(row) == 1 and not row[0].strip()):
@@ -193,4 +282,4 @@ class CountingReader(io.RawIOBase):
         return len(data)
 
 
-__all__ = ["CountingReader", "Record", "records"]
+__all__ = ["NO_HEADER", "CountingReader", "Record", "Table", "records", "tables", "tables_of"]

@@ -139,6 +139,45 @@ class Identities:
             found.append(Identity(Channel.EMAIL, address, "email:" + address, state.digest()))
         return found
 
+    def parse_columns(
+        self, values: Sequence[str]
+    ) -> tuple[list[bytes | None], list[str], list[str]]:
+        """``parse_many`` as three columns: each value's hash (None where ``parse``
+        raises), channel (its value, such as ``"email"``) and canonical address; no
+        object per value, for imports of a million rows."""
+        canonical = fast_emails(values, self.folding)
+        plain = [key for key in canonical if key is not None]
+        hashes: list[bytes | None] = []
+        append = hashes.append
+        copy = self._email_hash.copy
+        for data in "\n".join(plain).encode().split(b"\n") if plain else ():
+            state = copy()
+            state.update(data)
+            append(state.digest())
+        if len(plain) == len(values):
+            return hashes, ["email"] * len(values), plain
+        digests = iter(hashes)
+        found: list[bytes | None] = []
+        channels: list[str] = []
+        addresses: list[str] = []
+        for value, key in zip(values, canonical, strict=True):
+            if key is not None:
+                found.append(next(digests))
+                channels.append("email")
+                addresses.append(key)
+                continue
+            try:
+                identity = self.parse(value)
+            except InvalidRecipient:
+                found.append(None)
+                channels.append("")
+                addresses.append("")
+                continue
+            found.append(identity.hash)
+            channels.append(identity.channel.value)
+            addresses.append(identity.address)
+        return found, channels, addresses
+
     def _try_locate(self, value: str, channel: Channel | str) -> bytes | None:
         try:
             return self.locate(value, channel)[1]

@@ -18,6 +18,7 @@ from typing import Any
 from prefcenter.errors import StoreBusy, StoreConflict, StoreMisconfigured, StoreUnavailable
 from prefcenter.store.base import RETRIES, SqlStore
 from prefcenter.store.codes import topic_key
+from prefcenter.store.imports import ImportGroup, postgres_import
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import Dialect, Present
 from prefcenter.store.schema import check_meta, postgres_migrations
@@ -113,6 +114,9 @@ class PostgresSession(SqlSession):
             [[pair[0] for pair in ordered], [pair[1] for pair in ordered]],
             binary=True,
         )
+
+    def import_group(self, group: ImportGroup) -> dict[str, int]:
+        return postgres_import(self.conn, group)
 
     def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
         """Append every suppress event and add its suppression: one statement in all.

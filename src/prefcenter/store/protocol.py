@@ -29,6 +29,7 @@ from prefcenter.policy import Rules
 from prefcenter.store.audit import EventGroup
 from prefcenter.store.console import DayCount, Operator
 from prefcenter.store.feed import OutboxRow
+from prefcenter.store.imports import ImportGroup
 from prefcenter.store.rows import Present
 from prefcenter.store.rule_index import RuleIndex
 
@@ -275,6 +276,11 @@ class Session(Protocol):
         """Append (event, topic digest) suppress events and their suppressions at once, one
         result each as ``append_event`` then ``suppress`` would give; None, having written
         nothing, when the backend has no batch path (the caller then goes one by one)."""
+
+    def import_group(self, group: ImportGroup) -> dict[str, int]:
+        """Write one key range of an import (``store.imports``): the addresses, an audit
+        event per row unless stored (a replay), a suppression per new event unless one
+        exists; the suppressions added, by kind."""
 
     def suppress(
         self,

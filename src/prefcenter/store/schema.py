@@ -264,6 +264,14 @@ def _sqlite_outbox_retry(conn: Any) -> None:
     conn.execute(OUTBOX_RETRY)
 
 
+def _sqlite_statement_outbox(conn: Any) -> None:
+    """Issue 23, third pass, SQLite: nothing to do. PostgreSQL's step
+    (:data:`PG_STATEMENT_OUTBOX`) has no SQLite counterpart: SQLite has row triggers
+    only, and its trigger program costs a fraction of a row insert. The step keeps both
+    backends' version numbers in step."""
+    del conn
+
+
 sqlite_migrations = Migrations(
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     (
@@ -276,6 +284,7 @@ sqlite_migrations = Migrations(
         _sqlite_feed,
         _sqlite_webhook_tokens,
         _sqlite_outbox_retry,
+        _sqlite_statement_outbox,
     ),
 )
 
@@ -318,6 +327,23 @@ END $$""",
     "DROP TABLE suppressions",
     "ALTER TABLE suppressions_compact RENAME TO suppressions",
     "ALTER TABLE suppressions ADD PRIMARY KEY (hash, scope, topic, all_channels)",
+)
+
+#: Issue 23, third pass, PostgreSQL: the outbox rows of a statement's events written by
+#: one statement-level trigger over its inserted rows (a transition table) instead of a
+#: PL/pgSQL call per event: a bulk insert of 100,000 events took 3.7-4.1 s with the row
+#: trigger against 2.2-2.5 s (2.4-2.8 s with no trigger at all). The same rows, in the
+#: same order (by event, then endpoint); an INSERT ... ON CONFLICT DO NOTHING lists only
+#: the rows it inserted.
+PG_STATEMENT_OUTBOX = (
+    "DROP TRIGGER IF EXISTS events_outbox ON events",
+    "CREATE OR REPLACE FUNCTION prefcenter_outbox() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "BEGIN INSERT INTO outbox(event_id, endpoint, hash) SELECT n.id, e.id, n.hash "
+    "FROM prefcenter_new_events n CROSS JOIN webhook_endpoints e WHERE e.active = 1 "
+    "ORDER BY n.id, e.id; RETURN NULL; END $$",
+    "CREATE TRIGGER events_outbox AFTER INSERT ON events "
+    "REFERENCING NEW TABLE AS prefcenter_new_events FOR EACH STATEMENT "
+    "EXECUTE FUNCTION prefcenter_outbox()",
 )
 
 postgres_migrations = Migrations(
@@ -395,6 +421,7 @@ postgres_migrations = Migrations(
         # Issue 22: Mailgun's one-use tokens, shared by every sidecar on the database.
         _pg(*(ddl.format(blob="BYTEA", int="BIGINT", without_rowid="") for ddl in WEBHOOK_TOKENS)),
         _pg(OUTBOX_RETRY),  # issue 23, second pass: rows waiting for a webhook retry
+        _pg(*PG_STATEMENT_OUTBOX),  # issue 23, third pass: one outbox insert a statement
     ),
     placeholder="%s",
     meta_exists="SELECT to_regclass('meta') IS NOT NULL",

@@ -44,6 +44,7 @@ from prefcenter.store.codes import (
 )
 from prefcenter.store.console import ConsoleRows
 from prefcenter.store.feed import FeedRows
+from prefcenter.store.imports import ImportGroup
 from prefcenter.store.person import PersonRows
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.retention import RetentionRows
@@ -298,6 +299,10 @@ class SqlSession(PersonRows, RetentionRows, IndexRows, ConsoleRows, AuditRows, F
 
     def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
         return None  # no batch path: the caller suppresses one by one (SQLite has one)
+
+    @abstractmethod
+    def import_group(self, group: ImportGroup) -> dict[str, int]:
+        """Each backend stages and merges in its own way (``store.imports``)."""
 
     def suppress(
         self,

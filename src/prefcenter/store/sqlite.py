@@ -26,6 +26,7 @@ from prefcenter.errors import StoreBusy, StoreUnavailable
 from prefcenter.model import Action, Channel, Scope, Source
 from prefcenter.store.base import SqlStore
 from prefcenter.store.codes import CHANNEL_CODE, SCOPE_CODE, SOURCE_CODE, to_ms, topic_key
+from prefcenter.store.imports import ImportGroup, sqlite_import
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import Dialect
 from prefcenter.store.schema import check_meta, sqlite_migrations
@@ -58,6 +59,9 @@ class SqliteSession(SqlSession):
         for identity_hash, address in pairs:
             values += (bytearray(identity_hash), address)
         _insert_rows(self.conn, BATCH_IDENTITY, values, len(pairs))
+
+    def import_group(self, group: ImportGroup) -> dict[str, int]:
+        return sqlite_import(self.conn, group)
 
     def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
         """Append every suppress event and add its suppression: a few multi-row INSERTs.
