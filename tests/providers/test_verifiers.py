@@ -306,6 +306,43 @@ def test_addresses_never_reach_the_audit_reason(local: str, domain: str) -> None
     assert "+14155550123" not in masked
 
 
+def test_postmark_hard_bounce_reason_names_its_type_once() -> None:
+    record = {
+        "RecordType": "Bounce", "MessageStream": "outbound", "ID": 42, "Type": "HardBounce",
+        "Email": "a@example.com", "MessageID": "m-1",
+        "Details": "smtp;550 5.1.1 The email account does not exist.",
+    }  # fmt: skip
+    (event,) = postmark.parse(json.dumps(record).encode(), {})
+    assert event.audit_reason == (
+        "postmark: HardBounce (details=smtp;550 5.1.1 The email account does not exist. "
+        "stream=outbound message=m-1)"
+    )
+
+
+@FAST
+@given(
+    reason=st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=1, max_size=12),
+    fields=st.lists(
+        st.tuples(
+            st.sampled_from(["type", "status", "code"]),
+            st.text(st.characters(codec="ascii", categories=["L", "N"]), max_size=12),
+        ),
+        max_size=4,
+    ),
+)
+def test_audit_reason_keeps_every_fact_once(reason: str, fields: list[tuple[str, str]]) -> None:
+    from prefcenter.model import Channel
+    from prefcenter.providers.event import HookEvent
+
+    event = HookEvent("p", EventKind.IGNORE, "a@example.com", Channel.EMAIL, "p:1", reason,
+                      fields=tuple(fields))  # fmt: skip
+    head, _, extra = event.audit_reason.partition(" (")
+    assert head == f"p: {reason}"
+    # Each field, in order, unless it is empty or the reason already says it.
+    kept = [f"{name}={value}" for name, value in fields if value and value != reason]
+    assert extra.removesuffix(")").split() == kept
+
+
 @FAST
 @given(params=st.lists(st.tuples(_text, _text), max_size=8))
 def test_twilio_form_reads_what_urlencode_wrote(params: list[tuple[str, str]]) -> None:

@@ -69,9 +69,17 @@ class HookEvent:
 
     @property
     def audit_reason(self) -> str:
-        """The reason with the provider fields, as written into the audit event (≤ 500 chars)."""
-        extra = " ".join(f"{name}={value}" for name, value in self.fields if value)
-        text = f"{self.provider}: {self.reason}" + (f" ({extra})" if extra else "")
+        """The reason with the provider fields, as written into the audit event (≤ 500 chars).
+
+        A field whose value is the reason itself (Postmark's ``Type``, which is also its
+        reason: "postmark: HardBounce") is not written twice: every fact stays, and every
+        such row of ``events`` and ``suppressions`` is shorter.
+        """
+        reason = self.reason
+        extra = " ".join(
+            f"{name}={value}" for name, value in self.fields if value and value != reason
+        )
+        text = f"{self.provider}: {reason}" + (f" ({extra})" if extra else "")
         return mask_addresses(text)[:500]
 
 
