@@ -3,6 +3,7 @@ knocking a group commit off its batch path, and removed endpoints are dead-lette
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -10,6 +11,7 @@ from typing import Any, cast
 import pytest
 
 from prefcenter.center import PreferenceCenter
+from prefcenter.changes import SuppressRequest
 from prefcenter.errors import InvalidInput
 from prefcenter.model import Action, Scope, Source
 from prefcenter.store.protocol import NewEvent, Session
@@ -127,3 +129,50 @@ def test_the_outbox_keeps_order_per_person_group(database: str, tmp_path: Path) 
         due = center.store.read(lambda session: session.outbox_due(1, 2**60, 10))
         assert [row.identity_hash for row in due] == [center.identity("z@example.com").hash]
         assert phone not in {row.identity_hash for row in due}
+
+
+def _outbox_trigger(path: Path) -> bool:
+    conn = sqlite3.connect(path)
+    try:
+        found = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'events_outbox'"
+        return conn.execute(found).fetchone() is not None
+    finally:
+        conn.close()
+
+
+def test_sqlite_runs_the_outbox_trigger_only_while_an_endpoint_is_active(tmp_path: Path) -> None:
+    """Without endpoints no trigger runs per event; an endpoint registered later gets
+    every change committed after it, and none from before."""
+    path = tmp_path / "prefcenter.db"
+    with PreferenceCenter(make_settings(tmp_path)) as center:
+        center.suppress("before@example.com", source=Source.CLI)
+        assert not _outbox_trigger(path)
+        assert center.webhook_outbox() == {}
+        center.store.run(lambda session: session.sync_endpoints(["http://127.0.0.1:9/a"]))
+        assert _outbox_trigger(path)
+        center.suppress("after@example.com", source=Source.CLI)
+        center.suppress_many([SuppressRequest(f"p{n}@example.com", Source.CLI) for n in range(3)])
+        assert center.webhook_outbox() == {("http://127.0.0.1:9/a", "pending"): 4}
+        center.store.run(lambda session: session.sync_endpoints([]))
+        assert not _outbox_trigger(path)
+        center.suppress("gone@example.com", source=Source.CLI)
+        assert center.webhook_outbox() == {("http://127.0.0.1:9/a", "pending"): 4}
+
+
+def test_the_sqlite_migration_drops_the_trigger_only_without_endpoints(tmp_path: Path) -> None:
+    """A store made before the trigger came and went with its endpoints: migrated, it
+    keeps the trigger while an endpoint is active and loses it otherwise."""
+    from prefcenter.store.schema import sqlite_migrations
+
+    for active in (True, False):
+        path = tmp_path / f"old-{active}.db"
+        conn = sqlite3.connect(path, isolation_level=None)
+        sqlite_migrations.apply(conn, target=sqlite_migrations.latest - 1)
+        assert conn.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+        ).fetchone() == (1,)
+        if active:
+            conn.execute("INSERT INTO webhook_endpoints(url) VALUES ('http://127.0.0.1:9/a')")
+        sqlite_migrations.apply(conn)
+        conn.close()
+        assert _outbox_trigger(path) is active

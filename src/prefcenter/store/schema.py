@@ -225,15 +225,21 @@ SQLITE_FEED = (
     "CREATE INDEX outbox_due ON outbox(endpoint, state, tx, id)",
     "CREATE TABLE webhook_lease(id INTEGER PRIMARY KEY, holder TEXT NOT NULL, "
     "until_ms INTEGER NOT NULL)",
-    "CREATE TRIGGER events_outbox AFTER INSERT ON events BEGIN "
+)
+#: SQLite's outbox trigger. Since issue 22's third pass it exists only while an endpoint
+#: is active (``SqliteSession.sync_endpoints`` creates or drops it in the transaction that
+#: changes the endpoints): with none it would insert nothing anyway, yet it ran a
+#: sub-program for every appended event.
+SQLITE_OUTBOX_TRIGGER = (
+    "CREATE TRIGGER IF NOT EXISTS events_outbox AFTER INSERT ON events BEGIN "
     "INSERT INTO outbox(event_id, endpoint, hash) SELECT NEW.id, e.id, NEW.hash "
-    "FROM webhook_endpoints e WHERE e.active = 1; END",
+    "FROM webhook_endpoints e WHERE e.active = 1; END"
 )
 
 
 def _sqlite_feed(conn: Any) -> None:
     """Issue 23: the webhook outbox (the feed reads ``events`` by rowid)."""
-    for ddl in SQLITE_FEED:
+    for ddl in (*SQLITE_FEED, SQLITE_OUTBOX_TRIGGER):
         conn.execute(ddl)
 
 
@@ -272,6 +278,16 @@ def _sqlite_statement_outbox(conn: Any) -> None:
     del conn
 
 
+def _sqlite_outbox_on_demand(conn: Any) -> None:
+    """Issue 22 (third pass): no outbox trigger while no webhook endpoint is active.
+
+    Registering an endpoint creates it again in the same transaction, so every event
+    committed after the registration still gets its outbox row.
+    """
+    if conn.execute("SELECT 1 FROM webhook_endpoints WHERE active = 1 LIMIT 1").fetchone() is None:
+        conn.execute("DROP TRIGGER IF EXISTS events_outbox")
+
+
 sqlite_migrations = Migrations(
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     (
@@ -285,6 +301,7 @@ sqlite_migrations = Migrations(
         _sqlite_webhook_tokens,
         _sqlite_outbox_retry,
         _sqlite_statement_outbox,
+        _sqlite_outbox_on_demand,
     ),
 )
 

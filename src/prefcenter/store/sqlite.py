@@ -29,7 +29,7 @@ from prefcenter.store.codes import CHANNEL_CODE, SCOPE_CODE, SOURCE_CODE, to_ms,
 from prefcenter.store.imports import ImportGroup, sqlite_import
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import Dialect
-from prefcenter.store.schema import check_meta, sqlite_migrations
+from prefcenter.store.schema import SQLITE_OUTBOX_TRIGGER, check_meta, sqlite_migrations
 from prefcenter.store.session import SqlSession
 
 BUSY_TIMEOUT_MS = 5000
@@ -62,6 +62,18 @@ class SqliteSession(SqlSession):
 
     def import_group(self, group: ImportGroup) -> dict[str, int]:
         return sqlite_import(self.conn, group)
+
+    def sync_endpoints(self, urls: Sequence[str]) -> dict[str, int]:
+        """As every backend does; and the outbox trigger exists exactly while an endpoint
+        is active. Created or dropped in this transaction (SQLite's DDL is transactional
+        and there is one writer at a time), so every event committed after the
+        endpoints changed is seen by the trigger as it now is, and without endpoints an
+        appended event runs no trigger at all."""
+        found = super().sync_endpoints(urls)
+        self.conn.execute(
+            SQLITE_OUTBOX_TRIGGER if found else "DROP TRIGGER IF EXISTS events_outbox"
+        )
+        return found
 
     def suppress_batch(self, items: Sequence[tuple[NewEvent, bytes]]) -> list[bool] | None:
         """Append every suppress event and add its suppression: a few multi-row INSERTs.
