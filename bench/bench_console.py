@@ -27,7 +27,7 @@ Target (issue 24): every page p95 <= 100 ms at this store size; one-click's p95 
 browsing within noise of its p95 alone.
 
 Run: ``python -m bench.bench_console [--quick] [--runs 3] [--store DIR]
-[--nice 0,5,10,19 --cycles 2]``.
+[--nice 0,5,10,19 --cycles 2] [--operator-pace 0.2]``.
 """
 
 from __future__ import annotations
@@ -285,12 +285,13 @@ def one_clicks(center: PreferenceCenter, url: str, start: int, count: int) -> li
 TURNS, BATCH = 8, 50
 
 
-def browse(url: str, first: int, browsing: Any, stop: Any, pages: Any) -> None:
+def browse(url: str, first: int, browsing: Any, stop: Any, pages: Any, pace: float = 0.0) -> None:
     """The operator (a process of its own): the queue, a person, the report and an item,
     round and round, while ``browsing`` is set; counts the pages in ``pages``.
 
-    It runs at the same priority as the sidecar: the operator's browser would run on
-    their own machine, so here its CPU counts against one-click (a conservative bench).
+    ``pace`` seconds between pages (0: none, a load test far past any person). It runs
+    at the same priority as the sidecar: the operator's browser would run on their own
+    machine, so here its CPU counts against one-click (a conservative bench).
     """
     operator = log_in(url)
     try:
@@ -301,6 +302,8 @@ def browse(url: str, first: int, browsing: Any, stop: Any, pages: Any) -> None:
                 operator.get(path)
                 with pages.get_lock():
                     pages.value += 1
+                if pace:
+                    stop.wait(pace)
     finally:
         operator.close()
 
@@ -355,9 +358,11 @@ class Turns:
         )
 
 
-def turns(center: PreferenceCenter, servers: Servers, start: int, first: int) -> Turns:
-    """One-click latencies alone and while another process browses the console without
-    pause, measured in alternating batches."""
+def turns(
+    center: PreferenceCenter, servers: Servers, start: int, first: int, pace: float = 0.0
+) -> Turns:
+    """One-click latencies alone and while another process browses the console (without
+    pause, or ``pace`` seconds between pages), measured in alternating batches."""
     http_url, console_url = servers.http_url, servers.console_url
 
     def usage() -> tuple[float, float, float]:
@@ -369,7 +374,7 @@ def turns(center: PreferenceCenter, servers: Servers, start: int, first: int) ->
 
     context = multiprocessing.get_context("spawn")
     browsing, stop, pages = context.Event(), context.Event(), context.Value("i", 0)
-    browser = context.Process(target=browse, args=(console_url, first, browsing, stop, pages))
+    browser = context.Process(target=browse, args=(console_url, first, browsing, stop, pages, pace))
     browser.start()
     found = Turns()
     try:
@@ -412,6 +417,14 @@ def main(argv: list[str] | None = None) -> int:
         "--nice", metavar="N,N", help="only the one-click turns, for each of these CONSOLE_NICE"
     )
     parser.add_argument("--cycles", type=int, default=2, help="rounds over --nice's values")
+    parser.add_argument(
+        "--operator-pace",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="also measure one-click while the operator waits S seconds between pages "
+        "(a person's pace; the default measures only the operator without pause)",
+    )
     parser.add_argument("--one-process", metavar="DIR", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one_process:
@@ -446,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.nice:
             return by_nice(center, settings, rows, [int(n) for n in args.nice.split(",")],
                            args.cycles)  # fmt: skip
-        return measure(center, settings, rows, args.runs)
+        return measure(center, settings, rows, args.runs, args.operator_pace)
 
 
 def bench_settings(where: str) -> Any:
@@ -503,7 +516,9 @@ def check_list(client: httpx.Client, count: int) -> str:
     return where
 
 
-def measure(center: PreferenceCenter, settings: Any, rows: int, runs: int) -> int:
+def measure(
+    center: PreferenceCenter, settings: Any, rows: int, runs: int, pace: float = 0.0
+) -> int:
     first = 1  # the first queued item
     worst = 0.0
     with serving(settings, "serve") as servers:
@@ -525,6 +540,11 @@ def measure(center: PreferenceCenter, settings: Any, rows: int, runs: int) -> in
             measured = turns(center, servers, fresh(rows), first)
             print(measured.line(f"serve (console in its child process), run {run + 1}"))
             print("  " + measured.per_click(), flush=True)
+        for run in range(runs if pace else 0):
+            measured = turns(center, servers, fresh(rows), first, pace)
+            how = f"serve, the operator {pace:g} s between pages, run {run + 1}"
+            # Per page figures would count the pauses; per one-click ones still hold.
+            print(measured.line(how), flush=True)
     with serving(settings, "one-process") as servers:
         measured = turns(center, servers, fresh(rows), first)
         print(measured.line("console in the sidecar's process (before)"))
