@@ -105,14 +105,7 @@ class Identities:
             return [self._try_locate(value, channel) for value in values]
         canonical = fast_emails(values, self.folding)
         plain = [key for key in canonical if key is not None]
-        # Encode the chunk at once, hash in a tight loop from the prepared state.
-        found: list[bytes | None] = []
-        append = found.append
-        copy = self._email_hash.copy
-        for data in "\n".join(plain).encode().split(b"\n") if plain else ():
-            state = copy()
-            state.update(data)
-            append(state.digest())
+        found: list[bytes | None] = list(self._hash_plain(plain))
         if len(plain) == len(values):
             return found
         digests = iter(found)  # the rest take the full path, one by one
@@ -120,6 +113,18 @@ class Identities:
             next(digests) if key is not None else self._try_locate(value, channel)
             for value, key in zip(values, canonical, strict=True)
         ]
+
+    def _hash_plain(self, canonical: list[str]) -> list[bytes]:
+        """The hash of each canonical plain address: the chunk encoded at once, each
+        hashed from the prepared keyed state in a tight loop."""
+        hashes: list[bytes] = []
+        append = hashes.append
+        copy = self._email_hash.copy
+        for data in "\n".join(canonical).encode().split(b"\n") if canonical else ():
+            state = copy()
+            state.update(data)
+            append(state.digest())
+        return hashes
 
     def parse_many(self, values: Sequence[str]) -> list[Identity | None]:
         """``parse(value)`` for each email address, None where it raises; in bulk (the
@@ -147,13 +152,7 @@ class Identities:
         object per value, for imports of a million rows."""
         canonical = fast_emails(values, self.folding)
         plain = [key for key in canonical if key is not None]
-        hashes: list[bytes | None] = []
-        append = hashes.append
-        copy = self._email_hash.copy
-        for data in "\n".join(plain).encode().split(b"\n") if plain else ():
-            state = copy()
-            state.update(data)
-            append(state.digest())
+        hashes: list[bytes | None] = list(self._hash_plain(plain))
         if len(plain) == len(values):
             return hashes, ["email"] * len(values), plain
         digests = iter(hashes)

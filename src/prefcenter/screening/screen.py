@@ -25,7 +25,7 @@ from functools import partial
 from typing import Any, cast
 
 from prefcenter.model import Kind, Reason
-from prefcenter.policy import judge
+from prefcenter.policy import Rules, judge
 from prefcenter.screening.seen import Seen
 from prefcenter.screening.window import Window, answer_in_worker
 from prefcenter.screening.worker import Finisher, HashWorker, can_fork_worker
@@ -268,17 +268,22 @@ class Screen:
                 )
         refused = {value: BLOCK_REASONS[code] for value, code in blocked.items()}
         for value, found in rules.items():
-            reason = judge(
-                found,
-                topic_digest=send.topic_digest,
-                kind=send.kind,
-                at=send.at,
-                cap_count=send.cap_count,
-                cap_window=send.cap_window,
-            ).reason
+            reason = self._reason(found)
             if reason is not Reason.ALLOWED:
                 refused[value] = reason
         return refused
+
+    def _reason(self, rules: Rules) -> Reason:
+        """The policy's answer for one person's ``rules``, for this send."""
+        send = self.send
+        return judge(
+            rules,
+            topic_digest=send.topic_digest,
+            kind=send.kind,
+            at=send.at,
+            cap_count=send.cap_count,
+            cap_window=send.cap_window,
+        ).reason
 
     def _from_codes(self, codes: bytes, ruled: list[tuple[int, bytes]]) -> list[Reason | None]:
         """Reasons from :func:`_codes_from_index`, the ``ruled`` people asked of the store."""
@@ -324,14 +329,7 @@ class Screen:
             if (code := blocked.get(value)) is not None:
                 reasons[position] = BLOCK_REASONS[code]
             elif value in rules:
-                reason = judge(
-                    rules[value],
-                    topic_digest=send.topic_digest,
-                    kind=send.kind,
-                    at=send.at,
-                    cap_count=send.cap_count,
-                    cap_window=send.cap_window,
-                ).reason
+                reason = self._reason(rules[value])
                 reasons[position] = None if reason is Reason.ALLOWED else reason
 
     def _maybe_index(self) -> RuleIndex | None:
