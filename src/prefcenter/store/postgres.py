@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 import select
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from prefcenter.errors import StoreBusy, StoreConflict, StoreMisconfigured, StoreUnavailable
 from prefcenter.store.base import RETRIES, SqlStore
 from prefcenter.store.codes import topic_key
 from prefcenter.store.imports import ImportGroup, postgres_import
+from prefcenter.store.pinned import Pinned, PinnedReaders
 from prefcenter.store.protocol import NewEvent
 from prefcenter.store.rows import Dialect, Present
 from prefcenter.store.schema import check_meta, postgres_migrations
@@ -31,6 +32,8 @@ try:  # optional dependency: prefcenter[postgres]
 except ImportError:  # pragma: no cover - exercised only without the extra
     psycopg = None  # type: ignore[assignment]
     psycopg_pool = None  # type: ignore[assignment]
+
+T = TypeVar("T")
 
 # Arbitrary constants naming prefcenter's advisory locks.
 LINK_LOCK = 0x70726566
@@ -414,6 +417,8 @@ class PostgresStore(SqlStore):
             raise self._translate(error) from None
         self._url, self._max_size, self._timeout = url, max_size, timeout
         self._pool = self._new_pool()
+        # Half the pool at most is pinned to reading threads (``read``); writers keep the rest.
+        self._pinned = PinnedReaders(max_size // 2, self._session)
         self._released = self._closed = False
         try:
             self._pool.open(wait=True, timeout=timeout)
@@ -453,6 +458,7 @@ class PostgresStore(SqlStore):
         (see ``Store.release``; PostgreSQL maps nothing into this process)."""
         if self._closed:
             return  # a closed store stays closed
+        self._pinned.close()
         self._pool.close()
         self._pool = self._new_pool()
         self._released = True
@@ -463,8 +469,8 @@ class PostgresStore(SqlStore):
     def _session(self, conn: Any) -> SqlSession:
         return PostgresSession(conn, self.dialect)
 
-    @contextmanager
-    def _connection(self) -> Iterator[Any]:
+    def _reopen(self) -> None:
+        """Open the pool again after :meth:`release`."""
         if self._released:
             self._released = False
             try:
@@ -472,6 +478,10 @@ class PostgresStore(SqlStore):
             except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
                 self._released = True
                 raise self._translate(error) from None
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        self._reopen()
         try:
             with self._pool.connection() as conn:
                 yield conn
@@ -490,6 +500,49 @@ class PostgresStore(SqlStore):
             if not durable:  # this transaction only
                 conn.execute("SET LOCAL synchronous_commit = off")
             yield conn
+
+    def read(self, work: Callable[[SqlSession], T]) -> T:
+        """:meth:`SqlStore.read` on this thread's pinned connection (see
+        :mod:`prefcenter.store.pinned`): ``check``'s hot path, no pool checkout per call.
+        Errors are translated as on the pool's connections."""
+        local = self._local
+        current: SqlSession | None = getattr(local, "session", None)
+        if current is not None:
+            return work(current)
+        for _ in range(2):  # a second time only when the first connection was found dead
+            pinned: Pinned | None = getattr(local, "pinned", None)
+            if pinned is None or not pinned.alive:
+                pinned = local.pinned = self._pin()
+                if pinned is None:
+                    return super().read(work)  # every slot taken: through the pool
+            with pinned.lock:
+                if not pinned.alive:
+                    continue  # given back meanwhile (``release``)
+                try:
+                    check_idle(pinned.conn)
+                except psycopg.Error:
+                    self._pinned.drop(pinned)  # the server closed it: take another
+                    continue
+                try:
+                    return work(pinned.session)
+                except (
+                    psycopg.OperationalError,
+                    psycopg.InterfaceError,
+                    psycopg.errors.InsufficientPrivilege,
+                ) as error:
+                    if pinned.conn.closed or pinned.conn.broken:
+                        self._pinned.drop(pinned)
+                    raise self._translate(error) from None
+        return super().read(work)
+
+    def _pin(self) -> Pinned | None:
+        if self._closed:
+            raise StoreUnavailable(f"PostgreSQL store {self.url!r} is closed; open a new one.")
+        self._reopen()
+        try:
+            return self._pinned.take(self._pool)
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as error:
+            raise self._translate(error) from None
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
@@ -526,4 +579,5 @@ class PostgresStore(SqlStore):
 
     def close(self) -> None:
         self._closed = True
+        self._pinned.close()
         self._pool.close()
