@@ -46,6 +46,20 @@ RECONNECT_TIMEOUT = 3.0
 class PostgresSession(SqlSession):
     """Chunks of hashes travel as one ``bytea[]`` parameter."""
 
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        super().__init__(conn, dialect)
+        self._cursor: Any = None
+
+    def _fetch_rules(self, sql: str, params: list[Any]) -> list[Any]:
+        # One cursor for the session's life: a session pinned to a reading thread
+        # (``PostgresStore.read``) runs ``check``'s statement on it call after call, and
+        # building a cursor per statement cost as much client CPU as the lookup itself.
+        cursor = self._cursor
+        if cursor is None or cursor.closed:
+            cursor = self._cursor = self.conn.cursor()
+        rows: list[Any] = cursor.execute(sql, params).fetchall()
+        return rows
+
     def _match_many(self, hashes: Sequence[bytes]) -> tuple[str, list[Any]]:
         # A semi-join on the unnested array, not ``= ANY(array)``: for a filter's chunk
         # of 10,000 hashes the planner costed ``= ANY`` as a scan of the whole table

@@ -91,10 +91,15 @@ class SqlSession(PersonRows, RetentionRows, IndexRows, ConsoleRows, AuditRows, F
         at_ms = to_ms(at)
         low = at_ms - cap_window // _MS if cap_window is not None else 0
         values = {"match": identity_hash, "at": at_ms, "low": low}
-        rows = self.conn.execute(sql, [values[name] for name in names]).fetchall()
+        rows = self._fetch_rules(sql, [values[name] for name in names])
         if not rows:
             return EMPTY
         return _decode(rows).get(bytes(identity_hash), EMPTY)
+
+    def _fetch_rules(self, sql: str, params: list[Any]) -> list[Any]:
+        """The rows of :meth:`rules`' statement (a backend may keep a cursor for it)."""
+        rows: list[Any] = self.conn.execute(sql, params).fetchall()
+        return rows
 
     def rules_many(
         self,
