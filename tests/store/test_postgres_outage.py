@@ -24,19 +24,28 @@ def test_the_first_call_after_an_outage_works(
 ) -> None:
     url, stop, start = own_postgres
     store = PostgresStore(url, fingerprint="f", timeout=2.0)
+
+    def read() -> None:  # check's path: this thread's pinned connection, not the pool
+        assert store.read(lambda session: session._one("SELECT 1")) == (1,)
+
     try:
         store.ping()
+        read()
         stop()
         ended = time.monotonic() + 16  # long enough for the backoff to reach 8 s and more
         while time.monotonic() < ended:
             with pytest.raises(StoreUnavailable):
                 store.ping()
+            with pytest.raises(StoreUnavailable):
+                read()
             time.sleep(0.5)
         start()
         store.ping()  # at once: not after the pool's next scheduled attempt
+        read()
         stop()  # a quick restart: every pooled connection is now closed by the server
         start()
         for _ in range(5):
             store.ping()  # none of them is handed a dead connection
+            read()
     finally:
         store.close()
