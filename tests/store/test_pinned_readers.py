@@ -81,3 +81,12 @@ def test_a_failing_statement_leaves_the_pinned_connection_usable(postgres_url: s
         assert store.read(backend_pid) == mine
     finally:
         store.close()
+
+
+def test_a_read_inside_a_read_uses_the_same_connection(postgres_url: str) -> None:
+    store = PostgresStore(postgres_url, fingerprint="f", max_size=2)
+    try:
+        outer, inner = store.read(lambda session: (backend_pid(session), store.read(backend_pid)))
+        assert outer == inner
+    finally:
+        store.close()

@@ -25,13 +25,14 @@ from prefcenter.store.session import SqlSession
 
 class Pinned:
     """One thread's connection, its read session and the lock :meth:`PinnedReaders.close`
-    takes so that it never closes a connection in the middle of a statement."""
+    takes so that it never closes a connection in the middle of a statement (reentrant:
+    a read inside a read, on the same thread, uses the same connection)."""
 
     __slots__ = ("alive", "conn", "lock", "pool", "session")
 
     def __init__(self, conn: Any, pool: Any, session: SqlSession) -> None:
         self.conn, self.pool, self.session = conn, pool, session
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         #: False once given back: the thread must pin another before reading.
         self.alive = True
 
@@ -84,5 +85,5 @@ class PinnedReaders:
         pinned.alive = False
         try:
             pinned.pool.putconn(pinned.conn)
-        except Exception:  # noqa: BLE001 - a closed pool refuses it: close it ourselves
+        except Exception:  # a pool that refuses it (closed, replaced): close it here
             pinned.conn.close()
