@@ -24,6 +24,9 @@ SendGrid a quarter of them (a provider sends few batches at once).
 Each run is paired with a hello-world run just before it, and each target is judged on
 the median of those pairs' ratios (this machine's speed wanders within a minute).
 
+Each run also prints the server CPU per request by thread (Linux): the event loop, the
+group commit thread, and the rest.
+
 Run: ``python -m bench.bench_hooks [--seconds 2] [--rounds 3] [--connections 64]``.
 """
 
@@ -35,10 +38,12 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import pickle
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -224,13 +229,48 @@ def _run_load(
     request_file.write_bytes(pickle.dumps(requests))
     command = [sys.executable, "-m", "bench.bench_hooks", "load", "127.0.0.1", str(port),
                str(request_file), str(seconds), str(connections)]  # fmt: skip
+    before = _thread_cpu()
     cpu = time.process_time()  # this (server) process, all threads: robust on a shared host
     out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 90)
     cpu = time.process_time() - cpu
+    after = _thread_cpu()
     result: dict[str, Any] = json.loads(out.stdout)
-    result["server_cpu_us"] = 1e6 * cpu / max(result["requests"], 1)
+    requests_done = max(result["requests"], 1)
+    result["server_cpu_us"] = 1e6 * cpu / requests_done
+    result["thread_cpu_us"] = _by_role(before, after, requests_done)
     request_file.unlink()
     return result
+
+
+def _thread_cpu() -> dict[int, float]:
+    """CPU seconds (user + system) of each thread of this process, by native id; empty
+    where /proc is not there. Read at the kernel's tick (10 ms): fine over a run."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    found: dict[int, float] = {}
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            stat = Path(f"/proc/self/task/{task}/stat").read_text()
+        except OSError:
+            continue  # the thread ended
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(task)] = (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
+def _by_role(before: dict[int, float], after: dict[int, float], requests: int) -> dict[str, float]:
+    """Per request, in µs: the event loop's thread, the group commit's, and the rest
+    (the load's waiting thread, the hello-world server's, anyone else)."""
+    loop = threading.main_thread().native_id
+    commit = {t.native_id for t in threading.enumerate() if t.name == "prefcenter-commit"}
+    roles = {"loop": 0.0, "commit": 0.0, "other": 0.0}
+    for task, seconds in after.items():
+        role = "loop" if task == loop else "commit" if task in commit else "other"
+        roles[role] += 1e6 * (seconds - before.get(task, 0.0)) / requests
+    return roles
 
 
 async def _serve_and_measure(
@@ -363,12 +403,14 @@ def main(argv: list[str] | None = None) -> int:
     runs, baselines = result["runs"], result["baselines"]
     for name, measured in runs.items():
         for run, base in zip(measured, baselines[name], strict=True):
+            threads = run["thread_cpu_us"]
             print(f"{name:9s}: {run['per_second']:8.0f} req/s  p50 {run['p50_ms']:6.1f} ms  "
                   f"p99 {run['p99_ms']:6.1f} ms  statuses {run['statuses']}  "
                   f"(hello-world just before: {base['per_second']:.0f} req/s, "
                   f"{run['per_second'] / base['per_second']:.0%}); server CPU "
                   f"{run['server_cpu_us']:.0f} us/req "
-                  f"against {base['server_cpu_us']:.0f}")  # fmt: skip
+                  f"against {base['server_cpu_us']:.0f} (loop {threads['loop']:.0f}, "
+                  f"commit {threads['commit']:.0f}, other {threads['other']:.0f})")  # fmt: skip
     ratio = {
         name: _median(
             [run["per_second"] / base["per_second"]
