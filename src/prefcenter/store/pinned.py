@@ -11,7 +11,9 @@ connection is taken from the pool, so a process still holds at most ``POOL_SIZE`
 connections. A connection the server closed (a restart, a failover) is found before the
 statement runs, as the pool finds it (:func:`check_idle`), and replaced at once. A pinned
 connection stays checked out until :meth:`PinnedReaders.close` (the store's ``close`` or
-``release``), also when its thread has ended: the slot is not reused before then.
+``release``) or until its thread has ended: a thread that needs a slot when all are
+taken gives back the connections of ended threads first (thread pools end idle workers,
+and their slots would otherwise stay taken for the process's life).
 """
 
 from __future__ import annotations
@@ -28,10 +30,11 @@ class Pinned:
     takes so that it never closes a connection in the middle of a statement (reentrant:
     a read inside a read, on the same thread, uses the same connection)."""
 
-    __slots__ = ("alive", "conn", "lock", "pool", "session")
+    __slots__ = ("alive", "conn", "lock", "owner", "pool", "session")
 
     def __init__(self, conn: Any, pool: Any, session: SqlSession) -> None:
         self.conn, self.pool, self.session = conn, pool, session
+        self.owner = threading.current_thread()
         self.lock = threading.RLock()
         #: False once given back: the thread must pin another before reading.
         self.alive = True
@@ -56,7 +59,12 @@ class PinnedReaders:
         slot is taken. Raises what ``pool.getconn`` raises."""
         with self._lock:
             if len(self._all) >= self._slots:
-                return None
+                ended = [pinned for pinned in self._all if not pinned.owner.is_alive()]
+                for pinned in ended:  # no statement runs on an ended thread's connection
+                    self._all.remove(pinned)
+                    self._give_back(pinned)
+                if not ended:
+                    return None
             conn = pool.getconn()
             pinned = Pinned(conn, pool, self._session(conn))
             self._all.append(pinned)
