@@ -130,6 +130,7 @@ def import_(
             on_reject=on_reject,
             on_chunk=on_chunk,
             on_write=on_write,
+            parallel=True,
         )
     if as_json:
         emit_json(summary.as_dict())

@@ -17,6 +17,7 @@ the store in a few statements (:mod:`prefcenter.store.imports`).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,10 +25,12 @@ from functools import partial
 from typing import IO, TYPE_CHECKING, Any
 
 from prefcenter.errors import InvalidInput
+from prefcenter.esp.parallel import PREFIX, ReadWorker
 from prefcenter.esp.providers import HARD_KINDS, MAPPERS, Columns, Mapped, Reject, parse_date
-from prefcenter.esp.records import Record, Table, tables, tables_of
+from prefcenter.esp.records import Block, Record, Table, blocks, tables, tables_of
 from prefcenter.esp.spool import HashSpool
 from prefcenter.model import Scope
+from prefcenter.screening.worker import can_fork_worker
 from prefcenter.store.imports import NO_DATE, WIDTH, ImportGroup
 from prefcenter.topics import check_topic, topic_digest
 
@@ -65,6 +68,8 @@ class ImportSummary:
 
 #: Called with (record number, why, the row's fields) for each row left out.
 OnReject = Callable[[int, str, dict[str, str]], None]
+#: A row left out: (record number, why, the row's fields).
+Reject_ = tuple[int, str, dict[str, str]]
 #: Called after each group is written with (rows written so far, rows to write).
 OnWrite = Callable[[int, int], None]
 
@@ -88,12 +93,15 @@ def import_stream(
     on_chunk: Callable[[], None] | None = None,
     on_write: OnWrite | None = None,
     spool_dir: str | None = None,
+    parallel: bool = False,
 ) -> ImportSummary:
     """:func:`import_tables` of a CSV or JSON export (a seekable text stream), read a
     chunk at a time; ``header=False`` reads a CSV as ``address, reason`` lines."""
+    chunks = (blocks if parallel else tables)(stream, header=header, size=CHUNK)
     return import_tables(
-        center, tables(stream, header=header, size=CHUNK), fmt, kind=kind, topic=topic,
+        center, chunks, fmt, kind=kind, topic=topic,
         on_reject=on_reject, on_chunk=on_chunk, on_write=on_write, spool_dir=spool_dir,
+        parallel=parallel,
     )  # fmt: skip
 
 
@@ -108,17 +116,18 @@ def import_records(
     on_chunk: Callable[[], None] | None = None,
     on_write: OnWrite | None = None,
     spool_dir: str | None = None,
+    parallel: bool = False,
 ) -> ImportSummary:
     """:func:`import_tables` of records (from :func:`~prefcenter.esp.records.records`)."""
     return import_tables(
         center, tables_of(rows, CHUNK), fmt, kind=kind, topic=topic, on_reject=on_reject,
-        on_chunk=on_chunk, on_write=on_write, spool_dir=spool_dir,
+        on_chunk=on_chunk, on_write=on_write, spool_dir=spool_dir, parallel=parallel,
     )  # fmt: skip
 
 
 def import_tables(
     center: PreferenceCenter,
-    chunks: Iterable[Table],
+    chunks: Iterable[Table | Block],
     fmt: str,
     *,
     kind: str | None = None,
@@ -127,6 +136,7 @@ def import_tables(
     on_chunk: Callable[[], None] | None = None,
     on_write: OnWrite | None = None,
     spool_dir: str | None = None,
+    parallel: bool = False,
 ) -> ImportSummary:
     """Suppress every usable row of a ``fmt`` export; rows that are not usable are
     reported to ``on_reject`` (in file order) and left out.
@@ -136,10 +146,15 @@ def import_tables(
     ``on_chunk`` is called after each chunk is read, ``on_write`` after each group is
     written (each its own committed transaction: an interrupted import keeps what it
     wrote, and running it again writes the rest). The spool's temporary files go in
-    ``spool_dir`` (default: the system's).
+    ``spool_dir`` (default: the system's). ``parallel``: read the file on two cores,
+    a forked worker taking every chunk it has room for (:mod:`prefcenter.esp.parallel`;
+    only where forking is safe: Linux, two usable cores, no other thread); the result
+    is the same.
 
     Raises:
         InvalidInput: ``fmt`` is not a known format, or ``topic`` is not a topic name.
+        WorkerFailed: (``parallel``) the worker failed or was killed while reading;
+            nothing was written.
     """
     mapper = MAPPERS.get(fmt)
     if mapper is None:
@@ -149,10 +164,15 @@ def import_tables(
     reading = _Reading(center, mapper, kind, check_topic(topic), on_reject)
     summary = reading.summary
     with HashSpool(WIDTH, spool_dir) as spool:
-        for table in chunks:
-            spool.add(reading.chunk(table))
-            if on_chunk is not None:
-                on_chunk()
+        if parallel and can_fork_worker():
+            _read_parallel(center, reading, chunks, spool, on_reject, on_chunk)
+        else:
+            for item in chunks:
+                values, rejects = reading.read(item if isinstance(item, Table) else item.table())
+                spool.add(values)
+                _tell(rejects, on_reject)
+                if on_chunk is not None:
+                    on_chunk()
         names = {name for name in reading.topics.values() if name is not None}
         digests = {name: topic_digest(name) for name in names}
         prefix = f"import:{fmt}:"
@@ -170,6 +190,72 @@ def import_tables(
                 if on_write is not None:
                     on_write(written, spool.rows)
     return summary
+
+
+def _read_parallel(
+    center: PreferenceCenter,
+    reading: _Reading,
+    chunks: Iterable[Table | Block],
+    spool: HashSpool,
+    on_reject: OnReject | None,
+    on_chunk: Callable[[], None] | None,
+) -> None:
+    """Pass one with a forked worker reading every chunk it has room for
+    (:mod:`prefcenter.esp.parallel`); rejects still reported in file order.
+
+    Raises:
+        WorkerFailed: the worker failed or was killed (nothing is written yet).
+    """
+    # No connection (nor a pool's thread) crosses the fork; pass two opens new ones.
+    center.store.release()
+    worker = ReadWorker(reading.read, reading.met, WIDTH, spool.directory)
+    # Each chunk in file order: its rejects, or None while the worker holds it.
+    waiting: deque[list[Reject_] | None] = deque()
+    try:
+        for number, item in enumerate(chunks):
+            if worker.send(number, item):
+                waiting.append(None)
+            else:
+                values, rejects = reading.read(item if isinstance(item, Table) else item.table())
+                spool.add(values, number)
+                waiting.append(rejects)
+            _report_ready(waiting, worker, reading.summary, on_reject, wait=False)
+            if on_chunk is not None:
+                on_chunk()
+        _report_ready(waiting, worker, reading.summary, on_reject, wait=True)
+        rows, met = worker.finish()
+    finally:
+        worker.close()
+    spool.adopt(PREFIX, rows)
+    for name, checked in met.items():
+        reading.topics.setdefault(name, checked)
+
+
+def _report_ready(
+    waiting: deque[list[Reject_] | None],
+    worker: ReadWorker,
+    summary: ImportSummary,
+    on_reject: OnReject | None,
+    *,
+    wait: bool,
+) -> None:
+    """Report the rejects of the chunks at the front of ``waiting`` that are done."""
+    while waiting:
+        rejects = waiting[0]
+        if rejects is None:
+            if not wait and not worker.ready():
+                return
+            rows, rejects = worker.answer()
+            summary.rows += rows + len(rejects)
+            summary.rejected += len(rejects)
+        waiting.popleft()
+        _tell(rejects, on_reject)
+
+
+def _tell(rejects: list[Reject_], on_reject: OnReject | None) -> None:
+    if on_reject is not None:
+        for number, why, fields in rejects:
+            on_reject(number, why, fields)
 
 
 def _write(session: Session, group: ImportGroup) -> dict[str, int]:
@@ -195,6 +281,8 @@ class _Reading:
         self.topic = topic
         self.on_reject = on_reject
         self.summary = ImportSummary()
+        #: The last chunk's rejects: (line, why, fields) in file order.
+        self.rejects: list[Reject_] = []
         #: Each group name met, checked once: the topic, or None when it is not one.
         self.topics: dict[str, str | None] = {} if topic is None else {topic: topic}
         #: Each kind's scope and topic when the row names no group.
@@ -204,10 +292,23 @@ class _Reading:
             for which in ("bounce", "block", "spam", "unsubscribe")
         }  # fmt: skip
 
+    def read(self, table: Table) -> tuple[list[Any], list[Reject_]]:
+        """The usable rows of ``table``, flat as the spool keeps them, and the rest
+        (line, why, fields) in file order; counted in :attr:`summary`."""
+        self.rejects = []
+        values = self.chunk(table)
+        self.summary.rows += len(table.rows)
+        self.summary.rejected += len(self.rejects)
+        return values, self.rejects
+
+    def met(self) -> dict[str, str | None]:
+        """Each group name met: the topic, or None when it is not one."""
+        return self.topics
+
     def chunk(self, table: Table) -> list[Any]:
-        """The usable rows of ``table``, flat as the spool keeps them; the rest reported."""
+        """The usable rows of ``table``, flat as the spool keeps them; the rest in
+        :attr:`rejects`."""
         count = len(table.rows)
-        self.summary.rows += count
         mapped = self.mapper(Columns(table), self.kind)
         rejects = mapped.rejects
         times = self._times(mapped.dates, rejects)
@@ -292,12 +393,14 @@ class _Reading:
         return scopes, topics
 
     def _report(self, table: Table, rejects: dict[int, str]) -> None:
-        self.summary.rejected += len(rejects)
-        if self.on_reject is None:
+        if self.on_reject is None:  # only counted
+            self.rejects = [(0, "", {})] * len(rejects)
             return
-        for index in sorted(rejects):
-            fields = dict(zip(table.names, table.rows[index], strict=False))
-            self.on_reject(table.numbers[index], rejects[index], fields)
+        self.rejects = [
+            (table.numbers[index], rejects[index],
+             dict(zip(table.names, table.rows[index], strict=False)))
+            for index in sorted(rejects)
+        ]  # fmt: skip
 
 
 def _future(text: str) -> str:

@@ -17,7 +17,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
 from typing import IO, NamedTuple
 
 from prefcenter.errors import InvalidInput
@@ -79,6 +79,73 @@ def tables(stream: IO[str], *, header: bool = True, size: int = 5000) -> Iterato
             yield Table(names, rows, list(range(before + 1, before + 1 + len(rows))))
             continue
         yield _irregular(names, rows, before)
+
+
+class Block(NamedTuple):
+    """Whole lines of a CSV, none with a quote character (so each line ends a record,
+    and the lines can be parsed anywhere, in any order): ``text`` follows line
+    ``before``."""
+
+    names: tuple[str, ...]
+    text: str
+    before: int
+
+    def table(self) -> Table:
+        """The block's rows, as :func:`tables` reads them."""
+        reader = csv.reader(io.StringIO(self.text, newline=""))
+        return _table(self.names, list(reader), self.before, reader.line_num)
+
+
+def blocks(stream: IO[str], *, header: bool = True, size: int = 5000) -> Iterator[Table | Block]:
+    """:func:`tables`, except that ``size`` lines with no quote character in them come
+    as a :class:`Block`, unparsed; a chunk with a quote is parsed here, up to the end of
+    the record its last line is part of. The rows, read in order, are the same.
+
+    Raises:
+        InvalidInput: the JSON is malformed.
+    """
+    if _peek(stream) in ("[", "{"):
+        yield from tables_of(_json_records(stream), size)
+        return
+    if header:
+        # The reader reads no further than the header's own lines.
+        heading = csv.reader(stream)
+        first = next(heading, None)
+        if first is None:
+            return
+        names = tuple(name.strip().lower().lstrip("\ufeff") for name in first)
+        before = heading.line_num
+    else:
+        names, before = NO_HEADER, 0
+    while True:
+        lines = list(islice(stream, size))
+        if not lines:
+            return
+        text = "".join(lines)
+        if '"' not in text:
+            yield Block(names, text, before)
+            before += len(lines)
+            continue
+        # A quoted value may go on past these lines: read on to the end of its record
+        # (the reader asks for a line only when a record needs one).
+        reader = csv.reader(chain(lines, stream))
+        rows: list[list[str]] = []
+        while reader.line_num < len(lines):
+            row = next(reader, None)
+            if row is None:
+                break
+            rows.append(row)
+        if rows:
+            yield _table(names, rows, before, reader.line_num)
+        before += reader.line_num
+
+
+def _table(names: tuple[str, ...], rows: list[list[str]], before: int, lines: int) -> Table:
+    """Rows read from ``lines`` lines after line ``before``, as :func:`tables` gives them."""
+    width = len(names)
+    if width > 1 and rows and min(map(len, rows)) >= width and lines == len(rows):
+        return Table(names, rows, list(range(before + 1, before + 1 + len(rows))))
+    return _irregular(names, rows, before)
 
 
 def _irregular(names: tuple[str, ...], rows: list[list[str]], before: int) -> Table:
@@ -282,4 +349,14 @@ class CountingReader(io.RawIOBase):
         return len(data)
 
 
-__all__ = ["NO_HEADER", "CountingReader", "Record", "Table", "records", "tables", "tables_of"]
+__all__ = [
+    "NO_HEADER",
+    "Block",
+    "CountingReader",
+    "Record",
+    "Table",
+    "blocks",
+    "records",
+    "tables",
+    "tables_of",
+]

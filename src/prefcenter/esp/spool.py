@@ -16,7 +16,13 @@ million rows has buckets of about 40,000).
 Rows are flat: ``width`` values each, the first the 16-byte identity hash, as the
 store's staging INSERT takes them. Each chunk's rows are dealt to their buckets, and
 each bucket's part goes to disk as one :mod:`marshal` list (bytes, text and numbers
-only), framed by its length.
+only), framed by its length and its chunk's number in the file.
+
+A second process may read half of the chunks (:mod:`prefcenter.esp.parallel`): it
+writes its own bucket files into the same directory (a :class:`BucketFiles` with its
+own prefix), and :meth:`HashSpool.adopt` adds them; a bucket is read back from every
+writer's file, its parts put back in chunk order, so the rows are in file order
+whichever process read them.
 """
 
 from __future__ import annotations
@@ -31,23 +37,26 @@ from typing import IO, Any
 BUCKETS = 256
 
 
-class HashSpool:
-    """Temporary bucket files of one import; close it (or use ``with``) to remove them."""
+class BucketFiles:
+    """One writer's bucket files (``<prefix><bucket>``) in a spool's directory."""
 
-    def __init__(self, width: int, directory: str | None = None) -> None:
+    def __init__(self, width: int, directory: str, prefix: str = "") -> None:
         self.width = width
-        self._dir = tempfile.TemporaryDirectory(prefix="prefcenter-import-", dir=directory)
+        self.directory = directory
+        self.prefix = prefix
         self._files: list[IO[bytes] | None] = [None] * BUCKETS
+        self._chunks = 0
         self.rows = 0
 
-    def __enter__(self) -> HashSpool:
-        return self
+    def path(self, bucket: int) -> str:
+        return os.path.join(self.directory, f"{self.prefix}{bucket:02x}")
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def add(self, values: list[Any]) -> None:
-        """Append rows (``values`` flat, in file order) to their buckets."""
+    def add(self, values: list[Any], chunk: int | None = None) -> None:
+        """Append rows (``values`` flat, in file order) to their buckets; ``chunk`` is
+        their chunk's number in the file (default: one more than the last)."""
+        if chunk is None:
+            chunk = self._chunks
+        self._chunks = chunk + 1
         width = self.width
         parts: list[list[Any]] = [[] for _ in range(BUCKETS)]
         for row in zip(*[iter(values)] * width, strict=True):
@@ -57,12 +66,41 @@ class HashSpool:
                 continue
             sink = self._files[bucket]
             if sink is None:
-                sink = open(os.path.join(self._dir.name, f"{bucket:02x}"), "wb")  # noqa: SIM115
+                sink = open(self.path(bucket), "wb")  # noqa: SIM115
                 self._files[bucket] = sink
             data = marshal.dumps(part)
-            sink.write(len(data).to_bytes(4, "little"))
+            sink.write(len(data).to_bytes(4, "little") + chunk.to_bytes(4, "little"))
             sink.write(data)
         self.rows += len(values) // width
+
+    def finish(self, bucket: int | None = None) -> None:
+        """Close one bucket's file (or all), so that it can be read."""
+        for which in range(BUCKETS) if bucket is None else (bucket,):
+            sink = self._files[which]
+            if sink is not None:
+                sink.close()
+                self._files[which] = None
+
+
+class HashSpool(BucketFiles):
+    """Temporary bucket files of one import; close it (or use ``with``) to remove them."""
+
+    def __init__(self, width: int, directory: str | None = None) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="prefcenter-import-", dir=directory)
+        super().__init__(width, self._dir.name)
+        self._others: list[str] = []
+
+    def __enter__(self) -> HashSpool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def adopt(self, prefix: str, rows: int) -> None:
+        """Read back, with this spool's own, the ``rows`` another writer (a
+        :class:`BucketFiles` with ``prefix`` in :attr:`directory`) finished."""
+        self._others.append(prefix)
+        self.rows += rows
 
     def groups(self, size: int) -> Iterator[tuple[list[Any], int]]:
         """The rows as (values flat, rows), whole buckets at a time in bucket order, about
@@ -77,31 +115,42 @@ class HashSpool:
             yield group, len(group) // self.width
 
     def _read(self, bucket: int) -> list[Any]:
-        sink = self._files[bucket]
-        if sink is None:
-            return []
-        sink.close()
-        self._files[bucket] = None
+        self.finish(bucket)
+        parts: list[tuple[int, memoryview]] = []
+        sources = 0
+        for path in [self.path(bucket)] + [
+            os.path.join(self.directory, f"{prefix}{bucket:02x}") for prefix in self._others
+        ]:
+            if not os.path.exists(path):
+                continue
+            sources += 1
+            with open(path, "rb") as source:
+                data = memoryview(source.read())
+            os.remove(path)
+            # Each part is framed by its length and chunk number.
+            start = 0
+            while start < len(data):
+                end = start + 8 + int.from_bytes(data[start : start + 4], "little")
+                parts.append(
+                    (int.from_bytes(data[start + 4 : start + 8], "little"), data[start + 8 : end])
+                )
+                start = end
+        if sources > 1:
+            parts.sort(key=_chunk_of)
         values: list[Any] = []
-        with open(sink.name, "rb") as source:
-            data = memoryview(source.read())
-        os.remove(sink.name)
-        # Each part is framed by its length: marshal.load on a file reads piece by piece.
-        start = 0
-        while start < len(data):
-            end = start + 4 + int.from_bytes(data[start : start + 4], "little")
-            # Our own file, in a directory only this user can open (mkdtemp: mode 0700).
-            values += marshal.loads(data[start + 4 : end])  # noqa: S302
-            start = end
+        for _, part in parts:
+            # Our own files, in a directory only this user can open (mkdtemp: mode 0700).
+            values += marshal.loads(part)  # noqa: S302
         return values
 
     def close(self) -> None:
         """Remove the files."""
-        for sink in self._files:
-            if sink is not None:
-                sink.close()
-        self._files = [None] * BUCKETS
+        self.finish()
         self._dir.cleanup()
 
 
-__all__ = ["BUCKETS", "HashSpool"]
+def _chunk_of(part: tuple[int, memoryview]) -> int:
+    return part[0]
+
+
+__all__ = ["BUCKETS", "BucketFiles", "HashSpool"]
