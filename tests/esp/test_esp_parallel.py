@@ -54,7 +54,7 @@ def test_blocks_hold_the_rows_and_lines_tables_reads(
         for table in tables(io.StringIO(text, newline=""), header=header, size=size)
         for number, row in zip(table.numbers, table.rows, strict=True)
     ]
-    found = []
+    found: list[tuple[int, list[str]]] = []
     for item in blocks(io.StringIO(text, newline=""), header=header, size=size):
         if isinstance(item, Block):
             assert '"' not in item.text
@@ -119,7 +119,7 @@ def test_two_cores_import_what_one_does_rejects_in_file_order(
 
     saved = importer.CHUNK
     importer.CHUNK = chunk
-    parallel.ReadWorker.send = counting  # type: ignore[method-assign]
+    parallel.ReadWorker.send = counting  # type: ignore[method-assign,assignment]
     try:
         one = _run(text, parallel_=False)
         two = _run(text, parallel_=True)
@@ -153,7 +153,7 @@ def test_a_worker_that_fails_stops_the_import_before_it_writes(
     monkeypatch.setattr(importer, "CHUNK", 10)
     monkeypatch.setattr(importer._Reading, "read", failing)
     try:
-        with pytest.raises(WorkerFailed, match="a bad chunk in the worker.*run the import again"):
+        with pytest.raises(WorkerFailed, match=r"a bad chunk in the worker.*run the import again"):
             importer.import_stream(
                 center, io.StringIO(_export(100), newline=""), "csv", parallel=True
             )
