@@ -10,8 +10,10 @@ import csv
 import io
 from datetime import UTC, datetime
 
+import pytest
+
 from prefcenter.center import PreferenceCenter
-from prefcenter.esp import import_records, records
+from prefcenter.esp import import_records, import_stream, importer, records
 from prefcenter.model import Action, Channel, Scope, Source
 from prefcenter.store.protocol import NewEvent
 
@@ -45,6 +47,28 @@ def test_an_import_writes_every_row_once_on_each_backend(center: PreferenceCente
     again = import_records(center, records(io.StringIO(text)), "sendgrid")
     assert (again.added, again.known) == (0, 1230)
     assert len(list(center.store.events())) == 1230
+    assert center.check("b7@store.example.org").allowed is False
+
+
+def test_a_two_core_import_writes_what_a_one_core_import_does_on_each_backend(
+    center: PreferenceCenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store's connections (PostgreSQL's pool and its threads) are let go before the
+    # reader forks; pass two opens new ones.
+    monkeypatch.setattr(importer, "CHUNK", 100)
+    center.check("b1@store.example.org")  # a connection is open before the import
+    text = export(1200, 30)
+    summary = import_stream(center, io.StringIO(text, newline=""), "sendgrid", parallel=True)
+    assert (summary.rows, summary.added, summary.known, summary.rejected) == (1230, 1200, 30, 0)
+    events = list(center.store.events())
+    assert len(events) == 1230
+    # One person's two bounces: the earlier row (first in the file) came first.
+    first = [
+        event.requested_at for event in events if event.identity_hash == events[0].identity_hash
+    ]
+    assert first == sorted(first)
+    again = import_stream(center, io.StringIO(text, newline=""), "sendgrid", parallel=True)
+    assert (again.added, again.known) == (0, 1230)
     assert center.check("b7@store.example.org").allowed is False
 
 
