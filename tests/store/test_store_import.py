@@ -56,6 +56,7 @@ def test_a_two_core_import_writes_what_a_one_core_import_does_on_each_backend(
     # The store's connections (PostgreSQL's pool and its threads) are let go before the
     # reader forks; pass two opens new ones.
     monkeypatch.setattr(importer, "CHUNK", 100)
+    monkeypatch.setattr(importer, "ALONE", 3)
     center.check("b1@store.example.org")  # a connection is open before the import
     text = export(1200, 30)
     summary = import_stream(center, io.StringIO(text, newline=""), "sendgrid", parallel=True)

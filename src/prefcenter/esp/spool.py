@@ -73,6 +73,13 @@ class BucketFiles:
             sink.write(data)
         self.rows += len(values) // width
 
+    def flush(self) -> None:
+        """Write what the open files buffer (before a fork: the child's copies of the
+        buffers are then empty)."""
+        for sink in self._files:
+            if sink is not None:
+                sink.flush()
+
     def finish(self, bucket: int | None = None) -> None:
         """Close one bucket's file (or all), so that it can be read."""
         for which in range(BUCKETS) if bucket is None else (bucket,):
