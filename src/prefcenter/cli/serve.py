@@ -67,13 +67,14 @@ async def run_sidecars(
     http: bool,
     smtp: bool,
     console: bool = True,
-    console_env: dict[str, str] | None = None,
+    child_env: dict[str, str] | None = None,
 ) -> None:
     """Start the sidecars, wait for SIGTERM or SIGINT, then stop them gracefully.
 
     ``stop()`` lets in-flight requests and SMTP transactions finish; the caller closes
-    the store afterwards. Beside HTTP or SMTP the console is a child process, started
-    with this environment plus ``console_env`` (the ``PREFCENTER_*`` of the options).
+    the store afterwards. Beside HTTP or SMTP the console is a child process, and so is
+    the webhook worker, each started with ``child_env`` (this environment plus the
+    ``PREFCENTER_*`` of the options: nothing secret on a child's command line).
     """
     # Imported here so that `import prefcenter.cli` never loads the servers (nor asyncio:
     # every command would pay for it).
@@ -97,7 +98,7 @@ async def run_sidecars(
     if console and settings.console and (http or smtp):  # its own listener and process
         from prefcenter.sidecar.console.process import ConsoleProcess
 
-        sidecars.append(ConsoleProcess(settings, env=console_env))
+        sidecars.append(ConsoleProcess(settings, env=child_env))
     elif console and settings.console:  # the console alone: this process is its own
         from prefcenter.sidecar.console import ConsoleSidecar
 
@@ -121,7 +122,7 @@ async def run_sidecars(
         center.store.run(lambda session: session.sync_endpoints(urls))
         # Its own process: delivering costs more Python than answering a one-click, and
         # would otherwise take the sidecar's interpreter lock from it.
-        worker = WorkerProcess()
+        worker = WorkerProcess(env=child_env)
         worker.start()
     try:
         for sidecar in sidecars:
@@ -230,8 +231,9 @@ def serve(
         return
     from prefcenter.config import child_environment
 
-    # The console's child loads the settings this process did: nothing secret in argv.
-    console_env = child_environment(cli.overrides, cli.config_file)
+    # The children (console, webhook worker) load the settings this process did, from
+    # their environment: nothing secret in argv.
+    child_env = child_environment(cli.overrides, cli.config_file)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(
             run_sidecars(
@@ -240,7 +242,7 @@ def serve(
                 http=not no_http,
                 smtp=not no_smtp,
                 console=not no_console,
-                console_env=console_env,
+                child_env=child_env,
             )
         )
 

@@ -35,17 +35,20 @@ _PR_SET_PDEATHSIG = 1
 class WorkerProcess:
     """Runs ``prefcenter webhooks run`` as a child and keeps it running."""
 
-    def __init__(self, argv: list[str] | None = None) -> None:
+    def __init__(self, argv: list[str] | None = None, env: dict[str, str] | None = None) -> None:
+        """``env``: the child's environment (``config.child_environment``: the settings
+        this process loaded, a store URL with its password included, which must not go
+        on the command line every user of the host can read); None keeps this one's."""
         self.argv = argv or [
             sys.executable,
             "-m",
             "prefcenter",
-            *_global_options(),
             "webhooks",
             "run",
             "--parent",
             str(os.getpid()),
         ]
+        self.env = env
         self.proc: subprocess.Popen[bytes] | None = None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -56,8 +59,8 @@ class WorkerProcess:
         self._watcher.start()
 
     def _spawn(self) -> None:
-        # Our own interpreter and module, with the options this process was given.
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL)  # noqa: S603
+        # Our own interpreter and module; the settings come in the environment.
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, env=self.env)  # noqa: S603
 
     def _watch(self) -> None:
         while not self._stop.wait(WATCH_S):
@@ -78,19 +81,6 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-
-
-def _global_options() -> list[str]:
-    """The ``--database`` / ``--config`` a parent ``prefcenter`` was given, if any."""
-    found: list[str] = []
-    argv = sys.argv[1:]
-    for index, arg in enumerate(argv):
-        for name in ("--database", "--config"):
-            if arg == name and index + 1 < len(argv):
-                found += [name, argv[index + 1]]
-            elif arg.startswith(name + "="):
-                found.append(arg)
-    return found
 
 
 def die_with_parent() -> None:
