@@ -9,7 +9,6 @@ Run by ``test_esp_parallel.py`` in a fresh interpreter (see :mod:`tests.fresh_py
 
 from __future__ import annotations
 
-import csv
 import io
 import os
 import signal
@@ -27,6 +26,7 @@ from prefcenter.esp import importer, parallel
 from prefcenter.esp.records import Block, blocks, tables
 from prefcenter.screening.worker import can_fork_worker
 from tests.conftest import make_settings
+from tests.esp.csv_text import csv_text
 
 CELLS = st.one_of(
     st.sampled_from(["", " ", "a@example.com", 'say "hi"', "two\nlines", "x\r\ny", "1600000000"]),
@@ -43,12 +43,8 @@ CELLS = st.one_of(
 def test_blocks_hold_the_rows_and_lines_tables_reads(
     rows: list[list[str]], size: int, header: bool
 ) -> None:
-    sink = io.StringIO(newline="")
-    writer = csv.writer(sink)
-    writer.writerow(["Email", "created", "reason"])
-    writer.writerows(rows)
-    text = sink.getvalue()
-    if text.lstrip(" \t\r\n\ufeff")[:1] in ("[", "{"):
+    text = csv_text(rows)
+    if text is None:
         return  # read as JSON: another path
     expected = [
         (number, row)
