@@ -11,13 +11,15 @@ measured again, so the growth is visible. At each size:
 - ``filter`` on the command line: 1,000,000 CSV rows (30 % suppressed), rows per
   second (wall, interpreter start included), its time against a plain csv copy of the
   same file (run just before), peak RSS of the command and of its hash worker (VmHWM;
-  the worker is a fork sharing pages, so the sum is an upper bound) and the CPU seconds
-  of each (``--filter-only URL`` measures only this, on a store built and kept earlier);
+  the worker is a fork sharing pages, so the sum is an upper bound), the peak of the
+  two processes' PSS summed (what the command holds: :mod:`bench.memory`) and the CPU
+  seconds of each (``--filter-only URL`` measures only this, on a store built and kept earlier);
 - one-click: 300 unsubscribes, each its own transaction and commit (``fsync``), p50/p99;
 - bytes per suppression: the table and its indexes, and the whole file or database.
 
 Targets (issue 26): check p99 <= 2 ms at 10M; CLI filter of 1M rows >= 300,000 rows/s
-(SQLite) and >= 200,000 rows/s (PostgreSQL) with peak memory <= 300 MB; PostgreSQL
+(SQLite) and >= 200,000 rows/s (PostgreSQL) with peak memory <= 300 MB (the PSS sum of
+both processes); PostgreSQL
 <= 120 bytes per suppression.
 
 Run: ``python -m bench.bench_scale --scale 10m [--backend postgresql] [--keep DIR]``.
@@ -37,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.backend import add_option, bulk_suppress, database, store_bytes
+from bench.memory import PeakPss
 
 SECRET = "bench-secret-0123456789abcdef0123"
 PEPPER = "bench-pepper-0123456789abcdef0123"
@@ -178,14 +181,19 @@ def filter_cli(url: str, tmp: Path, rows: int) -> dict[str, float]:
     command = [sys.executable, "-c", MEASURED, "filter", "--json", str(list_path),
                "-o", str(tmp / "out.csv")]  # fmt: skip
     started = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    sampler = PeakPss(process)
+    stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"filter failed: {done.stderr[-2000:]}")
-    summary = json.loads(done.stdout)
+    pss_mb = sampler.stop()
+    if process.returncode != 0:
+        raise SystemExit(f"filter failed: {stderr[-2000:]}")
+    summary = json.loads(stdout)
     expected = sum(1 for j in range(min(LIST_ROWS, rows)) if j % 10 < 3)
     assert summary["suppressed"] == expected, summary
-    lines = [line.split() for line in done.stderr.splitlines()]
+    lines = [line.split() for line in stderr.splitlines()]
     peak = [line for line in lines if line[:1] == ["peak"]][-1]
     cpu = [line for line in lines if line[:1] == ["cpu"]][-1]
     list_path.unlink()
@@ -194,6 +202,7 @@ def filter_cli(url: str, tmp: Path, rows: int) -> dict[str, float]:
         "filter_cli_vs_copy": seconds / copy_seconds,
         "filter_cli_rss_mb": int(peak[1]) / 1024,
         "filter_cli_worker_rss_mb": int(peak[2]) / 1024,
+        "filter_cli_pss_mb": pss_mb,
         "filter_cli_cpu_s": float(cpu[1]),
         "filter_cli_worker_cpu_s": float(cpu[2]),
     }
@@ -246,13 +255,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _table(results: list[dict[str, float]], backend: str) -> None:
     print(f"\n{backend}: | suppressions | build s | check mean / p99 us | filter lib rows/s | "
-          "filter CLI rows/s | CLI RSS MB (+worker) | one-click p50 / p99 ms | "
+          "filter CLI rows/s | CLI RSS MB (+worker), PSS of both | one-click p50 / p99 ms | "
           "bytes/suppression (table+indexes, file) |")  # fmt: skip
     for r in results:
         print(f"| {r['rows']:,.0f} | {r['build_s']:.0f} | {r['check_mean_us']:.0f} / "
               f"{r['check_p99_us']:.0f} | {r['filter_library_rows_per_s']:,.0f} | "
               f"{r['filter_cli_rows_per_s']:,.0f} | {r['filter_cli_rss_mb']:.0f} "
-              f"(+{r['filter_cli_worker_rss_mb']:.0f}) | {r['one_click_p50_ms']:.1f} / "
+              f"(+{r['filter_cli_worker_rss_mb']:.0f}), {r['filter_cli_pss_mb']:.0f} | "
+              f"{r['one_click_p50_ms']:.1f} / "
               f"{r['one_click_p99_ms']:.1f} | {r['bytes_per_suppression']:.0f}, "
               f"{r['store_bytes_per_suppression']:.0f} |")  # fmt: skip
 

@@ -435,9 +435,10 @@ class Store(Protocol):
         opens new ones. A process about to fork calls it, so that the child inherits no
         connection and no thread; no other thread may be using the store meanwhile.
 
-        ``mapped=False``: the new connections read a SQLite file through a page cache
-        of fixed size instead of a memory map, so that a process reading much of a
-        large store once (``prefcenter filter``) does not grow by every page it touched.
+        ``mapped=False``: the new connections read a SQLite file through a small page
+        cache of fixed size instead of a memory map, so that a process reading much of
+        a large store once (``prefcenter filter``) does not grow by every page it
+        touched.
         """
 
     def export(self) -> Iterator[Suppression]:

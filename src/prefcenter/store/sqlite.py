@@ -235,6 +235,12 @@ HASH_SIZE = 16
 CACHE_KIB = 65536
 #: Page cache of a connection while it writes an import (``SqliteStore.bulk``), in KiB.
 BULK_CACHE_KIB = 16384
+#: Page cache of a connection opened after ``release(mapped=False)``, in KiB: such a
+#: reader (``prefcenter filter``) goes through much of a large store once, in key order,
+#: so it keeps the B-trees' upper levels (about 4 MiB at 10M suppressions) and little
+#: else. 64 MiB in each of its two processes had made a fifth of the command's memory
+#: (533 against 416 MB, peak PSS of both, 1M rows against 10M) at the same speed.
+SCAN_CACHE_KIB = 8192
 #: Bytes of the database file mapped for reading (SQLite maps the first this many). The
 #: mapped pages are the kernel's page cache, shared and reclaimable, not the process's
 #: own memory; they count in its RSS once touched.
@@ -354,7 +360,8 @@ class SqliteStore(SqlStore):
             # Privacy: deleted or overwritten content (an erased address) is zeroed on disk.
             conn.execute("PRAGMA secure_delete=ON")
             conn.execute("PRAGMA temp_store=MEMORY")
-            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            cache_kib = CACHE_KIB if self._map_bytes else SCAN_CACHE_KIB
+            conn.execute(f"PRAGMA cache_size=-{cache_kib}")
             # Checkpoint every WAL_CHECKPOINT_PAGES instead of SQLite's 1,000: random-keyed
             # indexes dirty a page per row, and a longer interval copies a page that
             # several commits changed back into the database once.
