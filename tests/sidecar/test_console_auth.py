@@ -182,6 +182,18 @@ def test_a_viewer_cannot_do_an_agents_action(console: LiveConsole) -> None:
     assert console.center.exception(console.item.id).status == "open"
 
 
+def test_a_refusal_offers_a_logged_in_operator_the_way_back(console: LiveConsole) -> None:
+    client = console.login("vic")
+    for path in ("/queue/999999", "/no-such-page"):
+        answer = client.get(path)
+        assert answer.status_code == 404
+        assert '<a href="/queue">Back to the exceptions</a>' in answer.text
+        assert "Go to the login page" not in answer.text
+    stranger = console.client().get("/no-such-page")
+    assert stranger.status_code == 404
+    assert "Go to the login page" in stranger.text
+
+
 def test_only_an_admin_lifts_a_hard_stop(console: LiveConsole) -> None:
     person = "bounced@example.org"
     identity = console.center.identity(person)

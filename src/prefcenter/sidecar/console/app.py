@@ -63,10 +63,14 @@ async def error_page(request: Request, error: Exception) -> Response:
         title, message = _STATUS_TEXT[status]
     # A refused list (too large, or a third at once) leads back to the list check form.
     back = "/lists" if request.url.path.startswith("/lists") and status != 401 else ""
+    # A logged-in operator is offered the way back, not the login page; a 401 logs out,
+    # and a failing store (503) is not asked again for who they are.
+    who = await console.logged_in(request) if status not in (401, 503) else None
     response = console.render(
         request,
         "problem.html",
         status,
+        who,
         title=title,
         message=message,
         login=status == 401,

@@ -159,6 +159,14 @@ class Console:
             )
         return who
 
+    async def logged_in(self, request: Request) -> Who | None:
+        """The operator behind ``request``, or None, also when that cannot be told now
+        (an ended session, a failing store): for pages that only offer a way on."""
+        try:
+            return await self._who(request)
+        except Exception:  # an error page must not fail on the way it offers back
+            return None
+
     async def _who(self, request: Request) -> Who | None:
         named = header_user(request, self.settings)
         if named is not None:
