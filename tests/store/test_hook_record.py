@@ -7,14 +7,12 @@ import json
 from collections.abc import Callable
 from datetime import timedelta
 
-import pytest
-
 from prefcenter.bounces.policy import BounceReason
 from prefcenter.center import PreferenceCenter
 from prefcenter.model import Action, Channel, Reason, Scope, Source
 from prefcenter.providers import sendgrid
 from prefcenter.providers.event import EventKind, HookEvent
-from prefcenter.providers.record import bounce_reason, plan, record, stop_request, write
+from prefcenter.providers.record import bounce_reason, record, stop_request
 from tests.providers.signing import load
 from tests.store.conftest import Clock
 
@@ -151,27 +149,3 @@ def test_a_bounce_is_judged_by_its_words_not_by_the_names_around_it() -> None:
         reason="HardBounce", fields=(("details", "550 5.7.1 rejected as spam"), *named[2:]),
     )  # fmt: skip
     assert bounce_reason(about_us) is BounceReason.FILTERED
-
-
-class _NoStore:
-    """A store that must not be asked anything."""
-
-    def __getattr__(self, name: str) -> object:
-        raise AssertionError(f"plan asked the store for {name!r}")
-
-
-def test_a_plan_is_made_without_the_store_and_written_alike(
-    center: PreferenceCenter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    events = sendgrid.parse(json.dumps(load("sendgrid_batch.json")).encode(), {"12345": "news"})
-    store = center.store
-    monkeypatch.setattr(center, "store", _NoStore())
-    monkeypatch.setattr(center._core, "store", _NoStore())
-    planned = plan(center, events)
-    monkeypatch.setattr(center, "store", store)
-    monkeypatch.setattr(center._core, "store", store)
-    assert [item.event for item in planned] == events
-    with center.transaction() as tx:
-        done = write(tx, planned)
-    assert (done.changed, done.unchanged, done.invalid) == (5, 1, 0)
-    assert _write(center, events) == (0, 6, 0, 0, 0)  # the same events through record

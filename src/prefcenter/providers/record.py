@@ -1,10 +1,9 @@
 """Write provider events through the center's change methods, in one transaction.
 
-:func:`record` is what the sidecar's ``/hooks`` routes hand to the group commit (read
-first with :func:`plan`, written there with :func:`write`): every event of one request
-(a SendGrid batch of a thousand included) is written in the same transaction, each by
-the change method a person's own action would use, so the audit log reads alike
-whoever reported the opt-out. Each event's evidence is the provider's
+:func:`record` is what the sidecar's ``/hooks`` routes hand to the group commit: every
+event of one request (a SendGrid batch of a thousand included) is written in the same
+transaction, each by the change method a person's own action would use, so the audit
+log reads alike whoever reported the opt-out. Each event's evidence is the provider's
 event id: a redelivered request changes nothing.
 
 Bounces go through the bounce policy (:mod:`prefcenter.bounces.policy`), as a bounce by
@@ -54,49 +53,8 @@ class Recorded:
     exceptions: int
 
 
-@dataclass(frozen=True, slots=True)
-class Planned:
-    """One event of a request, read before its transaction: whom it is about and, for a
-    stop, the suppression it writes (``identity`` None: the event needs no person, or
-    its address or number cannot be used)."""
-
-    event: HookEvent
-    identity: Identity | None = None
-    topic: str | None = None
-    stop: SuppressRequest | None = None
-
-
-def plan(center: PreferenceCenter, events: Sequence[HookEvent]) -> list[Planned]:
-    """What each of ``events`` will write, decided without the store: identities hashed,
-    bounces read, stops built. The sidecar does this on the event loop, so the group
-    commit's one thread only writes (a SendGrid batch's hashing and reading had made
-    up most of that thread's time per event)."""
-    planned: list[Planned] = []
-    for event in events:
-        if event.kind is EventKind.IGNORE or event.kind is EventKind.EXCEPTION:
-            planned.append(Planned(event))
-            continue
-        try:
-            identity, topic = _subject(center, event)
-        except InvalidInput:
-            planned.append(Planned(event))
-            continue
-        planned.append(Planned(event, identity, topic, _request(event, identity, topic)))
-    return planned
-
-
 def record(tx: Changes, center: PreferenceCenter, events: Sequence[HookEvent]) -> Recorded:
-    """Write ``events`` inside the transaction ``tx`` (from ``center.transaction()``):
-    :func:`write` of their :func:`plan`.
-
-    Raises:
-        StoreError: the store failed; the caller's transaction rolls back, nothing is kept.
-    """
-    return write(tx, plan(center, events))
-
-
-def write(tx: Changes, planned: Sequence[Planned]) -> Recorded:
-    """Write the :func:`plan` of a request's events inside the transaction ``tx``.
+    """Write ``events`` inside the transaction ``tx`` (from ``center.transaction()``).
 
     Raises:
         StoreError: the store failed; the caller's transaction rolls back, nothing is kept.
@@ -112,36 +70,38 @@ def write(tx: Changes, planned: Sequence[Planned]) -> Recorded:
             unchanged += len(results) - sum(results)
             run.clear()
 
-    for item in planned:
-        event = item.event
+    for event in events:
         if event.kind is EventKind.IGNORE:
             ignored += 1
             continue
         if event.kind is EventKind.EXCEPTION:
             flush()
-            opened = tx.open_exception(
+            item = tx.open_exception(
                 mailbox=event.provider,
                 why=event.reason,
                 raw=event.message.encode("utf-8", "replace"),
                 summary=event.audit_reason,
                 evidence=event.evidence,
             )
-            exceptions += 1 if opened is not None else 0
+            exceptions += 1 if item is not None else 0
             continue
-        if item.identity is None:
+        try:
+            identity, topic = _subject(center, event)
+        except InvalidInput:
             invalid += 1
             continue
-        if item.stop is not None:
+        stop = _request(event, identity, topic)
+        if stop is not None:
             # Opt-outs, hard bounces and complaints of a batch: a few statements in all.
-            run.append(item.stop)
+            run.append(stop)
             continue
         flush()
-        if _apply(tx, event, item.identity, item.topic):
+        if _apply(tx, event, identity, topic):
             changed += 1
         else:
             unchanged += 1
     flush()
-    return Recorded(len(planned), changed, unchanged, ignored, invalid, exceptions)
+    return Recorded(len(events), changed, unchanged, ignored, invalid, exceptions)
 
 
 _STOPS = {
@@ -260,4 +220,4 @@ def bounce_reason(event: HookEvent) -> BounceReason:
     return reason
 
 
-__all__ = ["Planned", "Recorded", "plan", "record", "stop_request", "write"]
+__all__ = ["Recorded", "record", "stop_request"]

@@ -36,7 +36,7 @@ from prefcenter.identity import canonical_phone
 from prefcenter.providers import generic, mailgun, postmark, sendgrid, ses, sns, twilio
 from prefcenter.providers.event import EventKind, HookEvent
 from prefcenter.providers.keywords import Keyword, Keywords
-from prefcenter.providers.record import Recorded, plan, stop_request, write
+from prefcenter.providers.record import Recorded, record, stop_request
 from prefcenter.sidecar.http.state import API_HEADERS, Sidecar
 from prefcenter.sidecar.ratelimit import buckets, client_address, parse_networks, retry_after
 
@@ -164,11 +164,10 @@ class Hooks:
         center = self.sidecar.center
         single = stop_request(center, events[0]) if len(events) == 1 and not guard else None
         if guard is not None:
-            planned = plan(center, events)
 
             def guarded(tx: Changes) -> Recorded:
                 guard(tx)
-                return write(tx, planned)
+                return record(tx, center, events)
 
             recorded: Recorded = await self.sidecar.committer.submit(guarded)
         elif all(event.kind is EventKind.IGNORE for event in events):
@@ -179,10 +178,7 @@ class Hooks:
             changed = bool(await self.sidecar.committer.submit(single))
             recorded = Recorded(1, int(changed), int(not changed), 0, 0, 0)
         else:
-            # Read here, so that the commit thread, which every request waits on, only
-            # writes.
-            planned = plan(center, events)
-            recorded = await self.sidecar.committer.submit(lambda tx: write(tx, planned))
+            recorded = await self.sidecar.committer.submit(lambda tx: record(tx, center, events))
         self.sidecar.metrics.webhook(provider, recorded)
         return recorded
 
