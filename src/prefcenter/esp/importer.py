@@ -18,13 +18,12 @@ the store in a few statements (:mod:`prefcenter.store.imports`).
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from itertools import chain, islice
-from typing import IO, TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any
 
 from prefcenter.errors import InvalidInput
 from prefcenter.esp.parallel import PREFIX, ReadWorker
@@ -50,10 +49,6 @@ GROUP = 32768
 ALONE = 20
 #: Longest reason kept, in characters.
 REASON = 500
-
-T = TypeVar("T")
-#: What :func:`_read_ahead` gets at the end of its items.
-_END: Any = object()
 
 
 @dataclass
@@ -188,7 +183,7 @@ def import_tables(
         prefix = f"import:{fmt}:"
         written = 0
         with center.store.bulk():
-            for values, rows in _read_ahead(spool.groups(GROUP)):
+            for values, rows in spool.groups(GROUP):
                 group = ImportGroup(values, rows, center.now(), prefix, digests)
                 added = center.store.run(partial(_write, group=group))
                 count = sum(added.values())
@@ -200,19 +195,6 @@ def import_tables(
                 if on_write is not None:
                     on_write(written, spool.rows)
     return summary
-
-
-def _read_ahead(items: Iterator[T]) -> Generator[T, None, None]:
-    """``items``, the next one made in a thread while the caller works on this one.
-
-    Pass two reads and unpacks a group from the spool in Python while the store writes
-    the one before in the database, which lets go of the interpreter meanwhile.
-    """
-    with ThreadPoolExecutor(1, thread_name_prefix="prefcenter-import") as pool:
-        following = pool.submit(next, items, _END)
-        while (item := following.result()) is not _END:
-            following = pool.submit(next, items, _END)
-            yield item
 
 
 def _read_parallel(
