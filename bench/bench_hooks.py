@@ -40,6 +40,7 @@ import hmac
 import json
 import os
 import pickle
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -366,8 +367,8 @@ def _metric(text: str, name: str) -> float:
 
 
 def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[len(ordered) // 2]
+    # Of an even number of rounds, the mean of the middle two (not the upper one).
+    return float(statistics.median(values))
 
 
 def main(argv: list[str] | None = None) -> int:

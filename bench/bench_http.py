@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -216,8 +217,8 @@ async def _serve_and_measure(
 
 
 def _median(runs: list[dict[str, Any]], key: str) -> float:
-    values = sorted(run[key] for run in runs)
-    return float(values[len(values) // 2])
+    # Of an even number of rounds, the mean of the middle two (not the upper one).
+    return float(statistics.median(run[key] for run in runs))
 
 
 def _metric(text: str, name: str) -> float:
