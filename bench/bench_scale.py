@@ -18,8 +18,8 @@ measured again, so the growth is visible. At each size:
 - bytes per suppression: the table and its indexes, and the whole file or database.
 
 Targets (issue 26): check p99 <= 2 ms at 10M; CLI filter of 1M rows >= 300,000 rows/s
-(SQLite) and >= 200,000 rows/s (PostgreSQL) with peak memory <= 300 MB (the PSS sum of
-both processes); PostgreSQL
+(SQLite) and >= 200,000 rows/s (PostgreSQL) with peak memory <= 300 MB (printed for each
+process and as the PSS sum of both); PostgreSQL
 <= 120 bytes per suppression.
 
 Run: ``python -m bench.bench_scale --scale 10m [--backend postgresql] [--keep DIR]``.

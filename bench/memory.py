@@ -43,7 +43,7 @@ def _pss_kib(pid: int) -> int:
 
 
 class PeakPss:
-    """Samples a running process tree's PSS sum until :meth:`stop`; ``with`` works too."""
+    """Samples a running process tree's PSS sum until :meth:`stop`."""
 
     def __init__(self, process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
         self.pid = process.pid
@@ -62,9 +62,3 @@ class PeakPss:
         self._done.set()
         self._thread.join()
         return self.peak_kib * 1024 / 1e6
-
-    def __enter__(self) -> PeakPss:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -239,7 +239,8 @@ BULK_CACHE_KIB = 16384
 #: reader (``prefcenter filter``) goes through much of a large store once, in key order,
 #: so it keeps the B-trees' upper levels (about 4 MiB at 10M suppressions) and little
 #: else. 64 MiB in each of its two processes had made a fifth of the command's memory
-#: (533 against 416 MB, peak PSS of both, 1M rows against 10M) at the same speed.
+#: (502 against 381 MB, the peak PSS of both in ``bench_scale``: 1M rows against 10M)
+#: at the same speed.
 SCAN_CACHE_KIB = 8192
 #: Bytes of the database file mapped for reading (SQLite maps the first this many). The
 #: mapped pages are the kernel's page cache, shared and reclaimable, not the process's
