@@ -125,6 +125,11 @@ def test_upload_a_list_by_keyboard(console: LiveConsole, page: Any, tmp_path: Pa
     upload.write_text("email\ngone@example.org\nnew@example.org\n")
     _log_in(page, console, "vic")
     page.goto(console.url + "/lists")
+    # Playwright intercepts the file picker once something listens for it, but turns that
+    # on without waiting: a key pressed at once could open the picker first (the
+    # expect_file_chooser below then timed out once in a loaded CI run). Listening from
+    # here, the Tab presses' round trips pass before Space is pressed.
+    page.on("filechooser", lambda _chooser: None)
     _tab_to(page, "button", "CSV file", limit=20)
     with page.expect_file_chooser() as chooser:  # Space opens the system's file picker
         page.keyboard.press("Space")
