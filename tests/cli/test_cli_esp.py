@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import pytest
+
 from prefcenter.model import Source
 from tests.cli.conftest import Prefcenter
 
@@ -82,3 +84,41 @@ def test_export_for_each_provider(prefcenter: Prefcenter) -> None:
     assert prefcenter("export", "--format", "ses", "--since", "2999-01-01").stdout == ""
     refused = prefcenter("export", "--format", "ses", "--all")
     assert refused.returncode == 2 and "--all" in refused.stderr
+
+
+def test_the_rows_wait_in_the_temporary_directory_asked_for(
+    prefcenter_sqlite: Prefcenter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from prefcenter.cli import main
+    from prefcenter.esp import importer
+    from prefcenter.esp.spool import HashSpool
+
+    used: list[str | None] = []
+
+    class Recorded(HashSpool):
+        def __init__(self, width: int, directory: str | None = None) -> None:
+            used.append(directory)
+            super().__init__(width, directory)
+
+    monkeypatch.setattr(importer, "HashSpool", Recorded)
+    spool = prefcenter_sqlite.tmp_path / "spool"
+    spool.mkdir()
+    text = (DATA / "sendgrid_spam_reports.csv").read_text(encoding="utf-8")
+    runner = CliRunner()
+    env = prefcenter_sqlite.environment()
+    done = runner.invoke(
+        main, ["import", "--format", "sendgrid", "--temp-dir", str(spool), "--json", "-"],
+        input=text, env=env,
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["added"] == 2
+    assert used == [str(spool)]
+    assert list(spool.iterdir()) == []  # removed at the end
+    missing = runner.invoke(
+        main, ["import", "--format", "sendgrid", "--temp-dir", str(spool / "nowhere"), "-"],
+        input=text, env=env,
+    )  # fmt: skip
+    assert missing.exit_code == 2
+    assert "nowhere" in missing.output and "does not exist" in missing.output

@@ -23,12 +23,14 @@ if TYPE_CHECKING:
 
 
 @contextmanager
-def _source(path: str) -> Iterator[tuple[IO[str], CountingReader | None, int]]:
+def _source(
+    path: str, temp_dir: str | None
+) -> Iterator[tuple[IO[str], CountingReader | None, int]]:
     """The file as text (a seekable one, read in chunks), its byte counter and size."""
     if path == "-":
         # Standard input cannot seek (the peek at the first character needs to): it is
         # copied to a temporary file a block at a time, so memory stays flat here too.
-        with tempfile.TemporaryFile() as copy:
+        with tempfile.TemporaryFile(dir=temp_dir) as copy:
             shutil.copyfileobj(sys.stdin.buffer, copy, 1 << 20)
             size = copy.tell()
             copy.seek(0)
@@ -59,6 +61,9 @@ def _source(path: str) -> Iterator[tuple[IO[str], CountingReader | None, int]]:
     is_flag=True,
     help="FILE has no header row: address,reason per line (SES's import file).",
 )
+@click.option("--temp-dir", type=click.Path(exists=True, file_okay=False, writable=True),
+              default=None, help="Where the import keeps its rows between reading and "
+              "writing (about the export's size; default: $TMPDIR).")  # fmt: skip
 @json_option
 @click.argument("path", metavar="FILE", type=click.Path(exists=True, dir_okay=False,
                 allow_dash=True))  # fmt: skip
@@ -70,6 +75,7 @@ def import_(
     topic: str | None,
     rejects: str | None,
     no_header: bool,
+    temp_dir: str | None,
     as_json: bool,
     path: str,
 ) -> None:
@@ -87,7 +93,7 @@ def import_(
     center = cli.center()
     chosen = kind or (kind_from_name(path) if fmt in ("sendgrid", "mailgun") else None)
     with ExitStack() as stack:
-        text, counter, size = stack.enter_context(_source(path))
+        text, counter, size = stack.enter_context(_source(path, temp_dir))
         writer = None
         if rejects is not None:
             sink = stack.enter_context(open(rejects, "w", encoding="utf-8", newline=""))
@@ -130,6 +136,7 @@ def import_(
             on_reject=on_reject,
             on_chunk=on_chunk,
             on_write=on_write,
+            spool_dir=temp_dir,
             parallel=True,
         )
     if as_json:
